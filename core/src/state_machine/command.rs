@@ -1,0 +1,190 @@
+//! The replicated commands and their outcomes.
+//!
+//! A [`Command`] is what goes into the log: everything `apply` needs to decide an
+//! outcome deterministically, including the leader's clock ([`Command::time_ms`])
+//! and any identifiers the leader drew (session ids and secrets). An [`Outcome`]
+//! is what `apply` returns to the proposer; [`WatchEvent`]s are what it fires.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::tree::{CreateMode, Stat};
+
+/// One entry of the replicated log's application payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// The session on whose behalf the command runs (0 for server-internal commands).
+    pub session_id: u64,
+    /// Wall-clock time of the leader when it proposed the command (ms since epoch).
+    pub time_ms: i64,
+    /// What to do.
+    pub kind: CommandKind,
+}
+
+/// The kinds of replicated command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandKind {
+    /// Open a session. The id and secret were drawn by the leader.
+    CreateSession {
+        /// New session id (never 0).
+        session_id: u64,
+        /// Negotiated timeout in milliseconds.
+        timeout_ms: u32,
+        /// Secret that lets a client resume the session on another connection.
+        secret: [u8; 16],
+    },
+    /// The owner closed its session: delete its ephemerals.
+    CloseSession,
+    /// The leader found these sessions expired: delete their ephemerals.
+    ExpireSessions(Vec<u64>),
+    /// A single write op.
+    Op(Op),
+    /// An all-or-nothing list of ops.
+    Multi(Vec<Op>),
+    /// Server housekeeping: delete empty containers and expired TTL nodes.
+    /// `apply` re-checks every condition and skips targets that no longer qualify.
+    Reap(Vec<ReapTarget>),
+    /// Does nothing but take a zxid (used by sync and tests).
+    Noop,
+}
+
+/// A node the leader believes should be reaped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReapTarget {
+    /// Path of the container or TTL node.
+    pub path: String,
+    /// The node's czxid when the leader looked: a recreated node is never reaped.
+    pub czxid: u64,
+}
+
+/// A write operation, alone or inside a multi.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Create a node.
+    Create {
+        /// Path (for sequential nodes, the prefix to which the suffix is appended).
+        path: String,
+        /// Initial data.
+        data: Bytes,
+        /// Node kind.
+        mode: CreateMode,
+    },
+    /// Delete a node; `version` -1 means any version.
+    Delete {
+        /// Path.
+        path: String,
+        /// Expected version, or -1.
+        version: i32,
+    },
+    /// Replace a node's data; `version` -1 means any version.
+    SetData {
+        /// Path.
+        path: String,
+        /// New data.
+        data: Bytes,
+        /// Expected version, or -1.
+        version: i32,
+    },
+    /// Fail unless the node exists with this version (-1: any version). Multi only.
+    Check {
+        /// Path.
+        path: String,
+        /// Expected version, or -1.
+        version: i32,
+    },
+}
+
+impl Op {
+    /// The path this op addresses.
+    pub fn path(&self) -> &str {
+        match self {
+            Op::Create { path, .. }
+            | Op::Delete { path, .. }
+            | Op::SetData { path, .. }
+            | Op::Check { path, .. } => path,
+        }
+    }
+}
+
+/// The result of one op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    /// The node was created at `path` (with its sequence suffix, if any).
+    Create {
+        /// Actual path created.
+        path: String,
+        /// Stat of the new node.
+        stat: Stat,
+    },
+    /// The node was deleted.
+    Delete,
+    /// The data was set.
+    SetData {
+        /// Stat after the change.
+        stat: Stat,
+    },
+    /// The check passed.
+    Check,
+    /// The op failed or, inside a failed multi, was not applied. ZooKeeper's
+    /// shape: ops before the failing one report [`Error::RolledBack`], the
+    /// failing op its own error, the ops after it [`Error::RuntimeInconsistency`].
+    Error(Error),
+}
+
+/// What `apply` returns for one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// zxid the command was given (every applied command takes one).
+    pub zxid: u64,
+    /// The result.
+    pub result: Result<CommandResult, Error>,
+}
+
+/// Successful results of commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// A session was created.
+    SessionCreated {
+        /// Its id.
+        session_id: u64,
+        /// Negotiated timeout.
+        timeout_ms: u32,
+    },
+    /// The session was closed.
+    SessionClosed,
+    /// Sessions were expired (the ids that actually existed).
+    SessionsExpired(Vec<u64>),
+    /// A single op succeeded.
+    Op(OpResult),
+    /// A multi: one result per op. If any is [`OpResult::Error`], nothing was applied.
+    Multi(Vec<OpResult>),
+    /// Paths actually reaped.
+    Reaped(Vec<String>),
+    /// Noop done.
+    Noop,
+}
+
+/// Kinds of watch event, as in ZooKeeper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    /// The node was created.
+    NodeCreated,
+    /// The node was deleted.
+    NodeDeleted,
+    /// The node's data changed.
+    NodeDataChanged,
+    /// A child was added or removed.
+    NodeChildrenChanged,
+}
+
+/// A change that may fire watches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WatchEvent {
+    /// Type of change.
+    pub kind: EventType,
+    /// Path that changed.
+    pub path: String,
+    /// zxid of the command that made the change.
+    pub zxid: u64,
+}

@@ -1,0 +1,3 @@
+//! Replicated commands and the pure `apply`.
+mod command;
+pub use command::*;

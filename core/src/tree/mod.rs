@@ -1,0 +1,3 @@
+//! The data tree.
+mod stat;
+pub use stat::{CreateMode, Stat};
