@@ -13,6 +13,7 @@
 //! - [`config`]: named limits and settings.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod proto {
@@ -20,7 +21,13 @@ pub mod proto {
     #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
     include!(concat!(env!("OUT_DIR"), "/coord.v1.rs"));
 }
+pub mod recipes;
+pub mod replication;
+pub mod server;
+pub mod session;
 pub mod state_machine;
 pub mod tree;
+pub mod watch;
+pub mod wire;
 
 pub use error::{Error, Result};
