@@ -1,0 +1,414 @@
+//! proto <-> domain conversions. Decoding is strict: a message missing a
+//! required part becomes `Error::Protocol` naming the field.
+
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::proto;
+use crate::state_machine::{
+    Command, CommandKind, EventType, Op, OpResult, ReapTarget, WatchEvent,
+};
+use crate::tree::{CreateMode, Stat};
+
+fn missing(field: &str) -> Error {
+    Error::Protocol(format!("missing field {field}"))
+}
+
+impl From<&Stat> for proto::Stat {
+    fn from(s: &Stat) -> Self {
+        proto::Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            pzxid: s.pzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion,
+            ephemeral_owner: s.ephemeral_owner,
+            data_length: s.data_length,
+            num_children: s.num_children,
+        }
+    }
+}
+
+impl From<&proto::Stat> for Stat {
+    fn from(s: &proto::Stat) -> Self {
+        Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            pzxid: s.pzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion,
+            ephemeral_owner: s.ephemeral_owner,
+            data_length: s.data_length,
+            num_children: s.num_children,
+        }
+    }
+}
+
+/// A stat that must be present in a message.
+pub fn stat_from_proto(s: Option<proto::Stat>, field: &str) -> Result<Stat, Error> {
+    s.as_ref().map(Stat::from).ok_or_else(|| missing(field))
+}
+
+impl From<CreateMode> for proto::CreateMode {
+    fn from(m: CreateMode) -> Self {
+        use proto::NodeKind as K;
+        let (kind, ttl_ms) = match m {
+            CreateMode::Persistent | CreateMode::PersistentSequential => (K::Persistent, 0),
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential => (K::Ephemeral, 0),
+            CreateMode::Container => (K::Container, 0),
+            CreateMode::PersistentWithTtl(t) | CreateMode::PersistentSequentialWithTtl(t) => {
+                (K::Ttl, t)
+            }
+        };
+        proto::CreateMode {
+            kind: kind as i32,
+            sequential: m.is_sequential(),
+            ttl_ms,
+        }
+    }
+}
+
+impl TryFrom<&proto::CreateMode> for CreateMode {
+    type Error = Error;
+    fn try_from(m: &proto::CreateMode) -> Result<Self, Error> {
+        use proto::NodeKind as K;
+        let kind = K::try_from(m.kind)
+            .map_err(|_| Error::BadArguments(format!("unknown node kind {}", m.kind)))?;
+        Ok(match (kind, m.sequential) {
+            (K::Persistent, false) => CreateMode::Persistent,
+            (K::Persistent, true) => CreateMode::PersistentSequential,
+            (K::Ephemeral, false) => CreateMode::Ephemeral,
+            (K::Ephemeral, true) => CreateMode::EphemeralSequential,
+            (K::Container, false) => CreateMode::Container,
+            (K::Container, true) => {
+                return Err(Error::BadArguments(
+                    "a container node cannot be sequential".into(),
+                ));
+            }
+            (K::Ttl, false) => CreateMode::PersistentWithTtl(m.ttl_ms),
+            (K::Ttl, true) => CreateMode::PersistentSequentialWithTtl(m.ttl_ms),
+        })
+    }
+}
+
+impl From<&Error> for proto::Error {
+    fn from(e: &Error) -> Self {
+        proto::Error {
+            code: e.code(),
+            detail: e.detail().to_string(),
+        }
+    }
+}
+
+impl From<&proto::Error> for Error {
+    fn from(e: &proto::Error) -> Self {
+        Error::from_code(e.code, e.detail.clone())
+    }
+}
+
+impl From<&Op> for proto::Op {
+    fn from(op: &Op) -> Self {
+        use proto::op::Op as P;
+        let inner = match op {
+            Op::Create { path, data, mode } => P::Create(proto::CreateRequest {
+                path: path.clone(),
+                data: data.clone(),
+                mode: Some((*mode).into()),
+            }),
+            Op::Delete { path, version } => P::Delete(proto::DeleteRequest {
+                path: path.clone(),
+                version: *version,
+            }),
+            Op::SetData {
+                path,
+                data,
+                version,
+            } => P::SetData(proto::SetDataRequest {
+                path: path.clone(),
+                data: data.clone(),
+                version: *version,
+            }),
+            Op::Check { path, version } => P::Check(proto::CheckRequest {
+                path: path.clone(),
+                version: *version,
+            }),
+        };
+        proto::Op { op: Some(inner) }
+    }
+}
+
+/// Decodes a create request into an [`Op::Create`].
+pub fn create_from_proto(c: proto::CreateRequest) -> Result<Op, Error> {
+    let mode = match &c.mode {
+        Some(m) => CreateMode::try_from(m)?,
+        None => CreateMode::Persistent,
+    };
+    Ok(Op::Create {
+        path: c.path,
+        data: c.data,
+        mode,
+    })
+}
+
+impl TryFrom<proto::Op> for Op {
+    type Error = Error;
+    fn try_from(op: proto::Op) -> Result<Self, Error> {
+        use proto::op::Op as P;
+        match op.op.ok_or_else(|| missing("Op.op"))? {
+            P::Create(c) => create_from_proto(c),
+            P::Delete(d) => Ok(Op::Delete {
+                path: d.path,
+                version: d.version,
+            }),
+            P::SetData(s) => Ok(Op::SetData {
+                path: s.path,
+                data: s.data,
+                version: s.version,
+            }),
+            P::Check(c) => Ok(Op::Check {
+                path: c.path,
+                version: c.version,
+            }),
+        }
+    }
+}
+
+/// Decodes every op of a multi.
+pub fn ops_from_proto(ops: Vec<proto::Op>) -> Result<Vec<Op>, Error> {
+    ops.into_iter().map(Op::try_from).collect()
+}
+
+impl From<&OpResult> for proto::OpResult {
+    fn from(r: &OpResult) -> Self {
+        use proto::op_result::Result as P;
+        let inner = match r {
+            OpResult::Create { path, stat } => P::Create(proto::CreateResponse {
+                path: path.clone(),
+                stat: Some(stat.into()),
+            }),
+            OpResult::Delete => P::Delete(proto::Empty {}),
+            OpResult::SetData { stat } => P::SetData(proto::StatResponse {
+                stat: Some(stat.into()),
+            }),
+            OpResult::Check => P::Check(proto::Empty {}),
+            OpResult::Error(e) => P::Error(e.into()),
+        };
+        proto::OpResult {
+            result: Some(inner),
+        }
+    }
+}
+
+impl TryFrom<proto::OpResult> for OpResult {
+    type Error = Error;
+    fn try_from(r: proto::OpResult) -> Result<Self, Error> {
+        use proto::op_result::Result as P;
+        Ok(match r.result.ok_or_else(|| missing("OpResult.result"))? {
+            P::Create(c) => OpResult::Create {
+                stat: stat_from_proto(c.stat, "CreateResponse.stat")?,
+                path: c.path,
+            },
+            P::Delete(_) => OpResult::Delete,
+            P::SetData(s) => OpResult::SetData {
+                stat: stat_from_proto(s.stat, "StatResponse.stat")?,
+            },
+            P::Check(_) => OpResult::Check,
+            P::Error(e) => OpResult::Error(Error::from(&e)),
+        })
+    }
+}
+
+impl From<EventType> for proto::EventType {
+    fn from(t: EventType) -> Self {
+        match t {
+            EventType::NodeCreated => proto::EventType::NodeCreated,
+            EventType::NodeDeleted => proto::EventType::NodeDeleted,
+            EventType::NodeDataChanged => proto::EventType::NodeDataChanged,
+            EventType::NodeChildrenChanged => proto::EventType::NodeChildrenChanged,
+        }
+    }
+}
+
+impl From<&WatchEvent> for proto::WatchEvent {
+    fn from(e: &WatchEvent) -> Self {
+        proto::WatchEvent {
+            r#type: proto::EventType::from(e.kind) as i32,
+            path: e.path.clone(),
+            zxid: e.zxid,
+        }
+    }
+}
+
+impl TryFrom<proto::WatchEvent> for WatchEvent {
+    type Error = Error;
+    fn try_from(e: proto::WatchEvent) -> Result<Self, Error> {
+        let kind = match proto::EventType::try_from(e.r#type) {
+            Ok(proto::EventType::NodeCreated) => EventType::NodeCreated,
+            Ok(proto::EventType::NodeDeleted) => EventType::NodeDeleted,
+            Ok(proto::EventType::NodeDataChanged) => EventType::NodeDataChanged,
+            Ok(proto::EventType::NodeChildrenChanged) => EventType::NodeChildrenChanged,
+            Err(_) => return Err(Error::Protocol(format!("unknown event type {}", e.r#type))),
+        };
+        Ok(WatchEvent {
+            kind,
+            path: e.path,
+            zxid: e.zxid,
+        })
+    }
+}
+
+/// Encodes a replicated command for the log.
+pub fn command_to_proto(cmd: &Command) -> proto::Command {
+    use proto::command::Kind as P;
+    let kind = match &cmd.kind {
+        CommandKind::CreateSession {
+            session_id,
+            timeout_ms,
+            secret,
+        } => P::CreateSession(proto::CreateSessionCommand {
+            session_id: *session_id,
+            timeout_ms: *timeout_ms,
+            secret: Bytes::copy_from_slice(secret),
+        }),
+        CommandKind::CloseSession => P::CloseSession(proto::Empty {}),
+        CommandKind::ExpireSessions(ids) => P::ExpireSessions(proto::ExpireSessionsCommand {
+            session_ids: ids.clone(),
+        }),
+        CommandKind::Op(op) => P::Op(op.into()),
+        CommandKind::Multi(ops) => P::Multi(proto::MultiRequest {
+            ops: ops.iter().map(proto::Op::from).collect(),
+        }),
+        CommandKind::Reap(targets) => P::Reap(proto::ReapCommand {
+            targets: targets
+                .iter()
+                .map(|t| proto::ReapTarget {
+                    path: t.path.clone(),
+                    czxid: t.czxid,
+                })
+                .collect(),
+        }),
+        CommandKind::Noop => P::Noop(proto::Empty {}),
+    };
+    proto::Command {
+        session_id: cmd.session_id,
+        time_ms: cmd.time_ms,
+        kind: Some(kind),
+    }
+}
+
+/// Decodes a replicated command from the log.
+pub fn command_from_proto(p: proto::Command) -> Result<Command, Error> {
+    use proto::command::Kind as P;
+    let kind = match p.kind.ok_or_else(|| missing("Command.kind"))? {
+        P::CreateSession(c) => CommandKind::CreateSession {
+            session_id: c.session_id,
+            timeout_ms: c.timeout_ms,
+            secret: secret_from_bytes(&c.secret)?,
+        },
+        P::CloseSession(_) => CommandKind::CloseSession,
+        P::ExpireSessions(e) => CommandKind::ExpireSessions(e.session_ids),
+        P::Op(op) => CommandKind::Op(Op::try_from(op)?),
+        P::Multi(m) => CommandKind::Multi(ops_from_proto(m.ops)?),
+        P::Reap(r) => CommandKind::Reap(
+            r.targets
+                .into_iter()
+                .map(|t| ReapTarget {
+                    path: t.path,
+                    czxid: t.czxid,
+                })
+                .collect(),
+        ),
+        P::Noop(_) => CommandKind::Noop,
+    };
+    Ok(Command {
+        session_id: p.session_id,
+        time_ms: p.time_ms,
+        kind,
+    })
+}
+
+/// A 16-byte session secret from its wire form.
+pub fn secret_from_bytes(b: &[u8]) -> Result<[u8; 16], Error> {
+    b.try_into().map_err(|_| {
+        Error::Protocol(format!("session secret must be 16 bytes, got {}", b.len()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_kind_round_trips() {
+        let ops = vec![
+            Op::Create {
+                path: "/a".into(),
+                data: Bytes::from_static(b"x"),
+                mode: CreateMode::PersistentSequentialWithTtl(5000),
+            },
+            Op::Delete {
+                path: "/a".into(),
+                version: 3,
+            },
+            Op::SetData {
+                path: "/b".into(),
+                data: Bytes::from_static(b"y"),
+                version: -1,
+            },
+            Op::Check {
+                path: "/c".into(),
+                version: 7,
+            },
+        ];
+        let kinds = vec![
+            CommandKind::CreateSession {
+                session_id: 9,
+                timeout_ms: 4000,
+                secret: [7; 16],
+            },
+            CommandKind::CloseSession,
+            CommandKind::ExpireSessions(vec![1, 2]),
+            CommandKind::Op(ops[0].clone()),
+            CommandKind::Multi(ops),
+            CommandKind::Reap(vec![ReapTarget {
+                path: "/t".into(),
+                czxid: 4,
+            }]),
+            CommandKind::Noop,
+        ];
+        for kind in kinds {
+            let cmd = Command {
+                session_id: 42,
+                time_ms: 1_700_000_000_000,
+                kind,
+            };
+            assert_eq!(command_from_proto(command_to_proto(&cmd)).unwrap(), cmd);
+        }
+    }
+
+    #[test]
+    fn every_create_mode_round_trips() {
+        for m in [
+            CreateMode::Persistent,
+            CreateMode::PersistentSequential,
+            CreateMode::Ephemeral,
+            CreateMode::EphemeralSequential,
+            CreateMode::Container,
+            CreateMode::PersistentWithTtl(10),
+            CreateMode::PersistentSequentialWithTtl(20),
+        ] {
+            let p: proto::CreateMode = m.into();
+            assert_eq!(CreateMode::try_from(&p).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn op_without_body_is_a_protocol_error_naming_the_field() {
+        let err = Op::try_from(proto::Op { op: None }).unwrap_err();
+        assert_eq!(err, Error::Protocol("missing field Op.op".into()));
+    }
+}
