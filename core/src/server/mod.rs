@@ -1,1 +1,257 @@
-//! (to be written)
+//! The coord server: listener, per-connection loop, request dispatch,
+//! leader housekeeping and graceful shutdown.
+//!
+//! Shape (after mini-redis): [`Server::start`] binds, opens the replica and
+//! spawns an accept loop; each connection runs [`connection`]'s loop; a
+//! `watch` channel broadcasts shutdown and [`Server::shutdown`] waits for every
+//! connection to drain before flushing the replica.
+//!
+//! This module owns sockets, sessions' connections and the glue between the
+//! replica, the watch registry and the session tracker. It never decides an
+//! outcome: every write goes through the log and `apply`.
+
+mod config;
+mod connection;
+mod dispatch;
+mod housekeeping;
+
+pub use config::{DEFAULT_LISTEN, ServerConfig};
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::replication::{ApplyObserver, Replica, ReplicationConfig};
+use crate::session::SessionTracker;
+use crate::state_machine::{StateMachine, WatchEvent};
+use crate::watch::{ConnId, WatchRegistry};
+
+/// A running server.
+pub struct Server {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown_tx: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<JoinSet<()>>,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+/// State shared by the accept loop, connections and housekeeping.
+pub(crate) struct Shared {
+    pub(crate) cfg: ServerConfig,
+    pub(crate) replica: Replica,
+    pub(crate) sm: Arc<RwLock<StateMachine>>,
+    pub(crate) watches: Arc<WatchRegistry>,
+    pub(crate) tracker: SessionTracker,
+    /// The applied zxid, for reads that must not go back in time.
+    pub(crate) applied: watch::Receiver<u64>,
+    /// Live connections, to close them on expiry, session move or shutdown.
+    pub(crate) conns: Mutex<HashMap<ConnId, connection::ConnControl>>,
+    /// Which connection currently carries each session.
+    pub(crate) session_conn: Mutex<HashMap<u64, ConnId>>,
+    pub(crate) next_conn: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn read_sm(&self) -> std::sync::RwLockReadGuard<'_, StateMachine> {
+        // Apply never leaves the tree half-changed across a panic point that
+        // could poison the lock in a way worse than the panic itself.
+        self.sm.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes the connection carrying `session_id`, if any, with `reason`.
+    pub(crate) fn close_session_conn(&self, session_id: u64, reason: Error) {
+        let conn = lock(&self.session_conn).get(&session_id).copied();
+        if let Some(conn) = conn {
+            if let Some(ctl) = lock(&self.conns).get(&conn) {
+                ctl.close(Some(reason));
+            }
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Leader's wall clock in milliseconds since the epoch; goes into Commands.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Routes applied events to watches and publishes the applied zxid.
+struct Observer {
+    watches: Arc<WatchRegistry>,
+    applied: watch::Sender<u64>,
+}
+
+impl ApplyObserver for Observer {
+    fn on_apply(&self, _sm: &StateMachine, zxid: u64, events: &[WatchEvent]) {
+        self.watches.fire(events);
+        self.applied.send_replace(zxid);
+    }
+
+    fn on_reset(&self, sm: &StateMachine) {
+        self.applied.send_replace(sm.last_zxid());
+    }
+}
+
+impl Server {
+    /// Opens the data dir, replays it, binds the listener and starts serving.
+    pub async fn start(cfg: ServerConfig) -> Result<Server> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            Error::Io(format!("cannot create data dir {}: {e}", cfg.data_dir.display()))
+        })?;
+        let watches = Arc::new(WatchRegistry::new());
+        let (applied_tx, applied_rx) = watch::channel(0u64);
+        let observer = Arc::new(Observer {
+            watches: watches.clone(),
+            applied: applied_tx,
+        });
+        let replica = Replica::start(
+            ReplicationConfig {
+                data_dir: cfg.data_dir.clone(),
+                node_id: 1,
+                snapshot_logs_since_last: cfg.snapshot_logs_since_last,
+                limits: cfg.limits.clone(),
+                ..ReplicationConfig::default()
+            },
+            observer.clone(),
+        )
+        .await?;
+        let sm = replica.state();
+        let tracker = SessionTracker::new();
+        {
+            // A restarted leader gives every known session a full timeout.
+            let state = sm.read().unwrap_or_else(|p| p.into_inner());
+            observer.applied.send_replace(state.last_zxid());
+            let now = Instant::now();
+            for s in state.sessions() {
+                tracker.add(
+                    s.session_id,
+                    std::time::Duration::from_millis(u64::from(s.timeout_ms)),
+                    now,
+                );
+            }
+        }
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", cfg.listen)))?;
+        let local_addr = listener.local_addr()?;
+        info!(%local_addr, data_dir = %cfg.data_dir.display(), "coord server listening");
+        let shared = Arc::new(Shared {
+            cfg,
+            replica,
+            sm,
+            watches,
+            tracker,
+            applied: applied_rx,
+            conns: Mutex::new(HashMap::new()),
+            session_conn: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));
+        let housekeeping = tokio::spawn(housekeeping::run(shared.clone(), shutdown_rx));
+        Ok(Server {
+            local_addr,
+            shared,
+            shutdown_tx,
+            accept,
+            housekeeping,
+        })
+    }
+
+    /// The address clients connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Graceful stop: stop accepting, let every connection finish its
+    /// in-flight requests and tell its client, then flush and stop the replica.
+    /// Sessions stay in the state; clients can resume them after a restart.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.shutdown_tx.send(true);
+        for ctl in lock(&self.shared.conns).values() {
+            ctl.close(Some(Error::ShuttingDown("server is shutting down".into())));
+        }
+        let mut conns = self.accept.await.unwrap_or_default();
+        while conns.join_next().await.is_some() {}
+        let _ = self.housekeeping.await;
+        self.shared.replica.shutdown().await?;
+        info!("coord server stopped");
+        Ok(())
+    }
+
+    /// Abrupt stop for tests: drops every connection at once without telling
+    /// clients, as if the process had died, then releases the data dir.
+    pub async fn abort(self) {
+        self.accept.abort();
+        self.housekeeping.abort();
+        let _ = self.shutdown_tx.send(true);
+        // Dropping the accept task's JoinSet aborts every connection task, and
+        // with it each connection's socket, responder and writer.
+        let _ = self.accept.await;
+        lock(&self.shared.conns).clear();
+        if let Err(e) = self.shared.replica.shutdown().await {
+            warn!(error = %e, "replica shutdown after abort failed");
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinSet<()> {
+    let limit = Arc::new(Semaphore::new(shared.cfg.max_connections));
+    let mut conns = JoinSet::new();
+    loop {
+        // Wait for a connection slot first so that we stop accepting when full.
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = shutdown.changed() => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        match accepted {
+            Ok((socket, peer)) => {
+                let _ = socket.set_nodelay(true);
+                let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+                let shared = shared.clone();
+                conns.spawn(async move {
+                    connection::run(shared, socket, peer, id).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Typically EMFILE: back off briefly instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        // Reap finished connection tasks so the set does not grow without bound.
+        while conns.try_join_next().is_some() {}
+    }
+    conns
+}

@@ -1,0 +1,81 @@
+//! Leader housekeeping: expiring sessions whose deadline passed and reaping
+//! empty containers and expired TTL nodes. Both only propose commands; `apply`
+//! re-checks every condition, so a stale view here can never delete wrongly.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use super::{Shared, now_ms};
+use crate::error::Error;
+use crate::state_machine::{Command, CommandKind, CommandResult};
+
+/// Most reap targets proposed in one command.
+const REAP_BATCH: usize = 1000;
+
+pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(shared.cfg.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_reap = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        if !shared.replica.is_leader() {
+            continue;
+        }
+        expire_sessions(&shared).await;
+        if last_reap.elapsed() >= shared.cfg.reap_interval {
+            last_reap = Instant::now();
+            reap(&shared).await;
+        }
+    }
+}
+
+async fn expire_sessions(shared: &Shared) {
+    let expired = shared.tracker.expired(Instant::now());
+    if expired.is_empty() {
+        return;
+    }
+    let cmd = Command {
+        session_id: 0,
+        time_ms: now_ms(),
+        kind: CommandKind::ExpireSessions(expired.clone()),
+    };
+    match shared.replica.write(cmd).await {
+        Ok(outcome) => {
+            if let Ok(CommandResult::SessionsExpired(ids)) = &outcome.result {
+                debug!(count = ids.len(), "sessions expired");
+            }
+            for id in expired {
+                shared.tracker.remove(id);
+                shared.close_session_conn(
+                    id,
+                    Error::SessionExpired(format!("session {id:#x} expired")),
+                );
+            }
+        }
+        Err(e) => warn!(error = %e, "could not expire sessions"),
+    }
+}
+
+async fn reap(shared: &Shared) {
+    let targets = shared.read_sm().reap_candidates(now_ms(), REAP_BATCH);
+    if targets.is_empty() {
+        return;
+    }
+    let cmd = Command {
+        session_id: 0,
+        time_ms: now_ms(),
+        kind: CommandKind::Reap(targets),
+    };
+    if let Err(e) = shared.replica.write(cmd).await {
+        warn!(error = %e, "could not reap containers / TTL nodes");
+    }
+}
