@@ -23,7 +23,7 @@ pub mod proto {
 }
 pub mod recipes;
 pub mod replication;
-// pub mod server; (enabled once replication lands)
+pub mod server;
 pub mod session;
 pub mod state_machine;
 pub mod tree;

@@ -1,1 +1,55 @@
-//! (to be written)
+//! The replication engine: openraft types, the durable log store, the
+//! state-machine store, the peer network and the [`Replica`] facade.
+//!
+//! A single node is a one-member openraft cluster; there is no second code path.
+//! Writes flow `Replica::submit` -> openraft -> [`LogStore`] (group-committed,
+//! fsynced before acknowledgement) -> [`SmStore`] -> `StateMachine::apply`, whose
+//! watch events go to the [`ApplyObserver`] while the write lock is held.
+//!
+//! On disk, under the data directory:
+//! - `raft/log.wal`: checksummed `proto::LogRecord` frames (entries, truncations,
+//!   purges, commit marks), replayed on open; `raft/vote`: the vote, replaced
+//!   atomically; `raft/LOCK`: keeps a second process out.
+//! - `snapshots/<id>.snap`: the newest snapshots (header + tree + sessions).
+//!
+//! Snapshot data handed to openraft is a `tokio::fs::File` on the snapshot file,
+//! so a large tree is never copied into memory to be sent or received.
+//!
+//! This module must not decide outcomes (that is `state_machine`) nor touch the
+//! wire protocol beyond `crate::wire`'s command conversion.
+
+mod codec;
+mod files;
+mod log_store;
+mod log_writer;
+mod network;
+mod node;
+mod sm_store;
+mod snapshot;
+mod wal;
+
+#[cfg(test)]
+mod tests;
+
+pub use log_store::{LogReader, LogStore};
+pub use network::{NetworkFactory, PeerClient};
+pub use node::{Replica, ReplicationConfig};
+pub use sm_store::{ApplyObserver, NoopObserver, SmStore};
+
+use crate::state_machine::{Command, Outcome};
+
+/// Raft node ids.
+pub type NodeId = u64;
+/// What the membership records about a node (its address).
+pub type Node = openraft::BasicNode;
+
+openraft::declare_raft_types!(
+    /// openraft's type configuration for coord: log entries carry a [`Command`]
+    /// and applying one yields an [`Outcome`]; snapshots are files.
+    pub TypeConfig:
+        D = Command,
+        R = Outcome,
+        NodeId = NodeId,
+        Node = Node,
+        SnapshotData = tokio::fs::File,
+);

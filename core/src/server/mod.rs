@@ -126,17 +126,11 @@ impl Server {
             watches: watches.clone(),
             applied: applied_tx,
         });
-        let replica = Replica::start(
-            ReplicationConfig {
-                data_dir: cfg.data_dir.clone(),
-                node_id: 1,
-                snapshot_logs_since_last: cfg.snapshot_logs_since_last,
-                limits: cfg.limits.clone(),
-                ..ReplicationConfig::default()
-            },
-            observer.clone(),
-        )
-        .await?;
+        let mut rcfg = ReplicationConfig::new(cfg.data_dir.clone());
+        rcfg.snapshot_logs_since_last = cfg.snapshot_logs_since_last;
+        rcfg.limits = cfg.limits.clone();
+        rcfg.advertise_addr = cfg.listen.to_string();
+        let replica = Replica::start(rcfg, observer.clone()).await?;
         let sm = replica.state();
         let tracker = SessionTracker::new();
         {
@@ -196,7 +190,7 @@ impl Server {
         let mut conns = self.accept.await.unwrap_or_default();
         while conns.join_next().await.is_some() {}
         let _ = self.housekeeping.await;
-        self.shared.replica.shutdown().await?;
+        shutdown_replica(self.shared).await?;
         info!("coord server stopped");
         Ok(())
     }
@@ -210,11 +204,32 @@ impl Server {
         // Dropping the accept task's JoinSet aborts every connection task, and
         // with it each connection's socket, responder and writer.
         let _ = self.accept.await;
+        let _ = self.housekeeping.await;
         lock(&self.shared.conns).clear();
-        if let Err(e) = self.shared.replica.shutdown().await {
+        if let Err(e) = shutdown_replica(self.shared).await {
             warn!(error = %e, "replica shutdown after abort failed");
         }
     }
+}
+
+/// Stops the replica once every task that shared it has ended.
+async fn shutdown_replica(shared: Arc<Shared>) -> Result<()> {
+    // Connection and housekeeping tasks hold clones only while running; they
+    // have all been joined or aborted by now, but an aborted task releases its
+    // captures when it is dropped, which may lag by a scheduling round.
+    let mut shared = shared;
+    for _ in 0..100 {
+        match Arc::try_unwrap(shared) {
+            Ok(s) => return s.replica.shutdown().await,
+            Err(again) => {
+                shared = again;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    Err(Error::Internal(
+        "server state still shared after shutdown; replica not stopped".into(),
+    ))
 }
 
 async fn accept_loop(

@@ -1,5 +1,17 @@
 //! Replicated commands and the pure `apply`.
+//!
+//! [`Command`] and its results are in `command`; [`StateMachine`] (tree,
+//! session table, zxid) and its reads in `machine`; the write logic in `apply`
+//! (ops, multi, reap) and `sessions` (session commands); the snapshot stream
+//! in `snapshot`. Nothing in this module does I/O outside a snapshot stream
+//! the caller hands in, reads a clock or draws a random number.
+mod apply;
 mod command;
 mod machine;
+mod sessions;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
 pub use command::*;
 pub use machine::{SessionInfo, StateMachine};

@@ -1,3 +1,17 @@
-//! The data tree.
+//! The data tree: nodes, paths, [`Stat`], and the tree's snapshot records.
+//!
+//! This module owns the in-memory tree ([`DataTree`], [`Node`], [`NodeKind`]),
+//! path rules ([`validate_path`], [`parent`], [`name`]) and how a node is
+//! written to and read from a snapshot. It must not know about sessions,
+//! commands, watches or the network: `state_machine` drives it.
+mod data_tree;
+mod node;
+mod path;
+pub(crate) mod snapshot;
 mod stat;
+
+pub use data_tree::{DataTree, Walk};
+pub use node::{MAX_TTL_MS, Node, NodeKind};
+pub use path::{name, parent, validate_path};
 pub use stat::{CreateMode, Stat};
+pub(crate) use data_tree::Undo;

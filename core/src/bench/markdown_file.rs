@@ -1,0 +1,130 @@
+//! Keeping this harness's section of `BENCHMARKS.md` current without touching
+//! the rest of the file: the section lives between two HTML comment markers
+//! that other harnesses leave alone.
+
+use std::io;
+use std::path::Path;
+
+/// Opens the section this harness owns in `BENCHMARKS.md`.
+pub const SECTION_START: &str = "<!-- bench:core:start -->";
+/// Closes the section this harness owns in `BENCHMARKS.md`.
+pub const SECTION_END: &str = "<!-- bench:core:end -->";
+
+/// Replaces the text between [`SECTION_START`] and [`SECTION_END`] in the file at
+/// `path` with `section_markdown`. A missing file is created; a file without the
+/// markers gets them, with the section, appended at its end. A file with only one
+/// marker, or with the end before the start, is left untouched and reported as
+/// [`io::ErrorKind::InvalidData`] rather than guessed at. The new text is written
+/// to a sibling file and renamed over the old one.
+pub fn update_benchmarks_md(path: &Path, section_markdown: &str) -> io::Result<()> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let updated = replace_section(existing.as_deref(), section_markdown)?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(file_name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    std::fs::write(&temp, updated)?;
+    std::fs::rename(&temp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temp);
+    })
+}
+
+/// The new file text; pure, so every case is unit-tested.
+fn replace_section(existing: Option<&str>, section: &str) -> io::Result<String> {
+    let block = format!("{SECTION_START}\n{}\n{SECTION_END}", section.trim_end());
+    let Some(text) = existing else {
+        return Ok(format!("# Benchmarks\n\n{block}\n"));
+    };
+    match (text.find(SECTION_START), text.find(SECTION_END)) {
+        (Some(start), Some(end)) if start < end => Ok(format!(
+            "{}{block}{}",
+            &text[..start],
+            &text[end + SECTION_END.len()..]
+        )),
+        (None, None) => {
+            let mut out = text.trim_end().to_string();
+            if !out.is_empty() {
+                out.push_str("\n\n");
+            }
+            out.push_str(&block);
+            out.push('\n');
+            Ok(out)
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{SECTION_START} / {SECTION_END} markers are unpaired or out of order; \
+                 fix them by hand"
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_between_markers_is_replaced_and_the_rest_kept() {
+        let old = format!("# B\n\nintro\n{SECTION_START}\nold numbers\n{SECTION_END}\n\n## peers\nzk\n");
+        let new = replace_section(Some(&old), "new numbers\n").unwrap();
+        assert_eq!(
+            new,
+            format!("# B\n\nintro\n{SECTION_START}\nnew numbers\n{SECTION_END}\n\n## peers\nzk\n")
+        );
+        // Idempotent: running twice gives the same file.
+        assert_eq!(replace_section(Some(&new), "new numbers").unwrap(), new);
+    }
+
+    #[test]
+    fn file_without_markers_gets_the_section_appended() {
+        let new = replace_section(Some("# Benchmarks\n\npeers here\n\n"), "numbers").unwrap();
+        assert_eq!(
+            new,
+            format!("# Benchmarks\n\npeers here\n\n{SECTION_START}\nnumbers\n{SECTION_END}\n")
+        );
+        let from_empty = replace_section(Some(""), "numbers").unwrap();
+        assert_eq!(from_empty, format!("{SECTION_START}\nnumbers\n{SECTION_END}\n"));
+    }
+
+    #[test]
+    fn missing_file_is_created_with_a_title_and_the_section() {
+        let new = replace_section(None, "numbers").unwrap();
+        assert_eq!(new, format!("# Benchmarks\n\n{SECTION_START}\nnumbers\n{SECTION_END}\n"));
+    }
+
+    #[test]
+    fn unpaired_markers_are_refused_instead_of_clobbering_the_file() {
+        let only_start = format!("a\n{SECTION_START}\nb\n");
+        let reversed = format!("{SECTION_END}\nx\n{SECTION_START}\n");
+        for text in [only_start, reversed] {
+            let err = replace_section(Some(&text), "n").unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        }
+    }
+
+    #[test]
+    fn benchmarks_md_on_disk_is_created_then_updated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("BENCHMARKS.md");
+        update_benchmarks_md(&path, "first").unwrap();
+        std::fs::write(
+            &path,
+            std::fs::read_to_string(&path).unwrap() + "\n## other harness\nkept\n",
+        )
+        .unwrap();
+        update_benchmarks_md(&path, "second").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("second") && !text.contains("first"));
+        assert!(text.ends_with("## other harness\nkept\n"));
+        // No temporary file is left next to it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,349 @@
+//! One TCP connection to one server: the handshake, then a reader that routes
+//! responses and events, and a writer that batches queued requests and sends
+//! pings when idle.
+//!
+//! Owns the socket and nothing else: what a frame means for the session is
+//! decided by `inner` (routing, state) and `supervisor` (what to do when this
+//! connection ends). Every wait here is bounded by a timeout or by the
+//! connection's end.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use prost::Message;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::error::Error;
+use crate::proto;
+use crate::proto::server_message::Body;
+use crate::state_machine::WatchEvent;
+use crate::wire::{FrameReader, PROTOCOL_VERSION, encode_frame, secret_from_bytes};
+
+use super::inner::Inner;
+use super::request::Conn;
+use super::session::Credentials;
+
+/// Most requests taken from the queue for one write.
+const MAX_BATCH: usize = 1024;
+
+/// A connection whose handshake succeeded.
+#[derive(Debug)]
+pub(crate) struct Established {
+    /// `host:port` dialled.
+    pub(crate) addr: String,
+    /// Session credentials from the server's answer.
+    pub(crate) creds: Credentials,
+    reader: FrameReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+impl Established {
+    /// The caller-side slot for this connection and the writer's queue.
+    pub(crate) fn slot(&self) -> (Conn, mpsc::UnboundedReceiver<proto::Request>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = Conn {
+            addr: self.addr.clone(),
+            tx,
+            pending: HashMap::new(),
+        };
+        (conn, rx)
+    }
+}
+
+/// Why a handshake did not give a usable connection.
+#[derive(Debug)]
+pub(crate) enum HandshakeError {
+    /// The session is gone (the server said so, or would not resume it).
+    Expired(String),
+    /// This server could not be used now; try another.
+    Failed(Error),
+}
+
+/// Why a running connection ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// The connection broke, timed out or was closed; reconnect.
+    Lost(String),
+    /// The server closed it because the session expired.
+    Expired(String),
+}
+
+/// Dials `addr` and opens (`creds.session_id == 0`) or resumes the session,
+/// all within `timeout`.
+pub(crate) async fn open(
+    inner: &Inner,
+    addr: &str,
+    creds: Credentials,
+    timeout: Duration,
+) -> Result<Established, HandshakeError> {
+    match tokio::time::timeout(timeout, handshake(inner, addr, creds)).await {
+        Ok(r) => r,
+        Err(_) => Err(HandshakeError::Failed(Error::ConnectionLoss(format!(
+            "no session from {addr} within {timeout:?}"
+        )))),
+    }
+}
+
+async fn handshake(
+    inner: &Inner,
+    addr: &str,
+    creds: Credentials,
+) -> Result<Established, HandshakeError> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        HandshakeError::Failed(Error::ConnectionLoss(format!("{what} {addr}: {e}")))
+    };
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| failed("cannot connect to", &e))?;
+    // Small frames must not wait for Nagle: latency is the point of pipelining.
+    let _ = stream.set_nodelay(true);
+    let (rd, mut wr) = stream.into_split();
+    let connect = proto::ClientMessage {
+        body: Some(proto::client_message::Body::Connect(proto::Connect {
+            protocol_version: PROTOCOL_VERSION,
+            session_id: creds.session_id,
+            session_secret: if creds.session_id == 0 {
+                bytes::Bytes::new()
+            } else {
+                bytes::Bytes::copy_from_slice(&creds.secret)
+            },
+            requested_timeout_ms: inner.config.session_timeout.as_millis() as u32,
+            last_zxid: inner.last_zxid(),
+        })),
+    };
+    let mut buf = BytesMut::new();
+    encode_frame(&connect, &mut buf);
+    wr.write_all(&buf)
+        .await
+        .map_err(|e| failed("cannot write to", &e))?;
+    let mut reader = FrameReader::new(rd, inner.config.max_frame_bytes);
+    let frame = match reader.next_frame().await {
+        Ok(Some(f)) => f,
+        Ok(None) => return Err(failed("handshake refused by", &"connection closed")),
+        Err(e) => return Err(failed("handshake failed with", &e)),
+    };
+    inner.heard();
+    let msg = proto::ServerMessage::decode(frame).map_err(|e| {
+        HandshakeError::Failed(Error::Protocol(format!(
+            "bad handshake answer from {addr}: {e}"
+        )))
+    })?;
+    let connected = match msg.body {
+        Some(Body::Connected(c)) => c,
+        Some(Body::Closing(e)) => {
+            return Err(match Error::from(&e) {
+                Error::SessionExpired(d) => HandshakeError::Expired(format!("{addr}: {d}")),
+                other => HandshakeError::Failed(other),
+            });
+        }
+        _ => {
+            return Err(HandshakeError::Failed(Error::Protocol(format!(
+                "{addr} answered the handshake with something other than Connected"
+            ))));
+        }
+    };
+    let creds = accept(creds, &connected, addr)?;
+    inner.saw_zxid(connected.last_zxid);
+    if connected.protocol_version != PROTOCOL_VERSION {
+        tracing::debug!(server = addr, version = connected.protocol_version, "server speaks another protocol version");
+    }
+    Ok(Established {
+        addr: addr.to_string(),
+        creds,
+        reader,
+        writer: wr,
+    })
+}
+
+/// Checks the server's `Connected` against what was asked and returns the
+/// session credentials to use from now on.
+fn accept(
+    asked: Credentials,
+    c: &proto::Connected,
+    addr: &str,
+) -> Result<Credentials, HandshakeError> {
+    let resuming = asked.session_id != 0;
+    if resuming && (!c.resumed || c.session_id != asked.session_id) {
+        return Err(HandshakeError::Expired(format!(
+            "{addr} did not resume session {:#x}",
+            asked.session_id
+        )));
+    }
+    if c.session_id == 0 || c.timeout_ms == 0 {
+        return Err(HandshakeError::Failed(Error::Protocol(format!(
+            "{addr} answered with session {:#x} and timeout {} ms",
+            c.session_id, c.timeout_ms
+        ))));
+    }
+    let secret = if resuming && c.session_secret.is_empty() {
+        asked.secret
+    } else {
+        secret_from_bytes(&c.session_secret).map_err(HandshakeError::Failed)?
+    };
+    Ok(Credentials {
+        session_id: c.session_id,
+        secret,
+        timeout: Duration::from_millis(u64::from(c.timeout_ms)),
+    })
+}
+
+/// Runs the connection until it ends. Requests come from `rx` (the caller
+/// keeps the receiver so that what was never written can be re-sent).
+pub(crate) async fn run(
+    inner: &Inner,
+    est: Established,
+    rx: &mut mpsc::UnboundedReceiver<proto::Request>,
+) -> Ended {
+    let Established {
+        reader,
+        writer,
+        creds,
+        ..
+    } = est;
+    // Something must arrive every 2/3 of the timeout; pings every 1/3 when
+    // idle make sure the server has something to answer.
+    let read_timeout = creds.timeout * 2 / 3;
+    let ping_every = creds.timeout / 3;
+    tokio::select! {
+        ended = read_loop(inner, reader, read_timeout) => ended,
+        ended = write_loop(inner, writer, rx, ping_every) => ended,
+    }
+}
+
+async fn read_loop(
+    inner: &Inner,
+    mut reader: FrameReader<OwnedReadHalf>,
+    read_timeout: Duration,
+) -> Ended {
+    loop {
+        let frame = match tokio::time::timeout(read_timeout, reader.next_frame()).await {
+            Err(_) => {
+                return Ended::Lost(format!("nothing received for {read_timeout:?}"));
+            }
+            Ok(Err(e)) => return Ended::Lost(e.to_string()),
+            Ok(Ok(None)) => return Ended::Lost("the server closed the connection".into()),
+            Ok(Ok(Some(frame))) => frame,
+        };
+        inner.heard();
+        let body = match proto::ServerMessage::decode(frame) {
+            Ok(msg) => msg.body,
+            Err(e) => return protocol_error(format!("undecodable frame: {e}")),
+        };
+        match body {
+            Some(Body::Response(resp)) => inner.on_response(resp),
+            Some(Body::Event(ev)) => match WatchEvent::try_from(ev) {
+                Ok(ev) => inner.on_event(&ev),
+                Err(e) => return protocol_error(e.to_string()),
+            },
+            Some(Body::Closing(e)) => {
+                return match Error::from(&e) {
+                    Error::SessionExpired(d) => Ended::Expired(d),
+                    other => Ended::Lost(format!("the server is closing the connection: {other}")),
+                };
+            }
+            Some(Body::Connected(_)) => return protocol_error("a second Connected".into()),
+            None => return protocol_error("an empty message".into()),
+        }
+    }
+}
+
+fn protocol_error(detail: String) -> Ended {
+    let err = Error::Protocol(detail);
+    tracing::warn!(%err, "dropping the connection");
+    Ended::Lost(err.to_string())
+}
+
+async fn write_loop(
+    inner: &Inner,
+    mut writer: OwnedWriteHalf,
+    rx: &mut mpsc::UnboundedReceiver<proto::Request>,
+    ping_every: Duration,
+) -> Ended {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut batch = Vec::with_capacity(64);
+    let mut next_ping = Instant::now() + ping_every;
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH) => {
+                if n == 0 {
+                    return Ended::Lost("the client dropped the connection".into());
+                }
+                for req in batch.drain(..) {
+                    let msg = proto::ClientMessage {
+                        body: Some(proto::client_message::Body::Request(req)),
+                    };
+                    encode_frame(&msg, &mut buf);
+                }
+                if let Err(e) = write_out(&mut writer, &buf).await {
+                    return Ended::Lost(format!("write failed: {e}"));
+                }
+                buf.clear();
+                if buf.capacity() > 1024 * 1024 {
+                    buf = BytesMut::with_capacity(8 * 1024);
+                }
+                next_ping = Instant::now() + ping_every;
+            }
+            () = tokio::time::sleep_until(next_ping) => {
+                inner.ping();
+                next_ping = Instant::now() + ping_every;
+            }
+        }
+    }
+}
+
+async fn write_out(writer: &mut OwnedWriteHalf, buf: &[u8]) -> std::io::Result<()> {
+    writer.write_all(buf).await?;
+    writer.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connected(id: u64, resumed: bool, secret: &[u8]) -> proto::Connected {
+        proto::Connected {
+            protocol_version: PROTOCOL_VERSION,
+            session_id: id,
+            session_secret: bytes::Bytes::copy_from_slice(secret),
+            timeout_ms: 3000,
+            last_zxid: 9,
+            resumed,
+        }
+    }
+
+    #[test]
+    fn a_new_session_takes_the_servers_credentials() {
+        let c = accept(Credentials::default(), &connected(7, false, &[1; 16]), "h:1").unwrap();
+        assert_eq!(c.session_id, 7);
+        assert_eq!(c.secret, [1; 16]);
+        assert_eq!(c.timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_resume_answered_with_a_new_session_means_expired() {
+        let asked = Credentials {
+            session_id: 7,
+            secret: [1; 16],
+            timeout: Duration::from_secs(3),
+        };
+        assert!(matches!(
+            accept(asked, &connected(8, false, &[2; 16]), "h:1"),
+            Err(HandshakeError::Expired(_))
+        ));
+        let kept = accept(asked, &connected(7, true, &[]), "h:1").unwrap();
+        assert_eq!(kept.secret, [1; 16]);
+    }
+
+    #[test]
+    fn a_bad_secret_is_a_protocol_error() {
+        assert!(matches!(
+            accept(Credentials::default(), &connected(7, false, &[1; 3]), "h:1"),
+            Err(HandshakeError::Failed(Error::Protocol(_)))
+        ));
+    }
+}

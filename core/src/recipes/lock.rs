@@ -1,0 +1,350 @@
+//! A fair, herd-free distributed mutex with fencing tokens.
+//!
+//! To acquire, a [`Lock`] creates an ephemeral-sequential child
+//! `<owner-id>-lock-NNNNNNNNNN` under the lock path. The lowest sequence holds
+//! the lock; every other waiter watches only the node just ahead of it, so a
+//! release wakes exactly one waiter, in FIFO order. The create asks the server
+//! for the node ahead of ours in the same round trip, so an uncontended
+//! acquire is one round trip and a release another.
+//!
+//! The **fencing token** of a hold is the czxid of our lock node: it strictly
+//! increases from one holder to the next, so a storage system that remembers
+//! the highest token it has seen can refuse a stale holder. [`Lock::guarded`]
+//! does that inside coord itself: a multi that commits only while our lock node
+//! exists.
+//!
+//! **Re-entrancy**: the owner is the `Lock` handle. Acquiring a handle that
+//! already holds the lock counts up and returns the same token; it takes as
+//! many [`Lock::release`] calls to let go. Two handles on the same path (in one
+//! process or many) exclude each other.
+//!
+//! # Error handling
+//! - *Connection loss (Suspended)* while acquiring: the create is recovered by
+//!   finding our node through the owner id, waiting resumes after the client
+//!   reconnects. While holding: the lock is still ours as long as the session
+//!   lives; callers that cannot tolerate uncertainty watch the client's state.
+//! - *Session expiry*: our node is gone with the session. A waiting acquire
+//!   fails with `SessionExpired`; a held lock is lost: [`Lock::lost`] resolves,
+//!   [`Lock::is_lost`] turns true and [`Lock::guarded`] fails with `LockLost`.
+//!   The same happens when someone else deletes our node (an operator breaking
+//!   the lock).
+//! - *Timeout* ([`Lock::acquire_timeout`]): our node is deleted, `LockTimeout`.
+//! - *Cancellation*: dropping a waiting `acquire` future deletes our node in the
+//!   background; dropping a held `Lock` releases it in the background.
+
+use std::time::Duration;
+
+use tokio::sync::{Mutex as AsyncMutex, watch};
+use tokio::time::Instant;
+
+use super::line::{self, Enqueued, NodeCleanup};
+use super::sequence;
+use crate::client::{Client, Op, OpResult};
+use crate::error::{Error, Result};
+
+/// Marker in lock node names.
+pub const LOCK_MARKER: &str = "-lock-";
+
+/// Which line discipline a [`Lock`] follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// A mutex: one holder.
+    Exclusive,
+    /// The shared side of a read-write lock.
+    Read,
+    /// The exclusive side of a read-write lock.
+    Write,
+}
+
+impl LockKind {
+    fn marker(self) -> &'static str {
+        match self {
+            LockKind::Exclusive => LOCK_MARKER,
+            LockKind::Read => sequence::READ_MARKER,
+            LockKind::Write => sequence::WRITE_MARKER,
+        }
+    }
+
+    fn decide(self, children: &[String], ours: &str) -> sequence::Decision {
+        match self {
+            LockKind::Exclusive => sequence::decide(children, LOCK_MARKER, ours, 1),
+            LockKind::Read | LockKind::Write => sequence::decide_rw(children, ours),
+        }
+    }
+
+    /// The first decision from what the create reported, when it is enough.
+    fn first_decision(self, ahead: &line::Ahead) -> Option<sequence::Decision> {
+        match (self, ahead) {
+            (_, line::Ahead::Nobody) => Some(sequence::Decision::Acquired),
+            // A writer waits for its immediate predecessor, a mutex waiter too.
+            (LockKind::Exclusive | LockKind::Write, a) => a.first_decision(),
+            // A reader needs the last writer ahead: list the children.
+            (LockKind::Read, _) => None,
+        }
+    }
+}
+
+/// A distributed mutex handle (or one side of a read-write lock). See the
+/// module docs.
+pub struct Lock {
+    client: Client,
+    path: String,
+    owner: String,
+    kind: LockKind,
+    held: AsyncMutex<Option<Held>>,
+}
+
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock")
+            .field("path", &self.path)
+            .field("owner", &self.owner)
+            .finish()
+    }
+}
+
+struct Held {
+    node: String,
+    token: u64,
+    count: u32,
+    lost: watch::Receiver<bool>,
+    monitor: tokio::task::JoinHandle<()>,
+}
+
+impl Lock {
+    /// A handle on the lock at `path` (the directory of its waiting line).
+    pub fn new(client: &Client, path: &str) -> Self {
+        Self::with_kind(client, path, LockKind::Exclusive)
+    }
+
+    /// A handle of the given kind (used by [`super::RwLock`]).
+    pub fn with_kind(client: &Client, path: &str, kind: LockKind) -> Self {
+        Lock {
+            client: client.clone(),
+            path: path.to_string(),
+            owner: line::new_owner_id(),
+            kind,
+            held: AsyncMutex::new(None),
+        }
+    }
+
+    /// Which discipline this handle follows.
+    pub fn kind(&self) -> LockKind {
+        self.kind
+    }
+
+    /// The lock's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// This handle's owner id (the prefix of its lock nodes).
+    pub fn owner_id(&self) -> &str {
+        &self.owner
+    }
+
+    /// Waits for the lock; returns the fencing token.
+    pub async fn acquire(&self) -> Result<u64> {
+        self.acquire_until(None).await
+    }
+
+    /// Waits at most `timeout`; `LockTimeout` afterwards (our node is deleted).
+    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<u64> {
+        self.acquire_until(Some(Instant::now() + timeout)).await
+    }
+
+    /// Takes the lock only if nobody holds or waits for it; never waits.
+    pub async fn try_acquire(&self) -> Result<Option<u64>> {
+        let mut held = self.held.lock().await;
+        if let Some(h) = held.as_mut() {
+            h.count += 1;
+            return Ok(Some(h.token));
+        }
+        let ours = self.enqueue().await?;
+        let cleanup = NodeCleanup::new(&self.client, &ours.path);
+        let first = match self.kind.first_decision(&ours.ahead) {
+            Some(d) => d,
+            None => {
+                let children = self.client.children(&self.path).await?;
+                self.kind.decide(&children, &ours.name)
+            }
+        };
+        if first != sequence::Decision::Acquired {
+            cleanup.run().await?;
+            return Ok(None);
+        }
+        cleanup.disarm();
+        let token = ours.stat.czxid;
+        *held = Some(self.hold(ours));
+        Ok(Some(token))
+    }
+
+    async fn enqueue(&self) -> Result<Enqueued> {
+        let prefix = format!("{}{}", self.owner, self.kind.marker());
+        line::enqueue(&self.client, &self.path, &prefix, &[]).await
+    }
+
+    async fn acquire_until(&self, deadline: Option<Instant>) -> Result<u64> {
+        let mut held = self.held.lock().await;
+        if let Some(h) = held.as_mut() {
+            h.count += 1;
+            return Ok(h.token);
+        }
+        let ours = self.enqueue().await?;
+        let cleanup = NodeCleanup::new(&self.client, &ours.path);
+        let name = ours.name.clone();
+        let kind = self.kind;
+        let waited = line::wait_turn(
+            &self.client,
+            &self.path,
+            kind.first_decision(&ours.ahead),
+            deadline,
+            |children| kind.decide(children, &name),
+        )
+        .await;
+        if let Err(e) = waited {
+            cleanup.run().await.ok();
+            return Err(e);
+        }
+        cleanup.disarm();
+        let token = ours.stat.czxid;
+        *held = Some(self.hold(ours));
+        Ok(token)
+    }
+
+    fn hold(&self, ours: Enqueued) -> Held {
+        let (tx, rx) = watch::channel(false);
+        let monitor = tokio::spawn(monitor_node(self.client.clone(), ours.path.clone(), tx));
+        Held {
+            node: ours.path,
+            token: ours.stat.czxid,
+            count: 1,
+            lost: rx,
+            monitor,
+        }
+    }
+
+    /// Releases one hold; the node is deleted when the count reaches zero.
+    /// Releasing a lock that was lost succeeds (there is nothing left to free);
+    /// releasing a lock not held is `NotHeld`.
+    pub async fn release(&self) -> Result<()> {
+        let mut held = self.held.lock().await;
+        let Some(h) = held.as_mut() else {
+            return Err(Error::NotHeld(format!("{} is not held by this handle", self.path)));
+        };
+        if h.count > 1 {
+            h.count -= 1;
+            return Ok(());
+        }
+        let Some(h) = held.take() else {
+            return Ok(());
+        };
+        h.monitor.abort();
+        line::delete_quietly(&self.client, &h.node).await
+    }
+
+    /// True while this handle holds the lock (and has not lost it).
+    pub async fn is_held(&self) -> bool {
+        self.held
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|h| !*h.lost.borrow())
+    }
+
+    /// The fencing token of the current hold.
+    pub async fn token(&self) -> Option<u64> {
+        self.held.lock().await.as_ref().map(|h| h.token)
+    }
+
+    /// True once the current hold was lost (session expired or node deleted).
+    pub async fn is_lost(&self) -> bool {
+        self.held
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|h| *h.lost.borrow())
+    }
+
+    /// A future that resolves when the current hold is lost. Resolves at once
+    /// if the lock is not held.
+    pub async fn lost(&self) {
+        let rx = self.held.lock().await.as_ref().map(|h| h.lost.clone());
+        if let Some(mut rx) = rx {
+            let _ = rx.wait_for(|lost| *lost).await;
+        }
+    }
+
+    /// A receiver that turns `true` when the current hold is lost (for
+    /// bindings that surface loss as a callback, flag or signal).
+    pub async fn lost_signal(&self) -> Option<watch::Receiver<bool>> {
+        self.held.lock().await.as_ref().map(|h| h.lost.clone())
+    }
+
+    /// Commits `ops` atomically only if this handle still holds the lock (its
+    /// node still exists); returns their results. A stale holder gets
+    /// `LockLost` and nothing is written.
+    pub async fn guarded(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
+        let node = match self.held.lock().await.as_ref() {
+            Some(h) => h.node.clone(),
+            None => return Err(Error::NotHeld(format!("{} is not held by this handle", self.path))),
+        };
+        let mut all = Vec::with_capacity(ops.len() + 1);
+        all.push(Op::Check {
+            path: node.clone(),
+            version: -1,
+        });
+        all.extend(ops);
+        let mut results = self.client.multi_results(all).await?;
+        match results.first() {
+            Some(OpResult::Error(Error::NoNode(_))) => {
+                Err(Error::LockLost(format!("lock node {node} is gone; nothing was written")))
+            }
+            _ => {
+                if let Some((i, e)) = results.iter().enumerate().find_map(|(i, r)| match r {
+                    OpResult::Error(e) if !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)) => Some((i, e)),
+                    _ => None,
+                }) {
+                    return Err(Error::from_code(e.code(), format!("op #{}: {}", i - 1, e.detail())));
+                }
+                results.remove(0);
+                Ok(results)
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Some(h) = self.held.get_mut().take() {
+            h.monitor.abort();
+            let client = self.client.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = line::delete_quietly(&client, &h.node).await;
+                });
+            }
+        }
+    }
+}
+
+/// Watches our lock node until it is deleted or the session ends, then flags
+/// the loss. Re-arms after data changes and connection losses.
+async fn monitor_node(client: Client, node: String, lost: watch::Sender<bool>) {
+    loop {
+        match client.exists_watch(&node).await {
+            Ok((None, _)) => break,
+            Ok((Some(_), w)) => match w.await {
+                Ok(ev) if ev.kind == crate::client::EventType::NodeDeleted => break,
+                Ok(_) => continue,
+                Err(Error::ConnectionLoss(_)) => continue,
+                Err(_) => break,
+            },
+            Err(Error::ConnectionLoss(_)) | Err(Error::OperationTimeout(_)) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(_) => break,
+        }
+    }
+    lost.send_replace(true);
+}

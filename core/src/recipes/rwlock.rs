@@ -1,0 +1,35 @@
+//! A fair, herd-free distributed read-write lock.
+//!
+//! Readers create `<owner>-read-N` and writers `<owner>-write-N` under the
+//! lock path, in one line. A reader holds unless a writer is ahead of it and
+//! then watches only the last writer ahead; a writer holds only when first and
+//! watches its immediate predecessor. Order is FIFO across kinds, so a stream
+//! of readers cannot starve a waiting writer.
+//!
+//! # Error handling
+//! Exactly as [`super::Lock`] (each side is a `Lock` with its own discipline):
+//! connection loss is retried and the create recovered through the owner id;
+//! session expiry fails a wait with `SessionExpired` and marks a hold lost;
+//! timeout and cancellation delete our node.
+
+use super::lock::{Lock, LockKind};
+use crate::client::Client;
+
+/// The two sides of a read-write lock on one path.
+#[derive(Debug)]
+pub struct RwLock {
+    /// Shared side: many holders at once, none while a writer holds.
+    pub read: Lock,
+    /// Exclusive side.
+    pub write: Lock,
+}
+
+impl RwLock {
+    /// Handles on the read-write lock at `path`.
+    pub fn new(client: &Client, path: &str) -> Self {
+        RwLock {
+            read: Lock::with_kind(client, path, LockKind::Read),
+            write: Lock::with_kind(client, path, LockKind::Write),
+        }
+    }
+}

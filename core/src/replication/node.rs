@@ -1,0 +1,234 @@
+//! [`Replica`]: the facade the server uses to run the replicated state machine.
+//!
+//! It opens the stores under `<data_dir>/raft` and `<data_dir>/snapshots`, starts
+//! openraft, forms a one-member cluster on first start, and maps openraft's errors
+//! onto coord's [`Error`]. It owns no storage format and no state-machine logic.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
+use tokio::sync::watch;
+
+use super::log_writer::WriterHandle;
+use super::{ApplyObserver, LogStore, NetworkFactory, Node, NodeId, SmStore, TypeConfig};
+use crate::config::Limits;
+use crate::error::Error;
+use crate::state_machine::{Command, Outcome, StateMachine};
+
+/// Settings of the replication engine.
+#[derive(Debug, Clone)]
+pub struct ReplicationConfig {
+    /// Root of the node's durable state (`raft/` and `snapshots/` go inside).
+    pub data_dir: PathBuf,
+    /// This node's raft id (never changes for a data directory).
+    pub node_id: u64,
+    /// Build a snapshot (and compact the log) after this many applied entries.
+    pub snapshot_logs_since_last: u64,
+    /// Entries kept in the log behind a snapshot, so a slightly lagging follower
+    /// can catch up without a snapshot transfer.
+    pub logs_to_keep_after_snapshot: u64,
+    /// State-machine limits; every replica must use the same values.
+    pub limits: Limits,
+    /// Leader heartbeat interval in milliseconds.
+    pub heartbeat_ms: u64,
+    /// Lower bound of the randomized election timeout in milliseconds.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound (exclusive) of the randomized election timeout in milliseconds.
+    pub election_timeout_max_ms: u64,
+    /// How long [`Replica::start`] waits to become leader and catch up.
+    pub startup_timeout: Duration,
+    /// Address peers will use to reach this node (recorded in the membership;
+    /// unused until the multi-node network exists).
+    pub advertise_addr: String,
+}
+
+impl ReplicationConfig {
+    /// Defaults for a single node keeping its state in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ReplicationConfig {
+            data_dir: data_dir.into(),
+            node_id: 1,
+            snapshot_logs_since_last: 10_000,
+            logs_to_keep_after_snapshot: 1_000,
+            limits: Limits::default(),
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            startup_timeout: Duration::from_secs(30),
+            advertise_addr: String::new(),
+        }
+    }
+}
+
+/// A running replica of the coord state machine (see the module docs).
+pub struct Replica {
+    raft: Raft<TypeConfig>,
+    state: Arc<RwLock<StateMachine>>,
+    metrics: watch::Receiver<RaftMetrics<NodeId, Node>>,
+    node_id: NodeId,
+    log: WriterHandle,
+}
+
+impl Replica {
+    /// Opens the stores, starts raft, initializes a one-member cluster on first
+    /// start, and returns once this node is leader and has applied everything
+    /// committed.
+    pub async fn start(cfg: ReplicationConfig, observer: Arc<dyn ApplyObserver>) -> Result<Replica, Error> {
+        let raft_dir = cfg.data_dir.join("raft");
+        let snap_dir = cfg.data_dir.join("snapshots");
+        let limits = cfg.limits.clone();
+        let (log_store, sm_store) = tokio::task::spawn_blocking(move || {
+            Ok::<_, Error>((LogStore::open(&raft_dir)?, SmStore::open(&snap_dir, limits, observer)?))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("opening the stores: {e}")))??;
+        let log = log_store.writer();
+        let state = sm_store.state();
+
+        let config = openraft::Config {
+            cluster_name: "coord".into(),
+            heartbeat_interval: cfg.heartbeat_ms,
+            election_timeout_min: cfg.election_timeout_min_ms,
+            election_timeout_max: cfg.election_timeout_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: cfg.logs_to_keep_after_snapshot,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| Error::BadArguments(format!("replication config: {e}")))?;
+        let raft = Raft::new(cfg.node_id, Arc::new(config), NetworkFactory, log_store, sm_store)
+            .await
+            .map_err(map_fatal)?;
+        let replica = Replica {
+            metrics: raft.metrics(),
+            raft,
+            state,
+            node_id: cfg.node_id,
+            log,
+        };
+        replica.become_leader(&cfg).await?;
+        Ok(replica)
+    }
+
+    async fn become_leader(&self, cfg: &ReplicationConfig) -> Result<(), Error> {
+        if !self.raft.is_initialized().await.map_err(map_fatal)? {
+            let members = BTreeMap::from([(cfg.node_id, Node::new(cfg.advertise_addr.clone()))]);
+            match self.raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(RaftError::APIError(e)) => return Err(Error::Internal(format!("forming the cluster: {e}"))),
+                Err(RaftError::Fatal(f)) => return Err(map_fatal(f)),
+            }
+        } else {
+            let voters: BTreeSet<NodeId> = self.metrics.borrow().membership_config.membership().voter_ids().collect();
+            if voters == BTreeSet::from([self.node_id]) {
+                // Sole voter: no need to sit out an election timeout.
+                self.raft.trigger().elect().await.map_err(map_fatal)?;
+            }
+        }
+        self.raft
+            .wait(Some(cfg.startup_timeout))
+            .metrics(
+                |m| m.state == ServerState::Leader && m.last_applied.map(|l| l.index) >= m.last_log_index,
+                "leader with everything applied",
+            )
+            .await
+            .map_err(|e| Error::OperationTimeout(format!("replica start: {e}")))?;
+        tracing::info!(node_id = self.node_id, "replica is leader and caught up");
+        Ok(())
+    }
+
+    /// The state machine, for reads (take the read lock briefly).
+    pub fn state(&self) -> Arc<RwLock<StateMachine>> {
+        self.state.clone()
+    }
+
+    /// Enqueues a command in submission order; the returned future resolves when it
+    /// is applied. The enqueue happens before this returns, so two calls made one
+    /// after another from one task are applied in that order.
+    pub async fn submit(
+        &self,
+        cmd: Command,
+    ) -> Result<impl Future<Output = Result<Outcome, Error>> + Send + 'static, Error> {
+        let rx = self.raft.client_write_ff(cmd).await.map_err(map_fatal)?;
+        Ok(async move {
+            match rx.await {
+                Ok(Ok(resp)) => Ok(resp.data),
+                Ok(Err(e)) => Err(map_write_err(e)),
+                Err(_) => Err(Error::ShuttingDown("raft stopped before the command was applied".into())),
+            }
+        })
+    }
+
+    /// Submits a command and waits until it is applied.
+    pub async fn write(&self, cmd: Command) -> Result<Outcome, Error> {
+        self.submit(cmd).await?.await
+    }
+
+    /// Confirms leadership with a quorum (read index), then waits until the state
+    /// machine has applied up to that point: a read after this is linearizable.
+    pub async fn ensure_linearizable(&self) -> Result<(), Error> {
+        match self.raft.ensure_linearizable().await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref())))
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q))) => {
+                Err(Error::NotLeader(format!("leadership not confirmed by a quorum: {q}")))
+            }
+            Err(RaftError::Fatal(f)) => Err(map_fatal(f)),
+        }
+    }
+
+    /// Whether this node currently believes it is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.metrics.borrow().state == ServerState::Leader
+    }
+
+    /// Stops raft and makes everything it wrote durable.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| Error::Internal(format!("stopping raft: {e}")))?;
+        self.log
+            .sync()
+            .await
+            .map_err(|e| Error::Io(format!("final raft log sync: {e}")))?;
+        let stats = self.log.stats();
+        tracing::info!(
+            fsyncs = stats.fsyncs.load(Ordering::Relaxed),
+            compactions = stats.compactions.load(Ordering::Relaxed),
+            "replica stopped"
+        );
+        Ok(())
+    }
+}
+
+fn leader_hint(id: Option<NodeId>, node: Option<&Node>) -> String {
+    match (id, node) {
+        (Some(id), Some(n)) if !n.addr.is_empty() => format!("leader is node {id} at {}", n.addr),
+        (Some(id), _) => format!("leader is node {id}"),
+        (None, _) => "no leader known".into(),
+    }
+}
+
+fn map_write_err(e: ClientWriteError<NodeId, Node>) -> Error {
+    match e {
+        ClientWriteError::ForwardToLeader(f) => Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref())),
+        ClientWriteError::ChangeMembershipError(e) => Error::Internal(format!("membership change: {e}")),
+    }
+}
+
+fn map_fatal(f: Fatal<NodeId>) -> Error {
+    match f {
+        Fatal::Stopped => Error::ShuttingDown("raft stopped".into()),
+        Fatal::Panicked => Error::Internal("raft core panicked".into()),
+        Fatal::StorageError(e) => Error::Io(format!("raft storage failed: {e}")),
+    }
+}

@@ -1,0 +1,320 @@
+//! openraft's [`RaftStateMachine`] over coord's [`StateMachine`]: applies committed
+//! entries, tells the [`ApplyObserver`] about every change, and builds and installs
+//! snapshots (files in `<data_dir>/snapshots/`, see `snapshot`).
+//!
+//! The state machine lives behind an `Arc<std::sync::RwLock<_>>` shared with the
+//! server, which serves reads from it. The write lock is taken per entry and never
+//! held across an `.await`. This module never touches the raft log.
+//!
+//! Snapshots are built from a consistent view by holding the read lock while the
+//! state is serialized into memory (on a blocking thread). For a 1M-node tree that
+//! stalls writes for the serialization (on the order of a second) and needs the
+//! whole encoded tree in memory; a persistent (copy-on-write) tree that can be
+//! cloned in O(1) under the lock and streamed to the file afterwards would remove
+//! both costs.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    Entry, EntryPayload, LogId, RaftSnapshotBuilder, StorageError, StorageIOError, StoredMembership,
+};
+
+use super::snapshot::{self, Meta, SnapFile};
+use super::{Node, NodeId, TypeConfig};
+use crate::config::Limits;
+use crate::error::Error;
+use crate::state_machine::{CommandResult, Outcome, StateMachine, WatchEvent};
+
+/// Receives every change the replication engine makes to the state machine, in
+/// log order (the server's watch registry implements it).
+pub trait ApplyObserver: Send + Sync + 'static {
+    /// Called for every applied Command entry while the state-machine write lock is still held,
+    /// so that readers registering watches under the read lock never miss an event.
+    fn on_apply(&self, sm: &StateMachine, zxid: u64, events: &[WatchEvent]);
+    /// Called after a snapshot was installed (the whole state replaced).
+    fn on_reset(&self, sm: &StateMachine);
+}
+
+/// An [`ApplyObserver`] that ignores everything (tests, tools).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopObserver;
+
+impl ApplyObserver for NoopObserver {
+    fn on_apply(&self, _sm: &StateMachine, _zxid: u64, _events: &[WatchEvent]) {}
+    fn on_reset(&self, _sm: &StateMachine) {}
+}
+
+/// The state-machine store (see the module docs). Cheap to clone: clones share
+/// everything, which is how it also serves as its own snapshot builder.
+#[derive(Clone)]
+pub struct SmStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Arc<RwLock<StateMachine>>,
+    /// Last applied log id and membership. Changed only under the state's write
+    /// lock, so a reader holding the state's read lock sees a matching pair.
+    applied: Mutex<Applied>,
+    observer: Arc<dyn ApplyObserver>,
+    dir: PathBuf,
+    limits: Limits,
+    /// The newest snapshot on disk.
+    current: Mutex<Option<SnapFile>>,
+    seq: AtomicU64,
+}
+
+#[derive(Clone, Default)]
+struct Applied {
+    last: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, Node>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain values; a panicking holder cannot leave them half-updated.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn sm_err(e: &io::Error) -> StorageError<NodeId> {
+    StorageIOError::write_state_machine(e).into()
+}
+
+fn poisoned() -> io::Error {
+    io::Error::other("state machine lock poisoned by a panic during apply")
+}
+
+impl SmStore {
+    /// Opens the store over `dir` (`<data_dir>/snapshots`), loading the newest
+    /// snapshot if there is one. Blocking. The observer is not called for the loaded
+    /// state (nobody can be watching yet).
+    pub fn open(dir: &Path, limits: Limits, observer: Arc<dyn ApplyObserver>) -> Result<SmStore, Error> {
+        Self::open_io(dir, limits, observer)
+            .map_err(|e| Error::Io(format!("opening snapshots in {}: {e}", dir.display())))
+    }
+
+    fn open_io(dir: &Path, limits: Limits, observer: Arc<dyn ApplyObserver>) -> io::Result<SmStore> {
+        fs::create_dir_all(dir)?;
+        let newest = snapshot::list(dir, true)?.pop();
+        let (sm, applied, current) = match newest {
+            Some(snap) => {
+                let (sm, file) = snapshot::load(&snap.path, &limits)?;
+                tracing::info!(path = %file.path.display(), last_log_id = ?file.meta.last_log_id, "loaded snapshot");
+                let applied = Applied {
+                    last: file.meta.last_log_id,
+                    membership: file.meta.last_membership.clone(),
+                };
+                (sm, applied, Some(file))
+            }
+            None => (StateMachine::new(limits.clone()), Applied::default(), None),
+        };
+        Ok(SmStore {
+            inner: Arc::new(Inner {
+                state: Arc::new(RwLock::new(sm)),
+                applied: Mutex::new(applied),
+                observer,
+                dir: dir.to_path_buf(),
+                limits,
+                current: Mutex::new(current),
+                seq: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The state machine, shared with the server.
+    pub fn state(&self) -> Arc<RwLock<StateMachine>> {
+        self.inner.state.clone()
+    }
+
+    /// Applies one entry under the write lock.
+    fn apply_one(&self, entry: Entry<TypeConfig>) -> io::Result<Outcome> {
+        let inner = &self.inner;
+        let mut sm = inner.state.write().map_err(|_| poisoned())?;
+        let mut applied = lock(&inner.applied);
+        applied.last = Some(entry.log_id);
+        let outcome = match entry.payload {
+            EntryPayload::Normal(cmd) => {
+                let (outcome, events) = sm.apply(&cmd);
+                inner.observer.on_apply(&sm, outcome.zxid, &events);
+                outcome
+            }
+            EntryPayload::Blank => noop(&sm),
+            EntryPayload::Membership(m) => {
+                applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                noop(&sm)
+            }
+        };
+        Ok(outcome)
+    }
+
+    /// Serializes the current state and writes it as the newest snapshot.
+    fn build_blocking(&self) -> io::Result<SnapFile> {
+        let inner = &self.inner;
+        let (encoded, meta) = {
+            let sm = inner.state.read().map_err(|_| poisoned())?;
+            let applied = lock(&inner.applied).clone();
+            let seq = inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
+            let snapshot_id = match applied.last {
+                Some(id) => format!("{}-{}-{}-{seq}", id.leader_id.term, id.leader_id.node_id, id.index),
+                None => format!("0-0-0-{seq}"),
+            };
+            let meta = Meta {
+                last_log_id: applied.last,
+                last_membership: applied.membership,
+                snapshot_id,
+            };
+            (snapshot::encode(&sm, &meta)?, meta)
+        };
+        let path = snapshot::write(&inner.dir, &meta.snapshot_id, &encoded)?;
+        let file = SnapFile { meta, path };
+        self.set_current(file.clone())?;
+        tracing::info!(path = %file.path.display(), last_log_id = ?file.meta.last_log_id, "built snapshot");
+        Ok(file)
+    }
+
+    /// Records `file` as the newest snapshot unless a newer one is already current,
+    /// then prunes old files.
+    fn set_current(&self, file: SnapFile) -> io::Result<()> {
+        let mut current = lock(&self.inner.current);
+        let newer = current
+            .as_ref()
+            .is_none_or(|c| c.meta.last_log_id <= file.meta.last_log_id);
+        if newer {
+            *current = Some(file);
+        }
+        if let Some(c) = current.as_ref() {
+            snapshot::prune(&self.inner.dir, &c.path)?;
+        }
+        Ok(())
+    }
+}
+
+fn noop(sm: &StateMachine) -> Outcome {
+    Outcome {
+        zxid: sm.last_zxid(),
+        result: Ok(CommandResult::Noop),
+    }
+}
+
+fn open_for_reading(path: &Path) -> io::Result<tokio::fs::File> {
+    Ok(tokio::fs::File::from_std(File::open(path)?))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(format!("snapshot task failed: {e}")))?
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SmStore {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let this = self.clone();
+        let snap_err = |e: &io::Error| -> StorageError<NodeId> { StorageIOError::write_snapshot(None, e).into() };
+        let file = blocking(move || this.build_blocking()).await.map_err(|e| snap_err(&e))?;
+        let data = open_for_reading(&file.path).map_err(|e| snap_err(&e))?;
+        Ok(Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(data),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for SmStore {
+    type SnapshotBuilder = SmStore;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Node>), StorageError<NodeId>> {
+        let applied = lock(&self.inner.applied);
+        Ok((applied.last, applied.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + openraft::OptionalSend,
+        I::IntoIter: openraft::OptionalSend,
+    {
+        let mut outcomes = Vec::new();
+        for entry in entries {
+            let log_id = entry.log_id;
+            let outcome = self
+                .apply_one(entry)
+                .map_err(|e| StorageError::from(StorageIOError::apply(log_id, &e)))?;
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
+        // An unlinked file: it needs no cleanup whatever happens to the transfer.
+        let n = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+        let path = self.inner.dir.join(format!("receiving-{}-{n}.part", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|f| fs::remove_file(&path).map(|()| f))
+            .map_err(|e| sm_err(&e))?;
+        Ok(Box::new(tokio::fs::File::from_std(file)))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<tokio::fs::File>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let snap_err =
+            |e: &io::Error| -> StorageError<NodeId> { StorageIOError::read_snapshot(Some(meta.signature()), e).into() };
+        // Waits for tokio's buffered writes to land before handing the file over.
+        let mut src = snapshot.into_std().await;
+        let (dir, limits, id) = (self.inner.dir.clone(), self.inner.limits.clone(), meta.snapshot_id.clone());
+        let (sm, file) = blocking(move || {
+            src.seek(SeekFrom::Start(0))?;
+            snapshot::receive(&dir, &id, &mut src, &limits)
+        })
+        .await
+        .map_err(|e| snap_err(&e))?;
+        if file.meta.last_log_id != meta.last_log_id {
+            tracing::warn!(header = ?file.meta.last_log_id, meta = ?meta.last_log_id, "snapshot header disagrees with its metadata; using the metadata");
+        }
+        {
+            let mut state = self.inner.state.write().map_err(|_| snap_err(&poisoned()))?;
+            *state = sm;
+            *lock(&self.inner.applied) = Applied {
+                last: meta.last_log_id,
+                membership: meta.last_membership.clone(),
+            };
+            self.inner.observer.on_reset(&state);
+        }
+        let file = SnapFile {
+            meta: meta.clone(),
+            path: file.path,
+        };
+        tracing::info!(path = %file.path.display(), last_log_id = ?meta.last_log_id, "installed snapshot");
+        self.set_current(file).map_err(|e| snap_err(&e))
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let current = lock(&self.inner.current).clone();
+        match current {
+            None => Ok(None),
+            Some(file) => {
+                let data = open_for_reading(&file.path)
+                    .map_err(|e| StorageError::from(StorageIOError::read_snapshot(Some(file.meta.signature()), &e)))?;
+                Ok(Some(Snapshot {
+                    meta: file.meta,
+                    snapshot: Box::new(data),
+                }))
+            }
+        }
+    }
+}
