@@ -179,10 +179,33 @@ impl Client {
                 path: path.to_string(),
                 data: data.into(),
                 mode: Some(mode.into()),
+                return_predecessor: false,
             }))
             .await?;
         let c = expect!(resp, Create);
         Ok((c.path, stat_from_proto(c.stat, "CreateResponse.stat")?))
+    }
+
+    /// Creates a node and, in the same round trip, learns the sibling just
+    /// ahead of it in sequence order (`None` when it is first). This is what
+    /// makes an uncontended lock one round trip to take.
+    pub async fn create_with_predecessor(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<(String, Stat, Option<String>)> {
+        let resp = self
+            .write(Req::Create(proto::CreateRequest {
+                path: path.to_string(),
+                data: data.into(),
+                mode: Some(mode.into()),
+                return_predecessor: true,
+            }))
+            .await?;
+        let c = expect!(resp, Create);
+        let predecessor = (!c.predecessor.is_empty()).then_some(c.predecessor);
+        Ok((c.path, stat_from_proto(c.stat, "CreateResponse.stat")?, predecessor))
     }
 
     /// Creates a node, first creating its missing ancestors as empty

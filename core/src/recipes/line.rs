@@ -213,6 +213,7 @@ async fn pause_or_timeout(deadline: Option<Instant>) -> Result<()> {
 
 /// Deletes a node in the background unless disarmed: keeps cancelled or failed
 /// waits from leaving a node that blocks the line.
+#[derive(Debug)]
 pub struct NodeCleanup {
     client: Client,
     path: Option<String>,

@@ -1,1 +1,26 @@
-//! (to be written)
+//! Recipes: the coordination patterns programs need, built only on the public
+//! [`crate::client::Client`] API so that any client speaking the protocol can
+//! take part in the same lock, election or queue.
+//!
+//! - [`Lock`]: fair, herd-free mutex with fencing tokens, lock-loss signal and
+//!   guarded writes; [`RwLock`]; [`Semaphore`]; [`MultiLock`].
+//!
+//! The decision "do I hold it / whom do I watch" is a pure function of the
+//! sorted children ([`sequence`]), unit-tested without a server.
+
+pub mod line;
+pub mod lock;
+pub mod multilock;
+pub mod rwlock;
+pub mod semaphore;
+pub mod sequence;
+
+pub use lock::{Lock, LockKind};
+pub use multilock::MultiLock;
+pub use rwlock::RwLock;
+pub use semaphore::{Lease, Semaphore};
+
+mod support;
+pub mod barrier;
+pub mod election;
+pub mod group;

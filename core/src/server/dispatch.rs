@@ -29,7 +29,8 @@ type WriteFuture = Pin<Box<dyn Future<Output = Result<Outcome, Error>> + Send>>;
 /// Which kind of write a pending outcome answers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum WriteKind {
-    Create,
+    /// A create; `true` when the client asked for the new node's predecessor.
+    Create(bool),
     Delete,
     SetData,
     Multi,
@@ -108,7 +109,10 @@ pub(crate) async fn admit(
         return Err(Error::Protocol(format!("request {xid} has no operation (unknown type?)")));
     };
     let (kind, command) = match op {
-        Req::Create(c) => (WriteKind::Create, create_from_proto(c).map(CommandKind::Op)),
+        Req::Create(c) => (
+            WriteKind::Create(c.return_predecessor),
+            create_from_proto(c).map(CommandKind::Op),
+        ),
         Req::Delete(d) => (
             WriteKind::Delete,
             Ok(CommandKind::Op(Op::Delete {
@@ -207,10 +211,16 @@ fn write_response(shared: &Shared, xid: u64, kind: WriteKind, outcome: Result<Ou
     };
     let body = match (kind, result) {
         (_, CommandResult::Op(OpResult::Error(e))) => return error_frame(xid, zxid, &e),
-        (WriteKind::Create, CommandResult::Op(OpResult::Create { path, stat })) => {
+        (WriteKind::Create(with_predecessor), CommandResult::Op(OpResult::Create { path, stat })) => {
+            let predecessor = if with_predecessor {
+                predecessor_of(shared, &path)
+            } else {
+                String::new()
+            };
             Res::Create(proto::CreateResponse {
                 path,
                 stat: Some((&stat).into()),
+                predecessor,
             })
         }
         (WriteKind::Delete, CommandResult::Op(OpResult::Delete)) => Res::Delete(proto::Empty {}),
@@ -231,6 +241,24 @@ fn write_response(shared: &Shared, xid: u64, kind: WriteKind, outcome: Result<Ou
         }
     };
     ok_frame(xid, zxid, body)
+}
+
+/// The sibling just ahead of `path` in sequence order, read after the create
+/// was applied. Reading later than the create is safe for the line recipes:
+/// sequence numbers only grow, so every node ahead of ours existed before it,
+/// and one that has gone since is simply no longer ahead.
+fn predecessor_of(shared: &Shared, path: &str) -> String {
+    let (parent, name) = match path.rfind('/') {
+        Some(0) => ("/", &path[1..]),
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => return String::new(),
+    };
+    let Ok((children, _)) = shared.read_sm().children(parent) else {
+        return String::new();
+    };
+    crate::recipes::sequence::predecessor(&children, "", name)
+        .map(str::to_string)
+        .unwrap_or_default()
 }
 
 /// Waits until this server has applied `zxid` (bounded).

@@ -179,6 +179,22 @@ impl Server {
         self.local_addr
     }
 
+    /// Watch registrations currently held by this server (all kinds).
+    pub fn watch_count(&self) -> usize {
+        self.shared.watches.len()
+    }
+
+    /// Watch events delivered to connections since start, one per event per
+    /// connection (the herd metric).
+    pub fn watch_events_delivered(&self) -> u64 {
+        self.shared.watches.delivered()
+    }
+
+    /// Sessions the leader currently tracks as live.
+    pub fn session_count(&self) -> usize {
+        self.shared.tracker.len()
+    }
+
     /// Graceful stop: stop accepting, let every connection finish its
     /// in-flight requests and tell its client, then flush and stop the replica.
     /// Sessions stay in the state; clients can resume them after a restart.

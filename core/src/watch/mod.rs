@@ -16,6 +16,7 @@
 //! connection's [`EventSink`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::state_machine::{EventType, WatchEvent};
@@ -104,6 +105,8 @@ fn slot(k: WatchKind) -> usize {
 #[derive(Default)]
 pub struct WatchRegistry {
     inner: Mutex<Inner>,
+    /// Events handed to connections since start (one per event per connection).
+    delivered: AtomicU64,
 }
 
 impl std::fmt::Debug for WatchRegistry {
@@ -182,6 +185,12 @@ impl WatchRegistry {
             .sum()
     }
 
+    /// Events handed to connections since start (one per event per
+    /// connection): what a herd would inflate.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
     /// True when nothing is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -192,6 +201,7 @@ impl WatchRegistry {
     pub fn send_to(&self, conn: ConnId, event: &WatchEvent) {
         let sink = self.lock().sinks.get(&conn).cloned();
         if let Some(sink) = sink {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
             sink.push(event);
         }
     }
@@ -242,6 +252,7 @@ impl WatchRegistry {
             targets.dedup();
             for c in &targets {
                 if let Some(sink) = inner.sinks.get(c) {
+                    self.delivered.fetch_add(1, Ordering::Relaxed);
                     sink.push(event);
                 }
             }

@@ -118,6 +118,7 @@ impl From<&Op> for proto::Op {
                 path: path.clone(),
                 data: data.clone(),
                 mode: Some((*mode).into()),
+                return_predecessor: false,
             }),
             Op::Delete { path, version } => P::Delete(proto::DeleteRequest {
                 path: path.clone(),
@@ -189,6 +190,7 @@ impl From<&OpResult> for proto::OpResult {
             OpResult::Create { path, stat } => P::Create(proto::CreateResponse {
                 path: path.clone(),
                 stat: Some(stat.into()),
+                predecessor: String::new(),
             }),
             OpResult::Delete => P::Delete(proto::Empty {}),
             OpResult::SetData { stat } => P::SetData(proto::StatResponse {
