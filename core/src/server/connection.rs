@@ -21,7 +21,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc, watch};
-use tracing::{debug, info_span, Instrument};
+use tracing::{Instrument, debug, info_span};
 
 use super::dispatch::{self, Pending};
 use super::{Shared, lock, now_ms};
@@ -89,7 +89,9 @@ impl ConnSink {
 
 impl EventSink for ConnSink {
     fn push(&self, event: &WatchEvent) {
-        self.send_frame(server_frame(proto::server_message::Body::Event(event.into())));
+        self.send_frame(server_frame(proto::server_message::Body::Event(
+            event.into(),
+        )));
     }
 }
 
@@ -117,21 +119,27 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr
 async fn serve(shared: Arc<Shared>, socket: TcpStream, conn: ConnId) {
     let (rd, mut wr) = socket.into_split();
     let mut reader = FrameReader::new(rd, shared.cfg.max_frame_bytes);
-    let session =
-        match tokio::time::timeout(shared.cfg.handshake_timeout, handshake(&shared, &mut reader))
-            .await
-        {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return refuse(&mut wr, e).await,
-            Err(_) => {
-                let e = Error::OperationTimeout(format!(
-                    "no handshake within handshake_timeout = {:?}",
-                    shared.cfg.handshake_timeout
-                ));
-                return refuse(&mut wr, e).await;
-            }
-        };
-    debug!(session = format_args!("{:#x}", session.id), resumed = session.resumed, "session attached");
+    let session = match tokio::time::timeout(
+        shared.cfg.handshake_timeout,
+        handshake(&shared, &mut reader),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return refuse(&mut wr, e).await,
+        Err(_) => {
+            let e = Error::OperationTimeout(format!(
+                "no handshake within handshake_timeout = {:?}",
+                shared.cfg.handshake_timeout
+            ));
+            return refuse(&mut wr, e).await;
+        }
+    };
+    debug!(
+        session = format_args!("{:#x}", session.id),
+        resumed = session.resumed,
+        "session attached"
+    );
 
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(None);
@@ -160,13 +168,13 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, conn: ConnId) {
         },
     );
     let previous = lock(&shared.session_conn).insert(session.id, conn);
-    if let Some(prev) = previous.filter(|p| *p != conn) {
-        if let Some(ctl) = lock(&shared.conns).get(&prev) {
-            ctl.close(Some(Error::SessionMoved(format!(
-                "session {:#x} was resumed on another connection",
-                session.id
-            ))));
-        }
+    if let Some(prev) = previous.filter(|p| *p != conn)
+        && let Some(ctl) = lock(&shared.conns).get(&prev)
+    {
+        ctl.close(Some(Error::SessionMoved(format!(
+            "session {:#x} was resumed on another connection",
+            session.id
+        ))));
     }
 
     let (pending_tx, pending_rx) = mpsc::channel(shared.cfg.max_inflight_per_connection);
@@ -229,11 +237,17 @@ where
                     "session {id:#x}: wrong secret"
                 )));
             }
-            None => return Err(Error::SessionExpired(format!("session {id:#x} has expired"))),
+            None => {
+                return Err(Error::SessionExpired(format!(
+                    "session {id:#x} has expired"
+                )));
+            }
         }
     };
     if !shared.tracker.touch(id, Instant::now()) {
-        return Err(Error::SessionExpired(format!("session {id:#x} is expiring")));
+        return Err(Error::SessionExpired(format!(
+            "session {id:#x} is expiring"
+        )));
     }
     // Never let a resumed client read older state than it has seen.
     dispatch::wait_applied(shared, connect.last_zxid).await?;
@@ -363,7 +377,11 @@ async fn respond_loop(
     }
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>, sink: &ConnSink) {
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    sink: &ConnSink,
+) {
     let mut batch = BytesMut::with_capacity(64 * 1024);
     loop {
         let first = tokio::select! {

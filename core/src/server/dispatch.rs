@@ -16,7 +16,9 @@ use super::connection::server_frame;
 use super::{Shared, now_ms};
 use crate::error::Error;
 use crate::proto::{self, request::Op as Req, response::Result as Res};
-use crate::state_machine::{Command, CommandKind, CommandResult, EventType, Op, OpResult, Outcome, WatchEvent};
+use crate::state_machine::{
+    Command, CommandKind, CommandResult, EventType, Op, OpResult, Outcome, WatchEvent,
+};
 use crate::tree::validate_path;
 use crate::watch::{ConnId, RemoveKind, WatchKind};
 use crate::wire::{create_from_proto, ops_from_proto};
@@ -48,11 +50,7 @@ pub(crate) enum Pending {
         outcome: WriteFuture,
     },
     /// Runs when its turn comes, after every earlier request was answered.
-    Read {
-        xid: u64,
-        min_zxid: u64,
-        op: Req,
-    },
+    Read { xid: u64, min_zxid: u64, op: Req },
 }
 
 fn error_frame(xid: u64, zxid: u64, e: &Error) -> Bytes {
@@ -84,14 +82,14 @@ fn check_op(shared: &Shared, op: &Op) -> Result<(), Error> {
         Op::Create { mode, .. } if mode.is_sequential() => {}
         other => check_path(shared, other.path())?,
     }
-    if let Op::Create { data, path, .. } | Op::SetData { data, path, .. } = op {
-        if data.len() > limits.max_data_bytes {
-            return Err(Error::TooLarge(format!(
-                "data for {path} is {} bytes, limit max_data_bytes = {}",
-                data.len(),
-                limits.max_data_bytes
-            )));
-        }
+    if let Op::Create { data, path, .. } | Op::SetData { data, path, .. } = op
+        && data.len() > limits.max_data_bytes
+    {
+        return Err(Error::TooLarge(format!(
+            "data for {path} is {} bytes, limit max_data_bytes = {}",
+            data.len(),
+            limits.max_data_bytes
+        )));
     }
     Ok(())
 }
@@ -106,7 +104,9 @@ pub(crate) async fn admit(
 ) -> Result<Pending, Error> {
     let xid = request.xid;
     let Some(op) = request.op else {
-        return Err(Error::Protocol(format!("request {xid} has no operation (unknown type?)")));
+        return Err(Error::Protocol(format!(
+            "request {xid} has no operation (unknown type?)"
+        )));
     };
     let (kind, command) = match op {
         Req::Create(c) => (
@@ -146,7 +146,13 @@ pub(crate) async fn admit(
     });
     let kind_cmd = match checked {
         Ok(c) => c,
-        Err(e) => return Ok(Pending::Ready(error_frame(xid, *shared.applied.borrow(), &e))),
+        Err(e) => {
+            return Ok(Pending::Ready(error_frame(
+                xid,
+                *shared.applied.borrow(),
+                &e,
+            )));
+        }
     };
     let cmd = Command {
         session_id: session,
@@ -159,7 +165,11 @@ pub(crate) async fn admit(
             kind,
             outcome: Box::pin(fut),
         }),
-        Err(e) => Ok(Pending::Ready(error_frame(xid, *shared.applied.borrow(), &e))),
+        Err(e) => Ok(Pending::Ready(error_frame(
+            xid,
+            *shared.applied.borrow(),
+            &e,
+        ))),
     }
 }
 
@@ -173,7 +183,8 @@ fn multi_command(shared: &Shared, m: proto::MultiRequest) -> Result<CommandKind,
     }
     let ops = ops_from_proto(m.ops)?;
     for (i, op) in ops.iter().enumerate() {
-        check_op(shared, op).map_err(|e| Error::from_code(e.code(), format!("op #{i}: {}", e.detail())))?;
+        check_op(shared, op)
+            .map_err(|e| Error::from_code(e.code(), format!("op #{i}: {}", e.detail())))?;
     }
     Ok(CommandKind::Multi(ops))
 }
@@ -193,13 +204,19 @@ pub(crate) async fn complete(
             let close = matches!(kind, WriteKind::CloseSession) && outcome.is_ok();
             (write_response(shared, xid, kind, outcome), close)
         }
-        Pending::Read { xid, min_zxid, op } => {
-            (read_response(shared, conn, session, xid, min_zxid, op).await, false)
-        }
+        Pending::Read { xid, min_zxid, op } => (
+            read_response(shared, conn, session, xid, min_zxid, op).await,
+            false,
+        ),
     }
 }
 
-fn write_response(shared: &Shared, xid: u64, kind: WriteKind, outcome: Result<Outcome, Error>) -> Bytes {
+fn write_response(
+    shared: &Shared,
+    xid: u64,
+    kind: WriteKind,
+    outcome: Result<Outcome, Error>,
+) -> Bytes {
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => return error_frame(xid, *shared.applied.borrow(), &e),
@@ -211,7 +228,10 @@ fn write_response(shared: &Shared, xid: u64, kind: WriteKind, outcome: Result<Ou
     };
     let body = match (kind, result) {
         (_, CommandResult::Op(OpResult::Error(e))) => return error_frame(xid, zxid, &e),
-        (WriteKind::Create(with_predecessor), CommandResult::Op(OpResult::Create { path, stat })) => {
+        (
+            WriteKind::Create(with_predecessor),
+            CommandResult::Op(OpResult::Create { path, stat }),
+        ) => {
             let predecessor = if with_predecessor {
                 predecessor_of(shared, &path)
             } else {
@@ -311,7 +331,11 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
     let result: Result<Res, Error> = match op {
         Req::Exists(r) => sm.exists(&r.path).map(|stat| {
             if r.watch {
-                let kind = if stat.is_some() { WatchKind::Data } else { WatchKind::Exist };
+                let kind = if stat.is_some() {
+                    WatchKind::Data
+                } else {
+                    WatchKind::Exist
+                };
                 watches.add(conn, &r.path, kind);
             }
             Res::Exists(proto::ExistsResponse {
@@ -329,23 +353,25 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
         }),
         Req::GetChildren(r) => {
             let listed = if r.with_stats {
-                sm.children_with_stats(&r.path).map(|(kids, stat)| proto::GetChildrenResponse {
-                    names: kids.iter().map(|(n, _)| n.clone()).collect(),
-                    children: kids
-                        .iter()
-                        .map(|(n, s)| proto::Child {
-                            name: n.clone(),
-                            stat: Some(s.into()),
-                        })
-                        .collect(),
-                    stat: Some((&stat).into()),
-                })
+                sm.children_with_stats(&r.path)
+                    .map(|(kids, stat)| proto::GetChildrenResponse {
+                        names: kids.iter().map(|(n, _)| n.clone()).collect(),
+                        children: kids
+                            .iter()
+                            .map(|(n, s)| proto::Child {
+                                name: n.clone(),
+                                stat: Some(s.into()),
+                            })
+                            .collect(),
+                        stat: Some((&stat).into()),
+                    })
             } else {
-                sm.children(&r.path).map(|(names, stat)| proto::GetChildrenResponse {
-                    names,
-                    children: Vec::new(),
-                    stat: Some((&stat).into()),
-                })
+                sm.children(&r.path)
+                    .map(|(names, stat)| proto::GetChildrenResponse {
+                        names,
+                        children: Vec::new(),
+                        stat: Some((&stat).into()),
+                    })
             };
             listed.map(|resp| {
                 if r.watch {
@@ -358,7 +384,12 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
             let kind = match proto::WatchMode::try_from(r.mode) {
                 Ok(proto::WatchMode::Persistent) => WatchKind::Persistent,
                 Ok(proto::WatchMode::PersistentRecursive) => WatchKind::PersistentRecursive,
-                Err(_) => return Err(Error::BadArguments(format!("unknown watch mode {}", r.mode))),
+                Err(_) => {
+                    return Err(Error::BadArguments(format!(
+                        "unknown watch mode {}",
+                        r.mode
+                    )));
+                }
             };
             watches.add(conn, &r.path, kind);
             Ok(Res::AddWatch(proto::Empty {}))
@@ -370,13 +401,19 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
                 Ok(proto::WatcherType::Children) => Ok(RemoveKind::Children),
                 Ok(proto::WatcherType::Persistent) => Ok(RemoveKind::Persistent),
                 Ok(proto::WatcherType::PersistentRecursive) => Ok(RemoveKind::PersistentRecursive),
-                Err(_) => Err(Error::BadArguments(format!("unknown watcher type {}", r.watcher_type))),
+                Err(_) => Err(Error::BadArguments(format!(
+                    "unknown watcher type {}",
+                    r.watcher_type
+                ))),
             };
             which.and_then(|which| {
                 if watches.remove(conn, &r.path, which) {
                     Ok(Res::RemoveWatches(proto::Empty {}))
                 } else {
-                    Err(Error::NoWatcher(format!("no {which:?} watch on {}", r.path)))
+                    Err(Error::NoWatcher(format!(
+                        "no {which:?} watch on {}",
+                        r.path
+                    )))
                 }
             })
         }

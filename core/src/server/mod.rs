@@ -77,10 +77,10 @@ impl Shared {
     /// Closes the connection carrying `session_id`, if any, with `reason`.
     pub(crate) fn close_session_conn(&self, session_id: u64, reason: Error) {
         let conn = lock(&self.session_conn).get(&session_id).copied();
-        if let Some(conn) = conn {
-            if let Some(ctl) = lock(&self.conns).get(&conn) {
-                ctl.close(Some(reason));
-            }
+        if let Some(conn) = conn
+            && let Some(ctl) = lock(&self.conns).get(&conn)
+        {
+            ctl.close(Some(reason));
         }
     }
 }
@@ -118,7 +118,10 @@ impl Server {
     /// Opens the data dir, replays it, binds the listener and starts serving.
     pub async fn start(cfg: ServerConfig) -> Result<Server> {
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-            Error::Io(format!("cannot create data dir {}: {e}", cfg.data_dir.display()))
+            Error::Io(format!(
+                "cannot create data dir {}: {e}",
+                cfg.data_dir.display()
+            ))
         })?;
         let watches = Arc::new(WatchRegistry::new());
         let (applied_tx, applied_rx) = watch::channel(0u64);

@@ -16,8 +16,14 @@ use crate::tree::snapshot::{invalid, node_from_record, node_record, read_record,
 
 use super::machine::{SessionInfo, StateMachine};
 
+/// Size of the buffer records are gathered in before reaching the caller's writer.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
 /// See [`StateMachine::write_snapshot_records`].
 pub(super) fn write_records(sm: &StateMachine, out: &mut dyn Write) -> io::Result<()> {
+    // One record per node: batch them into large writes whatever `out` is.
+    let mut out = io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, out);
+    let out: &mut dyn Write = &mut out;
     let mut buf = Vec::new();
     for (path, node) in sm.tree.walk() {
         write_record(out, &node_record(path, node), &mut buf)?;
@@ -32,7 +38,7 @@ pub(super) fn write_records(sm: &StateMachine, out: &mut dyn Write) -> io::Resul
         };
         write_record(out, &rec, &mut buf)?;
     }
-    Ok(())
+    out.flush()
 }
 
 /// See [`StateMachine::read_snapshot_records`].

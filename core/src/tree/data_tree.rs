@@ -38,7 +38,7 @@ pub(crate) enum Undo {
     /// A node was deleted: put it back, restore the parent's counters.
     Deleted {
         path: Arc<str>,
-        node: Node,
+        node: Box<Node>,
         parent_cversion: i32,
         parent_pzxid: u64,
     },
@@ -55,7 +55,10 @@ pub(crate) enum Undo {
 /// Nodes by path plus the ephemeral and reaper indexes. Root `/` always exists.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Arc<str>, Node>,
+    /// Boxed so a map slot is 24 bytes: the table is sized in powers of two
+    /// and may be half empty after growing, which with ~120-byte nodes stored
+    /// inline cost more than the nodes themselves.
+    nodes: HashMap<Arc<str>, Box<Node>>,
     /// Ephemeral paths by owning session (no empty sets are kept).
     ephemerals: BTreeMap<u64, BTreeSet<Arc<str>>>,
     /// Paths of container and TTL nodes, for the reaper.
@@ -72,7 +75,8 @@ impl DataTree {
     /// A tree holding only the root `/`, whose stat is all zero.
     pub fn new() -> DataTree {
         let mut nodes = HashMap::new();
-        nodes.insert(Arc::from("/"), Node::new(Bytes::new(), NodeKind::Persistent, 0, 0));
+        let root = Node::new(Bytes::new(), NodeKind::Persistent, 0, 0);
+        nodes.insert(Arc::from("/"), Box::new(root));
         DataTree {
             nodes,
             ephemerals: BTreeMap::new(),
@@ -92,7 +96,7 @@ impl DataTree {
 
     /// The node at `path`, if any (no validation: an invalid path is absent).
     pub fn node(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(|n| &**n)
     }
 
     /// Ephemeral paths owned by session `owner`, sorted.
@@ -115,7 +119,8 @@ impl DataTree {
             .iter()
             .filter_map(|p| {
                 let node = self.nodes.get(p)?;
-                node.is_reapable_at(now_ms).then(|| (p.to_string(), node.czxid))
+                node.is_reapable_at(now_ms)
+                    .then(|| (p.to_string(), node.czxid))
             })
             .take(max)
             .collect()
@@ -127,7 +132,7 @@ impl DataTree {
         let root = self.nodes.get_key_value("/");
         Walk {
             tree: self,
-            pending: root.map(|(p, n)| (&**p, n)),
+            pending: root.map(|(p, n)| (&**p, &**n)),
             stack: Vec::new(),
         }
     }
@@ -167,15 +172,20 @@ impl DataTree {
         let node = Node::new(data, kind, zxid, time_ms);
         let stat = node.stat();
         self.index_add(&key, kind);
-        self.nodes.insert(key, node);
+        self.nodes.insert(key, Box::new(node));
         Ok((stat, undo))
     }
 
     /// Deletes the childless node at `path` if `version` is -1 or matches.
     pub(crate) fn delete(&mut self, path: &str, version: i32, zxid: u64) -> Result<Undo> {
-        let node = self.nodes.get(path).ok_or_else(|| Error::NoNode(path.to_string()))?;
+        let node = self
+            .nodes
+            .get(path)
+            .ok_or_else(|| Error::NoNode(path.to_string()))?;
         let Some(parent_path) = path::parent(path) else {
-            return Err(Error::BadArguments("the root / cannot be deleted".to_string()));
+            return Err(Error::BadArguments(
+                "the root / cannot be deleted".to_string(),
+            ));
         };
         check_version(path, version, node.version)?;
         if !node.children.is_empty() {
@@ -248,7 +258,10 @@ impl DataTree {
 
     /// Fails unless `path` exists and `version` is -1 or matches.
     pub(crate) fn check(&self, path: &str, version: i32) -> Result<()> {
-        let node = self.nodes.get(path).ok_or_else(|| Error::NoNode(path.to_string()))?;
+        let node = self
+            .nodes
+            .get(path)
+            .ok_or_else(|| Error::NoNode(path.to_string()))?;
         check_version(path, version, node.version)
     }
 
@@ -338,7 +351,7 @@ impl DataTree {
                 .get_mut("/")
                 .ok_or_else(|| Error::Internal("root is missing".to_string()))?;
             let children = std::mem::take(&mut root.children);
-            *root = Node { children, ..node };
+            **root = Node { children, ..node };
             return Ok(());
         }
         if self.nodes.contains_key(path) {
@@ -355,14 +368,17 @@ impl DataTree {
         let key: Arc<str> = Arc::from(path);
         parent.children.insert(key.clone());
         self.index_add(&key, node.kind);
-        self.nodes.insert(key, node);
+        self.nodes.insert(key, Box::new(node));
         Ok(())
     }
 
     fn index_add(&mut self, path: &Arc<str>, kind: NodeKind) {
         match kind {
             NodeKind::Ephemeral { owner } => {
-                self.ephemerals.entry(owner).or_default().insert(path.clone());
+                self.ephemerals
+                    .entry(owner)
+                    .or_default()
+                    .insert(path.clone());
             }
             NodeKind::Container | NodeKind::Ttl { .. } => {
                 self.reapable.insert(path.clone());
@@ -427,7 +443,7 @@ impl<'a> Iterator for Walk<'a> {
                     // skip it rather than panic.
                     if let Some(node) = self.tree.nodes.get(&**child) {
                         self.stack.push(node.children.iter());
-                        return Some((&**child, node));
+                        return Some((&**child, &**node));
                     }
                 }
             }

@@ -45,9 +45,21 @@ fn undo_reverses_create_delete_and_set_exactly() {
     let before = snapshot_view(&t);
     let log = vec![
         t.delete("/a/b", -1, 10).unwrap(),
-        t.create("/a/b", Bytes::from_static(b"x"), NodeKind::Container, 10, 5).unwrap().1,
-        t.set_data("/a", Bytes::from_static(b"new"), -1, 10, 5).unwrap().1,
-        t.create("/a/e", Bytes::new(), NodeKind::Ephemeral { owner: 3 }, 10, 5).unwrap().1,
+        t.create("/a/b", Bytes::from_static(b"x"), NodeKind::Container, 10, 5)
+            .unwrap()
+            .1,
+        t.set_data("/a", Bytes::from_static(b"new"), -1, 10, 5)
+            .unwrap()
+            .1,
+        t.create(
+            "/a/e",
+            Bytes::new(),
+            NodeKind::Ephemeral { owner: 3 },
+            10,
+            5,
+        )
+        .unwrap()
+        .1,
     ];
     assert_ne!(snapshot_view(&t), before);
     for u in log.into_iter().rev() {
@@ -63,7 +75,8 @@ fn undo_reverses_create_delete_and_set_exactly() {
 fn ephemeral_index_follows_creates_and_deletes() {
     let mut t = tree_with(&["/p"]);
     for p in ["/p/b", "/p/a"] {
-        t.create(p, Bytes::new(), NodeKind::Ephemeral { owner: 7 }, 5, 0).unwrap();
+        t.create(p, Bytes::new(), NodeKind::Ephemeral { owner: 7 }, 5, 0)
+            .unwrap();
     }
     let listed: Vec<String> = t.ephemerals_of(7).iter().map(|p| p.to_string()).collect();
     assert_eq!(listed, ["/p/a", "/p/b"]);
@@ -75,9 +88,14 @@ fn ephemeral_index_follows_creates_and_deletes() {
 #[test]
 fn reap_skips_nodes_that_no_longer_qualify() {
     let mut t = tree_with(&[]);
-    t.create("/c", Bytes::new(), NodeKind::Container, 1, 0).unwrap();
-    assert!(t.reap("/c", 1, 100, 2).unwrap().is_none(), "never had a child");
-    t.create("/c/x", Bytes::new(), NodeKind::Persistent, 2, 0).unwrap();
+    t.create("/c", Bytes::new(), NodeKind::Container, 1, 0)
+        .unwrap();
+    assert!(
+        t.reap("/c", 1, 100, 2).unwrap().is_none(),
+        "never had a child"
+    );
+    t.create("/c/x", Bytes::new(), NodeKind::Persistent, 2, 0)
+        .unwrap();
     assert!(t.reap("/c", 1, 100, 3).unwrap().is_none(), "has a child");
     t.delete("/c/x", -1, 3).unwrap();
     assert!(t.reap("/c", 99, 100, 4).unwrap().is_none(), "other czxid");
@@ -87,7 +105,7 @@ fn reap_skips_nodes_that_no_longer_qualify() {
 }
 
 #[test]
-fn version_and_cversion_wrap_like_java_ints() {
+fn version_wraps_like_a_java_int() {
     let mut t = tree_with(&["/a"]);
     let restored = Node::from_stat(
         Bytes::new(),

@@ -10,8 +10,8 @@ mod path;
 pub(crate) mod snapshot;
 mod stat;
 
+pub(crate) use data_tree::Undo;
 pub use data_tree::{DataTree, Walk};
 pub use node::{MAX_TTL_MS, Node, NodeKind};
 pub use path::{name, parent, validate_path};
 pub use stat::{CreateMode, Stat};
-pub(crate) use data_tree::Undo;

@@ -180,7 +180,11 @@ mod tests {
     #[test]
     fn node_stays_small() {
         // Budget for 1M nodes: the map entry (key + node) must stay compact.
-        assert!(std::mem::size_of::<Node>() <= 120, "{}", std::mem::size_of::<Node>());
+        assert!(
+            std::mem::size_of::<Node>() <= 120,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
     }
 
     #[test]

@@ -129,7 +129,14 @@ mod tests {
 
     #[test]
     fn root_and_plain_paths_are_valid() {
-        for p in ["/", "/a", "/a/b", "/a.b/..c/c..", "/.../x", "/a-b_c/0000000001"] {
+        for p in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a.b/..c/c..",
+            "/.../x",
+            "/a-b_c/0000000001",
+        ] {
             assert_eq!(validate_path(p, LIMIT), Ok(()), "{p}");
         }
     }
@@ -190,7 +197,10 @@ mod tests {
         assert_eq!(validate_path(&at_limit, LIMIT), Ok(()));
         let over = format!("/{}", "a".repeat(LIMIT));
         let detail = reason(&over);
-        assert!(detail.contains("4097 bytes, limit max_path_bytes = 4096"), "{detail}");
+        assert!(
+            detail.contains("4097 bytes, limit max_path_bytes = 4096"),
+            "{detail}"
+        );
         assert!(detail.len() < 300, "long paths are shortened in details");
     }
 

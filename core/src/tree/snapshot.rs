@@ -63,7 +63,9 @@ pub(crate) fn node_from_record(
     let p = rec.path;
     // Syntax only: a lowered max_path_bytes must not make a snapshot unreadable.
     path::validate_path(&p, usize::MAX).map_err(|e| invalid(format!("node path: {e}")))?;
-    let stat = rec.stat.ok_or_else(|| invalid(format!("node {p:?} has no stat")))?;
+    let stat = rec
+        .stat
+        .ok_or_else(|| invalid(format!("node {p:?} has no stat")))?;
     let mode = rec.mode.unwrap_or_default();
     let kind = match proto::NodeKind::try_from(mode.kind) {
         Ok(proto::NodeKind::Persistent) => NodeKind::Persistent,
@@ -74,7 +76,12 @@ pub(crate) fn node_from_record(
         Ok(proto::NodeKind::Ttl) => NodeKind::Ttl {
             ttl_ms: mode.ttl_ms,
         },
-        Err(_) => return Err(invalid(format!("node {p:?} has unknown kind {}", mode.kind))),
+        Err(_) => {
+            return Err(invalid(format!(
+                "node {p:?} has unknown kind {}",
+                mode.kind
+            )));
+        }
     };
     match kind {
         NodeKind::Ephemeral { owner: 0 } => {
@@ -93,7 +100,9 @@ pub(crate) fn node_from_record(
         _ => {}
     }
     if p == "/" && (kind != NodeKind::Persistent || stat.czxid != 0) {
-        return Err(invalid(format!("root {p:?} must be persistent with czxid 0")));
+        return Err(invalid(format!(
+            "root {p:?} must be persistent with czxid 0"
+        )));
     }
     if usize::try_from(stat.data_length).ok() != Some(rec.data.len()) {
         return Err(invalid(format!(
@@ -151,7 +160,9 @@ pub(crate) fn read_record(
         return Ok(None);
     };
     if len > MAX_RECORD_BYTES {
-        return Err(invalid(format!("record length {len} is over {MAX_RECORD_BYTES}")));
+        return Err(invalid(format!(
+            "record length {len} is over {MAX_RECORD_BYTES}"
+        )));
     }
     buf.clear();
     // `take` grows the buffer only as far as bytes really arrive.
@@ -186,5 +197,8 @@ fn read_varint(input: &mut dyn BufRead) -> io::Result<Option<u64>> {
 
 /// An `InvalidData` error with a detail saying what is wrong.
 pub(crate) fn invalid(detail: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("corrupt snapshot: {detail}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("corrupt snapshot: {detail}"),
+    )
 }

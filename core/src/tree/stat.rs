@@ -51,7 +51,10 @@ pub enum CreateMode {
 impl CreateMode {
     /// True for the ephemeral kinds.
     pub fn is_ephemeral(self) -> bool {
-        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
+        matches!(
+            self,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential
+        )
     }
 
     /// True for the kinds whose name gets a sequence suffix.
@@ -72,7 +75,9 @@ impl CreateMode {
     /// The TTL in milliseconds for TTL nodes.
     pub fn ttl_ms(self) -> Option<u64> {
         match self {
-            CreateMode::PersistentWithTtl(t) | CreateMode::PersistentSequentialWithTtl(t) => Some(t),
+            CreateMode::PersistentWithTtl(t) | CreateMode::PersistentSequentialWithTtl(t) => {
+                Some(t)
+            }
             _ => None,
         }
     }

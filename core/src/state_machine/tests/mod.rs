@@ -4,8 +4,7 @@
 use bytes::Bytes;
 
 use super::{
-    Command, CommandKind, CommandResult, EventType, Op, OpResult, Outcome, StateMachine,
-    WatchEvent,
+    Command, CommandKind, CommandResult, EventType, Op, OpResult, Outcome, StateMachine, WatchEvent,
 };
 use crate::config::Limits;
 use crate::error::Error;

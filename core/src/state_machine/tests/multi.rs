@@ -152,7 +152,9 @@ fn multi_over_max_multi_ops_is_too_large() {
     let (out, _) = h.run(0, CommandKind::Multi(ops));
     assert_eq!(
         out.result,
-        Err(Error::TooLarge("multi has 3 ops, limit max_multi_ops = 2".into()))
+        Err(Error::TooLarge(
+            "multi has 3 ops, limit max_multi_ops = 2".into()
+        ))
     );
     let (_, results, _) = multi(&mut h, 0, vec![check_op("/", -1); 2]);
     assert_eq!(results, vec![OpResult::Check; 2]);

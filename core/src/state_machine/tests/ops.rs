@@ -97,7 +97,10 @@ fn data_over_the_limit_is_too_large_for_create_and_set() {
         ))
     );
     h.mk("/a");
-    assert!(matches!(h.op(0, set_op("/a", b"12345", -1)), Err(Error::TooLarge(_))));
+    assert!(matches!(
+        h.op(0, set_op("/a", b"12345", -1)),
+        Err(Error::TooLarge(_))
+    ));
     assert!(h.op(0, set_op("/a", b"1234", -1)).is_ok());
 }
 
@@ -136,10 +139,17 @@ fn sequential_suffix_is_the_parents_cversion_in_ten_digits() {
 fn sequential_suffix_keeps_growing_after_deletes() {
     let mut h = Harness::new();
     h.mk("/q");
-    let first = h.create(0, "/q/n-", CreateMode::PersistentSequential).unwrap();
+    let first = h
+        .create(0, "/q/n-", CreateMode::PersistentSequential)
+        .unwrap();
     h.op(0, delete_op(&first, -1)).unwrap();
-    let second = h.create(0, "/q/n-", CreateMode::PersistentSequential).unwrap();
-    assert_eq!((first.as_str(), second.as_str()), ("/q/n-0000000000", "/q/n-0000000001"));
+    let second = h
+        .create(0, "/q/n-", CreateMode::PersistentSequential)
+        .unwrap();
+    assert_eq!(
+        (first.as_str(), second.as_str()),
+        ("/q/n-0000000000", "/q/n-0000000001")
+    );
     assert!(!h.has(&first));
 }
 
@@ -152,7 +162,10 @@ fn sequential_path_over_the_limit_after_the_suffix_is_invalid() {
     let mut h = Harness::with_limits(limits);
     // "/abc" + 10 digits = 14 bytes > 12.
     let r = h.create(0, "/abc", CreateMode::PersistentSequential);
-    assert!(matches!(&r, Err(Error::InvalidPath(d)) if d.contains("max_path_bytes")), "{r:?}");
+    assert!(
+        matches!(&r, Err(Error::InvalidPath(d)) if d.contains("max_path_bytes")),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -166,7 +179,10 @@ fn delete_with_a_wrong_version_is_bad_version_and_keeps_the_node() {
     );
     assert!(h.has("/a"));
     assert_eq!(h.op(0, delete_op("/a", 1)), Ok(OpResult::Delete));
-    assert_eq!(h.op(0, delete_op("/a", -1)), Err(Error::NoNode("/a".into())));
+    assert_eq!(
+        h.op(0, delete_op("/a", -1)),
+        Err(Error::NoNode("/a".into()))
+    );
 }
 
 #[test]
@@ -174,14 +190,20 @@ fn delete_of_a_node_with_children_is_not_empty() {
     let mut h = Harness::new();
     h.mk("/a");
     h.mk("/a/b");
-    assert!(matches!(h.op(0, delete_op("/a", -1)), Err(Error::NotEmpty(_))));
+    assert!(matches!(
+        h.op(0, delete_op("/a", -1)),
+        Err(Error::NotEmpty(_))
+    ));
     assert!(h.has("/a/b"));
 }
 
 #[test]
 fn root_cannot_be_deleted() {
     let mut h = Harness::new();
-    assert!(matches!(h.op(0, delete_op("/", -1)), Err(Error::BadArguments(_))));
+    assert!(matches!(
+        h.op(0, delete_op("/", -1)),
+        Err(Error::BadArguments(_))
+    ));
 }
 
 #[test]
@@ -193,7 +215,10 @@ fn delete_moves_parent_pzxid_and_fires_deleted_then_children_changed() {
     let z = out.zxid;
     let parent = h.stat("/a");
     // ZooKeeper 3.8: delete moves pzxid; cversion counts creates only.
-    assert_eq!((parent.pzxid, parent.cversion, parent.num_children), (z, 1, 0));
+    assert_eq!(
+        (parent.pzxid, parent.cversion, parent.num_children),
+        (z, 1, 0)
+    );
     assert_eq!(
         events,
         vec![
@@ -211,15 +236,24 @@ fn set_data_bumps_version_mzxid_and_mtime_and_fires_data_changed() {
     h.now += 7;
     let (out, events) = h.run(0, CommandKind::Op(set_op("/a", b"v2", 0)));
     let after = h.stat("/a");
-    assert_eq!(out.result, Ok(CommandResult::Op(OpResult::SetData { stat: after })));
+    assert_eq!(
+        out.result,
+        Ok(CommandResult::Op(OpResult::SetData { stat: after }))
+    );
     assert_eq!(after.version, 1);
     assert_eq!(after.mzxid, out.zxid);
     assert_eq!(after.mtime, before.mtime + 7);
     assert_eq!(after.data_length, 2);
     assert_eq!((after.czxid, after.ctime), (before.czxid, before.ctime));
     assert_eq!(events, vec![ev(EventType::NodeDataChanged, "/a", out.zxid)]);
-    assert!(matches!(h.op(0, set_op("/a", b"v3", 0)), Err(Error::BadVersion(_))));
-    assert_eq!(h.op(0, set_op("/nope", b"", -1)), Err(Error::NoNode("/nope".into())));
+    assert!(matches!(
+        h.op(0, set_op("/a", b"v3", 0)),
+        Err(Error::BadVersion(_))
+    ));
+    assert_eq!(
+        h.op(0, set_op("/nope", b"", -1)),
+        Err(Error::NoNode("/nope".into()))
+    );
 }
 
 #[test]
@@ -262,7 +296,10 @@ fn standalone_check_reports_bad_version_and_missing_nodes() {
     let mut h = Harness::new();
     h.mk("/a");
     assert_eq!(h.op(0, check_op("/a", 0)), Ok(OpResult::Check));
-    assert!(matches!(h.op(0, check_op("/a", 3)), Err(Error::BadVersion(_))));
+    assert!(matches!(
+        h.op(0, check_op("/a", 3)),
+        Err(Error::BadVersion(_))
+    ));
     assert_eq!(h.op(0, check_op("/b", -1)), Err(Error::NoNode("/b".into())));
 }
 
@@ -286,7 +323,10 @@ fn children_are_sorted_by_name_with_their_stats() {
     assert_eq!(names, ["a", "b", "c10", "c2"]);
     assert_eq!(parent, h.stat("/p"));
     let (with_stats, _) = h.sm.children_with_stats("/p").unwrap();
-    let got: Vec<(String, Stat)> = names.iter().map(|n| (n.clone(), h.stat(&format!("/p/{n}")))).collect();
+    let got: Vec<(String, Stat)> = names
+        .iter()
+        .map(|n| (n.clone(), h.stat(&format!("/p/{n}"))))
+        .collect();
     assert_eq!(with_stats, got);
     assert_eq!(h.sm.children("/zz"), Err(Error::NoNode("/zz".into())));
     assert_eq!(h.sm.children("/").unwrap().0, ["p"]);

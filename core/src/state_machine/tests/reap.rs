@@ -46,7 +46,13 @@ fn container_that_never_had_a_child_is_not_reaped() {
         h.stat("/c").czxid
     };
     assert!(h.sm.reap_candidates(h.now + 1_000_000, 10).is_empty());
-    let (_, reaped, events) = reap(&mut h, vec![ReapTarget { path: "/c".into(), czxid }]);
+    let (_, reaped, events) = reap(
+        &mut h,
+        vec![ReapTarget {
+            path: "/c".into(),
+            czxid,
+        }],
+    );
     assert!(reaped.is_empty() && events.is_empty());
     assert!(h.has("/c"));
 }
@@ -54,14 +60,23 @@ fn container_that_never_had_a_child_is_not_reaped() {
 #[test]
 fn ttl_node_is_reaped_only_after_its_ttl_since_the_last_change() {
     let mut h = Harness::new();
-    h.create(0, "/t", CreateMode::PersistentWithTtl(100)).unwrap();
+    h.create(0, "/t", CreateMode::PersistentWithTtl(100))
+        .unwrap();
     let czxid = h.stat("/t").czxid;
-    let target = || vec![ReapTarget { path: "/t".into(), czxid }];
+    let target = || {
+        vec![ReapTarget {
+            path: "/t".into(),
+            czxid,
+        }]
+    };
     h.now += 60;
     h.op(0, set_op("/t", b"touch", -1)).unwrap(); // mtime moves: the TTL restarts
     h.now += 100;
     assert!(h.sm.reap_candidates(h.now, 10).is_empty());
-    assert!(reap(&mut h, target()).1.is_empty(), "mtime + ttl not passed yet");
+    assert!(
+        reap(&mut h, target()).1.is_empty(),
+        "mtime + ttl not passed yet"
+    );
     h.now += 1;
     assert_eq!(h.sm.reap_candidates(h.now, 10), target());
     assert_eq!(reap(&mut h, target()).1, ["/t"]);
@@ -70,7 +85,8 @@ fn ttl_node_is_reaped_only_after_its_ttl_since_the_last_change() {
 #[test]
 fn ttl_node_with_children_is_not_reaped() {
     let mut h = Harness::new();
-    h.create(0, "/t", CreateMode::PersistentSequentialWithTtl(10)).unwrap();
+    h.create(0, "/t", CreateMode::PersistentSequentialWithTtl(10))
+        .unwrap();
     h.mk("/t0000000000/kid");
     h.now += 1_000;
     assert!(h.sm.reap_candidates(h.now, 10).is_empty());
@@ -102,7 +118,11 @@ fn reap_candidates_are_in_path_order_and_at_most_max() {
     }
     h.mk("/plain");
     h.now += 10;
-    let paths: Vec<String> = h.sm.reap_candidates(h.now, 2).into_iter().map(|t| t.path).collect();
+    let paths: Vec<String> =
+        h.sm.reap_candidates(h.now, 2)
+            .into_iter()
+            .map(|t| t.path)
+            .collect();
     assert_eq!(paths, ["/t1", "/t2"]);
     let all = h.sm.reap_candidates(h.now, 10);
     let (_, reaped, events) = reap(&mut h, all);

@@ -15,7 +15,10 @@ fn create_session_rejects_id_zero_and_existing_ids() {
                 secret: [0; 16],
             },
         );
-        assert!(matches!(out.result, Err(Error::BadArguments(_))), "{id}: {out:?}");
+        assert!(
+            matches!(out.result, Err(Error::BadArguments(_))),
+            "{id}: {out:?}"
+        );
     }
     let info = h.sm.session(7).expect("session 7 is live");
     assert_eq!((info.timeout_ms, info.secret), (10_000, [7; 16]));
@@ -64,7 +67,8 @@ fn ephemerals_vanish_when_their_session_expires_with_events() {
     let mut h = Harness::new();
     h.open(1);
     h.open(2);
-    h.create(1, "/one", CreateMode::EphemeralSequential).unwrap();
+    h.create(1, "/one", CreateMode::EphemeralSequential)
+        .unwrap();
     h.create(2, "/two", CreateMode::Ephemeral).unwrap();
     let (out, events) = h.run(0, CommandKind::ExpireSessions(vec![2, 99, 1, 2]));
     let z = out.zxid;

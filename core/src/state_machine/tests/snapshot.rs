@@ -42,11 +42,12 @@ fn workload(n: usize) -> Vec<Command> {
             2 => CommandKind::Op(create_op(&child, modes[next(6) as usize])),
             3 => CommandKind::Op(delete_op(&path, -1)),
             4 => CommandKind::Op(set_op(&path, b"data", next(3) as i32 - 1)),
-            5 => CommandKind::Multi(vec![
+            5 if next(2) == 0 => CommandKind::Multi(vec![
                 create_op(&path, CreateMode::Persistent),
                 set_op(&path, b"m", -1),
-                delete_op(&child, -1),
+                create_op(&child, CreateMode::PersistentSequential),
             ]),
+            5 => CommandKind::Multi(vec![check_op(&path, -1), delete_op(&child, -1)]),
             6 if next(2) == 0 => CommandKind::ExpireSessions(vec![next(5)]),
             6 => CommandKind::CreateSession {
                 session_id: next(3) + 1,
@@ -90,8 +91,10 @@ fn same_commands_give_the_same_outcomes_events_and_snapshot_bytes() {
     assert_eq!(snapshot_of(&a), snapshot_of(&b));
     // The workload really exercises the machine: every event kind, failed
     // commands, applied multis, sessions ending with ephemerals.
-    let kinds: std::collections::HashSet<EventType> =
-        outcomes.iter().flat_map(|(_, evs)| evs.iter().map(|e| e.kind)).collect();
+    let kinds: std::collections::HashSet<EventType> = outcomes
+        .iter()
+        .flat_map(|(_, evs)| evs.iter().map(|e| e.kind))
+        .collect();
     assert_eq!(kinds.len(), 4, "{kinds:?}");
     assert!(outcomes.iter().any(|(o, _)| o.result.is_err()));
     let applied_multi = |o: &Outcome| {
@@ -114,9 +117,12 @@ fn restored_state_behaves_exactly_like_the_original() {
     let mut original = StateMachine::new(Limits::default());
     run_all(&mut original, first);
     let bytes = snapshot_of(&original);
-    let mut restored =
-        StateMachine::read_snapshot_records(&mut bytes.as_slice(), original.last_zxid(), Limits::default())
-            .unwrap();
+    let mut restored = StateMachine::read_snapshot_records(
+        &mut bytes.as_slice(),
+        original.last_zxid(),
+        Limits::default(),
+    )
+    .unwrap();
     assert_eq!(snapshot_of(&restored), bytes);
     // Same future: same outcomes (sequence numbers, stats) and same state.
     assert_eq!(run_all(&mut original, rest), run_all(&mut restored, rest));
@@ -129,11 +135,14 @@ fn snapshot_round_trip_preserves_stats_data_sessions_kinds_and_counters() {
     h.open(5);
     h.mk("/a");
     h.op(0, set_op("/a", b"payload", -1)).unwrap();
-    h.create(5, "/a/e-", CreateMode::EphemeralSequential).unwrap();
-    h.create(0, "/a/s-", CreateMode::PersistentSequential).unwrap();
+    h.create(5, "/a/e-", CreateMode::EphemeralSequential)
+        .unwrap();
+    h.create(0, "/a/s-", CreateMode::PersistentSequential)
+        .unwrap();
     h.op(0, delete_op("/a/s-0000000001", -1)).unwrap();
     h.create(0, "/c", CreateMode::Container).unwrap();
-    h.create(0, "/t", CreateMode::PersistentWithTtl(777)).unwrap();
+    h.create(0, "/t", CreateMode::PersistentWithTtl(777))
+        .unwrap();
     let restored = h.restored();
     for path in ["/", "/a", "/a/e-0000000000", "/c", "/t"] {
         assert_eq!(restored.get(path), h.sm.get(path), "{path}");
@@ -144,10 +153,17 @@ fn snapshot_round_trip_preserves_stats_data_sessions_kinds_and_counters() {
     assert_eq!(restored.node_count(), h.sm.node_count());
     // Kinds survive: the TTL node expires, the container stays (no child yet).
     let later = h.now + 1_000;
-    let paths: Vec<String> = restored.reap_candidates(later, 9).into_iter().map(|t| t.path).collect();
+    let paths: Vec<String> = restored
+        .reap_candidates(later, 9)
+        .into_iter()
+        .map(|t| t.path)
+        .collect();
     assert_eq!(paths, ["/t"]);
     // The sequence counter (parent cversion) survives the deletes.
-    let mut r = Harness { sm: restored, now: h.now };
+    let mut r = Harness {
+        sm: restored,
+        now: h.now,
+    };
     assert_eq!(
         r.create(0, "/a/s-", CreateMode::PersistentSequential),
         Ok("/a/s-0000000002".into())
@@ -194,16 +210,28 @@ fn sequential_suffix_prints_a_wrapped_negative_cversion_as_is() {
         sm: read(&bytes, 0).unwrap(),
         now: 1,
     };
-    assert_eq!(h.create(0, "/s", CreateMode::PersistentSequential), Ok("/s2147483647".into()));
-    assert_eq!(h.create(0, "/s", CreateMode::PersistentSequential), Ok("/s-2147483648".into()));
-    assert_eq!(h.create(0, "/s", CreateMode::PersistentSequential), Ok("/s-2147483647".into()));
+    assert_eq!(
+        h.create(0, "/s", CreateMode::PersistentSequential),
+        Ok("/s2147483647".into())
+    );
+    assert_eq!(
+        h.create(0, "/s", CreateMode::PersistentSequential),
+        Ok("/s-2147483648".into())
+    );
+    assert_eq!(
+        h.create(0, "/s", CreateMode::PersistentSequential),
+        Ok("/s-2147483647".into())
+    );
 }
 
 fn assert_corrupt(bytes: &[u8], last_zxid: u64, needle: &str) {
     match read(bytes, last_zxid) {
         Err(e) => {
             assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
-            assert!(e.to_string().contains(needle), "{e} should mention {needle:?}");
+            assert!(
+                e.to_string().contains(needle),
+                "{e} should mention {needle:?}"
+            );
         }
         Ok(_) => panic!("corrupt input accepted (expected {needle:?})"),
     }
@@ -224,16 +252,31 @@ fn corrupt_snapshots_are_rejected_saying_what_is_wrong() {
     assert_corrupt(&good[..good.len() - 1], 1, "truncated");
     assert_corrupt(&[], 0, "no root");
     assert_corrupt(&encode(&[node_rec("/a", stat(1, 0), p)]), 1, "not the root");
-    assert_corrupt(&encode(&[root.clone(), node_rec("/x/y", stat(1, 0), p)]), 1, "parent /x");
+    assert_corrupt(
+        &encode(&[root.clone(), node_rec("/x/y", stat(1, 0), p)]),
+        1,
+        "parent /x",
+    );
     assert_corrupt(&good, 0, "newer than the snapshot's last zxid");
-    assert_corrupt(&encode(std::slice::from_ref(&root)), 0, "claims 1 children but has 0");
-    assert_corrupt(&encode(&[root.clone(), node_rec("/a//b", stat(1, 0), p)]), 1, "empty segment");
+    assert_corrupt(
+        &encode(std::slice::from_ref(&root)),
+        0,
+        "claims 1 children but has 0",
+    );
+    assert_corrupt(
+        &encode(&[root.clone(), node_rec("/a//b", stat(1, 0), p)]),
+        1,
+        "empty segment",
+    );
     let eph = proto::Stat {
         czxid: 1,
         ephemeral_owner: 9,
         ..Default::default()
     };
-    let with_eph = [root.clone(), node_rec("/a", eph, proto::NodeKind::Ephemeral)];
+    let with_eph = [
+        root.clone(),
+        node_rec("/a", eph, proto::NodeKind::Ephemeral),
+    ];
     assert_corrupt(&encode(&with_eph), 1, "session 0x9");
     let mut lying = node_rec("/a", stat(1, 0), p);
     if let Some(Record::Node(n)) = &mut lying.record {
@@ -247,6 +290,10 @@ fn corrupt_snapshots_are_rejected_saying_what_is_wrong() {
             secret: Bytes::from_static(b"short"),
         })),
     };
-    assert_corrupt(&encode(&[root.clone(), node_rec("/a", stat(1, 0), p), bad_session]), 1, "5-byte secret");
+    assert_corrupt(
+        &encode(&[root.clone(), node_rec("/a", stat(1, 0), p), bad_session]),
+        1,
+        "5-byte secret",
+    );
     assert_corrupt(&[0xff, 0xff, 0xff], 1, "truncated record length");
 }
