@@ -68,7 +68,7 @@ impl LogStore {
 
     /// [`LogStore::open`] with a chosen compaction threshold (tests use 0).
     pub(crate) fn open_with(dir: &Path, compact_min_bytes: u64) -> io::Result<LogStore> {
-        std::fs::create_dir_all(dir)?;
+        files::create_dir_durable(dir)?;
         let lock = files::lock_dir(dir)?;
         let replayed = wal::replay(dir)?;
         let vote = wal::read_vote(dir)?;
@@ -109,7 +109,9 @@ impl LogStore {
         for entry in &entries {
             index_offsets.push((entry.log_id.index, bytes.len()));
             let record = proto::LogRecord {
-                record: Some(proto::log_record::Record::Entry(codec::entry_to_proto(entry)?)),
+                record: Some(proto::log_record::Record::Entry(codec::entry_to_proto(
+                    entry,
+                )?)),
             };
             put_frame(&mut bytes, &record);
         }
@@ -150,7 +152,11 @@ impl RaftLogReader<TypeConfig> for LogReader {
 }
 
 fn read_range(mem: &SharedMem, range: impl RangeBounds<u64>) -> Vec<Entry<TypeConfig>> {
-    lock(mem).entries.range(range).map(|(_, e)| e.clone()).collect()
+    lock(mem)
+        .entries
+        .range(range)
+        .map(|(_, e)| e.clone())
+        .collect()
 }
 
 impl RaftLogStorage<TypeConfig> for LogStore {
@@ -172,7 +178,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
-        let vote_err = |e: &io::Error| -> StorageError<NodeId> { StorageIOError::write_vote(e).into() };
+        let vote_err =
+            |e: &io::Error| -> StorageError<NodeId> { StorageIOError::write_vote(e).into() };
         let bytes = wal::encode_vote(vote).map_err(|e| vote_err(&e))?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.writer
@@ -203,7 +210,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Not fsynced on its own: the next append's fsync covers it, and losing it
         // only means re-applying a little less on restart.
         if let Some(id) = committed {
-            self.writer.send(Job::Committed { id }).map_err(|e| write_err(&e))?;
+            self.writer
+                .send(Job::Committed { id })
+                .map_err(|e| write_err(&e))?;
             let mut mem = lock(&self.mem);
             mem.committed = mem.committed.max(Some(id));
         }
@@ -224,7 +233,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let done: Done = Box::new(move |r| callback.log_io_completed(r));
-        self.append_with(entries, Some(done)).map_err(|e| write_err(&e))
+        self.append_with(entries, Some(done))
+            .map_err(|e| write_err(&e))
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
@@ -242,6 +252,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             mem.last_purged = mem.last_purged.max(Some(log_id));
             mem.entries = mem.entries.split_off(&(log_id.index + 1));
         }
-        self.writer.send(Job::Purge { upto: log_id }).map_err(|e| write_err(&e))
+        self.writer
+            .send(Job::Purge { upto: log_id })
+            .map_err(|e| write_err(&e))
     }
 }

@@ -25,10 +25,10 @@ use std::sync::mpsc;
 
 use openraft::LogId;
 
+use super::NodeId;
 use super::codec::{self, put_frame};
 use super::files;
 use super::wal::{Replayed, VOTE_FILE, WAL_FILE, WAL_MAGIC, WAL_TMP};
-use super::NodeId;
 use crate::proto;
 use crate::proto::log_record::Record;
 
@@ -206,13 +206,19 @@ impl Writer {
                     drop(self.offsets.split_off(&from));
                 }
                 Job::Purge { upto } => {
-                    put_record(&mut batch.buf, Record::PurgeUpto(codec::log_id_to_proto(&upto)));
+                    put_record(
+                        &mut batch.buf,
+                        Record::PurgeUpto(codec::log_id_to_proto(&upto)),
+                    );
                     self.last_purged = self.last_purged.max(Some(upto));
                     self.offsets = self.offsets.split_off(&(upto.index + 1));
                     purged = true;
                 }
                 Job::Committed { id } => {
-                    put_record(&mut batch.buf, Record::Committed(codec::log_id_to_proto(&id)));
+                    put_record(
+                        &mut batch.buf,
+                        Record::Committed(codec::log_id_to_proto(&id)),
+                    );
                     self.committed = self.committed.max(Some(id));
                 }
                 Job::Vote { bytes, done } => {
@@ -299,14 +305,20 @@ impl Writer {
         src.seek(SeekFrom::Start(first_live))?;
         let copied = io::copy(&mut src.take(self.end - first_live), &mut out)?;
         if copied != self.end - first_live {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "raft log shorter than expected"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "raft log shorter than expected",
+            ));
         }
         out.sync_all()?;
         drop(out);
         fs::rename(&tmp, self.dir.join(WAL_FILE))?;
         // From here on the old handle points at an unlinked file: a failure is fatal.
-        let reopened = files::sync_dir(&self.dir)
-            .and_then(|()| OpenOptions::new().append(true).open(self.dir.join(WAL_FILE)));
+        let reopened = files::sync_dir(&self.dir).and_then(|()| {
+            OpenOptions::new()
+                .append(true)
+                .open(self.dir.join(WAL_FILE))
+        });
         match reopened {
             Ok(file) => self.file = file,
             Err(e) => {
@@ -321,13 +333,22 @@ impl Writer {
         let old_end = self.end;
         self.end = self.end - first_live + head_len;
         self.stats.compactions.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(old_bytes = old_end, new_bytes = self.end, "compacted the raft log");
+        tracing::info!(
+            old_bytes = old_end,
+            new_bytes = self.end,
+            "compacted the raft log"
+        );
         Ok(())
     }
 }
 
 fn put_record(buf: &mut Vec<u8>, record: Record) {
-    put_frame(buf, &proto::LogRecord { record: Some(record) });
+    put_frame(
+        buf,
+        &proto::LogRecord {
+            record: Some(record),
+        },
+    );
 }
 
 fn failed_error(msg: &str) -> io::Error {
@@ -336,7 +357,11 @@ fn failed_error(msg: &str) -> io::Error {
 
 fn fail_job(job: Job, msg: &str) {
     match job {
-        Job::Append { done: Some(done), .. } | Job::Vote { done, .. } | Job::Sync { done } => {
+        Job::Append {
+            done: Some(done), ..
+        }
+        | Job::Vote { done, .. }
+        | Job::Sync { done } => {
             done(Err(failed_error(msg)));
         }
         _ => {}

@@ -37,7 +37,10 @@ impl PeerClient {
     fn unreachable<E: std::error::Error>(&self) -> RPCError<NodeId, Node, E> {
         let why = io::Error::new(
             io::ErrorKind::Unsupported,
-            format!("no peer network yet: node {} is unreachable (one-member clusters only)", self.target),
+            format!(
+                "no peer network yet: node {} is unreachable (one-member clusters only)",
+                self.target
+            ),
         );
         RPCError::Unreachable(Unreachable::new(&why))
     }

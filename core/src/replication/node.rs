@@ -79,12 +79,18 @@ impl Replica {
     /// Opens the stores, starts raft, initializes a one-member cluster on first
     /// start, and returns once this node is leader and has applied everything
     /// committed.
-    pub async fn start(cfg: ReplicationConfig, observer: Arc<dyn ApplyObserver>) -> Result<Replica, Error> {
+    pub async fn start(
+        cfg: ReplicationConfig,
+        observer: Arc<dyn ApplyObserver>,
+    ) -> Result<Replica, Error> {
         let raft_dir = cfg.data_dir.join("raft");
         let snap_dir = cfg.data_dir.join("snapshots");
         let limits = cfg.limits.clone();
         let (log_store, sm_store) = tokio::task::spawn_blocking(move || {
-            Ok::<_, Error>((LogStore::open(&raft_dir)?, SmStore::open(&snap_dir, limits, observer)?))
+            Ok::<_, Error>((
+                LogStore::open(&raft_dir)?,
+                SmStore::open(&snap_dir, limits, observer)?,
+            ))
         })
         .await
         .map_err(|e| Error::Internal(format!("opening the stores: {e}")))??;
@@ -102,9 +108,15 @@ impl Replica {
         }
         .validate()
         .map_err(|e| Error::BadArguments(format!("replication config: {e}")))?;
-        let raft = Raft::new(cfg.node_id, Arc::new(config), NetworkFactory, log_store, sm_store)
-            .await
-            .map_err(map_fatal)?;
+        let raft = Raft::new(
+            cfg.node_id,
+            Arc::new(config),
+            NetworkFactory,
+            log_store,
+            sm_store,
+        )
+        .await
+        .map_err(map_fatal)?;
         let replica = Replica {
             metrics: raft.metrics(),
             raft,
@@ -121,11 +133,19 @@ impl Replica {
             let members = BTreeMap::from([(cfg.node_id, Node::new(cfg.advertise_addr.clone()))]);
             match self.raft.initialize(members).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(RaftError::APIError(e)) => return Err(Error::Internal(format!("forming the cluster: {e}"))),
+                Err(RaftError::APIError(e)) => {
+                    return Err(Error::Internal(format!("forming the cluster: {e}")));
+                }
                 Err(RaftError::Fatal(f)) => return Err(map_fatal(f)),
             }
         } else {
-            let voters: BTreeSet<NodeId> = self.metrics.borrow().membership_config.membership().voter_ids().collect();
+            let voters: BTreeSet<NodeId> = self
+                .metrics
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .collect();
             if voters == BTreeSet::from([self.node_id]) {
                 // Sole voter: no need to sit out an election timeout.
                 self.raft.trigger().elect().await.map_err(map_fatal)?;
@@ -134,7 +154,10 @@ impl Replica {
         self.raft
             .wait(Some(cfg.startup_timeout))
             .metrics(
-                |m| m.state == ServerState::Leader && m.last_applied.map(|l| l.index) >= m.last_log_index,
+                |m| {
+                    m.state == ServerState::Leader
+                        && m.last_applied.map(|l| l.index) >= m.last_log_index
+                },
                 "leader with everything applied",
             )
             .await
@@ -160,7 +183,9 @@ impl Replica {
             match rx.await {
                 Ok(Ok(resp)) => Ok(resp.data),
                 Ok(Err(e)) => Err(map_write_err(e)),
-                Err(_) => Err(Error::ShuttingDown("raft stopped before the command was applied".into())),
+                Err(_) => Err(Error::ShuttingDown(
+                    "raft stopped before the command was applied".into(),
+                )),
             }
         })
     }
@@ -175,12 +200,12 @@ impl Replica {
     pub async fn ensure_linearizable(&self) -> Result<(), Error> {
         match self.raft.ensure_linearizable().await {
             Ok(_) => Ok(()),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                Err(Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref())))
-            }
-            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q))) => {
-                Err(Error::NotLeader(format!("leadership not confirmed by a quorum: {q}")))
-            }
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(
+                Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref())),
+            ),
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q))) => Err(
+                Error::NotLeader(format!("leadership not confirmed by a quorum: {q}")),
+            ),
             Err(RaftError::Fatal(f)) => Err(map_fatal(f)),
         }
     }
@@ -220,8 +245,12 @@ fn leader_hint(id: Option<NodeId>, node: Option<&Node>) -> String {
 
 fn map_write_err(e: ClientWriteError<NodeId, Node>) -> Error {
     match e {
-        ClientWriteError::ForwardToLeader(f) => Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref())),
-        ClientWriteError::ChangeMembershipError(e) => Error::Internal(format!("membership change: {e}")),
+        ClientWriteError::ForwardToLeader(f) => {
+            Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref()))
+        }
+        ClientWriteError::ChangeMembershipError(e) => {
+            Error::Internal(format!("membership change: {e}"))
+        }
     }
 }
 

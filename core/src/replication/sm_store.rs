@@ -92,13 +92,21 @@ impl SmStore {
     /// Opens the store over `dir` (`<data_dir>/snapshots`), loading the newest
     /// snapshot if there is one. Blocking. The observer is not called for the loaded
     /// state (nobody can be watching yet).
-    pub fn open(dir: &Path, limits: Limits, observer: Arc<dyn ApplyObserver>) -> Result<SmStore, Error> {
+    pub fn open(
+        dir: &Path,
+        limits: Limits,
+        observer: Arc<dyn ApplyObserver>,
+    ) -> Result<SmStore, Error> {
         Self::open_io(dir, limits, observer)
             .map_err(|e| Error::Io(format!("opening snapshots in {}: {e}", dir.display())))
     }
 
-    fn open_io(dir: &Path, limits: Limits, observer: Arc<dyn ApplyObserver>) -> io::Result<SmStore> {
-        fs::create_dir_all(dir)?;
+    fn open_io(
+        dir: &Path,
+        limits: Limits,
+        observer: Arc<dyn ApplyObserver>,
+    ) -> io::Result<SmStore> {
+        super::files::create_dir_durable(dir)?;
         let newest = snapshot::list(dir, true)?.pop();
         let (sm, applied, current) = match newest {
             Some(snap) => {
@@ -159,7 +167,10 @@ impl SmStore {
             let applied = lock(&inner.applied).clone();
             let seq = inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
             let snapshot_id = match applied.last {
-                Some(id) => format!("{}-{}-{}-{seq}", id.leader_id.term, id.leader_id.node_id, id.index),
+                Some(id) => format!(
+                    "{}-{}-{}-{seq}",
+                    id.leader_id.term, id.leader_id.node_id, id.index
+                ),
                 None => format!("0-0-0-{seq}"),
             };
             let meta = Meta {
@@ -204,7 +215,9 @@ fn open_for_reading(path: &Path) -> io::Result<tokio::fs::File> {
     Ok(tokio::fs::File::from_std(File::open(path)?))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| io::Error::other(format!("snapshot task failed: {e}")))?
@@ -213,8 +226,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
 impl RaftSnapshotBuilder<TypeConfig> for SmStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let this = self.clone();
-        let snap_err = |e: &io::Error| -> StorageError<NodeId> { StorageIOError::write_snapshot(None, e).into() };
-        let file = blocking(move || this.build_blocking()).await.map_err(|e| snap_err(&e))?;
+        let snap_err = |e: &io::Error| -> StorageError<NodeId> {
+            StorageIOError::write_snapshot(None, e).into()
+        };
+        let file = blocking(move || this.build_blocking())
+            .await
+            .map_err(|e| snap_err(&e))?;
         let data = open_for_reading(&file.path).map_err(|e| snap_err(&e))?;
         Ok(Snapshot {
             meta: file.meta,
@@ -253,10 +270,15 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
         // An unlinked file: it needs no cleanup whatever happens to the transfer.
         let n = self.inner.seq.fetch_add(1, Ordering::Relaxed);
-        let path = self.inner.dir.join(format!("receiving-{}-{n}.part", std::process::id()));
+        let path = self
+            .inner
+            .dir
+            .join(format!("receiving-{}-{n}.part", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -272,11 +294,16 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         meta: &Meta,
         snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageError<NodeId>> {
-        let snap_err =
-            |e: &io::Error| -> StorageError<NodeId> { StorageIOError::read_snapshot(Some(meta.signature()), e).into() };
+        let snap_err = |e: &io::Error| -> StorageError<NodeId> {
+            StorageIOError::read_snapshot(Some(meta.signature()), e).into()
+        };
         // Waits for tokio's buffered writes to land before handing the file over.
         let mut src = snapshot.into_std().await;
-        let (dir, limits, id) = (self.inner.dir.clone(), self.inner.limits.clone(), meta.snapshot_id.clone());
+        let (dir, limits, id) = (
+            self.inner.dir.clone(),
+            self.inner.limits.clone(),
+            meta.snapshot_id.clone(),
+        );
         let (sm, file) = blocking(move || {
             src.seek(SeekFrom::Start(0))?;
             snapshot::receive(&dir, &id, &mut src, &limits)
@@ -287,7 +314,11 @@ impl RaftStateMachine<TypeConfig> for SmStore {
             tracing::warn!(header = ?file.meta.last_log_id, meta = ?meta.last_log_id, "snapshot header disagrees with its metadata; using the metadata");
         }
         {
-            let mut state = self.inner.state.write().map_err(|_| snap_err(&poisoned()))?;
+            let mut state = self
+                .inner
+                .state
+                .write()
+                .map_err(|_| snap_err(&poisoned()))?;
             *state = sm;
             *lock(&self.inner.applied) = Applied {
                 last: meta.last_log_id,
@@ -303,13 +334,19 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         self.set_current(file).map_err(|e| snap_err(&e))
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         let current = lock(&self.inner.current).clone();
         match current {
             None => Ok(None),
             Some(file) => {
-                let data = open_for_reading(&file.path)
-                    .map_err(|e| StorageError::from(StorageIOError::read_snapshot(Some(file.meta.signature()), &e)))?;
+                let data = open_for_reading(&file.path).map_err(|e| {
+                    StorageError::from(StorageIOError::read_snapshot(
+                        Some(file.meta.signature()),
+                        &e,
+                    ))
+                })?;
                 Ok(Some(Snapshot {
                     meta: file.meta,
                     snapshot: Box::new(data),

@@ -75,7 +75,8 @@ fn count_records(mut data: &[u8]) -> io::Result<(u64, u64)> {
     let (mut nodes, mut sessions) = (0, 0);
     while !data.is_empty() {
         let len = prost::encoding::decode_varint(&mut data)
-            .map_err(|e| invalid(format!("snapshot record length: {e}")))? as usize;
+            .map_err(|e| invalid(format!("snapshot record length: {e}")))?
+            as usize;
         if len > data.len() {
             return Err(invalid("snapshot record overruns the buffer"));
         }
@@ -94,7 +95,13 @@ pub(crate) fn file_name(id: &str) -> String {
     let safe: String = id
         .chars()
         .take(100)
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{safe}{SUFFIX}")
 }
@@ -140,7 +147,13 @@ pub(crate) fn receive(
         let path = dir.join(&name);
         fs::rename(&tmp, &path)?;
         files::sync_dir(dir)?;
-        Ok((loaded.0, SnapFile { meta: loaded.1.meta, path }))
+        Ok((
+            loaded.0,
+            SnapFile {
+                meta: loaded.1.meta,
+                path,
+            },
+        ))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -173,9 +186,18 @@ pub(crate) fn load(path: &Path, limits: &Limits) -> io::Result<(StateMachine, Sn
     let sm = StateMachine::read_snapshot_records(&mut body, header.last_zxid, limits.clone())?;
     io::copy(&mut body, &mut io::sink())?;
     if body.read != body_len || body.crc.finalize() != crc {
-        return Err(invalid(format!("{}: snapshot checksum or length mismatch", path.display())));
+        return Err(invalid(format!(
+            "{}: snapshot checksum or length mismatch",
+            path.display()
+        )));
     }
-    Ok((sm, SnapFile { meta, path: path.to_path_buf() }))
+    Ok((
+        sm,
+        SnapFile {
+            meta,
+            path: path.to_path_buf(),
+        },
+    ))
 }
 
 fn read_envelope(input: &mut impl Read) -> io::Result<(u32, u64)> {
@@ -207,15 +229,18 @@ fn read_header(input: &mut impl Read) -> io::Result<proto::SnapshotHeader> {
     let mut buf = vec![0u8; len as usize];
     input.read_exact(&mut buf)?;
     match proto::SnapshotRecord::decode(buf.as_slice()) {
-        Ok(proto::SnapshotRecord { record: Some(Record::Header(h)) }) if h.format_version == FORMAT_VERSION => Ok(h),
+        Ok(proto::SnapshotRecord {
+            record: Some(Record::Header(h)),
+        }) if h.format_version == FORMAT_VERSION => Ok(h),
         Ok(_) => Err(invalid("snapshot does not start with a version-1 header")),
         Err(e) => Err(invalid(format!("snapshot header: {e}"))),
     }
 }
 
 fn meta_of(h: &proto::SnapshotHeader) -> io::Result<Meta> {
-    let last_membership: StoredMembership<NodeId, Node> = serde_json::from_slice(&h.membership_json)
-        .map_err(|e| invalid(format!("snapshot membership: {e}")))?;
+    let last_membership: StoredMembership<NodeId, Node> =
+        serde_json::from_slice(&h.membership_json)
+            .map_err(|e| invalid(format!("snapshot membership: {e}")))?;
     Ok(SnapshotMeta {
         last_log_id: h.last_applied.as_ref().map(log_id_from_proto),
         last_membership,
@@ -231,18 +256,23 @@ pub(crate) fn list(dir: &Path, at_open: bool) -> io::Result<Vec<SnapFile>> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if at_open && (name.ends_with(".tmp") || name.ends_with(".part")) {
             let _ = fs::remove_file(&path);
         } else if name.ends_with(SUFFIX) {
             match read_meta(&path) {
                 Ok(snap) => found.push(snap),
                 Err(e) if at_open => return Err(invalid(format!("{}: {e}", path.display()))),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable snapshot"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable snapshot")
+                }
             }
         }
     }
-    found.sort_by(|a, b| a.meta.last_log_id.cmp(&b.meta.last_log_id));
+    found.sort_by_key(|s| s.meta.last_log_id);
     Ok(found)
 }
 

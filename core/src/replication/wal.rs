@@ -150,7 +150,9 @@ pub(crate) fn replay(dir: &Path) -> io::Result<Replayed> {
 /// frame, and most offsets are rejected by the length check before any CRC work.
 fn find_valid_after(data: &[u8], off: usize) -> Option<usize> {
     (off + 1..data.len()).find(|&at| match codec::read_frame(data, at) {
-        Frame::Valid { payload, .. } => codec::decode_record(payload).is_ok_and(|r| r.record.is_some()),
+        Frame::Valid { payload, .. } => {
+            codec::decode_record(payload).is_ok_and(|r| r.record.is_some())
+        }
         _ => false,
     })
 }

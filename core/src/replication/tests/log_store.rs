@@ -26,7 +26,12 @@ async fn append_acked(store: &mut LogStore, indexes: std::ops::RangeInclusive<u6
     let (tx, rx) = tokio::sync::oneshot::channel();
     let entries: Vec<_> = indexes.map(|i| command_entry(term, i)).collect();
     store
-        .append_with(entries, Some(Box::new(move |r| drop(tx.send(r)))))
+        .append_with(
+            entries,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        )
         .expect("queue append");
     rx.await.expect("writer alive").expect("append durable");
 }
@@ -52,17 +57,30 @@ async fn acknowledged_appends_vote_and_commit_survive_reopen() {
             append_acked(&mut store, batch * 10 + 1..=batch * 10 + 10, 1).await;
         }
         store.save_vote(&Vote::new(3, 1)).await.expect("vote");
-        store.save_committed(Some(log_id(1, 90))).await.expect("committed");
+        store
+            .save_committed(Some(log_id(1, 90)))
+            .await
+            .expect("committed");
     }
     let mut store = open(dir.path());
     let entries = store.try_get_log_entries(1..=100).await.expect("read");
     assert_eq!(entries.len(), 100);
     for (i, entry) in entries.iter().enumerate() {
         assert_eq!(entry.log_id, log_id(1, i as u64 + 1));
-        assert_eq!(time_of(entry), i as i64 + 1, "command payload survives the round trip");
+        assert_eq!(
+            time_of(entry),
+            i as i64 + 1,
+            "command payload survives the round trip"
+        );
     }
-    assert_eq!(store.read_vote().await.expect("vote"), Some(Vote::new(3, 1)));
-    assert_eq!(store.read_committed().await.expect("committed"), Some(log_id(1, 90)));
+    assert_eq!(
+        store.read_vote().await.expect("vote"),
+        Some(Vote::new(3, 1))
+    );
+    assert_eq!(
+        store.read_committed().await.expect("committed"),
+        Some(log_id(1, 90))
+    );
     let state = store.get_log_state().await.expect("state");
     assert_eq!(state.last_log_id, Some(log_id(1, 100)));
     assert_eq!(state.last_purged_log_id, None);
@@ -80,17 +98,28 @@ async fn torn_tail_record_is_discarded_on_reopen() {
     // A crash in the middle of writing entry 11: only half its frame reached disk.
     let mut frame = Vec::new();
     let entry = entry_to_proto(&command_entry(1, 11)).expect("encode");
-    put_frame(&mut frame, &proto::LogRecord {
-        record: Some(proto::log_record::Record::Entry(entry)),
-    });
-    let mut file = OpenOptions::new().append(true).open(&wal).expect("open wal");
-    file.write_all(&frame[..frame.len() / 2]).expect("write torn tail");
+    put_frame(
+        &mut frame,
+        &proto::LogRecord {
+            record: Some(proto::log_record::Record::Entry(entry)),
+        },
+    );
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(&wal)
+        .expect("open wal");
+    file.write_all(&frame[..frame.len() / 2])
+        .expect("write torn tail");
     drop(file);
 
     {
         let mut store = open(dir.path());
         assert_eq!(indexes(&mut store).await, (1..=10).collect::<Vec<_>>());
-        assert_eq!(fs::metadata(&wal).expect("stat").len(), good_len, "torn bytes are cut away");
+        assert_eq!(
+            fs::metadata(&wal).expect("stat").len(),
+            good_len,
+            "torn bytes are cut away"
+        );
         append_acked(&mut store, 11..=11, 1).await;
     }
     let mut store = open(dir.path());
@@ -130,12 +159,21 @@ async fn appends_queued_during_a_sync_share_one_fsync() {
     for i in 1..=APPENDS {
         let tx = tx.clone();
         store
-            .append_with(vec![command_entry(1, i)], Some(Box::new(move |r| drop(tx.send((i, r.is_ok()))))))
+            .append_with(
+                vec![command_entry(1, i)],
+                Some(Box::new(move |r| {
+                    let _ = tx.send((i, r.is_ok()));
+                })),
+            )
             .expect("queue append");
     }
     release.send(()).expect("release");
     for expected in 1..=APPENDS {
-        assert_eq!(rx.recv().await, Some((expected, true)), "acks arrive in append order");
+        assert_eq!(
+            rx.recv().await,
+            Some((expected, true)),
+            "acks arrive in append order"
+        );
     }
     assert_eq!(writer.stats().fsyncs.load(Ordering::Relaxed) - before, 1);
 }
@@ -153,14 +191,24 @@ async fn concurrent_appends_use_fewer_fsyncs_than_appends() {
     for i in 1..=APPENDS {
         let tx = tx.clone();
         store
-            .append_with(vec![command_entry(1, i)], Some(Box::new(move |r| drop(tx.send(r.is_ok())))))
+            .append_with(
+                vec![command_entry(1, i)],
+                Some(Box::new(move |r| {
+                    let _ = tx.send(r.is_ok());
+                })),
+            )
             .expect("queue append");
     }
     for _ in 1..=APPENDS {
         assert_eq!(rx.recv().await, Some(true));
     }
     let fsyncs = writer.stats().fsyncs.load(Ordering::Relaxed) - before;
-    assert!(fsyncs < APPENDS, "{fsyncs} fsyncs for {APPENDS} appends: no group commit");
+    assert!(
+        fsyncs < APPENDS,
+        "{fsyncs} fsyncs for {APPENDS} appends: no group commit"
+    );
+    // The writer thread (and its directory lock) lives while any handle does.
+    drop(writer);
     drop(store);
     let mut store = open(dir.path());
     assert_eq!(indexes(&mut store).await.len() as u64, APPENDS);
@@ -177,10 +225,18 @@ async fn purge_compacts_the_file_and_keeps_later_entries_after_reopen() {
         }
         let full = fs::metadata(&wal).expect("stat").len();
         store.purge(log_id(1, 80)).await.expect("purge");
+        // Compaction runs right after the purge's batch: a second sync is queued behind it.
         store.writer().sync().await.expect("sync");
-        assert_eq!(store.writer().stats().compactions.load(Ordering::Relaxed), 1);
+        store.writer().sync().await.expect("sync");
+        assert_eq!(
+            store.writer().stats().compactions.load(Ordering::Relaxed),
+            1
+        );
         let compacted = fs::metadata(&wal).expect("stat").len();
-        assert!(compacted < full / 2, "compacted file {compacted} bytes, was {full}");
+        assert!(
+            compacted < full / 2,
+            "compacted file {compacted} bytes, was {full}"
+        );
         append_acked(&mut store, 101..=110, 1).await;
         assert_eq!(indexes(&mut store).await, (81..=110).collect::<Vec<_>>());
     }
@@ -190,7 +246,10 @@ async fn purge_compacts_the_file_and_keeps_later_entries_after_reopen() {
         assert_eq!(state.last_purged_log_id, Some(log_id(1, 80)));
         assert_eq!(state.last_log_id, Some(log_id(1, 110)));
         let entries = store.try_get_log_entries(0..u64::MAX).await.expect("read");
-        assert_eq!(entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), (81..=110).collect::<Vec<_>>());
+        assert_eq!(
+            entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+            (81..=110).collect::<Vec<_>>()
+        );
         assert!(entries.iter().all(|e| time_of(e) == e.log_id.index as i64));
         // A leader change overwrites the tail: truncate, then append in term 2.
         store.truncate(log_id(1, 105)).await.expect("truncate");

@@ -18,7 +18,11 @@ struct CountingObserver {
 
 impl ApplyObserver for CountingObserver {
     fn on_apply(&self, sm: &StateMachine, zxid: u64, _events: &[WatchEvent]) {
-        assert_eq!(sm.last_zxid(), zxid, "observer sees the state the command produced");
+        assert_eq!(
+            sm.last_zxid(),
+            zxid,
+            "observer sees the state the command produced"
+        );
         self.applied.fetch_add(1, Ordering::SeqCst);
         self.last_zxid.store(zxid, Ordering::SeqCst);
     }
@@ -35,7 +39,11 @@ fn config(dir: &Path) -> ReplicationConfig {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => panic!("runtime: {e}"),
     }
@@ -126,7 +134,10 @@ fn snapshots_compact_the_log_and_restore_the_state_on_restart() {
         });
     }
     let snaps = count_snaps();
-    assert!((1..=crate::replication::snapshot::KEEP).contains(&snaps), "{snaps} snapshot files");
+    assert!(
+        (1..=crate::replication::snapshot::KEEP).contains(&snaps),
+        "{snaps} snapshot files"
+    );
     let rt = runtime();
     rt.block_on(async {
         let observer = Arc::new(CountingObserver::default());

@@ -14,9 +14,14 @@ struct FreshStores;
 impl StoreBuilder<TypeConfig, LogStore, SmStore, TempDir> for FreshStores {
     async fn build(&self) -> Result<(TempDir, LogStore, SmStore), StorageError<NodeId>> {
         let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
-        let log = LogStore::open_with(&dir.path().join("raft"), 0).map_err(|e| StorageIOError::write(&e))?;
-        let sm = SmStore::open(&dir.path().join("snapshots"), Limits::default(), Arc::new(NoopObserver))
+        let log = LogStore::open_with(&dir.path().join("raft"), 0)
             .map_err(|e| StorageIOError::write(&e))?;
+        let sm = SmStore::open(
+            &dir.path().join("snapshots"),
+            Limits::default(),
+            Arc::new(NoopObserver),
+        )
+        .map_err(|e| StorageIOError::write(&e))?;
         Ok((dir, log, sm))
     }
 }
