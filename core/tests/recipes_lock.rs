@@ -19,7 +19,10 @@ use support::{TestServer, client_to, eventually};
 async fn twenty_clients_increment_exactly_under_the_lock_with_increasing_tokens() {
     let ts = TestServer::start().await;
     let setup = ts.client().await;
-    setup.create("/counter", b"0".to_vec(), CreateMode::Persistent).await.unwrap();
+    setup
+        .create("/counter", b"0".to_vec(), CreateMode::Persistent)
+        .await
+        .unwrap();
     let observed = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for _ in 0..20 {
@@ -32,7 +35,9 @@ async fn twenty_clients_increment_exactly_under_the_lock_with_increasing_tokens(
                 // A deliberately non-atomic read-modify-write.
                 let (data, _) = c.get("/counter").await.unwrap();
                 let n: u64 = std::str::from_utf8(&data).unwrap().parse().unwrap();
-                c.set("/counter", (n + 1).to_string().into_bytes(), None).await.unwrap();
+                c.set("/counter", (n + 1).to_string().into_bytes(), None)
+                    .await
+                    .unwrap();
                 observed.lock().unwrap().push((n, token));
                 lock.release().await.unwrap();
             }
@@ -48,9 +53,15 @@ async fn twenty_clients_increment_exactly_under_the_lock_with_increasing_tokens(
     seen.sort_unstable();
     assert_eq!(seen.len(), 1000);
     for pair in seen.windows(2) {
-        assert!(pair[1].1 > pair[0].1, "fencing token did not increase: {pair:?}");
+        assert!(
+            pair[1].1 > pair[0].1,
+            "fencing token did not increase: {pair:?}"
+        );
     }
-    assert!(setup.children("/locks/counter").await.unwrap().is_empty(), "no node left behind");
+    assert!(
+        setup.children("/locks/counter").await.unwrap().is_empty(),
+        "no node left behind"
+    );
     ts.stop().await;
 }
 
@@ -84,16 +95,36 @@ async fn events_per_release(ts: &TestServer, path: &str, waiters: usize, naive: 
     }
     let expected_watches = waiters;
     assert!(
-        eventually(Duration::from_secs(10), || async { ts.server.watch_count() >= expected_watches }).await,
+        eventually(Duration::from_secs(10), || async {
+            ts.server.watch_count() >= expected_watches
+        })
+        .await,
         "all waiters are watching ({} of {expected_watches})",
         ts.server.watch_count()
     );
-    let before = ts.server.watch_events_delivered();
+    // Count what reaches the waiters' clients (the releasing holder's own
+    // lock-loss monitor also hears of its node's deletion; that is not a herd).
+    let received = |clients: &[coord_core::client::Client]| {
+        clients.iter().map(|c| c.events_received()).sum::<u64>()
+    };
+    let before = received(&clients);
+    let server_before = ts.server.watch_events_delivered();
     holder.release().await.unwrap();
-    assert!(eventually(Duration::from_secs(5), || async { acquired.load(Ordering::SeqCst) >= 1 }).await);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            acquired.load(Ordering::SeqCst) >= 1
+        })
+        .await
+    );
     // Let any herd arrive.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let delivered = ts.server.watch_events_delivered() - before;
+    let delivered = received(&clients) - before;
+    // The server's count agrees: the waiters' events plus the holder's own.
+    let at_server = ts.server.watch_events_delivered() - server_before;
+    assert!(
+        at_server >= delivered && at_server <= delivered + 1,
+        "server delivered {at_server}, waiters received {delivered}"
+    );
     for t in tasks {
         t.abort();
     }
@@ -135,10 +166,11 @@ async fn holder_whose_session_expires_loses_the_lock_visibly() {
 
     let cut = Instant::now();
     proxy.block();
-    let (acquired_at, new_token, _lock, _c) = tokio::time::timeout(timeout + Duration::from_secs(3), waiter)
-        .await
-        .expect("waiter acquires")
-        .unwrap();
+    let (acquired_at, new_token, _lock, _c) =
+        tokio::time::timeout(timeout + Duration::from_secs(3), waiter)
+            .await
+            .expect("waiter acquires")
+            .unwrap();
     assert!(
         acquired_at - cut <= timeout + Duration::from_secs(1),
         "next waiter took over after {:?}",
@@ -162,7 +194,10 @@ async fn holder_whose_session_expires_loses_the_lock_visibly() {
             mode: CreateMode::Persistent,
         }])
         .await;
-    assert!(write.is_err(), "stale holder's guarded write was rejected: {write:?}");
+    assert!(
+        write.is_err(),
+        "stale holder's guarded write was rejected: {write:?}"
+    );
     let check = ts.client().await;
     assert!(check.exists("/stale-write").await.unwrap().is_none());
     ts.stop().await;
@@ -173,19 +208,39 @@ async fn create_whose_reply_was_lost_is_found_again_and_leaves_no_orphan() {
     let ts = TestServer::start().await;
     let proxy = Proxy::start(&ts.addr()).await;
     let c = client_to(&proxy.addr(), Duration::from_secs(5)).await;
-    c.create("/locks", Vec::new(), CreateMode::Persistent).await.unwrap();
-    c.create("/locks/lost-reply", Vec::new(), CreateMode::Persistent).await.unwrap();
+    c.create("/locks", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.create("/locks/lost-reply", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
     let lock = Lock::new(&c, "/locks/lost-reply");
     proxy.lose_next_reply();
-    let token = lock.acquire().await.expect("acquired despite the lost reply");
+    let token = lock
+        .acquire()
+        .await
+        .expect("acquired despite the lost reply");
     let observer = ts.client().await;
     let children = observer.children("/locks/lost-reply").await.unwrap();
-    assert_eq!(children.len(), 1, "exactly our node, no orphan: {children:?}");
+    assert_eq!(
+        children.len(),
+        1,
+        "exactly our node, no orphan: {children:?}"
+    );
     assert!(children[0].starts_with(lock.owner_id()));
-    let (_, stat) = observer.get(&format!("/locks/lost-reply/{}", children[0])).await.unwrap();
+    let (_, stat) = observer
+        .get(&format!("/locks/lost-reply/{}", children[0]))
+        .await
+        .unwrap();
     assert_eq!(stat.czxid, token);
     lock.release().await.unwrap();
-    assert!(observer.children("/locks/lost-reply").await.unwrap().is_empty());
+    assert!(
+        observer
+            .children("/locks/lost-reply")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     ts.stop().await;
 }
 
@@ -201,15 +256,30 @@ async fn timeout_and_cancellation_remove_the_waiters_node() {
         Err(Error::LockTimeout(_)) => {}
         other => panic!("expected LockTimeout, got {other:?}"),
     }
-    assert_eq!(a.children("/locks/t").await.unwrap().len(), 1, "timed-out node removed");
-    assert_eq!(waiter.try_acquire().await.unwrap(), None, "try_acquire never waits");
+    assert_eq!(
+        a.children("/locks/t").await.unwrap().len(),
+        1,
+        "timed-out node removed"
+    );
+    assert_eq!(
+        waiter.try_acquire().await.unwrap(),
+        None,
+        "try_acquire never waits"
+    );
     assert_eq!(a.children("/locks/t").await.unwrap().len(), 1);
 
     // Cancel a waiting acquire by dropping its future.
     let fut = waiter.acquire();
-    assert!(tokio::time::timeout(Duration::from_millis(200), fut).await.is_err());
     assert!(
-        eventually(Duration::from_secs(2), || async { a.children("/locks/t").await.unwrap().len() == 1 }).await,
+        tokio::time::timeout(Duration::from_millis(200), fut)
+            .await
+            .is_err()
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            a.children("/locks/t").await.unwrap().len() == 1
+        })
+        .await,
         "cancelled node removed"
     );
     holder.release().await.unwrap();
@@ -252,9 +322,16 @@ async fn lock_deleted_by_an_operator_is_reported_lost() {
     let lock = Lock::new(&c, "/locks/broken");
     lock.acquire().await.unwrap();
     let node = op.children("/locks/broken").await.unwrap().remove(0);
-    op.delete(&format!("/locks/broken/{node}"), None).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(2), lock.lost()).await.expect("lost fires");
-    assert!(matches!(lock.guarded(vec![]).await, Err(Error::LockLost(_))));
+    op.delete(&format!("/locks/broken/{node}"), None)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(2), lock.lost())
+        .await
+        .expect("lost fires");
+    assert!(matches!(
+        lock.guarded(vec![]).await,
+        Err(Error::LockLost(_))
+    ));
     ts.stop().await;
 }
 
@@ -267,7 +344,10 @@ async fn readers_overlap_writer_excludes_and_is_not_starved() {
     let r1 = RwLock::new(&c1, "/rw");
     let r2 = RwLock::new(&c2, "/rw");
     r1.read.acquire().await.unwrap();
-    r2.read.acquire_timeout(Duration::from_secs(2)).await.expect("readers overlap");
+    r2.read
+        .acquire_timeout(Duration::from_secs(2))
+        .await
+        .expect("readers overlap");
 
     let w = RwLock::new(&c3, "/rw");
     let writer = tokio::spawn(async move {
@@ -285,13 +365,22 @@ async fn readers_overlap_writer_excludes_and_is_not_starved() {
     ));
     r1.read.release().await.unwrap();
     r2.read.release().await.unwrap();
-    let (_, w) = tokio::time::timeout(Duration::from_secs(2), writer).await.unwrap().unwrap();
-    assert!(matches!(
-        late.read.acquire_timeout(Duration::from_millis(200)).await,
-        Err(Error::LockTimeout(_))
-    ), "writer excludes readers");
+    let (_, w) = tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            late.read.acquire_timeout(Duration::from_millis(200)).await,
+            Err(Error::LockTimeout(_))
+        ),
+        "writer excludes readers"
+    );
     w.write.release().await.unwrap();
-    late.read.acquire_timeout(Duration::from_secs(2)).await.unwrap();
+    late.read
+        .acquire_timeout(Duration::from_secs(2))
+        .await
+        .unwrap();
     ts.stop().await;
 }
 
@@ -320,6 +409,12 @@ async fn semaphore_grants_at_most_n_and_multilock_is_all_or_nothing() {
         Err(Error::LockTimeout(_))
     ));
     // "/m/a" was taken first and released again on failure.
-    assert!(Lock::new(&other, "/m/a").try_acquire().await.unwrap().is_some());
+    assert!(
+        Lock::new(&other, "/m/a")
+            .try_acquire()
+            .await
+            .unwrap()
+            .is_some()
+    );
     ts.stop().await;
 }

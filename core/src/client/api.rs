@@ -149,6 +149,12 @@ impl Client {
         self.inner().subscribe()
     }
 
+    /// Watch events this client has received from servers (one per server
+    /// notification, however many local watchers it fed): what a herd inflates.
+    pub fn events_received(&self) -> u64 {
+        self.inner().events_received()
+    }
+
     /// The newest zxid this client has seen.
     pub fn last_zxid(&self) -> u64 {
         self.inner().last_zxid()
@@ -163,7 +169,12 @@ impl Client {
     }
 
     /// Creates a node; returns its path (with the sequence suffix, if any).
-    pub async fn create(&self, path: &str, data: impl Into<Bytes>, mode: CreateMode) -> Result<String> {
+    pub async fn create(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<String> {
         Ok(self.create_with_stat(path, data, mode).await?.0)
     }
 
@@ -205,12 +216,21 @@ impl Client {
             .await?;
         let c = expect!(resp, Create);
         let predecessor = (!c.predecessor.is_empty()).then_some(c.predecessor);
-        Ok((c.path, stat_from_proto(c.stat, "CreateResponse.stat")?, predecessor))
+        Ok((
+            c.path,
+            stat_from_proto(c.stat, "CreateResponse.stat")?,
+            predecessor,
+        ))
     }
 
     /// Creates a node, first creating its missing ancestors as empty
     /// persistent nodes (an ancestor that already exists is fine).
-    pub async fn create_parents(&self, path: &str, data: impl Into<Bytes>, mode: CreateMode) -> Result<String> {
+    pub async fn create_parents(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<String> {
         let data = data.into();
         match self.create(path, data.clone(), mode).await {
             Err(Error::NoNode(_)) => {}
@@ -219,7 +239,10 @@ impl Client {
         let mut parents: Vec<&str> = ancestors(path).filter(|p| *p != "/").collect();
         parents.reverse();
         for parent in parents {
-            match self.create(parent, Bytes::new(), CreateMode::Persistent).await {
+            match self
+                .create(parent, Bytes::new(), CreateMode::Persistent)
+                .await
+            {
                 Ok(_) | Err(Error::NodeExists(_)) => {}
                 Err(e) => return Err(e),
             }
@@ -299,7 +322,12 @@ impl Client {
 
     /// Replaces the node's data; `version` `Some(v)` fails with `BadVersion`
     /// unless it matches. Returns the new stat.
-    pub async fn set(&self, path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Result<Stat> {
+    pub async fn set(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        version: Option<i32>,
+    ) -> Result<Stat> {
         let resp = self
             .write(Req::SetData(proto::SetDataRequest {
                 path: path.to_string(),
@@ -343,7 +371,10 @@ impl Client {
             .into_iter()
             .map(|c| Ok((c.name, stat_from_proto(c.stat, "Child.stat")?)))
             .collect::<Result<Vec<_>>>()?;
-        Ok((children, stat_from_proto(r.stat, "GetChildrenResponse.stat")?))
+        Ok((
+            children,
+            stat_from_proto(r.stat, "GetChildrenResponse.stat")?,
+        ))
     }
 
     /// Like [`Client::children`], and watches the node's children: the watch
@@ -358,7 +389,10 @@ impl Client {
     pub async fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
         let results = self.multi_results(ops).await?;
         if let Some((i, e)) = failing_op(&results) {
-            return Err(Error::from_code(e.code(), format!("op #{i}: {}", e.detail())));
+            return Err(Error::from_code(
+                e.code(),
+                format!("op #{i}: {}", e.detail()),
+            ));
         }
         Ok(results)
     }

@@ -116,11 +116,15 @@ impl ClientBuilder {
             )));
         }
         if self.connect_timeout.is_zero() {
-            return Err(Error::BadArguments("connect_timeout must not be zero".into()));
+            return Err(Error::BadArguments(
+                "connect_timeout must not be zero".into(),
+            ));
         }
         let request_timeout = self.request_timeout.unwrap_or(self.session_timeout);
         if request_timeout.is_zero() {
-            return Err(Error::BadArguments("request_timeout must not be zero".into()));
+            return Err(Error::BadArguments(
+                "request_timeout must not be zero".into(),
+            ));
         }
         if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
             return Err(Error::BadArguments(format!(

@@ -147,10 +147,16 @@ async fn handshake(
             ))));
         }
     };
+    // `connected.last_zxid` is the server's state, not something this client
+    // has seen: taking it as `last_zxid` would hide the changes missed while
+    // disconnected from `SetWatches`.
     let creds = accept(creds, &connected, addr)?;
-    inner.saw_zxid(connected.last_zxid);
     if connected.protocol_version != PROTOCOL_VERSION {
-        tracing::debug!(server = addr, version = connected.protocol_version, "server speaks another protocol version");
+        tracing::debug!(
+            server = addr,
+            version = connected.protocol_version,
+            "server speaks another protocol version"
+        );
     }
     Ok(Established {
         addr: addr.to_string(),
@@ -207,8 +213,9 @@ pub(crate) async fn run(
     } = est;
     // Something must arrive every 2/3 of the timeout; pings every 1/3 when
     // idle make sure the server has something to answer.
-    let read_timeout = creds.timeout * 2 / 3;
-    let ping_every = creds.timeout / 3;
+    // (Floors keep a degenerate negotiated timeout from spinning.)
+    let read_timeout = (creds.timeout * 2 / 3).max(Duration::from_millis(20));
+    let ping_every = (creds.timeout / 3).max(Duration::from_millis(10));
     tokio::select! {
         ended = read_loop(inner, reader, read_timeout) => ended,
         ended = write_loop(inner, writer, rx, ping_every) => ended,
@@ -318,7 +325,12 @@ mod tests {
 
     #[test]
     fn a_new_session_takes_the_servers_credentials() {
-        let c = accept(Credentials::default(), &connected(7, false, &[1; 16]), "h:1").unwrap();
+        let c = accept(
+            Credentials::default(),
+            &connected(7, false, &[1; 16]),
+            "h:1",
+        )
+        .unwrap();
         assert_eq!(c.session_id, 7);
         assert_eq!(c.secret, [1; 16]);
         assert_eq!(c.timeout, Duration::from_secs(3));

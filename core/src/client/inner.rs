@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     shared: Mutex<Shared>,
     last_zxid: AtomicU64,
+    /// Watch events received from servers since the client started.
+    events_received: AtomicU64,
     epoch: Instant,
     /// Milliseconds after `epoch` at which the last frame arrived.
     last_heard_ms: AtomicU64,
@@ -67,6 +69,7 @@ impl Inner {
                 terminal: None,
             }),
             last_zxid: AtomicU64::new(0),
+            events_received: AtomicU64::new(0),
             epoch: Instant::now(),
             last_heard_ms: AtomicU64::new(0),
             shutdown: watch::channel(false).0,
@@ -99,7 +102,9 @@ impl Inner {
     /// Time since the last frame arrived.
     pub(crate) fn since_heard(&self) -> Duration {
         let now = self.epoch.elapsed();
-        now.saturating_sub(Duration::from_millis(self.last_heard_ms.load(Ordering::Acquire)))
+        now.saturating_sub(Duration::from_millis(
+            self.last_heard_ms.load(Ordering::Acquire),
+        ))
     }
 
     /// Session credentials (id 0 before the first handshake).
@@ -136,6 +141,16 @@ impl Inner {
         read: bool,
         action: Action,
     ) -> Result<proto::Response> {
+        // Refused here rather than by the server, which would drop the
+        // connection (and every other request in flight) over it. The margin
+        // covers the xid, min_zxid and message wrappers.
+        let len = op.encoded_len() + 32;
+        if len > self.config.max_frame_bytes {
+            return Err(Error::TooLarge(format!(
+                "request of {len} bytes is over max_frame_bytes = {}",
+                self.config.max_frame_bytes
+            )));
+        }
         let timeout = self.config.request_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let (tx, mut rx) = oneshot::channel();
@@ -263,7 +278,11 @@ impl Inner {
     /// The connection is gone: requests it may have carried fail with
     /// `ConnectionLoss`, those still in the writer's queue go back to the
     /// front of the parked queue, and the state becomes `Suspended`.
-    pub(crate) fn connection_lost(&self, rx: &mut mpsc::UnboundedReceiver<proto::Request>, reason: &str) {
+    pub(crate) fn connection_lost(
+        &self,
+        rx: &mut mpsc::UnboundedReceiver<proto::Request>,
+        reason: &str,
+    ) {
         let mut s = self.lock();
         let Some(conn) = s.conn.take() else {
             return;
@@ -311,6 +330,11 @@ impl Inner {
         self.shutdown.send_replace(true);
     }
 
+    /// Watch events received from servers so far.
+    pub(crate) fn events_received(&self) -> u64 {
+        self.events_received.load(Ordering::Relaxed)
+    }
+
     /// Ends the session as expired.
     pub(crate) fn expire(&self, detail: String) {
         self.end(Error::SessionExpired(detail));
@@ -334,6 +358,7 @@ impl Inner {
     /// Routes a watch event to the local watchers.
     pub(crate) fn on_event(&self, ev: &WatchEvent) {
         self.saw_zxid(ev.zxid);
+        self.events_received.fetch_add(1, Ordering::Relaxed);
         let n = self.lock().watches.route(ev);
         tracing::trace!(path = %ev.path, kind = ?ev.kind, watchers = n, "watch event");
     }
@@ -346,7 +371,9 @@ impl Inner {
         path: &str,
         tx: mpsc::UnboundedSender<EventResult>,
     ) -> u64 {
-        self.lock().watches.add_persistent(mode, path.to_string(), tx)
+        self.lock()
+            .watches
+            .add_persistent(mode, path.to_string(), tx)
     }
 
     /// Drops a persistent watcher; when it was the last one of its path and

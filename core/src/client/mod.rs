@@ -9,7 +9,7 @@
 //! [`crate::wire`] and are only *used* here.
 //!
 //! How the parts fit:
-//! - [`config`]: [`ClientBuilder`] and the settings it produces.
+//! - `config`: [`ClientBuilder`] and the settings it produces.
 //! - `backoff`: reconnect delays (exponential, jittered, bounded).
 //! - `session`: [`SessionState`], its change stream and the session credentials.
 //! - `watch`: the local watch table and event routing (pure, unit-tested).
@@ -30,8 +30,8 @@ mod api;
 mod backoff;
 mod config;
 mod connection;
-mod request;
 mod inner;
+mod request;
 mod session;
 mod supervisor;
 mod watch;
@@ -45,3 +45,19 @@ pub use watcher::{OneshotWatch, WatchStream};
 
 pub use crate::state_machine::{EventType, Op, OpResult, WatchEvent};
 pub use crate::tree::{CreateMode, Stat};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send_unpin<T: Send + Unpin + 'static>() {}
+
+    #[test]
+    fn handles_can_move_between_tasks() {
+        send_sync::<Client>();
+        send_unpin::<OneshotWatch>();
+        send_unpin::<WatchStream>();
+        send_unpin::<StateStream>();
+    }
+}

@@ -147,11 +147,7 @@ impl Conn {
 
 /// Turns a response into the caller's result and performs its action on the
 /// watch table. Returns true when the action closed the session.
-pub(crate) fn complete(
-    pending: Pending,
-    resp: proto::Response,
-    watches: &mut WatchTable,
-) -> bool {
+pub(crate) fn complete(pending: Pending, resp: proto::Response, watches: &mut WatchTable) -> bool {
     let outcome = match &resp.error {
         Some(e) => Err(Error::from(e)),
         None => Ok(resp),

@@ -131,7 +131,10 @@ mod tests {
         assert!(!hub.set(SessionState::Connected), "same state is no change");
         assert!(hub.set(SessionState::Suspended));
         assert!(hub.set(SessionState::Expired));
-        assert!(!hub.set(SessionState::Connected), "terminal states are final");
+        assert!(
+            !hub.set(SessionState::Connected),
+            "terminal states are final"
+        );
 
         let early: Vec<_> = (&mut early).collect().await;
         assert_eq!(
@@ -146,7 +149,11 @@ mod tests {
         let late: Vec<_> = (&mut late).collect().await;
         assert_eq!(
             late,
-            [SessionState::Connected, SessionState::Suspended, SessionState::Expired]
+            [
+                SessionState::Connected,
+                SessionState::Suspended,
+                SessionState::Expired
+            ]
         );
         let after: Vec<_> = hub.subscribe().collect().await;
         assert_eq!(after, [SessionState::Expired]);

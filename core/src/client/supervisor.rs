@@ -89,7 +89,8 @@ async fn run(
         if inner.is_terminal() {
             break;
         }
-        let Some((next, e)) = reconnect(&inner, &servers, current, &mut backoff, &mut shutdown).await
+        let Some((next, e)) =
+            reconnect(&inner, &servers, current, &mut backoff, &mut shutdown).await
         else {
             break;
         };
@@ -138,7 +139,11 @@ async fn reconnect(
         let index = (current + attempt) % servers.len();
         let addr = &servers[index];
         let left = creds.timeout.saturating_sub(inner.since_heard());
-        let limit = inner.config.connect_timeout.min(left).max(Duration::from_millis(10));
+        let limit = inner
+            .config
+            .connect_timeout
+            .min(left)
+            .max(Duration::from_millis(10));
         let opened = tokio::select! {
             r = connection::open(inner, addr, creds, limit) => r,
             _ = shutdown.wait_for(|stop| *stop) => return None,

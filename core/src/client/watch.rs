@@ -159,7 +159,10 @@ impl WatchTable {
 
     /// True when at least one live watcher of `kind` waits on `path`.
     pub(crate) fn has(&self, path: &str, kind: WatcherType) -> bool {
-        let oneshot = |m: &OneshotMap| m.get(path).is_some_and(|l| l.iter().any(|t| !t.is_closed()));
+        let oneshot = |m: &OneshotMap| {
+            m.get(path)
+                .is_some_and(|l| l.iter().any(|t| !t.is_closed()))
+        };
         let persistent = |m: &PersistentMap| m.get(path).is_some_and(|l| !l.is_empty());
         match kind {
             WatcherType::Data => oneshot(&self.data) || oneshot(&self.exist),

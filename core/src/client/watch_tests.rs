@@ -26,7 +26,9 @@ fn stream_on(
 }
 
 fn fired(rx: &mut oneshot::Receiver<EventResult>) -> Option<EventType> {
-    rx.try_recv().ok().map(|r| r.map(|e| e.kind).unwrap_or_else(|e| panic!("{e}")))
+    rx.try_recv()
+        .ok()
+        .map(|r| r.map(|e| e.kind).unwrap_or_else(|e| panic!("{e}")))
 }
 
 fn drained(rx: &mut mpsc::UnboundedReceiver<EventResult>) -> Vec<Result<EventType, Error>> {
@@ -80,8 +82,14 @@ fn children_changed_fires_only_child_watchers() {
     assert_eq!(fired(&mut child), Some(EventType::NodeChildrenChanged));
     assert_eq!(fired(&mut data), None);
     assert_eq!(fired(&mut exist), None);
-    assert!(drained(&mut rec).is_empty(), "recursive watchers skip children-changed");
-    assert!(t.has("/a", WatcherType::Data), "data watchers are still armed");
+    assert!(
+        drained(&mut rec).is_empty(),
+        "recursive watchers skip children-changed"
+    );
+    assert!(
+        t.has("/a", WatcherType::Data),
+        "data watchers are still armed"
+    );
 }
 
 #[test]
@@ -97,7 +105,11 @@ fn persistent_watchers_get_all_four_kinds_on_their_path_and_stay() {
     for k in kinds {
         assert_eq!(t.route(&ev(k, "/a")), 1);
     }
-    assert_eq!(t.route(&ev(EventType::NodeCreated, "/a/b")), 0, "not below the path");
+    assert_eq!(
+        t.route(&ev(EventType::NodeCreated, "/a/b")),
+        0,
+        "not below the path"
+    );
     let got: Vec<_> = drained(&mut p).into_iter().map(Result::unwrap).collect();
     assert_eq!(got, kinds);
 }
@@ -115,9 +127,17 @@ fn recursive_watchers_get_changes_on_the_path_and_below_only() {
     let got: Vec<_> = drained(&mut rec).into_iter().map(Result::unwrap).collect();
     assert_eq!(
         got,
-        [EventType::NodeCreated, EventType::NodeDataChanged, EventType::NodeDeleted]
+        [
+            EventType::NodeCreated,
+            EventType::NodeDataChanged,
+            EventType::NodeDeleted
+        ]
     );
-    assert_eq!(drained(&mut root).len(), 4, "the root sees all but children-changed");
+    assert_eq!(
+        drained(&mut root).len(),
+        4,
+        "the root sees all but children-changed"
+    );
 }
 
 #[test]
@@ -126,9 +146,15 @@ fn removing_the_last_persistent_watcher_asks_for_server_removal() {
     let (a, _ra) = stream_on(&mut t, WatchMode::Persistent, "/a");
     let (b, _rb) = stream_on(&mut t, WatchMode::Persistent, "/a");
     assert!(!t.remove_persistent(WatchMode::Persistent, "/a", a));
-    assert!(!t.remove_persistent(WatchMode::PersistentRecursive, "/a", b), "other mode");
+    assert!(
+        !t.remove_persistent(WatchMode::PersistentRecursive, "/a", b),
+        "other mode"
+    );
     assert!(t.remove_persistent(WatchMode::Persistent, "/a", b));
-    assert!(!t.remove_persistent(WatchMode::Persistent, "/a", b), "already gone");
+    assert!(
+        !t.remove_persistent(WatchMode::Persistent, "/a", b),
+        "already gone"
+    );
     assert!(!t.has("/a", WatcherType::Persistent));
 }
 
