@@ -1,0 +1,291 @@
+//! Embedding coord in another language's process: the one place the C, Python
+//! and Node bindings get their tokio runtime, their blocking calls with
+//! timeout and cancellation, fork detection, and an in-process test server.
+//!
+//! Bindings stay thin because of this module: they convert types and call
+//! these helpers; they never build runtimes or cancellation of their own.
+//!
+//! Fork: a forked child inherits none of the runtime's threads. [`runtime`]
+//! notices the new process id and builds a fresh runtime for the child;
+//! clients created before the fork belong to the parent (their sockets and
+//! tasks live there) and report [`Error::BadArguments`] through
+//! [`ForkGuard::check`] instead of hanging.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+use crate::server::{Server, ServerConfig};
+
+struct Shared {
+    pid: u32,
+    runtime: Arc<Runtime>,
+}
+
+static RUNTIME: Mutex<Option<Shared>> = Mutex::new(None);
+
+/// Worker threads of the shared runtime (small: coord clients are I/O bound).
+const WORKER_THREADS: usize = 2;
+
+/// The process-wide runtime, created on first use and again in a forked child.
+pub fn runtime() -> Result<Arc<Runtime>> {
+    let pid = std::process::id();
+    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(shared) = slot.as_ref()
+        && shared.pid == pid
+    {
+        return Ok(shared.runtime.clone());
+    }
+    if let Some(stale) = slot.take() {
+        // The parent's runtime has no threads in this child; dropping it would
+        // try to join them. Leak it instead.
+        std::mem::forget(stale.runtime);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .thread_name("coord-runtime")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the coord runtime: {e}")))?;
+    let runtime = Arc::new(runtime);
+    *slot = Some(Shared {
+        pid,
+        runtime: runtime.clone(),
+    });
+    Ok(runtime)
+}
+
+/// A handle to the shared runtime for spawning.
+pub fn handle() -> Result<Handle> {
+    Ok(runtime()?.handle().clone())
+}
+
+/// Cancels blocking calls from another thread (or a signal handler's
+/// deferred work). Cheap to clone; cancelling is sticky until [`reset`](Self::reset).
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken {
+    inner: Arc<CancelInner>,
+}
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    cancelled: AtomicBool,
+    notify: Notify,
+}
+
+impl CancelToken {
+    /// A token not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels every call waiting on this token, now and later.
+    pub fn cancel(&self) {
+        self.inner.cancelled.store(true, Ordering::SeqCst);
+        self.inner.notify.notify_waiters();
+    }
+
+    /// True once cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Makes the token usable again.
+    pub fn reset(&self) {
+        self.inner.cancelled.store(false, Ordering::SeqCst);
+    }
+
+    /// Resolves when cancelled.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.inner.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Runs `fut` on the shared runtime and blocks the calling thread until it
+/// finishes, `timeout` passes (`OperationTimeout`) or `cancel` fires
+/// (`Cancelled`). On timeout or cancellation the future is dropped, which for
+/// the recipes means their node is deleted in the background. Must not be
+/// called from inside the runtime.
+pub fn block_on<F, T>(fut: F, timeout: Option<Duration>, cancel: Option<&CancelToken>) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = runtime()?;
+    let cancel = cancel.cloned();
+    let task = async move {
+        let cancelled = async {
+            match &cancel {
+                Some(c) => c.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let timed = async {
+            match timeout {
+                Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| {
+                    Error::OperationTimeout(format!("no result within {} ms", t.as_millis()))
+                })?,
+                None => fut.await,
+            }
+        };
+        tokio::select! {
+            r = timed => r,
+            _ = cancelled => Err(Error::Cancelled("the call was cancelled".into())),
+        }
+    };
+    // Spawn rather than block_on the runtime directly so that the work runs on
+    // runtime threads even when many foreign threads block at once.
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        let _ = tx.send(task.await);
+    });
+    rx.recv()
+        .map_err(|_| Error::Internal("the coord runtime stopped while a call was waiting".into()))?
+}
+
+/// Remembers the process that created a client so that a forked child gets a
+/// clear error instead of a hang.
+#[derive(Debug, Clone, Copy)]
+pub struct ForkGuard {
+    pid: u32,
+}
+
+impl Default for ForkGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ForkGuard {
+    /// Records the current process.
+    pub fn new() -> Self {
+        ForkGuard {
+            pid: std::process::id(),
+        }
+    }
+
+    /// `Ok` in the creating process; in a forked child, an error telling the
+    /// caller to create a new client there.
+    pub fn check(&self) -> Result<()> {
+        if std::process::id() == self.pid {
+            Ok(())
+        } else {
+            Err(Error::BadArguments(format!(
+                "this client was created in process {} and cannot be used after fork(); create a new client in process {}",
+                self.pid,
+                std::process::id()
+            )))
+        }
+    }
+}
+
+/// An in-process server on 127.0.0.1 with a fresh temp data dir, for the
+/// bindings' test helpers (`coord.testing.Server` and friends).
+#[derive(Debug)]
+pub struct EmbeddedServer {
+    server: Option<Server>,
+    addr: String,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl EmbeddedServer {
+    /// Starts a server on a free port with test-friendly timeouts (sessions
+    /// may be as short as 200 ms).
+    pub fn start() -> Result<EmbeddedServer> {
+        let dir = tempfile::Builder::new()
+            .prefix("coord-test-")
+            .tempdir()
+            .map_err(|e| Error::Io(format!("cannot create a temp data dir: {e}")))?;
+        let cfg = ServerConfig::for_test(dir.path());
+        let server = block_on(Server::start(cfg), Some(Duration::from_secs(30)), None)?;
+        Ok(EmbeddedServer {
+            addr: server.local_addr().to_string(),
+            server: Some(server),
+            dir: Some(dir),
+        })
+    }
+
+    /// `host:port` for clients.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.path().to_path_buf())
+    }
+
+    /// Stops the server gracefully and removes its data dir.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(server) = self.server.take() {
+            block_on(server.shutdown(), Some(Duration::from_secs(30)), None)?;
+        }
+        self.dir.take();
+        Ok(())
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_on_times_out_and_cancels() {
+        let r: Result<()> = block_on(
+            async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(())
+            },
+            Some(Duration::from_millis(50)),
+            None,
+        );
+        assert!(matches!(r, Err(Error::OperationTimeout(_))));
+        let token = CancelToken::new();
+        let t2 = token.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            t2.cancel();
+        });
+        let r: Result<()> = block_on(std::future::pending(), None, Some(&token));
+        assert!(matches!(r, Err(Error::Cancelled(_))));
+    }
+
+    #[test]
+    fn embedded_server_serves_a_blocking_caller() {
+        let mut server = EmbeddedServer::start().unwrap();
+        let addr = server.addr().to_string();
+        let created = block_on(
+            async move {
+                let c = crate::client::Client::connect(&addr).await?;
+                let p = c
+                    .create("/x", b"1".to_vec(), crate::tree::CreateMode::Persistent)
+                    .await?;
+                c.close().await?;
+                Ok(p)
+            },
+            Some(Duration::from_secs(10)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(created, "/x");
+        server.stop().unwrap();
+    }
+}
