@@ -1,0 +1,1 @@
+//! libcoord (to be written).
