@@ -33,7 +33,14 @@ pub fn new_owner_id() -> String {
     s[12] = b'4';
     s[16] = b"89ab"[(s[16] as usize) % 4];
     let s = String::from_utf8(s).unwrap_or_default();
-    format!("{}-{}-{}-{}-{}", &s[0..8], &s[8..12], &s[12..16], &s[16..20], &s[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &s[0..8],
+        &s[8..12],
+        &s[12..16],
+        &s[16..20],
+        &s[20..32]
+    )
 }
 
 /// Joins a directory and a child name.
@@ -102,7 +109,10 @@ pub async fn enqueue(client: &Client, dir: &str, prefix: &str, data: &[u8]) -> R
                     ahead: predecessor.map_or(Ahead::Nobody, Ahead::Node),
                 });
             }
-            Err(Error::NoNode(_)) => match client.create_parents(dir, Vec::new(), CreateMode::Container).await {
+            Err(Error::NoNode(_)) => match client
+                .create_parents(dir, Vec::new(), CreateMode::Container)
+                .await
+            {
                 Ok(_) | Err(Error::NodeExists(_)) => continue,
                 Err(e) => return Err(e),
             },
@@ -117,7 +127,8 @@ pub async fn enqueue(client: &Client, dir: &str, prefix: &str, data: &[u8]) -> R
             Err(e) => return Err(e),
         }
     }
-    Err(last_err.unwrap_or_else(|| Error::ConnectionLoss(format!("could not create a node under {dir}"))))
+    Err(last_err
+        .unwrap_or_else(|| Error::ConnectionLoss(format!("could not create a node under {dir}"))))
 }
 
 /// Looks for a child of `dir` whose name starts with `prefix` (our owner id).

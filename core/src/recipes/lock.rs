@@ -230,7 +230,10 @@ impl Lock {
     pub async fn release(&self) -> Result<()> {
         let mut held = self.held.lock().await;
         let Some(h) = held.as_mut() else {
-            return Err(Error::NotHeld(format!("{} is not held by this handle", self.path)));
+            return Err(Error::NotHeld(format!(
+                "{} is not held by this handle",
+                self.path
+            )));
         };
         if h.count > 1 {
             h.count -= 1;
@@ -287,7 +290,12 @@ impl Lock {
     pub async fn guarded(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
         let node = match self.held.lock().await.as_ref() {
             Some(h) => h.node.clone(),
-            None => return Err(Error::NotHeld(format!("{} is not held by this handle", self.path))),
+            None => {
+                return Err(Error::NotHeld(format!(
+                    "{} is not held by this handle",
+                    self.path
+                )));
+            }
         };
         let mut all = Vec::with_capacity(ops.len() + 1);
         all.push(Op::Check {
@@ -297,15 +305,22 @@ impl Lock {
         all.extend(ops);
         let mut results = self.client.multi_results(all).await?;
         match results.first() {
-            Some(OpResult::Error(Error::NoNode(_))) => {
-                Err(Error::LockLost(format!("lock node {node} is gone; nothing was written")))
-            }
+            Some(OpResult::Error(Error::NoNode(_))) => Err(Error::LockLost(format!(
+                "lock node {node} is gone; nothing was written"
+            ))),
             _ => {
                 if let Some((i, e)) = results.iter().enumerate().find_map(|(i, r)| match r {
-                    OpResult::Error(e) if !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)) => Some((i, e)),
+                    OpResult::Error(e)
+                        if !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)) =>
+                    {
+                        Some((i, e))
+                    }
                     _ => None,
                 }) {
-                    return Err(Error::from_code(e.code(), format!("op #{}: {}", i - 1, e.detail())));
+                    return Err(Error::from_code(
+                        e.code(),
+                        format!("op #{}: {}", i - 1, e.detail()),
+                    ));
                 }
                 results.remove(0);
                 Ok(results)

@@ -20,7 +20,21 @@ pub use multilock::MultiLock;
 pub use rwlock::RwLock;
 pub use semaphore::{Lease, Semaphore};
 
-mod support;
+// Client-side recipes on the public API (election, group, barriers, queue,
+// counter, caches, discovery); `support` holds their private helpers.
 pub mod barrier;
+pub mod cache;
+pub mod counter;
+pub mod discovery;
 pub mod election;
 pub mod group;
+pub mod queue;
+mod support;
+
+pub use barrier::{Barrier, DoubleBarrier};
+pub use cache::{NodeCache, TreeCache};
+pub use counter::Counter;
+pub use discovery::{Instance, Provider, Registration, ServiceDiscovery, Strategy};
+pub use election::{Election, LeaderInfo};
+pub use group::{Group, Membership};
+pub use queue::Queue;

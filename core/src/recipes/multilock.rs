@@ -57,7 +57,10 @@ impl MultiLock {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        Err(Error::LockTimeout(format!("multi-lock: no time left for {}", lock.path())))
+                        Err(Error::LockTimeout(format!(
+                            "multi-lock: no time left for {}",
+                            lock.path()
+                        )))
                     } else {
                         lock.acquire_timeout(left).await
                     }

@@ -82,7 +82,11 @@ impl Semaphore {
         let text = self.leases.to_string();
         match self
             .client
-            .create_parents(&self.path, text.clone().into_bytes(), CreateMode::Persistent)
+            .create_parents(
+                &self.path,
+                text.clone().into_bytes(),
+                CreateMode::Persistent,
+            )
             .await
         {
             Ok(_) | Err(Error::NodeExists(_)) => {}
@@ -117,7 +121,13 @@ impl Semaphore {
     pub async fn try_acquire(&self) -> Result<Option<Lease>> {
         self.check_leases().await?;
         let owner = line::new_owner_id();
-        let ours = line::enqueue(&self.client, &self.path, &format!("{owner}{LEASE_MARKER}"), &[]).await?;
+        let ours = line::enqueue(
+            &self.client,
+            &self.path,
+            &format!("{owner}{LEASE_MARKER}"),
+            &[],
+        )
+        .await?;
         let cleanup = NodeCleanup::new(&self.client, &ours.path);
         let decision = if ours.ahead == line::Ahead::Nobody {
             sequence::Decision::Acquired
@@ -139,7 +149,13 @@ impl Semaphore {
     async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Lease> {
         self.check_leases().await?;
         let owner = line::new_owner_id();
-        let ours = line::enqueue(&self.client, &self.path, &format!("{owner}{LEASE_MARKER}"), &[]).await?;
+        let ours = line::enqueue(
+            &self.client,
+            &self.path,
+            &format!("{owner}{LEASE_MARKER}"),
+            &[],
+        )
+        .await?;
         let cleanup = NodeCleanup::new(&self.client, &ours.path);
         let hint = (ours.ahead == line::Ahead::Nobody).then_some(sequence::Decision::Acquired);
         let name = ours.name.clone();

@@ -125,8 +125,15 @@ mod tests {
     #[test]
     fn lowest_sequence_holds_regardless_of_name_order() {
         // uuids sort differently from sequence numbers: order must follow the suffix.
-        let kids = names(&["ffff-lock-0000000003", "0000-lock-0000000007", "aaaa-lock-0000000001"]);
-        assert_eq!(decide(&kids, "-lock-", "aaaa-lock-0000000001", 1), Decision::Acquired);
+        let kids = names(&[
+            "ffff-lock-0000000003",
+            "0000-lock-0000000007",
+            "aaaa-lock-0000000001",
+        ]);
+        assert_eq!(
+            decide(&kids, "-lock-", "aaaa-lock-0000000001", 1),
+            Decision::Acquired
+        );
         assert_eq!(
             decide(&kids, "-lock-", "0000-lock-0000000007", 1),
             Decision::Watch("ffff-lock-0000000003".into())
@@ -153,14 +160,20 @@ mod tests {
     #[test]
     fn missing_own_node_is_reported() {
         let kids = names(&["a-lock-0000000001"]);
-        assert_eq!(decide(&kids, "-lock-", "b-lock-0000000002", 1), Decision::Missing);
+        assert_eq!(
+            decide(&kids, "-lock-", "b-lock-0000000002", 1),
+            Decision::Missing
+        );
     }
 
     #[test]
     fn semaphore_holds_within_slots_and_watches_slots_ahead() {
         let kids: Vec<String> = (0..5).map(|i| format!("u{i}-lease-{i:010}")).collect();
         assert_eq!(decide(&kids, "-lease-", &kids[2], 3), Decision::Acquired);
-        assert_eq!(decide(&kids, "-lease-", &kids[4], 3), Decision::Watch(kids[1].clone()));
+        assert_eq!(
+            decide(&kids, "-lease-", &kids[4], 3),
+            Decision::Watch(kids[1].clone())
+        );
     }
 
     #[test]
@@ -175,16 +188,32 @@ mod tests {
         assert_eq!(decide_rw(&kids, "a-read-0000000001"), Decision::Acquired);
         assert_eq!(decide_rw(&kids, "b-read-0000000002"), Decision::Acquired);
         // The writer waits for its immediate predecessor only.
-        assert_eq!(decide_rw(&kids, "c-write-0000000003"), Decision::Watch("b-read-0000000002".into()));
+        assert_eq!(
+            decide_rw(&kids, "c-write-0000000003"),
+            Decision::Watch("b-read-0000000002".into())
+        );
         // A reader behind a writer waits for that writer: writers are not starved.
-        assert_eq!(decide_rw(&kids, "d-read-0000000004"), Decision::Watch("c-write-0000000003".into()));
-        assert_eq!(decide_rw(&kids, "e-write-0000000005"), Decision::Watch("d-read-0000000004".into()));
+        assert_eq!(
+            decide_rw(&kids, "d-read-0000000004"),
+            Decision::Watch("c-write-0000000003".into())
+        );
+        assert_eq!(
+            decide_rw(&kids, "e-write-0000000005"),
+            Decision::Watch("d-read-0000000004".into())
+        );
     }
 
     #[test]
     fn predecessor_is_the_previous_in_sequence() {
-        let kids = names(&["z-lock-0000000002", "a-lock-0000000009", "m-lock-0000000001"]);
-        assert_eq!(predecessor(&kids, "-lock-", "a-lock-0000000009"), Some("z-lock-0000000002"));
+        let kids = names(&[
+            "z-lock-0000000002",
+            "a-lock-0000000009",
+            "m-lock-0000000001",
+        ]);
+        assert_eq!(
+            predecessor(&kids, "-lock-", "a-lock-0000000009"),
+            Some("z-lock-0000000002")
+        );
         assert_eq!(predecessor(&kids, "-lock-", "m-lock-0000000001"), None);
     }
 }
