@@ -188,7 +188,10 @@ mod tests {
         let back = Error::from_code(e.code(), e.detail());
         assert_eq!(back, e);
         assert_eq!(e.to_string(), "no node: /a/b");
-        assert_eq!(Error::from_code(9999, "x"), Error::Unknown("code 9999: x".into()));
+        assert_eq!(
+            Error::from_code(9999, "x"),
+            Error::Unknown("code 9999: x".into())
+        );
     }
 
     #[test]

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
+use coord_core::Error;
 use coord_core::client::Client;
 use coord_core::proto;
 use coord_core::server::{Server, ServerConfig};
 use coord_core::tree::CreateMode;
 use coord_core::wire::{FrameReader, PROTOCOL_VERSION, encode_frame};
-use coord_core::Error;
 use prost::Message;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -59,15 +59,23 @@ async fn bad_frames_close_only_their_connection() {
     cfg.max_frame_bytes = 64 * 1024;
     let server = Server::start(cfg).await.unwrap();
     let addr = server.local_addr();
-    let healthy = Client::builder().servers(addr.to_string()).connect().await.unwrap();
-    healthy.create("/ok", Vec::new(), CreateMode::Persistent).await.unwrap();
+    let healthy = Client::builder()
+        .servers(addr.to_string())
+        .connect()
+        .await
+        .unwrap();
+    healthy
+        .create("/ok", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
 
     // A healthy client keeps writing while the attacks happen.
     let writer = {
         let c = healthy.clone();
         tokio::spawn(async move {
             for i in 0..200 {
-                c.create(&format!("/ok/n{i}"), Vec::new(), CreateMode::Persistent).await?;
+                c.create(&format!("/ok/n{i}"), Vec::new(), CreateMode::Persistent)
+                    .await?;
             }
             Ok::<_, Error>(())
         })
@@ -75,13 +83,21 @@ async fn bad_frames_close_only_their_connection() {
 
     // 1. Garbage instead of a handshake.
     let mut garbage = TcpStream::connect(addr).await.unwrap();
-    garbage.write_all(&[0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).await.unwrap();
+    garbage
+        .write_all(&[0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
     let reason = closing_reason(garbage).await;
-    assert!(matches!(reason, Some(Error::Protocol(_))), "garbage: {reason:?}");
+    assert!(
+        matches!(reason, Some(Error::Protocol(_))),
+        "garbage: {reason:?}"
+    );
 
     // 2. An oversize frame after a good handshake.
     let mut big = handshaken(addr).await;
-    big.write_all(&(10 * 1024 * 1024u32).to_be_bytes()).await.unwrap();
+    big.write_all(&(10 * 1024 * 1024u32).to_be_bytes())
+        .await
+        .unwrap();
     let reason = closing_reason(big).await;
     match reason {
         Some(Error::TooLarge(detail)) => assert!(detail.contains("max_frame_bytes"), "{detail}"),
@@ -104,9 +120,15 @@ async fn bad_frames_close_only_their_connection() {
 
     // 4. Undecodable bytes inside a frame after a good handshake.
     let mut broken = handshaken(addr).await;
-    broken.write_all(&[0, 0, 0, 3, 0x0a, 0xff, 0xff]).await.unwrap();
+    broken
+        .write_all(&[0, 0, 0, 3, 0x0a, 0xff, 0xff])
+        .await
+        .unwrap();
     let reason = closing_reason(broken).await;
-    assert!(matches!(reason, Some(Error::Protocol(_))), "undecodable: {reason:?}");
+    assert!(
+        matches!(reason, Some(Error::Protocol(_))),
+        "undecodable: {reason:?}"
+    );
 
     writer.await.unwrap().expect("healthy client unaffected");
     assert_eq!(healthy.children("/ok").await.unwrap().len(), 200);
@@ -120,9 +142,18 @@ async fn oversize_value_and_bad_path_get_clear_errors_without_closing() {
     let mut cfg = ServerConfig::for_test(dir.path());
     cfg.limits.max_data_bytes = 1024;
     let server = Server::start(cfg).await.unwrap();
-    let c = Client::builder().servers(server.local_addr().to_string()).connect().await.unwrap();
-    match c.create("/big", vec![0u8; 2048], CreateMode::Persistent).await {
-        Err(Error::TooLarge(d)) => assert!(d.contains("max_data_bytes") && d.contains("/big"), "{d}"),
+    let c = Client::builder()
+        .servers(server.local_addr().to_string())
+        .connect()
+        .await
+        .unwrap();
+    match c
+        .create("/big", vec![0u8; 2048], CreateMode::Persistent)
+        .await
+    {
+        Err(Error::TooLarge(d)) => {
+            assert!(d.contains("max_data_bytes") && d.contains("/big"), "{d}")
+        }
         other => panic!("{other:?}"),
     }
     match c.create("/a//b", Vec::new(), CreateMode::Persistent).await {
@@ -130,7 +161,9 @@ async fn oversize_value_and_bad_path_get_clear_errors_without_closing() {
         other => panic!("{other:?}"),
     }
     // Same connection still serves.
-    c.create("/fine", Vec::new(), CreateMode::Persistent).await.unwrap();
+    c.create("/fine", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
     c.close().await.unwrap();
     server.shutdown().await.unwrap();
 }

@@ -69,15 +69,21 @@ async fn acknowledged_writes_survive_kill_9_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path());
     let c = client(&server.addr).await;
-    c.create("/durable", Vec::new(), CreateMode::Persistent).await.unwrap();
+    c.create("/durable", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
     const N: usize = 300;
     // Concurrent writes so that many share one fsync (group commit).
     let mut tasks = Vec::new();
     for i in 0..N {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
-            c.create(&format!("/durable/n{i:04}"), format!("value-{i}").into_bytes(), CreateMode::Persistent)
-                .await
+            c.create(
+                &format!("/durable/n{i:04}"),
+                format!("value-{i}").into_bytes(),
+                CreateMode::Persistent,
+            )
+            .await
         }));
     }
     for t in tasks {
@@ -106,9 +112,17 @@ async fn sequence_numbers_keep_growing_across_deletes_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(dir.path());
     let c = client(&server.addr).await;
-    c.create("/q", Vec::new(), CreateMode::Persistent).await.unwrap();
-    let first = c.create("/q/item-", Vec::new(), CreateMode::PersistentSequential).await.unwrap();
-    let second = c.create("/q/item-", Vec::new(), CreateMode::PersistentSequential).await.unwrap();
+    c.create("/q", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let first = c
+        .create("/q/item-", Vec::new(), CreateMode::PersistentSequential)
+        .await
+        .unwrap();
+    let second = c
+        .create("/q/item-", Vec::new(), CreateMode::PersistentSequential)
+        .await
+        .unwrap();
     assert_eq!(first, "/q/item-0000000000");
     assert_eq!(second, "/q/item-0000000001");
     c.delete(&second, None).await.unwrap();
@@ -116,7 +130,10 @@ async fn sequence_numbers_keep_growing_across_deletes_and_restart() {
 
     let server = ServerProcess::start(dir.path());
     let c = client(&server.addr).await;
-    let third = c.create("/q/item-", Vec::new(), CreateMode::PersistentSequential).await.unwrap();
+    let third = c
+        .create("/q/item-", Vec::new(), CreateMode::PersistentSequential)
+        .await
+        .unwrap();
     // As in ZooKeeper the suffix is the parent's cversion, which counts
     // creates: the deleted item's number is never handed out again.
     assert_eq!(third, "/q/item-0000000002");
@@ -133,7 +150,10 @@ async fn session_and_its_ephemeral_survive_a_restart_until_it_expires() {
         .connect()
         .await
         .unwrap();
-    owner.create("/eph", Vec::new(), CreateMode::Ephemeral).await.unwrap();
+    owner
+        .create("/eph", Vec::new(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
     server.kill9();
     drop(owner);
 
@@ -148,6 +168,9 @@ async fn session_and_its_ephemeral_survive_a_restart_until_it_expires() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(gone, "the dead session's ephemeral was removed after its timeout");
+    assert!(
+        gone,
+        "the dead session's ephemeral was removed after its timeout"
+    );
     c.close().await.unwrap();
 }

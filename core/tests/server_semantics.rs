@@ -13,23 +13,47 @@ use support::{TestServer, eventually};
 async fn empty_containers_and_expired_ttl_nodes_are_reaped() {
     let ts = TestServer::start().await;
     let c = ts.client().await;
-    c.create("/box", Vec::new(), CreateMode::Container).await.unwrap();
-    c.create("/never-used", Vec::new(), CreateMode::Container).await.unwrap();
-    c.create("/box/item", Vec::new(), CreateMode::Persistent).await.unwrap();
-    c.create("/ttl", Vec::new(), CreateMode::PersistentWithTtl(150)).await.unwrap();
-    c.create("/ttl-busy", Vec::new(), CreateMode::PersistentWithTtl(150)).await.unwrap();
-    c.create("/ttl-busy/child", Vec::new(), CreateMode::Persistent).await.unwrap();
+    c.create("/box", Vec::new(), CreateMode::Container)
+        .await
+        .unwrap();
+    c.create("/never-used", Vec::new(), CreateMode::Container)
+        .await
+        .unwrap();
+    c.create("/box/item", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.create("/ttl", Vec::new(), CreateMode::PersistentWithTtl(150))
+        .await
+        .unwrap();
+    c.create("/ttl-busy", Vec::new(), CreateMode::PersistentWithTtl(150))
+        .await
+        .unwrap();
+    c.create("/ttl-busy/child", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
     c.delete("/box/item", None).await.unwrap();
     assert!(
-        eventually(Duration::from_secs(5), || async { c.exists("/box").await.unwrap().is_none() }).await,
+        eventually(Duration::from_secs(5), || async {
+            c.exists("/box").await.unwrap().is_none()
+        })
+        .await,
         "container removed once its last child went"
     );
     assert!(
-        eventually(Duration::from_secs(5), || async { c.exists("/ttl").await.unwrap().is_none() }).await,
+        eventually(Duration::from_secs(5), || async {
+            c.exists("/ttl").await.unwrap().is_none()
+        })
+        .await,
         "TTL node removed after its TTL"
     );
-    assert!(c.exists("/never-used").await.unwrap().is_some(), "a container that never had a child stays");
-    assert!(c.exists("/ttl-busy").await.unwrap().is_some(), "a TTL node with children stays");
+    assert!(
+        c.exists("/never-used").await.unwrap().is_some(),
+        "a container that never had a child stays"
+    );
+    assert!(
+        c.exists("/ttl-busy").await.unwrap().is_some(),
+        "a TTL node with children stays"
+    );
     ts.stop().await;
 }
 
@@ -38,16 +62,24 @@ async fn ephemerals_cannot_have_children_and_go_with_their_session() {
     let ts = TestServer::start().await;
     let owner = ts.client().await;
     let other = ts.client().await;
-    owner.create("/e", Vec::new(), CreateMode::Ephemeral).await.unwrap();
+    owner
+        .create("/e", Vec::new(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
     let stat = other.exists("/e").await.unwrap().unwrap();
     assert_eq!(stat.ephemeral_owner, owner.session_id());
     assert!(matches!(
-        owner.create("/e/child", Vec::new(), CreateMode::Persistent).await,
+        owner
+            .create("/e/child", Vec::new(), CreateMode::Persistent)
+            .await,
         Err(Error::NoChildrenForEphemerals(_))
     ));
     let (_, deleted) = other.exists_watch("/e").await.unwrap();
     owner.close().await.unwrap();
-    let event = tokio::time::timeout(Duration::from_secs(2), deleted).await.unwrap().unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(2), deleted)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(event.path, "/e");
     assert!(other.exists("/e").await.unwrap().is_none());
     ts.stop().await;
@@ -57,18 +89,37 @@ async fn ephemerals_cannot_have_children_and_go_with_their_session() {
 async fn failed_multi_changes_nothing_and_names_the_failing_op() {
     let ts = TestServer::start().await;
     let c = ts.client().await;
-    c.create("/m", b"0".to_vec(), CreateMode::Persistent).await.unwrap();
+    c.create("/m", b"0".to_vec(), CreateMode::Persistent)
+        .await
+        .unwrap();
     let ops = vec![
-        Op::Create { path: "/m/a".into(), data: Default::default(), mode: CreateMode::Persistent },
-        Op::SetData { path: "/m".into(), data: b"1".to_vec().into(), version: -1 },
-        Op::Check { path: "/m".into(), version: 7 },
-        Op::Delete { path: "/m/a".into(), version: -1 },
+        Op::Create {
+            path: "/m/a".into(),
+            data: Default::default(),
+            mode: CreateMode::Persistent,
+        },
+        Op::SetData {
+            path: "/m".into(),
+            data: b"1".to_vec().into(),
+            version: -1,
+        },
+        Op::Check {
+            path: "/m".into(),
+            version: 7,
+        },
+        Op::Delete {
+            path: "/m/a".into(),
+            version: -1,
+        },
     ];
     let results = c.multi_results(ops.clone()).await.unwrap();
     assert!(matches!(results[0], OpResult::Error(Error::RolledBack(_))));
     assert!(matches!(results[1], OpResult::Error(Error::RolledBack(_))));
     assert!(matches!(results[2], OpResult::Error(Error::BadVersion(_))));
-    assert!(matches!(results[3], OpResult::Error(Error::RuntimeInconsistency(_))));
+    assert!(matches!(
+        results[3],
+        OpResult::Error(Error::RuntimeInconsistency(_))
+    ));
     match c.multi(ops).await {
         Err(Error::BadVersion(d)) => assert!(d.contains("op #2"), "{d}"),
         other => panic!("{other:?}"),
@@ -79,9 +130,20 @@ async fn failed_multi_changes_nothing_and_names_the_failing_op() {
 
     let ok = c
         .multi(vec![
-            Op::Check { path: "/m".into(), version: 0 },
-            Op::Create { path: "/m/b".into(), data: Default::default(), mode: CreateMode::Persistent },
-            Op::Create { path: "/m/b/c".into(), data: Default::default(), mode: CreateMode::Persistent },
+            Op::Check {
+                path: "/m".into(),
+                version: 0,
+            },
+            Op::Create {
+                path: "/m/b".into(),
+                data: Default::default(),
+                mode: CreateMode::Persistent,
+            },
+            Op::Create {
+                path: "/m/b/c".into(),
+                data: Default::default(),
+                mode: CreateMode::Persistent,
+            },
         ])
         .await
         .unwrap();
@@ -101,7 +163,9 @@ async fn failed_multi_changes_nothing_and_names_the_failing_op() {
 async fn pipelined_requests_of_a_session_apply_and_answer_in_order() {
     let ts = TestServer::start().await;
     let c = ts.client().await;
-    c.create("/fifo", b"0".to_vec(), CreateMode::Persistent).await.unwrap();
+    c.create("/fifo", b"0".to_vec(), CreateMode::Persistent)
+        .await
+        .unwrap();
     // Issue writes and reads without waiting; each read must see every write
     // issued before it, and zxids must grow with issue order.
     let mut futs = Vec::new();

@@ -32,7 +32,9 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Starts an in-process single-node server with its data under `data_dir`,
 /// on its own thread and runtime.
 pub(crate) fn start_embedded(data_dir: PathBuf) -> Result<BackgroundServer, Error> {
-    BackgroundServer::start("coord-bench-server", move |ready, stop| serve(data_dir, ready, stop))
+    BackgroundServer::start("coord-bench-server", move |ready, stop| {
+        serve(data_dir, ready, stop)
+    })
 }
 
 async fn serve(data_dir: PathBuf, ready: Ready, stop: oneshot::Receiver<()>) -> Result<(), Error> {
@@ -58,19 +60,25 @@ pub(crate) async fn measure(
 ) -> Result<Vec<Measurement>, Error> {
     let root = format!("/coord-bench-{run_id}");
     let admin = connect(servers).await?;
-    admin.create(&root, Bytes::new(), CreateMode::Persistent).await?;
+    admin
+        .create(&root, Bytes::new(), CreateMode::Persistent)
+        .await?;
     let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
     let mut rows = Vec::new();
     for kind in [Kind::Create, Kind::Set, Kind::Get] {
         for &count in client_counts {
             let base = format!("{root}/{}-{count}", slug(kind));
-            admin.create(&base, Bytes::new(), CreateMode::Persistent).await?;
+            admin
+                .create(&base, Bytes::new(), CreateMode::Persistent)
+                .await?;
             let mut workers = Vec::with_capacity(count);
             for i in 0..count {
                 let client = connect(servers).await?;
                 let path = format!("{base}/c{i}");
                 // Create: the client's parent; set and get: the node they use.
-                client.create(&path, value.clone(), CreateMode::Persistent).await?;
+                client
+                    .create(&path, value.clone(), CreateMode::Persistent)
+                    .await?;
                 workers.push(CoordClient {
                     client,
                     kind,
@@ -135,7 +143,9 @@ impl Worker for CoordClient {
                     .await?;
             }
             Kind::Set => {
-                self.client.set(&self.path, self.value.clone(), None).await?;
+                self.client
+                    .set(&self.path, self.value.clone(), None)
+                    .await?;
             }
             Kind::Get => {
                 let (data, _stat) = self.client.get(&self.path).await?;

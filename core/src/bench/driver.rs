@@ -62,7 +62,10 @@ pub(crate) struct Outcome<W> {
 
 /// Runs every worker concurrently on the current runtime within `bounds`.
 /// The first error of any worker stops the others and is returned.
-pub(crate) async fn drive<W: Worker>(workers: Vec<W>, bounds: &Bounds) -> Result<Outcome<W>, Error> {
+pub(crate) async fn drive<W: Worker>(
+    workers: Vec<W>,
+    bounds: &Bounds,
+) -> Result<Outcome<W>, Error> {
     let count = workers.len();
     let measure_start = Instant::now() + bounds.warmup;
     let end = measure_start + bounds.duration;
@@ -123,7 +126,11 @@ struct Done<W> {
     finished_at: Instant,
 }
 
-async fn worker_loop<W: Worker>(index: usize, mut worker: W, window: Window) -> Result<Done<W>, Error> {
+async fn worker_loop<W: Worker>(
+    index: usize,
+    mut worker: W,
+    window: Window,
+) -> Result<Done<W>, Error> {
     let mut recorder = Recorder::new()?;
     let mut seq = 0u64;
     // Warm-up: connections, caches and the server's batching settle; not recorded.
@@ -180,17 +187,18 @@ impl BackgroundServer {
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let (stop_tx, stop_rx) = oneshot::channel();
         let runtime_name = format!("{name}-rt");
-        let thread = thread::Builder::new()
-            .name(name.to_string())
-            .spawn(move || -> Result<(), Error> {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .thread_name(runtime_name)
-                    .build()?;
-                let result = runtime.block_on(serve(ready_tx, stop_rx));
-                runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
-                result
-            })?;
+        let thread =
+            thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || -> Result<(), Error> {
+                    let runtime = tokio::runtime::Builder::new_multi_thread()
+                        .enable_all()
+                        .thread_name(runtime_name)
+                        .build()?;
+                    let result = runtime.block_on(serve(ready_tx, stop_rx));
+                    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+                    result
+                })?;
         match ready_rx.recv_timeout(START_TIMEOUT) {
             Ok(addr) => Ok(BackgroundServer {
                 addr,
@@ -271,7 +279,9 @@ mod tests {
             duration: Duration::from_secs(30),
             max_ops: 20,
         };
-        let outcome = drive(vec![Sleeper, Sleeper, Sleeper], &bounds).await.unwrap();
+        let outcome = drive(vec![Sleeper, Sleeper, Sleeper], &bounds)
+            .await
+            .unwrap();
         assert_eq!(outcome.recorder.len(), 20);
         assert_eq!(outcome.workers.len(), 3);
         assert!(outcome.elapsed < Duration::from_secs(5));

@@ -82,7 +82,11 @@ impl Worker for EchoClient {
 }
 
 /// Measures `clients` concurrent ping-pong loops against the echo server at `addr`.
-pub(crate) async fn echo(addr: SocketAddr, clients: usize, bounds: &Bounds) -> Result<Measurement, Error> {
+pub(crate) async fn echo(
+    addr: SocketAddr,
+    clients: usize,
+    bounds: &Bounds,
+) -> Result<Measurement, Error> {
     let mut workers = Vec::with_capacity(clients);
     for _ in 0..clients {
         let socket = TcpStream::connect(addr).await?;
@@ -93,7 +97,9 @@ pub(crate) async fn echo(addr: SocketAddr, clients: usize, bounds: &Bounds) -> R
         });
     }
     let outcome = driver::drive(workers, bounds).await?;
-    Ok(outcome.recorder.finish(Kind::TcpEcho, clients, outcome.elapsed))
+    Ok(outcome
+        .recorder
+        .finish(Kind::TcpEcho, clients, outcome.elapsed))
 }
 
 /// fsync latency of appending: write 128 bytes at the end of a file, `sync_data`.

@@ -73,7 +73,8 @@ mod tests {
 
     #[test]
     fn section_between_markers_is_replaced_and_the_rest_kept() {
-        let old = format!("# B\n\nintro\n{SECTION_START}\nold numbers\n{SECTION_END}\n\n## peers\nzk\n");
+        let old =
+            format!("# B\n\nintro\n{SECTION_START}\nold numbers\n{SECTION_END}\n\n## peers\nzk\n");
         let new = replace_section(Some(&old), "new numbers\n").unwrap();
         assert_eq!(
             new,
@@ -91,13 +92,19 @@ mod tests {
             format!("# Benchmarks\n\npeers here\n\n{SECTION_START}\nnumbers\n{SECTION_END}\n")
         );
         let from_empty = replace_section(Some(""), "numbers").unwrap();
-        assert_eq!(from_empty, format!("{SECTION_START}\nnumbers\n{SECTION_END}\n"));
+        assert_eq!(
+            from_empty,
+            format!("{SECTION_START}\nnumbers\n{SECTION_END}\n")
+        );
     }
 
     #[test]
     fn missing_file_is_created_with_a_title_and_the_section() {
         let new = replace_section(None, "numbers").unwrap();
-        assert_eq!(new, format!("# Benchmarks\n\n{SECTION_START}\nnumbers\n{SECTION_END}\n"));
+        assert_eq!(
+            new,
+            format!("# Benchmarks\n\n{SECTION_START}\nnumbers\n{SECTION_END}\n")
+        );
     }
 
     #[test]

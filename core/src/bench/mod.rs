@@ -5,14 +5,14 @@
 //! One run measures, in this order:
 //! 1. the floor — fsync latency of the data disk (append; overwrite inside a
 //!    preallocated file) and loopback TCP ping-pong against an in-process echo
-//!    server with each client count ([`floor`]);
+//!    server with each client count (`floor`);
 //! 2. coord — `create`, durable `set` and `get` through the real async
 //!    [`Client`](crate::client::Client), each client with its own connection,
 //!    against `--servers` or an embedded single-node server with a fresh data
-//!    directory ([`coord_ops`]).
+//!    directory (`coord_ops`).
 //!
 //! Servers (echo and coord) run on their own tokio runtime in their own OS
-//! thread; the clients run on another runtime ([`driver`]). Every workload is
+//! thread; the clients run on another runtime (`driver`). Every workload is
 //! bounded by time and by op count, and every operation by a timeout.
 //! The [`Report`] judges the targets (set and get throughput against the echo
 //! floor, single-client set latency against fsync + RTT) from the run's own
@@ -142,7 +142,12 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
         (None, None) => return Err(Error::Internal("no server to measure".into())),
     };
     tracing::info!(%target, "bench: coord operations");
-    let measured = client_rt.block_on(coord_ops::measure(&target, &opts.clients, &bounds, &run_id()));
+    let measured = client_rt.block_on(coord_ops::measure(
+        &target,
+        &opts.clients,
+        &bounds,
+        &run_id(),
+    ));
     let stopped = embedded.map_or(Ok(()), BackgroundServer::stop);
     rows.extend(measured?);
     stopped?;
@@ -150,7 +155,9 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
 
     let report = Report {
         date_utc: stats::format_utc(
-            started.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            started
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
         ),
         machine: MachineInfo::probe(scratch.path()),
         command: opts

@@ -67,7 +67,8 @@ pub struct TargetCheck {
 
 /// Judges the three targets of the core harness from `rows`.
 pub fn check_targets(rows: &[Measurement]) -> Vec<TargetCheck> {
-    let find = |kind: Kind, clients: usize| rows.iter().find(|m| m.kind == kind && m.clients == clients);
+    let find =
+        |kind: Kind, clients: usize| rows.iter().find(|m| m.kind == kind && m.clients == clients);
     let mut checks = Vec::new();
 
     for (kind, what, factor) in [(Kind::Set, "durable set", 0.35), (Kind::Get, "get", 0.5)] {
@@ -89,9 +90,14 @@ pub fn check_targets(rows: &[Measurement]) -> Vec<TargetCheck> {
         });
     }
 
-    let target = "1-client durable set p50 <= preallocated-fsync p50 + 1-client RTT p50 + 60 us".to_string();
+    let target =
+        "1-client durable set p50 <= preallocated-fsync p50 + 1-client RTT p50 + 60 us".to_string();
     checks.push(
-        match (find(Kind::Set, 1), find(Kind::FsyncPrealloc, 1), find(Kind::TcpEcho, 1)) {
+        match (
+            find(Kind::Set, 1),
+            find(Kind::FsyncPrealloc, 1),
+            find(Kind::TcpEcho, 1),
+        ) {
             (Some(set), Some(fsync), Some(rtt)) => {
                 let budget = fsync.p50_us + rtt.p50_us + 60.0;
                 TargetCheck {
@@ -135,7 +141,10 @@ impl Report {
             "- Machine: {} CPUs, {}, Linux {}\n",
             m.nproc, m.cpu_model, m.kernel
         ));
-        out.push_str(&format!("- Data dir: `{}` ({})\n", self.data_dir, m.data_fs));
+        out.push_str(&format!(
+            "- Data dir: `{}` ({})\n",
+            self.data_dir, m.data_fs
+        ));
         out.push_str(&format!("- Server: {}\n", self.server));
         out.push_str(&format!("- Command: `{}`\n", self.command));
         out.push_str(&format!(
@@ -190,8 +199,15 @@ mod tests {
         rows.push(row(Kind::Set, 1, 900, 1_100.0));
         let checks = check_targets(&rows);
         assert_eq!(checks.len(), 3);
-        assert!(checks.iter().all(|c| c.verdict == Verdict::Pass), "{checks:#?}");
-        assert!(checks[0].evidence.contains("ratio 0.35"), "{}", checks[0].evidence);
+        assert!(
+            checks.iter().all(|c| c.verdict == Verdict::Pass),
+            "{checks:#?}"
+        );
+        assert!(
+            checks[0].evidence.contains("ratio 0.35"),
+            "{}",
+            checks[0].evidence
+        );
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl Kind {
         match self {
             Kind::TcpEcho => "floor: loopback TCP echo, 64 B round trip",
             Kind::FsyncAppend => "floor: fsync, append 128 B + sync_data",
-            Kind::FsyncPrealloc => "floor: fsync, overwrite 128 B in preallocated 64 MiB + sync_data",
+            Kind::FsyncPrealloc => {
+                "floor: fsync, overwrite 128 B in preallocated 64 MiB + sync_data"
+            }
             Kind::Create => "coord: create (persistent, distinct paths, 100 B)",
             Kind::Set => "coord: set 100 B (durable)",
             Kind::Get => "coord: get (existing node, 100 B)",

@@ -18,13 +18,27 @@ use coord_core::tree::{CreateMode, Stat};
 use futures::StreamExt;
 
 #[derive(Parser, Debug)]
-#[command(name = "coord", version, about = "coord: locks, leaders, configuration and membership that programs agree on")]
+#[command(
+    name = "coord",
+    version,
+    about = "coord: locks, leaders, configuration and membership that programs agree on"
+)]
 struct Cli {
     /// Servers to talk to, `host:port[,host:port...]`.
-    #[arg(long, global = true, env = "COORD_SERVERS", default_value = "127.0.0.1:2281")]
+    #[arg(
+        long,
+        global = true,
+        env = "COORD_SERVERS",
+        default_value = "127.0.0.1:2281"
+    )]
     servers: String,
     /// Session timeout for CLI verbs, in milliseconds.
-    #[arg(long, global = true, env = "COORD_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        global = true,
+        env = "COORD_SESSION_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     session_timeout_ms: u64,
     #[command(subcommand)]
     command: Command,
@@ -119,7 +133,11 @@ struct ServeArgs {
     #[arg(long, env = "COORD_MAX_CONNECTIONS", default_value_t = 10_000)]
     max_connections: usize,
     /// Most in-flight requests per connection before the server stops reading it.
-    #[arg(long, env = "COORD_MAX_INFLIGHT_PER_CONNECTION", default_value_t = 1024)]
+    #[arg(
+        long,
+        env = "COORD_MAX_INFLIGHT_PER_CONNECTION",
+        default_value_t = 1024
+    )]
     max_inflight_per_connection: usize,
     /// Most bytes queued for a slow client before its connection is closed.
     #[arg(long, env = "COORD_MAX_OUTBOUND_BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -239,7 +257,9 @@ async fn verb(client: &Client, command: Command) -> Result<(), Error> {
                 (true, false, _, _) => CreateMode::Ephemeral,
                 (true, true, _, _) => CreateMode::EphemeralSequential,
                 (false, _, true, _) if sequential => {
-                    return Err(Error::BadArguments("a container cannot be sequential".into()));
+                    return Err(Error::BadArguments(
+                        "a container cannot be sequential".into(),
+                    ));
                 }
                 (false, _, true, _) => CreateMode::Container,
                 (false, false, false, Some(t)) => CreateMode::PersistentWithTtl(t),

@@ -36,9 +36,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::line::NodeCleanup;
 use super::support::{
-    OwnNodeCleanup, check_segment, child_path, create_own_ephemeral, deadline_in, delete_own,
-    delete_quietly, ensure_dir, fired, is_retryable, pause, timeout_error, until,
+    check_segment, child_path, create_own_ephemeral, deadline_in, delete_own, delete_quietly,
+    ensure_dir, fired, is_retryable, pause, timeout_error, until,
 };
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -181,7 +182,7 @@ impl DoubleBarrier {
         }
         // Armed before the create: a timeout or cancellation during it
         // removes the node it may have made (and never another member's).
-        let cleanup = OwnNodeCleanup::new(&self.client, &self.node);
+        let cleanup = NodeCleanup::owned(&self.client, &self.node);
         let entered = async {
             until(
                 deadline,
@@ -253,7 +254,7 @@ impl DoubleBarrier {
     }
 
     async fn leave_until(&self, deadline: Option<Instant>) -> Result<()> {
-        let cleanup = OwnNodeCleanup::new(&self.client, &self.node);
+        let cleanup = NodeCleanup::owned(&self.client, &self.node);
         let left = self.await_all_left(deadline).await;
         // Deleting our node again is harmless and covers timeouts and errors.
         let ours = cleanup.run().await;

@@ -30,9 +30,8 @@ use futures::stream::BoxStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::support::{
-    OwnNodeCleanup, check_segment, child_path, create_own_ephemeral, delete_own, watch_presence,
-};
+use super::line::NodeCleanup;
+use super::support::{check_segment, child_path, create_own_ephemeral, delete_own, watch_presence};
 use crate::client::{Client, Stat, WatchMode};
 use crate::error::{Error, Result};
 
@@ -61,7 +60,7 @@ impl Group {
         let node = child_path(path, member_name);
         // Armed before the create: cancelling the join removes the node it
         // may have made (never another session's).
-        let cleanup = OwnNodeCleanup::new(client, &node);
+        let cleanup = NodeCleanup::owned(client, &node);
         let stat = match create_own_ephemeral(client, &node, payload.into()).await {
             Ok(stat) => stat,
             Err(e) => {

@@ -10,19 +10,13 @@
 //! requests while suspended); session expiry ends the wait with
 //! `SessionExpired` (our node is gone with the session).
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use super::sequence::Decision;
+use super::support::{RETRY_PAUSE, WRITE_ATTEMPTS, fired, pause};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::tree::{CreateMode, Stat};
-
-/// Most attempts to create our node across connection losses.
-const CREATE_ATTEMPTS: usize = 10;
-/// Pause before retrying after a connection loss (the client reconnects meanwhile).
-const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 /// A fresh random owner id in UUID v4 text form.
 pub fn new_owner_id() -> String {
@@ -96,7 +90,7 @@ impl Ahead {
 pub async fn enqueue(client: &Client, dir: &str, prefix: &str, data: &[u8]) -> Result<Enqueued> {
     let base = child_path(dir, prefix);
     let mut last_err = None;
-    for _ in 0..CREATE_ATTEMPTS {
+    for _ in 0..WRITE_ATTEMPTS {
         match client
             .create_with_predecessor(&base, data.to_vec(), CreateMode::EphemeralSequential)
             .await
@@ -169,7 +163,7 @@ pub async fn wait_turn(
             None => match client.children(dir).await {
                 Ok(children) => decide(&children),
                 Err(Error::ConnectionLoss(_)) => {
-                    pause_or_timeout(deadline).await?;
+                    pause(deadline, || timeout_error(dir)).await?;
                     continue;
                 }
                 Err(Error::NoNode(_)) => Decision::Missing,
@@ -187,39 +181,17 @@ pub async fn wait_turn(
             Ok((None, _)) => continue,
             Ok((Some(_), w)) => w,
             Err(Error::ConnectionLoss(_)) => {
-                pause_or_timeout(deadline).await?;
+                pause(deadline, || timeout_error(dir)).await?;
                 continue;
             }
             Err(e) => return Err(e),
         };
-        let fired = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, watch).await {
-                Ok(r) => r,
-                Err(_) => return Err(timeout_error(dir)),
-            },
-            None => watch.await,
-        };
-        match fired {
-            Ok(_) => continue,
-            Err(Error::ConnectionLoss(_)) => continue,
-            Err(e) => return Err(e),
-        }
+        fired(watch, deadline, || timeout_error(dir)).await?;
     }
 }
 
 fn timeout_error(dir: &str) -> Error {
     Error::LockTimeout(format!("not acquired within the timeout: {dir}"))
-}
-
-async fn pause_or_timeout(deadline: Option<Instant>) -> Result<()> {
-    let wake = Instant::now() + RETRY_PAUSE;
-    match deadline {
-        Some(d) if d <= wake => Err(Error::LockTimeout("not acquired within the timeout".into())),
-        _ => {
-            tokio::time::sleep_until(wake).await;
-            Ok(())
-        }
-    }
 }
 
 /// Deletes a node in the background unless disarmed: keeps cancelled or failed
@@ -228,6 +200,9 @@ async fn pause_or_timeout(deadline: Option<Instant>) -> Result<()> {
 pub struct NodeCleanup {
     client: Client,
     path: Option<String>,
+    /// Delete only while our session owns the node (for fixed names that
+    /// another session may take over).
+    check_owner: bool,
 }
 
 impl NodeCleanup {
@@ -236,6 +211,26 @@ impl NodeCleanup {
         NodeCleanup {
             client: client.clone(),
             path: Some(path.to_string()),
+            check_owner: false,
+        }
+    }
+
+    /// Arms cleanup of a fixed-name ephemeral `path` that is deleted only
+    /// while our session owns it. It may be armed before the create is sent:
+    /// a session's requests apply in order.
+    pub fn owned(client: &Client, path: &str) -> Self {
+        NodeCleanup {
+            client: client.clone(),
+            path: Some(path.to_string()),
+            check_owner: true,
+        }
+    }
+
+    async fn delete(client: &Client, path: &str, check_owner: bool) -> Result<()> {
+        if check_owner {
+            super::support::delete_own(client, path).await
+        } else {
+            delete_quietly(client, path).await
         }
     }
 
@@ -247,7 +242,7 @@ impl NodeCleanup {
     /// Deletes the node now and waits for it.
     pub async fn run(mut self) -> Result<()> {
         match self.path.take() {
-            Some(p) => delete_quietly(&self.client, &p).await,
+            Some(p) => Self::delete(&self.client, &p, self.check_owner).await,
             None => Ok(()),
         }
     }
@@ -257,9 +252,10 @@ impl Drop for NodeCleanup {
     fn drop(&mut self) {
         let Some(path) = self.path.take() else { return };
         let client = self.client.clone();
+        let check_owner = self.check_owner;
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                let _ = delete_quietly(&client, &path).await;
+                let _ = Self::delete(&client, &path, check_owner).await;
             });
         }
     }
@@ -269,7 +265,7 @@ impl Drop for NodeCleanup {
 /// node counts as deleted.
 pub async fn delete_quietly(client: &Client, path: &str) -> Result<()> {
     let mut last = None;
-    for _ in 0..CREATE_ATTEMPTS {
+    for _ in 0..WRITE_ATTEMPTS {
         match client.delete(path, None).await {
             Ok(()) | Err(Error::NoNode(_)) => return Ok(()),
             Err(e @ Error::ConnectionLoss(_)) | Err(e @ Error::OperationTimeout(_)) => {

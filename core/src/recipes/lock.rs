@@ -38,7 +38,7 @@ use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::time::Instant;
 
 use super::line::{self, Enqueued, NodeCleanup};
-use super::sequence;
+use super::{sequence, support};
 use crate::client::{Client, Op, OpResult};
 use crate::error::{Error, Result};
 
@@ -213,8 +213,7 @@ impl Lock {
     }
 
     fn hold(&self, ours: Enqueued) -> Held {
-        let (tx, rx) = watch::channel(false);
-        let monitor = tokio::spawn(monitor_node(self.client.clone(), ours.path.clone(), tx));
+        let (rx, monitor) = support::watch_presence(&self.client, &ours.path);
         Held {
             node: ours.path,
             token: ours.stat.czxid,
@@ -341,25 +340,4 @@ impl Drop for Lock {
             }
         }
     }
-}
-
-/// Watches our lock node until it is deleted or the session ends, then flags
-/// the loss. Re-arms after data changes and connection losses.
-async fn monitor_node(client: Client, node: String, lost: watch::Sender<bool>) {
-    loop {
-        match client.exists_watch(&node).await {
-            Ok((None, _)) => break,
-            Ok((Some(_), w)) => match w.await {
-                Ok(ev) if ev.kind == crate::client::EventType::NodeDeleted => break,
-                Ok(_) => continue,
-                Err(Error::ConnectionLoss(_)) => continue,
-                Err(_) => break,
-            },
-            Err(Error::ConnectionLoss(_)) | Err(Error::OperationTimeout(_)) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(_) => break,
-        }
-    }
-    lost.send_replace(true);
 }

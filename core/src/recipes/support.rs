@@ -194,50 +194,6 @@ pub(crate) async fn delete_own(client: &Client, path: &str) -> Result<()> {
     Err(last.unwrap_or_else(|| Error::ConnectionLoss(format!("could not delete {path}"))))
 }
 
-/// Like `line::NodeCleanup` for a node with a fixed name that another
-/// session may hold: runs [`delete_own`] unless disarmed. It may be armed
-/// before the create is sent: the session's requests apply in order, so a
-/// cleanup issued after the create sees the node the create made.
-pub(crate) struct OwnNodeCleanup {
-    client: Client,
-    path: Option<String>,
-}
-
-impl OwnNodeCleanup {
-    /// Arms cleanup of `path`.
-    pub(crate) fn new(client: &Client, path: &str) -> Self {
-        OwnNodeCleanup {
-            client: client.clone(),
-            path: Some(path.to_string()),
-        }
-    }
-
-    /// Keeps the node.
-    pub(crate) fn disarm(mut self) {
-        self.path = None;
-    }
-
-    /// Deletes the node (if ours) now and waits for it.
-    pub(crate) async fn run(mut self) -> Result<()> {
-        match self.path.take() {
-            Some(p) => delete_own(&self.client, &p).await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for OwnNodeCleanup {
-    fn drop(&mut self) {
-        let Some(path) = self.path.take() else { return };
-        let client = self.client.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = delete_own(&client, &path).await;
-            });
-        }
-    }
-}
-
 /// Watches `node` until it is deleted or the session ends, then turns the
 /// returned flag `true`. Re-arms after data changes and connection losses.
 /// The task ends once it has raised the flag; abort it when the node is

@@ -31,18 +31,7 @@ pub(crate) fn node_record(path: &str, node: &Node) -> proto::SnapshotRecord {
         record: Some(proto::snapshot_record::Record::Node(proto::SnapshotNode {
             path: path.to_string(),
             data: node.data().clone(),
-            stat: Some(proto::Stat {
-                czxid: s.czxid,
-                mzxid: s.mzxid,
-                pzxid: s.pzxid,
-                ctime: s.ctime,
-                mtime: s.mtime,
-                version: s.version,
-                cversion: s.cversion,
-                ephemeral_owner: s.ephemeral_owner,
-                data_length: s.data_length,
-                num_children: s.num_children,
-            }),
+            stat: Some((&s).into()),
             mode: Some(proto::CreateMode {
                 kind: kind as i32,
                 sequential: false,
@@ -117,18 +106,7 @@ pub(crate) fn node_from_record(
             "node {p:?} has zxid {newest}, newer than the snapshot's last zxid {last_zxid}"
         )));
     }
-    let domain = crate::tree::Stat {
-        czxid: stat.czxid,
-        mzxid: stat.mzxid,
-        pzxid: stat.pzxid,
-        ctime: stat.ctime,
-        mtime: stat.mtime,
-        version: stat.version,
-        cversion: stat.cversion,
-        ephemeral_owner: stat.ephemeral_owner,
-        data_length: stat.data_length,
-        num_children: stat.num_children,
-    };
+    let domain = crate::tree::Stat::from(&stat);
     // Own the bytes exactly (the decoder may share a larger buffer).
     let data = if rec.data.is_empty() {
         Bytes::new()

@@ -5,9 +5,7 @@ use bytes::Bytes;
 
 use crate::error::Error;
 use crate::proto;
-use crate::state_machine::{
-    Command, CommandKind, EventType, Op, OpResult, ReapTarget, WatchEvent,
-};
+use crate::state_machine::{Command, CommandKind, EventType, Op, OpResult, ReapTarget, WatchEvent};
 use crate::tree::{CreateMode, Stat};
 
 fn missing(field: &str) -> Error {
@@ -335,9 +333,8 @@ pub fn command_from_proto(p: proto::Command) -> Result<Command, Error> {
 
 /// A 16-byte session secret from its wire form.
 pub fn secret_from_bytes(b: &[u8]) -> Result<[u8; 16], Error> {
-    b.try_into().map_err(|_| {
-        Error::Protocol(format!("session secret must be 16 bytes, got {}", b.len()))
-    })
+    b.try_into()
+        .map_err(|_| Error::Protocol(format!("session secret must be 16 bytes, got {}", b.len())))
 }
 
 #[cfg(test)]

@@ -116,13 +116,22 @@ mod tests {
         let bytes = [0u8, 0x10, 0, 0, 1, 2, 3];
         let mut reader = FrameReader::new(&bytes[..], 1024);
         let err = reader.next_frame().await.unwrap_err();
-        assert!(matches!(err, FrameError::TooLarge { len: 0x100000, max: 1024 }));
+        assert!(matches!(
+            err,
+            FrameError::TooLarge {
+                len: 0x100000,
+                max: 1024
+            }
+        ));
     }
 
     #[tokio::test]
     async fn stream_ending_mid_frame_is_truncated() {
         let bytes = [0u8, 0, 0, 9, 1, 2];
         let mut reader = FrameReader::new(&bytes[..], 1024);
-        assert!(matches!(reader.next_frame().await, Err(FrameError::Truncated)));
+        assert!(matches!(
+            reader.next_frame().await,
+            Err(FrameError::Truncated)
+        ));
     }
 }

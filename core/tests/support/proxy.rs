@@ -71,7 +71,9 @@ impl Proxy {
 
     /// The next request reaches the server; its reply never reaches the client.
     pub fn lose_next_reply(&self) {
-        self.state.cut_after_next_request.store(true, Ordering::SeqCst);
+        self.state
+            .cut_after_next_request
+            .store(true, Ordering::SeqCst);
     }
 }
 
