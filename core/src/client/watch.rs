@@ -25,54 +25,7 @@ use crate::state_machine::{EventType, WatchEvent};
 /// What a watcher receives: an event, or the error that ended it.
 pub(crate) type EventResult = Result<WatchEvent, Error>;
 
-/// Kind of a persistent watch ([`Client::watch`](super::Client::watch)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WatchMode {
-    /// Every event on the path itself (created, deleted, data and children
-    /// changed), until removed.
-    Persistent,
-    /// Created, deleted and data-changed events on the path and every node
-    /// below it, until removed.
-    PersistentRecursive,
-}
-
-/// Which watchers [`Client::remove_watches`](super::Client::remove_watches) removes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WatcherType {
-    /// Every kind below.
-    Any,
-    /// One-shot data and exists watches.
-    Data,
-    /// One-shot child watches.
-    Children,
-    /// Persistent watches.
-    Persistent,
-    /// Persistent-recursive watches.
-    PersistentRecursive,
-}
-
-// Client enums -> protocol enums. These belong with the other conversions in
-// `wire` (reported to the lead); they are kept here, in one place, until then.
-impl From<WatchMode> for proto::WatchMode {
-    fn from(m: WatchMode) -> Self {
-        match m {
-            WatchMode::Persistent => proto::WatchMode::Persistent,
-            WatchMode::PersistentRecursive => proto::WatchMode::PersistentRecursive,
-        }
-    }
-}
-
-impl From<WatcherType> for proto::WatcherType {
-    fn from(t: WatcherType) -> Self {
-        match t {
-            WatcherType::Any => proto::WatcherType::Any,
-            WatcherType::Data => proto::WatcherType::Data,
-            WatcherType::Children => proto::WatcherType::Children,
-            WatcherType::Persistent => proto::WatcherType::Persistent,
-            WatcherType::PersistentRecursive => proto::WatcherType::PersistentRecursive,
-        }
-    }
-}
+pub use crate::watch::{WatchMode, WatcherType};
 
 /// Kinds of one-shot watch, as registered on the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

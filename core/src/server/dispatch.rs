@@ -20,8 +20,10 @@ use crate::state_machine::{
     Command, CommandKind, CommandResult, EventType, Op, OpResult, Outcome, WatchEvent,
 };
 use crate::tree::validate_path;
-use crate::watch::{ConnId, RemoveKind, WatchKind};
-use crate::wire::{create_from_proto, ops_from_proto};
+use crate::watch::{ConnId, WatchKind};
+use crate::wire::{
+    create_from_proto, ops_from_proto, watch_mode_from_proto, watcher_type_from_proto,
+};
 
 /// How long a read may wait for this server to catch up with the client.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -380,32 +382,14 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
                 Res::GetChildren(resp)
             })
         }
-        Req::AddWatch(r) => check_path(shared, &r.path).and_then(|()| {
-            let kind = match proto::WatchMode::try_from(r.mode) {
-                Ok(proto::WatchMode::Persistent) => WatchKind::Persistent,
-                Ok(proto::WatchMode::PersistentRecursive) => WatchKind::PersistentRecursive,
-                Err(_) => {
-                    return Err(Error::BadArguments(format!(
-                        "unknown watch mode {}",
-                        r.mode
-                    )));
-                }
-            };
-            watches.add(conn, &r.path, kind);
-            Ok(Res::AddWatch(proto::Empty {}))
-        }),
+        Req::AddWatch(r) => check_path(shared, &r.path)
+            .and_then(|()| watch_mode_from_proto(r.mode))
+            .map(|mode| {
+                watches.add(conn, &r.path, mode.into());
+                Res::AddWatch(proto::Empty {})
+            }),
         Req::RemoveWatches(r) => {
-            let which = match proto::WatcherType::try_from(r.watcher_type) {
-                Ok(proto::WatcherType::Any) => Ok(RemoveKind::Any),
-                Ok(proto::WatcherType::Data) => Ok(RemoveKind::Data),
-                Ok(proto::WatcherType::Children) => Ok(RemoveKind::Children),
-                Ok(proto::WatcherType::Persistent) => Ok(RemoveKind::Persistent),
-                Ok(proto::WatcherType::PersistentRecursive) => Ok(RemoveKind::PersistentRecursive),
-                Err(_) => Err(Error::BadArguments(format!(
-                    "unknown watcher type {}",
-                    r.watcher_type
-                ))),
-            };
+            let which = watcher_type_from_proto(r.watcher_type);
             which.and_then(|which| {
                 if watches.remove(conn, &r.path, which) {
                     Ok(Res::RemoveWatches(proto::Empty {}))

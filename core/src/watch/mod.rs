@@ -54,14 +54,25 @@ const KINDS: [WatchKind; 5] = [
     WatchKind::PersistentRecursive,
 ];
 
-/// Which registrations a remove-watches request targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RemoveKind {
-    /// All kinds.
+/// Kind of a persistent watch (set with `AddWatch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatchMode {
+    /// Every event on the path itself (created, deleted, data and children
+    /// changed), until removed.
+    Persistent,
+    /// Created, deleted and data-changed events on the path and every node
+    /// below it, until removed.
+    PersistentRecursive,
+}
+
+/// Which watches a remove-watches request targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatcherType {
+    /// Every kind below.
     Any,
-    /// Data and exists watches.
+    /// One-shot data and exists watches.
     Data,
-    /// Child watches.
+    /// One-shot child watches.
     Children,
     /// Persistent watches.
     Persistent,
@@ -69,14 +80,23 @@ pub enum RemoveKind {
     PersistentRecursive,
 }
 
-impl RemoveKind {
+impl WatcherType {
     fn covers(self, k: WatchKind) -> bool {
         match self {
-            RemoveKind::Any => true,
-            RemoveKind::Data => matches!(k, WatchKind::Data | WatchKind::Exist),
-            RemoveKind::Children => k == WatchKind::Child,
-            RemoveKind::Persistent => k == WatchKind::Persistent,
-            RemoveKind::PersistentRecursive => k == WatchKind::PersistentRecursive,
+            WatcherType::Any => true,
+            WatcherType::Data => matches!(k, WatchKind::Data | WatchKind::Exist),
+            WatcherType::Children => k == WatchKind::Child,
+            WatcherType::Persistent => k == WatchKind::Persistent,
+            WatcherType::PersistentRecursive => k == WatchKind::PersistentRecursive,
+        }
+    }
+}
+
+impl From<WatchMode> for WatchKind {
+    fn from(m: WatchMode) -> Self {
+        match m {
+            WatchMode::Persistent => WatchKind::Persistent,
+            WatchMode::PersistentRecursive => WatchKind::PersistentRecursive,
         }
     }
 }
@@ -161,7 +181,7 @@ impl WatchRegistry {
 
     /// Removes a connection's watches of the given kinds on `path`. Returns
     /// whether any existed.
-    pub fn remove(&self, conn: ConnId, path: &str, which: RemoveKind) -> bool {
+    pub fn remove(&self, conn: ConnId, path: &str, which: WatcherType) -> bool {
         let mut inner = self.lock();
         let mut found = false;
         for kind in KINDS {
@@ -389,9 +409,9 @@ mod tests {
         let (reg, _sink) = setup();
         reg.add(1, "/a", WatchKind::Data);
         reg.add(1, "/b", WatchKind::Persistent);
-        assert!(reg.remove(1, "/b", RemoveKind::Persistent));
-        assert!(!reg.remove(1, "/b", RemoveKind::Persistent));
-        assert!(!reg.remove(1, "/a", RemoveKind::Children));
+        assert!(reg.remove(1, "/b", WatcherType::Persistent));
+        assert!(!reg.remove(1, "/b", WatcherType::Persistent));
+        assert!(!reg.remove(1, "/a", WatcherType::Children));
         reg.detach(1);
         assert!(reg.is_empty());
     }

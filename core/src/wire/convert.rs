@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::proto;
 use crate::state_machine::{Command, CommandKind, EventType, Op, OpResult, ReapTarget, WatchEvent};
 use crate::tree::{CreateMode, Stat};
+use crate::watch::{WatchMode, WatcherType};
 
 fn missing(field: &str) -> Error {
     Error::Protocol(format!("missing field {field}"))
@@ -258,6 +259,48 @@ impl TryFrom<proto::WatchEvent> for WatchEvent {
             path: e.path,
             zxid: e.zxid,
         })
+    }
+}
+
+impl From<WatchMode> for proto::WatchMode {
+    fn from(m: WatchMode) -> Self {
+        match m {
+            WatchMode::Persistent => proto::WatchMode::Persistent,
+            WatchMode::PersistentRecursive => proto::WatchMode::PersistentRecursive,
+        }
+    }
+}
+
+/// Decodes a watch mode sent by a client.
+pub fn watch_mode_from_proto(mode: i32) -> Result<WatchMode, Error> {
+    match proto::WatchMode::try_from(mode) {
+        Ok(proto::WatchMode::Persistent) => Ok(WatchMode::Persistent),
+        Ok(proto::WatchMode::PersistentRecursive) => Ok(WatchMode::PersistentRecursive),
+        Err(_) => Err(Error::BadArguments(format!("unknown watch mode {mode}"))),
+    }
+}
+
+impl From<WatcherType> for proto::WatcherType {
+    fn from(t: WatcherType) -> Self {
+        match t {
+            WatcherType::Any => proto::WatcherType::Any,
+            WatcherType::Data => proto::WatcherType::Data,
+            WatcherType::Children => proto::WatcherType::Children,
+            WatcherType::Persistent => proto::WatcherType::Persistent,
+            WatcherType::PersistentRecursive => proto::WatcherType::PersistentRecursive,
+        }
+    }
+}
+
+/// Decodes a watcher type sent by a client.
+pub fn watcher_type_from_proto(t: i32) -> Result<WatcherType, Error> {
+    match proto::WatcherType::try_from(t) {
+        Ok(proto::WatcherType::Any) => Ok(WatcherType::Any),
+        Ok(proto::WatcherType::Data) => Ok(WatcherType::Data),
+        Ok(proto::WatcherType::Children) => Ok(WatcherType::Children),
+        Ok(proto::WatcherType::Persistent) => Ok(WatcherType::Persistent),
+        Ok(proto::WatcherType::PersistentRecursive) => Ok(WatcherType::PersistentRecursive),
+        Err(_) => Err(Error::BadArguments(format!("unknown watcher type {t}"))),
     }
 }
 
