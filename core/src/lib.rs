@@ -11,10 +11,12 @@
 //! - [`watch`]: the server's watch registry.
 //! - [`error`]: the single error table.
 //! - [`config`]: named limits and settings.
+//! - [`bench`]: the `coord bench` harness (machine floor and coord operations).
 //! - [`embed`]: shared runtime, blocking calls and test server for the bindings.
 //! - [`recipes`]: locks, elections, queues and the other recipes.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod embed;

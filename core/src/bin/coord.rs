@@ -91,6 +91,8 @@ enum Command {
     Ls { path: String },
     /// Print a node's metadata.
     Stat { path: String },
+    /// Measure the machine's floor and coord's create/set/get; print a table.
+    Bench(BenchArgs),
     /// Print events on a node (or its subtree), one per line, until interrupted.
     Watch {
         path: String,
@@ -101,6 +103,31 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Measure these servers instead of an embedded one.
+    #[arg(long = "against")]
+    against: Option<String>,
+    /// Where fsync is measured and the embedded server keeps its data.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Measured window of each workload, ms.
+    #[arg(long, default_value_t = 3000)]
+    duration_ms: u64,
+    /// Unrecorded warm-up before each workload, ms.
+    #[arg(long, default_value_t = 300)]
+    warmup_ms: u64,
+    /// Most measured operations per workload.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_ops: u64,
+    /// Concurrent client counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    clients: Vec<usize>,
+    /// Also write the table into this BENCHMARKS.md (between its markers).
+    #[arg(long)]
+    markdown_out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -228,6 +255,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Error> {
     let command = match cli.command {
         Command::Serve(args) => return serve(args.into_config()).await,
+        Command::Bench(args) => return bench(args).await,
         other => other,
     };
     let client = Client::builder()
@@ -243,7 +271,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
 async fn verb(client: &Client, command: Command) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Serve(_) => unreachable!("handled in run"),
+        Command::Serve(_) | Command::Bench(_) => unreachable!("handled in run"),
         Command::Create {
             path,
             data,
@@ -339,6 +367,22 @@ fn print_stat(out: &mut impl Write, s: &Stat) -> std::io::Result<()> {
     writeln!(out, "ephemeral_owner: {:#x}", s.ephemeral_owner)?;
     writeln!(out, "data_length: {}", s.data_length)?;
     writeln!(out, "num_children: {}", s.num_children)
+}
+
+async fn bench(args: BenchArgs) -> Result<(), Error> {
+    let opts = coord_core::bench::BenchOptions {
+        servers: args.against,
+        data_dir: args.data_dir,
+        duration: Duration::from_millis(args.duration_ms),
+        warmup: Duration::from_millis(args.warmup_ms),
+        max_ops: args.max_ops,
+        clients: args.clients,
+        markdown_out: args.markdown_out,
+        command: None,
+    };
+    let report = coord_core::bench::run(opts).await?;
+    println!("{}", report.to_markdown());
+    Ok(())
 }
 
 async fn serve(cfg: ServerConfig) -> Result<(), Error> {

@@ -14,6 +14,7 @@ use prost::Message;
 use super::{Node, NodeId, TypeConfig};
 use crate::proto;
 use crate::proto::log_entry::Payload;
+use crate::state_machine::CommandBatch;
 
 /// Bytes of a frame header (length + CRC).
 pub(crate) const FRAME_HEADER: usize = 8;
@@ -107,7 +108,9 @@ pub(crate) fn log_id_from_proto(id: &proto::LogId) -> LogId<NodeId> {
 pub(crate) fn entry_to_proto(entry: &Entry<TypeConfig>) -> io::Result<proto::LogEntry> {
     let payload = match &entry.payload {
         EntryPayload::Blank => Payload::Blank(proto::Empty {}),
-        EntryPayload::Normal(cmd) => Payload::Command(command_to_proto(cmd)),
+        EntryPayload::Normal(batch) => Payload::Batch(proto::CommandBatch {
+            commands: batch.0.iter().map(command_to_proto).collect(),
+        }),
         EntryPayload::Membership(m) => {
             let json = serde_json::to_vec(m).map_err(|e| invalid(format!("membership: {e}")))?;
             Payload::MembershipJson(json.into())
@@ -128,9 +131,16 @@ pub(crate) fn entry_from_proto(p: proto::LogEntry) -> io::Result<Entry<TypeConfi
         .ok_or_else(|| invalid("log entry without log id"))?;
     let payload = match p.payload {
         Some(Payload::Blank(_)) => EntryPayload::Blank,
-        Some(Payload::Command(c)) => EntryPayload::Normal(
+        Some(Payload::Command(c)) => EntryPayload::Normal(CommandBatch(vec![
             command_from_proto(c).map_err(|e| invalid(format!("entry {log_id}: {e}")))?,
-        ),
+        ])),
+        Some(Payload::Batch(b)) => EntryPayload::Normal(CommandBatch(
+            b.commands
+                .into_iter()
+                .map(command_from_proto)
+                .collect::<Result<_, _>>()
+                .map_err(|e| invalid(format!("entry {log_id}: {e}")))?,
+        )),
         Some(Payload::MembershipJson(json)) => {
             let m: Membership<NodeId, Node> = serde_json::from_slice(&json)
                 .map_err(|e| invalid(format!("entry {log_id} membership: {e}")))?;

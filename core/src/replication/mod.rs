@@ -18,6 +18,7 @@
 //! This module must not decide outcomes (that is `state_machine`) nor touch the
 //! wire protocol beyond `crate::wire`'s command conversion.
 
+mod batcher;
 mod codec;
 mod files;
 mod log_store;
@@ -36,7 +37,7 @@ pub use network::{NetworkFactory, PeerClient};
 pub use node::{Replica, ReplicationConfig};
 pub use sm_store::{ApplyObserver, NoopObserver, SmStore};
 
-use crate::state_machine::{Command, Outcome};
+use crate::state_machine::{BatchOutcome, CommandBatch};
 
 /// Raft node ids.
 pub type NodeId = u64;
@@ -44,11 +45,12 @@ pub type NodeId = u64;
 pub type Node = openraft::BasicNode;
 
 openraft::declare_raft_types!(
-    /// openraft's type configuration for coord: log entries carry a [`Command`]
-    /// and applying one yields an [`Outcome`]; snapshots are files.
+    /// openraft's type configuration for coord: a log entry carries a
+    /// [`CommandBatch`] and applying it yields a [`BatchOutcome`]; snapshots
+    /// are files.
     pub TypeConfig:
-        D = Command,
-        R = Outcome,
+        D = CommandBatch,
+        R = BatchOutcome,
         NodeId = NodeId,
         Node = Node,
         SnapshotData = tokio::fs::File,

@@ -15,6 +15,7 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, InitializeErr
 use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
+use super::batcher::Batcher;
 use super::log_writer::WriterHandle;
 use super::{ApplyObserver, LogStore, NetworkFactory, Node, NodeId, SmStore, TypeConfig};
 use crate::config::Limits;
@@ -39,6 +40,9 @@ pub struct ReplicationConfig {
     pub heartbeat_ms: u64,
     /// Lower bound of the randomized election timeout in milliseconds.
     pub election_timeout_min_ms: u64,
+    /// Batches proposed to raft but not yet applied (group commit: while one
+    /// is being fsynced the next one fills up). Default 1.
+    pub max_inflight_batches: usize,
     /// Upper bound (exclusive) of the randomized election timeout in milliseconds.
     pub election_timeout_max_ms: u64,
     /// How long [`Replica::start`] waits to become leader and catch up.
@@ -60,6 +64,7 @@ impl ReplicationConfig {
             heartbeat_ms: 100,
             election_timeout_min_ms: 300,
             election_timeout_max_ms: 600,
+            max_inflight_batches: 1,
             startup_timeout: Duration::from_secs(30),
             advertise_addr: String::new(),
         }
@@ -73,6 +78,7 @@ pub struct Replica {
     metrics: watch::Receiver<RaftMetrics<NodeId, Node>>,
     node_id: NodeId,
     log: WriterHandle,
+    batcher: Batcher,
 }
 
 impl Replica {
@@ -119,6 +125,7 @@ impl Replica {
         .map_err(map_fatal)?;
         let replica = Replica {
             metrics: raft.metrics(),
+            batcher: Batcher::start(raft.clone(), cfg.max_inflight_batches),
             raft,
             state,
             node_id: cfg.node_id,
@@ -178,15 +185,13 @@ impl Replica {
         &self,
         cmd: Command,
     ) -> Result<impl Future<Output = Result<Outcome, Error>> + Send + 'static, Error> {
-        let rx = self.raft.client_write_ff(cmd).await.map_err(map_fatal)?;
+        let rx = self.batcher.submit(cmd)?;
         Ok(async move {
-            match rx.await {
-                Ok(Ok(resp)) => Ok(resp.data),
-                Ok(Err(e)) => Err(map_write_err(e)),
-                Err(_) => Err(Error::ShuttingDown(
+            rx.await.unwrap_or_else(|_| {
+                Err(Error::ShuttingDown(
                     "raft stopped before the command was applied".into(),
-                )),
-            }
+                ))
+            })
         })
     }
 
@@ -208,6 +213,15 @@ impl Replica {
             ),
             Err(RaftError::Fatal(f)) => Err(map_fatal(f)),
         }
+    }
+
+    /// `fdatasync` calls made on the log so far (group commit shares one
+    /// among many writes).
+    pub fn log_fsyncs(&self) -> u64 {
+        self.log
+            .stats()
+            .fsyncs
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether this node currently believes it is the leader.
@@ -243,7 +257,7 @@ fn leader_hint(id: Option<NodeId>, node: Option<&Node>) -> String {
     }
 }
 
-fn map_write_err(e: ClientWriteError<NodeId, Node>) -> Error {
+pub(super) fn map_write_err(e: ClientWriteError<NodeId, Node>) -> Error {
     match e {
         ClientWriteError::ForwardToLeader(f) => {
             Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref()))
@@ -254,7 +268,7 @@ fn map_write_err(e: ClientWriteError<NodeId, Node>) -> Error {
     }
 }
 
-fn map_fatal(f: Fatal<NodeId>) -> Error {
+pub(super) fn map_fatal(f: Fatal<NodeId>) -> Error {
     match f {
         Fatal::Stopped => Error::ShuttingDown("raft stopped".into()),
         Fatal::Panicked => Error::Internal("raft core panicked".into()),

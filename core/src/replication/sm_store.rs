@@ -28,7 +28,7 @@ use super::snapshot::{self, Meta, SnapFile};
 use super::{Node, NodeId, TypeConfig};
 use crate::config::Limits;
 use crate::error::Error;
-use crate::state_machine::{CommandResult, Outcome, StateMachine, WatchEvent};
+use crate::state_machine::{BatchOutcome, StateMachine, WatchEvent};
 
 /// Receives every change the replication engine makes to the state machine, in
 /// log order (the server's watch registry implements it).
@@ -139,24 +139,28 @@ impl SmStore {
     }
 
     /// Applies one entry under the write lock.
-    fn apply_one(&self, entry: Entry<TypeConfig>) -> io::Result<Outcome> {
+    fn apply_one(&self, entry: Entry<TypeConfig>) -> io::Result<BatchOutcome> {
         let inner = &self.inner;
         let mut sm = inner.state.write().map_err(|_| poisoned())?;
         let mut applied = lock(&inner.applied);
         applied.last = Some(entry.log_id);
-        let outcome = match entry.payload {
-            EntryPayload::Normal(cmd) => {
-                let (outcome, events) = sm.apply(&cmd);
-                inner.observer.on_apply(&sm, outcome.zxid, &events);
-                outcome
-            }
-            EntryPayload::Blank => noop(&sm),
+        let outcomes = match entry.payload {
+            EntryPayload::Normal(batch) => batch
+                .0
+                .iter()
+                .map(|cmd| {
+                    let (outcome, events) = sm.apply(cmd);
+                    inner.observer.on_apply(&sm, outcome.zxid, &events);
+                    outcome
+                })
+                .collect(),
+            EntryPayload::Blank => Vec::new(),
             EntryPayload::Membership(m) => {
                 applied.membership = StoredMembership::new(Some(entry.log_id), m);
-                noop(&sm)
+                Vec::new()
             }
         };
-        Ok(outcome)
+        Ok(BatchOutcome(outcomes))
     }
 
     /// Serializes the current state and writes it as the newest snapshot.
@@ -204,13 +208,6 @@ impl SmStore {
     }
 }
 
-fn noop(sm: &StateMachine) -> Outcome {
-    Outcome {
-        zxid: sm.last_zxid(),
-        result: Ok(CommandResult::Noop),
-    }
-}
-
 fn open_for_reading(path: &Path) -> io::Result<tokio::fs::File> {
     Ok(tokio::fs::File::from_std(File::open(path)?))
 }
@@ -250,7 +247,7 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         Ok((applied.last, applied.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError<NodeId>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<BatchOutcome>, StorageError<NodeId>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,

@@ -193,6 +193,16 @@ impl Server {
         self.shared.watches.delivered()
     }
 
+    /// `fdatasync` calls made on the log since start.
+    pub fn log_fsyncs(&self) -> u64 {
+        self.shared.replica.log_fsyncs()
+    }
+
+    /// The zxid this server has applied up to.
+    pub fn applied_zxid(&self) -> u64 {
+        *self.shared.applied.borrow()
+    }
+
     /// Sessions the leader currently tracks as live.
     pub fn session_count(&self) -> usize {
         self.shared.tracker.len()

@@ -22,6 +22,16 @@ pub struct Command {
     pub kind: CommandKind,
 }
 
+/// What one replicated log entry carries: commands proposed together by the
+/// leader's batcher (group commit: one log append and one fsync for all of
+/// them). Each command still takes its own zxid, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CommandBatch(pub Vec<Command>);
+
+/// The outcomes of a [`CommandBatch`], one per command, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BatchOutcome(pub Vec<Outcome>);
+
 /// The kinds of replicated command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandKind {

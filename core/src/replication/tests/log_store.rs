@@ -43,7 +43,7 @@ async fn indexes(store: &mut LogStore) -> Vec<u64> {
 
 fn time_of(entry: &Entry<TypeConfig>) -> i64 {
     match &entry.payload {
-        EntryPayload::Normal(cmd) => cmd.time_ms,
+        EntryPayload::Normal(batch) => batch.0[0].time_ms,
         other => panic!("expected a command entry, got {other:?}"),
     }
 }

@@ -8,7 +8,7 @@ mod suite;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
 
 use super::TypeConfig;
-use crate::state_machine::{Command, CommandKind};
+use crate::state_machine::{Command, CommandBatch, CommandKind};
 
 /// A log id of leader `(term, node 1)`.
 pub(super) fn log_id(term: u64, index: u64) -> LogId<u64> {
@@ -19,7 +19,7 @@ pub(super) fn log_id(term: u64, index: u64) -> LogId<u64> {
 pub(super) fn command_entry(term: u64, index: u64) -> Entry<TypeConfig> {
     Entry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(noop_command(index as i64)),
+        payload: EntryPayload::Normal(CommandBatch(vec![noop_command(index as i64)])),
     }
 }
 
