@@ -155,6 +155,13 @@ impl Client {
         self.inner().events_received()
     }
 
+    /// Local watchers (one-shot futures, watch streams) woken by those events
+    /// so far: the number of waiters a change actually woke. A one-shot watch
+    /// whose handle was dropped is not counted.
+    pub fn watchers_woken(&self) -> u64 {
+        self.inner().watchers_woken()
+    }
+
     /// The newest zxid this client has seen.
     pub fn last_zxid(&self) -> u64 {
         self.inner().last_zxid()

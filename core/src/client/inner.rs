@@ -47,6 +47,9 @@ pub(crate) struct Inner {
     last_zxid: AtomicU64,
     /// Watch events received from servers since the client started.
     events_received: AtomicU64,
+    /// Local watchers woken by those events (a one-shot whose handle was
+    /// dropped is not woken).
+    watchers_woken: AtomicU64,
     epoch: Instant,
     /// Milliseconds after `epoch` at which the last frame arrived.
     last_heard_ms: AtomicU64,
@@ -70,6 +73,7 @@ impl Inner {
             }),
             last_zxid: AtomicU64::new(0),
             events_received: AtomicU64::new(0),
+            watchers_woken: AtomicU64::new(0),
             epoch: Instant::now(),
             last_heard_ms: AtomicU64::new(0),
             shutdown: watch::channel(false).0,
@@ -335,6 +339,11 @@ impl Inner {
         self.events_received.load(Ordering::Relaxed)
     }
 
+    /// Local watchers woken so far.
+    pub(crate) fn watchers_woken(&self) -> u64 {
+        self.watchers_woken.load(Ordering::Relaxed)
+    }
+
     /// Ends the session as expired.
     pub(crate) fn expire(&self, detail: String) {
         self.end(Error::SessionExpired(detail));
@@ -360,6 +369,7 @@ impl Inner {
         self.saw_zxid(ev.zxid);
         self.events_received.fetch_add(1, Ordering::Relaxed);
         let n = self.lock().watches.route(ev);
+        self.watchers_woken.fetch_add(n as u64, Ordering::Relaxed);
         tracing::trace!(path = %ev.path, kind = ?ev.kind, watchers = n, "watch event");
     }
 
