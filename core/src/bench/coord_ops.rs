@@ -107,7 +107,7 @@ fn slug(kind: Kind) -> &'static str {
     }
 }
 
-async fn connect(servers: &str) -> Result<Client, Error> {
+pub(crate) async fn connect(servers: &str) -> Result<Client, Error> {
     Client::builder()
         .servers(servers)
         .session_timeout(SESSION_TIMEOUT)
@@ -116,7 +116,7 @@ async fn connect(servers: &str) -> Result<Client, Error> {
 }
 
 /// Closing is best effort: the numbers are already taken.
-async fn close(client: Client) {
+pub(crate) async fn close(client: Client) {
     match tokio::time::timeout(driver::OP_TIMEOUT, client.close()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::debug!(error = %e, "bench: client close failed"),

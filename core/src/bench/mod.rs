@@ -24,6 +24,7 @@
 mod coord_ops;
 mod driver;
 mod floor;
+mod locks;
 mod machine;
 mod markdown_file;
 mod report;
@@ -32,6 +33,7 @@ mod stats;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use locks::{HERD_FREE, NAIVE, NotificationRow};
 pub use machine::MachineInfo;
 pub use markdown_file::{SECTION_END, SECTION_START, update_benchmarks_md};
 pub use report::{Report, TargetCheck, Verdict, check_targets};
@@ -142,14 +144,25 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
         (None, None) => return Err(Error::Internal("no server to measure".into())),
     };
     tracing::info!(%target, "bench: coord operations");
-    let measured = client_rt.block_on(coord_ops::measure(
-        &target,
-        &opts.clients,
-        &bounds,
-        &run_id(),
-    ));
+    let run = run_id();
+    let measured = client_rt.block_on(async {
+        let mut rows = coord_ops::measure(&target, &opts.clients, &bounds, &run).await?;
+        let root = format!("/coord-bench-{run}/locks");
+        tracing::info!("bench: lock cycle and handoff");
+        rows.push(locks::uncontended(&target, &root, &bounds).await?);
+        rows.push(locks::handoff(&target, &root, locks::HANDOFF_CONTENDERS, &bounds).await?);
+        let mut herd = Vec::new();
+        for waiters in locks::HERD_SIZES {
+            for naive in [false, true] {
+                tracing::info!(waiters, naive, "bench: notifications per handoff");
+                herd.push(locks::notifications(&target, &root, waiters, naive).await?);
+            }
+        }
+        Ok::<_, Error>((rows, herd))
+    });
     let stopped = embedded.map_or(Ok(()), BackgroundServer::stop);
-    rows.extend(measured?);
+    let (measured, notifications) = measured?;
+    rows.extend(measured);
     stopped?;
     client_rt.shutdown_timeout(Duration::from_secs(5));
 
@@ -169,8 +182,9 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
         duration: opts.duration,
         warmup: opts.warmup,
         max_ops: opts.max_ops,
-        targets: check_targets(&rows),
+        targets: check_targets(&rows, &notifications),
         rows,
+        notifications,
     };
     if let Some(path) = &opts.markdown_out {
         update_benchmarks_md(path, &report.to_markdown())?;

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::locks::NotificationRow;
 use super::machine::MachineInfo;
 use super::stats::{Kind, Measurement, format_table};
 
@@ -29,6 +30,8 @@ pub struct Report {
     pub max_ops: u64,
     /// Every measurement, floor first.
     pub rows: Vec<Measurement>,
+    /// Watchers woken by one lock release, per recipe and queue length.
+    pub notifications: Vec<NotificationRow>,
     /// The targets, judged from `rows`.
     pub targets: Vec<TargetCheck>,
 }
@@ -65,8 +68,8 @@ pub struct TargetCheck {
     pub verdict: Verdict,
 }
 
-/// Judges the three targets of the core harness from `rows`.
-pub fn check_targets(rows: &[Measurement]) -> Vec<TargetCheck> {
+/// Judges the targets of the core harness from `rows` and `notifications`.
+pub fn check_targets(rows: &[Measurement], notifications: &[NotificationRow]) -> Vec<TargetCheck> {
     let find =
         |kind: Kind, clients: usize| rows.iter().find(|m| m.kind == kind && m.clients == clients);
     let mut checks = Vec::new();
@@ -115,6 +118,56 @@ pub fn check_targets(rows: &[Measurement]) -> Vec<TargetCheck> {
             _ => not_measured(target),
         },
     );
+    checks.extend(lock_targets(rows, notifications));
+    checks
+}
+
+fn lock_targets(rows: &[Measurement], notifications: &[NotificationRow]) -> Vec<TargetCheck> {
+    let find =
+        |kind: Kind, clients: usize| rows.iter().find(|m| m.kind == kind && m.clients == clients);
+    let mut checks = Vec::new();
+    let target =
+        "uncontended lock cycle p50 <= 2 x (preallocated-fsync p50 + 1-client RTT p50) + 100 us"
+            .to_string();
+    checks.push(
+        match (
+            find(Kind::LockCycle, 1),
+            find(Kind::FsyncPrealloc, 1),
+            find(Kind::TcpEcho, 1),
+        ) {
+            (Some(cycle), Some(fsync), Some(rtt)) => {
+                let budget = 2.0 * (fsync.p50_us + rtt.p50_us) + 100.0;
+                TargetCheck {
+                    target,
+                    evidence: format!(
+                        "{:.1} us vs 2 x ({:.1} + {:.1}) + 100 = {budget:.1} us",
+                        cycle.p50_us, fsync.p50_us, rtt.p50_us
+                    ),
+                    verdict: judge(cycle.p50_us <= budget),
+                }
+            }
+            _ => not_measured(target),
+        },
+    );
+    let target = "16-way lock handoff p50 <= 250 us".to_string();
+    checks.push(match find(Kind::LockHandoff, 16) {
+        Some(h) => TargetCheck {
+            target,
+            evidence: format!("{:.1} us ({:.0} handoffs/s)", h.p50_us, h.ops_per_sec()),
+            verdict: judge(h.p50_us <= 250.0),
+        },
+        None => not_measured(target),
+    });
+    for row in notifications
+        .iter()
+        .filter(|n| n.recipe == super::locks::HERD_FREE)
+    {
+        checks.push(TargetCheck {
+            target: format!("one release wakes exactly 1 of {} waiters", row.waiters),
+            evidence: format!("{} woken", row.woken),
+            verdict: judge(row.woken == 1),
+        });
+    }
     checks
 }
 
@@ -157,6 +210,16 @@ impl Report {
             self.max_ops
         ));
         out.push_str(&format_table(&self.rows));
+        if !self.notifications.is_empty() {
+            out.push_str(
+                "\nWatchers woken by one lock release (summed over every client; the \
+                 releasing holder's own lock-loss watch is no longer listened to and wakes \
+                 nobody):\n\n| recipe | waiters | woken |\n|---|---:|---:|\n",
+            );
+            for n in &self.notifications {
+                out.push_str(&format!("| {} | {} | {} |\n", n.recipe, n.waiters, n.woken));
+            }
+        }
         out.push_str("\nTargets (judged from this run's numbers):\n\n");
         for check in &self.targets {
             out.push_str(&format!(
@@ -197,8 +260,16 @@ mod tests {
         rows.push(row(Kind::Set, 32, 35_000, 900.0));
         rows.push(row(Kind::Get, 32, 50_000, 600.0));
         rows.push(row(Kind::Set, 1, 900, 1_100.0));
-        let checks = check_targets(&rows);
-        assert_eq!(checks.len(), 3);
+        // floor(): prealloc fsync p50 1000 us, RTT p50 40 us -> cycle budget 2180 us.
+        rows.push(row(Kind::LockCycle, 1, 500, 2_180.0));
+        rows.push(row(Kind::LockHandoff, 16, 4_000, 250.0));
+        let herd = [NotificationRow {
+            recipe: super::super::locks::HERD_FREE,
+            waiters: 16,
+            woken: 1,
+        }];
+        let checks = check_targets(&rows, &herd);
+        assert_eq!(checks.len(), 6);
         assert!(
             checks.iter().all(|c| c.verdict == Verdict::Pass),
             "{checks:#?}"
@@ -216,14 +287,24 @@ mod tests {
         rows.push(row(Kind::Set, 32, 34_999, 900.0));
         rows.push(row(Kind::Get, 32, 49_000, 600.0));
         rows.push(row(Kind::Set, 1, 900, 1_100.1));
-        let verdicts: Vec<Verdict> = check_targets(&rows).iter().map(|c| c.verdict).collect();
-        assert_eq!(verdicts, vec![Verdict::Miss; 3]);
+        rows.push(row(Kind::LockCycle, 1, 500, 2_180.1));
+        rows.push(row(Kind::LockHandoff, 16, 4_000, 250.1));
+        let herd = [NotificationRow {
+            recipe: super::super::locks::HERD_FREE,
+            waiters: 16,
+            woken: 2,
+        }];
+        let verdicts: Vec<Verdict> = check_targets(&rows, &herd)
+            .iter()
+            .map(|c| c.verdict)
+            .collect();
+        assert_eq!(verdicts, vec![Verdict::Miss; 6]);
     }
 
     #[test]
     fn targets_without_their_measurements_are_not_judged() {
         let rows = vec![row(Kind::TcpEcho, 32, 100_000, 300.0)];
-        let checks = check_targets(&rows);
+        let checks = check_targets(&rows, &[]);
         assert!(checks.iter().all(|c| c.verdict == Verdict::NotMeasured));
     }
 
@@ -245,7 +326,8 @@ mod tests {
             duration: Duration::from_millis(3000),
             warmup: Duration::from_millis(300),
             max_ops: 1_000_000,
-            targets: check_targets(&rows),
+            targets: check_targets(&rows, &[]),
+            notifications: Vec::new(),
             rows,
         };
         let md = report.to_markdown();

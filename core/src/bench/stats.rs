@@ -30,6 +30,10 @@ pub enum Kind {
     Set,
     /// coord `get` of an existing node holding 100 bytes.
     Get,
+    /// coord lock: uncontended acquire + release.
+    LockCycle,
+    /// coord lock: handoff among contenders, release start -> next acquire.
+    LockHandoff,
 }
 
 impl Kind {
@@ -44,6 +48,8 @@ impl Kind {
             Kind::Create => "coord: create (persistent, distinct paths, 100 B)",
             Kind::Set => "coord: set 100 B (durable)",
             Kind::Get => "coord: get (existing node, 100 B)",
+            Kind::LockCycle => "coord lock: uncontended acquire + release",
+            Kind::LockHandoff => "coord lock: handoff (release -> next holder acquires)",
         }
     }
 }
