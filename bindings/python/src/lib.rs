@@ -1,1 +1,42 @@
-//! Python bindings (to be written).
+//! `coord._coord`: the native half of the Python package `coord`.
+//!
+//! A thin layer: it converts Python values to core types and back, runs core
+//! futures on the shared runtime of [`coord_core::embed`], and maps
+//! [`coord_core::Error`] to Python exceptions. It owns no protocol and no
+//! recipe logic; the pure-Python package (`python/coord`) adds the idioms
+//! (context managers, `threading.Lock`-like methods, iterators) on top of it.
+//!
+//! Modules:
+//! - `errors`: the exception hierarchy, generated from `Error::TABLE`.
+//! - `call`: [`call::Call`], one pending core operation that Python either
+//!   waits for (GIL released, Ctrl-C checked) or awaits (asyncio future), and
+//!   [`call::Stream`], a sequence of such operations; `Held`, the owner that
+//!   drops core handles inside the runtime and never after `fork()`.
+//! - `client`: the client, `Stat`, watch events, transactions.
+//! - `locks`: lock, read-write lock sides, semaphore, multi-lock.
+//! - `recipes`: election, caches, barriers, queue, counter, discovery.
+//! - `testing`: the embedded server behind `coord.testing.Server`.
+
+use pyo3::prelude::*;
+
+mod call;
+mod client;
+mod errors;
+mod locks;
+mod recipes;
+mod testing;
+
+/// The native module. Not for direct use: import `coord`.
+#[pymodule]
+fn _coord(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    call::register(m)?;
+    client::register(m)?;
+    locks::register(m)?;
+    recipes::register(m)?;
+    testing::register(m)?;
+    // The public names are `coord`'s; the native module keeps no `__all__`
+    // (pyo3 builds one) so that its stub need not list every name twice.
+    m.delattr("__all__")?;
+    Ok(())
+}

@@ -55,8 +55,17 @@ pub(crate) enum Frame<'a> {
     BadChecksum,
     /// Too few bytes for the declared frame, or a zero length: a write cut short.
     Incomplete,
-    /// `off` is exactly the end of the data.
+    /// `off` is exactly the end of the data (the caller trims the zero-filled
+    /// space preallocated after the last record).
     End,
+}
+
+/// Where the zero-filled space the writer preallocates begins: just after
+/// the last non-zero byte. A record may itself end in zero bytes, so this is
+/// not where the log ends; replay parses records and stops at the first frame
+/// that *starts* at or beyond this offset.
+pub(crate) fn logical_end(data: &[u8]) -> usize {
+    data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)
 }
 
 /// Parses the frame starting at `off` in `data`.
@@ -181,5 +190,13 @@ mod tests {
         bad[FRAME_HEADER] ^= 0xff;
         assert_eq!(read_frame(&bad, 0), Frame::BadChecksum);
         assert_eq!(read_frame(&[0u8; 32], 0), Frame::Incomplete);
+        let mut tail = buf.clone();
+        tail.extend_from_slice(&[0u8; 64]);
+        assert_eq!(
+            logical_end(&tail),
+            buf.len(),
+            "preallocated zeros start here"
+        );
+        assert_eq!(logical_end(&[0u8; 16]), 0);
     }
 }

@@ -107,9 +107,16 @@ pub(crate) fn replay(dir: &Path) -> io::Result<Replayed> {
     if &data[..WAL_MAGIC.len()] != WAL_MAGIC {
         return Err(invalid(format!("{} is not a coord log", path.display())));
     }
+    // Zero-filled space preallocated by the writer follows the last record: a
+    // frame starting there is the end of the log (a record ending in zero
+    // bytes still parses whole, since frames are read from the full data).
+    let zeros_from = codec::logical_end(&data);
     let mut state = Replayed::default();
     let mut off = WAL_MAGIC.len();
     loop {
+        if off >= zeros_from {
+            break;
+        }
         match codec::read_frame(&data, off) {
             Frame::Valid { payload, next } => {
                 let record = codec::decode_record(payload)?
@@ -122,7 +129,7 @@ pub(crate) fn replay(dir: &Path) -> io::Result<Replayed> {
             }
             Frame::End => break,
             Frame::BadChecksum | Frame::Incomplete => {
-                if let Some(at) = find_valid_after(&data, off) {
+                if let Some(at) = find_valid_after(&data, off, zeros_from) {
                     return Err(invalid(format!(
                         "{}: damaged record at offset {off} followed by a valid record at offset {at}",
                         path.display()
@@ -131,9 +138,10 @@ pub(crate) fn replay(dir: &Path) -> io::Result<Replayed> {
                 tracing::warn!(
                     path = %path.display(),
                     offset = off,
-                    dropped_bytes = data.len() - off,
+                    dropped_bytes = zeros_from - off,
                     "discarding torn tail of the raft log (write interrupted by a crash)"
                 );
+                // Cut the torn bytes; the writer preallocates again later.
                 let file = OpenOptions::new().write(true).open(&path)?;
                 file.set_len(off as u64)?;
                 file.sync_all()?;
@@ -145,11 +153,12 @@ pub(crate) fn replay(dir: &Path) -> io::Result<Replayed> {
     Ok(state)
 }
 
-/// The first offset after `off` where a valid, decodable record starts. Scanning
+/// The first offset in `off + 1..zeros_from` where a valid, decodable record
+/// starts (records are read from the full data: one may end in zeros). Scanning
 /// byte by byte is slow only in theory: it runs once, on the bytes after a damaged
 /// frame, and most offsets are rejected by the length check before any CRC work.
-fn find_valid_after(data: &[u8], off: usize) -> Option<usize> {
-    (off + 1..data.len()).find(|&at| match codec::read_frame(data, at) {
+fn find_valid_after(data: &[u8], off: usize, zeros_from: usize) -> Option<usize> {
+    (off + 1..zeros_from).find(|&at| match codec::read_frame(data, at) {
         Frame::Valid { payload, .. } => {
             codec::decode_record(payload).is_ok_and(|r| r.record.is_some())
         }

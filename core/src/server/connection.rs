@@ -167,6 +167,12 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, conn: ConnId) {
             stop: stop_tx.clone(),
         },
     );
+    if shared.shutting_down.load(Ordering::SeqCst) {
+        ConnControl {
+            stop: stop_tx.clone(),
+        }
+        .close(Some(super::shutting_down_error()));
+    }
     let previous = lock(&shared.session_conn).insert(session.id, conn);
     if let Some(prev) = previous.filter(|p| *p != conn)
         && let Some(ctl) = lock(&shared.conns).get(&prev)

@@ -19,7 +19,7 @@ pub use config::{DEFAULT_LISTEN, ServerConfig};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -65,6 +65,9 @@ pub(crate) struct Shared {
     /// Which connection currently carries each session.
     pub(crate) session_conn: Mutex<HashMap<u64, ConnId>>,
     pub(crate) next_conn: AtomicU64,
+    /// Set once shutdown begins: a connection that registers afterwards closes
+    /// itself (it may have been accepted just before the listener stopped).
+    pub(crate) shutting_down: AtomicBool,
 }
 
 impl Shared {
@@ -164,6 +167,7 @@ impl Server {
             conns: Mutex::new(HashMap::new()),
             session_conn: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));
@@ -213,10 +217,13 @@ impl Server {
     /// Sessions stay in the state; clients can resume them after a restart.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.shutdown_tx.send(true);
-        for ctl in lock(&self.shared.conns).values() {
-            ctl.close(Some(Error::ShuttingDown("server is shutting down".into())));
-        }
+        // Stop accepting first, then close every connection: one accepted in
+        // the meantime either is in `conns` by now or sees the flag itself.
         let mut conns = self.accept.await.unwrap_or_default();
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        for ctl in lock(&self.shared.conns).values() {
+            ctl.close(Some(shutting_down_error()));
+        }
         while conns.join_next().await.is_some() {}
         let _ = self.housekeeping.await;
         shutdown_replica(self.shared).await?;
@@ -239,6 +246,10 @@ impl Server {
             warn!(error = %e, "replica shutdown after abort failed");
         }
     }
+}
+
+pub(crate) fn shutting_down_error() -> Error {
+    Error::ShuttingDown("server is shutting down".into())
 }
 
 /// Stops the replica once every task that shared it has ended.

@@ -17,6 +17,13 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        // COORD_TEST_LOG=debug (an env-filter) shows the server's logs.
+        if let Ok(filter) = std::env::var("COORD_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let server = Server::start(ServerConfig::for_test(dir.path()))
             .await

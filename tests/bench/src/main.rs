@@ -1,1 +1,365 @@
-fn main() {}
+//! `coord-peer-bench`: coord side by side with ZooKeeper, etcd and Redis,
+//! every system driven by the same workload code from one process, each
+//! server its own process (started by `tests/bench/run.sh`). Prints the
+//! results section and, with `--out`, rewrites it in BENCHMARKS.md between
+//! the `bench:peers` markers.
+//!
+//! Every workload is bounded in time and count, and any one failing is written
+//! in the table as failed instead of stopping the run.
+
+mod fanout;
+mod floor;
+mod locks;
+mod report;
+mod scale;
+mod stats;
+mod systems;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use coord_core::bench::MachineInfo;
+
+use report::{HerdRow, Meta, Results, Row, Workload};
+use stats::{Bounds, Res};
+use systems::{System, Target};
+
+#[derive(Parser, Debug)]
+#[command(about = "coord vs ZooKeeper, etcd and Redis, side by side")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Runs every workload against the given servers.
+    Run(Box<RunArgs>),
+    /// Internal: holds sessions with ephemeral nodes until killed.
+    Hold {
+        #[arg(long)]
+        system: String,
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        dir: String,
+        #[arg(long)]
+        count: u64,
+        #[arg(long)]
+        timeout_ms: u64,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// coord server address (required: coord is what is measured).
+    #[arg(long)]
+    coord: String,
+    #[arg(long)]
+    coord_pid: Option<u32>,
+    #[arg(long)]
+    zk: Option<String>,
+    #[arg(long)]
+    zk_pid: Option<u32>,
+    #[arg(long)]
+    etcd: Option<String>,
+    #[arg(long)]
+    etcd_pid: Option<u32>,
+    /// Redis with appendonly yes + appendfsync always.
+    #[arg(long)]
+    redis_aof: Option<String>,
+    /// Redis with persistence off.
+    #[arg(long)]
+    redis_mem: Option<String>,
+    /// Directory on the servers' data disk, for the fsync floor.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Measured window of each throughput workload, ms.
+    #[arg(long, default_value_t = 3000)]
+    duration_ms: u64,
+    /// Warm-up before each throughput workload, ms.
+    #[arg(long, default_value_t = 500)]
+    warmup_ms: u64,
+    /// Most measured operations per workload.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_ops: u64,
+    /// Watchers in the fan-out workload.
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Most nodes in the scale workload.
+    #[arg(long, default_value_t = 1_000_000)]
+    nodes: u64,
+    /// Time budget of the scale workload per system, s.
+    #[arg(long, default_value_t = 60)]
+    scale_secs: u64,
+    /// Sessions in the ephemeral workload.
+    #[arg(long, default_value_t = 10_000)]
+    sessions: u64,
+    /// Session timeout in the ephemeral workload, ms (ZooKeeper's minimum with tickTime 2000 is 4000).
+    #[arg(long, default_value_t = 4000)]
+    session_timeout_ms: u64,
+    /// Workload groups to skip (write,read,lock,herd,fanout,scale,sessions).
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// Where to rewrite the bench:peers section.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Shown in the report.
+    #[arg(long, default_value = "")]
+    date: String,
+    #[arg(long, default_value = "")]
+    command: String,
+    #[arg(long, default_value = "")]
+    versions: String,
+    #[arg(long, default_value = "")]
+    settings: String,
+}
+
+fn main() -> Res<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Cmd::Hold {
+            system,
+            addr,
+            dir,
+            count,
+            timeout_ms,
+        } => runtime.block_on(scale::hold(
+            &system,
+            &addr,
+            &dir,
+            count,
+            Duration::from_millis(timeout_ms),
+        )),
+        Cmd::Run(args) => {
+            let r = runtime.block_on(run(*args));
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            r
+        }
+    }
+}
+
+/// Longest any one workload on one system may take.
+const WORKLOAD_BOUND: Duration = Duration::from_secs(300);
+
+/// Runs `fut` within [`WORKLOAD_BOUND`], turning any error into its message.
+async fn guarded<T>(what: &str, fut: impl Future<Output = Res<T>>) -> Result<T, String> {
+    let started = Instant::now();
+    eprintln!("peer-bench: {what} ...");
+    let r = match tokio::time::timeout(WORKLOAD_BOUND, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("did not finish within {WORKLOAD_BOUND:?}")),
+    };
+    match &r {
+        Ok(_) => eprintln!(
+            "peer-bench: {what}: done in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => eprintln!("peer-bench: {what}: FAILED: {e}"),
+    }
+    r
+}
+
+/// The first three fields of `/proc/loadavg` ("unknown" if unreadable).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+async fn run(args: RunArgs) -> Res<()> {
+    let started = Instant::now();
+    let load_start = loadavg();
+    let skip = |g: &str| args.skip.iter().any(|s| s == g);
+    let mut targets = vec![Target {
+        system: System::Coord,
+        addr: args.coord.clone(),
+        pid: args.coord_pid,
+    }];
+    for (system, addr, pid) in [
+        (System::Zk, &args.zk, args.zk_pid),
+        (System::Etcd, &args.etcd, args.etcd_pid),
+        (System::RedisAof, &args.redis_aof, None),
+        (System::RedisMem, &args.redis_mem, None),
+    ] {
+        if let Some(addr) = addr {
+            targets.push(Target {
+                system,
+                addr: addr.clone(),
+                pid,
+            });
+        }
+    }
+    let bounds = Bounds {
+        warmup: Duration::from_millis(args.warmup_ms),
+        duration: Duration::from_millis(args.duration_ms),
+        max_ops: args.max_ops,
+    };
+    let mut res = Results::default();
+
+    // Root node for every tree system.
+    for t in &targets {
+        if matches!(t.system, System::Coord | System::Zk) {
+            let mut c = systems::Conn::connect(t.system, &t.addr).await?;
+            c.ensure_node(systems::ROOT, &[]).await?;
+            c.close().await;
+        }
+    }
+
+    let floor_bounds = Bounds {
+        warmup: Duration::from_millis(200),
+        duration: Duration::from_secs(2),
+        max_ops: 100_000,
+    };
+    eprintln!("peer-bench: floor");
+    res.fsync = Some(floor::fsync_append(&args.data_dir, floor_bounds).map_err(|e| e.to_string()));
+    res.fsync_prealloc =
+        Some(floor::fsync_prealloc(&args.data_dir, floor_bounds).map_err(|e| e.to_string()));
+    res.rtt = Some(floor::loopback_rtt(floor_bounds).map_err(|e| e.to_string()));
+
+    for (group, workload, write) in [
+        ("write", Workload::Write, true),
+        ("read", Workload::Read, false),
+    ] {
+        if skip(group) {
+            continue;
+        }
+        for clients in [1, 32] {
+            for t in &targets {
+                let what = format!("{group} {clients} clients on {}", t.system.name());
+                let result = guarded(&what, systems::kv(t, clients, write, bounds)).await;
+                res.rows.push(Row {
+                    workload,
+                    system: t.system,
+                    clients,
+                    result,
+                });
+            }
+        }
+    }
+
+    if !skip("lock") {
+        for t in &targets {
+            let what = format!("lock cycle on {}", t.system.name());
+            let result = guarded(&what, locks::cycle(t, bounds)).await;
+            res.rows.push(Row {
+                workload: Workload::LockCycle,
+                system: t.system,
+                clients: 1,
+                result,
+            });
+        }
+        for t in &targets {
+            let what = format!(
+                "lock handoff, {} contenders, on {}",
+                locks::CONTENDERS,
+                t.system.name()
+            );
+            let result = guarded(&what, locks::handoff(t, locks::CONTENDERS, bounds)).await;
+            res.rows.push(Row {
+                workload: Workload::Handoff,
+                system: t.system,
+                clients: locks::CONTENDERS,
+                result,
+            });
+        }
+    }
+
+    let trees: Vec<&Target> = targets
+        .iter()
+        .filter(|t| matches!(t.system, System::Coord | System::Zk))
+        .collect();
+    if !skip("herd") {
+        for t in &trees {
+            for waiters in [16, 256] {
+                for naive in [false, true] {
+                    let what = format!(
+                        "herd {waiters} waiters naive={naive} on {}",
+                        t.system.name()
+                    );
+                    let result = guarded(&what, locks::notifications(t, waiters, naive)).await;
+                    res.herd.push(HerdRow {
+                        system: t.system,
+                        naive,
+                        waiters,
+                        result,
+                    });
+                }
+            }
+        }
+    }
+
+    if !skip("fanout") {
+        for t in targets
+            .iter()
+            .filter(|t| matches!(t.system, System::Coord | System::Zk | System::Etcd))
+        {
+            let what = format!(
+                "fan-out to {} watchers on {}",
+                args.watchers,
+                t.system.name()
+            );
+            let result = guarded(
+                &what,
+                fanout::fan_out(t, args.watchers, 30, Duration::from_secs(20)),
+            )
+            .await;
+            res.fanout.push((t.system, result));
+        }
+    }
+
+    if !skip("sessions") {
+        for t in &trees {
+            let what = format!("{} sessions on {}", args.sessions, t.system.name());
+            let timeout = Duration::from_millis(args.session_timeout_ms);
+            let result = guarded(&what, scale::sessions(t, args.sessions, timeout)).await;
+            res.sessions.push((t.system, result));
+        }
+    }
+
+    if !skip("scale") {
+        for t in targets
+            .iter()
+            .filter(|t| matches!(t.system, System::Coord | System::Zk | System::Etcd))
+        {
+            let what = format!("scale to {} nodes on {}", args.nodes, t.system.name());
+            let result = guarded(
+                &what,
+                scale::nodes(t, args.nodes, Duration::from_secs(args.scale_secs)),
+            )
+            .await;
+            res.scale.push((t.system, result));
+        }
+    }
+
+    let meta = Meta {
+        date: args.date.clone(),
+        command: args.command.clone(),
+        versions: args.versions.clone(),
+        settings: args.settings.clone(),
+        machine: MachineInfo::probe(&args.data_dir),
+        bounds: format!(
+            "warm-up {} ms + {} ms per throughput workload (at most {} ops), every op bounded by {:?}",
+            args.warmup_ms,
+            args.duration_ms,
+            args.max_ops,
+            stats::OP_TIMEOUT
+        ),
+        wall_secs: started.elapsed().as_secs_f64(),
+        load: (load_start, loadavg()),
+    };
+    let md = res.to_markdown(&meta);
+    println!("{md}");
+    if let Some(out) = &args.out {
+        report::update_section(out, &md)?;
+        eprintln!("peer-bench: wrote {}", out.display());
+    }
+    Ok(())
+}

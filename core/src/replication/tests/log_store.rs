@@ -1,7 +1,7 @@
 //! Durability and recovery of the raft log store: what a restarted node finds.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -10,7 +10,7 @@ use openraft::{Entry, EntryPayload, RaftLogReader, Vote};
 
 use super::{command_entry, log_id};
 use crate::proto;
-use crate::replication::codec::{entry_to_proto, put_frame};
+use crate::replication::codec::{Frame, entry_to_proto, put_frame, read_frame};
 use crate::replication::log_writer::Job;
 use crate::replication::{LogStore, TypeConfig};
 
@@ -86,6 +86,16 @@ async fn acknowledged_appends_vote_and_commit_survive_reopen() {
     assert_eq!(state.last_purged_log_id, None);
 }
 
+/// Bytes up to the end of the last record (the file goes on with zeros).
+fn records_len(wal: &std::path::Path) -> u64 {
+    let bytes = fs::read(wal).expect("read wal");
+    let mut off = crate::replication::wal::WAL_MAGIC.len();
+    while let Frame::Valid { next, .. } = read_frame(&bytes, off) {
+        off = next;
+    }
+    off as u64
+}
+
 #[tokio::test]
 async fn torn_tail_record_is_discarded_on_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -94,8 +104,9 @@ async fn torn_tail_record_is_discarded_on_reopen() {
         let mut store = open(dir.path());
         append_acked(&mut store, 1..=10, 1).await;
     }
-    let good_len = fs::metadata(&wal).expect("stat").len();
-    // A crash in the middle of writing entry 11: only half its frame reached disk.
+    let good_len = records_len(&wal);
+    // A crash in the middle of writing entry 11: only half its frame reached
+    // disk, over the zero-filled space after the last record.
     let mut frame = Vec::new();
     let entry = entry_to_proto(&command_entry(1, 11)).expect("encode");
     put_frame(
@@ -104,11 +115,8 @@ async fn torn_tail_record_is_discarded_on_reopen() {
             record: Some(proto::log_record::Record::Entry(entry)),
         },
     );
-    let mut file = OpenOptions::new()
-        .append(true)
-        .open(&wal)
-        .expect("open wal");
-    file.write_all(&frame[..frame.len() / 2])
+    let file = OpenOptions::new().write(true).open(&wal).expect("open wal");
+    file.write_all_at(&frame[..frame.len() / 2], good_len)
         .expect("write torn tail");
     drop(file);
 
@@ -118,7 +126,7 @@ async fn torn_tail_record_is_discarded_on_reopen() {
         assert_eq!(
             fs::metadata(&wal).expect("stat").len(),
             good_len,
-            "torn bytes are cut away"
+            "torn bytes (and the space after them) are cut away"
         );
         append_acked(&mut store, 11..=11, 1).await;
     }
@@ -135,7 +143,8 @@ async fn damaged_record_followed_by_valid_records_fails_open() {
         append_acked(&mut store, 1..=20, 1).await;
     }
     let mut bytes = fs::read(&wal).expect("read wal");
-    let middle = bytes.len() / 2;
+    // The middle of the records, not of the zero-filled space after them.
+    let middle = records_len(&wal) as usize / 2;
     bytes[middle] ^= 0x5a;
     fs::write(&wal, &bytes).expect("write wal");
     match LogStore::open_with(dir.path(), 0) {
@@ -223,7 +232,7 @@ async fn purge_compacts_the_file_and_keeps_later_entries_after_reopen() {
         for batch in 0..10 {
             append_acked(&mut store, batch * 10 + 1..=batch * 10 + 10, 1).await;
         }
-        let full = fs::metadata(&wal).expect("stat").len();
+        let full = records_len(&wal);
         store.purge(log_id(1, 80)).await.expect("purge");
         // Compaction runs right after the purge's batch: a second sync is queued behind it.
         store.writer().sync().await.expect("sync");
@@ -232,7 +241,7 @@ async fn purge_compacts_the_file_and_keeps_later_entries_after_reopen() {
             store.writer().stats().compactions.load(Ordering::Relaxed),
             1
         );
-        let compacted = fs::metadata(&wal).expect("stat").len();
+        let compacted = records_len(&wal);
         assert!(
             compacted < full / 2,
             "compacted file {compacted} bytes, was {full}"

@@ -1,0 +1,60 @@
+//! The Rust client's side of the Node benchmark (`bench/bench.mjs`): the
+//! same two workloads, sequential on one client, against the same server.
+//! Prints one JSON line: `{"get": ops_per_s, "lockCycle": ops_per_s}`.
+//!
+//! Usage: `rust_baseline ADDR DURATION_MS`.
+
+use std::time::{Duration, Instant};
+
+use coord_core::client::{Client, CreateMode};
+use coord_core::recipes::Lock;
+
+#[tokio::main]
+async fn main() -> coord_core::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(Client::default_servers);
+    let ms: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(3000);
+    let window = Duration::from_millis(ms);
+    let client = Client::connect(&addr).await?;
+    let node = "/bench-rust-get";
+    match client
+        .create(node, vec![b'x'; 100], CreateMode::Persistent)
+        .await
+    {
+        Ok(_) | Err(coord_core::Error::NodeExists(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let get = rate(window, || async {
+        client.get(node).await?;
+        Ok(())
+    })
+    .await?;
+    let lock = Lock::new(&client, "/bench-rust-lock");
+    let lock_cycle = rate(window, || async {
+        lock.acquire().await?;
+        lock.release().await
+    })
+    .await?;
+    client.close().await?;
+    println!("{{\"get\": {get:.1}, \"lockCycle\": {lock_cycle:.1}}}");
+    Ok(())
+}
+
+/// Ops per second of `op` run back to back for `window` (after a 10% warm-up).
+async fn rate<F, Fut>(window: Duration, op: F) -> coord_core::Result<f64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = coord_core::Result<()>>,
+{
+    let warm = Instant::now();
+    while warm.elapsed() < window / 10 {
+        op().await?;
+    }
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < window {
+        op().await?;
+        n += 1;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}

@@ -1,0 +1,284 @@
+// Types of the public API (lib/index.js). The native types it builds on
+// (Stat, NodeData, TxnResult, ...) come from the generated ../index.d.ts.
+import type { EventEmitter } from 'node:events'
+import type {
+  CreateOptions as NativeCreateOptions,
+  Member,
+  NodeData,
+  ServiceInstance,
+  Stat,
+  TreeEntry,
+  TxnOp,
+  TxnResult,
+  WatchEventJs,
+} from '../index'
+
+export * from './errors'
+export type { Member, NodeData, ServiceInstance, Stat, TreeEntry, TxnOp, TxnResult }
+
+/** Node data: a Buffer, any Uint8Array, or a string (stored as UTF-8). */
+export type Data = Buffer | Uint8Array | string
+
+export interface ConnectOptions {
+  /** `host:port,host:port`; default `$COORD_SERVERS`, else `127.0.0.1:2281`. */
+  servers?: string
+  /** Session timeout to ask for (the server clamps it); default 10 000. */
+  sessionTimeoutMs?: number
+  /** Limit on each request, reconnect included; default the session timeout. */
+  requestTimeoutMs?: number
+  /** Limit on the first connection; default 5 000. */
+  connectTimeoutMs?: number
+}
+
+export interface CreateOptions extends NativeCreateOptions {}
+
+export interface VersionOptions {
+  /** Expected version; the call fails with BadVersionError unless it matches. */
+  version?: number
+}
+
+export interface WaitOptions {
+  /** Give up after this long (LockTimeoutError / OperationTimeoutError). */
+  timeoutMs?: number
+  /** Abort the wait; it rejects with `signal.reason` and leaves no node. */
+  signal?: AbortSignal
+}
+
+export type SessionState = 'connecting' | 'connected' | 'suspended' | 'expired' | 'closed'
+
+/** A change reported by a watch. */
+export interface WatchEvent extends WatchEventJs {
+  type: 'created' | 'deleted' | 'dataChanged' | 'childrenChanged'
+}
+
+/** An async iterator over a native stream; breaking out of `for await` closes it. */
+export interface Stream<T> extends AsyncIterableIterator<T>, AsyncDisposable {
+  /** Resolves once the stream is registered with the server. */
+  readonly ready: Promise<void>
+  /** Stops the stream. */
+  close(): Promise<void>
+}
+
+export declare class Transaction {
+  create(path: string, data?: Data, options?: Omit<CreateOptions, 'makeParents'>): this
+  delete(path: string, options?: VersionOptions): this
+  set(path: string, data: Data, options?: VersionOptions): this
+  check(path: string, options?: VersionOptions): this
+  /** The ops so far (for `LockHandle.guarded`). */
+  readonly ops: TxnOp[]
+  /** Applies every op or none. */
+  commit(): Promise<TxnResult[]>
+}
+
+/** A held lock. `await using lock = await client.lock(path)` releases it on scope exit. */
+export declare class LockHandle implements AsyncDisposable {
+  /** The fencing token: strictly increases from one holder to the next. */
+  readonly token: bigint
+  readonly path: string
+  /** Resolves (with a LockLostError) if the lock is lost while held. */
+  readonly lost: Promise<CoordError>
+  /** Aborted (reason: a LockLostError) if the lock is lost while held. */
+  readonly signal: AbortSignal
+  isHeld(): Promise<boolean>
+  /** Commits the ops only while this lock is held (LockLostError otherwise). */
+  guarded(ops: TxnOp[]): Promise<TxnResult[]>
+  /** Releases the lock; later calls do nothing. */
+  release(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export declare class ReadWriteLock {
+  readonly path: string
+  read(options?: WaitOptions): Promise<LockHandle>
+  write(options?: WaitOptions): Promise<LockHandle>
+  withRead<T>(fn: (token: bigint, signal: AbortSignal) => Promise<T> | T, options?: WaitOptions): Promise<T>
+  withWrite<T>(fn: (token: bigint, signal: AbortSignal) => Promise<T> | T, options?: WaitOptions): Promise<T>
+}
+
+export declare class Lease implements AsyncDisposable {
+  readonly token: bigint
+  readonly node: string
+  release(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export declare class Semaphore {
+  readonly path: string
+  readonly leases: number
+  acquire(options?: WaitOptions): Promise<Lease>
+  tryAcquire(): Promise<Lease | null>
+}
+
+export declare class MultiLockHandle implements AsyncDisposable {
+  /** The member paths, in acquisition order. */
+  readonly paths: string[]
+  /** Each lock's token, in acquisition order. */
+  readonly tokens: bigint[]
+  release(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** The leader of an election. */
+export interface LeaderInfo {
+  node: string
+  /** The leader's identity as UTF-8 text. */
+  identity: string
+  identityBytes: Buffer
+  /** The term's fencing token. */
+  token: bigint
+}
+
+export interface ElectionEvents {
+  elected: [term: LeaderInfo]
+  revoked: [info: { reason: 'lost' | 'resigned'; term: LeaderInfo }]
+  leader: [identity: string | null, leader: LeaderInfo | null]
+  error: [err: Error]
+}
+
+/** One candidate; an EventEmitter of 'elected', 'revoked' and 'leader'. */
+export declare class Election extends EventEmitter<ElectionEvents> implements AsyncDisposable {
+  readonly path: string
+  readonly identity: string
+  readonly isLeader: boolean
+  readonly term: LeaderInfo | null
+  campaign(options?: WaitOptions): Promise<LeaderInfo>
+  resign(): Promise<void>
+  leader(): Promise<LeaderInfo | null>
+  /** Resigns and stops following the leader. */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export declare class Barrier {
+  readonly path: string
+  set(): Promise<void>
+  remove(): Promise<void>
+  isSet(): Promise<boolean>
+  wait(options?: WaitOptions): Promise<void>
+}
+
+export declare class DoubleBarrier {
+  readonly path: string
+  readonly memberId: string
+  readonly count: number
+  enter(options?: { timeoutMs?: number }): Promise<void>
+  leave(options?: { timeoutMs?: number }): Promise<void>
+}
+
+export declare class Queue {
+  readonly path: string
+  put(data: Data): Promise<string>
+  take(options?: { timeoutMs?: number }): Promise<Buffer>
+  tryTake(): Promise<Buffer | null>
+  peek(): Promise<Buffer | null>
+  size(): Promise<number>
+}
+
+export declare class Counter {
+  readonly path: string
+  get(): Promise<number>
+  add(delta: number): Promise<number>
+  increment(): Promise<number>
+  decrement(): Promise<number>
+  compareAndSet(expected: number, next: number): Promise<boolean>
+  set(value: number): Promise<void>
+}
+
+export declare class NodeCache implements AsyncDisposable {
+  readonly current: NodeData | null
+  changes(): AsyncGenerator<NodeData | null, void, unknown>
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export declare class TreeCache implements AsyncDisposable {
+  get(path: string): NodeData | null
+  children(path: string): TreeEntry[]
+  snapshot(): TreeEntry[]
+  changes(): AsyncGenerator<TreeEntry[], void, unknown>
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export declare class Registration implements AsyncDisposable {
+  readonly node: string
+  readonly instance: ServiceInstance
+  update(instance: ServiceInstance): Promise<void>
+  unregister(): Promise<void>
+  isLost(): Promise<boolean>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export declare class Provider implements AsyncDisposable {
+  instances(): ServiceInstance[]
+  pick(): ServiceInstance | null
+  changes(): AsyncGenerator<ServiceInstance[], void, unknown>
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export declare class ServiceDiscovery {
+  register(service: string, instance: ServiceInstance): Promise<Registration>
+  instances(service: string): Promise<ServiceInstance[]>
+  provider(service: string, options?: { strategy?: 'roundRobin' | 'random' | 'sticky' }): Promise<Provider>
+}
+
+export declare class Membership implements AsyncDisposable {
+  readonly name: string
+  readonly node: string
+  update(payload: Data): Promise<void>
+  leave(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export declare class Group {
+  readonly path: string
+  join(name: string, payload?: Data): Promise<Membership>
+  members(): Promise<Member[]>
+  watch(options?: { signal?: AbortSignal }): Stream<Member[]>
+}
+
+export declare class Client implements AsyncDisposable {
+  /** Opens a session. */
+  static connect(options?: ConnectOptions): Promise<Client>
+  /** `$COORD_SERVERS`, or `127.0.0.1:2281`. */
+  static defaultServers(): string
+  readonly sessionId: bigint
+  readonly sessionTimeoutMs: number
+  readonly state: SessionState
+  readonly lastZxid: bigint
+  /** Closes the session (its ephemerals go at once). Idempotent. */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+
+  create(path: string, data?: Data, options?: CreateOptions): Promise<string>
+  get(path: string): Promise<NodeData>
+  getString(path: string, encoding?: BufferEncoding): Promise<string>
+  set(path: string, data: Data, options?: VersionOptions): Promise<Stat>
+  delete(path: string, options?: VersionOptions): Promise<void>
+  exists(path: string): Promise<Stat | null>
+  children(path: string): Promise<string[]>
+  sync(path?: string): Promise<void>
+  transaction(): Transaction
+  watch(path: string, options?: { recursive?: boolean; signal?: AbortSignal }): Stream<WatchEvent>
+
+  lock(path: string, options?: WaitOptions): Promise<LockHandle>
+  tryLock(path: string): Promise<LockHandle | null>
+  withLock<T>(path: string, fn: (token: bigint, signal: AbortSignal) => Promise<T> | T, options?: WaitOptions): Promise<T>
+  rwlock(path: string): ReadWriteLock
+  semaphore(path: string, leases: number): Semaphore
+  multiLock(paths: string[], options?: WaitOptions): Promise<MultiLockHandle>
+
+  election(path: string, options?: { identity?: string | Buffer }): Election
+  leader(path: string): Promise<LeaderInfo | null>
+  barrier(path: string): Barrier
+  doubleBarrier(path: string, options: { memberId: string; count: number }): DoubleBarrier
+  queue(path: string): Queue
+  counter(path: string): Counter
+  nodeCache(path: string): Promise<NodeCache>
+  treeCache(path: string): Promise<TreeCache>
+  discovery(options?: { base?: string }): ServiceDiscovery
+  group(path: string): Group
+}
+
+import type { CoordError } from './errors'

@@ -1,0 +1,119 @@
+'use strict'
+// Small helpers of the JS layer: data conversion, AbortSignal plumbing and
+// the async iterator over a native `next()`/`close()` pair.
+
+const { wrap } = require('./errors.js')
+
+/** Buffer | Uint8Array | string (utf-8) | undefined -> Buffer | undefined. */
+function toBuffer(data) {
+  if (data === undefined || data === null) return undefined
+  if (Buffer.isBuffer(data)) return data
+  if (typeof data === 'string') return Buffer.from(data, 'utf8')
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  throw new TypeError('data must be a Buffer, a Uint8Array or a string')
+}
+
+/**
+ * Runs the native wait `start()` so that aborting `signal` calls `cancel()`
+ * (which drops the waiting core future: the recipe deletes its node). An
+ * aborted wait rejects with `signal.reason`, as web APIs do.
+ */
+async function abortable(signal, cancel, start) {
+  if (!signal) return wrap(start())
+  signal.throwIfAborted()
+  const onAbort = () => cancel()
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await wrap(start())
+  } catch (err) {
+    if (signal.aborted && err && err.code === 'CANCELLED') throw signal.reason
+    throw err
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
+
+/**
+ * An async iterator over a native stream (`next()` resolving to an item or
+ * null, `close()`); `source` may be a promise of it. `map` shapes each item.
+ * Breaking out of `for await` closes the stream.
+ */
+class NativeIterator {
+  constructor(source, map, signal) {
+    this._source = Promise.resolve(source)
+    // Keep a failed registration from being an unhandled rejection: it is
+    // reported by the first next().
+    this._source.catch(() => {})
+    this._map = map ?? ((x) => x)
+    this._done = false
+    if (signal) {
+      if (signal.aborted) this._done = true
+      else signal.addEventListener('abort', () => this.return(), { once: true })
+    }
+  }
+
+  /** Resolves once the watch is registered (rejects if it failed). */
+  get ready() {
+    return this._source.then(() => undefined)
+  }
+
+  async next() {
+    if (this._done) return { value: undefined, done: true }
+    const stream = await this._source
+    let item
+    try {
+      item = await wrap(stream.next())
+    } catch (err) {
+      // The client was closed: the stream just ends. Other errors (an
+      // expired session) reach the caller.
+      if (err && err.code === 'CLOSED') item = null
+      else {
+        this._done = true
+        throw err
+      }
+    }
+    if (item === null || item === undefined || this._done) {
+      this._done = true
+      return { value: undefined, done: true }
+    }
+    return { value: this._map(item), done: false }
+  }
+
+  async return() {
+    if (!this._done) {
+      this._done = true
+      const stream = await this._source.catch(() => null)
+      if (stream) await wrap(stream.close())
+    }
+    return { value: undefined, done: true }
+  }
+
+  /** Stops the stream (same as breaking out of `for await`). */
+  close() {
+    return this.return().then(() => undefined)
+  }
+
+  [Symbol.asyncIterator]() {
+    return this
+  }
+
+  [asyncDispose]() {
+    return this.close()
+  }
+}
+
+/**
+ * Async iterator over a native cache/provider whose `changed()` resolves
+ * true after each change and false once stopped; yields `read()` each time.
+ */
+async function* changes(nativeObj, read) {
+  for (;;) {
+    const changed = await nativeObj.changed()
+    if (!changed) return
+    yield read()
+  }
+}
+
+module.exports = { toBuffer, abortable, asyncDispose, NativeIterator, changes }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Tests of the Node package: install the JS tooling, build the addon (debug),
+# check that the generated index.d.ts / index.js and the error declarations
+# have not drifted, type-check the TypeScript example, run node's test runner.
+# Called by scripts/test-all.sh; works on a fresh machine with Rust and Node.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n--> node: %s\n' "$*"; }
+
+step "npm dependencies"
+# --ignore-scripts: this package's own install script would build the addon
+# in release mode; the tests build it in debug below.
+if [ -f package-lock.json ]; then
+  # npm 11 leaves other platforms' optional packages of @napi-rs/cli's
+  # dependencies out of the lock and then refuses it in `npm ci`; fall back
+  # to an install that follows the lock without rewriting it.
+  npm ci --ignore-scripts --no-audit --no-fund ||
+    npm install --ignore-scripts --no-audit --no-fund --no-save
+else
+  npm install --ignore-scripts --no-audit --no-fund
+fi
+
+step "build the addon (debug) and check the generated bindings for drift"
+saved=$(mktemp -d)
+trap 'rm -rf "$saved"' EXIT
+cp index.d.ts index.js "$saved/"
+npx napi build --platform
+if ! diff -u "$saved/index.d.ts" index.d.ts || ! diff -u "$saved/index.js" index.js; then
+  echo "the generated index.d.ts / index.js drifted from the Rust code: commit the regenerated files" >&2
+  exit 1
+fi
+node scripts/gen-error-types.js --check
+
+step "tsc --noEmit (TypeScript example and declarations)"
+npx tsc --noEmit -p tsconfig.json
+
+step "node --test"
+node --test test/*.test.js

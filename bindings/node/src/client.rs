@@ -1,0 +1,229 @@
+//! [`NativeClient`]: a session, the node API, transactions and watches; and
+//! the factories of the recipe handles.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use coord_core::client::{Client, SessionState, WatchMode, WatchStream};
+use coord_core::embed::CancelToken;
+use futures::StreamExt;
+use napi::Result;
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::convert::{
+    self, CreateOptions, NodeData, Stat, TxnOp, TxnResult, WatchEventJs, create_mode,
+};
+use crate::error::IntoJs;
+
+/// Options of [`connect`].
+#[napi(object)]
+pub struct ConnectOptions {
+    /// `host:port,host:port`; default `$COORD_SERVERS`, else `127.0.0.1:2281`.
+    pub servers: Option<String>,
+    /// Session timeout to ask for (the server clamps it); default 10 000.
+    pub session_timeout_ms: Option<u32>,
+    /// Limit on each request, reconnect included; default the session timeout.
+    pub request_timeout_ms: Option<u32>,
+    /// Limit on the first connection; default 5 000.
+    pub connect_timeout_ms: Option<u32>,
+}
+
+/// Opens a session.
+#[napi]
+pub async fn connect(options: Option<ConnectOptions>) -> Result<NativeClient> {
+    let mut b = Client::builder();
+    if let Some(o) = options {
+        if let Some(s) = o.servers {
+            b = b.servers(s);
+        }
+        if let Some(ms) = o.session_timeout_ms {
+            b = b.session_timeout(Duration::from_millis(ms.into()));
+        }
+        if let Some(ms) = o.request_timeout_ms {
+            b = b.request_timeout(Duration::from_millis(ms.into()));
+        }
+        if let Some(ms) = o.connect_timeout_ms {
+            b = b.connect_timeout(Duration::from_millis(ms.into()));
+        }
+    }
+    let client = b.connect().await.js()?;
+    Ok(NativeClient { client })
+}
+
+/// `$COORD_SERVERS`, or `127.0.0.1:2281` when unset.
+#[napi]
+pub fn default_servers() -> String {
+    Client::default_servers()
+}
+
+/// One session with a coord ensemble.
+#[napi]
+pub struct NativeClient {
+    pub(crate) client: Client,
+}
+
+#[napi]
+impl NativeClient {
+    /// The session id.
+    #[napi(getter)]
+    pub fn session_id(&self) -> u64 {
+        self.client.session_id()
+    }
+
+    /// The negotiated session timeout.
+    #[napi(getter)]
+    pub fn session_timeout_ms(&self) -> u32 {
+        u32::try_from(self.client.session_timeout().as_millis()).unwrap_or(u32::MAX)
+    }
+
+    /// `'connecting'`, `'connected'`, `'suspended'`, `'expired'` or `'closed'`.
+    #[napi(getter)]
+    pub fn state(&self) -> String {
+        match self.client.state() {
+            SessionState::Connecting => "connecting",
+            SessionState::Connected => "connected",
+            SessionState::Suspended => "suspended",
+            SessionState::Expired => "expired",
+            SessionState::Closed => "closed",
+        }
+        .to_string()
+    }
+
+    /// The newest zxid this client has seen.
+    #[napi(getter)]
+    pub fn last_zxid(&self) -> u64 {
+        self.client.last_zxid()
+    }
+
+    /// Closes the session (its ephemerals go at once). Idempotent.
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        self.client.close().await.js()
+    }
+
+    /// Creates a node; resolves to its path (with the sequence suffix).
+    #[napi]
+    pub async fn create(
+        &self,
+        path: String,
+        data: Option<Buffer>,
+        options: Option<CreateOptions>,
+    ) -> Result<String> {
+        let options = options.unwrap_or_default();
+        let mode = create_mode(&options)?;
+        let data = convert::bytes(data);
+        if options.make_parents.unwrap_or(false) {
+            self.client.create_parents(&path, data, mode).await.js()
+        } else {
+            self.client.create(&path, data, mode).await.js()
+        }
+    }
+
+    /// The node's data and stat.
+    #[napi]
+    pub async fn get(&self, path: String) -> Result<NodeData> {
+        let (data, stat) = self.client.get(&path).await.js()?;
+        Ok(NodeData::new(data, stat))
+    }
+
+    /// Replaces the node's data (only at `version` when given).
+    #[napi]
+    pub async fn set(&self, path: String, data: Buffer, version: Option<i32>) -> Result<Stat> {
+        let data = convert::bytes(Some(data));
+        Ok(self.client.set(&path, data, version).await.js()?.into())
+    }
+
+    /// Deletes the node (only at `version` when given).
+    #[napi]
+    pub async fn delete(&self, path: String, version: Option<i32>) -> Result<()> {
+        self.client.delete(&path, version).await.js()
+    }
+
+    /// The node's stat, or `null` when it does not exist.
+    #[napi]
+    pub async fn exists(&self, path: String) -> Result<Option<Stat>> {
+        Ok(self.client.exists(&path).await.js()?.map(Stat::from))
+    }
+
+    /// The names of the node's children, sorted.
+    #[napi]
+    pub async fn children(&self, path: String) -> Result<Vec<String>> {
+        let mut names = self.client.children(&path).await.js()?;
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// Applies the ops atomically: all or none.
+    #[napi]
+    pub async fn multi(&self, ops: Vec<TxnOp>) -> Result<Vec<TxnResult>> {
+        let ops = ops.into_iter().map(convert::op).collect::<Result<_>>()?;
+        let results = self.client.multi(ops).await.js()?;
+        Ok(results.into_iter().map(convert::op_result).collect())
+    }
+
+    /// Waits until the server has applied every write committed before now.
+    #[napi]
+    pub async fn sync(&self, path: String) -> Result<()> {
+        self.client.sync(&path).await.js()
+    }
+
+    /// A persistent watch on `path` (and, when `recursive`, everything below).
+    #[napi]
+    pub async fn watch(&self, path: String, recursive: bool) -> Result<NativeWatch> {
+        let mode = if recursive {
+            WatchMode::PersistentRecursive
+        } else {
+            WatchMode::Persistent
+        };
+        let stream = self.client.watch(&path, mode).await.js()?;
+        Ok(NativeWatch {
+            stream: Arc::new(AsyncMutex::new(Some(stream))),
+            stop: CancelToken::new(),
+        })
+    }
+}
+
+/// The events of a persistent watch, one `next()` at a time.
+#[napi]
+pub struct NativeWatch {
+    stream: Arc<AsyncMutex<Option<WatchStream>>>,
+    stop: CancelToken,
+}
+
+#[napi]
+impl NativeWatch {
+    /// The next event; `null` once closed. Rejects once with the error that
+    /// ended the watch (`SESSION_EXPIRED`, `CLOSED`), then resolves `null`.
+    #[napi]
+    pub async fn next(&self) -> Result<Option<WatchEventJs>> {
+        let mut guard = self.stream.lock().await;
+        let Some(stream) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let item = tokio::select! {
+            item = stream.next() => item,
+            _ = self.stop.cancelled() => None,
+        };
+        match item {
+            Some(Ok(ev)) => Ok(Some(ev.into())),
+            Some(Err(e)) => {
+                guard.take();
+                Err(crate::error::js(e))
+            }
+            None => {
+                guard.take();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Removes the watch; a pending `next()` resolves `null`.
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        self.stop.cancel();
+        self.stream.lock().await.take();
+        Ok(())
+    }
+}

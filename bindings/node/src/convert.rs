@@ -1,0 +1,217 @@
+//! Conversions between JS objects and core types: stats, create options,
+//! multi ops and their results, watch events.
+
+use bytes::Bytes;
+use coord_core::client::{CreateMode, EventType, Op, OpResult, Stat as CoreStat, WatchEvent};
+use napi::Result;
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use crate::error::bad_arguments;
+
+/// A node's metadata. Zxids and the owner are `bigint`s (64-bit).
+#[napi(object, object_from_js = false)]
+pub struct Stat {
+    /// Zxid of the create.
+    pub czxid: u64,
+    /// Zxid of the last data change.
+    pub mzxid: u64,
+    /// Zxid of the last change of the children.
+    pub pzxid: u64,
+    /// Creation time, ms since the epoch.
+    pub ctime: i64,
+    /// Last modification time, ms since the epoch.
+    pub mtime: i64,
+    /// Data version.
+    pub version: i32,
+    /// Children version.
+    pub cversion: i32,
+    /// Owning session of an ephemeral node, `0n` otherwise.
+    pub ephemeral_owner: u64,
+    /// Bytes of data.
+    pub data_length: u32,
+    /// Number of children.
+    pub num_children: u32,
+}
+
+impl From<CoreStat> for Stat {
+    fn from(s: CoreStat) -> Self {
+        Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            pzxid: s.pzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion,
+            ephemeral_owner: s.ephemeral_owner,
+            data_length: s.data_length,
+            num_children: s.num_children,
+        }
+    }
+}
+
+/// What kind of node `create` makes (all false: persistent).
+#[napi(object)]
+#[derive(Default)]
+pub struct CreateOptions {
+    /// Deleted when the session ends.
+    pub ephemeral: Option<bool>,
+    /// Name suffixed with a 10-digit sequence number.
+    pub sequential: Option<bool>,
+    /// Removed by the server once it had children and has none left.
+    pub container: Option<bool>,
+    /// Persistent, removed once unchanged and childless for this long.
+    pub ttl_ms: Option<i64>,
+    /// Create missing ancestors first (as empty persistent nodes).
+    pub make_parents: Option<bool>,
+}
+
+/// The create mode the options name; contradictory options are `BAD_ARGUMENTS`.
+pub(crate) fn create_mode(o: &CreateOptions) -> Result<CreateMode> {
+    let eph = o.ephemeral.unwrap_or(false);
+    let seq = o.sequential.unwrap_or(false);
+    let container = o.container.unwrap_or(false);
+    let ttl = match o.ttl_ms {
+        Some(t) if t <= 0 => return Err(bad_arguments(format!("ttlMs must be > 0, got {t}"))),
+        Some(t) => Some(t.unsigned_abs()),
+        None => None,
+    };
+    Ok(match (eph, seq, container, ttl) {
+        (false, false, false, None) => CreateMode::Persistent,
+        (false, true, false, None) => CreateMode::PersistentSequential,
+        (true, false, false, None) => CreateMode::Ephemeral,
+        (true, true, false, None) => CreateMode::EphemeralSequential,
+        (false, false, true, None) => CreateMode::Container,
+        (false, false, false, Some(t)) => CreateMode::PersistentWithTtl(t),
+        (false, true, false, Some(t)) => CreateMode::PersistentSequentialWithTtl(t),
+        _ => {
+            return Err(bad_arguments(
+                "ephemeral, container and ttlMs exclude one another (sequential combines with ephemeral or ttlMs)",
+            ));
+        }
+    })
+}
+
+/// Bytes of an optional Buffer (empty when absent).
+pub(crate) fn bytes(b: Option<Buffer>) -> Bytes {
+    b.map(|b| Bytes::copy_from_slice(&b)).unwrap_or_default()
+}
+
+/// One operation of a transaction.
+#[napi(object)]
+pub struct TxnOp {
+    /// `'create'`, `'delete'`, `'set'` or `'check'`.
+    pub op: String,
+    /// The node (for a sequential create, the name prefix).
+    pub path: String,
+    /// Data of a create or set.
+    pub data: Option<Buffer>,
+    /// Expected version of a delete, set or check (any when absent).
+    pub version: Option<i32>,
+    /// Kind of node of a create.
+    pub create: Option<CreateOptions>,
+}
+
+pub(crate) fn op(o: TxnOp) -> Result<Op> {
+    let version = o.version.unwrap_or(-1);
+    Ok(match o.op.as_str() {
+        "create" => Op::Create {
+            mode: create_mode(&o.create.unwrap_or_default())?,
+            path: o.path,
+            data: bytes(o.data),
+        },
+        "delete" => Op::Delete {
+            path: o.path,
+            version,
+        },
+        "set" => Op::SetData {
+            path: o.path,
+            data: bytes(o.data),
+            version,
+        },
+        "check" => Op::Check {
+            path: o.path,
+            version,
+        },
+        other => {
+            return Err(bad_arguments(format!(
+                "unknown transaction op {other:?} (create, delete, set, check)"
+            )));
+        }
+    })
+}
+
+/// The result of one operation of a committed transaction.
+#[napi(object, object_from_js = false)]
+pub struct TxnResult {
+    /// `'create'`, `'delete'`, `'set'` or `'check'`.
+    pub op: String,
+    /// The created path (with its sequence suffix), for a create.
+    pub path: Option<String>,
+    /// The new stat, for a create or set.
+    pub stat: Option<Stat>,
+}
+
+pub(crate) fn op_result(r: OpResult) -> TxnResult {
+    let (op, path, stat) = match r {
+        OpResult::Create { path, stat } => ("create", Some(path), Some(stat.into())),
+        OpResult::Delete => ("delete", None, None),
+        OpResult::SetData { stat } => ("set", None, Some(stat.into())),
+        OpResult::Check => ("check", None, None),
+        // A committed multi has no failed op (`Client::multi` turns a
+        // failure into an error); keep the shape total anyway.
+        OpResult::Error(e) => ("error", Some(e.to_string()), None),
+    };
+    TxnResult {
+        op: op.to_string(),
+        path,
+        stat,
+    }
+}
+
+/// A change reported by a watch.
+#[napi(object, object_from_js = false)]
+pub struct WatchEventJs {
+    /// `'created'`, `'deleted'`, `'dataChanged'` or `'childrenChanged'`.
+    #[napi(js_name = "type")]
+    pub kind: String,
+    /// The node that changed.
+    pub path: String,
+    /// Zxid of the change.
+    pub zxid: u64,
+}
+
+impl From<WatchEvent> for WatchEventJs {
+    fn from(ev: WatchEvent) -> Self {
+        let kind = match ev.kind {
+            EventType::NodeCreated => "created",
+            EventType::NodeDeleted => "deleted",
+            EventType::NodeDataChanged => "dataChanged",
+            EventType::NodeChildrenChanged => "childrenChanged",
+        };
+        WatchEventJs {
+            kind: kind.to_string(),
+            path: ev.path,
+            zxid: ev.zxid,
+        }
+    }
+}
+
+/// A node's data and stat.
+#[napi(object, object_from_js = false)]
+pub struct NodeData {
+    /// The data.
+    pub data: Buffer,
+    /// The metadata.
+    pub stat: Stat,
+}
+
+impl NodeData {
+    pub(crate) fn new(data: Bytes, stat: CoreStat) -> Self {
+        NodeData {
+            data: data.to_vec().into(),
+            stat: stat.into(),
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Locks: mutex (and the two sides of a read-write lock), semaphore leases,
+//! multi-lock. Handles wrap the core recipes; waiting, fencing tokens,
+//! loss detection and clean-up are the core's.
+
+use std::sync::Arc;
+
+use coord_core::Error;
+use coord_core::recipes::{Lease, Lock, MultiLock, RwLock, Semaphore};
+use pyo3::prelude::*;
+
+use crate::call::{Call, Held, call, conv, conv_with, failed, none};
+use crate::client::{ClientCore, seconds};
+
+/// A lock handle (mutex, or one side of a read-write lock).
+#[pyclass(module = "coord._coord", frozen)]
+pub(crate) struct LockCore {
+    lock: Held<Arc<Lock>>,
+}
+
+impl LockCore {
+    fn with<F, Fut>(&self, f: F) -> Call
+    where
+        F: FnOnce(Arc<Lock>) -> Fut,
+        Fut: std::future::Future<Output = coord_core::Result<crate::call::Conv>> + Send + 'static,
+    {
+        match self.lock.get() {
+            Ok(l) => call(f(l.clone())),
+            Err(e) => failed(e),
+        }
+    }
+}
+
+#[pymethods]
+impl LockCore {
+    /// Waits for the lock (at most `timeout` seconds: `LockTimeout`);
+    /// resolves to the fencing token.
+    #[pyo3(signature = (timeout=None))]
+    fn acquire(&self, timeout: Option<f64>) -> Call {
+        let timeout = match timeout.map(|t| seconds("timeout", t)).transpose() {
+            Ok(t) => t,
+            Err(e) => return failed(e),
+        };
+        self.with(move |l| async move {
+            let token = match timeout {
+                Some(t) => l.acquire_timeout(t).await?,
+                None => l.acquire().await?,
+            };
+            Ok(conv(token))
+        })
+    }
+
+    /// Takes the lock only if free now; resolves to the token or `None`.
+    fn try_acquire(&self) -> Call {
+        self.with(|l| async move { Ok(conv(l.try_acquire().await?)) })
+    }
+
+    /// Releases one hold (`NotHeldError` if not held).
+    fn release(&self) -> Call {
+        self.with(|l| async move {
+            l.release().await?;
+            Ok(none())
+        })
+    }
+
+    /// Resolves to `True` once the current hold was lost.
+    fn is_lost(&self) -> Call {
+        self.with(|l| async move { Ok(conv(l.is_lost().await)) })
+    }
+
+    /// Resolves to `True` while held and not lost.
+    fn is_held(&self) -> Call {
+        self.with(|l| async move { Ok(conv(l.is_held().await)) })
+    }
+
+    /// Resolves to the fencing token of the current hold, or `None`.
+    fn token(&self) -> Call {
+        self.with(|l| async move { Ok(conv(l.token().await)) })
+    }
+
+    /// The lock's path.
+    #[getter]
+    fn path(&self) -> String {
+        self.lock
+            .get()
+            .map(|l| l.path().to_string())
+            .unwrap_or_default()
+    }
+}
+
+fn client_of(c: &ClientCore) -> coord_core::Result<coord_core::client::Client> {
+    c.core()
+}
+
+/// A mutex handle on `path`.
+#[pyfunction]
+fn lock(py: Python<'_>, client: &ClientCore, path: &str) -> PyResult<LockCore> {
+    let c = crate::errors::check(py, client_of(client))?;
+    Ok(LockCore {
+        lock: Held::new(client.guard(), Arc::new(Lock::new(&c, path))),
+    })
+}
+
+/// The `(read, write)` handles of a read-write lock on `path`.
+#[pyfunction]
+fn rwlock(py: Python<'_>, client: &ClientCore, path: &str) -> PyResult<(LockCore, LockCore)> {
+    let c = crate::errors::check(py, client_of(client))?;
+    let RwLock { read, write } = RwLock::new(&c, path);
+    let g = client.guard();
+    Ok((
+        LockCore {
+            lock: Held::new(g, Arc::new(read)),
+        },
+        LockCore {
+            lock: Held::new(g, Arc::new(write)),
+        },
+    ))
+}
+
+/// A semaphore handle.
+#[pyclass(module = "coord._coord", frozen)]
+pub(crate) struct SemaphoreCore {
+    sem: Held<Semaphore>,
+}
+
+/// One held lease of a semaphore.
+#[pyclass(module = "coord._coord", frozen)]
+pub(crate) struct LeaseCore {
+    lease: Held<Arc<tokio::sync::Mutex<Option<Lease>>>>,
+    /// The lease's fencing token.
+    #[pyo3(get)]
+    token: u64,
+    /// The lease node's path.
+    #[pyo3(get)]
+    node: String,
+}
+
+fn lease_conv(guard: coord_core::embed::ForkGuard, lease: Lease) -> crate::call::Conv {
+    conv_with(move |py| {
+        let core = LeaseCore {
+            token: lease.token(),
+            node: lease.node().to_string(),
+            lease: Held::new(guard, Arc::new(tokio::sync::Mutex::new(Some(lease)))),
+        };
+        Ok(Py::new(py, core)?.into_any())
+    })
+}
+
+#[pymethods]
+impl SemaphoreCore {
+    /// Waits for a lease (at most `timeout` seconds: `LockTimeout`).
+    #[pyo3(signature = (timeout=None))]
+    fn acquire(&self, timeout: Option<f64>) -> Call {
+        let timeout = match timeout.map(|t| seconds("timeout", t)).transpose() {
+            Ok(t) => t,
+            Err(e) => return failed(e),
+        };
+        let guard = self.sem.guard();
+        match self.sem.get() {
+            Ok(s) => {
+                let s = s.clone();
+                call(async move {
+                    let lease = match timeout {
+                        Some(t) => s.acquire_timeout(t).await?,
+                        None => s.acquire().await?,
+                    };
+                    Ok(lease_conv(guard, lease))
+                })
+            }
+            Err(e) => failed(e),
+        }
+    }
+
+    /// A lease if one is free now, else `None`.
+    fn try_acquire(&self) -> Call {
+        let guard = self.sem.guard();
+        match self.sem.get() {
+            Ok(s) => {
+                let s = s.clone();
+                call(async move {
+                    Ok(match s.try_acquire().await? {
+                        Some(lease) => lease_conv(guard, lease),
+                        None => none(),
+                    })
+                })
+            }
+            Err(e) => failed(e),
+        }
+    }
+
+    /// Number of leases.
+    #[getter]
+    fn leases(&self) -> usize {
+        self.sem.get().map(|s| s.leases()).unwrap_or(0)
+    }
+}
+
+#[pymethods]
+impl LeaseCore {
+    /// Gives the lease back (again: no-op).
+    fn release(&self) -> Call {
+        match self.lease.get() {
+            Ok(l) => {
+                let l = l.clone();
+                call(async move {
+                    if let Some(lease) = l.lock().await.take() {
+                        lease.release().await?;
+                    }
+                    Ok(none())
+                })
+            }
+            Err(e) => failed(e),
+        }
+    }
+}
+
+/// A semaphore of `leases` slots on `path`.
+#[pyfunction]
+fn semaphore(
+    py: Python<'_>,
+    client: &ClientCore,
+    path: &str,
+    leases: usize,
+) -> PyResult<SemaphoreCore> {
+    let c = crate::errors::check(py, client_of(client))?;
+    if leases == 0 {
+        return Err(crate::errors::to_py(
+            py,
+            Error::BadArguments(format!("semaphore {path}: leases must be at least 1")),
+        ));
+    }
+    Ok(SemaphoreCore {
+        sem: Held::new(client.guard(), Semaphore::new(&c, path, leases)),
+    })
+}
+
+/// Several locks taken together, all or none.
+#[pyclass(module = "coord._coord", frozen)]
+pub(crate) struct MultiLockCore {
+    locks: Held<Arc<MultiLock>>,
+}
+
+#[pymethods]
+impl MultiLockCore {
+    /// Acquires every lock (within `timeout` seconds, or none: `LockTimeout`);
+    /// resolves to their tokens in path order.
+    #[pyo3(signature = (timeout=None))]
+    fn acquire(&self, timeout: Option<f64>) -> Call {
+        let timeout = match timeout.map(|t| seconds("timeout", t)).transpose() {
+            Ok(t) => t,
+            Err(e) => return failed(e),
+        };
+        match self.locks.get() {
+            Ok(m) => {
+                let m = m.clone();
+                call(async move {
+                    let tokens = match timeout {
+                        Some(t) => m.acquire_timeout(t).await?,
+                        None => m.acquire().await?,
+                    };
+                    Ok(conv(tokens))
+                })
+            }
+            Err(e) => failed(e),
+        }
+    }
+
+    /// Releases every lock.
+    fn release(&self) -> Call {
+        match self.locks.get() {
+            Ok(m) => {
+                let m = m.clone();
+                call(async move {
+                    m.release().await?;
+                    Ok(none())
+                })
+            }
+            Err(e) => failed(e),
+        }
+    }
+}
+
+/// A multi-lock over `paths`.
+#[pyfunction]
+fn multi_lock(py: Python<'_>, client: &ClientCore, paths: Vec<String>) -> PyResult<MultiLockCore> {
+    let c = crate::errors::check(py, client_of(client))?;
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    Ok(MultiLockCore {
+        locks: Held::new(client.guard(), Arc::new(MultiLock::new(&c, &refs))),
+    })
+}
+
+/// Adds the classes and functions of this module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LockCore>()?;
+    m.add_class::<SemaphoreCore>()?;
+    m.add_class::<LeaseCore>()?;
+    m.add_class::<MultiLockCore>()?;
+    m.add_function(wrap_pyfunction!(lock, m)?)?;
+    m.add_function(wrap_pyfunction!(rwlock, m)?)?;
+    m.add_function(wrap_pyfunction!(semaphore, m)?)?;
+    m.add_function(wrap_pyfunction!(multi_lock, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! The embedded server behind `coord.testing.Server`: an in-process server
+//! on 127.0.0.1 with a temp data dir ([`coord_core::embed::EmbeddedServer`]).
+
+use std::sync::Mutex;
+
+use coord_core::embed::EmbeddedServer;
+use pyo3::prelude::*;
+
+use crate::errors::check;
+
+/// An in-process coord server for tests. Use `coord.testing.Server`.
+#[pyclass(module = "coord._coord", frozen)]
+pub(crate) struct ServerCore {
+    server: Mutex<Option<EmbeddedServer>>,
+    addr: String,
+}
+
+#[pymethods]
+impl ServerCore {
+    /// Starts a server on a free port (GIL released while it starts).
+    #[new]
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        let server = check(py, py.detach(EmbeddedServer::start))?;
+        Ok(ServerCore {
+            addr: server.addr().to_string(),
+            server: Mutex::new(Some(server)),
+        })
+    }
+
+    /// `host:port` to give clients.
+    #[getter]
+    fn address(&self) -> String {
+        self.addr.clone()
+    }
+
+    /// The data directory, while running.
+    #[getter]
+    fn data_dir(&self) -> Option<String> {
+        self.lock()
+            .as_ref()
+            .and_then(|s| s.data_dir())
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// Stops the server and removes its data (again: no-op).
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let server = self.lock().take();
+        if let Some(mut s) = server {
+            check(py, py.detach(move || s.stop()))?;
+        }
+        Ok(())
+    }
+}
+
+impl ServerCore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<EmbeddedServer>> {
+        self.server.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The Rust baseline of the binding's benchmark: `n` sequential gets of
+/// `path`, then `n` lock cycles (acquire + release) on `lock_path`, by the
+/// core client alone; returns the seconds each loop took.
+#[pyfunction]
+fn bench_rust(
+    py: Python<'_>,
+    client: &crate::client::ClientCore,
+    path: String,
+    lock_path: String,
+    n: u32,
+) -> PyResult<(f64, f64)> {
+    let c = check(py, client.core())?;
+    let r = py.detach(move || {
+        coord_core::embed::block_on(
+            async move {
+                let t = std::time::Instant::now();
+                for _ in 0..n {
+                    c.get(&path).await?;
+                }
+                let gets = t.elapsed().as_secs_f64();
+                let lock = coord_core::recipes::Lock::new(&c, &lock_path);
+                let t = std::time::Instant::now();
+                for _ in 0..n {
+                    lock.acquire().await?;
+                    lock.release().await?;
+                }
+                Ok((gets, t.elapsed().as_secs_f64()))
+            },
+            None,
+            None,
+        )
+    });
+    check(py, r)
+}
+
+/// Adds the classes of this module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(bench_rust, m)?)?;
+    m.add_class::<ServerCore>()?;
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! Watches with C callbacks: one-shot (set by `coord_get_watch`,
+//! `coord_exists_watch`, `coord_children_watch`) and persistent
+//! (`coord_watch_add`). A runtime task waits for the core watch and hands
+//! each event to the callback thread ([`crate::callbacks`]); the returned
+//! `coord_watch` handle unregisters when freed.
+
+use std::ffi::{CString, c_char, c_void};
+use std::sync::Arc;
+
+use coord_core::client::{EventType, WatchEvent, WatchMode};
+use coord_core::embed;
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+
+use crate::callbacks::{Slot, UserData, dispatch};
+use crate::client::{client, coord_client};
+use crate::error::{Fail, Res, coord_result, guard, guard_value};
+use crate::util::{self, coord_stat, need, out_bytes, out_string_array, put, run};
+
+/// Type of a watch event (one of the `COORD_EVENT_*` values).
+#[allow(non_camel_case_types)]
+pub type coord_event_type = u32;
+/// No event: the watch ended (see `result`).
+pub const COORD_EVENT_NONE: coord_event_type = 0;
+/// The node was created.
+pub const COORD_EVENT_NODE_CREATED: coord_event_type = 1;
+/// The node was deleted.
+pub const COORD_EVENT_NODE_DELETED: coord_event_type = 2;
+/// The node's data changed.
+pub const COORD_EVENT_NODE_DATA_CHANGED: coord_event_type = 3;
+/// A child was added or removed.
+pub const COORD_EVENT_NODE_CHILDREN_CHANGED: coord_event_type = 4;
+
+/// Kind of persistent watch (one of the `COORD_WATCH_*` values).
+#[allow(non_camel_case_types)]
+pub type coord_watch_mode = u32;
+/// Every event on the path itself.
+pub const COORD_WATCH_PERSISTENT: coord_watch_mode = 0;
+/// Created, deleted and data events on the path and every node below it.
+pub const COORD_WATCH_PERSISTENT_RECURSIVE: coord_watch_mode = 1;
+
+/// What a watch callback receives.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug)]
+pub struct coord_watch_event {
+    /// `COORD_RESULT_OK` for an event; otherwise the watch ended with this
+    /// error (`SESSION_EXPIRED`, `CLOSED`, `CANCELLED`) and `type` is
+    /// `COORD_EVENT_NONE`. An ended watch calls back no more.
+    pub result: coord_result,
+    /// One of `COORD_EVENT_*`.
+    pub r#type: coord_event_type,
+    /// The path that changed. Borrowed: valid only during the callback.
+    pub path: *const c_char,
+    /// zxid of the change.
+    pub zxid: u64,
+}
+
+/// A watch callback. Runs on the library's callback thread (never on the
+/// thread that registered it), one callback at a time, and never after
+/// `coord_watch_free` of its watch has returned. It may call any libcoord
+/// function, including `coord_watch_free` of its own watch. `event` is
+/// borrowed for the duration of the call.
+#[allow(non_camel_case_types)]
+pub type coord_watch_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const coord_watch_event)>;
+
+/// A registered callback: a node watch, or a leader observer from
+/// `coord_election_observe`. Free with `coord_watch_free` to unregister.
+pub struct coord_watch {
+    slot: Arc<Slot>,
+    task: JoinHandle<()>,
+}
+
+impl coord_watch {
+    /// Spawns `task` (which dispatches through `slot`) and wraps it.
+    pub(crate) fn spawn(
+        slot: Arc<Slot>,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> Res<*mut coord_watch> {
+        let task = embed::handle()?.spawn(task);
+        Ok(Box::into_raw(Box::new(coord_watch { slot, task })))
+    }
+}
+
+fn event_type(kind: EventType) -> coord_event_type {
+    match kind {
+        EventType::NodeCreated => COORD_EVENT_NODE_CREATED,
+        EventType::NodeDeleted => COORD_EVENT_NODE_DELETED,
+        EventType::NodeDataChanged => COORD_EVENT_NODE_DATA_CHANGED,
+        EventType::NodeChildrenChanged => COORD_EVENT_NODE_CHILDREN_CHANGED,
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Callback {
+    f: unsafe extern "C" fn(*mut c_void, *const coord_watch_event),
+    ud: UserData,
+}
+
+impl Callback {
+    fn new(f: coord_watch_fn, ud: *mut c_void) -> Res<Callback> {
+        Ok(Callback {
+            f: f.ok_or_else(|| Fail::null("callback"))?,
+            ud: UserData(ud),
+        })
+    }
+
+    /// Queues one call with `item` for the callback thread.
+    fn deliver(self, slot: &Arc<Slot>, item: coord_core::Result<WatchEvent>) {
+        dispatch(slot, move || {
+            let (result, kind, path, zxid) = match item {
+                Ok(ev) => (coord_result::Ok, event_type(ev.kind), ev.path, ev.zxid),
+                Err(e) => (
+                    coord_result::from_error(&e),
+                    COORD_EVENT_NONE,
+                    String::new(),
+                    0,
+                ),
+            };
+            let path = CString::new(path).unwrap_or_default();
+            let event = coord_watch_event {
+                result,
+                r#type: kind,
+                path: path.as_ptr(),
+                zxid,
+            };
+            let ud = self.ud;
+            // SAFETY: a C function pointer registered with this userdata.
+            unsafe { (self.f)(ud.0, &event) };
+        });
+    }
+}
+
+fn oneshot(cb: Callback, watch: coord_core::client::OneshotWatch) -> Res<*mut coord_watch> {
+    let slot = Slot::new();
+    let s = Arc::clone(&slot);
+    coord_watch::spawn(slot, async move {
+        let item = watch.await;
+        cb.deliver(&s, item);
+    })
+}
+
+/// Like `coord_get`, and sets a one-shot watch on the node's data: `callback`
+/// runs once when the data changes or the node is deleted (or once with an
+/// error result when the watch ends first). No watch is set when the call
+/// fails. Free `*out_watch` with `coord_watch_free` (after or instead of the
+/// callback).
+///
+/// Ownership: `*out_data` (free with `coord_free_bytes`) and `*out_watch`
+/// are owned by the caller; `userdata` is passed back untouched.
+#[unsafe(no_mangle)]
+pub extern "C" fn coord_get_watch(
+    client: *const coord_client,
+    path: *const c_char,
+    callback: coord_watch_fn,
+    userdata: *mut c_void,
+    out_data: *mut *mut u8,
+    out_len: *mut usize,
+    out_stat: *mut coord_stat,
+    out_watch: *mut *mut coord_watch,
+) -> coord_result {
+    guard(|| {
+        need(out_data, "out_data")?;
+        need(out_len, "out_len")?;
+        need(out_watch, "out_watch")?;
+        let cb = Callback::new(callback, userdata)?;
+        let c = self::client(client)?.clone();
+        let path = unsafe { util::path(path, "path") }?;
+        let (data, stat, watch) = run(async move { c.get_watch(&path).await }, None)?;
+        let w = oneshot(cb, watch)?;
+        let (p, n) = out_bytes(&data);
+        unsafe {
+            put(out_data, p);
+            put(out_len, n);
+            put(out_stat, stat.into());
+            put(out_watch, w);
+        }
+        Ok(())
+    })
+}
+
+/// Like `coord_exists`, and sets a one-shot watch that fires when the node
+/// is created, changed or deleted (set also when the node does not exist).
+///
+/// Ownership: `*out_watch` is owned by the caller (`coord_watch_free`).
+#[unsafe(no_mangle)]
+pub extern "C" fn coord_exists_watch(
+    client: *const coord_client,
+    path: *const c_char,
+    callback: coord_watch_fn,
+    userdata: *mut c_void,
+    out_exists: *mut bool,
+    out_stat: *mut coord_stat,
+    out_watch: *mut *mut coord_watch,
+) -> coord_result {
+    guard(|| {
+        need(out_exists, "out_exists")?;
+        need(out_watch, "out_watch")?;
+        let cb = Callback::new(callback, userdata)?;
+        let c = self::client(client)?.clone();
+        let path = unsafe { util::path(path, "path") }?;
+        let (stat, watch) = run(async move { c.exists_watch(&path).await }, None)?;
+        let w = oneshot(cb, watch)?;
+        unsafe {
+            put(out_exists, stat.is_some());
+            if let Some(s) = stat {
+                put(out_stat, s.into());
+            }
+            put(out_watch, w);
+        }
+        Ok(())
+    })
+}
+
+/// Like `coord_children`, and sets a one-shot watch that fires when a child
+/// is added or removed or the node is deleted.
+///
+/// Ownership: `*out_names` (free with `coord_free_string_array`) and
+/// `*out_watch` (`coord_watch_free`) are owned by the caller.
+#[unsafe(no_mangle)]
+pub extern "C" fn coord_children_watch(
+    client: *const coord_client,
+    path: *const c_char,
+    callback: coord_watch_fn,
+    userdata: *mut c_void,
+    out_names: *mut *mut *mut c_char,
+    out_len: *mut usize,
+    out_watch: *mut *mut coord_watch,
+) -> coord_result {
+    guard(|| {
+        need(out_names, "out_names")?;
+        need(out_len, "out_len")?;
+        need(out_watch, "out_watch")?;
+        let cb = Callback::new(callback, userdata)?;
+        let c = self::client(client)?.clone();
+        let path = unsafe { util::path(path, "path") }?;
+        let (names, watch) = run(async move { c.children_watch(&path).await }, None)?;
+        let w = oneshot(cb, watch)?;
+        let (p, n) = out_string_array(&names);
+        unsafe {
+            put(out_names, p);
+            put(out_len, n);
+            put(out_watch, w);
+        }
+        Ok(())
+    })
+}
+
+/// Sets a persistent watch on `path` (`COORD_WATCH_*`): `callback` runs for
+/// every matching change, in zxid order, until the watch is freed; if the
+/// session ends first it runs once more with the error and stops. Survives
+/// reconnects.
+///
+/// Ownership: `*out_watch` is owned by the caller (`coord_watch_free`).
+#[unsafe(no_mangle)]
+pub extern "C" fn coord_watch_add(
+    client: *const coord_client,
+    path: *const c_char,
+    mode: coord_watch_mode,
+    callback: coord_watch_fn,
+    userdata: *mut c_void,
+    out_watch: *mut *mut coord_watch,
+) -> coord_result {
+    guard(|| {
+        need(out_watch, "out_watch")?;
+        let cb = Callback::new(callback, userdata)?;
+        let mode = match mode {
+            COORD_WATCH_PERSISTENT => WatchMode::Persistent,
+            COORD_WATCH_PERSISTENT_RECURSIVE => WatchMode::PersistentRecursive,
+            other => return Err(Fail::bad(format!("unknown watch mode {other}"))),
+        };
+        let c = self::client(client)?.clone();
+        let path = unsafe { util::path(path, "path") }?;
+        let mut stream = run(async move { c.watch(&path, mode).await }, None)?;
+        let slot = Slot::new();
+        let s = Arc::clone(&slot);
+        let w = coord_watch::spawn(slot, async move {
+            while let Some(item) = stream.next().await {
+                let end = item.is_err();
+                cb.deliver(&s, item);
+                if end {
+                    break;
+                }
+            }
+        })?;
+        unsafe { put(out_watch, w) };
+        Ok(())
+    })
+}
+
+/// Unregisters and frees a watch: when this returns its callback is not
+/// running and will never run again (called from the callback itself, it
+/// returns at once and the callback is not called again). NULL is fine.
+#[unsafe(no_mangle)]
+pub extern "C" fn coord_watch_free(watch: *mut coord_watch) {
+    guard_value((), || {
+        if watch.is_null() {
+            return;
+        }
+        let w = unsafe { Box::from_raw(watch) };
+        w.task.abort();
+        w.slot.kill();
+    })
+}

@@ -1,0 +1,622 @@
+//! The results of one run, the targets of issue 7 judged from them, and the
+//! markdown section of BENCHMARKS.md between the `bench:peers` markers.
+//! Pure: no I/O except [`update_section`], so the formatting is unit-tested.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use coord_core::bench::MachineInfo;
+
+use crate::fanout::FanOut;
+use crate::locks::{CONTENDERS, REDIS_POLL};
+use crate::scale::{NodeScale, Sessions};
+use crate::stats::Summary;
+use crate::systems::System;
+
+pub(crate) const START: &str = "<!-- bench:peers:start -->";
+pub(crate) const END: &str = "<!-- bench:peers:end -->";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Workload {
+    Write,
+    Read,
+    LockCycle,
+    Handoff,
+}
+
+impl Workload {
+    fn label(self) -> &'static str {
+        match self {
+            Workload::Write => "durable write, 100 B",
+            Workload::Read => "read, 100 B",
+            Workload::LockCycle => "lock: uncontended acquire+release",
+            Workload::Handoff => {
+                "lock: handoff (ops/s = handoffs/s; latency = release -> next acquire)"
+            }
+        }
+    }
+}
+
+pub(crate) struct Row {
+    pub(crate) workload: Workload,
+    pub(crate) system: System,
+    pub(crate) clients: usize,
+    pub(crate) result: Result<Summary, String>,
+}
+
+pub(crate) struct HerdRow {
+    pub(crate) system: System,
+    pub(crate) naive: bool,
+    pub(crate) waiters: usize,
+    pub(crate) result: Result<u64, String>,
+}
+
+/// Everything one run measured.
+#[derive(Default)]
+pub(crate) struct Results {
+    pub(crate) fsync: Option<Result<Summary, String>>,
+    pub(crate) fsync_prealloc: Option<Result<Summary, String>>,
+    pub(crate) rtt: Option<Result<Summary, String>>,
+    pub(crate) rows: Vec<Row>,
+    pub(crate) herd: Vec<HerdRow>,
+    pub(crate) fanout: Vec<(System, Result<FanOut, String>)>,
+    pub(crate) scale: Vec<(System, Result<NodeScale, String>)>,
+    pub(crate) sessions: Vec<(System, Result<Sessions, String>)>,
+}
+
+/// Facts about the run printed above the tables.
+pub(crate) struct Meta {
+    pub(crate) date: String,
+    pub(crate) command: String,
+    pub(crate) versions: String,
+    pub(crate) settings: String,
+    pub(crate) machine: MachineInfo,
+    pub(crate) bounds: String,
+    pub(crate) wall_secs: f64,
+    /// `/proc/loadavg` when the workloads started and when they ended.
+    pub(crate) load: (String, String),
+}
+
+impl Results {
+    fn find(&self, w: Workload, s: System, clients: usize) -> Option<&Summary> {
+        self.rows
+            .iter()
+            .find(|r| r.workload == w && r.system == s && r.clients == clients)
+            .and_then(|r| r.result.as_ref().ok())
+    }
+
+    fn herd_of(&self, s: System, naive: bool, waiters: usize) -> Option<u64> {
+        self.herd
+            .iter()
+            .find(|h| h.system == s && h.naive == naive && h.waiters == waiters)
+            .and_then(|h| h.result.as_ref().ok().copied())
+    }
+
+    fn ok<T>(v: &[(System, Result<T, String>)], s: System) -> Option<&T> {
+        v.iter()
+            .find(|(x, _)| *x == s)
+            .and_then(|(_, r)| r.as_ref().ok())
+    }
+
+    /// The targets of issue 7, each PASS, MISS, or n/a (a side not measured).
+    pub(crate) fn targets(&self) -> Vec<(String, Option<bool>, String)> {
+        use System::*;
+        use Workload::*;
+        let mut out = Vec::new();
+        let mut ops_ratio = |name: &str, w, clients, peer, min: f64| {
+            let v = match (self.find(w, Coord, clients), self.find(w, peer, clients)) {
+                (Some(c), Some(p)) if p.ops_per_sec() > 0.0 => {
+                    let r = c.ops_per_sec() / p.ops_per_sec();
+                    (
+                        Some(r >= min),
+                        format!(
+                            "{r:.2}x (coord {:.0}/s vs {:.0}/s)",
+                            c.ops_per_sec(),
+                            p.ops_per_sec()
+                        ),
+                    )
+                }
+                _ => (None, "not measured".to_string()),
+            };
+            out.push((name.to_string(), v.0, v.1));
+        };
+        ops_ratio(
+            "durable writes, 32 clients: >= 2x ZooKeeper ops/s",
+            Write,
+            32,
+            Zk,
+            2.0,
+        );
+        ops_ratio(
+            "durable writes, 32 clients: >= 4x etcd ops/s",
+            Write,
+            32,
+            Etcd,
+            4.0,
+        );
+        ops_ratio(
+            "reads, 32 clients: >= 2x ZooKeeper ops/s",
+            Read,
+            32,
+            Zk,
+            2.0,
+        );
+        // One durable write costs at least one fsync of a preallocated log
+        // plus a loopback round trip: a target below that cannot be reached.
+        let floor_us = match (&self.fsync_prealloc, &self.rtt) {
+            (Some(Ok(f)), Some(Ok(r))) => Some(f.p50_us + r.p50_us),
+            _ => None,
+        };
+        let mut p50_ratio = |name: &str, w, clients, peer, max: f64, strict: bool| {
+            let v = match (self.find(w, Coord, clients), self.find(w, peer, clients)) {
+                (Some(c), Some(p)) if p.p50_us > 0.0 => {
+                    let r = c.p50_us / p.p50_us;
+                    let pass = if strict { r < max } else { r <= max };
+                    let mut detail = format!(
+                        "{r:.2} (coord p50 {:.0} us vs {:.0} us)",
+                        c.p50_us, p.p50_us
+                    );
+                    if let Some(f) = floor_us
+                        && !pass
+                    {
+                        let needed = p.p50_us * max;
+                        let _ = write!(detail, "; needs coord p50 <= {needed:.0} us");
+                        if needed < f {
+                            let _ = write!(
+                                detail,
+                                ", below the floor of one fsync + one round trip ({f:.0} us p50)"
+                            );
+                        }
+                    }
+                    (Some(pass), detail)
+                }
+                _ => (None, "not measured".to_string()),
+            };
+            out.push((name.to_string(), v.0, v.1));
+        };
+        p50_ratio(
+            "durable write, 1 client: p50 below ZooKeeper's",
+            Write,
+            1,
+            Zk,
+            1.0,
+            true,
+        );
+        p50_ratio(
+            "lock uncontended cycle: p50 <= 1/2 ZooKeeper's",
+            LockCycle,
+            1,
+            Zk,
+            0.5,
+            false,
+        );
+        p50_ratio(
+            "lock handoff, 16 contenders: p50 <= 1/2 ZooKeeper's",
+            Handoff,
+            CONTENDERS,
+            Zk,
+            0.5,
+            false,
+        );
+        p50_ratio(
+            "lock handoff, 16 contenders: p50 <= 1/10 etcd's",
+            Handoff,
+            CONTENDERS,
+            Etcd,
+            0.1,
+            false,
+        );
+        for peer in [RedisAof, RedisMem] {
+            let v = match (
+                self.find(Handoff, Coord, CONTENDERS),
+                self.find(Handoff, peer, CONTENDERS),
+            ) {
+                (Some(c), Some(p)) => (
+                    Some(c.ops_per_sec() > p.ops_per_sec()),
+                    format!("coord {:.0}/s vs {:.0}/s", c.ops_per_sec(), p.ops_per_sec()),
+                ),
+                _ => (None, "not measured".to_string()),
+            };
+            out.push((
+                format!(
+                    "lock handoffs/s above {} with a {} ms poll",
+                    peer.name(),
+                    REDIS_POLL.as_millis()
+                ),
+                v.0,
+                v.1,
+            ));
+        }
+        let v = match (Self::ok(&self.fanout, Coord), Self::ok(&self.fanout, Zk)) {
+            (Some(c), Some(z)) => (
+                Some(c.each_p99_us < z.each_p99_us && c.missed == 0),
+                format!(
+                    "coord p99 {:.0} us vs {:.0} us (all-delivered p99 {:.0} vs {:.0} us; coord missed {})",
+                    c.each_p99_us, z.each_p99_us, c.all_p99_us, z.all_p99_us, c.missed
+                ),
+            ),
+            _ => (None, "not measured".to_string()),
+        };
+        out.push((
+            "watch fan-out to 1,000 watchers: p99 below ZooKeeper's".into(),
+            v.0,
+            v.1,
+        ));
+        for waiters in [16, 256] {
+            let v = match self.herd_of(Coord, false, waiters) {
+                Some(n) => (Some(n == 1), format!("{n}")),
+                None => (None, "not measured".to_string()),
+            };
+            out.push((
+                format!("notifications per handoff, {waiters} waiters: exactly 1"),
+                v.0,
+                v.1,
+            ));
+        }
+        let v = match (Self::ok(&self.scale, Coord), Self::ok(&self.scale, Zk)) {
+            (Some(c), Some(z)) if z.bytes_per_node() > 0.0 => {
+                let r = c.bytes_per_node() / z.bytes_per_node();
+                let full = c.created >= 1_000_000 && z.created >= 1_000_000;
+                (
+                    Some(r <= 0.5),
+                    format!(
+                        "{r:.2} (coord {:.0} B/node at {} nodes vs {:.0} B/node at {} nodes{})",
+                        c.bytes_per_node(),
+                        c.created,
+                        z.bytes_per_node(),
+                        z.created,
+                        if full {
+                            ""
+                        } else {
+                            "; fewer than 1M nodes in the time budget"
+                        }
+                    ),
+                )
+            }
+            _ => (None, "not measured".to_string()),
+        };
+        out.push(("memory per node: <= 1/2 ZooKeeper's".into(), v.0, v.1));
+        out
+    }
+
+    pub(crate) fn to_markdown(&self, meta: &Meta) -> String {
+        let mut s = String::new();
+        let m = &meta.machine;
+        let _ = writeln!(s, "## Side by side: coord vs ZooKeeper, etcd, Redis\n");
+        let _ = writeln!(s, "- date: {}", meta.date);
+        let _ = writeln!(
+            s,
+            "- machine: {} CPUs ({}), kernel {}, data dir on {}",
+            m.nproc, m.cpu_model, m.kernel, m.data_fs
+        );
+        let _ = writeln!(s, "- versions: {}", meta.versions);
+        let _ = writeln!(s, "- command: `{}`", meta.command);
+        let _ = writeln!(
+            s,
+            "- bounds: {}; whole harness run {:.0} s",
+            meta.bounds, meta.wall_secs
+        );
+        let _ = writeln!(
+            s,
+            "- machine load (`/proc/loadavg` 1/5/15 min) at start: {}; at end: {} (other work on \
+             the machine shares its CPUs with every server and client here)",
+            meta.load.0, meta.load.1
+        );
+        let _ = writeln!(s, "- servers: {}", meta.settings);
+        let _ = writeln!(
+            s,
+            "- recipes: coord `recipes::Lock` (ephemeral-sequential, watch the predecessor; \
+             create returns the predecessor, one round trip when free); ZooKeeper the same \
+             herd-free recipe written here on `zookeeper-client` (create ephemeral-sequential, \
+             list children, `exists`-watch the predecessor; decision by coord's own \
+             `recipes::sequence::decide`); etcd its v3 lock API (`Lock`/`Unlock`, server-side \
+             wait on the predecessor key, one lease per client); Redis `SET key token NX PX 30000` \
+             + compare-and-delete Lua script, waiters poll every {} ms (tokio timer, so >= 1 ms). \
+             Naive (herd) recipe: every waiter watches the parent's children.",
+            REDIS_POLL.as_millis()
+        );
+        let _ = writeln!(
+            s,
+            "- semantics of the numbers: writes are `set`/`setData`/`put`/`SET` of 100 B on an \
+             existing node/key, each client its own key and connection; reads are `get`/`getData` \
+             (served locally) and etcd `Range` (linearizable, etcd's default) and Redis `GET`. \
+             Ratios are coord / system (ops/s: higher is better for coord; p50: lower is better for coord).\n"
+        );
+
+        let _ = writeln!(s, "### Floor (measured by the harness)\n");
+        let _ = writeln!(
+            s,
+            "| measurement | ops | p50 (us) | p99 (us) |\n|---|---:|---:|---:|"
+        );
+        for (label, r) in [
+            ("fsync: append 128 B + sync_data, data dir", &self.fsync),
+            (
+                "fsync: overwrite 128 B in a preallocated 16 MiB file + sync_data",
+                &self.fsync_prealloc,
+            ),
+            ("loopback TCP round trip, 64 B", &self.rtt),
+        ] {
+            match r {
+                Some(Ok(x)) => {
+                    let _ = writeln!(
+                        s,
+                        "| {label} | {} | {:.1} | {:.1} |",
+                        x.ops, x.p50_us, x.p99_us
+                    );
+                }
+                Some(Err(e)) => {
+                    let _ = writeln!(s, "| {label} | failed: {} | | |", one_line(e));
+                }
+                None => {
+                    let _ = writeln!(s, "| {label} | not run | | |");
+                }
+            }
+        }
+
+        let _ = writeln!(s, "\n### Throughput and latency\n");
+        let _ = writeln!(
+            s,
+            "| workload | clients | system | ops | ops/s | p50 (us) | p99 (us) | coord/system ops/s | coord/system p50 |\n\
+             |---|---:|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for row in &self.rows {
+            let coord = self.find(row.workload, System::Coord, row.clients);
+            match &row.result {
+                Ok(x) => {
+                    let (ro, rp) = match coord {
+                        Some(c) if row.system != System::Coord => (
+                            ratio(c.ops_per_sec(), x.ops_per_sec()),
+                            ratio(c.p50_us, x.p50_us),
+                        ),
+                        _ => ("—".into(), "—".into()),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {ro} | {rp} |",
+                        row.workload.label(),
+                        row.clients,
+                        row.system.name(),
+                        x.ops,
+                        x.ops_per_sec(),
+                        x.p50_us,
+                        x.p99_us
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | failed: {} | | | | | |",
+                        row.workload.label(),
+                        row.clients,
+                        row.system.name(),
+                        one_line(e)
+                    );
+                }
+            }
+        }
+
+        let _ = writeln!(
+            s,
+            "\n### Herd: watch notifications delivered by one lock release\n"
+        );
+        let _ = writeln!(
+            s,
+            "| system | recipe | waiters | notifications |\n|---|---|---:|---:|"
+        );
+        for h in &self.herd {
+            let recipe = if h.naive {
+                "naive (watch parent's children)"
+            } else {
+                "herd-free (watch predecessor)"
+            };
+            let n = match &h.result {
+                Ok(n) => n.to_string(),
+                Err(e) => format!("failed: {}", one_line(e)),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {recipe} | {} | {n} |",
+                h.system.name(),
+                h.waiters
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\netcd's lock waits server-side (no client notifications to count); Redis waiters poll \
+             (no notifications; each waiter sends ~1 `SET NX` per ms instead). coord's herd-free lock \
+             is counted by its client's `watchers_woken`; the recipes written here count the watches that fired."
+        );
+
+        let _ = writeln!(
+            s,
+            "\n### Watch fan-out: 1 writer, watchers of one node (persistent watches)\n"
+        );
+        let _ = writeln!(
+            s,
+            "| system | watchers | rounds | per-watcher p50 (us) | per-watcher p99 (us) | all delivered p50 (us) | all delivered p99 (us) | missed |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for (sys, r) in &self.fanout {
+            match r {
+                Ok(f) => {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+                        sys.name(),
+                        f.watchers,
+                        f.rounds,
+                        f.each_p50_us,
+                        f.each_p99_us,
+                        f.all_p50_us,
+                        f.all_p99_us,
+                        f.missed
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        s,
+                        "| {} | failed: {} | | | | | | |",
+                        sys.name(),
+                        one_line(e)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nLatency runs from just before the durable write to the event's arrival (it includes the write)."
+        );
+
+        let _ = writeln!(s, "\n### Scale and memory: 100-byte nodes\n");
+        let _ = writeln!(
+            s,
+            "| system | nodes created | seconds | creates/s (batches of 100) | RSS before (MiB) | RSS after (MiB) | bytes/node |\n\
+             |---|---:|---:|---:|---:|---:|---:|"
+        );
+        for (sys, r) in &self.scale {
+            match r {
+                Ok(n) => {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {:.1} | {:.0} | {:.1} | {:.1} | {:.0} |",
+                        sys.name(),
+                        n.created,
+                        n.secs,
+                        n.created as f64 / n.secs.max(1e-9),
+                        mib(n.rss_before),
+                        mib(n.rss_after),
+                        n.bytes_per_node()
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(s, "| {} | failed: {} | | | | | |", sys.name(), one_line(e));
+                }
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nbytes/node = (RSS after - RSS before) / nodes, RSS from `/proc/PID/status`; the JVM's RSS \
+             includes heap it has not collected or returned."
+        );
+
+        let _ = writeln!(s, "\n### Sessions, each holding an ephemeral node\n");
+        let _ = writeln!(
+            s,
+            "| system | sessions | session timeout (ms) | open + create (s) | RSS before (MiB) | RSS held (MiB) | bytes/session | all expired after kill -9 (s) |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for (sys, r) in &self.sessions {
+            match r {
+                Ok(x) => {
+                    let expired = x
+                        .expire_secs
+                        .map_or("not within 90 s".to_string(), |t| format!("{t:.2}"));
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {expired} |",
+                        sys.name(),
+                        x.sessions,
+                        x.timeout.as_millis(),
+                        x.connect_secs,
+                        mib(x.rss_before),
+                        mib(x.rss_held),
+                        x.bytes_per_session()
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        s,
+                        "| {} | failed: {} | | | | | | |",
+                        sys.name(),
+                        one_line(e)
+                    );
+                }
+            }
+        }
+
+        let _ = writeln!(s, "\n### Targets (issue 7)\n");
+        for (name, verdict, detail) in self.targets() {
+            let v = match verdict {
+                Some(true) => "PASS",
+                Some(false) => "MISS",
+                None => "n/a",
+            };
+            let _ = writeln!(s, "- **{v}** {name}: {detail}");
+        }
+        s
+    }
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "—".into()
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn one_line(e: &str) -> String {
+    let mut s: String = e.replace(['\n', '|'], " ");
+    s.truncate(160);
+    s
+}
+
+/// New text of BENCHMARKS.md: the section between the markers replaced (or
+/// appended with its markers when absent); the rest of the file untouched.
+pub(crate) fn replace_section(existing: Option<&str>, section: &str) -> Result<String, String> {
+    let block = format!("{START}\n{}\n{END}", section.trim_end());
+    let Some(text) = existing else {
+        return Ok(format!("# Benchmarks\n\n{block}\n"));
+    };
+    match (text.find(START), text.find(END)) {
+        (Some(a), Some(b)) if a < b => {
+            Ok(format!("{}{block}{}", &text[..a], &text[b + END.len()..]))
+        }
+        (None, None) => {
+            let sep = if text.ends_with('\n') { "\n" } else { "\n\n" };
+            Ok(format!("{text}{sep}{block}\n"))
+        }
+        _ => Err("BENCHMARKS.md has a broken bench:peers marker pair; left untouched".into()),
+    }
+}
+
+/// Rewrites the section in the file at `path`.
+pub(crate) fn update_section(path: &Path, section: &str) -> crate::stats::Res<()> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let text = replace_section(existing.as_deref(), section)?;
+    let tmp = path.with_extension("md.peers.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_is_replaced_between_markers_and_the_rest_is_kept() {
+        let old = format!("# B\n\nintro\n{START}\nold\n{END}\ntail\n");
+        let new = replace_section(Some(&old), "new table").unwrap();
+        assert_eq!(
+            new,
+            format!("# B\n\nintro\n{START}\nnew table\n{END}\ntail\n")
+        );
+    }
+
+    #[test]
+    fn markers_are_appended_when_absent_and_broken_pairs_refused() {
+        let new = replace_section(Some("# B\n"), "t").unwrap();
+        assert_eq!(new, format!("# B\n\n{START}\nt\n{END}\n"));
+        assert!(replace_section(Some(&format!("{END}{START}")), "t").is_err());
+        assert!(replace_section(Some(START), "t").is_err());
+    }
+}
