@@ -61,6 +61,25 @@ pub fn runtime() -> Result<Arc<Runtime>> {
     Ok(runtime)
 }
 
+/// Spawns `fut` on the current runtime, or on the shared runtime when called
+/// from outside any (e.g. a handle dropped by a C, Python or Node thread).
+/// Used by the recipes' background cleanup in `Drop`.
+pub fn spawn_anywhere<F>(fut: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    match Handle::try_current() {
+        Ok(h) => {
+            h.spawn(fut);
+        }
+        Err(_) => {
+            if let Ok(h) = handle() {
+                h.spawn(fut);
+            }
+        }
+    }
+}
+
 /// A handle to the shared runtime for spawning.
 pub fn handle() -> Result<Handle> {
     Ok(runtime()?.handle().clone())

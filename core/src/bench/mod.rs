@@ -263,24 +263,6 @@ mod tests {
         assert!(validate(&BenchOptions::default()).is_ok());
     }
 
-    /// Not a test but the harness itself, runnable before `coord bench` is wired:
-    /// `cargo test --release -p coord-core --lib bench::tests::print_benchmark -- --ignored --nocapture`
-    /// (`COORD_BENCH_MD=BENCHMARKS.md` also updates that file).
-    #[test]
-    #[ignore = "a benchmark, run by hand"]
-    fn print_benchmark() {
-        let opts = BenchOptions {
-            command: Some(
-                "cargo test --release -p coord-core --lib bench::tests::print_benchmark -- --ignored --nocapture"
-                    .into(),
-            ),
-            markdown_out: std::env::var_os("COORD_BENCH_MD").map(PathBuf::from),
-            ..BenchOptions::default()
-        };
-        let report = run_blocking(opts).unwrap();
-        println!("{}", report.to_markdown());
-    }
-
     #[test]
     fn scratch_dir_is_fresh_and_removed_with_its_contents() {
         let parent = tempfile::tempdir().unwrap();

@@ -275,11 +275,9 @@ impl Drop for Election {
         if let Some(t) = term {
             t.monitor.abort();
             let client = self.client.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = line::delete_quietly(&client, &t.info.node).await;
-                });
-            }
+            crate::embed::spawn_anywhere(async move {
+                let _ = line::delete_quietly(&client, &t.info.node).await;
+            });
         }
     }
 }

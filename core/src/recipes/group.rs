@@ -198,10 +198,8 @@ impl Drop for Membership {
         self.monitor.abort();
         let client = self.client.clone();
         let node = std::mem::take(&mut self.node);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = delete_own(&client, &node).await;
-            });
-        }
+        crate::embed::spawn_anywhere(async move {
+            let _ = delete_own(&client, &node).await;
+        });
     }
 }

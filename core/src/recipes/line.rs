@@ -253,11 +253,9 @@ impl Drop for NodeCleanup {
         let Some(path) = self.path.take() else { return };
         let client = self.client.clone();
         let check_owner = self.check_owner;
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = Self::delete(&client, &path, check_owner).await;
-            });
-        }
+        crate::embed::spawn_anywhere(async move {
+            let _ = Self::delete(&client, &path, check_owner).await;
+        });
     }
 }
 

@@ -333,11 +333,9 @@ impl Drop for Lock {
         if let Some(h) = self.held.get_mut().take() {
             h.monitor.abort();
             let client = self.client.clone();
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    let _ = line::delete_quietly(&client, &h.node).await;
-                });
-            }
+            crate::embed::spawn_anywhere(async move {
+                let _ = line::delete_quietly(&client, &h.node).await;
+            });
         }
     }
 }

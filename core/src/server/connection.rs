@@ -388,7 +388,8 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     sink: &ConnSink,
 ) {
-    let mut batch = BytesMut::with_capacity(64 * 1024);
+    // Grows with the traffic: an idle connection keeps no large buffer.
+    let mut batch = BytesMut::new();
     loop {
         let first = tokio::select! {
             m = rx.recv() => m,

@@ -44,7 +44,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R, max: usize) -> Self {
         FrameReader {
             inner,
-            buf: BytesMut::with_capacity(8 * 1024),
+            buf: BytesMut::with_capacity(512),
             max,
         }
     }
