@@ -61,22 +61,31 @@ pub fn runtime() -> Result<Arc<Runtime>> {
     Ok(runtime)
 }
 
-/// Spawns `fut` on the current runtime, or on the shared runtime when called
-/// from outside any (e.g. a handle dropped by a C, Python or Node thread).
-/// Used by the recipes' background cleanup in `Drop`.
+/// Runs `fut` in the background on the current runtime, or on the shared
+/// runtime when called from outside any (e.g. a handle dropped by a C, Python
+/// or Node thread). Used by the recipes' cleanup in `Drop`.
+///
+/// The future is polled once before this returns, so its first request is
+/// already queued on the client: a session's requests are applied in order,
+/// so whatever the caller sends next sees the cleanup (e.g. the deleted lock
+/// node) done.
 pub fn spawn_anywhere<F>(fut: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    match Handle::try_current() {
-        Ok(h) => {
-            h.spawn(fut);
-        }
-        Err(_) => {
-            if let Ok(h) = handle() {
-                h.spawn(fut);
-            }
-        }
+    let handle = match Handle::try_current() {
+        Ok(h) => h,
+        Err(_) => match handle() {
+            Ok(h) => h,
+            Err(_) => return,
+        },
+    };
+    let _entered = handle.enter();
+    let mut fut = Box::pin(fut);
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    if fut.as_mut().poll(&mut cx).is_pending() {
+        handle.spawn(fut);
     }
 }
 
