@@ -17,6 +17,7 @@ use crate::client::{Client, CreateMode};
 use crate::error::Error;
 use crate::recipes::Lock;
 use crate::recipes::sequence;
+use crate::server::lock as lock_mutex;
 
 /// Waiters whose handoff notifications are counted.
 pub(crate) const HERD_SIZES: [usize; 2] = [16, 256];
@@ -98,17 +99,17 @@ pub(crate) async fn handoff(
                     Err(e) => return Err(e),
                 }
                 let now = Instant::now();
-                let previous = lock_ignore_poison(&released_at).take();
+                let previous = lock_mutex(&released_at).take();
                 if let Some(r) = previous
                     && now >= record_from
                     && now < stop_at
                 {
-                    let mut rec = lock_ignore_poison(&recorder);
+                    let mut rec = lock_mutex(&recorder);
                     if rec.len() < max_ops {
                         rec.record(now - r);
                     }
                 }
-                *lock_ignore_poison(&released_at) = Some(Instant::now());
+                *lock_mutex(&released_at) = Some(Instant::now());
                 lock.release().await?;
             }
             Ok::<_, Error>(())
@@ -132,12 +133,8 @@ pub(crate) async fn handoff(
     if let Some(e) = first_err {
         return Err(e);
     }
-    let rec = lock_ignore_poison(&recorder).clone();
+    let rec = lock_mutex(&recorder).clone();
     Ok(rec.finish(Kind::LockHandoff, contenders, bounds.duration))
-}
-
-fn lock_ignore_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One release with `waiters` queued: how many watchers it wakes.

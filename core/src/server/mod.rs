@@ -88,6 +88,8 @@ impl Shared {
     }
 }
 
+/// Locks `m`, recovering from poisoning: the guarded data are plain maps
+/// and counters that stay consistent across a panicking holder.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
