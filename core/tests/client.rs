@@ -459,6 +459,34 @@ async fn a_thousand_pipelined_sets_from_one_client_all_succeed_in_order() {
 }
 
 #[tokio::test]
+async fn large_frames_written_in_pieces_stay_ahead_of_requests_sent_after_them() {
+    // A lone request is written by its caller (a large frame possibly in
+    // part, its tail left to the writer); the request queued right behind it
+    // must still reach the server after it.
+    let srv = TestServer::start().await;
+    let c = client(srv.addr, SESSION).await;
+    c.create("/big", "", CreateMode::Persistent).await.unwrap();
+    for round in 0..8u8 {
+        let big = Bytes::from(vec![round; 1_000_000]);
+        let version = 2 * i32::from(round);
+        let (first, second) = within(
+            "big set then small set",
+            futures::future::join(
+                c.set("/big", big.clone(), Some(version)),
+                c.set("/big", vec![round], Some(version + 1)),
+            ),
+        )
+        .await;
+        assert_eq!(first.unwrap().version, version + 1, "round {round}");
+        assert_eq!(second.unwrap().version, version + 2, "round {round}");
+        let (data, _) = c.get("/big").await.unwrap();
+        assert_eq!(data, Bytes::from(vec![round]));
+    }
+    assert_eq!(c.state(), SessionState::Connected);
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn connecting_to_nothing_fails_within_the_connect_timeout() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

@@ -5,8 +5,9 @@
 //   node bench/bench.mjs [--duration-ms 3000]
 //
 // Builds what it needs in release mode: the coord binary, the Rust baseline
-// (bench/rust_baseline.rs) and, unless a release addon is given with
-// COORD_NODE_ADDON=path/to/coord.node, the addon into target/node-bench.
+// (core/examples/client_baseline.rs, shared with the Python benchmark) and,
+// unless a release addon is given with COORD_NODE_ADDON=path/to/coord.node,
+// the addon into target/node-bench.
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -27,7 +28,7 @@ function cargo(args) {
 }
 
 cargo(['build', '--release', '-p', 'coord-core', '--bin', 'coord'])
-cargo(['build', '--release', '-p', 'coord-node', '--example', 'rust_baseline'])
+cargo(['build', '--release', '-p', 'coord-core', '--example', 'client_baseline'])
 if (!process.env.COORD_NODE_ADDON) {
   // A release addon next to the package would shadow the debug one the tests
   // build; keep it under target/ and point the loader at it.
@@ -87,9 +88,9 @@ try {
     }),
   }
   await client.close()
-  const exe = path.join(repo, 'target', 'release', 'examples', 'rust_baseline')
+  const exe = path.join(repo, 'target', 'release', 'examples', 'client_baseline')
   const r = spawnSync(exe, [addr, String(durationMs)], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`rust_baseline failed: ${r.stderr}`)
+  if (r.status !== 0) throw new Error(`client_baseline failed: ${r.stderr}`)
   const rust = JSON.parse(r.stdout.trim().split('\n').pop())
 
   const row = (name, key) => {

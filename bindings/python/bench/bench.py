@@ -1,41 +1,171 @@
-"""Python vs Rust client, per operation, on one in-process server:
-sequential `get` and lock cycles (acquire + release). Prints a table.
+"""Python client vs Rust client, per operation: `get` of a 100 B node and an
+uncontended lock cycle (acquire + release), one client, back to back.
+Prints a markdown table. Normally started by `bench/run.sh`, which builds
+and installs everything in release mode and starts the server.
 
-Run with a release build: `maturin develop --release` (or `pip install
-./bindings/python`), then `python bindings/python/bench/bench.py [N]`.
+Two setups, both measured side by side in one run:
+- `--servers ADDR --baseline EXE`: against a `coord serve` process, the Rust
+  side being `client_baseline` (core/examples), a `#[tokio::main]` program of
+  its own: the same method as the C and Node benchmarks. Rounds alternate
+  Rust and Python; the table shows the median round of each.
+- `--in-process`: an in-process server (`coord.testing.Server`), the Rust
+  loops running inside the extension on the runtime that also runs the
+  server and the client's connection (`_coord.bench_rust`). No context
+  switch separates that Rust loop from the server, so this shows the whole
+  cost of crossing from a Python thread into the runtime and back.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import statistics
+import subprocess
 import sys
 import time
+from typing import Callable, Dict, List
 
 import coord
 import coord.testing
 from coord import _coord
 
+GET_NODE = "/bench-py-get"
+LOCK_PATH = "/bench-py-lock"
 
-def main(n: int) -> None:
+
+def rate(seconds: float, op: Callable[[], object]) -> float:
+    """Ops/s of `op` run back to back for `seconds`, after a 10% warm-up."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds / 10:
+        op()
+    n = 0
+    start = time.perf_counter()
+    while True:
+        op()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return n / elapsed
+
+
+def python_round(c: coord.Client, seconds: float) -> Dict[str, float]:
+    try:
+        c.create(GET_NODE, b"x" * 100)
+    except coord.NodeExistsError:
+        pass
+    lock = c.lock(LOCK_PATH)
+
+    def cycle() -> None:
+        lock.acquire()
+        lock.release()
+
+    return {
+        "get": rate(seconds, lambda: c.get(GET_NODE)),
+        "lockCycle": rate(seconds, cycle),
+    }
+
+
+def rust_round(baseline: str, servers: str, seconds: float) -> Dict[str, float]:
+    out = subprocess.run(
+        [baseline, servers, str(int(seconds * 1000))],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60 + 4 * seconds,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def table(title: str, rust: Dict[str, float], py: Dict[str, float]) -> str:
+    lines = [
+        title,
+        "",
+        "| operation | Rust ops/s | Python ops/s | Rust us/op | Python us/op "
+        "| Python slower per op | target <= 25% |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, key in (("get (100 B)", "get"), ("lock cycle, uncontended", "lockCycle")):
+        slower = (rust[key] / py[key] - 1) * 100
+        verdict = "PASS" if slower <= 25 else "MISS"
+        lines.append(
+            f"| {name} | {rust[key]:,.0f} | {py[key]:,.0f} | {1e6 / rust[key]:.1f} "
+            f"| {1e6 / py[key]:.1f} | {slower:+.1f}% | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def median(rounds: List[Dict[str, float]]) -> Dict[str, float]:
+    return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+
+
+def against_server(servers: str, baseline: str, seconds: float, rounds: int) -> None:
+    rust: List[Dict[str, float]] = []
+    py: List[Dict[str, float]] = []
+    with coord.Client(servers) as c:
+        for i in range(rounds):
+            rust.append(rust_round(baseline, servers, seconds))
+            py.append(python_round(c, seconds))
+            print(f"round {i + 1}: rust {rust[-1]} python {py[-1]}", file=sys.stderr)
+    print(
+        table(
+            f"Against `coord serve` (release) on {servers}; median of {rounds} "
+            f"alternating rounds, {seconds:g} s per workload:",
+            median(rust),
+            median(py),
+        )
+    )
+    print()
+    print("| round | Rust get/s | Python get/s | Rust cycles/s | Python cycles/s |")
+    print("|---:|---:|---:|---:|---:|")
+    for i, (r, p) in enumerate(zip(rust, py)):
+        print(
+            f"| {i + 1} | {r['get']:,.0f} | {p['get']:,.0f} "
+            f"| {r['lockCycle']:,.0f} | {p['lockCycle']:,.0f} |"
+        )
+
+
+def in_process(n: int) -> None:
     with coord.testing.Server() as server, coord.Client(server.address) as c:
-        c.create("/bench/node", b"x" * 100, make_parents=True)
-        lock = c.lock("/bench/py-lock")
-        for _ in range(200):  # warm up
-            c.get("/bench/node")
+        c.create(GET_NODE, b"x" * 100)
+        lock = c.lock(LOCK_PATH)
+        for _ in range(n // 10):  # warm-up
+            c.get(GET_NODE)
         t = time.perf_counter()
         for _ in range(n):
-            c.get("/bench/node")
+            c.get(GET_NODE)
         py_get = time.perf_counter() - t
         t = time.perf_counter()
         for _ in range(n):
             lock.acquire()
             lock.release()
         py_lock = time.perf_counter() - t
-        rs_get, rs_lock = _coord.bench_rust(c._core, "/bench/node", "/bench/rs-lock", n)
-    print(f"| operation (n={n}) | Rust ops/s | Python ops/s | Python slower per op |")
-    print("|---|---|---|---|")
-    for name, rs, py in (("get", rs_get, py_get), ("lock cycle", rs_lock, py_lock)):
-        print(f"| {name} | {n / rs:,.0f} | {n / py:,.0f} | {100 * (py / rs - 1):+.1f}% |")
+        rs_get, rs_lock = _coord.bench_rust(c._core, GET_NODE, "/bench-rs-lock", n)
+    print(
+        table(
+            f"In-process server, Rust loop inside the extension's runtime, n={n}:",
+            {"get": n / rs_get, "lockCycle": n / rs_lock},
+            {"get": n / py_get, "lockCycle": n / py_lock},
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--servers", help="a running coord server (host:port)")
+    ap.add_argument("--baseline", help="path of the client_baseline example binary")
+    ap.add_argument("--seconds", type=float, default=3.0, help="per workload and round")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--in-process", type=int, metavar="N", default=0,
+                    help="also run the in-process comparison with N ops each")
+    args = ap.parse_args()
+    if args.servers:
+        if not args.baseline:
+            ap.error("--servers needs --baseline")
+        against_server(args.servers, args.baseline, args.seconds, args.rounds)
+        print()
+    if args.in_process:
+        in_process(args.in_process)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
+    main()

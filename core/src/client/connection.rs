@@ -6,13 +6,25 @@
 //! decided by `inner` (routing, state) and `supervisor` (what to do when this
 //! connection ends). Every wait here is bounded by a timeout or by the
 //! connection's end.
+//!
+//! Direct writes: a caller whose request is the only one in flight writes
+//! its frame to the socket itself ([`Wire::send`]) instead of waking the
+//! writer task, when the writer is idle (nothing queued, nothing half
+//! written). For a thread outside the runtime (the Python binding's blocking
+//! calls) that saves a thread wake-up per request; inside the runtime, a task
+//! switch. Requests that find others in flight go through the writer, which
+//! batches them into one write. Wire order stays submission order: the
+//! `idle` flag only changes under the client's mutex, and a frame a caller
+//! could not finish hands its unwritten tail to the writer, ahead of anything
+//! queued after it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use prost::Message;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
@@ -39,19 +51,97 @@ pub(crate) struct Established {
     /// Session credentials from the server's answer.
     pub(crate) creds: Credentials,
     reader: FrameReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    writer: Arc<OwnedWriteHalf>,
+    /// True while the writer task has nothing queued or half written.
+    idle: Arc<AtomicBool>,
 }
 
 impl Established {
     /// The caller-side slot for this connection and the writer's queue.
-    pub(crate) fn slot(&self) -> (Conn, mpsc::UnboundedReceiver<proto::Request>) {
+    pub(crate) fn slot(&self) -> (Conn, mpsc::UnboundedReceiver<Outgoing>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = Conn {
             addr: self.addr.clone(),
-            tx,
+            wire: Wire {
+                tx,
+                socket: Arc::clone(&self.writer),
+                idle: Arc::clone(&self.idle),
+                scratch: BytesMut::new(),
+            },
             pending: HashMap::new(),
         };
         (conn, rx)
+    }
+}
+
+/// What the writer task is handed.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A request to encode and write; never written, so it may be re-sent
+    /// on the next connection if this one ends first.
+    Request(proto::Request),
+    /// The unwritten tail of a frame a caller began writing itself (its
+    /// request counts as written).
+    Rest(Bytes),
+}
+
+/// The callers' side of the socket: the writer's queue, and direct writes
+/// while the writer is idle. Used under the client's mutex only.
+#[derive(Debug)]
+pub(crate) struct Wire {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    socket: Arc<OwnedWriteHalf>,
+    idle: Arc<AtomicBool>,
+    /// Reused encoding buffer for direct writes.
+    scratch: BytesMut,
+}
+
+impl Wire {
+    /// Sends `req`: written directly when `direct` (the caller's request is
+    /// the only one in flight) and the writer is idle, else queued to the
+    /// writer. Hands the request back when the writer is gone.
+    pub(crate) fn send(&mut self, req: proto::Request, direct: bool) -> Option<proto::Request> {
+        let req = if direct && self.idle.load(Ordering::Relaxed) {
+            self.write_directly(req)?
+        } else {
+            req
+        };
+        self.idle.store(false, Ordering::Relaxed);
+        match self.tx.send(Outgoing::Request(req)) {
+            Ok(()) => None,
+            Err(mpsc::error::SendError(Outgoing::Request(req))) => Some(req),
+            Err(mpsc::error::SendError(Outgoing::Rest(_))) => unreachable!("a request was sent"),
+        }
+    }
+
+    /// Writes the frame of `req` without waiting. `None` once it is on the
+    /// socket or its tail is queued; the request back if nothing could be
+    /// written (full socket buffer, or an error the writer will meet too).
+    fn write_directly(&mut self, req: proto::Request) -> Option<proto::Request> {
+        let msg = proto::ClientMessage {
+            body: Some(proto::client_message::Body::Request(req)),
+        };
+        self.scratch.clear();
+        encode_frame(&msg, &mut self.scratch);
+        if self.scratch.capacity() > 64 * 1024 {
+            // One large frame must not pin its buffer for the connection's life.
+            self.scratch = BytesMut::new();
+            encode_frame(&msg, &mut self.scratch);
+        }
+        match self.socket.try_write(&self.scratch) {
+            Ok(n) if n == self.scratch.len() => None,
+            Ok(n) if n > 0 => {
+                self.idle.store(false, Ordering::Relaxed);
+                let rest = Bytes::copy_from_slice(&self.scratch[n..]);
+                // The writer's receiver outlives the slot (see `Conn::send`).
+                let _ = self.tx.send(Outgoing::Rest(rest));
+                None
+            }
+            _ => match msg.body {
+                Some(proto::client_message::Body::Request(req)) => Some(req),
+                _ => unreachable!("built above as a request"),
+            },
+        }
     }
 }
 
@@ -102,7 +192,7 @@ async fn handshake(
         .map_err(|e| failed("cannot connect to", &e))?;
     // Small frames must not wait for Nagle: latency is the point of pipelining.
     let _ = stream.set_nodelay(true);
-    let (rd, mut wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
     let connect = proto::ClientMessage {
         body: Some(proto::client_message::Body::Connect(proto::Connect {
             protocol_version: PROTOCOL_VERSION,
@@ -118,7 +208,7 @@ async fn handshake(
     };
     let mut buf = BytesMut::new();
     encode_frame(&connect, &mut buf);
-    wr.write_all(&buf)
+    write_out(&wr, &buf)
         .await
         .map_err(|e| failed("cannot write to", &e))?;
     let mut reader = FrameReader::new(rd, inner.config.max_frame_bytes);
@@ -162,7 +252,8 @@ async fn handshake(
         addr: addr.to_string(),
         creds,
         reader,
-        writer: wr,
+        writer: Arc::new(wr),
+        idle: Arc::new(AtomicBool::new(true)),
     })
 }
 
@@ -203,11 +294,12 @@ fn accept(
 pub(crate) async fn run(
     inner: &Inner,
     est: Established,
-    rx: &mut mpsc::UnboundedReceiver<proto::Request>,
+    rx: &mut mpsc::UnboundedReceiver<Outgoing>,
 ) -> Ended {
     let Established {
         reader,
         writer,
+        idle,
         creds,
         ..
     } = est;
@@ -218,7 +310,7 @@ pub(crate) async fn run(
     let ping_every = (creds.timeout / 3).max(Duration::from_millis(10));
     tokio::select! {
         ended = read_loop(inner, reader, read_timeout) => ended,
-        ended = write_loop(inner, writer, rx, ping_every) => ended,
+        ended = write_loop(inner, &writer, &idle, rx, ping_every) => ended,
     }
 }
 
@@ -267,8 +359,9 @@ fn protocol_error(detail: String) -> Ended {
 
 async fn write_loop(
     inner: &Inner,
-    mut writer: OwnedWriteHalf,
-    rx: &mut mpsc::UnboundedReceiver<proto::Request>,
+    writer: &OwnedWriteHalf,
+    idle: &AtomicBool,
+    rx: &mut mpsc::UnboundedReceiver<Outgoing>,
     ping_every: Duration,
 ) -> Ended {
     let mut buf = BytesMut::with_capacity(8 * 1024);
@@ -280,18 +373,26 @@ async fn write_loop(
                 if n == 0 {
                     return Ended::Lost("the client dropped the connection".into());
                 }
-                for req in batch.drain(..) {
-                    let msg = proto::ClientMessage {
-                        body: Some(proto::client_message::Body::Request(req)),
-                    };
-                    encode_frame(&msg, &mut buf);
+                for out in batch.drain(..) {
+                    match out {
+                        Outgoing::Request(req) => {
+                            let msg = proto::ClientMessage {
+                                body: Some(proto::client_message::Body::Request(req)),
+                            };
+                            encode_frame(&msg, &mut buf);
+                        }
+                        Outgoing::Rest(rest) => buf.extend_from_slice(&rest),
+                    }
                 }
-                if let Err(e) = write_out(&mut writer, &buf).await {
+                if let Err(e) = write_out(writer, &buf).await {
                     return Ended::Lost(format!("write failed: {e}"));
                 }
                 buf.clear();
                 if buf.capacity() > 1024 * 1024 {
                     buf = BytesMut::with_capacity(8 * 1024);
+                }
+                if rx.is_empty() {
+                    inner.writer_idle(idle, || rx.is_empty());
                 }
                 next_ping = Instant::now() + ping_every;
             }
@@ -303,14 +404,107 @@ async fn write_loop(
     }
 }
 
-async fn write_out(writer: &mut OwnedWriteHalf, buf: &[u8]) -> std::io::Result<()> {
-    writer.write_all(buf).await?;
-    writer.flush().await
+/// Writes all of `buf`, waiting for room when the socket buffer is full.
+async fn write_out(writer: &OwnedWriteHalf, mut buf: &[u8]) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match writer.try_write(buf) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => writer.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(xid: u64, data: Vec<u8>) -> proto::Request {
+        proto::Request {
+            xid,
+            min_zxid: 0,
+            op: Some(proto::request::Op::SetData(proto::SetDataRequest {
+                path: "/n".into(),
+                data: data.into(),
+                version: -1,
+            })),
+        }
+    }
+
+    /// A wire over a socket with a small send buffer, its queue, its read
+    /// half (kept open) and the peer.
+    async fn small_buffer_wire() -> (
+        Wire,
+        mpsc::UnboundedReceiver<Outgoing>,
+        OwnedReadHalf,
+        TcpStream,
+    ) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(4096).unwrap();
+        let stream = socket
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (peer, _) = listener.accept().await.unwrap();
+        let (rd, wr) = stream.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let wire = Wire {
+            tx,
+            socket: Arc::new(wr),
+            idle: Arc::new(AtomicBool::new(true)),
+            scratch: BytesMut::new(),
+        };
+        (wire, rx, rd, peer)
+    }
+
+    #[tokio::test]
+    async fn a_frame_written_in_part_hands_its_tail_to_the_writer_ahead_of_later_requests() {
+        let (mut wire, mut rx, _rd, peer) = small_buffer_wire().await;
+        // Direct: the caller writes what fits, the tail is queued.
+        assert!(wire.send(request(1, vec![7; 1 << 20]), true).is_none());
+        assert!(!wire.idle.load(Ordering::Relaxed));
+        // The writer is busy now: the next request is queued, even if direct.
+        assert!(wire.send(request(2, vec![8]), true).is_none());
+        let Ok(Outgoing::Rest(tail)) = rx.try_recv() else {
+            panic!("the unwritten tail comes first");
+        };
+        let Ok(Outgoing::Request(next)) = rx.try_recv() else {
+            panic!("then the later request");
+        };
+        assert_eq!(next.xid, 2);
+        // The writer's part, while the peer reads: two whole frames in order.
+        let mut rest = BytesMut::from(&tail[..]);
+        let msg = proto::ClientMessage {
+            body: Some(proto::client_message::Body::Request(next)),
+        };
+        encode_frame(&msg, &mut rest);
+        let writer = Arc::clone(&wire.socket);
+        let write = tokio::spawn(async move { write_out(&writer, &rest).await });
+        let mut reader = FrameReader::new(peer, 16 << 20);
+        for xid in [1, 2] {
+            let frame = reader.next_frame().await.unwrap().unwrap();
+            let msg = proto::ClientMessage::decode(frame).unwrap();
+            let Some(proto::client_message::Body::Request(r)) = msg.body else {
+                panic!("a request");
+            };
+            assert_eq!(r.xid, xid);
+        }
+        write.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_idle_writer_lets_the_caller_write_and_a_busy_one_gets_the_request() {
+        let (mut wire, mut rx, _rd, _peer) = small_buffer_wire().await;
+        assert!(wire.send(request(1, vec![1; 100]), true).is_none());
+        assert!(rx.try_recv().is_err(), "written directly, nothing queued");
+        assert!(wire.idle.load(Ordering::Relaxed));
+        assert!(wire.send(request(2, vec![2; 100]), false).is_none());
+        assert!(matches!(rx.try_recv(), Ok(Outgoing::Request(r)) if r.xid == 2));
+        assert!(!wire.idle.load(Ordering::Relaxed));
+    }
 
     fn connected(id: u64, resumed: bool, secret: &[u8]) -> proto::Connected {
         proto::Connected {

@@ -9,7 +9,7 @@
 //! must not do I/O: sockets belong to `connection`, timers to `supervisor`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use crate::proto;
 use crate::state_machine::WatchEvent;
 
 use super::config::Config;
+use super::connection::Outgoing;
 use super::request::{Action, Conn, Pending, Queued, Reply, complete};
 use super::session::{Credentials, SessionState, StateHub, StateStream};
 use super::watch::{EventResult, WatchMode, WatchTable, WatcherType};
@@ -243,6 +244,16 @@ impl Inner {
         }
     }
 
+    /// The writer task has written everything it was handed: when its queue
+    /// is still empty (`queue_empty`, checked under the lock, since callers
+    /// only queue under it), callers may write directly again.
+    pub(crate) fn writer_idle(&self, idle: &AtomicBool, queue_empty: impl FnOnce() -> bool) {
+        let _s = self.lock();
+        if queue_empty() {
+            idle.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Makes `conn` the live connection after a handshake: records the
     /// credentials, queues `SetWatches` (every live watch, `last_zxid`) and
     /// then the parked requests, in order, and moves to `Connected`. Returns
@@ -282,11 +293,7 @@ impl Inner {
     /// The connection is gone: requests it may have carried fail with
     /// `ConnectionLoss`, those still in the writer's queue go back to the
     /// front of the parked queue, and the state becomes `Suspended`.
-    pub(crate) fn connection_lost(
-        &self,
-        rx: &mut mpsc::UnboundedReceiver<proto::Request>,
-        reason: &str,
-    ) {
+    pub(crate) fn connection_lost(&self, rx: &mut mpsc::UnboundedReceiver<Outgoing>, reason: &str) {
         let mut s = self.lock();
         let Some(conn) = s.conn.take() else {
             return;

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{Error, Result};
 use crate::proto;
 
+use super::connection::{Outgoing, Wire};
 use super::watch::{EventResult, OneshotKind, WatchTable, WatcherType};
 
 /// Where a caller waits for its response (`None`: fire and forget).
@@ -85,34 +86,36 @@ impl Queued {
     }
 }
 
-/// The live connection as seen by callers: its write queue and its pending map.
+/// The live connection as seen by callers: its socket's write side and its
+/// pending map.
 #[derive(Debug)]
 pub(crate) struct Conn {
     /// `host:port` of the server.
     pub(crate) addr: String,
-    /// The writer's queue.
-    pub(crate) tx: mpsc::UnboundedSender<proto::Request>,
+    /// The writer's queue, and direct writes.
+    pub(crate) wire: Wire,
     /// Requests written (or queued to the writer), by xid.
     pub(crate) pending: HashMap<u64, Pending>,
 }
 
 impl Conn {
-    /// Records the waiter and queues the frame. The writer's receiver outlives
-    /// the slot (the supervisor drains it on teardown), so the send cannot fail
-    /// while the connection is installed; if it ever does, the request is
-    /// handed back to be parked.
+    /// Records the waiter and sends the frame: written by the caller when no
+    /// other request is in flight, else queued to the writer (see
+    /// `connection`). The writer's receiver outlives the slot (the supervisor
+    /// drains it on teardown), so the send cannot fail while the connection
+    /// is installed; if it ever does, the request is handed back to be parked.
     pub(crate) fn send(&mut self, q: Queued, last_zxid: u64) -> Option<Queued> {
         let req = proto::Request {
             xid: q.xid,
             min_zxid: if q.pending.read { last_zxid } else { 0 },
             op: Some(q.op),
         };
-        match self.tx.send(req) {
-            Ok(()) => {
+        match self.wire.send(req, self.pending.is_empty()) {
+            None => {
                 self.pending.insert(q.xid, q.pending);
                 None
             }
-            Err(mpsc::error::SendError(req)) => req.op.map(|op| Queued {
+            Some(req) => req.op.map(|op| Queued {
                 xid: req.xid,
                 op,
                 pending: q.pending,
@@ -122,13 +125,17 @@ impl Conn {
 
     /// Takes back the requests still in the writer's queue (never written, so
     /// safe to send again), in order; pings and other internal requests are
-    /// dropped. Every other pending request is returned to be failed.
+    /// dropped. Every other pending request (a frame begun by a direct write
+    /// included) is returned to be failed.
     pub(crate) fn take_down(
         mut self,
-        rx: &mut mpsc::UnboundedReceiver<proto::Request>,
+        rx: &mut mpsc::UnboundedReceiver<Outgoing>,
     ) -> (VecDeque<Queued>, Vec<Pending>) {
         let mut unsent = VecDeque::new();
-        while let Ok(req) = rx.try_recv() {
+        while let Ok(out) = rx.try_recv() {
+            let Outgoing::Request(req) = out else {
+                continue;
+            };
             let (Some(pending), Some(op)) = (self.pending.remove(&req.xid), req.op) else {
                 continue;
             };

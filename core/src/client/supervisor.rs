@@ -15,7 +15,6 @@ use rand::seq::SliceRandom;
 use tokio::sync::{mpsc, watch};
 
 use crate::error::{Error, Result};
-use crate::proto;
 
 use super::backoff::Backoff;
 use super::connection::{self, Ended, Established, HandshakeError};
@@ -66,7 +65,7 @@ async fn run(
     servers: Vec<String>,
     mut current: usize,
     est: Established,
-    mut rx: mpsc::UnboundedReceiver<proto::Request>,
+    mut rx: mpsc::UnboundedReceiver<connection::Outgoing>,
 ) {
     let mut shutdown = inner.shutdown_signal();
     let mut backoff = Backoff::new(inner.config.backoff_min, inner.config.backoff_max);

@@ -1,8 +1,10 @@
-//! The Rust client's side of the Node benchmark (`bench/bench.mjs`): the
-//! same two workloads, sequential on one client, against the same server.
+//! The Rust client's side of the binding benchmarks
+//! (`bindings/node/bench/bench.mjs`, `bindings/python/bench/run.sh`): the
+//! workloads the bindings run, sequential on one client, in a
+//! `#[tokio::main]` program of its own against the same server.
 //! Prints one JSON line: `{"get": ops_per_s, "lockCycle": ops_per_s}`.
 //!
-//! Usage: `rust_baseline ADDR DURATION_MS`.
+//! Usage: `client_baseline ADDR DURATION_MS`.
 
 use std::time::{Duration, Instant};
 
