@@ -4,7 +4,7 @@
 //! `#[tokio::main]` program of its own against the same server.
 //! Prints one JSON line: `{"get": ops_per_s, "lockCycle": ops_per_s}`.
 //!
-//! Usage: `client_baseline ADDR DURATION_MS`.
+//! Usage: `client_baseline ADDR DURATION_MS [in-task]`.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,21 @@ async fn main() -> coord_core::Result<()> {
     let addr = args.next().unwrap_or_else(Client::default_servers);
     let ms: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(3000);
     let window = Duration::from_millis(ms);
+    // `in-task`: the loops run in a spawned task, on a runtime worker, next to
+    // the connection's own tasks; by default they run where `#[tokio::main]`
+    // puts them, on the main thread, as a blocking caller does.
+    let (get, lock_cycle) = match args.next().as_deref() {
+        Some("in-task") => tokio::spawn(workloads(addr, window))
+            .await
+            .map_err(|e| coord_core::Error::Internal(e.to_string()))??,
+        _ => workloads(addr, window).await?,
+    };
+    println!("{{\"get\": {get:.1}, \"lockCycle\": {lock_cycle:.1}}}");
+    Ok(())
+}
+
+/// Ops/s of `get` (100 B) and of an uncontended lock cycle.
+async fn workloads(addr: String, window: Duration) -> coord_core::Result<(f64, f64)> {
     let client = Client::connect(&addr).await?;
     let node = "/bench-rust-get";
     match client
@@ -37,9 +52,9 @@ async fn main() -> coord_core::Result<()> {
         lock.release().await
     })
     .await?;
+    drop(lock);
     client.close().await?;
-    println!("{{\"get\": {get:.1}, \"lockCycle\": {lock_cycle:.1}}}");
-    Ok(())
+    Ok((get, lock_cycle))
 }
 
 /// Ops per second of `op` run back to back for `window` (after a 10% warm-up).

@@ -6,8 +6,11 @@ and installs everything in release mode and starts the server.
 Two setups, both measured side by side in one run:
 - `--servers ADDR --baseline EXE`: against a `coord serve` process, the Rust
   side being `client_baseline` (core/examples), a `#[tokio::main]` program of
-  its own: the same method as the C and Node benchmarks. Rounds alternate
-  Rust and Python; the table shows the median round of each.
+  its own: the same method as the C and Node benchmarks. It runs twice per
+  round: its loops on the main thread (`main`, a blocking caller outside the
+  runtime's workers, as Python's calls are) and inside a spawned task
+  (`in-task`, next to the connection's own tasks, the fastest shape). Rounds
+  alternate Rust and Python; the table shows the median round of each.
 - `--in-process`: an in-process server (`coord.testing.Server`), the Rust
   loops running inside the extension on the runtime that also runs the
   server and the client's connection (`_coord.bench_rust`). No context
@@ -65,9 +68,9 @@ def python_round(c: coord.Client, seconds: float) -> Dict[str, float]:
     }
 
 
-def rust_round(baseline: str, servers: str, seconds: float) -> Dict[str, float]:
+def rust_round(baseline: str, servers: str, seconds: float, shape: str) -> Dict[str, float]:
     out = subprocess.run(
-        [baseline, servers, str(int(seconds * 1000))],
+        [baseline, servers, str(int(seconds * 1000)), shape],
         check=True,
         capture_output=True,
         text=True,
@@ -76,22 +79,21 @@ def rust_round(baseline: str, servers: str, seconds: float) -> Dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def table(title: str, rust: Dict[str, float], py: Dict[str, float]) -> str:
-    lines = [
-        title,
-        "",
-        "| operation | Rust ops/s | Python ops/s | Rust us/op | Python us/op "
-        "| Python slower per op | target <= 25% |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
-    for name, key in (("get (100 B)", "get"), ("lock cycle, uncontended", "lockCycle")):
-        slower = (rust[key] / py[key] - 1) * 100
-        verdict = "PASS" if slower <= 25 else "MISS"
-        lines.append(
-            f"| {name} | {rust[key]:,.0f} | {py[key]:,.0f} | {1e6 / rust[key]:.1f} "
-            f"| {1e6 / py[key]:.1f} | {slower:+.1f}% | {verdict} |"
-        )
-    return "\n".join(lines)
+def row(name: str, rust: float, py: float) -> str:
+    slower = (rust / py - 1) * 100
+    verdict = "PASS" if slower <= 25 else "MISS"
+    return (
+        f"| {name} | {rust:,.0f} | {py:,.0f} | {1e6 / rust:.1f} "
+        f"| {1e6 / py:.1f} | {slower:+.1f}% | {verdict} |"
+    )
+
+
+HEADER = [
+    "| operation | Rust ops/s | Python ops/s | Rust us/op | Python us/op "
+    "| Python slower per op | target <= 25% |",
+    "|---|---:|---:|---:|---:|---:|---|",
+]
+OPS = (("get (100 B)", "get"), ("lock cycle, uncontended", "lockCycle"))
 
 
 def median(rounds: List[Dict[str, float]]) -> Dict[str, float]:
@@ -99,28 +101,38 @@ def median(rounds: List[Dict[str, float]]) -> Dict[str, float]:
 
 
 def against_server(servers: str, baseline: str, seconds: float, rounds: int) -> None:
-    rust: List[Dict[str, float]] = []
+    shapes = ("main", "in-task")
+    rust: Dict[str, List[Dict[str, float]]] = {shape: [] for shape in shapes}
     py: List[Dict[str, float]] = []
     with coord.Client(servers) as c:
         for i in range(rounds):
-            rust.append(rust_round(baseline, servers, seconds))
+            for shape in shapes:
+                rust[shape].append(rust_round(baseline, servers, seconds, shape))
             py.append(python_round(c, seconds))
-            print(f"round {i + 1}: rust {rust[-1]} python {py[-1]}", file=sys.stderr)
+            print(f"round {i + 1}: rust {[rust[s][-1] for s in shapes]} python {py[-1]}",
+                  file=sys.stderr)
     print(
-        table(
-            f"Against `coord serve` (release) on {servers}; median of {rounds} "
-            f"alternating rounds, {seconds:g} s per workload:",
-            median(rust),
-            median(py),
-        )
+        f"Against `coord serve` (release) on {servers}; median of {rounds} "
+        f"alternating rounds, {seconds:g} s per workload. Rust `main`: the loops "
+        "run on the `#[tokio::main]` thread (a blocking caller, like Python's); "
+        "Rust `in-task`: inside a spawned task, on a runtime worker."
     )
     print()
-    print("| round | Rust get/s | Python get/s | Rust cycles/s | Python cycles/s |")
-    print("|---:|---:|---:|---:|---:|")
-    for i, (r, p) in enumerate(zip(rust, py)):
+    print("\n".join(HEADER))
+    py_med = median(py)
+    for shape in shapes:
+        rs_med = median(rust[shape])
+        for name, key in OPS:
+            print(row(f"{name} vs Rust `{shape}`", rs_med[key], py_med[key]))
+    print()
+    print("| round | Rust main get/s | Rust in-task get/s | Python get/s "
+          "| Rust main cycles/s | Rust in-task cycles/s | Python cycles/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for i, p in enumerate(py):
+        m, t = rust["main"][i], rust["in-task"][i]
         print(
-            f"| {i + 1} | {r['get']:,.0f} | {p['get']:,.0f} "
-            f"| {r['lockCycle']:,.0f} | {p['lockCycle']:,.0f} |"
+            f"| {i + 1} | {m['get']:,.0f} | {t['get']:,.0f} | {p['get']:,.0f} "
+            f"| {m['lockCycle']:,.0f} | {t['lockCycle']:,.0f} | {p['lockCycle']:,.0f} |"
         )
 
 
@@ -140,13 +152,11 @@ def in_process(n: int) -> None:
             lock.release()
         py_lock = time.perf_counter() - t
         rs_get, rs_lock = _coord.bench_rust(c._core, GET_NODE, "/bench-rs-lock", n)
-    print(
-        table(
-            f"In-process server, Rust loop inside the extension's runtime, n={n}:",
-            {"get": n / rs_get, "lockCycle": n / rs_lock},
-            {"get": n / py_get, "lockCycle": n / py_lock},
-        )
-    )
+    print(f"In-process server, Rust loop inside the extension's runtime, n={n}:")
+    print()
+    print("\n".join(HEADER))
+    print(row("get (100 B)", n / rs_get, n / py_get))
+    print(row("lock cycle, uncontended", n / rs_lock, n / py_lock))
 
 
 def main() -> None:

@@ -21,7 +21,8 @@
 //! spawn-and-channel hand-off costs more than a local read takes.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use coord_core::embed::{self, CancelToken, ForkGuard};
 use coord_core::{Error, Result};
@@ -123,7 +124,8 @@ impl Call {
             // Driven on this thread (no hand-off to a worker and back: that
             // doubled the cost of a fast call); I/O runs on the runtime.
             let slice = py.detach(|| {
-                rt.block_on(async { tokio::time::timeout(SIGNAL_SLICE, &mut work).await.ok() })
+                let _entered = rt.enter();
+                drive_for(&mut work, SIGNAL_SLICE)
             });
             if let Some(r) = slice {
                 return finish(py, r);
@@ -184,6 +186,41 @@ impl Call {
 
     fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.start(py)?.call_method0("__await__")
+    }
+}
+
+/// Wakes the thread that polls a [`Call`].
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `work` on this thread (inside the runtime's context) until it ends
+/// or `slice` has passed (`None`). Waits by parking the thread with a
+/// timeout, not with a runtime timer: registering a timer earlier than any
+/// other would wake a runtime worker on every call just to re-arm its sleep.
+fn drive_for(work: &mut Work, slice: Duration) -> Option<Result<Conv>> {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let deadline = Instant::now() + slice;
+    loop {
+        if let Poll::Ready(r) = work.as_mut().poll(&mut cx) {
+            return Some(r);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        // A wake-up before the work is ready (or a spurious one) only costs
+        // another poll.
+        std::thread::park_timeout(left);
     }
 }
 

@@ -364,8 +364,9 @@ impl Inner {
             tracing::debug!(xid = resp.xid, "response nobody waits for");
             return;
         };
-        let closed = complete(pending, resp, &mut s.watches);
+        let (done, closed) = complete(pending, resp, &mut s.watches);
         drop(s);
+        done.deliver();
         if closed {
             self.end(closed_error());
         }

@@ -152,9 +152,33 @@ impl Conn {
     }
 }
 
+/// A caller's result, to hand over once the client's mutex is released
+/// (waking a thread while holding the mutex lets the woken caller run into
+/// the mutex, or the waker be preempted while holding it).
+#[must_use = "the caller waits for this result"]
+pub(crate) struct Completion {
+    reply: Reply,
+    outcome: Result<proto::Response>,
+}
+
+impl Completion {
+    /// Resolves the caller's wait.
+    pub(crate) fn deliver(self) {
+        if let Some(reply) = self.reply {
+            // The caller may have given up (timeout, cancellation): nothing to do.
+            let _ = reply.send(self.outcome);
+        }
+    }
+}
+
 /// Turns a response into the caller's result and performs its action on the
-/// watch table. Returns true when the action closed the session.
-pub(crate) fn complete(pending: Pending, resp: proto::Response, watches: &mut WatchTable) -> bool {
+/// watch table. Returns the result to deliver, and true when the action
+/// closed the session.
+pub(crate) fn complete(
+    pending: Pending,
+    resp: proto::Response,
+    watches: &mut WatchTable,
+) -> (Completion, bool) {
     let outcome = match &resp.error {
         Some(e) => Err(Error::from(e)),
         None => Ok(resp),
@@ -187,9 +211,9 @@ pub(crate) fn complete(pending: Pending, resp: proto::Response, watches: &mut Wa
         }
         Action::Close => closed = true,
     }
-    if let Some(reply) = pending.reply {
-        // The caller may have given up (timeout, cancellation): nothing to do.
-        let _ = reply.send(outcome);
-    }
-    closed
+    let done = Completion {
+        reply: pending.reply,
+        outcome,
+    };
+    (done, closed)
 }
