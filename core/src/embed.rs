@@ -141,8 +141,8 @@ impl CancelToken {
     }
 }
 
-/// Runs `fut` on the shared runtime and blocks the calling thread until it
-/// finishes, `timeout` passes (`OperationTimeout`) or `cancel` fires
+/// Runs `fut` on the calling thread, in the shared runtime's context, until
+/// it finishes, `timeout` passes (`OperationTimeout`) or `cancel` fires
 /// (`Cancelled`). On timeout or cancellation the future is dropped, which for
 /// the recipes means their node is deleted in the background. Must not be
 /// called from inside the runtime.
@@ -173,14 +173,58 @@ where
             _ = cancelled => Err(Error::Cancelled("the call was cancelled".into())),
         }
     };
-    // Spawn rather than block_on the runtime directly so that the work runs on
-    // runtime threads even when many foreign threads block at once.
-    let (tx, rx) = std::sync::mpsc::channel();
-    rt.spawn(async move {
-        let _ = tx.send(task.await);
-    });
-    rx.recv()
-        .map_err(|_| Error::Internal("the coord runtime stopped while a call was waiting".into()))?
+    // Driven on the calling thread (a hand-off to a worker and back would cost
+    // a thread wake-up each way); I/O and the client's tasks run on the
+    // runtime's workers, so any number of foreign threads can block at once.
+    let _entered = rt.enter();
+    let mut task = std::pin::pin!(task);
+    loop {
+        if let Some(r) = drive(task.as_mut(), Duration::from_secs(3600)) {
+            return r;
+        }
+    }
+}
+
+/// Wakes the thread that polls a future in [`drive`].
+struct Unpark(std::thread::Thread);
+
+impl std::task::Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `fut` on the calling thread until it completes (`Some`) or `slice`
+/// has passed (`None`; poll again later, e.g. after running a language's
+/// signal handlers). Call it inside the runtime's context
+/// ([`Runtime::enter`]) and never from a runtime thread.
+///
+/// Waits by parking the thread with a timeout rather than with a runtime
+/// timer: arming a timer earlier than every other one would wake a runtime
+/// worker on each call just to re-arm its sleep.
+pub fn drive<F: Future + ?Sized>(
+    mut fut: std::pin::Pin<&mut F>,
+    slice: Duration,
+) -> Option<F::Output> {
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let deadline = std::time::Instant::now() + slice;
+    loop {
+        if let std::task::Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
+            return Some(r);
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        // A wake-up before the future is ready (or a spurious one) only
+        // costs another poll.
+        std::thread::park_timeout(left);
+    }
 }
 
 /// Remembers the process that created a client so that a forked child gets a

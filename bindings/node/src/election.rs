@@ -160,8 +160,10 @@ impl NativeLeaderStream {
             return Ok(None);
         };
         let item = tokio::select! {
-            item = stream.next() => item,
+            // Stop first: nothing is yielded after `close()`.
+            biased;
             _ = self.stop.cancelled() => None,
+            item = stream.next() => item,
         };
         match item {
             Some(Ok(leader)) => Ok(Some(LeaderChange {

@@ -291,9 +291,12 @@ impl NativeCounter {
 /// stopped or `stop` fired.
 async fn next_change<T>(rx: &AsyncMutex<watch::Receiver<T>>, stop: &CancelToken) -> bool {
     let mut rx = rx.lock().await;
+    // Stop first: after `close()`, a change that arrived before it is not
+    // reported (a random pick among ready branches sometimes would).
     tokio::select! {
-        r = rx.changed() => r.is_ok(),
+        biased;
         _ = stop.cancelled() => false,
+        r = rx.changed() => r.is_ok(),
     }
 }
 
@@ -648,8 +651,10 @@ impl NativeMembersStream {
             return Ok(None);
         };
         let item = tokio::select! {
-            item = stream.next() => item,
+            // Stop first: nothing is yielded after `close()`.
+            biased;
             _ = self.stop.cancelled() => None,
+            item = stream.next() => item,
         };
         match item {
             Some(Ok(list)) => Ok(Some(list.into_iter().map(member).collect())),

@@ -16,13 +16,12 @@
 //!   awaiting task aborts the core future (same cleanup).
 //!
 //! Why not `embed::block_on` for the sync side: it blocks until the future
-//! ends (Python only runs signal handlers when its main thread comes back to
-//! the interpreter: waiting in slices is what makes Ctrl-C work), and its
-//! spawn-and-channel hand-off costs more than a local read takes.
+//! ends, and Python only runs signal handlers when its main thread comes
+//! back to the interpreter: waiting in slices ([`embed::drive`]) is what
+//! makes Ctrl-C work.
 
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use coord_core::embed::{self, CancelToken, ForkGuard};
 use coord_core::{Error, Result};
@@ -125,7 +124,7 @@ impl Call {
             // doubled the cost of a fast call); I/O runs on the runtime.
             let slice = py.detach(|| {
                 let _entered = rt.enter();
-                drive_for(&mut work, SIGNAL_SLICE)
+                embed::drive(work.as_mut(), SIGNAL_SLICE)
             });
             if let Some(r) = slice {
                 return finish(py, r);
@@ -186,41 +185,6 @@ impl Call {
 
     fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.start(py)?.call_method0("__await__")
-    }
-}
-
-/// Wakes the thread that polls a [`Call`].
-struct Unpark(std::thread::Thread);
-
-impl Wake for Unpark {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Polls `work` on this thread (inside the runtime's context) until it ends
-/// or `slice` has passed (`None`). Waits by parking the thread with a
-/// timeout, not with a runtime timer: registering a timer earlier than any
-/// other would wake a runtime worker on every call just to re-arm its sleep.
-fn drive_for(work: &mut Work, slice: Duration) -> Option<Result<Conv>> {
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let deadline = Instant::now() + slice;
-    loop {
-        if let Poll::Ready(r) = work.as_mut().poll(&mut cx) {
-            return Some(r);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        // A wake-up before the work is ready (or a spurious one) only costs
-        // another poll.
-        std::thread::park_timeout(left);
     }
 }
 

@@ -60,7 +60,8 @@ impl ServerCore {
 
 /// The Rust baseline of the binding's benchmark: `n` sequential gets of
 /// `path`, then `n` lock cycles (acquire + release) on `lock_path`, by the
-/// core client alone; returns the seconds each loop took.
+/// core client alone, in a task of the shared runtime; returns the seconds
+/// each loop took.
 #[pyfunction]
 fn bench_rust(
     py: Python<'_>,
@@ -70,9 +71,12 @@ fn bench_rust(
     n: u32,
 ) -> PyResult<(f64, f64)> {
     let c = check(py, client.core())?;
+    let handle = check(py, coord_core::embed::handle())?;
     let r = py.detach(move || {
-        coord_core::embed::block_on(
-            async move {
+        // In a task of the runtime, next to the connection's own tasks.
+        let (tx, rx) = std::sync::mpsc::channel();
+        handle.spawn(async move {
+            let run = async {
                 let t = std::time::Instant::now();
                 for _ in 0..n {
                     c.get(&path).await?;
@@ -85,10 +89,14 @@ fn bench_rust(
                     lock.release().await?;
                 }
                 Ok((gets, t.elapsed().as_secs_f64()))
-            },
-            None,
-            None,
-        )
+            };
+            let _ = tx.send(run.await);
+        });
+        rx.recv().unwrap_or_else(|_| {
+            Err(coord_core::Error::Internal(
+                "the benchmark task stopped".into(),
+            ))
+        })
     });
     check(py, r)
 }
