@@ -2,7 +2,7 @@
 // (acquire + release) and get (100 B), one client, back to back, against one
 // `coord serve` (release build) on 127.0.0.1. Prints a markdown table.
 //
-//   node bench/bench.mjs [--duration-ms 3000]
+//   node bench/bench.mjs [--duration-ms 3000] [--rounds 5]
 //
 // Builds what it needs in release mode: the coord binary, the Rust baseline
 // (core/examples/client_baseline.rs, shared with the Python benchmark) and,
@@ -21,6 +21,7 @@ const repo = path.join(pkg, '..', '..')
 const require = createRequire(import.meta.url)
 const argv = process.argv.slice(2)
 const durationMs = Number(argv[argv.indexOf('--duration-ms') + 1] || 3000) || 3000
+const rounds = Number(argv[argv.indexOf('--rounds') + 1] || 5) || 5
 
 function cargo(args) {
   const r = spawnSync('cargo', args, { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] })
@@ -80,29 +81,51 @@ try {
   const { Client } = require('../lib/index.js')
   const client = await Client.connect({ servers: addr })
   await client.create('/bench-node-get', Buffer.alloc(100, 'x'))
-  const node = {
-    get: await rate(() => client.get('/bench-node-get')),
-    lockCycle: await rate(async () => {
-      const lock = await client.lock('/bench-node-lock')
-      await lock.release()
-    }),
+  const exe = path.join(repo, 'target', 'release', 'examples', 'client_baseline')
+  // Rounds alternate Node and Rust (this machine is noisy); medians are kept.
+  const nodeRounds = []
+  const rustRounds = []
+  for (let i = 0; i < rounds; i++) {
+    nodeRounds.push({
+      get: await rate(() => client.get('/bench-node-get')),
+      lockCycle: await rate(async () => {
+        const lock = await client.lock('/bench-node-lock')
+        await lock.release()
+      }),
+    })
+    const r = spawnSync(exe, [addr, String(durationMs)], { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`client_baseline failed: ${r.stderr}`)
+    rustRounds.push(JSON.parse(r.stdout.trim().split('\n').pop()))
   }
   await client.close()
-  const exe = path.join(repo, 'target', 'release', 'examples', 'client_baseline')
-  const r = spawnSync(exe, [addr, String(durationMs)], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`client_baseline failed: ${r.stderr}`)
-  const rust = JSON.parse(r.stdout.trim().split('\n').pop())
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b)
+    const m = Math.floor(s.length / 2)
+    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+  }
+  const node = {}
+  const rust = {}
+  for (const key of ['get', 'lockCycle']) {
+    node[key] = median(nodeRounds.map((r) => r[key]))
+    rust[key] = median(rustRounds.map((r) => r[key]))
+  }
 
   const row = (name, key) => {
     const slower = (rust[key] / node[key] - 1) * 100
     const verdict = slower <= 25 ? 'ok' : 'OVER'
     return `| ${name} | ${rust[key].toFixed(0)} | ${node[key].toFixed(0)} | ${(1e6 / rust[key]).toFixed(1)} | ${(1e6 / node[key]).toFixed(1)} | ${slower.toFixed(1)}% | ${verdict} |`
   }
-  console.log(`\nNode vs Rust client, 1 client, sequential, ${durationMs} ms per workload, coord serve (release) on ${addr}\n`)
+  console.log(`\nNode vs Rust client, 1 client, sequential, ${durationMs} ms per workload, median of ${rounds} alternating rounds, coord serve (release) on ${addr}\n`)
   console.log('| operation | Rust ops/s | Node ops/s | Rust us/op | Node us/op | Node slower per op | target <= 25% |')
   console.log('|---|---|---|---|---|---|---|')
   console.log(row('get (100 B)', 'get'))
   console.log(row('lock cycle (acquire + release, uncontended)', 'lockCycle'))
+  console.log('\n| round | Rust get/s | Node get/s | Rust cycles/s | Node cycles/s |')
+  console.log('|---:|---:|---:|---:|---:|')
+  nodeRounds.forEach((n, i) => {
+    const r = rustRounds[i]
+    console.log(`| ${i + 1} | ${r.get.toFixed(0)} | ${n.get.toFixed(0)} | ${r.lockCycle.toFixed(0)} | ${n.lockCycle.toFixed(0)} |`)
+  })
 } finally {
   server.kill('SIGTERM')
   rmSync(dataDir, { recursive: true, force: true })

@@ -7,15 +7,14 @@ use std::time::Duration;
 use coord_core::client::{Client, SessionState, WatchMode, WatchStream};
 use coord_core::embed::CancelToken;
 use futures::StreamExt;
-use napi::bindgen_prelude::{Buffer, PromiseRaw};
-use napi::{Env, Result};
+use napi::Result;
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::convert::{
     self, CreateOptions, NodeData, Stat, TxnOp, TxnResult, WatchEventJs, create_mode,
 };
-use crate::eager::eager;
 use crate::error::IntoJs;
 
 /// Options of [`connect`].
@@ -104,100 +103,56 @@ impl NativeClient {
         self.client.close().await.js()
     }
 
-    // The node operations start on the calling thread (`eager`): a lone
-    // request is on the wire before napi's runtime is woken.
-
     /// Creates a node; resolves to its path (with the sequence suffix).
-    #[napi(ts_return_type = "Promise<string>")]
-    pub fn create<'env>(
+    #[napi]
+    pub async fn create(
         &self,
-        env: &'env Env,
         path: String,
         data: Option<Buffer>,
         options: Option<CreateOptions>,
-    ) -> Result<PromiseRaw<'env, String>> {
+    ) -> Result<String> {
         let options = options.unwrap_or_default();
-        // Checked inside the future: bad options reject the promise.
-        let mode = create_mode(&options);
+        let mode = create_mode(&options)?;
         let data = convert::bytes(data);
-        let parents = options.make_parents.unwrap_or(false);
-        let client = self.client.clone();
-        env.spawn_future(eager(async move {
-            let mode = mode?;
-            if parents {
-                client.create_parents(&path, data, mode).await.js()
-            } else {
-                client.create(&path, data, mode).await.js()
-            }
-        }))
+        if options.make_parents.unwrap_or(false) {
+            self.client.create_parents(&path, data, mode).await.js()
+        } else {
+            self.client.create(&path, data, mode).await.js()
+        }
     }
 
     /// The node's data and stat.
-    #[napi(ts_return_type = "Promise<NodeData>")]
-    pub fn get<'env>(&self, env: &'env Env, path: String) -> Result<PromiseRaw<'env, NodeData>> {
-        let client = self.client.clone();
-        env.spawn_future(eager(async move {
-            let (data, stat) = client.get(&path).await.js()?;
-            Ok(NodeData::new(data, stat))
-        }))
+    #[napi]
+    pub async fn get(&self, path: String) -> Result<NodeData> {
+        let (data, stat) = self.client.get(&path).await.js()?;
+        Ok(NodeData::new(data, stat))
     }
 
     /// Replaces the node's data (only at `version` when given).
-    #[napi(ts_return_type = "Promise<Stat>")]
-    pub fn set<'env>(
-        &self,
-        env: &'env Env,
-        path: String,
-        data: Buffer,
-        version: Option<i32>,
-    ) -> Result<PromiseRaw<'env, Stat>> {
+    #[napi]
+    pub async fn set(&self, path: String, data: Buffer, version: Option<i32>) -> Result<Stat> {
         let data = convert::bytes(Some(data));
-        let client = self.client.clone();
-        env.spawn_future(eager(async move {
-            Ok(client.set(&path, data, version).await.js()?.into())
-        }))
+        Ok(self.client.set(&path, data, version).await.js()?.into())
     }
 
     /// Deletes the node (only at `version` when given).
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete<'env>(
-        &self,
-        env: &'env Env,
-        path: String,
-        version: Option<i32>,
-    ) -> Result<PromiseRaw<'env, ()>> {
-        let client = self.client.clone();
-        env.spawn_future(eager(
-            async move { client.delete(&path, version).await.js() },
-        ))
+    #[napi]
+    pub async fn delete(&self, path: String, version: Option<i32>) -> Result<()> {
+        self.client.delete(&path, version).await.js()
     }
 
     /// The node's stat, or `null` when it does not exist.
-    #[napi(ts_return_type = "Promise<Stat | null>")]
-    pub fn exists<'env>(
-        &self,
-        env: &'env Env,
-        path: String,
-    ) -> Result<PromiseRaw<'env, Option<Stat>>> {
-        let client = self.client.clone();
-        env.spawn_future(eager(async move {
-            Ok(client.exists(&path).await.js()?.map(Stat::from))
-        }))
+    #[napi]
+    pub async fn exists(&self, path: String) -> Result<Option<Stat>> {
+        Ok(self.client.exists(&path).await.js()?.map(Stat::from))
     }
 
     /// The names of the node's children, sorted.
-    #[napi(ts_return_type = "Promise<Array<string>>")]
-    pub fn children<'env>(
-        &self,
-        env: &'env Env,
-        path: String,
-    ) -> Result<PromiseRaw<'env, Vec<String>>> {
-        let client = self.client.clone();
-        env.spawn_future(eager(async move {
-            let mut names = client.children(&path).await.js()?;
-            names.sort_unstable();
-            Ok(names)
-        }))
+    #[napi]
+    pub async fn children(&self, path: String) -> Result<Vec<String>> {
+        let mut names = self.client.children(&path).await.js()?;
+        names.sort_unstable();
+        Ok(names)
     }
 
     /// Applies the ops atomically: all or none.

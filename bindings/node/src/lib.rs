@@ -12,9 +12,6 @@
 //! `coord_core::embed`'s. napi's `async fn` polls them there directly, so a
 //! call costs no hop between runtimes (it matters for the per-operation
 //! benchmark), and napi shuts that runtime down with the Node environment.
-//! The node operations and lock acquire/release are first polled on the
-//! JavaScript thread (`eager`), which puts a lone request on the wire
-//! without waking a runtime worker.
 //! What `embed` adds (fork detection) does not apply: Node never forks a
 //! process that keeps running JavaScript. The in-process test server
 //! ([`testing::TestServer`]) does use `embed`, which is where it lives.
@@ -22,7 +19,6 @@
 //! Modules:
 //! - `error`: core errors to JS errors, and the error table for `lib/errors.js`.
 //! - `convert`: stats, create modes, multi ops, watch events.
-//! - `eager`: starting a call on the JavaScript thread (first poll there).
 //! - `client`: [`client::NativeClient`], the node API and watches.
 //! - `locks`: mutex, read-write lock sides, semaphore, multi-lock.
 //! - `election`: candidates and leader observation.
@@ -32,7 +28,6 @@
 mod cancel;
 pub mod client;
 mod convert;
-mod eager;
 pub mod election;
 pub mod error;
 pub mod locks;

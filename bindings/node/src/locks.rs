@@ -8,14 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use coord_core::embed::CancelToken;
 use coord_core::recipes::{Lease, Lock, LockKind, MultiLock, Semaphore};
-use napi::bindgen_prelude::PromiseRaw;
-use napi::{Env, Result};
+use napi::Result;
 use napi_derive::napi;
 
 use crate::cancel::{cancellable, millis};
 use crate::client::NativeClient;
 use crate::convert::{self, TxnOp, TxnResult};
-use crate::eager::eager;
 use crate::error::{IntoJs, bad_arguments};
 
 #[napi]
@@ -84,23 +82,15 @@ impl NativeLock {
     /// Waits for the lock (at most `timeoutMs`: `LOCK_TIMEOUT`); resolves to
     /// the fencing token. `cancel()` aborts the wait (`CANCELLED`); either
     /// way our waiting node is deleted.
-    // Starts on the calling thread (`eager`), as the node operations do.
-    #[napi(ts_return_type = "Promise<bigint>")]
-    pub fn acquire<'env>(
-        &self,
-        env: &'env Env,
-        timeout_ms: Option<u32>,
-    ) -> Result<PromiseRaw<'env, u64>> {
-        let (lock, cancel) = (Arc::clone(&self.lock), self.cancel.clone());
-        env.spawn_future(eager(async move {
-            let fut = async {
-                match millis(timeout_ms) {
-                    Some(t) => lock.acquire_timeout(t).await,
-                    None => lock.acquire().await,
-                }
-            };
-            cancellable(&cancel, fut).await.js()
-        }))
+    #[napi]
+    pub async fn acquire(&self, timeout_ms: Option<u32>) -> Result<u64> {
+        let fut = async {
+            match millis(timeout_ms) {
+                Some(t) => self.lock.acquire_timeout(t).await,
+                None => self.lock.acquire().await,
+            }
+        };
+        cancellable(&self.cancel, fut).await.js()
     }
 
     /// Takes the lock only if nobody holds or waits for it.
@@ -116,10 +106,9 @@ impl NativeLock {
     }
 
     /// Releases one hold (the node goes when the count reaches zero).
-    #[napi(ts_return_type = "Promise<void>")]
-    pub fn release<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
-        let lock = Arc::clone(&self.lock);
-        env.spawn_future(eager(async move { lock.release().await.js() }))
+    #[napi]
+    pub async fn release(&self) -> Result<()> {
+        self.lock.release().await.js()
     }
 
     /// True while held and not lost.
