@@ -7,8 +7,8 @@ use std::time::Duration;
 use coord_core::client::{Client, SessionState, WatchMode, WatchStream};
 use coord_core::embed::CancelToken;
 use futures::StreamExt;
-use napi::Result;
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, Object};
+use napi::{Env, Result};
 use napi_derive::napi;
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -16,6 +16,7 @@ use crate::convert::{
     self, CreateOptions, NodeData, Stat, TxnOp, TxnResult, WatchEventJs, create_mode,
 };
 use crate::error::IntoJs;
+use crate::start::start;
 
 /// Options of [`connect`].
 #[napi(object)]
@@ -103,56 +104,90 @@ impl NativeClient {
         self.client.close().await.js()
     }
 
+    // The node operations start on the calling thread (`start`): a lone
+    // request is on the wire before any runtime thread is woken.
+
     /// Creates a node; resolves to its path (with the sequence suffix).
-    #[napi]
-    pub async fn create(
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn create<'env>(
         &self,
+        env: &'env Env,
         path: String,
         data: Option<Buffer>,
         options: Option<CreateOptions>,
-    ) -> Result<String> {
+    ) -> Result<Object<'env>> {
         let options = options.unwrap_or_default();
-        let mode = create_mode(&options)?;
+        // Checked inside the future: bad options reject the promise.
+        let mode = create_mode(&options);
         let data = convert::bytes(data);
-        if options.make_parents.unwrap_or(false) {
-            self.client.create_parents(&path, data, mode).await.js()
-        } else {
-            self.client.create(&path, data, mode).await.js()
-        }
+        let parents = options.make_parents.unwrap_or(false);
+        let client = self.client.clone();
+        start(env, async move {
+            let mode = mode?;
+            if parents {
+                client.create_parents(&path, data, mode).await.js()
+            } else {
+                client.create(&path, data, mode).await.js()
+            }
+        })
     }
 
     /// The node's data and stat.
-    #[napi]
-    pub async fn get(&self, path: String) -> Result<NodeData> {
-        let (data, stat) = self.client.get(&path).await.js()?;
-        Ok(NodeData::new(data, stat))
+    #[napi(ts_return_type = "Promise<NodeData>")]
+    pub fn get<'env>(&self, env: &'env Env, path: String) -> Result<Object<'env>> {
+        let client = self.client.clone();
+        start(env, async move {
+            let (data, stat) = client.get(&path).await.js()?;
+            Ok(NodeData::new(data, stat))
+        })
     }
 
     /// Replaces the node's data (only at `version` when given).
-    #[napi]
-    pub async fn set(&self, path: String, data: Buffer, version: Option<i32>) -> Result<Stat> {
+    #[napi(ts_return_type = "Promise<Stat>")]
+    pub fn set<'env>(
+        &self,
+        env: &'env Env,
+        path: String,
+        data: Buffer,
+        version: Option<i32>,
+    ) -> Result<Object<'env>> {
         let data = convert::bytes(Some(data));
-        Ok(self.client.set(&path, data, version).await.js()?.into())
+        let client = self.client.clone();
+        start(env, async move {
+            Ok(Stat::from(client.set(&path, data, version).await.js()?))
+        })
     }
 
     /// Deletes the node (only at `version` when given).
-    #[napi]
-    pub async fn delete(&self, path: String, version: Option<i32>) -> Result<()> {
-        self.client.delete(&path, version).await.js()
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn delete<'env>(
+        &self,
+        env: &'env Env,
+        path: String,
+        version: Option<i32>,
+    ) -> Result<Object<'env>> {
+        let client = self.client.clone();
+        start(env, async move { client.delete(&path, version).await.js() })
     }
 
     /// The node's stat, or `null` when it does not exist.
-    #[napi]
-    pub async fn exists(&self, path: String) -> Result<Option<Stat>> {
-        Ok(self.client.exists(&path).await.js()?.map(Stat::from))
+    #[napi(ts_return_type = "Promise<Stat | null>")]
+    pub fn exists<'env>(&self, env: &'env Env, path: String) -> Result<Object<'env>> {
+        let client = self.client.clone();
+        start(env, async move {
+            Ok(client.exists(&path).await.js()?.map(Stat::from))
+        })
     }
 
     /// The names of the node's children, sorted.
-    #[napi]
-    pub async fn children(&self, path: String) -> Result<Vec<String>> {
-        let mut names = self.client.children(&path).await.js()?;
-        names.sort_unstable();
-        Ok(names)
+    #[napi(ts_return_type = "Promise<Array<string>>")]
+    pub fn children<'env>(&self, env: &'env Env, path: String) -> Result<Object<'env>> {
+        let client = self.client.clone();
+        start(env, async move {
+            let mut names = client.children(&path).await.js()?;
+            names.sort_unstable();
+            Ok(names)
+        })
     }
 
     /// Applies the ops atomically: all or none.

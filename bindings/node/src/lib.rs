@@ -12,6 +12,9 @@
 //! `coord_core::embed`'s. napi's `async fn` polls them there directly, so a
 //! call costs no hop between runtimes (it matters for the per-operation
 //! benchmark), and napi shuts that runtime down with the Node environment.
+//! The node operations and lock acquire/release go further (`start`): their
+//! first poll runs on the JavaScript thread and the rest is spawned by
+//! whichever runtime thread wakes them.
 //! What `embed` adds (fork detection) does not apply: Node never forks a
 //! process that keeps running JavaScript. The in-process test server
 //! ([`testing::TestServer`]) does use `embed`, which is where it lives.
@@ -19,6 +22,7 @@
 //! Modules:
 //! - `error`: core errors to JS errors, and the error table for `lib/errors.js`.
 //! - `convert`: stats, create modes, multi ops, watch events.
+//! - `start`: starting a call on the JavaScript thread (node operations, lock).
 //! - `client`: [`client::NativeClient`], the node API and watches.
 //! - `locks`: mutex, read-write lock sides, semaphore, multi-lock.
 //! - `election`: candidates and leader observation.
@@ -32,4 +36,5 @@ pub mod election;
 pub mod error;
 pub mod locks;
 pub mod recipes;
+mod start;
 pub mod testing;

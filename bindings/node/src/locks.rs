@@ -8,13 +8,15 @@ use std::sync::{Arc, Mutex};
 
 use coord_core::embed::CancelToken;
 use coord_core::recipes::{Lease, Lock, LockKind, MultiLock, Semaphore};
-use napi::Result;
+use napi::bindgen_prelude::Object;
+use napi::{Env, Result};
 use napi_derive::napi;
 
 use crate::cancel::{cancellable, millis};
 use crate::client::NativeClient;
 use crate::convert::{self, TxnOp, TxnResult};
 use crate::error::{IntoJs, bad_arguments};
+use crate::start::start;
 
 #[napi]
 impl NativeClient {
@@ -82,15 +84,19 @@ impl NativeLock {
     /// Waits for the lock (at most `timeoutMs`: `LOCK_TIMEOUT`); resolves to
     /// the fencing token. `cancel()` aborts the wait (`CANCELLED`); either
     /// way our waiting node is deleted.
-    #[napi]
-    pub async fn acquire(&self, timeout_ms: Option<u32>) -> Result<u64> {
-        let fut = async {
-            match millis(timeout_ms) {
-                Some(t) => self.lock.acquire_timeout(t).await,
-                None => self.lock.acquire().await,
-            }
-        };
-        cancellable(&self.cancel, fut).await.js()
+    #[napi(ts_return_type = "Promise<bigint>")]
+    pub fn acquire<'env>(&self, env: &'env Env, timeout_ms: Option<u32>) -> Result<Object<'env>> {
+        // Started on the calling thread (`start`), as the node operations.
+        let (lock, cancel) = (Arc::clone(&self.lock), self.cancel.clone());
+        start(env, async move {
+            let fut = async {
+                match millis(timeout_ms) {
+                    Some(t) => lock.acquire_timeout(t).await,
+                    None => lock.acquire().await,
+                }
+            };
+            cancellable(&cancel, fut).await.js()
+        })
     }
 
     /// Takes the lock only if nobody holds or waits for it.
@@ -106,9 +112,10 @@ impl NativeLock {
     }
 
     /// Releases one hold (the node goes when the count reaches zero).
-    #[napi]
-    pub async fn release(&self) -> Result<()> {
-        self.lock.release().await.js()
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn release<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let lock = Arc::clone(&self.lock);
+        start(env, async move { lock.release().await.js() })
     }
 
     /// True while held and not lost.
