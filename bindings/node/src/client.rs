@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use coord_core::client::{Client, SessionState, WatchMode, WatchStream};
 use coord_core::embed::CancelToken;
-use futures::StreamExt;
 use napi::bindgen_prelude::{Buffer, Object};
 use napi::{Env, Result};
 use napi_derive::napi;
 use tokio::sync::Mutex as AsyncMutex;
 
+use crate::cancel::next_or_stop;
 use crate::convert::{
     self, CreateOptions, NodeData, Stat, TxnOp, TxnResult, WatchEventJs, create_mode,
 };
@@ -233,27 +233,8 @@ impl NativeWatch {
     /// ended the watch (`SESSION_EXPIRED`, `CLOSED`), then resolves `null`.
     #[napi]
     pub async fn next(&self) -> Result<Option<WatchEventJs>> {
-        let mut guard = self.stream.lock().await;
-        let Some(stream) = guard.as_mut() else {
-            return Ok(None);
-        };
-        let item = tokio::select! {
-            // Stop first: nothing is yielded after `close()`.
-            biased;
-            _ = self.stop.cancelled() => None,
-            item = stream.next() => item,
-        };
-        match item {
-            Some(Ok(ev)) => Ok(Some(ev.into())),
-            Some(Err(e)) => {
-                guard.take();
-                Err(crate::error::js(e))
-            }
-            None => {
-                guard.take();
-                Ok(None)
-            }
-        }
+        let ev = next_or_stop(&self.stream, &self.stop).await.js()?;
+        Ok(ev.map(Into::into))
     }
 
     /// Removes the watch; a pending `next()` resolves `null`.

@@ -6,15 +6,14 @@ use std::sync::Arc;
 use coord_core::embed::CancelToken;
 use coord_core::recipes::election::LeaderStream;
 use coord_core::recipes::{Election, LeaderInfo};
-use futures::StreamExt;
 use napi::Result;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use tokio::sync::Mutex as AsyncMutex;
 
-use crate::cancel::{cancellable, millis};
+use crate::cancel::{cancellable, millis, next_or_stop};
 use crate::client::NativeClient;
-use crate::error::{IntoJs, js};
+use crate::error::IntoJs;
 
 /// Who leads, and the term's fencing token.
 #[napi(object, object_from_js = false)]
@@ -155,29 +154,10 @@ impl NativeLeaderStream {
     /// The next change; `null` once closed or ended.
     #[napi]
     pub async fn next(&self) -> Result<Option<LeaderChange>> {
-        let mut guard = self.stream.lock().await;
-        let Some(stream) = guard.as_mut() else {
-            return Ok(None);
-        };
-        let item = tokio::select! {
-            // Stop first: nothing is yielded after `close()`.
-            biased;
-            _ = self.stop.cancelled() => None,
-            item = stream.next() => item,
-        };
-        match item {
-            Some(Ok(leader)) => Ok(Some(LeaderChange {
-                leader: leader.map(Leader::from),
-            })),
-            Some(Err(e)) => {
-                guard.take();
-                Err(js(e))
-            }
-            None => {
-                guard.take();
-                Ok(None)
-            }
-        }
+        let leader = next_or_stop(&self.stream, &self.stop).await.js()?;
+        Ok(leader.map(|leader| LeaderChange {
+            leader: leader.map(Leader::from),
+        }))
     }
 
     /// Stops following; a pending `next()` resolves `null`.

@@ -13,16 +13,15 @@ use coord_core::recipes::{
     Barrier, Counter, DoubleBarrier, Group, Instance, Membership, NodeCache, Provider, Queue,
     Registration, ServiceDiscovery, Strategy, TreeCache,
 };
-use futures::StreamExt;
 use napi::Result;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use tokio::sync::{Mutex as AsyncMutex, watch};
 
-use crate::cancel::{cancellable, millis};
+use crate::cancel::{cancellable, millis, next_or_stop};
 use crate::client::NativeClient;
 use crate::convert::{NodeData, Stat, bytes};
-use crate::error::{IntoJs, bad_arguments, js};
+use crate::error::{IntoJs, bad_arguments};
 
 #[napi]
 impl NativeClient {
@@ -646,27 +645,8 @@ impl NativeMembersStream {
     /// The next member list; `null` once closed or ended.
     #[napi]
     pub async fn next(&self) -> Result<Option<Vec<Member>>> {
-        let mut guard = self.stream.lock().await;
-        let Some(stream) = guard.as_mut() else {
-            return Ok(None);
-        };
-        let item = tokio::select! {
-            // Stop first: nothing is yielded after `close()`.
-            biased;
-            _ = self.stop.cancelled() => None,
-            item = stream.next() => item,
-        };
-        match item {
-            Some(Ok(list)) => Ok(Some(list.into_iter().map(member).collect())),
-            Some(Err(e)) => {
-                guard.take();
-                Err(js(e))
-            }
-            None => {
-                guard.take();
-                Ok(None)
-            }
-        }
+        let list = next_or_stop(&self.stream, &self.stop).await.js()?;
+        Ok(list.map(|l| l.into_iter().map(member).collect()))
     }
 
     /// Stops following.
