@@ -123,12 +123,8 @@ impl Wire {
         };
         self.scratch.clear();
         encode_frame(&msg, &mut self.scratch);
-        if self.scratch.capacity() > 64 * 1024 {
-            // One large frame must not pin its buffer for the connection's life.
-            self.scratch = BytesMut::new();
-            encode_frame(&msg, &mut self.scratch);
-        }
-        match self.socket.try_write(&self.scratch) {
+        let written = self.socket.try_write(&self.scratch);
+        let back = match written {
             Ok(n) if n == self.scratch.len() => None,
             Ok(n) if n > 0 => {
                 self.idle.store(false, Ordering::Relaxed);
@@ -141,7 +137,12 @@ impl Wire {
                 Some(proto::client_message::Body::Request(req)) => Some(req),
                 _ => unreachable!("built above as a request"),
             },
+        };
+        if self.scratch.capacity() > 64 * 1024 {
+            // One large frame must not pin its buffer for the connection's life.
+            self.scratch = BytesMut::new();
         }
+        back
     }
 }
 
