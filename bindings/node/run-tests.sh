@@ -25,7 +25,7 @@ step "build the addon (debug) and check the generated bindings for drift"
 saved=$(mktemp -d)
 trap 'rm -rf "$saved"' EXIT
 cp index.d.ts index.js "$saved/"
-npx napi build --platform
+npx napi build --platform --features testing
 if ! diff -u "$saved/index.d.ts" index.d.ts || ! diff -u "$saved/index.js" index.js; then
   echo "the generated index.d.ts / index.js drifted from the Rust code: commit the regenerated files" >&2
   exit 1

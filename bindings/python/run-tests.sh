@@ -22,6 +22,6 @@ fi
 
 cd "$here"
 VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \
-  "$venv/bin/maturin" develop --locked --target-dir "$root/target/maturin" ${MATURIN_ARGS:-}
+  "$venv/bin/maturin" develop --locked --features testing --target-dir "$root/target/maturin" ${MATURIN_ARGS:-}
 cd "$here/tests"
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"

@@ -17,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cargo build --release --locked -p coord-ffi --lib --example bench_native >&2
-cargo build --release --locked -p coord-core --bins >&2
+cargo build --release --locked -p coord-cli --bins >&2
 gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude ffi/bench/bench.c -L"$target/release" \
   -Wl,-rpath,"$target/release" -lcoord -o "$tmp/bench_c"
 "$target/release/coord" serve --listen 127.0.0.1:0 --data-dir "$tmp/data" 2>"$tmp/server.log" &

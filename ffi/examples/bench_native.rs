@@ -6,11 +6,11 @@
 
 use std::time::Instant;
 
-use coord_core::client::{Client, CreateMode};
-use coord_core::embed;
-use coord_core::recipes::Lock;
+use ::coord_client::client::{Client, CreateMode};
+use ::coord_client::embed;
+use ::coord_client::recipes::Lock;
 
-fn main() -> coord_core::Result<()> {
+fn main() -> ::coord_client::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let servers = args.get(1).cloned().unwrap_or_else(Client::default_servers);
     let n: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1000);

@@ -6,8 +6,8 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use coord_core::client::{Client, CreateMode, Op, OpResult};
-use coord_core::embed::{CancelToken, ForkGuard};
+use ::coord_client::client::{Client, CreateMode, Op, OpResult};
+use ::coord_client::embed::{CancelToken, ForkGuard};
 
 use crate::error::{Fail, Res, coord_result, guard, guard_value};
 use crate::util::{

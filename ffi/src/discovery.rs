@@ -1,13 +1,13 @@
 //! Service discovery: register an instance, list a service's instances,
 //! and pick one through a provider that follows the service. Wraps
-//! [`coord_core::recipes::ServiceDiscovery`].
+//! [`::coord_client::recipes::ServiceDiscovery`].
 
 use std::collections::BTreeMap;
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex};
 
-use coord_core::recipes::discovery::DEFAULT_BASE;
-use coord_core::recipes::{Instance, Provider, Registration, ServiceDiscovery, Strategy};
+use ::coord_client::recipes::discovery::DEFAULT_BASE;
+use ::coord_client::recipes::{Instance, Provider, Registration, ServiceDiscovery, Strategy};
 
 use crate::client::{client, coord_client};
 use crate::error::{Fail, Res, coord_result, guard, guard_value};

@@ -1,11 +1,11 @@
 //! Leader election: `coord_election` (campaign with an identity, resign,
 //! is-leader, lost callback), the current leader of a path and a leader
-//! observer callback. Wraps [`coord_core::recipes::Election`].
+//! observer callback. Wraps [`::coord_client::recipes::Election`].
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use coord_core::recipes::{Election, LeaderInfo};
+use ::coord_client::recipes::{Election, LeaderInfo};
 use futures::StreamExt;
 
 use crate::callbacks::{Slot, UserData, dispatch};

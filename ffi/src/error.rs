@@ -17,7 +17,7 @@ use std::ffi::{CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
-use coord_core::Error;
+use ::coord_client::Error;
 
 /// The result of every fallible libcoord function. `COORD_RESULT_OK` (0) is
 /// success; codes 1..=999 are the core error table (stable, never

@@ -3,7 +3,7 @@
 //!
 //! The binding is thin: it converts C types to core types, owns opaque
 //! handles, and keeps panics and Rust types on this side of the boundary.
-//! Protocol and recipe logic live in `coord-core`; if something is missing
+//! Protocol and recipe logic live in `coord-client`; if something is missing
 //! here, it goes into core first.
 //!
 //! Rules every exported function follows (see `include/coord.h`):

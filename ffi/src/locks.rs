@@ -1,12 +1,12 @@
 //! Lock handles: `coord_lock` (mutex with fencing token, lost callback and
 //! guarded multi), `coord_rwlock` and `coord_semaphore` / `coord_lease`.
-//! Thin wrappers over [`coord_core::recipes`]; waiting calls take a timeout
+//! Thin wrappers over [`::coord_client::recipes`]; waiting calls take a timeout
 //! and an optional cancel token.
 
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex};
 
-use coord_core::recipes::{Lease, Lock, RwLock, Semaphore};
+use ::coord_client::recipes::{Lease, Lock, RwLock, Semaphore};
 
 use crate::client::{
     cancel, client, coord_cancel_token, coord_client, coord_op, coord_op_result, ops_in,

@@ -6,7 +6,7 @@
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use coord_core::embed;
+use ::coord_client::embed;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

@@ -4,7 +4,7 @@
 
 use std::ffi::c_char;
 
-use coord_core::recipes::{Barrier, Counter, DoubleBarrier, Queue};
+use ::coord_client::recipes::{Barrier, Counter, DoubleBarrier, Queue};
 
 use crate::client::{cancel, client, coord_cancel_token, coord_client};
 use crate::error::{Res, coord_result, guard, guard_value};
@@ -22,7 +22,7 @@ fn new_handle<T>(
     client: *const coord_client,
     path: *const c_char,
     out: *mut *mut T,
-    make: impl FnOnce(&coord_core::client::Client, &str) -> Res<T>,
+    make: impl FnOnce(&::coord_client::client::Client, &str) -> Res<T>,
 ) -> coord_result {
     guard(|| {
         let out = need(out, "out")?;

@@ -1,6 +1,6 @@
 //! Argument and result conversion shared by every exported function: NULL
 //! checks, C strings and byte buffers in and out, timeouts, and the blocking
-//! bridge to the shared runtime of [`coord_core::embed`]. Plus the `coord_free_*`
+//! bridge to the shared runtime of [`::coord_client::embed`]. Plus the `coord_free_*`
 //! functions for the buffers the library hands out.
 //!
 //! Must not know any client method or recipe.
@@ -9,8 +9,8 @@ use std::ffi::{CStr, CString, c_char};
 use std::future::Future;
 use std::time::Duration;
 
-use coord_core::client::Stat;
-use coord_core::embed::{self, CancelToken};
+use ::coord_client::client::Stat;
+use ::coord_client::embed::{self, CancelToken};
 
 use crate::error::{Fail, Res, coord_result, guard_value};
 
@@ -158,7 +158,7 @@ pub(crate) fn timeout(ms: i64) -> Res<Option<Duration>> {
 /// cancels it from another thread.
 pub(crate) fn run<F, T>(fut: F, cancel: Option<&CancelToken>) -> Res<T>
 where
-    F: Future<Output = coord_core::Result<T>> + Send + 'static,
+    F: Future<Output = ::coord_client::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
     Ok(embed::block_on(fut, None, cancel)?)

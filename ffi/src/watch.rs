@@ -7,8 +7,8 @@
 use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
 
-use coord_core::client::{EventType, WatchEvent, WatchMode};
-use coord_core::embed;
+use ::coord_client::client::{EventType, WatchEvent, WatchMode};
+use ::coord_client::embed;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
@@ -107,7 +107,7 @@ impl Callback {
     }
 
     /// Queues one call with `item` for the callback thread.
-    fn deliver(self, slot: &Arc<Slot>, item: coord_core::Result<WatchEvent>) {
+    fn deliver(self, slot: &Arc<Slot>, item: ::coord_client::Result<WatchEvent>) {
         dispatch(slot, move || {
             let (result, kind, path, zxid) = match item {
                 Ok(ev) => (coord_result::Ok, event_type(ev.kind), ev.path, ev.zxid),
@@ -132,7 +132,7 @@ impl Callback {
     }
 }
 
-fn oneshot(cb: Callback, watch: coord_core::client::OneshotWatch) -> Res<*mut coord_watch> {
+fn oneshot(cb: Callback, watch: ::coord_client::client::OneshotWatch) -> Res<*mut coord_watch> {
     let slot = Slot::new();
     let s = Arc::clone(&slot);
     coord_watch::spawn(slot, async move {

@@ -46,7 +46,7 @@ fi
 PROFILE="${BENCH_PROFILE:-release}"
 PROFILE_DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 log "building coord and the harness ($PROFILE)"
-cargo build --profile "$PROFILE" -p coord-core --bin coord
+cargo build --profile "$PROFILE" -p coord-cli --bin coord
 cargo build --profile "$PROFILE" -p coord-peer-bench
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 COORD="$TARGET_DIR/$PROFILE_DIR/coord"
@@ -140,7 +140,7 @@ deb() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 lockver() { awk -v n="$1" '$0 == "name = \""n"\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"; }
 COORD_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COORD_REV="$COORD_REV + uncommitted changes"
-VERSIONS="coord $COORD_REV ($PROFILE build); ZooKeeper $(deb zookeeper) (Debian, $(java -version 2>&1 | head -1)); etcd $(deb etcd-server) (Debian); Redis $(deb redis-server) (Debian); clients: coord_core::client, zookeeper-client $(lockver zookeeper-client), etcd-client $(lockver etcd-client), redis $(lockver redis) (crates.io)"
+VERSIONS="coord $COORD_REV ($PROFILE build); ZooKeeper $(deb zookeeper) (Debian, $(java -version 2>&1 | head -1)); etcd $(deb etcd-server) (Debian); Redis $(deb redis-server) (Debian); clients: coord_client::client, zookeeper-client $(lockver zookeeper-client), etcd-client $(lockver etcd-client), redis $(lockver redis) (crates.io)"
 SETTINGS="each its own process on 127.0.0.1, data in a fresh temp dir on the same disk. coord: \`coord serve\` (durable, fsync before ack, group commit), --max-connections 20000. ZooKeeper: zkServer.sh start-foreground, standalone, stock (tickTime 2000, forceSync yes, JVM defaults) + maxClientCnxns=0, admin server off. etcd: single member, stock flags. Redis: one instance with appendonly yes + appendfsync always, one with appendonly no + save ''"
 
 log "servers up (coord $COORD_PID, ZooKeeper $ZK_PID, etcd $ETCD_PID); running the workloads"

@@ -17,7 +17,7 @@ trap cleanup EXIT
 step() { printf '\n--> %s\n' "$*"; }
 
 step "build libcoord and the server (debug)"
-cargo build --locked -p coord-ffi -p coord-core --bins
+cargo build --locked -p coord-ffi -p coord-cli --bins
 
 step "header drift (pinned cbindgen)"
 ffi/generate-header.sh "$tmp/coord.h"

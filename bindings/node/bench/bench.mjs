@@ -5,7 +5,7 @@
 //   node bench/bench.mjs [--duration-ms 3000] [--rounds 5]
 //
 // Builds what it needs in release mode: the coord binary, the Rust baseline
-// (core/examples/client_baseline.rs, shared with the Python benchmark) and,
+// (core/client/examples/client_baseline.rs, shared with the Python benchmark) and,
 // unless a release addon is given with COORD_NODE_ADDON=path/to/coord.node,
 // the addon into target/node-bench.
 import { spawn, spawnSync } from 'node:child_process'
@@ -28,8 +28,8 @@ function cargo(args) {
   if (r.status !== 0) throw new Error(`cargo ${args.join(' ')} failed`)
 }
 
-cargo(['build', '--release', '-p', 'coord-core', '--bin', 'coord'])
-cargo(['build', '--release', '-p', 'coord-core', '--example', 'client_baseline'])
+cargo(['build', '--release', '-p', 'coord-cli', '--bin', 'coord'])
+cargo(['build', '--release', '-p', 'coord-client', '--example', 'client_baseline'])
 if (!process.env.COORD_NODE_ADDON) {
   // A release addon next to the package would shadow the debug one the tests
   // build; keep it under target/ and point the loader at it.

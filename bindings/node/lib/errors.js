@@ -1,6 +1,6 @@
 'use strict'
 // CoordError and one subclass per row of the core's error table
-// (coord_core::Error::TABLE, read from the addon at load time): nothing here
+// (coord_client::Error::TABLE, read from the addon at load time): nothing here
 // lists error kinds by hand. A native rejection carries the stable name in
 // brackets at the start of its message ("[NO_NODE] no node: /a").
 

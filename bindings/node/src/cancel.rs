@@ -8,8 +8,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use coord_core::embed::CancelToken;
-use coord_core::{Error, Result};
+use coord_client::embed::CancelToken;
+use coord_client::{Error, Result};
 use futures::{Stream, StreamExt};
 use tokio::sync::Mutex as AsyncMutex;
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coord_core::client::{Client, SessionState, WatchMode, WatchStream};
-use coord_core::embed::CancelToken;
+use coord_client::client::{Client, SessionState, WatchMode, WatchStream};
+use coord_client::embed::CancelToken;
 use napi::bindgen_prelude::{Buffer, Object};
 use napi::{Env, Result};
 use napi_derive::napi;

@@ -2,7 +2,7 @@
 //! multi ops and their results, watch events.
 
 use bytes::Bytes;
-use coord_core::client::{CreateMode, EventType, Op, OpResult, Stat as CoreStat, WatchEvent};
+use coord_client::client::{CreateMode, EventType, Op, OpResult, Stat as CoreStat, WatchEvent};
 use napi::Result;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;

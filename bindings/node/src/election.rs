@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use coord_core::embed::CancelToken;
-use coord_core::recipes::election::LeaderStream;
-use coord_core::recipes::{Election, LeaderInfo};
+use coord_client::embed::CancelToken;
+use coord_client::recipes::election::LeaderStream;
+use coord_client::recipes::{Election, LeaderInfo};
 use napi::Result;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;

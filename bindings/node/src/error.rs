@@ -1,6 +1,6 @@
 //! Core errors as JavaScript errors.
 //!
-//! A core [`coord_core::Error`] crosses into JavaScript as an `Error` whose
+//! A core [`coord_client::Error`] crosses into JavaScript as an `Error` whose
 //! message starts with its stable name in brackets (`[NO_NODE] no node: /a`);
 //! `lib/errors.js` turns it into the matching `CoordError` subclass with
 //! `error.code === 'NO_NODE'`. The classes themselves are made from
@@ -26,7 +26,7 @@ pub struct ErrorInfo {
 /// Every error kind of coord, in the core's table order.
 #[napi]
 pub fn error_table() -> Vec<ErrorInfo> {
-    coord_core::Error::TABLE
+    coord_client::Error::TABLE
         .iter()
         .map(|i| ErrorInfo {
             code: i.code,
@@ -38,7 +38,7 @@ pub fn error_table() -> Vec<ErrorInfo> {
 }
 
 /// A core error as the JS error `lib/errors.js` understands.
-pub(crate) fn js(e: coord_core::Error) -> JsError {
+pub(crate) fn js(e: coord_client::Error) -> JsError {
     JsError::new(Status::GenericFailure, format!("[{}] {e}", e.name()))
 }
 
@@ -48,7 +48,7 @@ pub(crate) trait IntoJs<T> {
     fn js(self) -> napi::Result<T>;
 }
 
-impl<T> IntoJs<T> for coord_core::Result<T> {
+impl<T> IntoJs<T> for coord_client::Result<T> {
     fn js(self) -> napi::Result<T> {
         self.map_err(js)
     }
@@ -56,5 +56,5 @@ impl<T> IntoJs<T> for coord_core::Result<T> {
 
 /// A `BAD_ARGUMENTS` error from the binding's own argument checks.
 pub(crate) fn bad_arguments(msg: impl Into<String>) -> JsError {
-    js(coord_core::Error::BadArguments(msg.into()))
+    js(coord_client::Error::BadArguments(msg.into()))
 }

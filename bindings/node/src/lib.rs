@@ -2,14 +2,14 @@
 //!
 //! What it owns: converting between JavaScript values and the Rust core's
 //! types, and turning the core's futures into Promises. What it must not
-//! touch: protocol or recipe logic — every behaviour comes from `coord-core`.
+//! touch: protocol or recipe logic — every behaviour comes from `coord-client`.
 //! The idiomatic JavaScript surface (EventEmitter, async iterators,
 //! `AbortSignal`, `Symbol.asyncDispose`, `CoordError` classes) is the small
 //! `lib/` layer over these classes; the generated `index.d.ts` describes this
 //! native half and is checked in (the tests fail when it drifts).
 //!
 //! Runtime: the futures run on napi's own tokio runtime, not on
-//! `coord_core::embed`'s. napi's `async fn` polls them there directly, so a
+//! `coord_client::embed`'s. napi's `async fn` polls them there directly, so a
 //! call costs no hop between runtimes (it matters for the per-operation
 //! benchmark), and napi shuts that runtime down with the Node environment.
 //! The node operations and lock acquire/release go further (`start`): their
@@ -17,7 +17,7 @@
 //! whichever runtime thread wakes them.
 //! What `embed` adds (fork detection) does not apply: Node never forks a
 //! process that keeps running JavaScript. The in-process test server
-//! ([`testing::TestServer`]) does use `embed`, which is where it lives.
+//! (`testing::TestServer`) runs on `embed`'s runtime.
 //!
 //! Modules:
 //! - `error`: core errors to JS errors, and the error table for `lib/errors.js`.
@@ -27,7 +27,8 @@
 //! - `locks`: mutex, read-write lock sides, semaphore, multi-lock.
 //! - `election`: candidates and leader observation.
 //! - `recipes`: barrier, double barrier, queue, counter, caches, discovery, group.
-//! - `testing`: an embedded server for tests.
+//! - `testing` (feature `testing`, on in the package's own test build): an
+//!   embedded server for tests.
 
 mod cancel;
 pub mod client;
@@ -37,4 +38,5 @@ pub mod error;
 pub mod locks;
 pub mod recipes;
 mod start;
+#[cfg(feature = "testing")]
 pub mod testing;

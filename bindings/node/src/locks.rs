@@ -6,8 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use coord_core::embed::CancelToken;
-use coord_core::recipes::{Lease, Lock, LockKind, MultiLock, Semaphore};
+use coord_client::embed::CancelToken;
+use coord_client::recipes::{Lease, Lock, LockKind, MultiLock, Semaphore};
 use napi::bindgen_prelude::Object;
 use napi::{Env, Result};
 use napi_derive::napi;

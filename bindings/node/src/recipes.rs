@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use coord_core::client::Stat as CoreStat;
-use coord_core::embed::CancelToken;
-use coord_core::recipes::group::MembersStream;
-use coord_core::recipes::{
+use coord_client::client::Stat as CoreStat;
+use coord_client::embed::CancelToken;
+use coord_client::recipes::group::MembersStream;
+use coord_client::recipes::{
     Barrier, Counter, DoubleBarrier, Group, Instance, Membership, NodeCache, Provider, Queue,
     Registration, ServiceDiscovery, Strategy, TreeCache,
 };
@@ -93,7 +93,7 @@ impl NativeClient {
     /// Service discovery under `base` (default `/services`).
     #[napi]
     pub fn discovery_handle(&self, base: Option<String>) -> NativeDiscovery {
-        let base = base.unwrap_or_else(|| coord_core::recipes::discovery::DEFAULT_BASE.into());
+        let base = base.unwrap_or_else(|| coord_client::recipes::discovery::DEFAULT_BASE.into());
         NativeDiscovery {
             discovery: ServiceDiscovery::new(&self.client, &base),
         }
@@ -303,7 +303,7 @@ async fn next_change<T>(rx: &AsyncMutex<watch::Receiver<T>>, stop: &CancelToken)
 #[napi]
 pub struct NativeNodeCache {
     cache: Arc<NodeCache>,
-    changes: AsyncMutex<watch::Receiver<coord_core::recipes::cache::NodeValue>>,
+    changes: AsyncMutex<watch::Receiver<coord_client::recipes::cache::NodeValue>>,
     stop: CancelToken,
 }
 

@@ -1,6 +1,6 @@
 //! An in-process coord server for tests (`require('coord/testing')`).
 
-use coord_core::embed::EmbeddedServer;
+use coord_server::testing::EmbeddedServer;
 use napi::Result;
 use napi_derive::napi;
 
@@ -19,7 +19,7 @@ pub struct TestServer {
 /// is fine in test set-up).
 #[napi]
 pub fn start_test_server() -> Result<TestServer> {
-    let server = EmbeddedServer::start().js()?;
+    let server = EmbeddedServer::start(coord_client::embed::handle().js()?).js()?;
     Ok(TestServer {
         addr: server.addr().to_string(),
         server: Some(server),

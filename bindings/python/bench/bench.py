@@ -5,7 +5,7 @@ and installs everything in release mode and starts the server.
 
 Two setups, both measured side by side in one run:
 - `--servers ADDR --baseline EXE`: against a `coord serve` process, the Rust
-  side being `client_baseline` (core/examples), a `#[tokio::main]` program of
+  side being `client_baseline` (core/client/examples), a `#[tokio::main]` program of
   its own: the same method as the C and Node benchmarks. It runs twice per
   round: its loops on the main thread (`main`, a blocking caller outside the
   runtime's workers, as Python's calls are) and inside a spawned task

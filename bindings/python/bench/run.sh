@@ -20,7 +20,8 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-cargo build --release --locked -p coord-core --bin coord --example client_baseline >&2
+cargo build --release --locked -p coord-cli --bin coord >&2
+cargo build --release --locked -p coord-client --example client_baseline >&2
 [ -x "$venv/bin/python" ] || "${PYTHON:-python3}" -m venv "$venv"
 # maturin gets its own target dir, as in run-tests.sh.
 CARGO_TARGET_DIR="$root/target/maturin" "$venv/bin/python" -m pip install -q \

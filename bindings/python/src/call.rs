@@ -5,7 +5,7 @@
 //! `Call`; the pure-Python layer decides how to run it, so each operation is
 //! written once for the sync and the asyncio API:
 //! - `call.wait()` (sync): the calling thread drives the future on the
-//!   shared runtime ([`coord_core::embed`]) with the GIL released, in short
+//!   shared runtime ([`coord_client::embed`]) with the GIL released, in short
 //!   slices between which it runs Python's signal handlers. A handler that
 //!   raises (Ctrl-C) drops the future inside the runtime; the core then
 //!   deletes any node the operation had created, and the exception
@@ -23,8 +23,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coord_core::embed::{self, CancelToken, ForkGuard};
-use coord_core::{Error, Result};
+use coord_client::embed::{self, CancelToken, ForkGuard};
+use coord_client::{Error, Result};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;

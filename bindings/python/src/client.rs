@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use coord_core::client::{Client, CreateMode, EventType, Op, OpResult, SessionState, WatchMode};
-use coord_core::embed::ForkGuard;
-use coord_core::{Error, Result};
+use coord_client::client::{Client, CreateMode, EventType, Op, OpResult, SessionState, WatchMode};
+use coord_client::embed::ForkGuard;
+use coord_client::{Error, Result};
 use futures::StreamExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -40,8 +40,8 @@ pub(crate) struct Stat {
     num_children: u32,
 }
 
-impl From<coord_core::client::Stat> for Stat {
-    fn from(s: coord_core::client::Stat) -> Self {
+impl From<coord_client::client::Stat> for Stat {
+    fn from(s: coord_client::client::Stat) -> Self {
         Stat {
             czxid: s.czxid,
             mzxid: s.mzxid,
@@ -78,7 +78,7 @@ impl Stat {
 }
 
 /// A `Conv` of a core stat.
-pub(crate) fn stat_conv(s: coord_core::client::Stat) -> Conv {
+pub(crate) fn stat_conv(s: coord_client::client::Stat) -> Conv {
     conv_with(move |py| Ok(Py::new(py, Stat::from(s))?.into_any()))
 }
 
@@ -86,7 +86,7 @@ pub(crate) fn stat_conv(s: coord_core::client::Stat) -> Conv {
 pub(crate) fn data_stat(
     py: Python<'_>,
     data: &Bytes,
-    s: coord_core::client::Stat,
+    s: coord_client::client::Stat,
 ) -> PyResult<Py<PyAny>> {
     let t = (PyBytes::new(py, data), Py::new(py, Stat::from(s))?);
     Ok(t.into_pyobject(py)?.into_any().unbind())
@@ -115,7 +115,7 @@ impl WatchEvent {
     }
 }
 
-fn event(e: coord_core::client::WatchEvent) -> WatchEvent {
+fn event(e: coord_client::client::WatchEvent) -> WatchEvent {
     let kind = match e.kind {
         EventType::NodeCreated => "CREATED",
         EventType::NodeDeleted => "DELETED",

@@ -10,7 +10,7 @@
 //! carries `detail` (which path, which limit). Nothing here lists error kinds
 //! by hand: a new row in the table is a new class at the next build.
 
-use coord_core::Error;
+use coord_client::Error;
 use pyo3::exceptions::{PyConnectionError, PyException, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -145,7 +145,7 @@ pub(crate) fn to_py(py: Python<'_>, e: Error) -> PyErr {
 }
 
 /// A core `Result` as a `PyResult`.
-pub(crate) fn check<T>(py: Python<'_>, r: coord_core::Result<T>) -> PyResult<T> {
+pub(crate) fn check<T>(py: Python<'_>, r: coord_client::Result<T>) -> PyResult<T> {
     r.map_err(|e| to_py(py, e))
 }
 

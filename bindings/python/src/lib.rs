@@ -1,8 +1,8 @@
 //! `coord._coord`: the native half of the Python package `coord`.
 //!
 //! A thin layer: it converts Python values to core types and back, runs core
-//! futures on the shared runtime of [`coord_core::embed`], and maps
-//! [`coord_core::Error`] to Python exceptions. It owns no protocol and no
+//! futures on the shared runtime of [`coord_client::embed`], and maps
+//! [`coord_client::Error`] to Python exceptions. It owns no protocol and no
 //! recipe logic; the pure-Python package (`python/coord`) adds the idioms
 //! (context managers, `threading.Lock`-like methods, iterators) on top of it.
 //!

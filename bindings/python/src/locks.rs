@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use coord_core::Error;
-use coord_core::recipes::{Lease, Lock, MultiLock, RwLock, Semaphore};
+use coord_client::Error;
+use coord_client::recipes::{Lease, Lock, MultiLock, RwLock, Semaphore};
 use pyo3::prelude::*;
 
 use crate::call::{Call, Held, call, conv, conv_with, failed, none};
@@ -21,7 +21,7 @@ impl LockCore {
     fn with<F, Fut>(&self, f: F) -> Call
     where
         F: FnOnce(Arc<Lock>) -> Fut,
-        Fut: std::future::Future<Output = coord_core::Result<crate::call::Conv>> + Send + 'static,
+        Fut: std::future::Future<Output = coord_client::Result<crate::call::Conv>> + Send + 'static,
     {
         match self.lock.get() {
             Ok(l) => call(f(l.clone())),
@@ -87,7 +87,7 @@ impl LockCore {
     }
 }
 
-fn client_of(c: &ClientCore) -> coord_core::Result<coord_core::client::Client> {
+fn client_of(c: &ClientCore) -> coord_client::Result<coord_client::client::Client> {
     c.core()
 }
 
@@ -134,7 +134,7 @@ pub(crate) struct LeaseCore {
     node: String,
 }
 
-fn lease_conv(guard: coord_core::embed::ForkGuard, lease: Lease) -> crate::call::Conv {
+fn lease_conv(guard: coord_client::embed::ForkGuard, lease: Lease) -> crate::call::Conv {
     conv_with(move |py| {
         let core = LeaseCore {
             token: lease.token(),

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use coord_core::Error;
-use coord_core::client::Client;
-use coord_core::recipes::cache::NodeValue;
-use coord_core::recipes::{
+use coord_client::Error;
+use coord_client::client::Client;
+use coord_client::recipes::cache::NodeValue;
+use coord_client::recipes::{
     Barrier, Counter, DoubleBarrier, Election, NodeCache, Provider, Queue, Registration,
     ServiceDiscovery, Strategy, TreeCache,
 };
@@ -21,7 +21,7 @@ use crate::call::{Call, Conv, Held, Stream, call, conv, conv_with, failed, none}
 use crate::client::{ClientCore, Stat, data_stat, seconds};
 use crate::errors::check;
 
-fn opt_timeout(t: Option<f64>) -> coord_core::Result<Option<std::time::Duration>> {
+fn opt_timeout(t: Option<f64>) -> coord_client::Result<Option<std::time::Duration>> {
     t.map(|t| seconds("timeout", t)).transpose()
 }
 
@@ -29,7 +29,7 @@ fn opt_timeout(t: Option<f64>) -> coord_core::Result<Option<std::time::Duration>
 fn with<T: Clone, F, Fut>(held: &Held<T>, f: F) -> Call
 where
     F: FnOnce(T) -> Fut,
-    Fut: std::future::Future<Output = coord_core::Result<Conv>> + Send + 'static,
+    Fut: std::future::Future<Output = coord_client::Result<Conv>> + Send + 'static,
 {
     match held.get() {
         Ok(h) => call(f(h.clone())),
@@ -126,7 +126,7 @@ fn election_leader(client: &ClientCore, path: String) -> Call {
 fn election_observe(py: Python<'_>, client: &ClientCore, path: &str) -> PyResult<Stream> {
     let c = check(py, client.core())?;
     let guard = client.guard();
-    let _entered = check(py, coord_core::embed::handle())?.enter();
+    let _entered = check(py, coord_client::embed::handle())?.enter();
     let items = Election::observe(&c, path)
         .map(|r| r.map(|l| conv(l.map(|l| identity(&l.identity)))))
         .boxed();
@@ -510,8 +510,8 @@ impl Instance {
     }
 }
 
-impl From<coord_core::recipes::Instance> for Instance {
-    fn from(i: coord_core::recipes::Instance) -> Self {
+impl From<coord_client::recipes::Instance> for Instance {
+    fn from(i: coord_client::recipes::Instance) -> Self {
         Instance {
             id: i.id,
             address: i.address,
@@ -521,9 +521,9 @@ impl From<coord_core::recipes::Instance> for Instance {
     }
 }
 
-impl From<Instance> for coord_core::recipes::Instance {
+impl From<Instance> for coord_client::recipes::Instance {
     fn from(i: Instance) -> Self {
-        coord_core::recipes::Instance {
+        coord_client::recipes::Instance {
             id: i.id,
             address: i.address,
             port: i.port,
@@ -550,7 +550,7 @@ pub(crate) struct ProviderCore {
     p: Held<Arc<Provider>>,
 }
 
-fn strategy(s: &str) -> coord_core::Result<Strategy> {
+fn strategy(s: &str) -> coord_client::Result<Strategy> {
     match s {
         "round_robin" => Ok(Strategy::RoundRobin),
         "random" => Ok(Strategy::Random),

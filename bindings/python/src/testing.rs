@@ -1,26 +1,33 @@
 //! The embedded server behind `coord.testing.Server`: an in-process server
-//! on 127.0.0.1 with a temp data dir ([`coord_core::embed::EmbeddedServer`]).
+//! on 127.0.0.1 with a temp data dir (`coord_server::testing::EmbeddedServer`,
+//! compiled only with the `testing` feature, which the package's own test
+//! build turns on), and the Rust baseline of the binding's benchmark.
 
+#[cfg(feature = "testing")]
 use std::sync::Mutex;
 
-use coord_core::embed::EmbeddedServer;
+#[cfg(feature = "testing")]
+use coord_server::testing::EmbeddedServer;
 use pyo3::prelude::*;
 
 use crate::errors::check;
 
 /// An in-process coord server for tests. Use `coord.testing.Server`.
+#[cfg(feature = "testing")]
 #[pyclass(module = "coord._coord", frozen)]
 pub(crate) struct ServerCore {
     server: Mutex<Option<EmbeddedServer>>,
     addr: String,
 }
 
+#[cfg(feature = "testing")]
 #[pymethods]
 impl ServerCore {
     /// Starts a server on a free port (GIL released while it starts).
     #[new]
     fn new(py: Python<'_>) -> PyResult<Self> {
-        let server = check(py, py.detach(EmbeddedServer::start))?;
+        let handle = check(py, coord_client::embed::handle())?;
+        let server = check(py, py.detach(move || EmbeddedServer::start(handle)))?;
         Ok(ServerCore {
             addr: server.addr().to_string(),
             server: Mutex::new(Some(server)),
@@ -52,6 +59,7 @@ impl ServerCore {
     }
 }
 
+#[cfg(feature = "testing")]
 impl ServerCore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<EmbeddedServer>> {
         self.server.lock().unwrap_or_else(|p| p.into_inner())
@@ -71,7 +79,7 @@ fn bench_rust(
     n: u32,
 ) -> PyResult<(f64, f64)> {
     let c = check(py, client.core())?;
-    let handle = check(py, coord_core::embed::handle())?;
+    let handle = check(py, coord_client::embed::handle())?;
     let r = py.detach(move || {
         // In a task of the runtime, next to the connection's own tasks.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -82,7 +90,7 @@ fn bench_rust(
                     c.get(&path).await?;
                 }
                 let gets = t.elapsed().as_secs_f64();
-                let lock = coord_core::recipes::Lock::new(&c, &lock_path);
+                let lock = coord_client::recipes::Lock::new(&c, &lock_path);
                 let t = std::time::Instant::now();
                 for _ in 0..n {
                     lock.acquire().await?;
@@ -93,7 +101,7 @@ fn bench_rust(
             let _ = tx.send(run.await);
         });
         rx.recv().unwrap_or_else(|_| {
-            Err(coord_core::Error::Internal(
+            Err(coord_client::Error::Internal(
                 "the benchmark task stopped".into(),
             ))
         })
@@ -104,6 +112,7 @@ fn bench_rust(
 /// Adds the classes of this module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bench_rust, m)?)?;
+    #[cfg(feature = "testing")]
     m.add_class::<ServerCore>()?;
     Ok(())
 }

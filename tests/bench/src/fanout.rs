@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use coord_core::client::WatchMode;
+use coord_client::client::WatchMode;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use zookeeper_client as zk;

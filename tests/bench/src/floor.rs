@@ -1,7 +1,7 @@
 //! The physical floor, measured by this harness in the same run: fsync latency
 //! of the data disk (append 128 B + `sync_data`, and an overwrite inside a
 //! preallocated file + `sync_data`) and a loopback TCP round trip
-//! (64 B ping-pong against an echo thread). `coord_core::bench` measures the
+//! (64 B ping-pong against an echo thread). `coord_cli::bench` measures the
 //! same things, but its `floor` module is `pub(crate)`; this is the minimal
 //! equivalent.
 

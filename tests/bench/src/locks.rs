@@ -4,11 +4,11 @@
 //! notifications one release causes with N waiters queued.
 //!
 //! Recipes (stated in the report):
-//! - coord: `coord_core::recipes::Lock` (ephemeral-sequential, each waiter
+//! - coord: `coord_client::recipes::Lock` (ephemeral-sequential, each waiter
 //!   watches its predecessor; create returns the predecessor in one round trip).
 //! - ZooKeeper herd-free: ephemeral-sequential child, list children, watch the
 //!   predecessor with `exists` — the decision is coord's own pure function
-//!   `coord_core::recipes::sequence::decide`, so both use the same semantics.
+//!   `coord_client::recipes::sequence::decide`, so both use the same semantics.
 //! - ZooKeeper / coord naive: every waiter watches the parent's children.
 //! - etcd: the server-side v3 lock API (`Lock`/`Unlock`) with a lease per client.
 //! - Redis: `SET key token NX PX 30000`, release by a compare-and-delete Lua
@@ -19,9 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use coord_core::client::{Client as CoordClient, CreateMode};
-use coord_core::recipes::Lock as CoordLock;
-use coord_core::recipes::sequence::{self, Decision};
+use coord_client::client::{Client as CoordClient, CreateMode};
+use coord_client::recipes::Lock as CoordLock;
+use coord_client::recipes::sequence::{self, Decision};
 use zookeeper_client as zk;
 
 use crate::stats::{self, Bounds, Recorder, Res, Summary, Worker};
@@ -159,7 +159,7 @@ impl TreeClient {
         match self {
             TreeClient::Coord(c) => match c.create(dir, Bytes::new(), CreateMode::Persistent).await
             {
-                Ok(_) | Err(coord_core::Error::NodeExists(_)) => Ok(()),
+                Ok(_) | Err(coord_client::Error::NodeExists(_)) => Ok(()),
                 Err(e) => Err(e.into()),
             },
             TreeClient::Zk(c) => match c

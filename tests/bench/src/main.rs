@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use coord_core::bench::MachineInfo;
+use coord_cli::bench::MachineInfo;
 
 use report::{HerdRow, Meta, Results, Row, Workload};
 use stats::{Bounds, Res};

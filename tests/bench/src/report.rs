@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use coord_core::bench::MachineInfo;
+use coord_cli::bench::MachineInfo;
 
 use crate::fanout::FanOut;
 use crate::locks::{CONTENDERS, REDIS_POLL};

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use coord_core::client::{CreateMode, Op};
+use coord_client::client::{CreateMode, Op};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use zookeeper_client as zk;
 

@@ -3,7 +3,7 @@
 //! time, a warm-up, then a measured window bounded by time and by op count,
 //! every operation bounded by [`OP_TIMEOUT`].
 //!
-//! `coord_core::bench` has the same pieces (`Recorder`, `driver::drive`), but
+//! `coord_cli::bench` has the same pieces (`Recorder`, `driver::drive`), but
 //! they are `pub(crate)` there; this is the minimal equivalent, kept generic
 //! so that one driver measures every system.
 

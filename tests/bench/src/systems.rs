@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use coord_core::client::{Client as CoordClient, CreateMode};
+use coord_client::client::{Client as CoordClient, CreateMode};
 use zookeeper_client as zk;
 
 use crate::stats::Res;
@@ -110,7 +110,7 @@ impl Conn {
                     .create(path, Bytes::copy_from_slice(value), CreateMode::Persistent)
                     .await
                 {
-                    Ok(_) | Err(coord_core::Error::NodeExists(_)) => {}
+                    Ok(_) | Err(coord_client::Error::NodeExists(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
             }

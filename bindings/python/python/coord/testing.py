@@ -18,6 +18,9 @@ Use it as a context manager, or as a pytest fixture::
             ...
 
 or simply `from coord.testing import coord_server` in a conftest.py.
+
+The server is compiled into the package only with its `testing` feature
+(the package's own test build turns it on); other builds raise at `Server()`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ class Server:
     """An in-process coord server on a free port (started at construction)."""
 
     def __init__(self) -> None:
-        self._core = _coord.ServerCore()
+        core = getattr(_coord, "ServerCore", None)
+        if core is None:
+            raise RuntimeError(
+                "this build of coord has no in-process server: build the package "
+                "with the `testing` feature (maturin develop --features testing), "
+                "or start `coord serve` and connect to it"
+            )
+        self._core = core()
 
     @property
     def address(self) -> str:

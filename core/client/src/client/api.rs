@@ -1,0 +1,520 @@
+//! [`Client`]: the public methods. Each builds one request, hands it to
+//! `inner` and decodes the answer with the `wire` conversions; no method
+//! touches a socket, a task or the watch table directly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use coord_proto::proto;
+use coord_proto::proto::request::Op as Req;
+use coord_proto::proto::response::Result as Res;
+use coord_proto::wire::stat_from_proto;
+use coord_proto::{CreateMode, Stat};
+use coord_proto::{Op, OpResult};
+
+use super::config::{ClientBuilder, Config, default_servers};
+use super::inner::{Inner, closed_error};
+use super::request::{Action, OneshotRequest};
+use super::session::{SessionState, StateStream};
+use super::supervisor;
+use super::watch::{WatchMode, WatcherType, ancestors};
+use super::watcher::{OneshotWatch, WatchStream};
+
+/// A session with a coord ensemble. Cheap to clone (all clones share the
+/// session); `Send + Sync`. Dropping the last clone closes the session in the
+/// background (best effort) and stops the client's tasks; call
+/// [`Client::close`] to close it deterministically.
+///
+/// Every request is bounded by the request timeout (which includes waiting
+/// for a reconnect). Errors a caller should expect: `ConnectionLoss` (the
+/// request was in flight when the connection broke: it may or may not have
+/// been applied), `OperationTimeout`, `SessionExpired` (terminal), `Closed`.
+#[derive(Debug, Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+/// The user-side owner of the core; its drop is the last clone's drop.
+#[derive(Debug)]
+struct Handle {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self.inner.is_terminal() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let inner = Arc::clone(&self.inner);
+                rt.spawn(async move {
+                    if let Err(e) = inner.close().await {
+                        tracing::debug!(error = %e, "closing a dropped client");
+                    }
+                });
+            }
+            // No runtime left to talk to the server: stop locally.
+            Err(_) => self.inner.end(closed_error()),
+        }
+    }
+}
+
+/// Unwraps the expected result variant of a response, or fails with a
+/// protocol error naming what came instead.
+macro_rules! expect {
+    ($resp:expr, $variant:ident) => {
+        match $resp.result {
+            Some(Res::$variant(x)) => x,
+            other => {
+                return Err(Error::Protocol(format!(
+                    "expected a {} response, got {}",
+                    stringify!($variant),
+                    result_name(&other)
+                )));
+            }
+        }
+    };
+}
+
+fn result_name(r: &Option<Res>) -> &'static str {
+    match r {
+        None => "no result",
+        Some(Res::Create(_)) => "Create",
+        Some(Res::Delete(_)) => "Delete",
+        Some(Res::Exists(_)) => "Exists",
+        Some(Res::GetData(_)) => "GetData",
+        Some(Res::SetData(_)) => "SetData",
+        Some(Res::GetChildren(_)) => "GetChildren",
+        Some(Res::Multi(_)) => "Multi",
+        Some(Res::Sync(_)) => "Sync",
+        Some(Res::Ping(_)) => "Ping",
+        Some(Res::SetWatches(_)) => "SetWatches",
+        Some(Res::AddWatch(_)) => "AddWatch",
+        Some(Res::RemoveWatches(_)) => "RemoveWatches",
+        Some(Res::CloseSession(_)) => "CloseSession",
+    }
+}
+
+impl Client {
+    /// A builder with every default.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Connects to `servers` (`host:port,host:port`) with default settings.
+    pub async fn connect(servers: &str) -> Result<Client> {
+        Self::builder().servers(servers).connect().await
+    }
+
+    /// `$COORD_SERVERS`, or `127.0.0.1:2281` when unset.
+    pub fn default_servers() -> String {
+        default_servers()
+    }
+
+    /// Opens the session and starts the tasks (see [`ClientBuilder::connect`]).
+    pub(crate) async fn start(config: Config) -> Result<Client> {
+        let inner = Inner::new(config);
+        supervisor::start(&inner).await?;
+        Ok(Client {
+            handle: Arc::new(Handle { inner }),
+        })
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.handle.inner
+    }
+
+    /// The session id.
+    pub fn session_id(&self) -> u64 {
+        self.inner().creds().session_id
+    }
+
+    /// The session timeout negotiated with the server.
+    pub fn session_timeout(&self) -> Duration {
+        self.inner().creds().timeout
+    }
+
+    /// The session's current state.
+    pub fn state(&self) -> SessionState {
+        self.inner().state()
+    }
+
+    /// The current state, then every change; ends after a terminal state.
+    pub fn state_changes(&self) -> StateStream {
+        self.inner().subscribe()
+    }
+
+    /// Watch events this client has received from servers (one per server
+    /// notification, however many local watchers it fed): what a herd inflates.
+    pub fn events_received(&self) -> u64 {
+        self.inner().events_received()
+    }
+
+    /// Local watchers (one-shot futures, watch streams) woken by those events
+    /// so far: the number of waiters a change actually woke. A one-shot watch
+    /// whose handle was dropped is not counted.
+    pub fn watchers_woken(&self) -> u64 {
+        self.inner().watchers_woken()
+    }
+
+    /// The newest zxid this client has seen.
+    pub fn last_zxid(&self) -> u64 {
+        self.inner().last_zxid()
+    }
+
+    async fn read(&self, op: Req, action: Action) -> Result<proto::Response> {
+        self.inner().call(op, true, action).await
+    }
+
+    async fn write(&self, op: Req) -> Result<proto::Response> {
+        self.inner().call(op, false, Action::None).await
+    }
+
+    /// Creates a node; returns its path (with the sequence suffix, if any).
+    pub async fn create(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<String> {
+        Ok(self.create_with_stat(path, data, mode).await?.0)
+    }
+
+    /// Creates a node; returns its path and its stat.
+    pub async fn create_with_stat(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<(String, Stat)> {
+        let resp = self
+            .write(Req::Create(proto::CreateRequest {
+                path: path.to_string(),
+                data: data.into(),
+                mode: Some(mode.into()),
+                return_predecessor: false,
+            }))
+            .await?;
+        let c = expect!(resp, Create);
+        Ok((c.path, stat_from_proto(c.stat, "CreateResponse.stat")?))
+    }
+
+    /// Creates a node and, in the same round trip, learns the sibling just
+    /// ahead of it in sequence order (`None` when it is first). This is what
+    /// makes an uncontended lock one round trip to take.
+    pub async fn create_with_predecessor(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<(String, Stat, Option<String>)> {
+        let resp = self
+            .write(Req::Create(proto::CreateRequest {
+                path: path.to_string(),
+                data: data.into(),
+                mode: Some(mode.into()),
+                return_predecessor: true,
+            }))
+            .await?;
+        let c = expect!(resp, Create);
+        let predecessor = (!c.predecessor.is_empty()).then_some(c.predecessor);
+        Ok((
+            c.path,
+            stat_from_proto(c.stat, "CreateResponse.stat")?,
+            predecessor,
+        ))
+    }
+
+    /// Creates a node, first creating its missing ancestors as empty
+    /// persistent nodes (an ancestor that already exists is fine).
+    pub async fn create_parents(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        mode: CreateMode,
+    ) -> Result<String> {
+        let data = data.into();
+        match self.create(path, data.clone(), mode).await {
+            Err(Error::NoNode(_)) => {}
+            other => return other,
+        }
+        let mut parents: Vec<&str> = ancestors(path).filter(|p| *p != "/").collect();
+        parents.reverse();
+        for parent in parents {
+            match self
+                .create(parent, Bytes::new(), CreateMode::Persistent)
+                .await
+            {
+                Ok(_) | Err(Error::NodeExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.create(path, data, mode).await
+    }
+
+    /// Deletes a node; `version` `Some(v)` fails with `BadVersion` unless it matches.
+    pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
+        let resp = self
+            .write(Req::Delete(proto::DeleteRequest {
+                path: path.to_string(),
+                version: version.unwrap_or(-1),
+            }))
+            .await?;
+        expect!(resp, Delete);
+        Ok(())
+    }
+
+    async fn exists_inner(&self, path: &str, action: Action) -> Result<Option<Stat>> {
+        let watch = !matches!(action, Action::None);
+        let resp = self
+            .read(
+                Req::Exists(proto::ExistsRequest {
+                    path: path.to_string(),
+                    watch,
+                }),
+                action,
+            )
+            .await;
+        match resp {
+            Ok(resp) => Ok(expect!(resp, Exists).stat.as_ref().map(Stat::from)),
+            Err(Error::NoNode(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The node's stat, or `None` when it does not exist.
+    pub async fn exists(&self, path: &str) -> Result<Option<Stat>> {
+        self.exists_inner(path, Action::None).await
+    }
+
+    /// Like [`Client::exists`], and watches the node: the watch fires on its
+    /// creation, data change or deletion.
+    pub async fn exists_watch(&self, path: &str) -> Result<(Option<Stat>, OneshotWatch)> {
+        let (action, watch) = oneshot_action(path, OneshotRequest::Exists);
+        Ok((self.exists_inner(path, action).await?, watch))
+    }
+
+    async fn get_inner(&self, path: &str, action: Action) -> Result<(Bytes, Stat)> {
+        let watch = !matches!(action, Action::None);
+        let resp = self
+            .read(
+                Req::GetData(proto::GetDataRequest {
+                    path: path.to_string(),
+                    watch,
+                }),
+                action,
+            )
+            .await?;
+        let g = expect!(resp, GetData);
+        Ok((g.data, stat_from_proto(g.stat, "GetDataResponse.stat")?))
+    }
+
+    /// The node's data and stat.
+    pub async fn get(&self, path: &str) -> Result<(Bytes, Stat)> {
+        self.get_inner(path, Action::None).await
+    }
+
+    /// Like [`Client::get`], and watches the node's data: the watch fires on
+    /// its data change or deletion. No watch is set if the node is missing.
+    pub async fn get_watch(&self, path: &str) -> Result<(Bytes, Stat, OneshotWatch)> {
+        let (action, watch) = oneshot_action(path, OneshotRequest::Data);
+        let (data, stat) = self.get_inner(path, action).await?;
+        Ok((data, stat, watch))
+    }
+
+    /// Replaces the node's data; `version` `Some(v)` fails with `BadVersion`
+    /// unless it matches. Returns the new stat.
+    pub async fn set(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        version: Option<i32>,
+    ) -> Result<Stat> {
+        let resp = self
+            .write(Req::SetData(proto::SetDataRequest {
+                path: path.to_string(),
+                data: data.into(),
+                version: version.unwrap_or(-1),
+            }))
+            .await?;
+        stat_from_proto(expect!(resp, SetData).stat, "StatResponse.stat")
+    }
+
+    async fn children_inner(
+        &self,
+        path: &str,
+        with_stats: bool,
+        action: Action,
+    ) -> Result<proto::GetChildrenResponse> {
+        let watch = !matches!(action, Action::None);
+        let resp = self
+            .read(
+                Req::GetChildren(proto::GetChildrenRequest {
+                    path: path.to_string(),
+                    watch,
+                    with_stats,
+                }),
+                action,
+            )
+            .await?;
+        Ok(expect!(resp, GetChildren))
+    }
+
+    /// The names of the node's children (unsorted).
+    pub async fn children(&self, path: &str) -> Result<Vec<String>> {
+        Ok(self.children_inner(path, false, Action::None).await?.names)
+    }
+
+    /// The node's children with their stats, and the node's own stat.
+    pub async fn children_with_stats(&self, path: &str) -> Result<(Vec<(String, Stat)>, Stat)> {
+        let r = self.children_inner(path, true, Action::None).await?;
+        let children = r
+            .children
+            .into_iter()
+            .map(|c| Ok((c.name, stat_from_proto(c.stat, "Child.stat")?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((
+            children,
+            stat_from_proto(r.stat, "GetChildrenResponse.stat")?,
+        ))
+    }
+
+    /// Like [`Client::children`], and watches the node's children: the watch
+    /// fires when a child is added or removed, or the node is deleted.
+    pub async fn children_watch(&self, path: &str) -> Result<(Vec<String>, OneshotWatch)> {
+        let (action, watch) = oneshot_action(path, OneshotRequest::Child);
+        Ok((self.children_inner(path, false, action).await?.names, watch))
+    }
+
+    /// Applies `ops` atomically. If any op fails, nothing is applied and the
+    /// failing op's error is returned, its detail prefixed with `op #i: `.
+    pub async fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
+        let results = self.multi_results(ops).await?;
+        if let Some((i, e)) = failing_op(&results) {
+            return Err(Error::from_code(
+                e.code(),
+                format!("op #{i}: {}", e.detail()),
+            ));
+        }
+        Ok(results)
+    }
+
+    /// Applies `ops` atomically and returns one result per op, also when the
+    /// multi failed (then every result is an [`OpResult::Error`]: see its docs).
+    pub async fn multi_results(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
+        let resp = self
+            .write(Req::Multi(proto::MultiRequest {
+                ops: ops.iter().map(proto::Op::from).collect(),
+            }))
+            .await?;
+        expect!(resp, Multi)
+            .results
+            .into_iter()
+            .map(OpResult::try_from)
+            .collect()
+    }
+
+    /// A barrier: returns once the server this client talks to has applied
+    /// every write committed before the call, so that later reads are
+    /// linearizable with respect to it.
+    pub async fn sync(&self, path: &str) -> Result<()> {
+        let resp = self
+            .write(Req::Sync(proto::SyncRequest {
+                path: path.to_string(),
+            }))
+            .await?;
+        expect!(resp, Sync);
+        Ok(())
+    }
+
+    /// Sets a persistent watch on `path` (see [`WatchMode`]). It stays until
+    /// the stream is dropped, [`Client::remove_watches`] removes it, or the
+    /// session ends; it survives reconnects.
+    pub async fn watch(&self, path: &str, mode: WatchMode) -> Result<WatchStream> {
+        let stream = WatchStream::register(self.inner(), mode, path);
+        let resp = self
+            .write(Req::AddWatch(proto::AddWatchRequest {
+                path: path.to_string(),
+                mode: proto::WatchMode::from(mode) as i32,
+            }))
+            .await?;
+        expect!(resp, AddWatch);
+        Ok(stream)
+    }
+
+    /// Removes this session's watches of `kind` on `path`, here and on the
+    /// server; the removed watchers end with `Error::Cancelled`. Fails with
+    /// `NoWatcher` when there is none.
+    pub async fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        if !self.inner().has_watch(path, kind) {
+            return Err(Error::NoWatcher(format!("no {kind:?} watcher on {path}")));
+        }
+        let op = Req::RemoveWatches(proto::RemoveWatchesRequest {
+            path: path.to_string(),
+            watcher_type: proto::WatcherType::from(kind) as i32,
+        });
+        let action = Action::RemoveWatches {
+            path: path.to_string(),
+            kind,
+        };
+        match self.inner().call(op, false, action).await {
+            Ok(_) | Err(Error::NoWatcher(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Closes the session: the server deletes its ephemerals at once, every
+    /// watch ends with `Closed`, later calls fail with `Error::Closed`.
+    /// Idempotent (later calls return the first call's result). On an expired
+    /// session it does nothing and returns `Ok`.
+    pub async fn close(&self) -> Result<()> {
+        self.inner().close().await
+    }
+}
+
+/// A watch action for a read and the handle its caller gets.
+fn oneshot_action(path: &str, kind: OneshotRequest) -> (Action, OneshotWatch) {
+    let (tx, rx) = oneshot::channel();
+    let action = Action::Watch {
+        path: path.to_string(),
+        kind,
+        tx,
+    };
+    (action, OneshotWatch::new(rx))
+}
+
+/// The op that made a multi fail: the first error that is neither a rollback
+/// nor a "not applied" marker (else the first error), with its index.
+fn failing_op(results: &[OpResult]) -> Option<(usize, &Error)> {
+    let errors = || {
+        results.iter().enumerate().filter_map(|(i, r)| match r {
+            OpResult::Error(e) => Some((i, e)),
+            _ => None,
+        })
+    };
+    errors()
+        .find(|(_, e)| !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)))
+        .or_else(|| errors().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failing_op_is_the_one_that_is_not_a_rollback_marker() {
+        let results = vec![
+            OpResult::Error(Error::RolledBack(String::new())),
+            OpResult::Error(Error::NoNode("/x".into())),
+            OpResult::Error(Error::RuntimeInconsistency(String::new())),
+        ];
+        let (i, e) = failing_op(&results).unwrap();
+        assert_eq!((i, e), (1, &Error::NoNode("/x".into())));
+        assert!(failing_op(&[OpResult::Check, OpResult::Delete]).is_none());
+    }
+}

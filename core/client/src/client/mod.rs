@@ -1,0 +1,63 @@
+//! The async Rust client: one session to a coord ensemble, pipelined requests,
+//! reconnect with session resume, and watches.
+//!
+//! What it owns: the client side of the protocol in `proto/coord.proto` — the
+//! handshake, xids, the order of requests on the wire, `last_zxid`, the local
+//! watch table and its re-registration after a reconnect, and the session's
+//! life cycle ([`SessionState`]). What it must not touch: server modules, the
+//! tree or the state machine; proto <-> domain conversions live in
+//! [`coord_proto::wire`] and are only *used* here.
+//!
+//! How the parts fit:
+//! - `config`: [`ClientBuilder`] and the settings it produces.
+//! - `backoff`: reconnect delays (exponential, jittered, bounded).
+//! - `session`: [`SessionState`], its change stream and the session credentials.
+//! - `watch`: the local watch table and event routing (pure, unit-tested).
+//! - `watcher`: the public watch handles [`OneshotWatch`] and [`WatchStream`].
+//! - `inner`: the state shared by the API and the tasks (one mutex) and its
+//!   transitions: send, park, connection loss, expiry, close.
+//! - `connection`: one TCP connection: handshake, reader, batching writer, pings.
+//! - `supervisor`: the task that owns reconnects, server rotation and expiry.
+//! - `api`: [`Client`]'s public methods.
+//!
+//! Guarantees kept here: requests are written in the order they were issued;
+//! a watch event is routed to the watchers before any later response is
+//! resolved, so a caller always sees the event before data newer than it; in
+//! flight requests fail with [`Error::ConnectionLoss`](crate::Error::ConnectionLoss)
+//! on a lost connection, requests issued while suspended wait for the reconnect.
+
+mod api;
+mod backoff;
+mod config;
+mod connection;
+mod inner;
+mod request;
+mod session;
+mod supervisor;
+mod watch;
+mod watcher;
+
+pub use api::Client;
+pub use config::ClientBuilder;
+pub use session::{SessionState, StateStream};
+pub use watch::{WatchMode, WatcherType};
+pub use watcher::{OneshotWatch, WatchStream};
+
+pub use coord_proto::{CreateMode, Stat};
+pub use coord_proto::{EventType, Op, OpResult, WatchEvent};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send_unpin<T: Send + Unpin + 'static>() {}
+
+    #[test]
+    fn handles_can_move_between_tasks() {
+        send_sync::<Client>();
+        send_unpin::<OneshotWatch>();
+        send_unpin::<WatchStream>();
+        send_unpin::<StateStream>();
+    }
+}

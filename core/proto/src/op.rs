@@ -1,0 +1,107 @@
+//! Write operations and their results ([`Op`], [`OpResult`]) and watch events
+//! ([`WatchEvent`], [`EventType`]): the domain types the client sends and the
+//! server applies, replicates and fires. No I/O, no protocol encoding here.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::stat::{CreateMode, Stat};
+
+/// A write operation, alone or inside a multi.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Create a node.
+    Create {
+        /// Path (for sequential nodes, the prefix to which the suffix is appended).
+        path: String,
+        /// Initial data.
+        data: Bytes,
+        /// Node kind.
+        mode: CreateMode,
+    },
+    /// Delete a node; `version` -1 means any version.
+    Delete {
+        /// Path.
+        path: String,
+        /// Expected version, or -1.
+        version: i32,
+    },
+    /// Replace a node's data; `version` -1 means any version.
+    SetData {
+        /// Path.
+        path: String,
+        /// New data.
+        data: Bytes,
+        /// Expected version, or -1.
+        version: i32,
+    },
+    /// Fail unless the node exists with this version (-1: any version). Multi only.
+    Check {
+        /// Path.
+        path: String,
+        /// Expected version, or -1.
+        version: i32,
+    },
+}
+
+impl Op {
+    /// The path this op addresses.
+    pub fn path(&self) -> &str {
+        match self {
+            Op::Create { path, .. }
+            | Op::Delete { path, .. }
+            | Op::SetData { path, .. }
+            | Op::Check { path, .. } => path,
+        }
+    }
+}
+
+/// The result of one op.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpResult {
+    /// The node was created at `path` (with its sequence suffix, if any).
+    Create {
+        /// Actual path created.
+        path: String,
+        /// Stat of the new node.
+        stat: Stat,
+    },
+    /// The node was deleted.
+    Delete,
+    /// The data was set.
+    SetData {
+        /// Stat after the change.
+        stat: Stat,
+    },
+    /// The check passed.
+    Check,
+    /// The op failed or, inside a failed multi, was not applied. ZooKeeper's
+    /// shape: ops before the failing one report [`Error::RolledBack`], the
+    /// failing op its own error, the ops after it [`Error::RuntimeInconsistency`].
+    Error(Error),
+}
+
+/// Kinds of watch event, as in ZooKeeper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    /// The node was created.
+    NodeCreated,
+    /// The node was deleted.
+    NodeDeleted,
+    /// The node's data changed.
+    NodeDataChanged,
+    /// A child was added or removed.
+    NodeChildrenChanged,
+}
+
+/// A change that may fire watches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WatchEvent {
+    /// Type of change.
+    pub kind: EventType,
+    /// Path that changed.
+    pub path: String,
+    /// zxid of the command that made the change.
+    pub zxid: u64,
+}

@@ -1,0 +1,11 @@
+//! Compiles the durable records (`proto/storage.proto`) with prost, using the
+//! vendored `protoc` so that no system package is needed.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc);
+    config.bytes(["."]);
+    config.compile_protos(&["proto/storage.proto"], &["proto"])?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

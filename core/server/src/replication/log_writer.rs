@@ -1,0 +1,408 @@
+//! The one thread that writes `log.wal` and the vote file (group commit).
+//!
+//! Callers hand it [`Job`]s over a channel and never touch the files. The thread
+//! takes everything queued, writes it with one `write`, does one `fdatasync` if any
+//! job in the batch waits for durability, then fires those jobs' callbacks in
+//! submission order. So N appends queued during one fsync cost one more fsync, not
+//! N. Truncate, purge and committed records need no fsync of their own: they are
+//! ordered in the file before any later append, whose fsync covers them.
+//!
+//! After a purge, when the purged prefix is most of the file, the thread rewrites
+//! the file without it (see [`Writer::maybe_compact`]). It owns the data
+//! directory's lock for as long as it runs.
+//!
+//! Records go into zero-filled space preallocated ahead of the logical end
+//! ([`Writer::preallocate`]), so an fsync never has to persist a new file size
+//! or block allocation; `coord bench` measures both kinds of fsync side by side.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use openraft::LogId;
+
+use super::NodeId;
+use super::codec::{self, put_frame};
+use super::files;
+use super::wal::{Replayed, VOTE_FILE, WAL_FILE, WAL_MAGIC, WAL_TMP};
+use crate::storage;
+use crate::storage::log_record::Record;
+
+/// Completion callback: called once, from the writer thread, with the outcome.
+pub(crate) type Done = Box<dyn FnOnce(io::Result<()>) + Send>;
+
+/// One unit of work for the writer.
+pub(crate) enum Job {
+    /// Framed entry records; `index_offsets` gives each entry's offset in `bytes`.
+    /// `done` (if any) fires after the records are on disk.
+    Append {
+        bytes: Vec<u8>,
+        index_offsets: Vec<(u64, usize)>,
+        done: Option<Done>,
+    },
+    /// Delete entries with index >= `from`.
+    Truncate { from: u64 },
+    /// Delete entries up to and including `upto`.
+    Purge { upto: LogId<NodeId> },
+    /// Remember the committed log id.
+    Committed { id: LogId<NodeId> },
+    /// Replace the vote file with `bytes` (after everything queued before it is durable).
+    Vote { bytes: Vec<u8>, done: Done },
+    /// Fire `done` once everything queued before it is durable.
+    Sync { done: Done },
+    /// Tests: block the writer until the sender side is dropped or signalled, so
+    /// that jobs pile up behind it.
+    #[cfg(test)]
+    Hold(mpsc::Receiver<()>),
+}
+
+/// Counters the writer keeps, for tests and metrics.
+#[derive(Debug, Default)]
+pub(crate) struct WriterStats {
+    /// `fdatasync` calls that made records durable.
+    pub(crate) fsyncs: AtomicU64,
+    /// Syncs after extending the zero-filled space (rare: one per
+    /// `PREALLOCATE_BYTES` of log).
+    pub(crate) prealloc_syncs: AtomicU64,
+    /// Completed compactions.
+    pub(crate) compactions: AtomicU64,
+}
+
+/// A cloneable handle for queueing jobs to the writer thread. The thread exits once
+/// every handle is dropped and the queue is drained.
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+    stats: Arc<WriterStats>,
+}
+
+impl WriterHandle {
+    /// Queues a job; fails only if the writer thread is gone.
+    pub(crate) fn send(&self, job: Job) -> io::Result<()> {
+        self.tx
+            .send(job)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "raft log writer has stopped"))
+    }
+
+    /// Waits until everything queued so far is durable.
+    pub(crate) async fn sync(&self) -> io::Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Job::Sync {
+            done: Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        })?;
+        rx.await
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "raft log writer has stopped"))?
+    }
+
+    /// The writer's counters.
+    pub(crate) fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+}
+
+/// Zero-filled space added ahead of the last record at a time.
+const PREALLOCATE_BYTES: u64 = 16 * 1024 * 1024;
+/// Size of one write of zeros while preallocating.
+const ZERO_CHUNK: usize = 1024 * 1024;
+
+/// Most jobs handled in one batch, so callbacks of a long queue are not delayed
+/// behind one huge write.
+const MAX_BATCH: usize = 4096;
+
+/// Starts the writer thread over a replayed log.
+pub(crate) fn spawn(
+    dir: PathBuf,
+    lock: File,
+    replayed: &Replayed,
+    compact_min_bytes: u64,
+) -> io::Result<WriterHandle> {
+    let file = OpenOptions::new().write(true).open(dir.join(WAL_FILE))?;
+    let allocated = file.metadata()?.len().max(replayed.end);
+    let stats = Arc::new(WriterStats::default());
+    let mut writer = Writer {
+        dir,
+        file,
+        _lock: lock,
+        end: replayed.end,
+        allocated,
+        offsets: replayed.offsets.clone(),
+        last_purged: replayed.last_purged,
+        committed: replayed.committed,
+        compact_min_bytes,
+        stats: stats.clone(),
+        failed: None,
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("coord-raft-log".into())
+        .spawn(move || writer.run(rx))?;
+    Ok(WriterHandle { tx, stats })
+}
+
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    _lock: File,
+    /// Logical end of the log (the next record's offset).
+    end: u64,
+    /// Physical length of the file: `end..allocated` is zero-filled.
+    allocated: u64,
+    /// Offset of each live entry's frame.
+    offsets: BTreeMap<u64, u64>,
+    last_purged: Option<LogId<NodeId>>,
+    committed: Option<LogId<NodeId>>,
+    compact_min_bytes: u64,
+    stats: Arc<WriterStats>,
+    /// Set after a failed write or fsync: the file's state is unknown, so every
+    /// later job fails too (openraft stops on a storage error).
+    failed: Option<String>,
+}
+
+/// Records written but not yet made durable, and the callbacks waiting on them.
+#[derive(Default)]
+struct Batch {
+    buf: Vec<u8>,
+    waiting: Vec<Done>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: mpsc::Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            #[cfg(test)]
+            if let Job::Hold(release) = first {
+                let _ = release.recv();
+                continue;
+            }
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.process(jobs);
+        }
+        tracing::debug!("raft log writer stopped");
+    }
+
+    fn process(&mut self, jobs: Vec<Job>) {
+        let mut batch = Batch::default();
+        let mut purged = false;
+        for job in jobs {
+            if let Some(msg) = &self.failed {
+                fail_job(job, msg);
+                continue;
+            }
+            match job {
+                Job::Append {
+                    bytes,
+                    index_offsets,
+                    done,
+                } => {
+                    let base = self.end + batch.buf.len() as u64;
+                    for (index, rel) in index_offsets {
+                        drop(self.offsets.split_off(&index));
+                        self.offsets.insert(index, base + rel as u64);
+                    }
+                    batch.buf.extend_from_slice(&bytes);
+                    batch.waiting.extend(done);
+                }
+                Job::Truncate { from } => {
+                    put_record(&mut batch.buf, Record::TruncateFrom(from));
+                    drop(self.offsets.split_off(&from));
+                }
+                Job::Purge { upto } => {
+                    put_record(
+                        &mut batch.buf,
+                        Record::PurgeUpto(codec::log_id_to_proto(&upto)),
+                    );
+                    self.last_purged = self.last_purged.max(Some(upto));
+                    self.offsets = self.offsets.split_off(&(upto.index + 1));
+                    purged = true;
+                }
+                Job::Committed { id } => {
+                    put_record(
+                        &mut batch.buf,
+                        Record::Committed(codec::log_id_to_proto(&id)),
+                    );
+                    self.committed = self.committed.max(Some(id));
+                }
+                Job::Vote { bytes, done } => {
+                    // Everything queued before the vote reaches disk first.
+                    self.flush(&mut batch, true);
+                    let res = match &self.failed {
+                        Some(msg) => Err(failed_error(msg)),
+                        None => files::write_atomic(&self.dir, VOTE_FILE, &bytes),
+                    };
+                    if let Err(e) = &res {
+                        self.failed = Some(format!("writing the vote: {e}"));
+                    }
+                    done(res);
+                }
+                Job::Sync { done } => batch.waiting.push(done),
+                #[cfg(test)]
+                Job::Hold(release) => {
+                    let _ = release.recv();
+                }
+            }
+        }
+        self.flush(&mut batch, false);
+        if purged && self.failed.is_none() {
+            self.maybe_compact();
+        }
+    }
+
+    /// Writes the batch's records; fsyncs if a callback waits (or `force`); fires
+    /// the callbacks in order.
+    fn flush(&mut self, batch: &mut Batch, force: bool) {
+        let need_sync = force || !batch.waiting.is_empty();
+        let mut res = Ok(());
+        if !batch.buf.is_empty() {
+            res = self
+                .preallocate(batch.buf.len() as u64)
+                .and_then(|()| self.file.write_all_at(&batch.buf, self.end));
+            if res.is_ok() {
+                self.end += batch.buf.len() as u64;
+            }
+            batch.buf.clear();
+        }
+        if res.is_ok() && need_sync {
+            res = self.file.sync_data();
+            self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Err(e) = &res {
+            tracing::error!(error = %e, "raft log write failed; the log store stops accepting writes");
+            self.failed = Some(format!("raft log write failed: {e}"));
+        }
+        for done in batch.waiting.drain(..) {
+            done(match &res {
+                Ok(()) => Ok(()),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            });
+        }
+    }
+
+    /// Makes sure `len` more bytes fit before the end of the zero-filled space.
+    /// Records overwrite preallocated zeros instead of growing the file, so the
+    /// per-batch `fdatasync` has no file size or block allocation to persist:
+    /// measured on this class of disk, that is what separates an overwrite
+    /// fsync from an append fsync. Replay stops at the zeros (`Frame::End`).
+    fn preallocate(&mut self, len: u64) -> io::Result<()> {
+        if self.end + len <= self.allocated {
+            return Ok(());
+        }
+        let grow = PREALLOCATE_BYTES.max(len);
+        let zeros = vec![0u8; ZERO_CHUNK];
+        let mut at = self.allocated.max(self.end);
+        let target = at + grow;
+        while at < target {
+            let n = (target - at).min(ZERO_CHUNK as u64) as usize;
+            self.file.write_all_at(&zeros[..n], at)?;
+            at += n as u64;
+        }
+        // The new size and blocks must be durable before records rely on them.
+        self.file.sync_all()?;
+        self.stats.prealloc_syncs.fetch_add(1, Ordering::Relaxed);
+        self.allocated = target;
+        Ok(())
+    }
+
+    /// Rewrites the file without its purged prefix when that prefix is at least
+    /// `compact_min_bytes` and at least half the file.
+    fn maybe_compact(&mut self) {
+        let magic = WAL_MAGIC.len() as u64;
+        let first_live = self.offsets.values().next().copied().unwrap_or(self.end);
+        let dead = first_live.saturating_sub(magic);
+        if dead == 0 || dead < self.compact_min_bytes || dead * 2 < self.end - magic {
+            return;
+        }
+        if let Err(e) = self.compact(first_live) {
+            // Before the rename the old file is intact, so this only costs space.
+            tracing::warn!(error = %e, "raft log compaction failed; keeping the old file");
+            let _ = fs::remove_file(self.dir.join(WAL_TMP));
+        }
+    }
+
+    fn compact(&mut self, first_live: u64) -> io::Result<()> {
+        let mut head = WAL_MAGIC.to_vec();
+        if let Some(p) = &self.last_purged {
+            put_record(&mut head, Record::PurgeUpto(codec::log_id_to_proto(p)));
+        }
+        if let Some(c) = &self.committed {
+            put_record(&mut head, Record::Committed(codec::log_id_to_proto(c)));
+        }
+        let tmp = self.dir.join(WAL_TMP);
+        let mut out = File::create(&tmp)?;
+        out.write_all(&head)?;
+        let mut src = File::open(self.dir.join(WAL_FILE))?;
+        src.seek(SeekFrom::Start(first_live))?;
+        let copied = io::copy(&mut src.take(self.end - first_live), &mut out)?;
+        if copied != self.end - first_live {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "raft log shorter than expected",
+            ));
+        }
+        out.sync_all()?;
+        drop(out);
+        fs::rename(&tmp, self.dir.join(WAL_FILE))?;
+        // From here on the old handle points at an unlinked file: a failure is fatal.
+        let reopened = files::sync_dir(&self.dir)
+            .and_then(|()| OpenOptions::new().write(true).open(self.dir.join(WAL_FILE)));
+        match reopened {
+            Ok(file) => self.file = file,
+            Err(e) => {
+                self.failed = Some(format!("reopening the compacted raft log: {e}"));
+                return Err(e);
+            }
+        }
+        let head_len = head.len() as u64;
+        for offset in self.offsets.values_mut() {
+            *offset = *offset - first_live + head_len;
+        }
+        let old_end = self.end;
+        self.end = self.end - first_live + head_len;
+        // The compacted copy ends at its last record: no zero-filled space yet.
+        self.allocated = self.end;
+        self.stats.compactions.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            old_bytes = old_end,
+            new_bytes = self.end,
+            "compacted the raft log"
+        );
+        Ok(())
+    }
+}
+
+fn put_record(buf: &mut Vec<u8>, record: Record) {
+    put_frame(
+        buf,
+        &storage::LogRecord {
+            record: Some(record),
+        },
+    );
+}
+
+fn failed_error(msg: &str) -> io::Error {
+    io::Error::other(msg.to_string())
+}
+
+fn fail_job(job: Job, msg: &str) {
+    match job {
+        Job::Append {
+            done: Some(done), ..
+        }
+        | Job::Vote { done, .. }
+        | Job::Sync { done } => {
+            done(Err(failed_error(msg)));
+        }
+        _ => {}
+    }
+}

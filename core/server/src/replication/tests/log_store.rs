@@ -1,0 +1,289 @@
+//! Durability and recovery of the raft log store: what a restarted node finds.
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use openraft::storage::RaftLogStorage;
+use openraft::{Entry, EntryPayload, RaftLogReader, Vote};
+
+use super::{command_entry, log_id};
+use crate::replication::codec::{Frame, entry_to_proto, put_frame, read_frame};
+use crate::replication::log_writer::Job;
+use crate::replication::{LogStore, TypeConfig};
+use crate::storage;
+
+fn open(dir: &Path) -> LogStore {
+    match LogStore::open_with(dir, 0) {
+        Ok(store) => store,
+        Err(e) => panic!("open {}: {e}", dir.display()),
+    }
+}
+
+/// Appends and waits until the writer reports the entries durable.
+async fn append_acked(store: &mut LogStore, indexes: std::ops::RangeInclusive<u64>, term: u64) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let entries: Vec<_> = indexes.map(|i| command_entry(term, i)).collect();
+    store
+        .append_with(
+            entries,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        )
+        .expect("queue append");
+    rx.await.expect("writer alive").expect("append durable");
+}
+
+async fn indexes(store: &mut LogStore) -> Vec<u64> {
+    let entries = store.try_get_log_entries(0..u64::MAX).await.expect("read");
+    entries.iter().map(|e| e.log_id.index).collect()
+}
+
+fn time_of(entry: &Entry<TypeConfig>) -> i64 {
+    match &entry.payload {
+        EntryPayload::Normal(batch) => batch.0[0].time_ms,
+        other => panic!("expected a command entry, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_appends_vote_and_commit_survive_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = open(dir.path());
+        for batch in 0..10 {
+            append_acked(&mut store, batch * 10 + 1..=batch * 10 + 10, 1).await;
+        }
+        store.save_vote(&Vote::new(3, 1)).await.expect("vote");
+        store
+            .save_committed(Some(log_id(1, 90)))
+            .await
+            .expect("committed");
+    }
+    let mut store = open(dir.path());
+    let entries = store.try_get_log_entries(1..=100).await.expect("read");
+    assert_eq!(entries.len(), 100);
+    for (i, entry) in entries.iter().enumerate() {
+        assert_eq!(entry.log_id, log_id(1, i as u64 + 1));
+        assert_eq!(
+            time_of(entry),
+            i as i64 + 1,
+            "command payload survives the round trip"
+        );
+    }
+    assert_eq!(
+        store.read_vote().await.expect("vote"),
+        Some(Vote::new(3, 1))
+    );
+    assert_eq!(
+        store.read_committed().await.expect("committed"),
+        Some(log_id(1, 90))
+    );
+    let state = store.get_log_state().await.expect("state");
+    assert_eq!(state.last_log_id, Some(log_id(1, 100)));
+    assert_eq!(state.last_purged_log_id, None);
+}
+
+/// Bytes up to the end of the last record (the file goes on with zeros).
+fn records_len(wal: &std::path::Path) -> u64 {
+    let bytes = fs::read(wal).expect("read wal");
+    let mut off = crate::replication::wal::WAL_MAGIC.len();
+    while let Frame::Valid { next, .. } = read_frame(&bytes, off) {
+        off = next;
+    }
+    off as u64
+}
+
+#[tokio::test]
+async fn torn_tail_record_is_discarded_on_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wal = dir.path().join("log.wal");
+    {
+        let mut store = open(dir.path());
+        append_acked(&mut store, 1..=10, 1).await;
+    }
+    let good_len = records_len(&wal);
+    // A crash in the middle of writing entry 11: only half its frame reached
+    // disk, over the zero-filled space after the last record.
+    let mut frame = Vec::new();
+    let entry = entry_to_proto(&command_entry(1, 11)).expect("encode");
+    put_frame(
+        &mut frame,
+        &storage::LogRecord {
+            record: Some(storage::log_record::Record::Entry(entry)),
+        },
+    );
+    let file = OpenOptions::new().write(true).open(&wal).expect("open wal");
+    file.write_all_at(&frame[..frame.len() / 2], good_len)
+        .expect("write torn tail");
+    drop(file);
+
+    {
+        let mut store = open(dir.path());
+        assert_eq!(indexes(&mut store).await, (1..=10).collect::<Vec<_>>());
+        assert_eq!(
+            fs::metadata(&wal).expect("stat").len(),
+            good_len,
+            "torn bytes (and the space after them) are cut away"
+        );
+        append_acked(&mut store, 11..=11, 1).await;
+    }
+    let mut store = open(dir.path());
+    assert_eq!(indexes(&mut store).await, (1..=11).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn damaged_record_followed_by_valid_records_fails_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wal = dir.path().join("log.wal");
+    {
+        let mut store = open(dir.path());
+        append_acked(&mut store, 1..=20, 1).await;
+    }
+    let mut bytes = fs::read(&wal).expect("read wal");
+    // The middle of the records, not of the zero-filled space after them.
+    let middle = records_len(&wal) as usize / 2;
+    bytes[middle] ^= 0x5a;
+    fs::write(&wal, &bytes).expect("write wal");
+    match LogStore::open_with(dir.path(), 0) {
+        Ok(_) => panic!("a damaged record in the middle of the log must not be skipped"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}"),
+    }
+}
+
+#[tokio::test]
+async fn appends_queued_during_a_sync_share_one_fsync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(dir.path());
+    let writer = store.writer();
+    // Hold the writer so that every append below is queued behind it, as appends
+    // are while the writer waits on a slow disk.
+    let (release, held) = std::sync::mpsc::channel();
+    writer.send(Job::Hold(held)).expect("hold");
+    let before = writer.stats().fsyncs.load(Ordering::Relaxed);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    const APPENDS: u64 = 200;
+    for i in 1..=APPENDS {
+        let tx = tx.clone();
+        store
+            .append_with(
+                vec![command_entry(1, i)],
+                Some(Box::new(move |r| {
+                    let _ = tx.send((i, r.is_ok()));
+                })),
+            )
+            .expect("queue append");
+    }
+    release.send(()).expect("release");
+    for expected in 1..=APPENDS {
+        assert_eq!(
+            rx.recv().await,
+            Some((expected, true)),
+            "acks arrive in append order"
+        );
+    }
+    assert_eq!(writer.stats().fsyncs.load(Ordering::Relaxed) - before, 1);
+}
+
+#[tokio::test]
+async fn concurrent_appends_use_fewer_fsyncs_than_appends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(dir.path());
+    let writer = store.writer();
+    let before = writer.stats().fsyncs.load(Ordering::Relaxed);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    const APPENDS: u64 = 1000;
+    // openraft's pattern: append returns at once and the next append follows
+    // before the previous one is durable.
+    for i in 1..=APPENDS {
+        let tx = tx.clone();
+        store
+            .append_with(
+                vec![command_entry(1, i)],
+                Some(Box::new(move |r| {
+                    let _ = tx.send(r.is_ok());
+                })),
+            )
+            .expect("queue append");
+    }
+    for _ in 1..=APPENDS {
+        assert_eq!(rx.recv().await, Some(true));
+    }
+    let fsyncs = writer.stats().fsyncs.load(Ordering::Relaxed) - before;
+    assert!(
+        fsyncs < APPENDS,
+        "{fsyncs} fsyncs for {APPENDS} appends: no group commit"
+    );
+    // The writer thread (and its directory lock) lives while any handle does.
+    drop(writer);
+    drop(store);
+    let mut store = open(dir.path());
+    assert_eq!(indexes(&mut store).await.len() as u64, APPENDS);
+}
+
+#[tokio::test]
+async fn purge_compacts_the_file_and_keeps_later_entries_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wal = dir.path().join("log.wal");
+    {
+        let mut store = open(dir.path());
+        for batch in 0..10 {
+            append_acked(&mut store, batch * 10 + 1..=batch * 10 + 10, 1).await;
+        }
+        let full = records_len(&wal);
+        store.purge(log_id(1, 80)).await.expect("purge");
+        // Compaction runs right after the purge's batch: a second sync is queued behind it.
+        store.writer().sync().await.expect("sync");
+        store.writer().sync().await.expect("sync");
+        assert_eq!(
+            store.writer().stats().compactions.load(Ordering::Relaxed),
+            1
+        );
+        let compacted = records_len(&wal);
+        assert!(
+            compacted < full / 2,
+            "compacted file {compacted} bytes, was {full}"
+        );
+        append_acked(&mut store, 101..=110, 1).await;
+        assert_eq!(indexes(&mut store).await, (81..=110).collect::<Vec<_>>());
+    }
+    {
+        let mut store = open(dir.path());
+        let state = store.get_log_state().await.expect("state");
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 80)));
+        assert_eq!(state.last_log_id, Some(log_id(1, 110)));
+        let entries = store.try_get_log_entries(0..u64::MAX).await.expect("read");
+        assert_eq!(
+            entries.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+            (81..=110).collect::<Vec<_>>()
+        );
+        assert!(entries.iter().all(|e| time_of(e) == e.log_id.index as i64));
+        // A leader change overwrites the tail: truncate, then append in term 2.
+        store.truncate(log_id(1, 105)).await.expect("truncate");
+        append_acked(&mut store, 105..=106, 2).await;
+    }
+    let mut store = open(dir.path());
+    let state = store.get_log_state().await.expect("state");
+    assert_eq!(state.last_log_id, Some(log_id(2, 106)));
+    let entries = store.try_get_log_entries(104..=106).await.expect("read");
+    let ids: Vec<_> = entries.iter().map(|e| e.log_id).collect();
+    assert_eq!(ids, vec![log_id(1, 104), log_id(2, 105), log_id(2, 106)]);
+}
+
+#[tokio::test]
+async fn purging_everything_leaves_an_empty_log_that_reopens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = open(dir.path());
+        append_acked(&mut store, 1..=30, 1).await;
+        store.purge(log_id(1, 30)).await.expect("purge");
+        store.writer().sync().await.expect("sync");
+    }
+    let mut store = open(dir.path());
+    let state = store.get_log_state().await.expect("state");
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 30)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 30)));
+    assert!(indexes(&mut store).await.is_empty());
+}

@@ -1,0 +1,75 @@
+//! Server settings. Every field is a `coord serve` flag and a `COORD_*`
+//! environment variable (see `src/bin/coord.rs`); defaults are the embedded
+//! single-node default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{Limits, SessionLimits};
+use coord_proto::wire::DEFAULT_MAX_FRAME_BYTES;
+
+/// Default client listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:2281";
+
+/// Everything a server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to accept clients on (`--listen`, `COORD_LISTEN`).
+    pub listen: SocketAddr,
+    /// Directory for the log, vote and snapshots (`--data-dir`, `COORD_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Replicated limits (data size, path length, multi size).
+    pub limits: Limits,
+    /// Session timeout bounds.
+    pub session_limits: SessionLimits,
+    /// Largest frame accepted from a client (`--max-frame-bytes`).
+    pub max_frame_bytes: usize,
+    /// Most concurrent client connections (`--max-connections`); more wait in accept.
+    pub max_connections: usize,
+    /// Most requests one connection may have in flight before the server stops
+    /// reading from it (`--max-inflight-per-connection`).
+    pub max_inflight_per_connection: usize,
+    /// Most bytes queued for one slow client before its connection is closed
+    /// (`--max-outbound-bytes`). Other clients are not affected.
+    pub max_outbound_bytes: usize,
+    /// How long a new connection may take to send its handshake (`--handshake-timeout-ms`).
+    pub handshake_timeout: Duration,
+    /// How often the leader checks session deadlines (`--tick-ms`).
+    pub tick: Duration,
+    /// How often the leader looks for empty containers and expired TTL nodes (`--reap-interval-ms`).
+    pub reap_interval: Duration,
+    /// Snapshot after this many log entries (`--snapshot-every`).
+    pub snapshot_logs_since_last: u64,
+}
+
+impl ServerConfig {
+    /// The embedded single-node default with data under `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 2281)),
+            data_dir: data_dir.into(),
+            limits: Limits::default(),
+            session_limits: SessionLimits::default(),
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_connections: 10_000,
+            max_inflight_per_connection: 1024,
+            max_outbound_bytes: 64 * 1024 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            tick: Duration::from_millis(100),
+            reap_interval: Duration::from_secs(1),
+            snapshot_logs_since_last: 10_000,
+        }
+    }
+
+    /// Settings for tests: port 0 on loopback, short session timeouts and ticks.
+    pub fn for_test(data_dir: &Path) -> Self {
+        let mut cfg = ServerConfig::new(data_dir);
+        cfg.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        cfg.session_limits.min_timeout = Duration::from_millis(200);
+        cfg.tick = Duration::from_millis(20);
+        cfg.reap_interval = Duration::from_millis(50);
+        cfg.handshake_timeout = Duration::from_secs(5);
+        cfg
+    }
+}

@@ -1,0 +1,101 @@
+//! The replicated commands and their outcomes.
+//!
+//! A [`Command`] is what goes into the log: everything `apply` needs to decide an
+//! outcome deterministically, including the leader's clock ([`Command::time_ms`])
+//! and any identifiers the leader drew (session ids and secrets). An [`Outcome`]
+//! is what `apply` returns to the proposer; [`WatchEvent`]s are what it fires.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+pub use coord_proto::{EventType, Op, OpResult, WatchEvent};
+
+/// One entry of the replicated log's application payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// The session on whose behalf the command runs (0 for server-internal commands).
+    pub session_id: u64,
+    /// Wall-clock time of the leader when it proposed the command (ms since epoch).
+    pub time_ms: i64,
+    /// What to do.
+    pub kind: CommandKind,
+}
+
+/// What one replicated log entry carries: commands proposed together by the
+/// leader's batcher (group commit: one log append and one fsync for all of
+/// them). Each command still takes its own zxid, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CommandBatch(pub Vec<Command>);
+
+/// The outcomes of a [`CommandBatch`], one per command, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BatchOutcome(pub Vec<Outcome>);
+
+/// The kinds of replicated command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandKind {
+    /// Open a session. The id and secret were drawn by the leader.
+    CreateSession {
+        /// New session id (never 0).
+        session_id: u64,
+        /// Negotiated timeout in milliseconds.
+        timeout_ms: u32,
+        /// Secret that lets a client resume the session on another connection.
+        secret: [u8; 16],
+    },
+    /// The owner closed its session: delete its ephemerals.
+    CloseSession,
+    /// The leader found these sessions expired: delete their ephemerals.
+    ExpireSessions(Vec<u64>),
+    /// A single write op.
+    Op(Op),
+    /// An all-or-nothing list of ops.
+    Multi(Vec<Op>),
+    /// Server housekeeping: delete empty containers and expired TTL nodes.
+    /// `apply` re-checks every condition and skips targets that no longer qualify.
+    Reap(Vec<ReapTarget>),
+    /// Does nothing but take a zxid (used by sync and tests).
+    Noop,
+}
+
+/// A node the leader believes should be reaped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReapTarget {
+    /// Path of the container or TTL node.
+    pub path: String,
+    /// The node's czxid when the leader looked: a recreated node is never reaped.
+    pub czxid: u64,
+}
+
+/// What `apply` returns for one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// zxid the command was given (every applied command takes one).
+    pub zxid: u64,
+    /// The result.
+    pub result: Result<CommandResult, Error>,
+}
+
+/// Successful results of commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// A session was created.
+    SessionCreated {
+        /// Its id.
+        session_id: u64,
+        /// Negotiated timeout.
+        timeout_ms: u32,
+    },
+    /// The session was closed.
+    SessionClosed,
+    /// Sessions were expired (the ids that actually existed).
+    SessionsExpired(Vec<u64>),
+    /// A single op succeeded.
+    Op(OpResult),
+    /// A multi: one result per op. If any is [`OpResult::Error`], nothing was applied.
+    Multi(Vec<OpResult>),
+    /// Paths actually reaped.
+    Reaped(Vec<String>),
+    /// Noop done.
+    Noop,
+}

@@ -1,0 +1,142 @@
+//! The state machine's snapshot stream: nodes parents-first, then sessions,
+//! each a length-delimited `storage::SnapshotRecord`.
+//!
+//! This module owns the order of the stream and the whole-state checks made
+//! when reading it back (root first, parents before children, child counts,
+//! ephemeral owners, session records). How one node is encoded and checked is
+//! `tree::snapshot`; the header, the file and its checksum are the caller's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufRead, Write};
+
+use crate::config::Limits;
+use crate::storage::{self, snapshot_record::Record};
+use crate::tree::DataTree;
+use crate::tree::snapshot::{invalid, node_from_record, node_record, read_record, write_record};
+
+use super::machine::{SessionInfo, StateMachine};
+
+/// Size of the buffer records are gathered in before reaching the caller's writer.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// See [`StateMachine::write_snapshot_records`].
+pub(super) fn write_records(sm: &StateMachine, out: &mut dyn Write) -> io::Result<()> {
+    // One record per node: batch them into large writes whatever `out` is.
+    let mut out = io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, out);
+    let out: &mut dyn Write = &mut out;
+    let mut buf = Vec::new();
+    for (path, node) in sm.tree.walk() {
+        write_record(out, &node_record(path, node), &mut buf)?;
+    }
+    for s in sm.sessions.values() {
+        let rec = storage::SnapshotRecord {
+            record: Some(Record::Session(storage::SnapshotSession {
+                session_id: s.session_id,
+                timeout_ms: s.timeout_ms,
+                secret: bytes::Bytes::copy_from_slice(&s.secret),
+            })),
+        };
+        write_record(out, &rec, &mut buf)?;
+    }
+    out.flush()
+}
+
+/// See [`StateMachine::read_snapshot_records`].
+pub(super) fn read_records(
+    input: &mut dyn BufRead,
+    last_zxid: u64,
+    limits: Limits,
+) -> io::Result<StateMachine> {
+    let mut tree = DataTree::new();
+    let mut sessions = BTreeMap::new();
+    let mut seen_root = false;
+    // Child counts the records claim, kept only for nodes that claim any
+    // (parents are few next to leaves) and checked once all nodes are in.
+    let mut claimed_children: HashMap<String, u32> = HashMap::new();
+    let mut buf = Vec::new();
+    while let Some(rec) = read_record(input, &mut buf)? {
+        match rec.record {
+            Some(Record::Node(node_rec)) => {
+                if !sessions.is_empty() {
+                    return Err(invalid(format!(
+                        "node {:?} after session records",
+                        node_rec.path
+                    )));
+                }
+                let (path, node, num_children) = node_from_record(node_rec, last_zxid)?;
+                if seen_root == (path == "/") {
+                    return Err(invalid(if seen_root {
+                        "second root record".to_string()
+                    } else {
+                        format!("first node is {path:?}, not the root")
+                    }));
+                }
+                seen_root = true;
+                tree.insert_restored(&path, node)
+                    .map_err(|e| invalid(format!("node {path:?}: {e}")))?;
+                if num_children > 0 {
+                    claimed_children.insert(path, num_children);
+                }
+            }
+            Some(Record::Session(s)) => {
+                let info = session_from_record(s)?;
+                if sessions.insert(info.session_id, info).is_some() {
+                    return Err(invalid("a session is listed twice".to_string()));
+                }
+            }
+            Some(Record::Header(_)) => {
+                return Err(invalid("header record inside the body".to_string()));
+            }
+            None => return Err(invalid("record with no content".to_string())),
+        }
+    }
+    if !seen_root {
+        return Err(invalid("no root node".to_string()));
+    }
+    check_children(&tree, &claimed_children)?;
+    if let Some(owner) = tree.ephemeral_owners().find(|o| !sessions.contains_key(o)) {
+        return Err(invalid(format!(
+            "ephemerals owned by session 0x{owner:x}, which is not in the snapshot"
+        )));
+    }
+    Ok(StateMachine {
+        tree,
+        sessions,
+        last_zxid,
+        limits,
+    })
+}
+
+/// Every node's real child count must be what its record claimed.
+fn check_children(tree: &DataTree, claimed: &HashMap<String, u32>) -> io::Result<()> {
+    for (path, node) in tree.walk() {
+        let claim = claimed.get(path).copied().unwrap_or(0);
+        if u32::try_from(node.num_children()).ok() != Some(claim) {
+            return Err(invalid(format!(
+                "node {path:?} claims {claim} children but has {}",
+                node.num_children()
+            )));
+        }
+    }
+    // A claim for a path the walk never reached cannot happen: every claim
+    // is for a node that was inserted, and the walk visits every node.
+    Ok(())
+}
+
+fn session_from_record(s: storage::SnapshotSession) -> io::Result<SessionInfo> {
+    if s.session_id == 0 {
+        return Err(invalid("session with id 0".to_string()));
+    }
+    let secret: [u8; 16] = s.secret.as_ref().try_into().map_err(|_| {
+        invalid(format!(
+            "session 0x{:x} has a {}-byte secret, not 16",
+            s.session_id,
+            s.secret.len()
+        ))
+    })?;
+    Ok(SessionInfo {
+        session_id: s.session_id,
+        timeout_ms: s.timeout_ms,
+        secret,
+    })
+}

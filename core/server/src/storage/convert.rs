@@ -1,0 +1,274 @@
+//! Domain <-> storage record conversions. Decoding is strict: a record missing
+//! a required part is an error naming the field, never a default.
+
+use bytes::Bytes;
+use coord_proto::wire::secret_from_bytes;
+use coord_proto::{CreateMode, Error, Op, Stat};
+
+use super::generated as storage;
+use crate::state_machine::{Command, CommandKind, ReapTarget};
+
+fn missing(field: &str) -> Error {
+    Error::Protocol(format!("missing field {field} in a stored record"))
+}
+
+/// The stored form of a node's stat.
+pub fn stat_to_storage(s: &Stat) -> storage::Stat {
+    storage::Stat {
+        czxid: s.czxid,
+        mzxid: s.mzxid,
+        pzxid: s.pzxid,
+        ctime: s.ctime,
+        mtime: s.mtime,
+        version: s.version,
+        cversion: s.cversion,
+        ephemeral_owner: s.ephemeral_owner,
+        data_length: s.data_length,
+        num_children: s.num_children,
+    }
+}
+
+/// A node's stat from its stored form.
+pub fn stat_from_storage(s: &storage::Stat) -> Stat {
+    Stat {
+        czxid: s.czxid,
+        mzxid: s.mzxid,
+        pzxid: s.pzxid,
+        ctime: s.ctime,
+        mtime: s.mtime,
+        version: s.version,
+        cversion: s.cversion,
+        ephemeral_owner: s.ephemeral_owner,
+        data_length: s.data_length,
+        num_children: s.num_children,
+    }
+}
+
+fn mode_to_storage(m: CreateMode) -> storage::CreateMode {
+    use storage::NodeKind as K;
+    let (kind, ttl_ms) = match m {
+        CreateMode::Persistent | CreateMode::PersistentSequential => (K::Persistent, 0),
+        CreateMode::Ephemeral | CreateMode::EphemeralSequential => (K::Ephemeral, 0),
+        CreateMode::Container => (K::Container, 0),
+        CreateMode::PersistentWithTtl(t) | CreateMode::PersistentSequentialWithTtl(t) => {
+            (K::Ttl, t)
+        }
+    };
+    storage::CreateMode {
+        kind: kind as i32,
+        sequential: m.is_sequential(),
+        ttl_ms,
+    }
+}
+
+fn mode_from_storage(m: &storage::CreateMode) -> Result<CreateMode, Error> {
+    use storage::NodeKind as K;
+    let kind = K::try_from(m.kind)
+        .map_err(|_| Error::Protocol(format!("unknown stored node kind {}", m.kind)))?;
+    let seq = m.sequential;
+    match kind {
+        K::Persistent => CreateMode::from_flags(false, seq, false, None),
+        K::Ephemeral => CreateMode::from_flags(true, seq, false, None),
+        K::Container => CreateMode::from_flags(false, seq, true, None),
+        K::Ttl => CreateMode::from_flags(false, seq, false, Some(m.ttl_ms)),
+    }
+}
+
+fn op_to_storage(op: &Op) -> storage::Op {
+    use storage::op::Op as P;
+    let inner = match op {
+        Op::Create { path, data, mode } => P::Create(storage::CreateOp {
+            path: path.clone(),
+            data: data.clone(),
+            mode: Some(mode_to_storage(*mode)),
+        }),
+        Op::Delete { path, version } => P::Delete(storage::DeleteOp {
+            path: path.clone(),
+            version: *version,
+        }),
+        Op::SetData {
+            path,
+            data,
+            version,
+        } => P::SetData(storage::SetDataOp {
+            path: path.clone(),
+            data: data.clone(),
+            version: *version,
+        }),
+        Op::Check { path, version } => P::Check(storage::CheckOp {
+            path: path.clone(),
+            version: *version,
+        }),
+    };
+    storage::Op { op: Some(inner) }
+}
+
+fn op_from_storage(op: storage::Op) -> Result<Op, Error> {
+    use storage::op::Op as P;
+    Ok(match op.op.ok_or_else(|| missing("Op.op"))? {
+        P::Create(c) => Op::Create {
+            path: c.path,
+            data: c.data,
+            mode: match &c.mode {
+                Some(m) => mode_from_storage(m)?,
+                None => CreateMode::Persistent,
+            },
+        },
+        P::Delete(d) => Op::Delete {
+            path: d.path,
+            version: d.version,
+        },
+        P::SetData(s) => Op::SetData {
+            path: s.path,
+            data: s.data,
+            version: s.version,
+        },
+        P::Check(c) => Op::Check {
+            path: c.path,
+            version: c.version,
+        },
+    })
+}
+
+/// Encodes a replicated command for the log.
+pub fn command_to_storage(cmd: &Command) -> storage::Command {
+    use storage::command::Kind as P;
+    let kind = match &cmd.kind {
+        CommandKind::CreateSession {
+            session_id,
+            timeout_ms,
+            secret,
+        } => P::CreateSession(storage::CreateSessionCommand {
+            session_id: *session_id,
+            timeout_ms: *timeout_ms,
+            secret: Bytes::copy_from_slice(secret),
+        }),
+        CommandKind::CloseSession => P::CloseSession(storage::Empty {}),
+        CommandKind::ExpireSessions(ids) => P::ExpireSessions(storage::ExpireSessionsCommand {
+            session_ids: ids.clone(),
+        }),
+        CommandKind::Op(op) => P::Op(op_to_storage(op)),
+        CommandKind::Multi(ops) => P::Multi(storage::MultiOps {
+            ops: ops.iter().map(op_to_storage).collect(),
+        }),
+        CommandKind::Reap(targets) => P::Reap(storage::ReapCommand {
+            targets: targets
+                .iter()
+                .map(|t| storage::ReapTarget {
+                    path: t.path.clone(),
+                    czxid: t.czxid,
+                })
+                .collect(),
+        }),
+        CommandKind::Noop => P::Noop(storage::Empty {}),
+    };
+    storage::Command {
+        session_id: cmd.session_id,
+        time_ms: cmd.time_ms,
+        kind: Some(kind),
+    }
+}
+
+/// Decodes a replicated command from the log.
+pub fn command_from_storage(p: storage::Command) -> Result<Command, Error> {
+    use storage::command::Kind as P;
+    let kind = match p.kind.ok_or_else(|| missing("Command.kind"))? {
+        P::CreateSession(c) => CommandKind::CreateSession {
+            session_id: c.session_id,
+            timeout_ms: c.timeout_ms,
+            secret: secret_from_bytes(&c.secret)?,
+        },
+        P::CloseSession(_) => CommandKind::CloseSession,
+        P::ExpireSessions(e) => CommandKind::ExpireSessions(e.session_ids),
+        P::Op(op) => CommandKind::Op(op_from_storage(op)?),
+        P::Multi(m) => CommandKind::Multi(
+            m.ops
+                .into_iter()
+                .map(op_from_storage)
+                .collect::<Result<_, _>>()?,
+        ),
+        P::Reap(r) => CommandKind::Reap(
+            r.targets
+                .into_iter()
+                .map(|t| ReapTarget {
+                    path: t.path,
+                    czxid: t.czxid,
+                })
+                .collect(),
+        ),
+        P::Noop(_) => CommandKind::Noop,
+    };
+    Ok(Command {
+        session_id: p.session_id,
+        time_ms: p.time_ms,
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_kind_round_trips() {
+        let ops = vec![
+            Op::Create {
+                path: "/a".into(),
+                data: Bytes::from_static(b"x"),
+                mode: CreateMode::PersistentSequentialWithTtl(5000),
+            },
+            Op::Delete {
+                path: "/a".into(),
+                version: 3,
+            },
+            Op::SetData {
+                path: "/b".into(),
+                data: Bytes::from_static(b"y"),
+                version: -1,
+            },
+            Op::Check {
+                path: "/c".into(),
+                version: 7,
+            },
+        ];
+        let kinds = vec![
+            CommandKind::CreateSession {
+                session_id: 9,
+                timeout_ms: 4000,
+                secret: [7; 16],
+            },
+            CommandKind::CloseSession,
+            CommandKind::ExpireSessions(vec![1, 2]),
+            CommandKind::Op(ops[0].clone()),
+            CommandKind::Multi(ops),
+            CommandKind::Reap(vec![ReapTarget {
+                path: "/t".into(),
+                czxid: 4,
+            }]),
+            CommandKind::Noop,
+        ];
+        for kind in kinds {
+            let cmd = Command {
+                session_id: 42,
+                time_ms: 1_700_000_000_000,
+                kind,
+            };
+            assert_eq!(command_from_storage(command_to_storage(&cmd)).unwrap(), cmd);
+        }
+    }
+
+    #[test]
+    fn every_create_mode_round_trips_through_storage() {
+        for m in [
+            CreateMode::Persistent,
+            CreateMode::PersistentSequential,
+            CreateMode::Ephemeral,
+            CreateMode::EphemeralSequential,
+            CreateMode::Container,
+            CreateMode::PersistentWithTtl(10),
+            CreateMode::PersistentSequentialWithTtl(20),
+        ] {
+            assert_eq!(mode_from_storage(&mode_to_storage(m)).unwrap(), m);
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! The data tree: nodes by path, with the indexes the state machine needs.
+//!
+//! This module owns the node map, every node's child set, the per-session set
+//! of ephemeral paths and the index of container and TTL nodes, and keeps them
+//! consistent through its few mutations ([`DataTree::create`],
+//! [`DataTree::delete`], [`DataTree::set_data`]). Each mutation returns an
+//! [`Undo`] record so that a multi can be rolled back without cloning the tree.
+//!
+//! It decides the structural outcomes ZooKeeper decides in its tree (no parent,
+//! node exists, ephemeral parent, bad version, not empty). It must not know
+//! about sessions, limits, path syntax, commands or watches: those belong to
+//! `state_machine`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::node::{Node, NodeKind};
+
+use crate::error::{Error, Result};
+use coord_proto::Stat;
+
+/// ZooKeeper 3.8 bumps the parent's `cversion` when a child is created, but
+/// not when one is deleted (`DataTree.deleteNode` only moves `pzxid`). Kept
+/// as one named switch because older ZooKeeper (before 3.4) did bump it.
+const DELETE_BUMPS_PARENT_CVERSION: bool = false;
+
+/// How to reverse one mutation. Applied newest first by [`DataTree::undo`].
+#[derive(Debug)]
+pub(crate) enum Undo {
+    /// A node was created: remove it, restore the parent's counters.
+    Created {
+        path: Arc<str>,
+        parent_cversion: i32,
+        parent_pzxid: u64,
+    },
+    /// A node was deleted: put it back, restore the parent's counters.
+    Deleted {
+        path: Arc<str>,
+        node: Box<Node>,
+        parent_cversion: i32,
+        parent_pzxid: u64,
+    },
+    /// Data was set: restore the old data and data metadata.
+    DataSet {
+        path: Arc<str>,
+        data: Bytes,
+        version: i32,
+        mzxid: u64,
+        mtime: i64,
+    },
+}
+
+/// Nodes by path plus the ephemeral and reaper indexes. Root `/` always exists.
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    /// Boxed so a map slot is 24 bytes: the table is sized in powers of two
+    /// and may be half empty after growing, which with ~120-byte nodes stored
+    /// inline cost more than the nodes themselves.
+    nodes: HashMap<Arc<str>, Box<Node>>,
+    /// Ephemeral paths by owning session (no empty sets are kept).
+    ephemerals: BTreeMap<u64, BTreeSet<Arc<str>>>,
+    /// Paths of container and TTL nodes, for the reaper.
+    reapable: BTreeSet<Arc<str>>,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataTree {
+    /// A tree holding only the root `/`, whose stat is all zero.
+    pub fn new() -> DataTree {
+        let mut nodes = HashMap::new();
+        let root = Node::new(Bytes::new(), NodeKind::Persistent, 0, 0);
+        nodes.insert(Arc::from("/"), Box::new(root));
+        DataTree {
+            nodes,
+            ephemerals: BTreeMap::new(),
+            reapable: BTreeSet::new(),
+        }
+    }
+
+    /// Number of nodes, the root included.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Always false: the root always exists.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node at `path`, if any (no validation: an invalid path is absent).
+    pub fn node(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path).map(|n| &**n)
+    }
+
+    /// Ephemeral paths owned by session `owner`, sorted.
+    pub fn ephemerals_of(&self, owner: u64) -> Vec<Arc<str>> {
+        self.ephemerals
+            .get(&owner)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sessions that own at least one ephemeral node, in id order.
+    pub fn ephemeral_owners(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ephemerals.keys().copied()
+    }
+
+    /// Container and TTL nodes that may be reaped at `now_ms`, in path order,
+    /// at most `max`, as `(path, czxid)`. Scans only the container/TTL index.
+    pub fn reapable_at(&self, now_ms: i64, max: usize) -> Vec<(String, u64)> {
+        self.reapable
+            .iter()
+            .filter_map(|p| {
+                let node = self.nodes.get(p)?;
+                node.is_reapable_at(now_ms)
+                    .then(|| (p.to_string(), node.czxid))
+            })
+            .take(max)
+            .collect()
+    }
+
+    /// Every node, parents before children, children in name order: a
+    /// depth-first walk from the root. Deterministic whatever the map's order.
+    pub fn walk(&self) -> Walk<'_> {
+        let root = self.nodes.get_key_value("/");
+        Walk {
+            tree: self,
+            pending: root.map(|(p, n)| (&**p, &**n)),
+            stack: Vec::new(),
+        }
+    }
+
+    /// Creates `path` (already validated, sequential suffix included) under
+    /// its existing parent. Bumps the parent's cversion and sets its pzxid.
+    pub(crate) fn create(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        kind: NodeKind,
+        zxid: u64,
+        time_ms: i64,
+    ) -> Result<(Stat, Undo)> {
+        let parent_path =
+            coord_proto::parent(path).ok_or_else(|| Error::NodeExists(path.to_string()))?;
+        if self.nodes.contains_key(path) {
+            return Err(Error::NodeExists(path.to_string()));
+        }
+        let parent = self
+            .nodes
+            .get_mut(parent_path)
+            .ok_or_else(|| Error::NoNode(parent_path.to_string()))?;
+        if let NodeKind::Ephemeral { owner } = parent.kind {
+            return Err(Error::NoChildrenForEphemerals(format!(
+                "{path}: parent {parent_path} is ephemeral (session 0x{owner:x})"
+            )));
+        }
+        let key: Arc<str> = Arc::from(path);
+        let undo = Undo::Created {
+            path: key.clone(),
+            parent_cversion: parent.cversion,
+            parent_pzxid: parent.pzxid,
+        };
+        parent.cversion = parent.cversion.wrapping_add(1);
+        parent.pzxid = zxid;
+        parent.children.insert(key.clone());
+        let node = Node::new(data, kind, zxid, time_ms);
+        let stat = node.stat();
+        self.index_add(&key, kind);
+        self.nodes.insert(key, Box::new(node));
+        Ok((stat, undo))
+    }
+
+    /// Deletes the childless node at `path` if `version` is -1 or matches.
+    pub(crate) fn delete(&mut self, path: &str, version: i32, zxid: u64) -> Result<Undo> {
+        let node = self
+            .nodes
+            .get(path)
+            .ok_or_else(|| Error::NoNode(path.to_string()))?;
+        let Some(parent_path) = coord_proto::parent(path) else {
+            return Err(Error::BadArguments(
+                "the root / cannot be deleted".to_string(),
+            ));
+        };
+        check_version(path, version, node.version)?;
+        if !node.children.is_empty() {
+            return Err(Error::NotEmpty(format!(
+                "{path} has {} children",
+                node.children.len()
+            )));
+        }
+        self.remove_leaf(path, parent_path, zxid)
+    }
+
+    /// Removes the leaf `path` (checked by the caller) from the map, its
+    /// parent's child set and the indexes.
+    fn remove_leaf(&mut self, path: &str, parent_path: &str, zxid: u64) -> Result<Undo> {
+        let parent = self
+            .nodes
+            .get_mut(parent_path)
+            .ok_or_else(|| Error::Internal(format!("{path}: parent {parent_path} is missing")))?;
+        let parent_cversion = parent.cversion;
+        let parent_pzxid = parent.pzxid;
+        if DELETE_BUMPS_PARENT_CVERSION {
+            parent.cversion = parent.cversion.wrapping_add(1);
+        }
+        parent.pzxid = zxid;
+        parent.children.remove(path);
+        let (key, node) = self
+            .nodes
+            .remove_entry(path)
+            .ok_or_else(|| Error::Internal(format!("{path} vanished during delete")))?;
+        self.index_remove(&key, node.kind);
+        Ok(Undo::Deleted {
+            path: key,
+            node,
+            parent_cversion,
+            parent_pzxid,
+        })
+    }
+
+    /// Replaces the data of `path` if `version` is -1 or matches.
+    pub(crate) fn set_data(
+        &mut self,
+        path: &str,
+        data: Bytes,
+        version: i32,
+        zxid: u64,
+        time_ms: i64,
+    ) -> Result<(Stat, Undo)> {
+        let (key, node) = self
+            .nodes
+            .get_key_value(path)
+            .ok_or_else(|| Error::NoNode(path.to_string()))?;
+        check_version(path, version, node.version)?;
+        let key = key.clone();
+        let node = self
+            .nodes
+            .get_mut(path)
+            .ok_or_else(|| Error::NoNode(path.to_string()))?;
+        let undo = Undo::DataSet {
+            path: key,
+            data: std::mem::replace(&mut node.data, data),
+            version: node.version,
+            mzxid: node.mzxid,
+            mtime: node.mtime,
+        };
+        node.version = node.version.wrapping_add(1);
+        node.mzxid = zxid;
+        node.mtime = time_ms;
+        Ok((node.stat(), undo))
+    }
+
+    /// Fails unless `path` exists and `version` is -1 or matches.
+    pub(crate) fn check(&self, path: &str, version: i32) -> Result<()> {
+        let node = self
+            .nodes
+            .get(path)
+            .ok_or_else(|| Error::NoNode(path.to_string()))?;
+        check_version(path, version, node.version)
+    }
+
+    /// Deletes `path` if it is still the node with `czxid` and still
+    /// reapable at `now_ms`. `Ok(None)` when it no longer qualifies.
+    pub(crate) fn reap(
+        &mut self,
+        path: &str,
+        czxid: u64,
+        now_ms: i64,
+        zxid: u64,
+    ) -> Result<Option<Undo>> {
+        let qualifies = self
+            .nodes
+            .get(path)
+            .is_some_and(|n| n.czxid == czxid && n.is_reapable_at(now_ms));
+        match coord_proto::parent(path) {
+            Some(parent_path) if qualifies => self.remove_leaf(path, parent_path, zxid).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Reverses one mutation. Undo records must be applied newest first, on
+    /// the tree that produced them; anything else is a bug, which is skipped
+    /// (and asserted in debug builds) rather than panicking a replica.
+    pub(crate) fn undo(&mut self, undo: Undo) {
+        match undo {
+            Undo::Created {
+                path,
+                parent_cversion,
+                parent_pzxid,
+            } => {
+                if let Some(node) = self.nodes.remove(&*path) {
+                    self.index_remove(&path, node.kind);
+                }
+                self.restore_parent(&path, parent_cversion, parent_pzxid, false);
+            }
+            Undo::Deleted {
+                path,
+                node,
+                parent_cversion,
+                parent_pzxid,
+            } => {
+                self.restore_parent(&path, parent_cversion, parent_pzxid, true);
+                self.index_add(&path, node.kind);
+                self.nodes.insert(path, node);
+            }
+            Undo::DataSet {
+                path,
+                data,
+                version,
+                mzxid,
+                mtime,
+            } => {
+                let node = self.nodes.get_mut(&*path);
+                debug_assert!(node.is_some(), "undo set_data of missing {path}");
+                if let Some(node) = node {
+                    node.data = data;
+                    node.version = version;
+                    node.mzxid = mzxid;
+                    node.mtime = mtime;
+                }
+            }
+        }
+    }
+
+    fn restore_parent(&mut self, path: &Arc<str>, cversion: i32, pzxid: u64, relink: bool) {
+        let parent = coord_proto::parent(path).and_then(|p| self.nodes.get_mut(p));
+        debug_assert!(parent.is_some(), "undo under missing parent of {path}");
+        if let Some(parent) = parent {
+            parent.cversion = cversion;
+            parent.pzxid = pzxid;
+            if relink {
+                parent.children.insert(path.clone());
+            } else {
+                parent.children.remove(&**path);
+            }
+        }
+    }
+
+    /// Inserts a node read from a snapshot under its already-inserted parent,
+    /// keeping the node's own stat; the caller checks the record first.
+    pub(crate) fn insert_restored(&mut self, path: &str, node: Node) -> Result<()> {
+        if path == "/" {
+            let root = self
+                .nodes
+                .get_mut("/")
+                .ok_or_else(|| Error::Internal("root is missing".to_string()))?;
+            let children = std::mem::take(&mut root.children);
+            **root = Node { children, ..node };
+            return Ok(());
+        }
+        if self.nodes.contains_key(path) {
+            return Err(Error::NodeExists(path.to_string()));
+        }
+        let parent_path = coord_proto::parent(path).unwrap_or("/");
+        let parent = self
+            .nodes
+            .get_mut(parent_path)
+            .ok_or_else(|| Error::NoNode(format!("parent {parent_path} of {path}")))?;
+        if matches!(parent.kind, NodeKind::Ephemeral { .. }) {
+            return Err(Error::NoChildrenForEphemerals(path.to_string()));
+        }
+        let key: Arc<str> = Arc::from(path);
+        parent.children.insert(key.clone());
+        self.index_add(&key, node.kind);
+        self.nodes.insert(key, Box::new(node));
+        Ok(())
+    }
+
+    fn index_add(&mut self, path: &Arc<str>, kind: NodeKind) {
+        match kind {
+            NodeKind::Ephemeral { owner } => {
+                self.ephemerals
+                    .entry(owner)
+                    .or_default()
+                    .insert(path.clone());
+            }
+            NodeKind::Container | NodeKind::Ttl { .. } => {
+                self.reapable.insert(path.clone());
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    fn index_remove(&mut self, path: &str, kind: NodeKind) {
+        match kind {
+            NodeKind::Ephemeral { owner } => {
+                if let Some(set) = self.ephemerals.get_mut(&owner) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&owner);
+                    }
+                }
+            }
+            NodeKind::Container | NodeKind::Ttl { .. } => {
+                self.reapable.remove(path);
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+}
+
+/// ZooKeeper's version check: -1 matches any version.
+fn check_version(path: &str, expected: i32, actual: i32) -> Result<()> {
+    if expected == -1 || expected == actual {
+        Ok(())
+    } else {
+        Err(Error::BadVersion(format!(
+            "{path}: expected version {expected}, actual {actual}"
+        )))
+    }
+}
+
+/// Iterator of [`DataTree::walk`]: `(path, node)`, parents first.
+#[derive(Debug)]
+pub struct Walk<'a> {
+    tree: &'a DataTree,
+    pending: Option<(&'a str, &'a Node)>,
+    stack: Vec<std::collections::btree_set::Iter<'a, Arc<str>>>,
+}
+
+impl<'a> Iterator for Walk<'a> {
+    type Item = (&'a str, &'a Node);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some((path, node)) = self.pending.take() {
+            self.stack.push(node.children.iter());
+            return Some((path, node));
+        }
+        loop {
+            let top = self.stack.last_mut()?;
+            match top.next() {
+                None => {
+                    self.stack.pop();
+                }
+                Some(child) => {
+                    // A child missing from the map would be a broken tree;
+                    // skip it rather than panic.
+                    if let Some(node) = self.tree.nodes.get(&**child) {
+                        self.stack.push(node.children.iter());
+                        return Some((&**child, &**node));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "data_tree_tests.rs"]
+mod tests;

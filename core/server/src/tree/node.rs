@@ -1,0 +1,203 @@
+//! One node of the tree ([`Node`]) and its kind ([`NodeKind`]).
+//!
+//! This module owns the in-memory layout of a node, kept small because a
+//! tree holds up to millions of them: the metadata is stored compactly and the
+//! public [`Stat`] is built on demand. It must not know about other nodes,
+//! sessions or commands.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use coord_proto::{CreateMode, Stat};
+
+/// Largest TTL ZooKeeper accepts: 2^40 - 1 ms (its `EphemeralType.TTL` mask).
+pub const MAX_TTL_MS: u64 = (1 << 40) - 1;
+
+/// What kind of node this is, for its whole life (sequential is only a naming
+/// rule at create time and is not kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    /// Lives until deleted.
+    Persistent,
+    /// Deleted when session `owner` ends; never has children.
+    Ephemeral {
+        /// Session that owns the node.
+        owner: u64,
+    },
+    /// Reaped once it has had a child and has none left.
+    Container,
+    /// Reaped once childless and unchanged (mtime) for longer than `ttl_ms`.
+    Ttl {
+        /// Time to live in milliseconds (1 ..= [`MAX_TTL_MS`]).
+        ttl_ms: u64,
+    },
+}
+
+impl NodeKind {
+    /// The kind a create with `mode` makes on behalf of session `session_id`.
+    /// The caller checks the session and the TTL range.
+    pub fn for_create(mode: CreateMode, session_id: u64) -> NodeKind {
+        match mode {
+            CreateMode::Persistent | CreateMode::PersistentSequential => NodeKind::Persistent,
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential => {
+                NodeKind::Ephemeral { owner: session_id }
+            }
+            CreateMode::Container => NodeKind::Container,
+            CreateMode::PersistentWithTtl(ttl_ms)
+            | CreateMode::PersistentSequentialWithTtl(ttl_ms) => NodeKind::Ttl { ttl_ms },
+        }
+    }
+
+    /// The stat's `ephemeral_owner`: the session for ephemerals, else 0
+    /// (containers and TTL nodes show 0 too; their kind is kept here instead
+    /// of in ZooKeeper's special owner values).
+    pub fn ephemeral_owner(self) -> u64 {
+        match self {
+            NodeKind::Ephemeral { owner } => owner,
+            _ => 0,
+        }
+    }
+
+    /// True for the kinds the reaper looks at (containers and TTL nodes).
+    pub fn is_reapable(self) -> bool {
+        matches!(self, NodeKind::Container | NodeKind::Ttl { .. })
+    }
+}
+
+/// A node: data, compact metadata, kind and the set of its children.
+///
+/// Children are kept as the children's full paths, sharing the allocation of
+/// the tree's map key (an `Arc<str>`), so a node costs one path allocation, its
+/// data and its share of the parent's child set. All children of a node share
+/// the prefix `parent/`, so the set's order is the order of the names.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub(crate) data: Bytes,
+    pub(crate) children: BTreeSet<Arc<str>>,
+    pub(crate) czxid: u64,
+    pub(crate) mzxid: u64,
+    pub(crate) pzxid: u64,
+    pub(crate) ctime: i64,
+    pub(crate) mtime: i64,
+    pub(crate) version: i32,
+    pub(crate) cversion: i32,
+    pub(crate) kind: NodeKind,
+}
+
+impl Node {
+    /// A node created by the write with `zxid` at leader time `time_ms`.
+    pub(crate) fn new(data: Bytes, kind: NodeKind, zxid: u64, time_ms: i64) -> Node {
+        Node {
+            data,
+            children: BTreeSet::new(),
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
+            ctime: time_ms,
+            mtime: time_ms,
+            version: 0,
+            cversion: 0,
+            kind,
+        }
+    }
+
+    /// A node with the given stat (as read from a snapshot); no children yet.
+    pub(crate) fn from_stat(data: Bytes, kind: NodeKind, stat: &Stat) -> Node {
+        Node {
+            data,
+            children: BTreeSet::new(),
+            czxid: stat.czxid,
+            mzxid: stat.mzxid,
+            pzxid: stat.pzxid,
+            ctime: stat.ctime,
+            mtime: stat.mtime,
+            version: stat.version,
+            cversion: stat.cversion,
+            kind,
+        }
+    }
+
+    /// The node's data (a cheap reference-counted clone).
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// The node's kind.
+    pub fn kind(&self) -> NodeKind {
+        self.kind
+    }
+
+    /// Number of children.
+    pub fn num_children(&self) -> usize {
+        self.children.len()
+    }
+
+    /// Full paths of the children, in name order.
+    pub fn child_paths(&self) -> impl Iterator<Item = &str> + '_ {
+        self.children.iter().map(|p| &**p)
+    }
+
+    /// The node's [`Stat`], built from the compact fields.
+    pub fn stat(&self) -> Stat {
+        Stat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            pzxid: self.pzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.cversion,
+            ephemeral_owner: self.kind.ephemeral_owner(),
+            data_length: u32::try_from(self.data.len()).unwrap_or(u32::MAX),
+            num_children: u32::try_from(self.children.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// True if the reaper may delete this node at leader time `now_ms`:
+    /// childless and either a container that has had a child (cversion > 0)
+    /// or a TTL node unchanged for longer than its TTL (ZooKeeper compares
+    /// against mtime).
+    pub fn is_reapable_at(&self, now_ms: i64) -> bool {
+        if !self.children.is_empty() {
+            return false;
+        }
+        match self.kind {
+            NodeKind::Container => self.cversion > 0,
+            NodeKind::Ttl { ttl_ms } => {
+                i128::from(now_ms) - i128::from(self.mtime) > i128::from(ttl_ms)
+            }
+            NodeKind::Persistent | NodeKind::Ephemeral { .. } => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_stays_small() {
+        // Budget for 1M nodes: the map entry (key + node) must stay compact.
+        assert!(
+            std::mem::size_of::<Node>() <= 120,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
+    }
+
+    #[test]
+    fn containers_and_ttl_nodes_show_no_ephemeral_owner() {
+        assert_eq!(NodeKind::Container.ephemeral_owner(), 0);
+        assert_eq!(NodeKind::Ttl { ttl_ms: 5 }.ephemeral_owner(), 0);
+        assert_eq!(NodeKind::Ephemeral { owner: 7 }.ephemeral_owner(), 7);
+    }
+
+    #[test]
+    fn ttl_node_expires_strictly_after_mtime_plus_ttl() {
+        let n = Node::new(Bytes::new(), NodeKind::Ttl { ttl_ms: 100 }, 1, 1_000);
+        assert!(!n.is_reapable_at(1_100));
+        assert!(n.is_reapable_at(1_101));
+    }
+}
