@@ -63,6 +63,11 @@ impl SessionTracker {
         self.lock().remove(&session_id);
     }
 
+    /// Stops tracking every session.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     /// True if the session is tracked.
     pub fn contains(&self, session_id: u64) -> bool {
         self.lock().contains_key(&session_id)
