@@ -16,6 +16,8 @@ mod connection;
 mod dispatch;
 mod housekeeping;
 mod sessions;
+#[cfg(test)]
+mod sessions_tests;
 
 pub use config::{DEFAULT_LISTEN, ServerConfig};
 
