@@ -350,4 +350,26 @@ mod tests {
         apply(&mut sm, &mgr, 3, CommandKind::CloseSession);
         assert_eq!(*lock(&new.0), vec![None]);
     }
+
+    #[tokio::test]
+    async fn a_connection_task_that_panics_leaves_no_registration() {
+        let mut sm = StateMachine::new(Limits::default());
+        let watches = Arc::new(WatchRegistry::new());
+        let mgr = Arc::new(SessionManager::new(watches.clone()));
+        apply(&mut sm, &mgr, 0, create(3));
+        let guard = mgr.attach(&sm, 1, 3, handle()).unwrap();
+        watches.add(1, "/a", crate::watch::WatchKind::Data);
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            panic!("connection task bug");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        assert_eq!((mgr.connection_count(), mgr.owner_count()), (0, 0));
+        assert!(watches.is_empty());
+        assert_eq!(
+            mgr.session_count(),
+            1,
+            "the session outlives its connection"
+        );
+    }
 }

@@ -7,6 +7,9 @@
 //! leader (or a restarted single node) starts every known session with a full
 //! timeout, so a client always gets its whole timeout to reconnect.
 //!
+//! The server's session manager (`server::sessions`) owns the one tracker and
+//! changes it only from applied session commands, touches and restarts.
+//!
 //! This module keeps no tree state and does no I/O.
 
 use std::collections::HashMap;
