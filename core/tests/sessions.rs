@@ -87,6 +87,9 @@ fn expired_code() -> u32 {
 async fn cli_style_sessions_leave_no_tracked_session_and_cause_no_expiry() {
     const SESSIONS: usize = 1000;
     const WORKERS: usize = 8;
+    // Long enough that a loaded machine does not expire a session between
+    // its connect and its close; the wait below covers it.
+    const TIMEOUT: Duration = Duration::from_millis(1500);
     let ts = TestServer::start().await;
     let addr = ts.addr();
     let mut workers = tokio::task::JoinSet::new();
@@ -97,14 +100,16 @@ async fn cli_style_sessions_leave_no_tracked_session_and_cause_no_expiry() {
                 // What one `coord` CLI command does: connect, one op, close.
                 let c = Client::builder()
                     .servers(addr.clone())
-                    .session_timeout(Duration::from_millis(300))
+                    .session_timeout(TIMEOUT)
                     .connect()
                     .await
-                    .unwrap();
+                    .unwrap_or_else(|e| panic!("session {i}: connect: {e}"));
                 c.create(&format!("/cli-{i}"), Vec::new(), CreateMode::Ephemeral)
                     .await
-                    .unwrap();
-                c.close().await.unwrap();
+                    .unwrap_or_else(|e| panic!("session {i}: create: {e}"));
+                c.close()
+                    .await
+                    .unwrap_or_else(|e| panic!("session {i}: close: {e}"));
             }
         });
     }
@@ -124,8 +129,8 @@ async fn cli_style_sessions_leave_no_tracked_session_and_cause_no_expiry() {
         "every connection is gone"
     );
     let applied = ts.server.applied_zxid();
-    // Several session timeouts and many housekeeping ticks later...
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // A session timeout and many housekeeping ticks later...
+    tokio::time::sleep(TIMEOUT + Duration::from_millis(500)).await;
     assert_eq!(ts.server.expire_commands(), 0, "no expiry was proposed");
     assert_eq!(ts.server.applied_zxid(), applied, "nothing was written");
     ts.stop().await;
