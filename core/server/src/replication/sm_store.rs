@@ -28,7 +28,7 @@ use super::snapshot::{self, Meta, SnapFile};
 use super::{Node, NodeId, TypeConfig};
 use crate::config::Limits;
 use crate::error::Error;
-use crate::state_machine::{BatchOutcome, StateMachine, WatchEvent};
+use crate::state_machine::{BatchOutcome, Command, Outcome, StateMachine, WatchEvent};
 
 /// Receives every change the replication engine makes to the state machine, in
 /// log order (the server's watch registry implements it).
@@ -36,6 +36,10 @@ pub trait ApplyObserver: Send + Sync + 'static {
     /// Called for every applied Command entry while the state-machine write lock is still held,
     /// so that readers registering watches under the read lock never miss an event.
     fn on_apply(&self, sm: &StateMachine, zxid: u64, events: &[WatchEvent]);
+    /// Called for every applied Command with its outcome, under the same lock and
+    /// just before [`ApplyObserver::on_apply`] (the server's session manager follows
+    /// applied session commands through it).
+    fn on_command(&self, _sm: &StateMachine, _cmd: &Command, _outcome: &Outcome) {}
     /// Called after a snapshot was installed (the whole state replaced).
     fn on_reset(&self, sm: &StateMachine);
 }
@@ -150,6 +154,7 @@ impl SmStore {
                 .iter()
                 .map(|cmd| {
                     let (outcome, events) = sm.apply(cmd);
+                    inner.observer.on_command(&sm, cmd, &outcome);
                     inner.observer.on_apply(&sm, outcome.zxid, &events);
                     outcome
                 })

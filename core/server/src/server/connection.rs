@@ -9,11 +9,15 @@
 //! A bad frame (oversize, undecodable, unknown type) closes only this
 //! connection, after telling the client why; the session lives on until its
 //! timeout so the client may resume it.
+//!
+//! The handshake attaches the connection to its session through the session
+//! manager (`sessions`), which owns the registration; this module never edits
+//! the connection or owner maps itself, and the registration is undone by a
+//! guard however the task ends.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use prost::Message;
@@ -24,7 +28,8 @@ use tokio::sync::{Notify, mpsc, watch};
 use tracing::{Instrument, debug, info_span};
 
 use super::dispatch::{self, Pending};
-use super::{Shared, lock, now_ms};
+use super::sessions::{ConnGuard, ConnHandle};
+use super::{Shared, now_ms};
 use crate::error::Error;
 use crate::state_machine::{Command, CommandKind, CommandResult, WatchEvent};
 use crate::watch::{ConnId, EventSink};
@@ -89,6 +94,15 @@ impl ConnSink {
     }
 }
 
+impl ConnHandle for ConnSink {
+    fn close(&self, reason: Option<Error>) {
+        ConnControl {
+            stop: self.stop.clone(),
+        }
+        .close(reason);
+    }
+}
+
 impl EventSink for ConnSink {
     fn push(&self, event: &WatchEvent) {
         self.send_frame(server_frame(proto::server_message::Body::Event(
@@ -110,6 +124,8 @@ pub(crate) struct Session {
     secret: [u8; 16],
     timeout_ms: u32,
     resumed: bool,
+    /// This connection's registration; dropped with the connection's future.
+    _attached: ConnGuard,
 }
 
 /// Serves one connection until it closes.
@@ -121,9 +137,18 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr
 async fn serve(shared: Arc<Shared>, socket: TcpStream, conn: ConnId) {
     let (rd, mut wr) = socket.into_split();
     let mut reader = FrameReader::new(rd, shared.cfg.max_frame_bytes);
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(None);
+    let sink = Arc::new(ConnSink {
+        out: out_tx,
+        queued: AtomicUsize::new(0),
+        limit: shared.cfg.max_outbound_bytes,
+        kill: Notify::new(),
+        stop: stop_tx.clone(),
+    });
     let session = match tokio::time::timeout(
         shared.cfg.handshake_timeout,
-        handshake(&shared, &mut reader),
+        handshake(&shared, &mut reader, conn, &sink),
     )
     .await
     {
@@ -143,15 +168,6 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, conn: ConnId) {
         "session attached"
     );
 
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let (stop_tx, stop_rx) = watch::channel(None);
-    let sink = Arc::new(ConnSink {
-        out: out_tx,
-        queued: AtomicUsize::new(0),
-        limit: shared.cfg.max_outbound_bytes,
-        kill: Notify::new(),
-        stop: stop_tx.clone(),
-    });
     sink.send_frame(server_frame(proto::server_message::Body::Connected(
         proto::Connected {
             protocol_version: PROTOCOL_VERSION,
@@ -162,28 +178,6 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, conn: ConnId) {
             resumed: session.resumed,
         },
     )));
-    shared.watches.attach(conn, sink.clone());
-    lock(&shared.conns).insert(
-        conn,
-        ConnControl {
-            stop: stop_tx.clone(),
-        },
-    );
-    if shared.shutting_down.load(Ordering::SeqCst) {
-        ConnControl {
-            stop: stop_tx.clone(),
-        }
-        .close(Some(super::shutting_down_error()));
-    }
-    let previous = lock(&shared.session_conn).insert(session.id, conn);
-    if let Some(prev) = previous.filter(|p| *p != conn)
-        && let Some(ctl) = lock(&shared.conns).get(&prev)
-    {
-        ctl.close(Some(Error::SessionMoved(format!(
-            "session {:#x} was resumed on another connection",
-            session.id
-        ))));
-    }
 
     let (pending_tx, pending_rx) = mpsc::channel(shared.cfg.max_inflight_per_connection);
     let requests = async {
@@ -194,13 +188,8 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, conn: ConnId) {
         let _ = sink.out.send(Outgoing::Close(reason));
     };
     tokio::join!(requests, write_loop(wr, out_rx, &sink));
-
-    shared.watches.detach(conn);
-    lock(&shared.conns).remove(&conn);
-    let mut owners = lock(&shared.session_conn);
-    if owners.get(&session.id) == Some(&conn) {
-        owners.remove(&session.id);
-    }
+    // `session` (and with it the registration) is dropped here, or wherever
+    // this future is dropped if the task panics or is aborted.
 }
 
 async fn refuse(wr: &mut OwnedWriteHalf, e: Error) {
@@ -210,7 +199,12 @@ async fn refuse(wr: &mut OwnedWriteHalf, e: Error) {
     let _ = wr.shutdown().await;
 }
 
-async fn handshake<R>(shared: &Shared, reader: &mut FrameReader<R>) -> Result<Session, Error>
+async fn handshake<R>(
+    shared: &Shared,
+    reader: &mut FrameReader<R>,
+    conn: ConnId,
+    sink: &Arc<ConnSink>,
+) -> Result<Session, Error>
 where
     R: tokio::io::AsyncRead + Unpin,
 {
@@ -232,42 +226,45 @@ where
         )));
     }
     if connect.session_id == 0 {
-        return open_session(shared, connect.requested_timeout_ms).await;
+        return open_session(shared, connect.requested_timeout_ms, conn, sink).await;
     }
     let id = connect.session_id;
     let secret = secret_from_bytes(&connect.session_secret)?;
-    let timeout_ms = {
-        let sm = shared.read_sm();
-        match sm.session(id) {
-            Some(s) if s.secret == secret => s.timeout_ms,
-            Some(_) => {
-                return Err(Error::SessionExpired(format!(
-                    "session {id:#x}: wrong secret"
-                )));
-            }
-            None => {
-                return Err(Error::SessionExpired(format!(
-                    "session {id:#x} has expired"
-                )));
-            }
+    // First catch up with what the client has seen (never let it read older
+    // state), then judge the session by the replicated table as of that
+    // state: a close or expiry the client may have seen is applied by now.
+    dispatch::wait_applied(shared, connect.last_zxid).await?;
+    let sm = shared.read_sm();
+    let timeout_ms = match sm.session(id) {
+        Some(s) if s.secret == secret => s.timeout_ms,
+        Some(_) => {
+            return Err(Error::SessionExpired(format!(
+                "session {id:#x}: wrong secret"
+            )));
+        }
+        None => {
+            return Err(Error::SessionExpired(format!(
+                "session {id:#x} has expired or was closed"
+            )));
         }
     };
-    if !shared.tracker.touch(id, Instant::now()) {
-        return Err(Error::SessionExpired(format!(
-            "session {id:#x} is expiring"
-        )));
-    }
-    // Never let a resumed client read older state than it has seen.
-    dispatch::wait_applied(shared, connect.last_zxid).await?;
+    // Under the same read lock: no close or expiry can slip in between.
+    let attached = shared.sessions.attach(&sm, conn, id, sink.clone())?;
     Ok(Session {
         id,
         secret,
         timeout_ms,
         resumed: true,
+        _attached: attached,
     })
 }
 
-async fn open_session(shared: &Shared, requested_ms: u32) -> Result<Session, Error> {
+async fn open_session(
+    shared: &Shared,
+    requested_ms: u32,
+    conn: ConnId,
+    sink: &Arc<ConnSink>,
+) -> Result<Session, Error> {
     let timeout_ms = shared.cfg.session_limits.negotiate(requested_ms);
     // Drawn by the leader and carried in the command: apply stays deterministic.
     for _ in 0..4 {
@@ -287,16 +284,16 @@ async fn open_session(shared: &Shared, requested_ms: u32) -> Result<Session, Err
             .await?;
         match outcome.result {
             Ok(CommandResult::SessionCreated { .. }) => {
-                shared.tracker.add(
-                    id,
-                    Duration::from_millis(u64::from(timeout_ms)),
-                    Instant::now(),
-                );
+                // Applying the create started its liveness tracking.
+                let attached = shared
+                    .sessions
+                    .attach(&shared.read_sm(), conn, id, sink.clone())?;
                 return Ok(Session {
                     id,
                     secret,
                     timeout_ms,
                     resumed: false,
+                    _attached: attached,
                 });
             }
             // An id collision (astronomically rare): draw again.
@@ -357,7 +354,7 @@ where
             }
             Err(e) => return Some(Error::Protocol(format!("undecodable frame: {e}"))),
         };
-        shared.tracker.touch(session, Instant::now());
+        shared.sessions.touch(session);
         let item = match dispatch::admit(shared, session, request).await {
             Ok(item) => item,
             Err(reason) => return Some(reason),

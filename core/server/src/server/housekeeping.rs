@@ -1,6 +1,8 @@
 //! Leader housekeeping: expiring sessions whose deadline passed and reaping
 //! empty containers and expired TTL nodes. Both only propose commands; `apply`
 //! re-checks every condition, so a stale view here can never delete wrongly.
+//! What an applied expiry does to the tracker and connections is the session
+//! manager's (`sessions`) business, not this module's.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,7 +11,6 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use super::{Shared, now_ms};
-use crate::error::Error;
 use crate::state_machine::{Command, CommandKind, CommandResult};
 
 /// Most reap targets proposed in one command.
@@ -39,26 +40,22 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
 }
 
 async fn expire_sessions(shared: &Shared) {
-    let expired = shared.tracker.expired(Instant::now());
+    let expired = shared.sessions.expired(Instant::now());
     if expired.is_empty() {
         return;
     }
     let cmd = Command {
         session_id: 0,
         time_ms: now_ms(),
-        kind: CommandKind::ExpireSessions(expired.clone()),
+        kind: CommandKind::ExpireSessions(expired),
     };
+    // Once applied, the session manager stops tracking the ids and closes
+    // their connections; until then they stay listed (the next tick retries
+    // a failed proposal).
     match shared.replica.write(cmd).await {
         Ok(outcome) => {
             if let Ok(CommandResult::SessionsExpired(ids)) = &outcome.result {
                 debug!(count = ids.len(), "sessions expired");
-            }
-            for id in expired {
-                shared.tracker.remove(id);
-                shared.close_session_conn(
-                    id,
-                    Error::SessionExpired(format!("session {id:#x} expired")),
-                );
             }
         }
         Err(e) => warn!(error = %e, "could not expire sessions"),

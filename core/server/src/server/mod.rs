@@ -6,20 +6,23 @@
 //! `watch` channel broadcasts shutdown and [`Server::shutdown`] waits for every
 //! connection to drain before flushing the replica.
 //!
-//! This module owns sockets, sessions' connections and the glue between the
-//! replica, the watch registry and the session tracker. It never decides an
-//! outcome: every write goes through the log and `apply`.
+//! This module owns sockets and the glue between the replica, the watch
+//! registry and the session manager (`sessions`, which owns liveness,
+//! connections and session owners). It never decides an outcome: every write
+//! goes through the log and `apply`.
 
 mod config;
 mod connection;
 mod dispatch;
 mod housekeeping;
+mod sessions;
+#[cfg(test)]
+mod sessions_tests;
 
 pub use config::{DEFAULT_LISTEN, ServerConfig};
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,9 +33,9 @@ use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use crate::replication::{ApplyObserver, Replica, ReplicationConfig};
-use crate::session::SessionTracker;
-use crate::state_machine::{StateMachine, WatchEvent};
-use crate::watch::{ConnId, WatchRegistry};
+use crate::state_machine::{Command, Outcome, StateMachine, WatchEvent};
+use crate::watch::WatchRegistry;
+use sessions::SessionManager;
 
 /// A running server.
 pub struct Server {
@@ -57,17 +60,11 @@ pub(crate) struct Shared {
     pub(crate) replica: Replica,
     pub(crate) sm: Arc<RwLock<StateMachine>>,
     pub(crate) watches: Arc<WatchRegistry>,
-    pub(crate) tracker: SessionTracker,
+    /// Liveness, open connections and session owners.
+    pub(crate) sessions: Arc<SessionManager>,
     /// The applied zxid, for reads that must not go back in time.
     pub(crate) applied: watch::Receiver<u64>,
-    /// Live connections, to close them on expiry, session move or shutdown.
-    pub(crate) conns: Mutex<HashMap<ConnId, connection::ConnControl>>,
-    /// Which connection currently carries each session.
-    pub(crate) session_conn: Mutex<HashMap<u64, ConnId>>,
     pub(crate) next_conn: AtomicU64,
-    /// Set once shutdown begins: a connection that registers afterwards closes
-    /// itself (it may have been accepted just before the listener stopped).
-    pub(crate) shutting_down: AtomicBool,
 }
 
 impl Shared {
@@ -75,16 +72,6 @@ impl Shared {
         // Apply never leaves the tree half-changed across a panic point that
         // could poison the lock in a way worse than the panic itself.
         self.sm.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Closes the connection carrying `session_id`, if any, with `reason`.
-    pub(crate) fn close_session_conn(&self, session_id: u64, reason: Error) {
-        let conn = lock(&self.session_conn).get(&session_id).copied();
-        if let Some(conn) = conn
-            && let Some(ctl) = lock(&self.conns).get(&conn)
-        {
-            ctl.close(Some(reason));
-        }
     }
 }
 
@@ -102,19 +89,26 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Routes applied events to watches and publishes the applied zxid.
+/// Routes applied session commands to the session manager, events to
+/// watches, and publishes the applied zxid.
 struct Observer {
     watches: Arc<WatchRegistry>,
+    sessions: Arc<SessionManager>,
     applied: watch::Sender<u64>,
 }
 
 impl ApplyObserver for Observer {
+    fn on_command(&self, _sm: &StateMachine, cmd: &Command, outcome: &Outcome) {
+        self.sessions.on_applied(cmd, outcome);
+    }
+
     fn on_apply(&self, _sm: &StateMachine, zxid: u64, events: &[WatchEvent]) {
         self.watches.fire(events);
         self.applied.send_replace(zxid);
     }
 
     fn on_reset(&self, sm: &StateMachine) {
+        self.sessions.on_reset(sm);
         self.applied.send_replace(sm.last_zxid());
     }
 }
@@ -130,8 +124,10 @@ impl Server {
         })?;
         let watches = Arc::new(WatchRegistry::new());
         let (applied_tx, applied_rx) = watch::channel(0u64);
+        let sessions = Arc::new(SessionManager::new(watches.clone()));
         let observer = Arc::new(Observer {
             watches: watches.clone(),
+            sessions: sessions.clone(),
             applied: applied_tx,
         });
         let mut rcfg = ReplicationConfig::new(cfg.data_dir.clone());
@@ -140,19 +136,11 @@ impl Server {
         rcfg.advertise_addr = cfg.listen.to_string();
         let replica = Replica::start(rcfg, observer.clone()).await?;
         let sm = replica.state();
-        let tracker = SessionTracker::new();
         {
             // A restarted leader gives every known session a full timeout.
             let state = sm.read().unwrap_or_else(|p| p.into_inner());
             observer.applied.send_replace(state.last_zxid());
-            let now = Instant::now();
-            for s in state.sessions() {
-                tracker.add(
-                    s.session_id,
-                    std::time::Duration::from_millis(u64::from(s.timeout_ms)),
-                    now,
-                );
-            }
+            sessions.grant_full_timeouts(&state.sessions(), Instant::now());
         }
         let listener = TcpListener::bind(cfg.listen)
             .await
@@ -164,12 +152,9 @@ impl Server {
             replica,
             sm,
             watches,
-            tracker,
+            sessions,
             applied: applied_rx,
-            conns: Mutex::new(HashMap::new()),
-            session_conn: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
-            shutting_down: AtomicBool::new(false),
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));
@@ -211,7 +196,18 @@ impl Server {
 
     /// Sessions the leader currently tracks as live.
     pub fn session_count(&self) -> usize {
-        self.shared.tracker.len()
+        self.shared.sessions.session_count()
+    }
+
+    /// Client connections currently attached to a session on this server.
+    pub fn connection_count(&self) -> usize {
+        self.shared.sessions.connection_count()
+    }
+
+    /// `ExpireSessions` commands applied since start (each one a log entry
+    /// and an fsync on the leader).
+    pub fn expire_commands(&self) -> u64 {
+        self.shared.sessions.expire_commands()
     }
 
     /// Graceful stop: stop accepting, let every connection finish its
@@ -222,10 +218,7 @@ impl Server {
         // Stop accepting first, then close every connection: one accepted in
         // the meantime either is in `conns` by now or sees the flag itself.
         let mut conns = self.accept.await.unwrap_or_default();
-        self.shared.shutting_down.store(true, Ordering::SeqCst);
-        for ctl in lock(&self.shared.conns).values() {
-            ctl.close(Some(shutting_down_error()));
-        }
+        self.shared.sessions.begin_shutdown();
         while conns.join_next().await.is_some() {}
         let _ = self.housekeeping.await;
         shutdown_replica(self.shared).await?;
@@ -240,10 +233,9 @@ impl Server {
         self.housekeeping.abort();
         let _ = self.shutdown_tx.send(true);
         // Dropping the accept task's JoinSet aborts every connection task, and
-        // with it each connection's socket, responder and writer.
+        // with it each connection's socket, responder, writer and registration.
         let _ = self.accept.await;
         let _ = self.housekeeping.await;
-        lock(&self.shared.conns).clear();
         if let Err(e) = shutdown_replica(self.shared).await {
             warn!(error = %e, "replica shutdown after abort failed");
         }

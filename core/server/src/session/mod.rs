@@ -7,6 +7,9 @@
 //! leader (or a restarted single node) starts every known session with a full
 //! timeout, so a client always gets its whole timeout to reconnect.
 //!
+//! The server's session manager (`server::sessions`) owns the one tracker and
+//! changes it only from applied session commands, touches and restarts.
+//!
 //! This module keeps no tree state and does no I/O.
 
 use std::collections::HashMap;
@@ -61,6 +64,11 @@ impl SessionTracker {
     /// Stops tracking a session.
     pub fn remove(&self, session_id: u64) {
         self.lock().remove(&session_id);
+    }
+
+    /// Stops tracking every session.
+    pub fn clear(&self) {
+        self.lock().clear();
     }
 
     /// True if the session is tracked.
