@@ -30,10 +30,8 @@ need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v java >/dev/null || need+=(default-jre-headless)
-# etcd-client's build script compiles etcd's .proto files with protoc, which
-# needs the well-known types (google/protobuf/*.proto) from libprotobuf-dev.
-command -v protoc >/dev/null || need+=(protobuf-compiler)
-[ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
+# No protobuf-compiler: etcd-client's build script gets the vendored protoc
+# (with its well-known types) through PROTOC=scripts/protoc, .cargo/config.toml.
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   $SUDO apt-get update

@@ -16,6 +16,24 @@ cleanup() {
 trap cleanup EXIT
 step() { printf '\n--> %s\n' "$*"; }
 
+# Tools beyond the toolchains (gcc, Rust): cbindgen 0.29.4 is installed once
+# into target/tools by ffi/generate-header.sh; pkg-config and valgrind are
+# installed here from Debian when missing (apt-get, as root or through sudo).
+apt_need=()
+command -v pkg-config >/dev/null 2>&1 || apt_need+=(pkg-config)
+command -v valgrind >/dev/null 2>&1 || apt_need+=(valgrind)
+if [ ${#apt_need[@]} -gt 0 ]; then
+  step "install ${apt_need[*]} (apt)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+  if ! command -v apt-get >/dev/null 2>&1 || { [ -n "$sudo" ] && ! command -v sudo >/dev/null 2>&1; }; then
+    echo "C suite: needs ${apt_need[*]}, not installed, and cannot install it here (apt-get as root or through sudo): install ${apt_need[*]} yourself" >&2
+    exit 1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_need[@]}"
+fi
+
 step "build libcoord and the server (debug)"
 cargo build --locked -p coord-ffi -p coord-cli --bins
 
@@ -56,10 +74,6 @@ done
 export COORD_TEST_SERVERS="$addr"
 echo "server on $addr"
 
-step "valgrind"
-if ! command -v valgrind >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq valgrind
-fi
 vg=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite
     --errors-for-leak-kinds=definite --trace-children=yes)
 
