@@ -120,7 +120,7 @@ step "build (debug, once for every suite; toolchain-only PATH)"
 guarded cargo build --workspace --all-targets --locked
 
 step "clippy (toolchain-only PATH)"
-guarded cargo clippy --workspace --all-targets --locked -- -D warnings
+guarded cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 if [ -n "$build_only" ]; then
   printf '\nbuild and clippy passed in %ss\n' "$(( $(date +%s) - start ))"
