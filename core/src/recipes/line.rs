@@ -9,7 +9,7 @@
 //! while waiting is retried once the client has reconnected (the client holds
 //! requests while suspended), and so is a request that timed out while the
 //! session lives (`OperationTimeout`): the one rule of what is retryable is
-//! [`super::support::is_retryable`]; session expiry ends the wait with
+//! `support::is_retryable`; session expiry ends the wait with
 //! `SessionExpired` (our node is gone with the session).
 
 use tokio::time::Instant;
