@@ -489,7 +489,8 @@ coord_result coord_exists(const struct coord_client *client,
                           bool *out_exists,
                           struct coord_stat *out_stat);
 
-// The names (not paths) of a node's children, unsorted, into
+// The names (not paths) of a node's children, sorted by name (the server
+// lists them in name order), into
 // `*out_names` / `*out_len` (NULL and 0 when none).
 //
 // Ownership: `*out_names` and its strings are owned by the caller; free
@@ -682,7 +683,9 @@ coord_result coord_lock_acquire(const struct coord_lock *lock,
                                 const struct coord_cancel_token *cancel,
                                 uint64_t *out_token);
 
-// Takes the lock only if nobody holds or waits for it; never waits.
+// Takes the lock only if nobody holds or waits for it; never waits (not
+// acquired while another thread waits in `coord_lock_acquire` on this
+// handle).
 // Writes whether it did to `*out_acquired` and, when it did, the token to
 // `*out_token` (if not NULL).
 coord_result coord_lock_try_acquire(const struct coord_lock *lock,
@@ -695,9 +698,11 @@ coord_result coord_lock_try_acquire(const struct coord_lock *lock,
 coord_result coord_lock_release(const struct coord_lock *lock);
 
 // The fencing token of the current hold; `COORD_RESULT_NOT_HELD` if none.
+// Answers at once (also while an acquire of this handle waits).
 coord_result coord_lock_token(const struct coord_lock *lock, uint64_t *out_token);
 
-// Whether this handle holds the lock now (held and not lost).
+// Whether this handle holds the lock now (held and not lost). Answers at
+// once (false while an acquire of this handle still waits).
 coord_result coord_lock_is_held(const struct coord_lock *lock, bool *out_held);
 
 // Registers `callback(userdata)` to run when a hold of this handle is lost
@@ -781,12 +786,27 @@ coord_result coord_semaphore_try_acquire(const struct coord_semaphore *semaphore
 // The lease's token (the czxid of its node; increases with every lease).
 coord_result coord_lease_token(const struct coord_lease *lease, uint64_t *out_token);
 
+// Whether the lease was lost (session expired, or its node deleted by
+// someone else) while held. Answers at once; false after release.
+coord_result coord_lease_is_lost(const struct coord_lease *lease, bool *out_lost);
+
+// Registers `callback(userdata)` to run when the lease is lost (session
+// expired, or its node deleted by someone else): once, on the library's
+// callback thread, as `coord_lock_on_lost`. NULL unregisters; after this
+// call returns the previous callback does not run any more, nor after
+// `coord_lease_release` or `coord_lease_free` has returned.
+coord_result coord_lease_on_lost(const struct coord_lease *lease,
+                                 coord_lost_fn callback,
+                                 void *userdata);
+
 // Gives the lease back now. Releasing twice is `COORD_RESULT_NOT_HELD`.
-// The handle must still be freed.
+// The handle must still be freed. The lost callback does not run after
+// this returns.
 coord_result coord_lease_release(const struct coord_lease *lease);
 
 // Frees a lease handle, releasing the lease in the background if it was
-// not released. NULL is fine.
+// not released. The lost callback does not run after this returns. NULL
+// is fine.
 void coord_lease_free(struct coord_lease *lease);
 
 // Frees a semaphore handle (leases stay held until released). NULL is fine.

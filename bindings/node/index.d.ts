@@ -48,7 +48,10 @@ export declare class NativeClient {
   delete(path: string, version?: number | undefined | null): Promise<void>
   /** The node's stat, or `null` when it does not exist. */
   exists(path: string): Promise<Stat | null>
-  /** The names of the node's children, sorted. */
+  /**
+   * The names of the node's children, sorted by name (the server lists
+   * them in name order).
+   */
   children(path: string): Promise<Array<string>>
   /** Applies the ops atomically: all or none. */
   multi(ops: Array<TxnOp>): Promise<Array<TxnResult>>
@@ -166,6 +169,16 @@ export declare class NativeLease {
   get token(): bigint
   /** Path of the lease node. */
   get node(): string
+  /**
+   * True once the lease was lost (session expired, node deleted by
+   * someone else) while held. Answers at once.
+   */
+  isLost(): boolean
+  /**
+   * Resolves `true` when the lease is lost (session expired, client
+   * closed, node deleted), `false` when it ends by `release()`.
+   */
+  waitLost(): Promise<boolean>
   /** Gives the lease back; later calls do nothing. */
   release(): Promise<void>
 }
@@ -188,8 +201,10 @@ export declare class NativeLock {
   cancel(): void
   /** Releases one hold (the node goes when the count reaches zero). */
   release(): Promise<void>
-  /** True while held and not lost. */
-  isHeld(): Promise<boolean>
+  /** True while held and not lost. Answers at once. */
+  isHeld(): boolean
+  /** True once the current hold was lost. Answers at once. */
+  isLost(): boolean
   /**
    * Resolves `true` when the current hold is lost (session expired,
    * client closed, node deleted), `false` when it ends by `release()` or

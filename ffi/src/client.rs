@@ -475,7 +475,8 @@ pub extern "C" fn coord_exists(
     })
 }
 
-/// The names (not paths) of a node's children, unsorted, into
+/// The names (not paths) of a node's children, sorted by name (the server
+/// lists them in name order), into
 /// `*out_names` / `*out_len` (NULL and 0 when none).
 ///
 /// Ownership: `*out_names` and its strings are owned by the caller; free

@@ -1,12 +1,15 @@
 //! Lock handles: `coord_lock` (mutex with fencing token, lost callback and
 //! guarded multi), `coord_rwlock` and `coord_semaphore` / `coord_lease`.
 //! Thin wrappers over [`::coord_client::recipes`]; waiting calls take a timeout
-//! and an optional cancel token.
+//! and an optional cancel token. Status calls (`coord_lock_is_held`,
+//! `coord_lock_token`, `coord_lease_is_lost`) answer at once, also while
+//! another thread waits in `coord_lock_acquire` on the same handle.
 
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex};
 
 use ::coord_client::recipes::{Lease, Lock, RwLock, Semaphore};
+use tokio::sync::watch;
 
 use crate::client::{
     cancel, client, coord_cancel_token, coord_client, coord_op, coord_op_result, ops_in,
@@ -46,20 +49,14 @@ fn release(lock: &Arc<Lock>) -> Res<bool> {
     run(
         async move {
             l.release().await?;
-            Ok(l.token().await.is_none())
+            Ok(l.token().is_none())
         },
         None,
     )
 }
 
-fn arm(lock: &Arc<Lock>, lost: &LostCallback) -> Res<()> {
-    if !lost.is_set() {
-        return Ok(()); // no callback: spare the uncontended path a round trip
-    }
-    let l = Arc::clone(lock);
-    let signal = run(async move { Ok(l.lost_signal().await) }, None)?;
-    lost.arm(signal);
-    Ok(())
+fn arm(lock: &Lock, lost: &LostCallback) {
+    lost.arm(lock.lost_signal());
 }
 
 fn lock<'a>(p: *const coord_lock) -> Res<&'a coord_lock> {
@@ -103,13 +100,15 @@ pub extern "C" fn coord_lock_acquire(
     guard(|| {
         let h = self::lock(lock)?;
         let token = acquire(&h.lock, timeout_ms, cancel)?;
-        arm(&h.lock, &h.lost)?;
+        arm(&h.lock, &h.lost);
         unsafe { put(out_token, token) };
         Ok(())
     })
 }
 
-/// Takes the lock only if nobody holds or waits for it; never waits.
+/// Takes the lock only if nobody holds or waits for it; never waits (not
+/// acquired while another thread waits in `coord_lock_acquire` on this
+/// handle).
 /// Writes whether it did to `*out_acquired` and, when it did, the token to
 /// `*out_token` (if not NULL).
 #[unsafe(no_mangle)]
@@ -124,7 +123,7 @@ pub extern "C" fn coord_lock_try_acquire(
         let l = Arc::clone(&h.lock);
         let got = run(async move { l.try_acquire().await }, None)?;
         if got.is_some() {
-            arm(&h.lock, &h.lost)?;
+            arm(&h.lock, &h.lost);
         }
         unsafe {
             put(out_acquired, got.is_some());
@@ -151,14 +150,13 @@ pub extern "C" fn coord_lock_release(lock: *const coord_lock) -> coord_result {
 }
 
 /// The fencing token of the current hold; `COORD_RESULT_NOT_HELD` if none.
+/// Answers at once (also while an acquire of this handle waits).
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lock_token(lock: *const coord_lock, out_token: *mut u64) -> coord_result {
     guard(|| {
         let out = need(out_token, "out_token")?;
         let h = self::lock(lock)?;
-        let l = Arc::clone(&h.lock);
-        let t = run(async move { Ok(l.token().await) }, None)?;
-        let t = t.ok_or_else(|| {
+        let t = h.lock.token().ok_or_else(|| {
             Fail::new(
                 coord_result::NotHeld,
                 format!("{} is not held by this handle", h.lock.path()),
@@ -169,15 +167,14 @@ pub extern "C" fn coord_lock_token(lock: *const coord_lock, out_token: *mut u64)
     })
 }
 
-/// Whether this handle holds the lock now (held and not lost).
+/// Whether this handle holds the lock now (held and not lost). Answers at
+/// once (false while an acquire of this handle still waits).
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lock_is_held(lock: *const coord_lock, out_held: *mut bool) -> coord_result {
     guard(|| {
         let out = need(out_held, "out_held")?;
         let h = self::lock(lock)?;
-        let l = Arc::clone(&h.lock);
-        let held = run(async move { Ok(l.is_held().await) }, None)?;
-        unsafe { put(out, held) };
+        unsafe { put(out, h.lock.is_held()) };
         Ok(())
     })
 }
@@ -196,7 +193,8 @@ pub extern "C" fn coord_lock_on_lost(
     guard(|| {
         let h = self::lock(lock)?;
         h.lost.set(callback, userdata);
-        arm(&h.lock, &h.lost)
+        arm(&h.lock, &h.lost);
+        Ok(())
     })
 }
 
@@ -337,6 +335,9 @@ pub struct coord_semaphore {
 pub struct coord_lease {
     lease: Mutex<Option<Lease>>,
     token: u64,
+    /// Turns true when the lease is lost (kept for `coord_lease_is_lost`).
+    lost_signal: watch::Receiver<bool>,
+    lost: LostCallback,
 }
 
 /// A semaphore handle on `path` with `leases` leases (every participant
@@ -368,9 +369,12 @@ pub extern "C" fn coord_semaphore_new(
 
 fn lease_out(lease: Lease) -> *mut coord_lease {
     let token = lease.token();
+    let lost_signal = lease.lost_signal();
     Box::into_raw(Box::new(coord_lease {
         lease: Mutex::new(Some(lease)),
         token,
+        lost_signal,
+        lost: LostCallback::default(),
     }))
 }
 
@@ -435,12 +439,51 @@ pub extern "C" fn coord_lease_token(
     })
 }
 
+/// Whether the lease was lost (session expired, or its node deleted by
+/// someone else) while held. Answers at once; false after release.
+#[unsafe(no_mangle)]
+pub extern "C" fn coord_lease_is_lost(
+    lease: *const coord_lease,
+    out_lost: *mut bool,
+) -> coord_result {
+    guard(|| {
+        let out = need(out_lost, "out_lost")?;
+        let l = unsafe { handle(lease, "lease") }?;
+        unsafe { put(out, *l.lost_signal.borrow()) };
+        Ok(())
+    })
+}
+
+/// Registers `callback(userdata)` to run when the lease is lost (session
+/// expired, or its node deleted by someone else): once, on the library's
+/// callback thread, as `coord_lock_on_lost`. NULL unregisters; after this
+/// call returns the previous callback does not run any more, nor after
+/// `coord_lease_release` or `coord_lease_free` has returned.
+#[unsafe(no_mangle)]
+pub extern "C" fn coord_lease_on_lost(
+    lease: *const coord_lease,
+    callback: coord_lost_fn,
+    userdata: *mut c_void,
+) -> coord_result {
+    guard(|| {
+        let l = unsafe { handle(lease, "lease") }?;
+        l.lost.set(callback, userdata);
+        let held = l.lease.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        if held {
+            l.lost.arm(Some(l.lost_signal.clone()));
+        }
+        Ok(())
+    })
+}
+
 /// Gives the lease back now. Releasing twice is `COORD_RESULT_NOT_HELD`.
-/// The handle must still be freed.
+/// The handle must still be freed. The lost callback does not run after
+/// this returns.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lease_release(lease: *const coord_lease) -> coord_result {
     guard(|| {
         let l = unsafe { handle(lease, "lease") }?;
+        l.lost.disarm();
         let taken = l.lease.lock().unwrap_or_else(|p| p.into_inner()).take();
         let taken =
             taken.ok_or_else(|| Fail::new(coord_result::NotHeld, "lease already released"))?;
@@ -449,12 +492,15 @@ pub extern "C" fn coord_lease_release(lease: *const coord_lease) -> coord_result
 }
 
 /// Frees a lease handle, releasing the lease in the background if it was
-/// not released. NULL is fine.
+/// not released. The lost callback does not run after this returns. NULL
+/// is fine.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lease_free(lease: *mut coord_lease) {
     guard_value((), || {
         if !lease.is_null() {
-            util::drop_in_runtime(unsafe { Box::from_raw(lease) });
+            let l = unsafe { Box::from_raw(lease) };
+            l.lost.set(None, std::ptr::null_mut());
+            util::drop_in_runtime(l);
         }
     })
 }

@@ -1,7 +1,8 @@
-//! The "lost" callback of a held lock or a leadership term: armed on every
-//! acquire with the recipe's lost signal, disarmed on release, resign,
-//! re-registration and free. Each arming gets its own [`Slot`], so a
-//! callback of a previous hold can never run after the disarming call.
+//! The "lost" callback of a held lock, a semaphore lease or a leadership
+//! term: armed on every acquire with the recipe's lost signal, disarmed on
+//! release, resign, re-registration and free. Each arming gets its own
+//! [`Slot`], so a callback of a previous hold can never run after the
+//! disarming call.
 
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,11 +44,6 @@ impl LostCallback {
             s.armed.take()
         };
         disarm(old);
-    }
-
-    /// True when a callback is registered (arming is worth a round trip).
-    pub(crate) fn is_set(&self) -> bool {
-        self.state().callback.is_some()
     }
 
     /// Arms the callback on `signal` unless already armed or none registered.

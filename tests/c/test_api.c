@@ -353,6 +353,99 @@ static void test_locks(coord_client *c) {
   coord_semaphore_free(s);
 }
 
+/* Status calls on a handle whose acquire waits in another thread answer at
+ * once; a lease reports its loss like a lock. */
+typedef struct {
+  coord_lock *lock;
+  atomic_int done;
+  coord_result rc;
+  uint64_t token;
+} acquire_arg;
+
+static void *acquire_in_thread(void *arg) {
+  acquire_arg *a = arg;
+  a->rc = coord_lock_acquire(a->lock, 10000, NULL, &a->token);
+  atomic_store(&a->done, 1);
+  return NULL;
+}
+
+static size_t count_children(coord_client *c, const char *path) {
+  char **names = NULL;
+  size_t n = 0;
+  OK(coord_children(c, path, &names, &n));
+  coord_free_string_array(names, n);
+  return n;
+}
+
+static void test_lock_status_never_waits(coord_client *c) {
+  coord_lock *holder = NULL;
+  uint64_t t = 0;
+  OK(coord_lock_new(c, "/locks/status", &holder));
+  OK(coord_lock_acquire(holder, 1000, NULL, &t));
+  acquire_arg arg = {.lock = NULL};
+  atomic_init(&arg.done, 0);
+  OK(coord_lock_new(c, "/locks/status", &arg.lock));
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, acquire_in_thread, &arg) == 0);
+  for (int i = 0; i < 500 && count_children(c, "/locks/status") < 2; i++) sleep_ms(10);
+  CHECK(count_children(c, "/locks/status") == 2);
+
+  double t0 = now_s();
+  bool held = true, got = true;
+  uint64_t tok = 0;
+  OK(coord_lock_is_held(arg.lock, &held));
+  CHECK(!held);
+  EXPECT_RC(COORD_RESULT_NOT_HELD, coord_lock_token(arg.lock, &tok));
+  EXPECT_RC(COORD_RESULT_NOT_HELD, coord_lock_release(arg.lock));
+  OK(coord_lock_try_acquire(arg.lock, &got, &tok));
+  CHECK(!got);
+  CHECK(now_s() - t0 < 1.0);
+  CHECK(!atomic_load(&arg.done)); /* the acquire still waits */
+
+  OK(coord_lock_release(holder));
+  pthread_join(th, NULL);
+  OK(arg.rc);
+  OK(coord_lock_is_held(arg.lock, &held));
+  CHECK(held);
+  OK(coord_lock_token(arg.lock, &tok));
+  CHECK(tok == arg.token && tok > t);
+  OK(coord_lock_release(arg.lock));
+  coord_lock_free(arg.lock);
+  coord_lock_free(holder);
+}
+
+static atomic_int lease_lost_calls;
+static void on_lease_lost(void *userdata) {
+  (void)userdata;
+  atomic_fetch_add(&lease_lost_calls, 1);
+}
+
+static void test_lease_loss(coord_client *c) {
+  coord_semaphore *s = NULL;
+  coord_lease *l = NULL;
+  bool lost = true;
+  OK(coord_semaphore_new(c, "/locks/semloss", 1, &s));
+  OK(coord_semaphore_acquire(s, 1000, NULL, &l));
+  OK(coord_lease_on_lost(l, on_lease_lost, NULL));
+  OK(coord_lease_is_lost(l, &lost));
+  CHECK(!lost);
+  char **names = NULL;
+  size_t n = 0;
+  OK(coord_children(c, "/locks/semloss", &names, &n));
+  CHECK(n == 1);
+  char node[256];
+  snprintf(node, sizeof node, "/locks/semloss/%s", names[0]);
+  coord_free_string_array(names, n);
+  OK(coord_delete(c, node, -1));
+  for (int i = 0; i < 300 && atomic_load(&lease_lost_calls) == 0; i++) sleep_ms(10);
+  CHECK(atomic_load(&lease_lost_calls) == 1);
+  OK(coord_lease_is_lost(l, &lost));
+  CHECK(lost);
+  OK(coord_lease_release(l)); /* nothing left to free */
+  coord_lease_free(l);
+  coord_semaphore_free(s);
+}
+
 /* ---- election ---- */
 
 typedef struct {
@@ -534,6 +627,8 @@ int main(void) {
   test_nodes(c);
   test_watches(c);
   test_locks(c);
+  test_lock_status_never_waits(c);
+  test_lease_loss(c);
   test_election(c);
   test_recipes(c);
   OK(coord_client_close(c));

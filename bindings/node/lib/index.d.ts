@@ -79,7 +79,8 @@ export declare class LockHandle implements AsyncDisposable {
   readonly lost: Promise<CoordError>
   /** Aborted (reason: a LockLostError) if the lock is lost while held. */
   readonly signal: AbortSignal
-  isHeld(): Promise<boolean>
+  /** True while held and not lost. Answers at once. */
+  isHeld(): boolean
   /** Commits the ops only while this lock is held (LockLostError otherwise). */
   guarded(ops: TxnOp[]): Promise<TxnResult[]>
   /** Releases the lock; later calls do nothing. */
@@ -98,6 +99,12 @@ export declare class ReadWriteLock {
 export declare class Lease implements AsyncDisposable {
   readonly token: bigint
   readonly node: string
+  /** Resolves (with a LockLostError) if the lease is lost while held. */
+  readonly lost: Promise<CoordError>
+  /** Aborted (reason: a LockLostError) if the lease is lost while held. */
+  readonly signal: AbortSignal
+  /** True while held and not lost. Answers at once. */
+  isHeld(): boolean
   release(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }

@@ -74,9 +74,9 @@ class LockHandle {
     return this._loss.signal
   }
 
-  /** True while held and not lost. */
+  /** True while held and not lost. Answers at once. */
   isHeld() {
-    if (this._released) return Promise.resolve(false)
+    if (this._released) return false
     return this._native.isHeld()
   }
 
@@ -147,12 +147,30 @@ class ReadWriteLock {
 class Lease {
   constructor(nativeLease) {
     this._native = nativeLease
+    this._loss = new LossWatch(nativeLease, nativeLease.node)
+    this._released = false
     this.token = nativeLease.token
     this.node = nativeLease.node
   }
 
+  /** Resolves (with a LockLostError) if the lease is lost while held. */
+  get lost() {
+    return this._loss.lost
+  }
+
+  /** Aborted (reason: a LockLostError) if the lease is lost while held. */
+  get signal() {
+    return this._loss.signal
+  }
+
+  /** True while held and not lost. Answers at once. */
+  isHeld() {
+    return !this._released && !this._native.isLost()
+  }
+
   /** Gives the lease back. Later calls do nothing. */
   release() {
+    this._released = true
     return wrap(this._native.release())
   }
 

@@ -179,15 +179,12 @@ impl NativeClient {
         })
     }
 
-    /// The names of the node's children, sorted.
+    /// The names of the node's children, sorted by name (the server lists
+    /// them in name order).
     #[napi(ts_return_type = "Promise<Array<string>>")]
     pub fn children<'env>(&self, env: &'env Env, path: String) -> Result<Object<'env>> {
         let client = self.client.clone();
-        start(env, async move {
-            let mut names = client.children(&path).await.js()?;
-            names.sort_unstable();
-            Ok(names)
-        })
+        start(env, async move { client.children(&path).await.js() })
     }
 
     /// Applies the ops atomically: all or none.

@@ -2,7 +2,9 @@
 //! [`NativeSemaphore`] with its [`NativeLease`], and [`NativeMultiLock`].
 //!
 //! `lib/locks.js` makes one handle per acquisition, so a handle's cancel
-//! token aborts exactly that acquisition.
+//! token aborts exactly that acquisition. Status calls (`isHeld`, `isLost`)
+//! are synchronous and answer at once, also while an acquire of the handle
+//! waits; `waitLost` resolves `false` at once when nothing is held.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +13,7 @@ use coord_client::recipes::{Lease, Lock, LockKind, MultiLock, Semaphore};
 use napi::bindgen_prelude::Object;
 use napi::{Env, Result};
 use napi_derive::napi;
+use tokio::sync::watch;
 
 use crate::cancel::{cancellable, millis};
 use crate::client::NativeClient;
@@ -118,10 +121,16 @@ impl NativeLock {
         start(env, async move { lock.release().await.js() })
     }
 
-    /// True while held and not lost.
+    /// True while held and not lost. Answers at once.
     #[napi]
-    pub async fn is_held(&self) -> bool {
-        self.lock.is_held().await
+    pub fn is_held(&self) -> bool {
+        self.lock.is_held()
+    }
+
+    /// True once the current hold was lost. Answers at once.
+    #[napi]
+    pub fn is_lost(&self) -> bool {
+        self.lock.is_lost()
     }
 
     /// Resolves `true` when the current hold is lost (session expired,
@@ -129,8 +138,8 @@ impl NativeLock {
     /// nothing is held.
     #[napi]
     pub async fn wait_lost(&self) -> bool {
-        match self.lock.lost_signal().await {
-            Some(mut rx) => rx.wait_for(|lost| *lost).await.is_ok(),
+        match self.lock.lost_signal() {
+            Some(rx) => wait_lost(rx).await,
             None => false,
         }
     }
@@ -180,11 +189,18 @@ impl NativeSemaphore {
     }
 }
 
+/// `true` once `rx` turns true, `false` when its hold ends first.
+async fn wait_lost(mut rx: watch::Receiver<bool>) -> bool {
+    rx.wait_for(|lost| *lost).await.is_ok()
+}
+
 /// One held semaphore lease.
 #[napi]
 pub struct NativeLease {
     token: u64,
     node: String,
+    /// Turns true when the lease is lost.
+    lost: watch::Receiver<bool>,
     /// A std mutex: taken out before any await.
     lease: Mutex<Option<Lease>>,
 }
@@ -194,6 +210,7 @@ impl NativeLease {
         NativeLease {
             token: lease.token(),
             node: lease.node().to_string(),
+            lost: lease.lost_signal(),
             lease: Mutex::new(Some(lease)),
         }
     }
@@ -211,6 +228,20 @@ impl NativeLease {
     #[napi(getter)]
     pub fn node(&self) -> String {
         self.node.clone()
+    }
+
+    /// True once the lease was lost (session expired, node deleted by
+    /// someone else) while held. Answers at once.
+    #[napi]
+    pub fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
+    /// Resolves `true` when the lease is lost (session expired, client
+    /// closed, node deleted), `false` when it ends by `release()`.
+    #[napi]
+    pub async fn wait_lost(&self) -> bool {
+        wait_lost(self.lost.clone()).await
     }
 
     /// Gives the lease back; later calls do nothing.

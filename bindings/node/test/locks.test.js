@@ -143,6 +143,40 @@ test('a lock whose node is deleted resolves lost and aborts its signal', async (
   await lock.release()
 })
 
+test('status calls of a lock handle answer at once while its acquire waits', async () => {
+  const path = uniquePath('status')
+  const held = await client.lock(path)
+  const native = client._native.lockHandle(path)
+  let settled = false
+  const pending = native.acquire(10_000).finally(() => {
+    settled = true
+  })
+  await eventually(async () => (await client.children(path)).length === 2, 3000, 'second in line')
+  const at = Date.now()
+  // Promise.resolve: the old addon answered with Promises that waited for the acquire.
+  assert.equal(await Promise.race([Promise.resolve(native.isHeld()), deadline(1000, 'isHeld')]), false)
+  assert.equal(await Promise.race([native.waitLost(), deadline(1000, 'waitLost')]), false)
+  assert.ok(Date.now() - at < 1000)
+  assert.equal(settled, false, 'the acquire still waits')
+  await held.release()
+  await Promise.race([pending, deadline(5000, 'the acquire')])
+  assert.equal(native.isHeld(), true)
+  await native.release()
+})
+
+test('a lease whose node is deleted resolves lost and aborts its signal', async () => {
+  const path = uniquePath('lease-lost')
+  const lease = await client.semaphore(path, 2).acquire()
+  const signal = lease.signal
+  assert.equal(lease.isHeld(), true)
+  await client.delete(lease.node)
+  const err = await Promise.race([lease.lost, deadline(3000, 'lease loss')])
+  assert.ok(err instanceof LockLostError)
+  assert.ok(signal.aborted)
+  assert.equal(lease.isHeld(), false)
+  await lease.release()
+})
+
 test('read-write lock: readers share, a writer excludes', async () => {
   const rw = client.rwlock(uniquePath('rw'))
   const r1 = await rw.read()

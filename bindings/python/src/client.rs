@@ -341,13 +341,10 @@ impl ClientCore {
         })
     }
 
-    /// Resolves to the names of the children, sorted.
+    /// Resolves to the names of the children, sorted by name (the server
+    /// lists them in name order).
     fn children(&self, path: String) -> Call {
-        self.with(move |c| async move {
-            let mut names = c.children(&path).await?;
-            names.sort_unstable();
-            Ok(conv(names))
-        })
+        self.with(move |c| async move { Ok(conv(c.children(&path).await?)) })
     }
 
     /// Waits until the server has applied every write committed before.

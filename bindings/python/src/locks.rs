@@ -1,12 +1,15 @@
 //! Locks: mutex (and the two sides of a read-write lock), semaphore leases,
 //! multi-lock. Handles wrap the core recipes; waiting, fencing tokens,
-//! loss detection and clean-up are the core's.
+//! loss detection and clean-up are the core's. Status getters (`is_held`,
+//! `is_lost`, `token`) answer at once, also while an acquire of the same
+//! handle waits in another thread.
 
 use std::sync::Arc;
 
 use coord_client::Error;
 use coord_client::recipes::{Lease, Lock, MultiLock, RwLock, Semaphore};
 use pyo3::prelude::*;
+use tokio::sync::watch;
 
 use crate::call::{Call, Held, call, conv, conv_with, failed, none};
 use crate::client::{ClientCore, seconds};
@@ -62,19 +65,22 @@ impl LockCore {
         })
     }
 
-    /// Resolves to `True` once the current hold was lost.
-    fn is_lost(&self) -> Call {
-        self.with(|l| async move { Ok(conv(l.is_lost().await)) })
+    /// True once the current hold was lost. Answers at once.
+    #[getter]
+    fn is_lost(&self) -> bool {
+        self.lock.get().is_ok_and(|l| l.is_lost())
     }
 
-    /// Resolves to `True` while held and not lost.
-    fn is_held(&self) -> Call {
-        self.with(|l| async move { Ok(conv(l.is_held().await)) })
+    /// True while held and not lost. Answers at once.
+    #[getter]
+    fn is_held(&self) -> bool {
+        self.lock.get().is_ok_and(|l| l.is_held())
     }
 
-    /// Resolves to the fencing token of the current hold, or `None`.
-    fn token(&self) -> Call {
-        self.with(|l| async move { Ok(conv(l.token().await)) })
+    /// The fencing token of the current hold, or `None`. Answers at once.
+    #[getter]
+    fn token(&self) -> Option<u64> {
+        self.lock.get().ok().and_then(|l| l.token())
     }
 
     /// The lock's path.
@@ -132,6 +138,8 @@ pub(crate) struct LeaseCore {
     /// The lease node's path.
     #[pyo3(get)]
     node: String,
+    /// Turns true when the lease is lost.
+    lost: watch::Receiver<bool>,
 }
 
 fn lease_conv(guard: coord_client::embed::ForkGuard, lease: Lease) -> crate::call::Conv {
@@ -139,6 +147,7 @@ fn lease_conv(guard: coord_client::embed::ForkGuard, lease: Lease) -> crate::cal
         let core = LeaseCore {
             token: lease.token(),
             node: lease.node().to_string(),
+            lost: lease.lost_signal(),
             lease: Held::new(guard, Arc::new(tokio::sync::Mutex::new(Some(lease)))),
         };
         Ok(Py::new(py, core)?.into_any())
@@ -196,6 +205,13 @@ impl SemaphoreCore {
 
 #[pymethods]
 impl LeaseCore {
+    /// True once the lease was lost (session expired or its node deleted by
+    /// someone else) while held. Answers at once.
+    #[getter]
+    fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
     /// Gives the lease back (again: no-op).
     fn release(&self) -> Call {
         match self.lease.get() {

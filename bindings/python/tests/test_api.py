@@ -106,6 +106,57 @@ def test_a_lock_lost_inside_a_with_block_raises_lock_lost(client, base):
             wait_until(lambda: lock.is_lost)
 
 
+def test_lock_status_answers_at_once_while_an_acquire_of_the_handle_waits(client, base):
+    holder, waiter = client.lock(f"{base}/st"), client.lock(f"{base}/st")
+    assert holder.acquire()
+    outcome = []
+    t = threading.Thread(target=lambda: outcome.append(waiter.acquire(timeout=10)))
+    t.start()
+    wait_until(lambda: len(client.children(f"{base}/st")) == 2)
+    started = time.monotonic()
+    assert waiter.token is None
+    assert not waiter.is_lost
+    assert not waiter.locked()
+    assert time.monotonic() - started < 1.0
+    assert t.is_alive(), "the acquire still waits"
+    holder.release()
+    t.join(10)
+    assert outcome == [True] and waiter.locked() and waiter.token is not None
+    waiter.release()
+
+
+def test_async_lock_status_answers_at_once_while_an_acquire_waits(server):
+    async def main():
+        async with coord.AsyncClient(server.address) as c:
+            holder, waiter = c.lock("/async-st/l"), c.lock("/async-st/l")
+            await holder.acquire()
+            pending = asyncio.create_task(waiter.acquire(timeout=10))
+            for _ in range(250):
+                if len(await c.children("/async-st/l")) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            started = time.monotonic()
+            assert waiter.token is None and not waiter.is_lost and not waiter.locked()
+            assert time.monotonic() - started < 1.0
+            assert not pending.done()
+            await holder.release()
+            assert await asyncio.wait_for(pending, 10)
+            assert waiter.locked()
+            await waiter.release()
+
+    asyncio.run(main())
+
+
+def test_a_lease_lost_inside_a_with_block_raises_lock_lost(client, base):
+    sem = client.semaphore(f"{base}/semlost", 1)
+    with pytest.raises(coord.LockLost):
+        with sem:
+            assert not sem.is_lost
+            for name in client.children(f"{base}/semlost"):
+                client.delete(f"{base}/semlost/{name}")
+            wait_until(lambda: sem.is_lost, timeout=3.0)
+
+
 def test_rwlock_semaphore_multilock(client, base):
     rw = client.rwlock(f"{base}/rw")
     other = client.rwlock(f"{base}/rw")

@@ -158,7 +158,7 @@ async fn holder_whose_session_expires_loses_the_lock_visibly() {
     let holder_client = client_to(&proxy.addr(), timeout).await;
     let holder = Lock::new(&holder_client, "/locks/expiry");
     let old_token = holder.acquire().await.unwrap();
-    let lost = holder.lost_signal().await.unwrap();
+    let lost = holder.lost_signal().unwrap();
 
     let waiter_client = support::client_of(&ts).await;
     let waiter = tokio::spawn(async move {
@@ -187,7 +187,7 @@ async fn holder_whose_session_expires_loses_the_lock_visibly() {
         .await
         .expect("lock-lost signal fires")
         .unwrap();
-    assert!(holder.is_lost().await);
+    assert!(holder.is_lost());
 
     // Even once the network heals, the stale holder cannot write.
     proxy.unblock();
@@ -301,7 +301,7 @@ async fn reentrant_acquire_counts_up_and_guarded_writes_commit_while_held() {
     let t2 = lock.acquire().await.unwrap();
     assert_eq!(t1, t2);
     lock.release().await.unwrap();
-    assert!(lock.is_held().await, "still held after one of two releases");
+    assert!(lock.is_held(), "still held after one of two releases");
     let results = lock
         .guarded(vec![Op::Create {
             path: "/guarded".into(),
@@ -313,7 +313,7 @@ async fn reentrant_acquire_counts_up_and_guarded_writes_commit_while_held() {
     assert_eq!(results.len(), 1);
     assert!(c.exists("/guarded").await.unwrap().is_some());
     lock.release().await.unwrap();
-    assert!(!lock.is_held().await);
+    assert!(!lock.is_held());
     assert!(matches!(lock.release().await, Err(Error::NotHeld(_))));
     ts.stop().await.expect("clean shutdown");
 }

@@ -21,7 +21,9 @@ _Exc = Optional[Type[BaseException]]
 
 class AsyncLock:
     """`async with c.lock(path) as token:`; `await acquire(blocking,
-    timeout) -> bool`, `await release()`; `LockLost` at exit if lost."""
+    timeout) -> bool`, `await release()`; `LockLost` at exit if lost.
+    The status (`token`, `is_lost`, `locked()`) is read at once, without
+    awaiting, also while an acquire of this handle waits."""
 
     def __init__(self, core: _coord.LockCore, timeout: Optional[float] = None) -> None:
         self._core = core
@@ -46,23 +48,25 @@ class AsyncLock:
         """Releases one hold."""
         await self._core.release()
 
-    async def token(self) -> Optional[int]:
+    @property
+    def token(self) -> Optional[int]:
         """The fencing token of the current hold, or None."""
-        return await self._core.token()  # type: ignore[no-any-return]
+        return self._core.token
 
-    async def is_lost(self) -> bool:
+    @property
+    def is_lost(self) -> bool:
         """True once the current hold was lost."""
-        return bool(await self._core.is_lost())
+        return self._core.is_lost
 
-    async def locked(self) -> bool:
+    def locked(self) -> bool:
         """True while held and not lost."""
-        return bool(await self._core.is_held())
+        return self._core.is_held
 
     async def __aenter__(self) -> int:
         return await self._core.acquire(self._timeout)  # type: ignore[no-any-return]
 
     async def __aexit__(self, et: _Exc, ev: Optional[BaseException], tb: Optional[TracebackType]) -> None:
-        lost = await self._core.is_lost()
+        lost = self._core.is_lost
         await self._core.release()
         if lost and et is None:
             raise error(LockLost, f"{self.path} was lost inside the async with block")
@@ -79,7 +83,8 @@ class AsyncRwLock:
 
 
 class AsyncSemaphore:
-    """`async with sem as token:`; `await acquire()` / `await release()`."""
+    """`async with sem as token:`; `await acquire()` / `await release()`;
+    `LockLost` at exit if the lease was lost inside the block."""
 
     def __init__(self, core: _coord.SemaphoreCore, timeout: Optional[float] = None) -> None:
         self._core = core
@@ -106,13 +111,23 @@ class AsyncSemaphore:
             raise error(_coord.NotHeldError, "this semaphore handle holds no lease")
         await self._leases.pop().release()
 
+    @property
+    def is_lost(self) -> bool:
+        """True once the newest lease of this handle was lost (session
+        expired or its node deleted by someone else). Read at once."""
+        return bool(self._leases) and self._leases[-1].is_lost
+
     async def __aenter__(self) -> int:
         lease = await self._core.acquire(self._timeout)
         self._leases.append(lease)
         return lease.token  # type: ignore[no-any-return]
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, et: _Exc, ev: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+        newest = self._leases[-1] if self._leases else None
+        lost = newest is not None and newest.is_lost
         await self.release()
+        if lost and et is None:
+            raise error(LockLost, f"lease {newest.node} was lost inside the async with block")
 
 
 class AsyncMultiLock:

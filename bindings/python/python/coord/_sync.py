@@ -33,7 +33,9 @@ class Lock:
     timeout) and releases at exit; if the lock was lost inside the block
     (session expired, node deleted), the exit raises `LockLost`.
     `acquire(blocking=True, timeout=None) -> bool` and `release()` behave
-    like `threading.Lock`'s. Re-entrant per handle (counted holds).
+    like `threading.Lock`'s. Re-entrant per handle (counted holds). The
+    status (`token`, `is_lost`, `locked()`) answers at once, also while
+    another thread waits in `acquire()` on this handle.
     """
 
     def __init__(self, core: _coord.LockCore, timeout: Optional[float] = None) -> None:
@@ -63,22 +65,22 @@ class Lock:
     def token(self) -> Optional[int]:
         """The fencing token of the current hold (strictly increasing between
         holders), or None when not held."""
-        return self._core.token().wait()  # type: ignore[no-any-return]
+        return self._core.token
 
     @property
     def is_lost(self) -> bool:
         """True once the current hold was lost."""
-        return bool(self._core.is_lost().wait())
+        return self._core.is_lost
 
     def locked(self) -> bool:
         """True while this handle holds the lock and has not lost it."""
-        return bool(self._core.is_held().wait())
+        return self._core.is_held
 
     def __enter__(self) -> int:
         return self._core.acquire(self._timeout).wait()  # type: ignore[no-any-return]
 
     def __exit__(self, et: _Exc, ev: Optional[BaseException], tb: Optional[TracebackType]) -> None:
-        lost = self._core.is_lost().wait()
+        lost = self._core.is_lost
         self._core.release().wait()
         if lost and et is None:
             raise error(LockLost, f"{self.path} was lost inside the with block")
@@ -97,7 +99,9 @@ class RwLock:
 class Semaphore:
     """At most `leases` holders at once (`c.semaphore(path, leases)`).
     `with sem as token:`, or `acquire()` / `release()` like
-    `threading.Semaphore` (releases the newest lease of this handle)."""
+    `threading.Semaphore` (releases the newest lease of this handle); if the
+    lease was lost inside the block (session expired, node deleted), the
+    exit raises `LockLost`."""
 
     def __init__(self, core: _coord.SemaphoreCore, timeout: Optional[float] = None) -> None:
         self._core = core
@@ -133,6 +137,13 @@ class Semaphore:
             lease = self._leases.pop()
         lease.release().wait()
 
+    @property
+    def is_lost(self) -> bool:
+        """True once the newest lease of this handle was lost (session
+        expired or its node deleted by someone else). Answers at once."""
+        with self._mutex:
+            return bool(self._leases) and self._leases[-1].is_lost
+
     def __enter__(self) -> int:
         lease = self._core.acquire(self._timeout).wait()
         with self._mutex:
@@ -140,7 +151,12 @@ class Semaphore:
         return lease.token  # type: ignore[no-any-return]
 
     def __exit__(self, et: _Exc, ev: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+        with self._mutex:
+            newest = self._leases[-1] if self._leases else None
+        lost = newest is not None and newest.is_lost
         self.release()
+        if lost and et is None:
+            raise error(LockLost, f"lease {newest.node} was lost inside the with block")
 
 
 class MultiLock:

@@ -241,7 +241,8 @@ impl DoubleBarrier {
         }
     }
 
-    /// Member nodes (every child but the ready node), sorted.
+    /// Member nodes (every child but the ready node), sorted (the server
+    /// lists children in name order).
     async fn members(&self) -> Result<Vec<String>> {
         let mut kids = match self.client.children(&self.path).await {
             Ok(k) => k,
@@ -249,7 +250,6 @@ impl DoubleBarrier {
             Err(e) => return Err(e),
         };
         kids.retain(|k| k != READY_NODE);
-        kids.sort_unstable();
         Ok(kids)
     }
 

@@ -37,12 +37,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use tokio::sync::{Mutex as AsyncMutex, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::line::{self, NodeCleanup};
 use super::sequence;
-use super::support::{child_path, watch_presence};
+use super::support::{OwnedNode, child_path};
 use crate::client::{Client, WatchMode};
 use crate::error::{Error, Result};
 
@@ -78,8 +77,8 @@ pub struct Election {
 
 struct Term {
     info: LeaderInfo,
-    lost: watch::Receiver<bool>,
-    monitor: JoinHandle<()>,
+    /// Our candidate node: loss signal, deleted on resign or drop.
+    node: OwnedNode,
 }
 
 impl std::fmt::Debug for Election {
@@ -138,12 +137,13 @@ impl Election {
         let ended = {
             let mut term = self.term();
             match term.as_ref() {
-                Some(t) if !*t.lost.borrow() => return Ok(t.info.clone()),
+                Some(t) if !t.node.is_lost() => return Ok(t.info.clone()),
                 _ => term.take(),
             }
         };
         if let Some(t) = ended {
-            t.monitor.abort();
+            // Lost: the node is gone already.
+            t.node.forget();
         }
         let prefix = format!("{}{}", self.owner, CANDIDATE_MARKER);
         let ours = line::enqueue(&self.client, &self.path, &prefix, &self.identity).await?;
@@ -161,17 +161,14 @@ impl Election {
             cleanup.run().await.ok();
             return Err(e);
         }
-        cleanup.disarm();
         let info = LeaderInfo {
             node: ours.path,
             identity: self.identity.clone(),
             token: ours.stat.czxid,
         };
-        let (lost, monitor) = watch_presence(&self.client, &info.node);
         *self.term() = Some(Term {
             info: info.clone(),
-            lost,
-            monitor,
+            node: OwnedNode::hold(&self.client, cleanup),
         });
         Ok(info)
     }
@@ -189,20 +186,19 @@ impl Election {
         let Some(t) = self.term().take() else {
             return Ok(());
         };
-        t.monitor.abort();
-        line::delete_quietly(&self.client, &t.info.node).await
+        t.node.release().await
     }
 
     /// True while this candidate leads (elected, not resigned, not lost).
     pub fn is_leader(&self) -> bool {
-        self.term().as_ref().is_some_and(|t| !*t.lost.borrow())
+        self.term().as_ref().is_some_and(|t| !t.node.is_lost())
     }
 
     /// Our current term, while we lead.
     pub fn term_info(&self) -> Option<LeaderInfo> {
         self.term()
             .as_ref()
-            .filter(|t| !*t.lost.borrow())
+            .filter(|t| !t.node.is_lost())
             .map(|t| t.info.clone())
     }
 
@@ -220,7 +216,7 @@ impl Election {
     /// bindings that surface loss as a callback, flag or signal); `None` when
     /// we do not lead.
     pub fn lost_signal(&self) -> Option<watch::Receiver<bool>> {
-        self.term().as_ref().map(|t| t.lost.clone())
+        self.term().as_ref().map(|t| t.node.lost_signal())
     }
 
     /// The current leader of the election at `path`, or `None` when nobody
@@ -262,22 +258,5 @@ impl Election {
             WatchMode::Persistent,
             |client, path| async move { Election::leader(&client, &path).await },
         )
-    }
-}
-
-impl Drop for Election {
-    fn drop(&mut self) {
-        let term = self
-            .term
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(t) = term {
-            t.monitor.abort();
-            let client = self.client.clone();
-            crate::embed::spawn_anywhere(async move {
-                let _ = line::delete_quietly(&client, &t.info.node).await;
-            });
-        }
     }
 }

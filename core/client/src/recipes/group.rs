@@ -28,10 +28,9 @@
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::line::NodeCleanup;
-use super::support::{check_segment, child_path, create_own_ephemeral, delete_own, watch_presence};
+use super::support::{OwnedNode, check_segment, child_path, create_own_ephemeral};
 use crate::client::{Client, Stat, WatchMode};
 use crate::error::{Error, Result};
 
@@ -68,16 +67,11 @@ impl Group {
                 return Err(e);
             }
         };
-        cleanup.disarm();
-        let (lost, monitor) = watch_presence(client, &node);
         Ok(Membership {
             client: client.clone(),
-            node,
+            node: OwnedNode::hold(client, cleanup),
             name: member_name.to_string(),
             stat,
-            lost,
-            monitor,
-            left: false,
         })
     }
 
@@ -85,12 +79,12 @@ impl Group {
     /// group does not exist). A member that leaves during the listing is
     /// omitted.
     pub async fn members(client: &Client, path: &str) -> Result<Vec<Member>> {
-        let mut names = match client.children(path).await {
+        // Sorted by name: the server lists children in name order.
+        let names = match client.children(path).await {
             Ok(c) => c,
             Err(Error::NoNode(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        names.sort_unstable();
         // Pipelined: the client sends every read before the first answer.
         let reads = names.iter().map(|n| {
             let node = child_path(path, n);
@@ -128,19 +122,17 @@ impl Group {
 #[must_use = "dropping a Membership leaves the group"]
 pub struct Membership {
     client: Client,
-    node: String,
+    /// Our member node (deleted only while our session owns it).
+    node: OwnedNode,
     name: String,
     stat: Stat,
-    lost: watch::Receiver<bool>,
-    monitor: JoinHandle<()>,
-    left: bool,
 }
 
 impl std::fmt::Debug for Membership {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Membership")
-            .field("node", &self.node)
-            .field("lost", &*self.lost.borrow())
+            .field("node", &self.node.path())
+            .field("lost", &self.node.is_lost())
             .finish()
     }
 }
@@ -153,7 +145,7 @@ impl Membership {
 
     /// Full path of our member node.
     pub fn node(&self) -> &str {
-        &self.node
+        self.node.path()
     }
 
     /// The stat of our member node when it was created (or found again).
@@ -163,43 +155,30 @@ impl Membership {
 
     /// Replaces our payload (watchers see the change).
     pub async fn update(&self, payload: impl Into<Bytes>) -> Result<()> {
-        self.client.set(&self.node, payload, None).await.map(|_| ())
+        self.client
+            .set(self.node.path(), payload, None)
+            .await
+            .map(|_| ())
     }
 
     /// True once our membership was lost (session expired or node deleted).
     pub fn is_lost(&self) -> bool {
-        *self.lost.borrow()
+        self.node.is_lost()
     }
 
     /// Resolves when our membership is lost.
     pub async fn lost(&self) {
-        let mut rx = self.lost.clone();
+        let mut rx = self.node.lost_signal();
         let _ = rx.wait_for(|lost| *lost).await;
     }
 
     /// A receiver that turns `true` when our membership is lost.
     pub fn lost_signal(&self) -> watch::Receiver<bool> {
-        self.lost.clone()
+        self.node.lost_signal()
     }
 
     /// Leaves the group (deletes our node) and waits for it.
-    pub async fn leave(mut self) -> Result<()> {
-        self.left = true;
-        self.monitor.abort();
-        delete_own(&self.client, &self.node).await
-    }
-}
-
-impl Drop for Membership {
-    fn drop(&mut self) {
-        if self.left {
-            return;
-        }
-        self.monitor.abort();
-        let client = self.client.clone();
-        let node = std::mem::take(&mut self.node);
-        crate::embed::spawn_anywhere(async move {
-            let _ = delete_own(&client, &node).await;
-        });
+    pub async fn leave(self) -> Result<()> {
+        self.node.release().await
     }
 }

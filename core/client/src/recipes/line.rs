@@ -7,13 +7,15 @@
 //! a child carrying our owner id (the create may have succeeded before the
 //! reply was lost), so no orphan is left to block everybody; connection loss
 //! while waiting is retried once the client has reconnected (the client holds
-//! requests while suspended); session expiry ends the wait with
+//! requests while suspended), and so is a request that timed out while the
+//! session lives (`OperationTimeout`): the one rule of what is retryable is
+//! `support::is_retryable`; session expiry ends the wait with
 //! `SessionExpired` (our node is gone with the session).
 
 use tokio::time::Instant;
 
 use super::sequence::Decision;
-use super::support::{RETRY_PAUSE, WRITE_ATTEMPTS, fired, pause};
+use super::support::{RETRY_PAUSE, WRITE_ATTEMPTS, fired, is_retryable, retry_after};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use coord_proto::{CreateMode, Stat};
@@ -110,7 +112,7 @@ pub async fn enqueue(client: &Client, dir: &str, prefix: &str, data: &[u8]) -> R
                 Ok(_) | Err(Error::NodeExists(_)) => continue,
                 Err(e) => return Err(e),
             },
-            Err(e @ Error::ConnectionLoss(_)) | Err(e @ Error::OperationTimeout(_)) => {
+            Err(e) if is_retryable(&e) => {
                 // The create may have been applied before the reply was lost.
                 tokio::time::sleep(RETRY_PAUSE).await;
                 if let Some(found) = find_own(client, dir, prefix).await? {
@@ -130,7 +132,7 @@ async fn find_own(client: &Client, dir: &str, prefix: &str) -> Result<Option<Enq
     let children = match client.children(dir).await {
         Ok(c) => c,
         Err(Error::NoNode(_)) => return Ok(None),
-        Err(Error::ConnectionLoss(_)) | Err(Error::OperationTimeout(_)) => return Ok(None),
+        Err(e) if is_retryable(&e) => return Ok(None),
         Err(e) => return Err(e),
     };
     let Some(name) = children.iter().find(|c| c.starts_with(prefix)) else {
@@ -162,12 +164,11 @@ pub async fn wait_turn(
             Some(d) => d,
             None => match client.children(dir).await {
                 Ok(children) => decide(&children),
-                Err(Error::ConnectionLoss(_)) => {
-                    pause(deadline, || timeout_error(dir)).await?;
+                Err(Error::NoNode(_)) => Decision::Missing,
+                Err(e) => {
+                    retry_after(e, deadline, || timeout_error(dir)).await?;
                     continue;
                 }
-                Err(Error::NoNode(_)) => Decision::Missing,
-                Err(e) => return Err(e),
             },
         };
         let watched = match decision {
@@ -180,11 +181,10 @@ pub async fn wait_turn(
         let watch = match client.exists_watch(&watched).await {
             Ok((None, _)) => continue,
             Ok((Some(_), w)) => w,
-            Err(Error::ConnectionLoss(_)) => {
-                pause(deadline, || timeout_error(dir)).await?;
+            Err(e) => {
+                retry_after(e, deadline, || timeout_error(dir)).await?;
                 continue;
             }
-            Err(e) => return Err(e),
         };
         fired(watch, deadline, || timeout_error(dir)).await?;
     }
@@ -234,6 +234,11 @@ impl NodeCleanup {
         }
     }
 
+    /// The guarded node's path.
+    pub fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or_default()
+    }
+
     /// Keeps the node (we hold it now).
     pub fn disarm(mut self) {
         self.path = None;
@@ -266,7 +271,7 @@ pub async fn delete_quietly(client: &Client, path: &str) -> Result<()> {
     for _ in 0..WRITE_ATTEMPTS {
         match client.delete(path, None).await {
             Ok(()) | Err(Error::NoNode(_)) => return Ok(()),
-            Err(e @ Error::ConnectionLoss(_)) | Err(e @ Error::OperationTimeout(_)) => {
+            Err(e) if is_retryable(&e) => {
                 last = Some(e);
                 tokio::time::sleep(RETRY_PAUSE).await;
             }

@@ -31,14 +31,21 @@
 //! - *Timeout* ([`Lock::acquire_timeout`]): our node is deleted, `LockTimeout`.
 //! - *Cancellation*: dropping a waiting `acquire` future deletes our node in the
 //!   background; dropping a held `Lock` releases it in the background.
+//!
+//! **Status never waits**: [`Lock::is_held`], [`Lock::token`],
+//! [`Lock::is_lost`], [`Lock::lost_signal`] answer at once, also while an
+//! acquire of the same handle is waiting in line (they then report "not
+//! held"); [`Lock::guarded`] and [`Lock::release`] do not wait for it either.
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::time::Instant;
 
 use super::line::{self, Enqueued, NodeCleanup};
-use super::{sequence, support};
+use super::sequence;
+use super::support::{OwnedNode, failing_op};
 use crate::client::{Client, Op, OpResult};
 use crate::error::{Error, Result};
 
@@ -91,7 +98,11 @@ pub struct Lock {
     path: String,
     owner: String,
     kind: LockKind,
-    held: AsyncMutex<Option<Held>>,
+    /// Serialises the acquires of this handle (held across their waits).
+    acquiring: AsyncMutex<()>,
+    /// The current hold. A std mutex, never held across an await: status
+    /// calls answer at once even while an acquire waits in line.
+    held: Mutex<Option<Held>>,
 }
 
 impl std::fmt::Debug for Lock {
@@ -104,11 +115,10 @@ impl std::fmt::Debug for Lock {
 }
 
 struct Held {
-    node: String,
+    /// Our lock node: loss signal, deleted on release or drop.
+    node: OwnedNode,
     token: u64,
     count: u32,
-    lost: watch::Receiver<bool>,
-    monitor: tokio::task::JoinHandle<()>,
 }
 
 impl Lock {
@@ -124,8 +134,21 @@ impl Lock {
             path: path.to_string(),
             owner: line::new_owner_id(),
             kind,
-            held: AsyncMutex::new(None),
+            acquiring: AsyncMutex::new(()),
+            held: Mutex::new(None),
         }
+    }
+
+    fn held(&self) -> MutexGuard<'_, Option<Held>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one more hold if this handle holds the lock; its token.
+    fn reenter(&self) -> Option<u64> {
+        let mut held = self.held();
+        let h = held.as_mut()?;
+        h.count += 1;
+        Some(h.token)
     }
 
     /// Which discipline this handle follows.
@@ -154,11 +177,17 @@ impl Lock {
     }
 
     /// Takes the lock only if nobody holds or waits for it; never waits.
+    /// `None` also while an acquire of this handle is waiting in line.
     pub async fn try_acquire(&self) -> Result<Option<u64>> {
-        let mut held = self.held.lock().await;
-        if let Some(h) = held.as_mut() {
-            h.count += 1;
-            return Ok(Some(h.token));
+        if let Some(token) = self.reenter() {
+            return Ok(Some(token));
+        }
+        let Ok(_one) = self.acquiring.try_lock() else {
+            return Ok(None);
+        };
+        // An acquire may have finished between the two checks.
+        if let Some(token) = self.reenter() {
+            return Ok(Some(token));
         }
         let ours = self.enqueue().await?;
         let cleanup = NodeCleanup::new(&self.client, &ours.path);
@@ -173,10 +202,7 @@ impl Lock {
             cleanup.run().await?;
             return Ok(None);
         }
-        cleanup.disarm();
-        let token = ours.stat.czxid;
-        *held = Some(self.hold(ours));
-        Ok(Some(token))
+        Ok(Some(self.hold(&ours, cleanup)))
     }
 
     async fn enqueue(&self) -> Result<Enqueued> {
@@ -185,10 +211,13 @@ impl Lock {
     }
 
     async fn acquire_until(&self, deadline: Option<Instant>) -> Result<u64> {
-        let mut held = self.held.lock().await;
-        if let Some(h) = held.as_mut() {
-            h.count += 1;
-            return Ok(h.token);
+        if let Some(token) = self.reenter() {
+            return Ok(token);
+        }
+        let _one = self.acquiring.lock().await;
+        // The acquire we queued behind may have taken the lock for us.
+        if let Some(token) = self.reenter() {
+            return Ok(token);
         }
         let ours = self.enqueue().await?;
         let cleanup = NodeCleanup::new(&self.client, &ours.path);
@@ -206,89 +235,83 @@ impl Lock {
             cleanup.run().await.ok();
             return Err(e);
         }
-        cleanup.disarm();
-        let token = ours.stat.czxid;
-        *held = Some(self.hold(ours));
-        Ok(token)
+        Ok(self.hold(&ours, cleanup))
     }
 
-    fn hold(&self, ours: Enqueued) -> Held {
-        let (rx, monitor) = support::watch_presence(&self.client, &ours.path);
-        Held {
-            node: ours.path,
-            token: ours.stat.czxid,
+    /// Records the hold of our node; returns its token.
+    fn hold(&self, ours: &Enqueued, cleanup: NodeCleanup) -> u64 {
+        let token = ours.stat.czxid;
+        *self.held() = Some(Held {
+            node: OwnedNode::hold(&self.client, cleanup),
+            token,
             count: 1,
-            lost: rx,
-            monitor,
-        }
+        });
+        token
     }
 
     /// Releases one hold; the node is deleted when the count reaches zero.
     /// Releasing a lock that was lost succeeds (there is nothing left to free);
     /// releasing a lock not held is `NotHeld`.
+    /// Does not wait for an acquire of this handle that is still in line.
     pub async fn release(&self) -> Result<()> {
-        let mut held = self.held.lock().await;
-        let Some(h) = held.as_mut() else {
-            return Err(Error::NotHeld(format!(
-                "{} is not held by this handle",
-                self.path
-            )));
+        let last = {
+            let mut held = self.held();
+            let Some(h) = held.as_mut() else {
+                return Err(Error::NotHeld(format!(
+                    "{} is not held by this handle",
+                    self.path
+                )));
+            };
+            if h.count > 1 {
+                h.count -= 1;
+                return Ok(());
+            }
+            held.take()
         };
-        if h.count > 1 {
-            h.count -= 1;
-            return Ok(());
+        match last {
+            Some(h) => h.node.release().await,
+            None => Ok(()),
         }
-        let Some(h) = held.take() else {
-            return Ok(());
-        };
-        h.monitor.abort();
-        line::delete_quietly(&self.client, &h.node).await
     }
 
-    /// True while this handle holds the lock (and has not lost it).
-    pub async fn is_held(&self) -> bool {
-        self.held
-            .lock()
-            .await
-            .as_ref()
-            .is_some_and(|h| !*h.lost.borrow())
+    /// True while this handle holds the lock (and has not lost it). Answers
+    /// at once.
+    pub fn is_held(&self) -> bool {
+        self.held().as_ref().is_some_and(|h| !h.node.is_lost())
     }
 
-    /// The fencing token of the current hold.
-    pub async fn token(&self) -> Option<u64> {
-        self.held.lock().await.as_ref().map(|h| h.token)
+    /// The fencing token of the current hold. Answers at once.
+    pub fn token(&self) -> Option<u64> {
+        self.held().as_ref().map(|h| h.token)
     }
 
     /// True once the current hold was lost (session expired or node deleted).
-    pub async fn is_lost(&self) -> bool {
-        self.held
-            .lock()
-            .await
-            .as_ref()
-            .is_some_and(|h| *h.lost.borrow())
+    /// Answers at once.
+    pub fn is_lost(&self) -> bool {
+        self.held().as_ref().is_some_and(|h| h.node.is_lost())
     }
 
     /// A future that resolves when the current hold is lost. Resolves at once
     /// if the lock is not held.
     pub async fn lost(&self) {
-        let rx = self.held.lock().await.as_ref().map(|h| h.lost.clone());
-        if let Some(mut rx) = rx {
+        if let Some(mut rx) = self.lost_signal() {
             let _ = rx.wait_for(|lost| *lost).await;
         }
     }
 
     /// A receiver that turns `true` when the current hold is lost (for
-    /// bindings that surface loss as a callback, flag or signal).
-    pub async fn lost_signal(&self) -> Option<watch::Receiver<bool>> {
-        self.held.lock().await.as_ref().map(|h| h.lost.clone())
+    /// bindings that surface loss as a callback, flag or signal); `None` when
+    /// not held. Answers at once.
+    pub fn lost_signal(&self) -> Option<watch::Receiver<bool>> {
+        self.held().as_ref().map(|h| h.node.lost_signal())
     }
 
     /// Commits `ops` atomically only if this handle still holds the lock (its
     /// node still exists); returns their results. A stale holder gets
     /// `LockLost` and nothing is written.
     pub async fn guarded(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
-        let node = match self.held.lock().await.as_ref() {
-            Some(h) => h.node.clone(),
+        let node = match self.held().as_ref() {
+            Some(h) => h.node.path().to_string(),
             None => {
                 return Err(Error::NotHeld(format!(
                     "{} is not held by this handle",
@@ -308,34 +331,15 @@ impl Lock {
                 "lock node {node} is gone; nothing was written"
             ))),
             _ => {
-                if let Some((i, e)) = results.iter().enumerate().find_map(|(i, r)| match r {
-                    OpResult::Error(e)
-                        if !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)) =>
-                    {
-                        Some((i, e))
-                    }
-                    _ => None,
-                }) {
+                if let Some((i, e)) = failing_op(&results) {
                     return Err(Error::from_code(
                         e.code(),
-                        format!("op #{}: {}", i - 1, e.detail()),
+                        format!("op #{}: {}", i.saturating_sub(1), e.detail()),
                     ));
                 }
                 results.remove(0);
                 Ok(results)
             }
-        }
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        if let Some(h) = self.held.get_mut().take() {
-            h.monitor.abort();
-            let client = self.client.clone();
-            crate::embed::spawn_anywhere(async move {
-                let _ = line::delete_quietly(&client, &h.node).await;
-            });
         }
     }
 }

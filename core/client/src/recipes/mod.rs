@@ -7,6 +7,12 @@
 //!
 //! The decision "do I hold it / whom do I watch" is a pure function of the
 //! sorted children ([`sequence`]), unit-tested without a server.
+//!
+//! Children come back from the server sorted by name (the tree keeps each
+//! node's children in name order), so listings such as group members need
+//! no sorting of their own. Waiting lines still order by the sequence suffix
+//! ([`sequence::sorted_by_sequence`]): their names start with owner ids, so
+//! name order is not arrival order.
 
 pub mod line;
 pub mod lock;

@@ -40,8 +40,8 @@ use tokio::time::Instant;
 use super::line::new_owner_id;
 use super::sequence::{self, sequence_of};
 use super::support::{
-    child_path, create_own_ephemeral, deadline_in, ensure_dir, fired, is_retryable, pause,
-    read_retrying, timeout_error,
+    child_path, create_own_ephemeral, deadline_in, ensure_dir, failing_op, fired, is_retryable,
+    pause, read_retrying, timeout_error,
 };
 use crate::client::{Client, CreateMode, Op, OpResult};
 use crate::error::{Error, Result};
@@ -230,8 +230,8 @@ impl Queue {
                         create_own_ephemeral(&self.client, &self.claim, Bytes::new()).await?;
                     }
                     results => {
-                        return match failure(results) {
-                            Some(e) => Err(e),
+                        return match failing_op(results) {
+                            Some((_, e)) => Err(e.clone()),
                             None => Ok(Claim::Won),
                         };
                     }
@@ -266,18 +266,6 @@ impl Queue {
             None => Some(Claim::Lost),
         })
     }
-}
-
-/// The error that made a multi fail (not a rollback marker), if it failed.
-fn failure(results: &[OpResult]) -> Option<Error> {
-    results.iter().find_map(|r| match r {
-        OpResult::Error(e)
-            if !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)) =>
-        {
-            Some(e.clone())
-        }
-        _ => None,
-    })
 }
 
 /// Item children in sequence order (claims and other children ignored).

@@ -10,16 +10,20 @@
 //! - Connection loss: the create is recovered through the owner id, waits
 //!   resume after reconnect.
 //! - Session expiry: waits fail with `SessionExpired`; a held [`Lease`] is lost
-//!   (its node went with the session).
+//!   (its node went with the session): [`Lease::lost`] resolves,
+//!   [`Lease::is_lost`] turns true and [`Lease::lost_signal`] turns `true`, as
+//!   for a lock. The same happens when someone else deletes the lease node.
 //! - Timeout / cancellation: our node is deleted (`LockTimeout` on timeout).
 //! - Dropping a [`Lease`] releases it in the background.
 
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::line::{self, NodeCleanup};
 use super::sequence;
+use super::support::OwnedNode;
 use crate::client::{Client, CreateMode};
 use crate::error::{Error, Result};
 
@@ -37,15 +41,21 @@ pub struct Semaphore {
 /// One held lease; released by [`Lease::release`] or on drop.
 #[derive(Debug)]
 pub struct Lease {
-    cleanup: Option<NodeCleanup>,
-    node: String,
+    node: OwnedNode,
     token: u64,
 }
 
 impl Lease {
+    fn hold(client: &Client, cleanup: NodeCleanup, token: u64) -> Self {
+        Lease {
+            node: OwnedNode::hold(client, cleanup),
+            token,
+        }
+    }
+
     /// Path of the lease node.
     pub fn node(&self) -> &str {
-        &self.node
+        self.node.path()
     }
 
     /// The czxid of the lease node (increases with every new lease).
@@ -53,12 +63,28 @@ impl Lease {
         self.token
     }
 
-    /// Gives the lease back.
-    pub async fn release(mut self) -> Result<()> {
-        match self.cleanup.take() {
-            Some(c) => c.run().await,
-            None => Ok(()),
-        }
+    /// True once the lease was lost (session expired or its node deleted by
+    /// someone else). Answers at once.
+    pub fn is_lost(&self) -> bool {
+        self.node.is_lost()
+    }
+
+    /// Resolves when the lease is lost.
+    pub async fn lost(&self) {
+        let mut rx = self.node.lost_signal();
+        let _ = rx.wait_for(|lost| *lost).await;
+    }
+
+    /// A receiver that turns `true` when the lease is lost (for bindings that
+    /// surface loss as a callback, flag or signal).
+    pub fn lost_signal(&self) -> watch::Receiver<bool> {
+        self.node.lost_signal()
+    }
+
+    /// Gives the lease back (deletes its node; a lost lease has nothing left
+    /// to free).
+    pub async fn release(self) -> Result<()> {
+        self.node.release().await
     }
 }
 
@@ -139,11 +165,7 @@ impl Semaphore {
             cleanup.run().await?;
             return Ok(None);
         }
-        Ok(Some(Lease {
-            cleanup: Some(cleanup),
-            node: ours.path,
-            token: ours.stat.czxid,
-        }))
+        Ok(Some(Lease::hold(&self.client, cleanup, ours.stat.czxid)))
     }
 
     async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Lease> {
@@ -168,10 +190,6 @@ impl Semaphore {
             cleanup.run().await.ok();
             return Err(e);
         }
-        Ok(Lease {
-            cleanup: Some(cleanup),
-            node: ours.path,
-            token: ours.stat.czxid,
-        })
+        Ok(Lease::hold(&self.client, cleanup, ours.stat.czxid))
     }
 }

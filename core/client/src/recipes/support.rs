@@ -1,6 +1,9 @@
-//! Private helpers of the client-side recipes (election, group, barriers,
-//! queue, counter, caches, discovery): deadlines and retry pauses, creating an
-//! ephemeral node that survives a lost reply, and [`Watched`], the loop
+//! Private helpers of the client-side recipes (lock, semaphore, election,
+//! group, barriers, queue, counter, caches, discovery): deadlines and the one
+//! retry rule ([`is_retryable`], [`retry_after`]), creating an ephemeral node
+//! that survives a lost reply, [`OwnedNode`] (the node a held lock, lease,
+//! leader term or membership owns: loss signal and delete-on-drop), which op
+//! made a multi fail ([`failing_op`]), and [`Watched`], the loop
 //! "watch, then re-read after every event and after every reconnect" that the
 //! caches and the change streams share.
 //!
@@ -20,12 +23,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::{
-    Client, CreateMode, EventType, OneshotWatch, SessionState, Stat, StateStream, WatchEvent,
-    WatchMode, WatchStream,
+    Client, CreateMode, EventType, OneshotWatch, OpResult, SessionState, Stat, StateStream,
+    WatchEvent, WatchMode, WatchStream,
 };
 use crate::error::{Error, Result};
 
-pub(crate) use super::line::{child_path, delete_quietly};
+pub(crate) use super::line::{NodeCleanup, child_path, delete_quietly};
 
 /// Pause before retrying a request that failed with a connection loss or a
 /// request timeout (the client reconnects meanwhile and holds new requests
@@ -59,8 +62,25 @@ pub(crate) fn check_segment(what: &str, name: &str) -> Result<()> {
 
 /// True for the failures after which the same request may simply be sent
 /// again: the connection was lost or the request timed out (the session lives).
+/// The one definition of "retryable" for every recipe.
 pub(crate) fn is_retryable(e: &Error) -> bool {
     matches!(e, Error::ConnectionLoss(_) | Error::OperationTimeout(_))
+}
+
+/// The recipes' retry step after a failed request: when `e` is retryable
+/// ([`is_retryable`]) sleeps [`RETRY_PAUSE`] and returns `Ok` (send again),
+/// or fails with `timeout()` if the deadline comes first; any other failure
+/// is returned as is. Without a deadline the retries are bounded by the
+/// session: a client that cannot reconnect expires.
+pub(crate) async fn retry_after(
+    e: Error,
+    deadline: Option<Instant>,
+    timeout: impl FnOnce() -> Error,
+) -> Result<()> {
+    if !is_retryable(&e) {
+        return Err(e);
+    }
+    pause(deadline, timeout).await
 }
 
 /// The deadline `timeout` from now.
@@ -71,6 +91,11 @@ pub(crate) fn deadline_in(timeout: Duration) -> Instant {
 /// `OperationTimeout` naming what did not happen in time.
 pub(crate) fn timeout_error(what: &str) -> Error {
     Error::OperationTimeout(format!("{what}: not done within the timeout"))
+}
+
+/// The `timeout` of a retry without a deadline (never called).
+fn no_deadline() -> Error {
+    Error::Internal("a retry without a deadline timed out".into())
 }
 
 /// Sleeps [`RETRY_PAUSE`], or fails with `timeout` if the deadline comes first.
@@ -111,7 +136,8 @@ pub(crate) async fn fired(
 ) -> Result<()> {
     let waited = until(deadline, async { Ok(watch.await) }, timeout).await?;
     match waited {
-        Ok(_) | Err(Error::ConnectionLoss(_)) => Ok(()),
+        Ok(_) => Ok(()),
+        Err(e) if is_retryable(&e) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -198,11 +224,7 @@ pub(crate) async fn delete_own(client: &Client, path: &str) -> Result<()> {
 /// returned flag `true`. Re-arms after data changes and connection losses.
 /// The task ends once it has raised the flag; abort it when the node is
 /// given up on purpose.
-// Same loop as the lock's monitor; one of them should move into `line`.
-pub(crate) fn watch_presence(
-    client: &Client,
-    node: &str,
-) -> (watch::Receiver<bool>, JoinHandle<()>) {
+fn watch_presence(client: &Client, node: &str) -> (watch::Receiver<bool>, JoinHandle<()>) {
     let (tx, rx) = watch::channel(false);
     let client = client.clone();
     let node = node.to_string();
@@ -212,7 +234,8 @@ pub(crate) fn watch_presence(
                 Ok((None, _)) => break,
                 Ok((Some(_), w)) => match w.await {
                     Ok(ev) if ev.kind == EventType::NodeDeleted => break,
-                    Ok(_) | Err(Error::ConnectionLoss(_)) => continue,
+                    Ok(_) => continue,
+                    Err(e) if is_retryable(&e) => continue,
                     Err(_) => break,
                 },
                 Err(e) if is_retryable(&e) => tokio::time::sleep(RETRY_PAUSE).await,
@@ -222,6 +245,89 @@ pub(crate) fn watch_presence(
         tx.send_replace(true);
     });
     (rx, task)
+}
+
+/// The node a held lock, lease, leader term or membership owns: watched for
+/// loss (deleted by someone else, or gone with the session) and deleted when
+/// given up, by [`OwnedNode::release`] or, in the background, on drop. The
+/// one drop guard of the recipes' owned nodes.
+#[derive(Debug)]
+pub(crate) struct OwnedNode {
+    path: String,
+    /// Deletes the node on drop (or on release) unless disarmed.
+    cleanup: Option<NodeCleanup>,
+    lost: watch::Receiver<bool>,
+    monitor: JoinHandle<()>,
+}
+
+impl OwnedNode {
+    /// Takes over the node `cleanup` guards (our node is now held) and starts
+    /// watching it for loss. Must be called inside the runtime.
+    pub(crate) fn hold(client: &Client, cleanup: NodeCleanup) -> Self {
+        let path = cleanup.path().to_string();
+        let (lost, monitor) = watch_presence(client, &path);
+        OwnedNode {
+            path,
+            cleanup: Some(cleanup),
+            lost,
+            monitor,
+        }
+    }
+
+    /// Full path of the node.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// True once the node was lost (session ended or node deleted).
+    pub(crate) fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
+    /// A receiver that turns `true` when the node is lost.
+    pub(crate) fn lost_signal(&self) -> watch::Receiver<bool> {
+        self.lost.clone()
+    }
+
+    /// Deletes the node now and waits for it (a node already gone counts as
+    /// deleted).
+    pub(crate) async fn release(mut self) -> Result<()> {
+        self.monitor.abort();
+        match self.cleanup.take() {
+            Some(c) => c.run().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Gives the node up without deleting it (it is known to be gone).
+    pub(crate) fn forget(mut self) {
+        self.monitor.abort();
+        if let Some(c) = self.cleanup.take() {
+            c.disarm();
+        }
+    }
+}
+
+impl Drop for OwnedNode {
+    fn drop(&mut self) {
+        // The cleanup, if still armed, deletes the node in the background.
+        self.monitor.abort();
+    }
+}
+
+/// The op that made a multi fail, with its index: the first error that is
+/// neither a rollback nor a "not applied" marker (else the first error).
+/// `None` when every op succeeded.
+pub(crate) fn failing_op(results: &[OpResult]) -> Option<(usize, &Error)> {
+    let errors = || {
+        results.iter().enumerate().filter_map(|(i, r)| match r {
+            OpResult::Error(e) => Some((i, e)),
+            _ => None,
+        })
+    };
+    errors()
+        .find(|(_, e)| !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)))
+        .or_else(|| errors().next())
 }
 
 /// Why a [`Watched`] asks its owner to re-read.
@@ -312,8 +418,7 @@ impl Watched {
             match self.client.watch(&self.path, self.mode).await {
                 Ok(w) => return Ok(w),
                 // Bounded by the session: a client that cannot reconnect expires.
-                Err(e) if is_retryable(&e) => tokio::time::sleep(RETRY_PAUSE).await,
-                Err(e) => return Err(e),
+                Err(e) => retry_after(e, None, no_deadline).await?,
             }
         }
     }
@@ -357,8 +462,8 @@ where
 {
     loop {
         match read().await {
-            Err(e) if is_retryable(&e) => tokio::time::sleep(RETRY_PAUSE).await,
-            other => return other,
+            Err(e) => retry_after(e, None, no_deadline).await?,
+            ok => return ok,
         }
     }
 }
@@ -429,6 +534,26 @@ mod tests {
         assert_eq!(parent_of("/a"), "/");
         assert_eq!(child_path("/", "x"), "/x");
         assert_eq!(child_path("/a", "x"), "/a/x");
+    }
+
+    #[test]
+    fn connection_loss_and_request_timeout_are_the_retryable_failures() {
+        assert!(is_retryable(&Error::ConnectionLoss(String::new())));
+        assert!(is_retryable(&Error::OperationTimeout(String::new())));
+        assert!(!is_retryable(&Error::SessionExpired(String::new())));
+        assert!(!is_retryable(&Error::NoNode(String::new())));
+    }
+
+    #[test]
+    fn the_failing_op_of_a_multi_is_the_one_that_is_not_a_rollback_marker() {
+        let results = vec![
+            OpResult::Error(Error::RolledBack(String::new())),
+            OpResult::Error(Error::NoNode("/x".into())),
+            OpResult::Error(Error::RuntimeInconsistency(String::new())),
+        ];
+        let (i, e) = failing_op(&results).unwrap();
+        assert_eq!((i, e), (1, &Error::NoNode("/x".into())));
+        assert!(failing_op(&[OpResult::Check, OpResult::Delete]).is_none());
     }
 
     #[test]

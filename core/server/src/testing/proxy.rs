@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +27,8 @@ struct State {
     /// Forward the next client->server chunk, then cut that connection before
     /// any reply can come back.
     cut_after_next_request: AtomicBool,
+    /// Hold every server->client chunk this many milliseconds (0: none).
+    reply_delay_ms: AtomicU64,
     cut_all: broadcast::Sender<()>,
 }
 
@@ -39,6 +42,7 @@ impl Proxy {
             upstream: upstream.to_string(),
             blocked: AtomicBool::new(false),
             cut_after_next_request: AtomicBool::new(false),
+            reply_delay_ms: AtomicU64::new(0),
             cut_all,
         });
         let st = state.clone();
@@ -73,6 +77,13 @@ impl Proxy {
     /// Heals the partition: new connections are accepted again.
     pub fn unblock(&self) {
         self.state.blocked.store(false, Ordering::SeqCst);
+    }
+
+    /// Slow replies (and events) down by `delay` each, without cutting the
+    /// connection: requests time out while the session lives. Zero ends it.
+    pub fn delay_replies(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state.reply_delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// The next request reaches the server; its reply never reaches the client.
@@ -117,6 +128,10 @@ async fn pump(client: TcpStream, server: TcpStream, st: Arc<State>) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
+            let delay = st.reply_delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
             if cw.write_all(&buf[..n]).await.is_err() {
                 return;
             }
