@@ -107,6 +107,35 @@ async fn a_direct_write_never_overtakes_a_frame_the_writer_has_taken_but_not_wri
 }
 
 #[tokio::test]
+async fn callers_may_not_write_while_the_writer_is_in_the_middle_of_a_frame() {
+    let (mut outbox, mut queue, _rd, peer) = small_buffer_outbox().await;
+    assert!(outbox.send(request(1, vec![1; 1 << 20]), false).is_none());
+    let writer = tokio::spawn(async move {
+        assert!(queue.ready().await);
+        queue.flush().await.unwrap();
+        queue
+    });
+    // The writer fills the socket and waits for room, mid-frame.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!writer.is_finished(), "1 MB cannot fit the socket");
+    assert!(
+        !outbox.writer_idle(),
+        "a half-written frame keeps callers out"
+    );
+    assert!(outbox.send(request(2, vec![2; 100]), true).is_none());
+    let mut reader = FrameReader::new(peer, 16 << 20);
+    assert_eq!(next_xid(&mut reader).await, 1);
+    let mut queue = writer.await.unwrap();
+    assert!(!outbox.writer_idle(), "frame 2 still waits for the writer");
+    assert!(queue.ready().await);
+    queue.flush().await.unwrap();
+    assert_eq!(next_xid(&mut reader).await, 2);
+    assert!(outbox.writer_idle());
+}
+
+#[tokio::test]
 async fn requests_never_written_come_back_in_order_and_tails_do_not() {
     let (mut outbox, mut queue, _rd, _peer) = small_buffer_outbox().await;
     // Frame 1 is begun on the socket (its tail queued); 2 and 3 wait.
