@@ -372,12 +372,15 @@ impl Client {
         Ok(expect!(resp, GetChildren))
     }
 
-    /// The names of the node's children (unsorted).
+    /// The names of the node's children, sorted by name (byte order of the
+    /// UTF-8 names). The server guarantees the order, so a caller may rely on
+    /// it without sorting again.
     pub async fn children(&self, path: &str) -> Result<Vec<String>> {
         Ok(self.children_inner(path, false, Action::None).await?.names)
     }
 
-    /// The node's children with their stats, and the node's own stat.
+    /// The node's children with their stats, sorted by name as in
+    /// [`Client::children`], and the node's own stat.
     pub async fn children_with_stats(&self, path: &str) -> Result<(Vec<(String, Stat)>, Stat)> {
         let r = self.children_inner(path, true, Action::None).await?;
         let children = r
@@ -391,8 +394,9 @@ impl Client {
         ))
     }
 
-    /// Like [`Client::children`], and watches the node's children: the watch
-    /// fires when a child is added or removed, or the node is deleted.
+    /// Like [`Client::children`] (names sorted by name), and watches the
+    /// node's children: the watch fires when a child is added or removed, or
+    /// the node is deleted.
     pub async fn children_watch(&self, path: &str) -> Result<(Vec<String>, OneshotWatch)> {
         let (action, watch) = oneshot_action(path, OneshotRequest::Child);
         Ok((self.children_inner(path, false, action).await?.names, watch))
