@@ -92,6 +92,36 @@ async fn crud_round_trip_reports_data_and_stats() {
 }
 
 #[tokio::test]
+async fn children_come_back_sorted_by_name_whatever_the_creation_order() {
+    let srv = TestServer::start().await;
+    let c = client(srv.addr, SESSION).await;
+    c.create("/s", "", CreateMode::Persistent).await.unwrap();
+    // Created out of order; byte order puts "B" before "a", "10" before
+    // "9", and "a-b" < "a0" < "a~" (a path-order sort would not).
+    let created = ["a0", "9", "a~", "B", "a-b", "10", "a", "é"];
+    for name in created {
+        c.create(&format!("/s/{name}"), name, CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    let sorted = ["10", "9", "B", "a", "a-b", "a0", "a~", "é"];
+    assert_eq!(c.children("/s").await.unwrap(), sorted);
+    let (with_stats, parent) = c.children_with_stats("/s").await.unwrap();
+    let names: Vec<&str> = with_stats.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, sorted);
+    for (name, stat) in &with_stats {
+        assert_eq!(stat.data_length as usize, name.len(), "{name}'s own stat");
+    }
+    assert_eq!(parent.num_children, sorted.len() as u32);
+    let (watched, _watch) = c.children_watch("/s").await.unwrap();
+    assert_eq!(watched, sorted);
+    // The root's children too (their paths share only "/").
+    c.create("/0", "", CreateMode::Persistent).await.unwrap();
+    assert_eq!(c.children("/").await.unwrap(), ["0", "s"]);
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn sequential_nodes_get_increasing_ten_digit_suffixes() {
     let srv = TestServer::start().await;
     let c = client(srv.addr, SESSION).await;

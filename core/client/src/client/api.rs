@@ -167,11 +167,18 @@ impl Client {
         self.inner().last_zxid()
     }
 
+    /// Sends a read with `min_zxid` = the newest zxid this client has seen
+    /// (a server that is behind waits until it has applied it, so reads
+    /// never go back in time); `action` is done when the answer arrives.
     async fn read(&self, op: Req, action: Action) -> Result<proto::Response> {
         self.inner().call(op, true, action).await
     }
 
-    async fn write(&self, op: Req) -> Result<proto::Response> {
+    /// Sends `op` without `min_zxid` (the server does not first catch up to
+    /// what this client has seen) and with no watch action: for writes, which
+    /// the log orders after everything this session sent; for `sync`, which
+    /// waits for a quorum-confirmed read index anyway; and for `add_watch`.
+    async fn call_without_min_zxid(&self, op: Req) -> Result<proto::Response> {
         self.inner().call(op, false, Action::None).await
     }
 
@@ -193,7 +200,7 @@ impl Client {
         mode: CreateMode,
     ) -> Result<(String, Stat)> {
         let resp = self
-            .write(Req::Create(proto::CreateRequest {
+            .call_without_min_zxid(Req::Create(proto::CreateRequest {
                 path: path.to_string(),
                 data: data.into(),
                 mode: Some(mode.into()),
@@ -214,7 +221,7 @@ impl Client {
         mode: CreateMode,
     ) -> Result<(String, Stat, Option<String>)> {
         let resp = self
-            .write(Req::Create(proto::CreateRequest {
+            .call_without_min_zxid(Req::Create(proto::CreateRequest {
                 path: path.to_string(),
                 data: data.into(),
                 mode: Some(mode.into()),
@@ -260,7 +267,7 @@ impl Client {
     /// Deletes a node; `version` `Some(v)` fails with `BadVersion` unless it matches.
     pub async fn delete(&self, path: &str, version: Option<i32>) -> Result<()> {
         let resp = self
-            .write(Req::Delete(proto::DeleteRequest {
+            .call_without_min_zxid(Req::Delete(proto::DeleteRequest {
                 path: path.to_string(),
                 version: version.unwrap_or(-1),
             }))
@@ -336,7 +343,7 @@ impl Client {
         version: Option<i32>,
     ) -> Result<Stat> {
         let resp = self
-            .write(Req::SetData(proto::SetDataRequest {
+            .call_without_min_zxid(Req::SetData(proto::SetDataRequest {
                 path: path.to_string(),
                 data: data.into(),
                 version: version.unwrap_or(-1),
@@ -365,12 +372,15 @@ impl Client {
         Ok(expect!(resp, GetChildren))
     }
 
-    /// The names of the node's children (unsorted).
+    /// The names of the node's children, sorted by name (byte order of the
+    /// UTF-8 names). The server guarantees the order, so a caller may rely on
+    /// it without sorting again.
     pub async fn children(&self, path: &str) -> Result<Vec<String>> {
         Ok(self.children_inner(path, false, Action::None).await?.names)
     }
 
-    /// The node's children with their stats, and the node's own stat.
+    /// The node's children with their stats, sorted by name as in
+    /// [`Client::children`], and the node's own stat.
     pub async fn children_with_stats(&self, path: &str) -> Result<(Vec<(String, Stat)>, Stat)> {
         let r = self.children_inner(path, true, Action::None).await?;
         let children = r
@@ -384,8 +394,9 @@ impl Client {
         ))
     }
 
-    /// Like [`Client::children`], and watches the node's children: the watch
-    /// fires when a child is added or removed, or the node is deleted.
+    /// Like [`Client::children`] (names sorted by name), and watches the
+    /// node's children: the watch fires when a child is added or removed, or
+    /// the node is deleted.
     pub async fn children_watch(&self, path: &str) -> Result<(Vec<String>, OneshotWatch)> {
         let (action, watch) = oneshot_action(path, OneshotRequest::Child);
         Ok((self.children_inner(path, false, action).await?.names, watch))
@@ -408,7 +419,7 @@ impl Client {
     /// multi failed (then every result is an [`OpResult::Error`]: see its docs).
     pub async fn multi_results(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
         let resp = self
-            .write(Req::Multi(proto::MultiRequest {
+            .call_without_min_zxid(Req::Multi(proto::MultiRequest {
                 ops: ops.iter().map(proto::Op::from).collect(),
             }))
             .await?;
@@ -424,7 +435,7 @@ impl Client {
     /// linearizable with respect to it.
     pub async fn sync(&self, path: &str) -> Result<()> {
         let resp = self
-            .write(Req::Sync(proto::SyncRequest {
+            .call_without_min_zxid(Req::Sync(proto::SyncRequest {
                 path: path.to_string(),
             }))
             .await?;
@@ -438,7 +449,7 @@ impl Client {
     pub async fn watch(&self, path: &str, mode: WatchMode) -> Result<WatchStream> {
         let stream = WatchStream::register(self.inner(), mode, path);
         let resp = self
-            .write(Req::AddWatch(proto::AddWatchRequest {
+            .call_without_min_zxid(Req::AddWatch(proto::AddWatchRequest {
                 path: path.to_string(),
                 mode: proto::WatchMode::from(mode) as i32,
             }))

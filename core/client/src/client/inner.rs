@@ -1,15 +1,18 @@
 //! The state shared by the public API and the client's tasks, behind one
 //! mutex, and every transition of it: submitting a request, installing a
-//! connection (re-registering watches first), connection loss, expiry, close.
+//! connection (re-registering watches first), routing what a connection
+//! hears (it is the connection's [`ConnectionEvents`]), connection loss,
+//! expiry, close.
 //!
 //! Why one `std::sync::Mutex` and not tokio's: every critical section is short
 //! and never awaits; one lock over the connection slot, the parked queue, the
 //! watch table and the state makes "event routed before later responses" and
 //! "watches re-registered before parked requests" simple to keep. This module
-//! must not do I/O: sockets belong to `connection`, timers to `supervisor`.
+//! must not do I/O: sockets belong to `connection` and `outbox`, timers to
+//! `supervisor`. Results are delivered after the mutex is released.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,7 +23,8 @@ use coord_proto::WatchEvent;
 use coord_proto::proto;
 
 use super::config::Config;
-use super::connection::Outgoing;
+use super::connection::{ConnectionEvents, Terms};
+use super::outbox::{Outbox, WriteQueue};
 use super::request::{Action, Conn, Pending, Queued, Reply, complete};
 use super::session::{Credentials, SessionState, StateHub, StateStream};
 use super::watch::{EventResult, WatchMode, WatchTable, WatcherType};
@@ -98,18 +102,20 @@ impl Inner {
         self.last_zxid.fetch_max(zxid, Ordering::AcqRel);
     }
 
-    /// Records that a frame just arrived.
-    pub(crate) fn heard(&self) {
-        let ms = self.epoch.elapsed().as_millis() as u64;
-        self.last_heard_ms.fetch_max(ms, Ordering::AcqRel);
-    }
-
     /// Time since the last frame arrived.
     pub(crate) fn since_heard(&self) -> Duration {
         let now = self.epoch.elapsed();
         now.saturating_sub(Duration::from_millis(
             self.last_heard_ms.load(Ordering::Acquire),
         ))
+    }
+
+    /// What every connection asks of its server.
+    pub(crate) fn terms(&self) -> Terms {
+        Terms {
+            session_timeout: self.config.session_timeout,
+            max_frame_bytes: self.config.max_frame_bytes,
+        }
     }
 
     /// Session credentials (id 0 before the first handshake).
@@ -223,46 +229,17 @@ impl Inner {
         Ok(xid)
     }
 
-    /// Queues a ping if a connection is up (no waiter: any frame back counts).
-    pub(crate) fn ping(&self) {
-        let op = proto::request::Op::Ping(proto::PingRequest {});
-        let mut s = self.lock();
-        if s.conn.is_some() && s.terminal.is_none() {
-            s.next_xid += 1;
-            let q = Queued {
-                xid: s.next_xid,
-                op,
-                pending: Pending {
-                    reply: None,
-                    action: Action::None,
-                    read: false,
-                },
-            };
-            if let Some(conn) = s.conn.as_mut() {
-                let _ = conn.send(q, 0);
-            }
-        }
-    }
-
-    /// The writer task has written everything it was handed: when its queue
-    /// is still empty (`queue_empty`, checked under the lock, since callers
-    /// only queue under it), callers may write directly again.
-    pub(crate) fn writer_idle(&self, idle: &AtomicBool, queue_empty: impl FnOnce() -> bool) {
-        let _s = self.lock();
-        if queue_empty() {
-            idle.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Makes `conn` the live connection after a handshake: records the
-    /// credentials, queues `SetWatches` (every live watch, `last_zxid`) and
-    /// then the parked requests, in order, and moves to `Connected`. Returns
-    /// false (and installs nothing) once the client is terminal.
-    pub(crate) fn install(&self, mut conn: Conn, creds: Credentials) -> bool {
+    /// Makes the connection to `addr` (its `outbox`) the live one after a
+    /// handshake: records the credentials, sends `SetWatches` (every live
+    /// watch, `last_zxid`) and then the parked requests, in order, and moves
+    /// to `Connected`. Returns false (and installs nothing) once the client
+    /// is terminal.
+    pub(crate) fn install(&self, addr: String, outbox: Outbox, creds: Credentials) -> bool {
         let mut s = self.lock();
         if s.terminal.is_some() {
             return false;
         }
+        let mut conn = Conn::new(addr, outbox);
         s.creds = creds;
         let last_zxid = self.last_zxid();
         if let Some(set) = s.watches.set_watches(last_zxid) {
@@ -291,16 +268,16 @@ impl Inner {
     }
 
     /// The connection is gone: requests it may have carried fail with
-    /// `ConnectionLoss`, those still in the writer's queue go back to the
+    /// `ConnectionLoss`, those still in the writer's `queue` go back to the
     /// front of the parked queue, and the state becomes `Suspended`.
-    pub(crate) fn connection_lost(&self, rx: &mut mpsc::UnboundedReceiver<Outgoing>, reason: &str) {
+    pub(crate) fn connection_lost(&self, queue: &mut WriteQueue, reason: &str) {
         let mut s = self.lock();
         let Some(conn) = s.conn.take() else {
             return;
         };
         let addr = conn.addr.clone();
         tracing::warn!(server = %addr, %reason, "connection lost");
-        let (unsent, in_flight) = conn.take_down(rx);
+        let (unsent, in_flight) = conn.take_down(queue);
         for q in unsent.into_iter().rev() {
             s.parked.push_front(q);
         }
@@ -354,31 +331,6 @@ impl Inner {
     /// Ends the session as expired.
     pub(crate) fn expire(&self, detail: String) {
         self.end(Error::SessionExpired(detail));
-    }
-
-    /// Routes a response to its waiter (after its watch action).
-    pub(crate) fn on_response(&self, resp: proto::Response) {
-        self.saw_zxid(resp.zxid);
-        let mut s = self.lock();
-        let Some(pending) = s.conn.as_mut().and_then(|c| c.pending.remove(&resp.xid)) else {
-            tracing::debug!(xid = resp.xid, "response nobody waits for");
-            return;
-        };
-        let (done, closed) = complete(pending, resp, &mut s.watches);
-        drop(s);
-        done.deliver();
-        if closed {
-            self.end(closed_error());
-        }
-    }
-
-    /// Routes a watch event to the local watchers.
-    pub(crate) fn on_event(&self, ev: &WatchEvent) {
-        self.saw_zxid(ev.zxid);
-        self.events_received.fetch_add(1, Ordering::Relaxed);
-        let n = self.lock().watches.route(ev);
-        self.watchers_woken.fetch_add(n as u64, Ordering::Relaxed);
-        tracing::trace!(path = %ev.path, kind = ?ev.kind, watchers = n, "watch event");
     }
 
     /// Registers a persistent watcher locally (before its `AddWatch` is sent,
@@ -437,6 +389,65 @@ impl Inner {
             })
             .await
             .clone()
+    }
+}
+
+/// What the live connection hears, routed under the mutex; results and
+/// wake-ups are delivered after it is released.
+impl ConnectionEvents for Inner {
+    fn last_zxid(&self) -> u64 {
+        Inner::last_zxid(self)
+    }
+
+    fn heard(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_heard_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    /// Routes a response to its waiter (after its watch action).
+    fn on_response(&self, resp: proto::Response) {
+        self.saw_zxid(resp.zxid);
+        let mut s = self.lock();
+        let Some(pending) = s.conn.as_mut().and_then(|c| c.pending.remove(&resp.xid)) else {
+            tracing::debug!(xid = resp.xid, "response nobody waits for");
+            return;
+        };
+        let (done, closed) = complete(pending, resp, &mut s.watches);
+        drop(s);
+        done.deliver();
+        if closed {
+            self.end(closed_error());
+        }
+    }
+
+    /// Routes a watch event to the local watchers.
+    fn on_event(&self, ev: &WatchEvent) {
+        self.saw_zxid(ev.zxid);
+        self.events_received.fetch_add(1, Ordering::Relaxed);
+        let n = self.lock().watches.route(ev);
+        self.watchers_woken.fetch_add(n as u64, Ordering::Relaxed);
+        tracing::trace!(path = %ev.path, kind = ?ev.kind, watchers = n, "watch event");
+    }
+
+    /// Sends a ping if a connection is up (no waiter: any frame back counts).
+    fn ping_due(&self) {
+        let op = proto::request::Op::Ping(proto::PingRequest {});
+        let mut s = self.lock();
+        if s.conn.is_some() && s.terminal.is_none() {
+            s.next_xid += 1;
+            let q = Queued {
+                xid: s.next_xid,
+                op,
+                pending: Pending {
+                    reply: None,
+                    action: Action::None,
+                    read: false,
+                },
+            };
+            if let Some(conn) = s.conn.as_mut() {
+                let _ = conn.send(q, 0);
+            }
+        }
     }
 }
 

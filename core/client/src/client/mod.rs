@@ -14,9 +14,15 @@
 //! - `session`: [`SessionState`], its change stream and the session credentials.
 //! - `watch`: the local watch table and event routing (pure, unit-tested).
 //! - `watcher`: the public watch handles [`OneshotWatch`] and [`WatchStream`].
+//! - `request`: pending requests, parked requests and what a response does
+//!   on arrival (watch actions, completion).
 //! - `inner`: the state shared by the API and the tasks (one mutex) and its
-//!   transitions: send, park, connection loss, expiry, close.
-//! - `connection`: one TCP connection: handshake, reader, batching writer, pings.
+//!   transitions: send, park, route responses and events, connection loss,
+//!   expiry, close.
+//! - `outbox`: one connection's queue of frames to write and the wire-order
+//!   rule (a caller writes directly only while the writer is idle).
+//! - `connection`: one TCP connection: handshake, reader, writer task, pings;
+//!   it reports to the session through `ConnectionEvents`.
 //! - `supervisor`: the task that owns reconnects, server rotation and expiry.
 //! - `api`: [`Client`]'s public methods.
 //!
@@ -31,6 +37,7 @@ mod backoff;
 mod config;
 mod connection;
 mod inner;
+mod outbox;
 mod request;
 mod session;
 mod supervisor;

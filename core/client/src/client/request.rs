@@ -1,19 +1,20 @@
 //! Request/response plumbing: the pending map of one connection (xid ->
-//! waiter), the queue of requests parked while no connection is up, and what
-//! the reader does with a response besides resolving its waiter.
+//! waiter), the requests parked while no connection is up, and what a
+//! response does besides resolving its waiter (watch actions, completion).
 //!
-//! Owns no lock: every function here runs under the client's shared mutex
-//! (see `inner`), which is what makes "assign xid, record the waiter, queue
-//! the frame" one atomic step and keeps the wire order equal to the xid order.
+//! Owns no lock and no socket: every function here runs under the client's
+//! shared mutex (see `inner`), which is what makes "assign xid, record the
+//! waiter, hand the frame to the outbox" one atomic step and keeps the wire
+//! order equal to the xid order; how frames reach the wire is `outbox`'s.
 
 use std::collections::{HashMap, VecDeque};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use coord_proto::proto;
 
-use super::connection::{Outgoing, Wire};
+use super::outbox::{Outbox, WriteQueue};
 use super::watch::{EventResult, OneshotKind, WatchTable, WatcherType};
 
 /// Where a caller waits for its response (`None`: fire and forget).
@@ -86,23 +87,31 @@ impl Queued {
     }
 }
 
-/// The live connection as seen by callers: its socket's write side and its
-/// pending map.
+/// The live connection as seen by callers: its outbox and its pending map.
 #[derive(Debug)]
 pub(crate) struct Conn {
     /// `host:port` of the server.
     pub(crate) addr: String,
-    /// The writer's queue, and direct writes.
-    pub(crate) wire: Wire,
-    /// Requests written (or queued to the writer), by xid.
+    /// Where frames go (see `outbox`).
+    outbox: Outbox,
+    /// Requests written (or handed to the writer), by xid.
     pub(crate) pending: HashMap<u64, Pending>,
 }
 
 impl Conn {
-    /// Records the waiter and sends the frame: written by the caller when no
-    /// other request is in flight, else queued to the writer (see
-    /// `connection`). The writer's receiver outlives the slot (the supervisor
-    /// drains it on teardown), so the send cannot fail while the connection
+    /// A connection to `addr` with nothing in flight yet.
+    pub(crate) fn new(addr: String, outbox: Outbox) -> Conn {
+        Conn {
+            addr,
+            outbox,
+            pending: HashMap::new(),
+        }
+    }
+
+    /// Records the waiter and sends the frame through the outbox, which may
+    /// let the caller write it directly when no other request is in flight.
+    /// The writer's end outlives the connection's install (the supervisor
+    /// keeps it for teardown), so the send cannot fail while the connection
     /// is installed; if it ever does, the request is handed back to be parked.
     pub(crate) fn send(&mut self, q: Queued, last_zxid: u64) -> Option<Queued> {
         let req = proto::Request {
@@ -110,7 +119,7 @@ impl Conn {
             min_zxid: if q.pending.read { last_zxid } else { 0 },
             op: Some(q.op),
         };
-        match self.wire.send(req, self.pending.is_empty()) {
+        match self.outbox.send(req, self.pending.is_empty()) {
             None => {
                 self.pending.insert(q.xid, q.pending);
                 None
@@ -127,15 +136,9 @@ impl Conn {
     /// safe to send again), in order; pings and other internal requests are
     /// dropped. Every other pending request (a frame begun by a direct write
     /// included) is returned to be failed.
-    pub(crate) fn take_down(
-        mut self,
-        rx: &mut mpsc::UnboundedReceiver<Outgoing>,
-    ) -> (VecDeque<Queued>, Vec<Pending>) {
+    pub(crate) fn take_down(mut self, queue: &mut WriteQueue) -> (VecDeque<Queued>, Vec<Pending>) {
         let mut unsent = VecDeque::new();
-        while let Ok(out) = rx.try_recv() {
-            let Outgoing::Request(req) = out else {
-                continue;
-            };
+        for req in queue.unsent() {
             let (Some(pending), Some(op)) = (self.pending.remove(&req.xid), req.op) else {
                 continue;
             };

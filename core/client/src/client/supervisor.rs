@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 
 use super::backoff::Backoff;
-use super::connection::{self, Ended, Established, HandshakeError};
+use super::connection::{self, Ended, Established, HandshakeError, Reader};
 use super::inner::Inner;
+use super::outbox::WriteQueue;
 
 /// Opens the session for a new client: tries the servers in random order with
 /// backoff until one answers or `connect_timeout` has passed, then installs
@@ -36,12 +37,20 @@ pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
             break;
         }
         let addr = &servers[attempt % servers.len()];
-        match connection::open(inner, addr, inner.creds(), deadline - now).await {
+        let opened =
+            connection::open(&**inner, addr, inner.creds(), inner.terms(), deadline - now).await;
+        match opened {
             Ok(est) => {
-                let (conn, rx) = est.slot();
-                inner.install(conn, est.creds);
+                let Established {
+                    addr,
+                    creds,
+                    outbox,
+                    queue,
+                    reader,
+                } = est;
+                inner.install(addr, outbox, creds);
                 let next = attempt % servers.len();
-                tokio::spawn(run(Arc::clone(inner), servers, next, est, rx));
+                tokio::spawn(run(Arc::clone(inner), servers, next, reader, queue));
                 return Ok(());
             }
             Err(HandshakeError::Expired(d)) => last_err = Some(Error::SessionExpired(d)),
@@ -59,21 +68,23 @@ pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
     )))
 }
 
-/// The supervisor loop. `current` indexes the server of `est`.
+/// The supervisor loop. `current` indexes the server of the installed
+/// connection, `reader` is its read half, `queue` its writer's end (kept
+/// here across the connection's end, to take back what was never written).
 async fn run(
     inner: Arc<Inner>,
     servers: Vec<String>,
     mut current: usize,
-    est: Established,
-    mut rx: mpsc::UnboundedReceiver<connection::Outgoing>,
+    reader: Reader,
+    mut queue: WriteQueue,
 ) {
     let mut shutdown = inner.shutdown_signal();
     let mut backoff = Backoff::new(inner.config.backoff_min, inner.config.backoff_max);
-    let mut est = Some(est);
+    let mut live = Some(reader);
     loop {
-        if let Some(e) = est.take() {
+        if let Some(reader) = live.take() {
             let ended = tokio::select! {
-                ended = connection::run(&inner, e, &mut rx) => Some(ended),
+                ended = connection::run(&*inner, reader, &mut queue) => Some(ended),
                 _ = shutdown.wait_for(|stop| *stop) => None,
             };
             match ended {
@@ -82,25 +93,31 @@ async fn run(
                     inner.expire(d);
                     break;
                 }
-                Some(Ended::Lost(reason)) => inner.connection_lost(&mut rx, &reason),
+                Some(Ended::Lost(reason)) => inner.connection_lost(&mut queue, &reason),
             }
         }
         if inner.is_terminal() {
             break;
         }
-        let Some((next, e)) =
+        let Some((next, est)) =
             reconnect(&inner, &servers, current, &mut backoff, &mut shutdown).await
         else {
             break;
         };
-        let (conn, new_rx) = e.slot();
-        if !inner.install(conn, e.creds) {
+        let Established {
+            addr,
+            creds,
+            outbox,
+            queue: new_queue,
+            reader,
+        } = est;
+        if !inner.install(addr, outbox, creds) {
             break;
         }
         backoff.reset();
         current = next;
-        rx = new_rx;
-        est = Some(e);
+        queue = new_queue;
+        live = Some(reader);
     }
     tracing::debug!("client supervisor stopped");
 }
@@ -144,7 +161,7 @@ async fn reconnect(
             .min(left)
             .max(Duration::from_millis(10));
         let opened = tokio::select! {
-            r = connection::open(inner, addr, creds, limit) => r,
+            r = connection::open(inner, addr, creds, inner.terms(), limit) => r,
             _ = shutdown.wait_for(|stop| *stop) => return None,
         };
         match opened {
