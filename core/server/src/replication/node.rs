@@ -20,7 +20,7 @@ use super::log_writer::WriterHandle;
 use super::{ApplyObserver, LogStore, NetworkFactory, Node, NodeId, SmStore, TypeConfig};
 use crate::config::Limits;
 use crate::error::Error;
-use crate::state_machine::{Command, Outcome, StateMachine};
+use crate::state_machine::{Command, CommandKind, Outcome, StateMachine};
 
 /// Settings of the replication engine.
 #[derive(Debug, Clone)]
@@ -34,8 +34,6 @@ pub struct ReplicationConfig {
     /// Entries kept in the log behind a snapshot, so a slightly lagging follower
     /// can catch up without a snapshot transfer.
     pub logs_to_keep_after_snapshot: u64,
-    /// State-machine limits; every replica must use the same values.
-    pub limits: Limits,
     /// Leader heartbeat interval in milliseconds.
     pub heartbeat_ms: u64,
     /// Lower bound of the randomized election timeout in milliseconds.
@@ -60,7 +58,6 @@ impl ReplicationConfig {
             node_id: 1,
             snapshot_logs_since_last: 10_000,
             logs_to_keep_after_snapshot: 1_000,
-            limits: Limits::default(),
             heartbeat_ms: 100,
             election_timeout_min_ms: 300,
             election_timeout_max_ms: 600,
@@ -91,11 +88,10 @@ impl Replica {
     ) -> Result<Replica, Error> {
         let raft_dir = cfg.data_dir.join("raft");
         let snap_dir = cfg.data_dir.join("snapshots");
-        let limits = cfg.limits.clone();
         let (log_store, sm_store) = tokio::task::spawn_blocking(move || {
             Ok::<_, Error>((
                 LogStore::open(&raft_dir)?,
-                SmStore::open(&snap_dir, limits, observer)?,
+                SmStore::open(&snap_dir, observer)?,
             ))
         })
         .await
@@ -171,6 +167,46 @@ impl Replica {
             .map_err(|e| Error::OperationTimeout(format!("replica start: {e}")))?;
         tracing::info!(node_id = self.node_id, "replica is leader and caught up");
         Ok(())
+    }
+
+    /// Makes `wanted` the replicated limits: if they differ from the limits
+    /// the state machine enforces, proposes a `SetLimits` command stamped
+    /// `time_ms` and waits until it is applied. Commands before it keep the
+    /// limits they were applied under; commands after it get `wanted`.
+    /// Returns whether a change was made. Call it on the leader after
+    /// [`Replica::start`] (the log has been replayed by then).
+    pub async fn replicate_limits(&self, wanted: &Limits, time_ms: i64) -> Result<bool, Error> {
+        let current = self
+            .state
+            .read()
+            .map_err(|_| Error::Internal("state machine lock poisoned".into()))?
+            .limits()
+            .clone();
+        if &current == wanted {
+            tracing::info!(limits = ?current, "configured limits match the replicated ones");
+            return Ok(false);
+        }
+        let outcome = self
+            .write(Command {
+                session_id: 0,
+                time_ms,
+                kind: CommandKind::SetLimits(wanted.clone()),
+            })
+            .await?;
+        match outcome.result {
+            Ok(_) => {
+                tracing::warn!(
+                    from = ?current,
+                    to = ?wanted,
+                    zxid = outcome.zxid,
+                    "configured limits differ from the replicated ones: changed them through the log; they apply to commands after this zxid"
+                );
+                Ok(true)
+            }
+            Err(e) => Err(Error::BadArguments(format!(
+                "configured limits {wanted:?} were rejected (replicated limits stay {current:?}): {e}"
+            ))),
+        }
     }
 
     /// The state machine, for reads (take the read lock briefly).
