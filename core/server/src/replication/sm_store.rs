@@ -25,7 +25,7 @@ use openraft::{
 };
 
 use super::snapshot::{self, Meta, SnapFile};
-use super::{Node, NodeId, TypeConfig};
+use super::{Member, NodeId, TypeConfig};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{BatchOutcome, StateMachine, WatchEvent};
@@ -71,7 +71,7 @@ struct Inner {
 #[derive(Clone, Default)]
 struct Applied {
     last: Option<LogId<NodeId>>,
-    membership: StoredMembership<NodeId, Node>,
+    membership: StoredMembership<NodeId, Member>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -240,7 +240,8 @@ impl RaftStateMachine<TypeConfig> for SmStore {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Node>), StorageError<NodeId>> {
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Member>), StorageError<NodeId>>
+    {
         let applied = lock(&self.inner.applied);
         Ok((applied.last, applied.membership.clone()))
     }

@@ -17,7 +17,7 @@ use openraft::{SnapshotMeta, StoredMembership};
 use prost::Message;
 
 use super::codec::{invalid, log_id_from_proto, log_id_to_proto};
-use super::{Node, NodeId, files};
+use super::{Member, NodeId, files};
 use crate::config::Limits;
 use crate::state_machine::StateMachine;
 use crate::storage::{self, limits_from_storage, limits_to_storage, snapshot_record::Record};
@@ -31,7 +31,7 @@ const SUFFIX: &str = ".snap";
 pub(crate) const KEEP: usize = 2;
 
 /// Snapshot metadata in openraft's terms.
-pub(crate) type Meta = SnapshotMeta<NodeId, Node>;
+pub(crate) type Meta = SnapshotMeta<NodeId, Member>;
 
 /// A snapshot file on disk and what its header says.
 #[derive(Debug, Clone)]
@@ -252,7 +252,7 @@ fn read_header(input: &mut impl Read) -> io::Result<storage::SnapshotHeader> {
 }
 
 fn meta_of(h: &storage::SnapshotHeader) -> io::Result<Meta> {
-    let last_membership: StoredMembership<NodeId, Node> =
+    let last_membership: StoredMembership<NodeId, Member> =
         serde_json::from_slice(&h.membership_json)
             .map_err(|e| invalid(format!("snapshot membership: {e}")))?;
     Ok(SnapshotMeta {
