@@ -138,13 +138,14 @@ struct ServeArgs {
     /// Directory for the log, vote and snapshots.
     #[arg(long, env = "COORD_DATA_DIR", default_value = "./coord-data")]
     data_dir: PathBuf,
-    /// Largest node data in bytes.
+    /// Largest node data in bytes. Limits are replicated: a changed value is
+    /// proposed through the log at start and applies to later writes only.
     #[arg(long, env = "COORD_MAX_DATA_BYTES", default_value_t = 1024 * 1024)]
     max_data_bytes: usize,
-    /// Longest path in bytes.
+    /// Longest path in bytes (replicated, like --max-data-bytes).
     #[arg(long, env = "COORD_MAX_PATH_BYTES", default_value_t = 4096)]
     max_path_bytes: usize,
-    /// Most ops in one multi.
+    /// Most ops in one multi (replicated, like --max-data-bytes).
     #[arg(long, env = "COORD_MAX_MULTI_OPS", default_value_t = 1000)]
     max_multi_ops: usize,
     /// Shortest session timeout granted, ms.

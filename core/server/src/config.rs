@@ -2,13 +2,21 @@
 //!
 //! Every limit coord enforces is a named field here with its default, and every
 //! server setting is also a `coord serve` flag and a `COORD_*` environment
-//! variable (see `src/bin/coord.rs`).
+//! variable (see `core/cli/src/main.rs`).
 
 use std::time::Duration;
 
-/// Limits that decide outcomes inside the replicated state machine. Every replica
-/// must run with the same values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// Limits that decide outcomes inside the replicated state machine.
+///
+/// They are part of the replicated state (the snapshot header carries them and
+/// a `CommandKind::SetLimits` command changes them), so every replica enforces
+/// the same values and a replayed log decides what it decided the first time.
+/// A server's flags are only what it asks for: at start the leader proposes
+/// them when they differ from the replicated ones. A state that never saw a
+/// `SetLimits` (a new or pre-existing data dir) has the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Largest node data in bytes (`--max-data-bytes`, default 1 MiB).
     pub max_data_bytes: usize,

@@ -107,7 +107,7 @@ async fn run(
                 tokio::spawn(async move {
                     let result = match responder.await {
                         Ok(Ok(resp)) => Ok(resp.data.0),
-                        Ok(Err(e)) => Err(super::node::map_write_err(e)),
+                        Ok(Err(e)) => Err(super::replica::map_write_err(e)),
                         Err(_) => Err(Error::ShuttingDown(
                             "raft stopped before the command was applied".into(),
                         )),
@@ -118,7 +118,7 @@ async fn run(
             }
             Err(fatal) => {
                 drop(permit);
-                answer(replies, Err(super::node::map_fatal(fatal)));
+                answer(replies, Err(super::replica::map_fatal(fatal)));
             }
         }
     }

@@ -11,7 +11,7 @@ use std::io;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership};
 use prost::Message;
 
-use super::{Node, NodeId, TypeConfig};
+use super::{Member, NodeId, TypeConfig};
 use crate::state_machine::CommandBatch;
 use crate::storage;
 use crate::storage::log_entry::Payload;
@@ -151,7 +151,7 @@ pub(crate) fn entry_from_proto(p: storage::LogEntry) -> io::Result<Entry<TypeCon
                 .map_err(|e| invalid(format!("entry {log_id}: {e}")))?,
         )),
         Some(Payload::MembershipJson(json)) => {
-            let m: Membership<NodeId, Node> = serde_json::from_slice(&json)
+            let m: Membership<NodeId, Member> = serde_json::from_slice(&json)
                 .map_err(|e| invalid(format!("entry {log_id} membership: {e}")))?;
             EntryPayload::Membership(m)
         }

@@ -24,7 +24,7 @@ mod files;
 mod log_store;
 mod log_writer;
 mod network;
-mod node;
+mod replica;
 mod sm_store;
 mod snapshot;
 mod wal;
@@ -34,15 +34,18 @@ mod tests;
 
 pub use log_store::{LogReader, LogStore};
 pub use network::{NetworkFactory, PeerClient};
-pub use node::{Replica, ReplicationConfig};
+pub use replica::{Replica, ReplicationConfig};
 pub use sm_store::{ApplyObserver, NoopObserver, SmStore};
 
 use crate::state_machine::{BatchOutcome, CommandBatch};
 
-/// Raft node ids.
+/// Raft ids of the cluster's members (openraft calls them node ids; they are
+/// not tree nodes).
 pub type NodeId = u64;
-/// What the membership records about a node (its address).
-pub type Node = openraft::BasicNode;
+/// What the raft membership records about a member: the address clients reach
+/// it at (see [`ReplicationConfig::client_addr`]). Not a tree node: those are
+/// `crate::tree::Node`.
+pub type Member = openraft::BasicNode;
 
 openraft::declare_raft_types!(
     /// openraft's type configuration for coord: a log entry carries a
@@ -52,6 +55,6 @@ openraft::declare_raft_types!(
         D = CommandBatch,
         R = BatchOutcome,
         NodeId = NodeId,
-        Node = Node,
+        Node = Member,
         SnapshotData = tokio::fs::File,
 );

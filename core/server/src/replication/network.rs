@@ -13,7 +13,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 
-use super::{Node, NodeId, TypeConfig};
+use super::{Member, NodeId, TypeConfig};
 
 /// Creates clients for raft peers. Today every peer is unreachable.
 #[derive(Debug, Default, Clone)]
@@ -28,13 +28,13 @@ pub struct PeerClient {
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: NodeId, _node: &Node) -> PeerClient {
+    async fn new_client(&mut self, target: NodeId, _member: &Member) -> PeerClient {
         PeerClient { target }
     }
 }
 
 impl PeerClient {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<NodeId, Node, E> {
+    fn unreachable<E: std::error::Error>(&self) -> RPCError<NodeId, Member, E> {
         let why = io::Error::new(
             io::ErrorKind::Unsupported,
             format!(
@@ -51,7 +51,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         _rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
         Err(self.unreachable())
     }
 
@@ -61,7 +61,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         _option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
+        RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>,
     > {
         Err(self.unreachable())
     }
@@ -70,7 +70,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         _rpc: VoteRequest<NodeId>,
         _option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
         Err(self.unreachable())
     }
 }

@@ -25,7 +25,7 @@ use openraft::{
 };
 
 use super::snapshot::{self, Meta, SnapFile};
-use super::{Node, NodeId, TypeConfig};
+use super::{Member, NodeId, TypeConfig};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{BatchOutcome, Command, Outcome, StateMachine, WatchEvent};
@@ -67,7 +67,6 @@ struct Inner {
     applied: Mutex<Applied>,
     observer: Arc<dyn ApplyObserver>,
     dir: PathBuf,
-    limits: Limits,
     /// The newest snapshot on disk.
     current: Mutex<Option<SnapFile>>,
     seq: AtomicU64,
@@ -76,7 +75,7 @@ struct Inner {
 #[derive(Clone, Default)]
 struct Applied {
     last: Option<LogId<NodeId>>,
-    membership: StoredMembership<NodeId, Node>,
+    membership: StoredMembership<NodeId, Member>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,25 +95,21 @@ impl SmStore {
     /// Opens the store over `dir` (`<data_dir>/snapshots`), loading the newest
     /// snapshot if there is one. Blocking. The observer is not called for the loaded
     /// state (nobody can be watching yet).
-    pub fn open(
-        dir: &Path,
-        limits: Limits,
-        observer: Arc<dyn ApplyObserver>,
-    ) -> Result<SmStore, Error> {
-        Self::open_io(dir, limits, observer)
+    ///
+    /// Without a snapshot the state starts empty with the default limits: like
+    /// everything else that decides an outcome, other limits arrive through the
+    /// log (or a snapshot), never from this server's settings.
+    pub fn open(dir: &Path, observer: Arc<dyn ApplyObserver>) -> Result<SmStore, Error> {
+        Self::open_io(dir, observer)
             .map_err(|e| Error::Io(format!("opening snapshots in {}: {e}", dir.display())))
     }
 
-    fn open_io(
-        dir: &Path,
-        limits: Limits,
-        observer: Arc<dyn ApplyObserver>,
-    ) -> io::Result<SmStore> {
+    fn open_io(dir: &Path, observer: Arc<dyn ApplyObserver>) -> io::Result<SmStore> {
         super::files::create_dir_durable(dir)?;
         let newest = snapshot::list(dir, true)?.pop();
         let (sm, applied, current) = match newest {
             Some(snap) => {
-                let (sm, file) = snapshot::load(&snap.path, &limits)?;
+                let (sm, file) = snapshot::load(&snap.path)?;
                 tracing::info!(path = %file.path.display(), last_log_id = ?file.meta.last_log_id, "loaded snapshot");
                 let applied = Applied {
                     last: file.meta.last_log_id,
@@ -122,7 +117,11 @@ impl SmStore {
                 };
                 (sm, applied, Some(file))
             }
-            None => (StateMachine::new(limits.clone()), Applied::default(), None),
+            None => (
+                StateMachine::new(Limits::default()),
+                Applied::default(),
+                None,
+            ),
         };
         Ok(SmStore {
             inner: Arc::new(Inner {
@@ -130,7 +129,6 @@ impl SmStore {
                 applied: Mutex::new(applied),
                 observer,
                 dir: dir.to_path_buf(),
-                limits,
                 current: Mutex::new(current),
                 seq: AtomicU64::new(0),
             }),
@@ -247,7 +245,8 @@ impl RaftStateMachine<TypeConfig> for SmStore {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Node>), StorageError<NodeId>> {
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Member>), StorageError<NodeId>>
+    {
         let applied = lock(&self.inner.applied);
         Ok((applied.last, applied.membership.clone()))
     }
@@ -301,14 +300,10 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         };
         // Waits for tokio's buffered writes to land before handing the file over.
         let mut src = snapshot.into_std().await;
-        let (dir, limits, id) = (
-            self.inner.dir.clone(),
-            self.inner.limits.clone(),
-            meta.snapshot_id.clone(),
-        );
+        let (dir, id) = (self.inner.dir.clone(), meta.snapshot_id.clone());
         let (sm, file) = blocking(move || {
             src.seek(SeekFrom::Start(0))?;
-            snapshot::receive(&dir, &id, &mut src, &limits)
+            snapshot::receive(&dir, &id, &mut src)
         })
         .await
         .map_err(|e| snap_err(&e))?;

@@ -3,7 +3,9 @@
 //!
 //! A file is an envelope `[magic "CRDSNAP1"][crc32 of body: u32 LE][body length: u64 LE]`
 //! followed by the body: one length-delimited `SnapshotRecord` holding the
-//! `SnapshotHeader`, then the records of `StateMachine::write_snapshot_records`.
+//! `SnapshotHeader` (log position, membership, last zxid, and the replicated
+//! limits and leader time), then the records of
+//! `StateMachine::write_snapshot_records`.
 //! The same bytes travel to followers as openraft's snapshot data, so a received
 //! snapshot is checked exactly like one read from disk.
 
@@ -15,10 +17,10 @@ use openraft::{SnapshotMeta, StoredMembership};
 use prost::Message;
 
 use super::codec::{invalid, log_id_from_proto, log_id_to_proto};
-use super::{Node, NodeId, files};
+use super::{Member, NodeId, files};
 use crate::config::Limits;
 use crate::state_machine::StateMachine;
-use crate::storage::{self, snapshot_record::Record};
+use crate::storage::{self, limits_from_storage, limits_to_storage, snapshot_record::Record};
 
 const MAGIC: &[u8; 8] = b"CRDSNAP1";
 const ENVELOPE: usize = 20;
@@ -29,7 +31,7 @@ const SUFFIX: &str = ".snap";
 pub(crate) const KEEP: usize = 2;
 
 /// Snapshot metadata in openraft's terms.
-pub(crate) type Meta = SnapshotMeta<NodeId, Node>;
+pub(crate) type Meta = SnapshotMeta<NodeId, Member>;
 
 /// A snapshot file on disk and what its header says.
 #[derive(Debug, Clone)]
@@ -62,6 +64,8 @@ pub(crate) fn encode(sm: &StateMachine, meta: &Meta) -> io::Result<Encoded> {
             last_zxid: sm.last_zxid(),
             node_count,
             session_count,
+            limits: Some(limits_to_storage(sm.limits())),
+            last_time_ms: sm.last_time_ms(),
         })),
     };
     Ok(Encoded {
@@ -135,7 +139,6 @@ pub(crate) fn receive(
     dir: &Path,
     id: &str,
     src: &mut File,
-    limits: &Limits,
 ) -> io::Result<(StateMachine, SnapFile)> {
     let name = file_name(id);
     let tmp = dir.join(format!("{name}.tmp"));
@@ -143,7 +146,7 @@ pub(crate) fn receive(
         let mut out = File::create(&tmp)?;
         io::copy(src, &mut out)?;
         out.sync_all()?;
-        let loaded = load(&tmp, limits)?;
+        let loaded = load(&tmp)?;
         let path = dir.join(&name);
         fs::rename(&tmp, &path)?;
         files::sync_dir(dir)?;
@@ -172,8 +175,10 @@ pub(crate) fn read_meta(path: &Path) -> io::Result<SnapFile> {
     })
 }
 
-/// Loads a whole snapshot file, checking its CRC and length.
-pub(crate) fn load(path: &Path, limits: &Limits) -> io::Result<(StateMachine, SnapFile)> {
+/// Loads a whole snapshot file, checking its CRC and length. The state's
+/// limits and time come from the header; a header written before they were
+/// replicated has neither, and reads as the default limits and time 0.
+pub(crate) fn load(path: &Path) -> io::Result<(StateMachine, SnapFile)> {
     let mut file = BufReader::with_capacity(1 << 16, File::open(path)?);
     let (crc, body_len) = read_envelope(&mut file)?;
     let mut body = CrcReader {
@@ -183,7 +188,16 @@ pub(crate) fn load(path: &Path, limits: &Limits) -> io::Result<(StateMachine, Sn
     };
     let header = read_header(&mut body)?;
     let meta = meta_of(&header)?;
-    let sm = StateMachine::read_snapshot_records(&mut body, header.last_zxid, limits.clone())?;
+    let limits = header
+        .limits
+        .as_ref()
+        .map_or_else(Limits::default, limits_from_storage);
+    let sm = StateMachine::read_snapshot_records(
+        &mut body,
+        header.last_zxid,
+        header.last_time_ms,
+        limits,
+    )?;
     io::copy(&mut body, &mut io::sink())?;
     if body.read != body_len || body.crc.finalize() != crc {
         return Err(invalid(format!(
@@ -238,7 +252,7 @@ fn read_header(input: &mut impl Read) -> io::Result<storage::SnapshotHeader> {
 }
 
 fn meta_of(h: &storage::SnapshotHeader) -> io::Result<Meta> {
-    let last_membership: StoredMembership<NodeId, Node> =
+    let last_membership: StoredMembership<NodeId, Member> =
         serde_json::from_slice(&h.membership_json)
             .map_err(|e| invalid(format!("snapshot membership: {e}")))?;
     Ok(SnapshotMeta {
@@ -321,5 +335,62 @@ impl<R: BufRead> BufRead for CrcReader<R> {
             self.read += n as u64;
         }
         self.inner.consume(amt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state_machine::{Command, CommandKind};
+
+    /// A state with non-default limits and a leader time, as a snapshot of it reads back.
+    fn reread(strip_new_fields: bool) -> StateMachine {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sm = StateMachine::new(Limits::default());
+        let lowered = Limits {
+            max_data_bytes: 100,
+            ..Limits::default()
+        };
+        for (time_ms, kind) in [
+            (7_000, CommandKind::SetLimits(lowered)),
+            (5_000, CommandKind::Noop),
+        ] {
+            let (out, _) = sm.apply(&Command {
+                session_id: 0,
+                time_ms,
+                kind,
+            });
+            assert!(out.result.is_ok(), "{out:?}");
+        }
+        let meta = Meta::default();
+        let mut enc = encode(&sm, &meta).expect("encode");
+        if strip_new_fields {
+            // What a server from before replicated limits wrote.
+            let mut rec = storage::SnapshotRecord::decode_length_delimited(enc.header.as_slice())
+                .expect("header");
+            if let Some(Record::Header(h)) = rec.record.as_mut() {
+                h.limits = None;
+                h.last_time_ms = 0;
+            }
+            enc.header = rec.encode_length_delimited_to_vec();
+        }
+        let path = write(dir.path(), "s", &enc).expect("write");
+        let (restored, _) = load(&path).expect("load");
+        assert_eq!(restored.last_zxid(), 2);
+        restored
+    }
+
+    #[test]
+    fn snapshot_header_keeps_the_replicated_limits_and_time() {
+        let sm = reread(false);
+        assert_eq!(sm.limits().max_data_bytes, 100);
+        assert_eq!(sm.last_time_ms(), 7_000);
+    }
+
+    #[test]
+    fn snapshot_from_before_replicated_limits_reads_as_the_defaults() {
+        let sm = reread(true);
+        assert_eq!(sm.limits(), &Limits::default());
+        assert_eq!(sm.last_time_ms(), 0);
     }
 }

@@ -1,5 +1,5 @@
 //! Server settings. Every field is a `coord serve` flag and a `COORD_*`
-//! environment variable (see `src/bin/coord.rs`); defaults are the embedded
+//! environment variable (see `core/cli/src/main.rs`); defaults are the embedded
 //! single-node default.
 
 use std::net::SocketAddr;
@@ -19,7 +19,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Directory for the log, vote and snapshots (`--data-dir`, `COORD_DATA_DIR`).
     pub data_dir: PathBuf,
-    /// Replicated limits (data size, path length, multi size).
+    /// Limits this server asks for (data size, path length, multi size). The
+    /// replicated limits decide outcomes; at start the leader proposes these
+    /// through the log when they differ (`--max-data-bytes`, `--max-path-bytes`,
+    /// `--max-multi-ops`).
     pub limits: Limits,
     /// Session timeout bounds.
     pub session_limits: SessionLimits,

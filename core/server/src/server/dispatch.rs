@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use super::connection::server_frame;
 use super::{Shared, now_ms};
+use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{
     Command, CommandKind, CommandResult, EventType, Op, OpResult, Outcome, WatchEvent,
@@ -73,12 +74,18 @@ fn ok_frame(xid: u64, zxid: u64, result: Res) -> Bytes {
     }))
 }
 
+/// The limits `apply` enforces now (replicated; never this server's flags, so
+/// a pre-check cannot refuse what `apply` would accept).
+fn replicated_limits(shared: &Shared) -> Limits {
+    shared.read_sm().limits().clone()
+}
+
 fn check_path(shared: &Shared, path: &str) -> Result<(), Error> {
-    validate_path(path, shared.cfg.limits.max_path_bytes)
+    validate_path(path, replicated_limits(shared).max_path_bytes)
 }
 
 fn check_op(shared: &Shared, op: &Op) -> Result<(), Error> {
-    let limits = &shared.cfg.limits;
+    let limits = &replicated_limits(shared);
     match op {
         // A sequential prefix may end in '/', so the path is checked in apply.
         Op::Create { mode, .. } if mode.is_sequential() => {}
@@ -176,7 +183,7 @@ pub(crate) async fn admit(
 }
 
 fn multi_command(shared: &Shared, m: proto::MultiRequest) -> Result<CommandKind, Error> {
-    let limit = shared.cfg.limits.max_multi_ops;
+    let limit = replicated_limits(shared).max_multi_ops;
     if m.ops.len() > limit {
         return Err(Error::TooLarge(format!(
             "multi has {} ops, limit max_multi_ops = {limit}",

@@ -132,9 +132,11 @@ impl Server {
         });
         let mut rcfg = ReplicationConfig::new(cfg.data_dir.clone());
         rcfg.snapshot_logs_since_last = cfg.snapshot_logs_since_last;
-        rcfg.limits = cfg.limits.clone();
-        rcfg.advertise_addr = cfg.listen.to_string();
+        rcfg.client_addr = cfg.listen.to_string();
         let replica = Replica::start(rcfg, observer.clone()).await?;
+        // Limits decide outcomes, so a changed flag takes effect through the
+        // log, from this command on (never by re-applying the log under it).
+        replica.replicate_limits(&cfg.limits, now_ms()).await?;
         let sm = replica.state();
         {
             // A restarted leader gives every known session a full timeout.

@@ -5,12 +5,14 @@
 //! (paths, limits, sessions, sequential names, TTLs), multi with rollback, and
 //! reaping. Tree structure rules are the tree's; session commands are in
 //! `sessions`. Nothing here reads a clock, draws a random number, does I/O or
-//! lets map iteration order reach a result: time is `Command::time_ms`.
+//! lets map iteration order reach a result: time is `Command::time_ms`,
+//! clamped so that it never goes backwards, and limits are the replicated ones.
 
 use std::cmp::Ordering;
 
 use bytes::Bytes;
 
+use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::tree::{self, CreateMode, MAX_TTL_MS, NodeKind, Undo};
 
@@ -30,10 +32,14 @@ pub(super) struct Ctx {
 pub(super) fn apply(sm: &mut StateMachine, cmd: &Command) -> (Outcome, Vec<WatchEvent>) {
     let zxid = sm.last_zxid.wrapping_add(1);
     sm.last_zxid = zxid;
+    // A new leader's clock may be behind the old one's: ctime/mtime and TTL
+    // expiry must still never go backwards.
+    let time_ms = cmd.time_ms.max(sm.last_time_ms);
+    sm.last_time_ms = time_ms;
     let ctx = Ctx {
         session_id: cmd.session_id,
         zxid,
-        time_ms: cmd.time_ms,
+        time_ms,
     };
     let mut events = Vec::new();
     let result = match &cmd.kind {
@@ -52,6 +58,7 @@ pub(super) fn apply(sm: &mut StateMachine, cmd: &Command) -> (Outcome, Vec<Watch
         }
         CommandKind::Reap(targets) => reap(sm, targets, ctx, &mut events),
         CommandKind::Noop => Ok(CommandResult::Noop),
+        CommandKind::SetLimits(limits) => set_limits(sm, limits, ctx),
     };
     if result.is_err() {
         events.clear();
@@ -66,6 +73,24 @@ fn require_session(sm: &StateMachine, ctx: Ctx) -> Result<()> {
     } else {
         Err(sessions::expired(ctx.session_id))
     }
+}
+
+/// Replaces the limits from the next command on. Only the server (session 0)
+/// may, and only with limits that leave room for `/x` and a one-op multi.
+fn set_limits(sm: &mut StateMachine, limits: &Limits, ctx: Ctx) -> Result<CommandResult> {
+    if ctx.session_id != 0 {
+        return Err(Error::BadArguments(format!(
+            "session 0x{:x} may not change limits (only the server may)",
+            ctx.session_id
+        )));
+    }
+    if limits.max_path_bytes < 2 || limits.max_multi_ops == 0 {
+        return Err(Error::BadArguments(format!(
+            "limits {limits:?}: max_path_bytes must be >= 2 and max_multi_ops >= 1"
+        )));
+    }
+    sm.limits = limits.clone();
+    Ok(CommandResult::LimitsSet)
 }
 
 /// Applies one op to the tree, pushing its events only if it succeeds.

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Limits;
 use crate::error::Error;
 pub use coord_proto::{EventType, Op, OpResult, WatchEvent};
 
@@ -15,7 +16,9 @@ pub use coord_proto::{EventType, Op, OpResult, WatchEvent};
 pub struct Command {
     /// The session on whose behalf the command runs (0 for server-internal commands).
     pub session_id: u64,
-    /// Wall-clock time of the leader when it proposed the command (ms since epoch).
+    /// Wall-clock time of the leader when it proposed the command (ms since
+    /// epoch). `apply` never lets time go backwards: it uses the larger of this
+    /// and the last applied command's time.
     pub time_ms: i64,
     /// What to do.
     pub kind: CommandKind,
@@ -56,6 +59,10 @@ pub enum CommandKind {
     Reap(Vec<ReapTarget>),
     /// Does nothing but take a zxid (used by sync and tests).
     Noop,
+    /// Server-internal (session 0): enforce these limits from the next command on.
+    /// Proposed by the leader at start when its flags differ from the replicated
+    /// limits.
+    SetLimits(Limits),
 }
 
 /// A node the leader believes should be reaped.
@@ -98,4 +105,6 @@ pub enum CommandResult {
     Reaped(Vec<String>),
     /// Noop done.
     Noop,
+    /// The limits were replaced.
+    LimitsSet,
 }

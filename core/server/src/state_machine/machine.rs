@@ -1,4 +1,5 @@
-//! The replicated state: tree + session table + zxid counter, and its reads.
+//! The replicated state: tree + session table + zxid counter + limits + leader
+//! time, and its reads.
 //!
 //! This module owns [`StateMachine`]'s fields and its read API. Writes go
 //! through [`StateMachine::apply`], whose logic lives in `apply` (ops, multi,
@@ -39,16 +40,22 @@ pub struct StateMachine {
     /// session's ephemeral paths are indexed by the tree.
     pub(super) sessions: BTreeMap<u64, SessionInfo>,
     pub(super) last_zxid: u64,
+    /// Leader time of the last applied command: no later command runs earlier.
+    pub(super) last_time_ms: i64,
+    /// The limits `apply` enforces; changed only by a `SetLimits` command.
     pub(super) limits: Limits,
 }
 
 impl StateMachine {
-    /// An empty state: only `/` exists, zxid 0, no sessions.
+    /// An empty state: only `/` exists, zxid 0, time 0, no sessions, and
+    /// `limits` (a replica starts from `Limits::default()`: anything else
+    /// must arrive through the log).
     pub fn new(limits: Limits) -> Self {
         StateMachine {
             tree: DataTree::new(),
             sessions: BTreeMap::new(),
             last_zxid: 0,
+            last_time_ms: 0,
             limits,
         }
     }
@@ -69,9 +76,16 @@ impl StateMachine {
         self.last_zxid
     }
 
-    /// The limits this state enforces.
+    /// The limits this state enforces (replicated: the snapshot header and
+    /// `SetLimits` commands decide them, never a server's flags).
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Leader time (ms since epoch) of the last applied command, as clamped
+    /// by `apply`: it never decreases (0 when nothing was applied).
+    pub fn last_time_ms(&self) -> i64 {
+        self.last_time_ms
     }
 
     /// Number of nodes in the tree, the root included.
@@ -163,7 +177,8 @@ impl StateMachine {
     }
 
     /// Rebuilds a state from records written by `write_snapshot_records`
-    /// (the reader is positioned after the header).
+    /// (the reader is positioned after the header, which gave `last_zxid`,
+    /// `last_time_ms` and `limits`).
     ///
     /// Reads to the end of `input`. Corrupt input (bad framing, a node before
     /// its parent, a stat that disagrees with the data or the children, an
@@ -172,9 +187,10 @@ impl StateMachine {
     pub fn read_snapshot_records(
         input: &mut dyn std::io::BufRead,
         last_zxid: u64,
+        last_time_ms: i64,
         limits: Limits,
     ) -> std::io::Result<Self> {
-        super::snapshot::read_records(input, last_zxid, limits)
+        super::snapshot::read_records(input, last_zxid, last_time_ms, limits)
     }
 
     /// The node at a valid `path`, or `NoNode`.

@@ -1,7 +1,8 @@
 //! Replicated commands and the pure `apply`.
 //!
 //! [`Command`] and its results are in `command`; [`StateMachine`] (tree,
-//! session table, zxid) and its reads in `machine`; the write logic in `apply`
+//! session table, zxid, replicated limits, last leader time) and its reads in
+//! `machine`; the write logic in `apply`
 //! (ops, multi, reap) and `sessions` (session commands); the snapshot stream
 //! in `snapshot`. Nothing in this module does I/O outside a snapshot stream
 //! the caller hands in, reads a clock or draws a random number.

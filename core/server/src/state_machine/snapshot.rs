@@ -45,6 +45,7 @@ pub(super) fn write_records(sm: &StateMachine, out: &mut dyn Write) -> io::Resul
 pub(super) fn read_records(
     input: &mut dyn BufRead,
     last_zxid: u64,
+    last_time_ms: i64,
     limits: Limits,
 ) -> io::Result<StateMachine> {
     let mut tree = DataTree::new();
@@ -103,6 +104,7 @@ pub(super) fn read_records(
         tree,
         sessions,
         last_zxid,
+        last_time_ms,
         limits,
     })
 }

@@ -6,6 +6,7 @@ use coord_proto::wire::secret_from_bytes;
 use coord_proto::{CreateMode, Error, Op, Stat};
 
 use super::generated as storage;
+use crate::config::Limits;
 use crate::state_machine::{Command, CommandKind, ReapTarget};
 
 fn missing(field: &str) -> Error {
@@ -41,6 +42,26 @@ pub fn stat_from_storage(s: &storage::Stat) -> Stat {
         ephemeral_owner: s.ephemeral_owner,
         data_length: s.data_length,
         num_children: s.num_children,
+    }
+}
+
+/// The stored form of the replicated limits.
+pub fn limits_to_storage(l: &Limits) -> storage::Limits {
+    storage::Limits {
+        max_data_bytes: l.max_data_bytes as u64,
+        max_path_bytes: l.max_path_bytes as u64,
+        max_multi_ops: l.max_multi_ops as u64,
+    }
+}
+
+/// The replicated limits from their stored form (a value too large for this
+/// platform's `usize` reads as `usize::MAX`: no smaller limit was ever meant).
+pub fn limits_from_storage(l: &storage::Limits) -> Limits {
+    let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    Limits {
+        max_data_bytes: size(l.max_data_bytes),
+        max_path_bytes: size(l.max_path_bytes),
+        max_multi_ops: size(l.max_multi_ops),
     }
 }
 
@@ -161,6 +182,7 @@ pub fn command_to_storage(cmd: &Command) -> storage::Command {
                 .collect(),
         }),
         CommandKind::Noop => P::Noop(storage::Empty {}),
+        CommandKind::SetLimits(limits) => P::SetLimits(limits_to_storage(limits)),
     };
     storage::Command {
         session_id: cmd.session_id,
@@ -197,6 +219,7 @@ pub fn command_from_storage(p: storage::Command) -> Result<Command, Error> {
                 .collect(),
         ),
         P::Noop(_) => CommandKind::Noop,
+        P::SetLimits(l) => CommandKind::SetLimits(limits_from_storage(&l)),
     };
     Ok(Command {
         session_id: p.session_id,
@@ -246,6 +269,11 @@ mod tests {
                 czxid: 4,
             }]),
             CommandKind::Noop,
+            CommandKind::SetLimits(Limits {
+                max_data_bytes: 524_288,
+                max_path_bytes: 300,
+                max_multi_ops: 7,
+            }),
         ];
         for kind in kinds {
             let cmd = Command {

@@ -2,7 +2,9 @@
 //! their conversions to and from the domain types.
 //!
 //! This module owns the only mapping between what `apply` works with
-//! ([`Command`](crate::state_machine::Command), [`Op`], [`Stat`], [`CreateMode`])
+//! ([`Command`](crate::state_machine::Command), [`Op`](coord_proto::Op),
+//! [`Stat`](coord_proto::Stat), [`CreateMode`](coord_proto::CreateMode), the
+//! replicated [`Limits`](crate::config::Limits))
 //! and what is written to the log and snapshots. It never touches the client
 //! protocol (`coord_proto::proto`): a change to what clients send cannot
 //! change what is on disk.
@@ -15,6 +17,3 @@ mod generated {
 
 pub use convert::*;
 pub use generated::*;
-
-#[cfg(doc)]
-use coord_proto::{CreateMode, Op, Stat};

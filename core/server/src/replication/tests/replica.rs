@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::noop_command;
+use crate::config::Limits;
 use crate::replication::{ApplyObserver, Replica, ReplicationConfig};
 use crate::state_machine::{StateMachine, WatchEvent};
 
@@ -146,6 +147,59 @@ fn snapshots_compact_the_log_and_restore_the_state_on_restart() {
         assert!(
             observer.applied.load(Ordering::SeqCst) < N,
             "restart replays only the log after the snapshot"
+        );
+        r.shutdown().await.expect("shutdown");
+    });
+}
+
+#[test]
+fn replicated_limits_survive_a_snapshot_and_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snapshots = dir.path().join("snapshots");
+    let has_snapshot = || {
+        std::fs::read_dir(&snapshots).is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".snap"))
+        })
+    };
+    let mut cfg = config(dir.path());
+    cfg.snapshot_logs_since_last = 25;
+    // The SetLimits entry is purged: only the snapshot header can carry it.
+    cfg.logs_to_keep_after_snapshot = 0;
+    let lowered = Limits {
+        max_data_bytes: 524_288,
+        ..Limits::default()
+    };
+    {
+        let rt = runtime();
+        rt.block_on(async {
+            let r = start(cfg.clone(), Arc::default()).await;
+            let state = r.state();
+            assert_eq!(
+                state.read().expect("state lock").limits(),
+                &Limits::default(),
+                "a new data dir starts with the default limits"
+            );
+            assert!(r.replicate_limits(&lowered, 1).await.expect("set limits"));
+            assert!(!r.replicate_limits(&lowered, 2).await.expect("no change"));
+            for i in 0..60 {
+                r.write(noop_command(i)).await.expect("write");
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !has_snapshot() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            r.shutdown().await.expect("shutdown");
+        });
+    }
+    assert!(has_snapshot(), "a snapshot was built");
+    let rt = runtime();
+    rt.block_on(async {
+        let r = start(cfg, Arc::default()).await;
+        assert_eq!(r.state().read().expect("state lock").limits(), &lowered);
+        assert!(
+            !r.replicate_limits(&lowered, 3).await.expect("no change"),
+            "nothing to propose: the snapshot kept the limits"
         );
         r.shutdown().await.expect("shutdown");
     });

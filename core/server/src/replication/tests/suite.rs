@@ -6,7 +6,6 @@ use openraft::testing::{StoreBuilder, Suite};
 use openraft::{StorageError, StorageIOError};
 use tempfile::TempDir;
 
-use crate::config::Limits;
 use crate::replication::{LogStore, NodeId, NoopObserver, SmStore, TypeConfig};
 
 struct FreshStores;
@@ -16,12 +15,8 @@ impl StoreBuilder<TypeConfig, LogStore, SmStore, TempDir> for FreshStores {
         let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
         let log = LogStore::open_with(&dir.path().join("raft"), 0)
             .map_err(|e| StorageIOError::write(&e))?;
-        let sm = SmStore::open(
-            &dir.path().join("snapshots"),
-            Limits::default(),
-            Arc::new(NoopObserver),
-        )
-        .map_err(|e| StorageIOError::write(&e))?;
+        let sm = SmStore::open(&dir.path().join("snapshots"), Arc::new(NoopObserver))
+            .map_err(|e| StorageIOError::write(&e))?;
         Ok((dir, log, sm))
     }
 }

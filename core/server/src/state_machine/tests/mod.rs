@@ -13,6 +13,7 @@ use crate::tree::{CreateMode, Stat};
 mod multi;
 mod ops;
 mod reap;
+mod replicated;
 mod sessions;
 mod snapshot;
 
@@ -99,6 +100,7 @@ impl Harness {
         StateMachine::read_snapshot_records(
             &mut self.snapshot().as_slice(),
             self.sm.last_zxid(),
+            self.sm.last_time_ms(),
             self.sm.limits().clone(),
         )
         .expect("own snapshot must read back")

@@ -120,7 +120,8 @@ fn restored_state_behaves_exactly_like_the_original() {
     let mut restored = StateMachine::read_snapshot_records(
         &mut bytes.as_slice(),
         original.last_zxid(),
-        Limits::default(),
+        original.last_time_ms(),
+        original.limits().clone(),
     )
     .unwrap();
     assert_eq!(snapshot_of(&restored), bytes);
@@ -196,7 +197,7 @@ fn encode(records: &[storage::SnapshotRecord]) -> Vec<u8> {
 }
 
 fn read(bytes: &[u8], last_zxid: u64) -> std::io::Result<StateMachine> {
-    StateMachine::read_snapshot_records(&mut &bytes[..], last_zxid, Limits::default())
+    StateMachine::read_snapshot_records(&mut &bytes[..], last_zxid, 0, Limits::default())
 }
 
 #[test]

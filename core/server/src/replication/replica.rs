@@ -1,7 +1,7 @@
 //! [`Replica`]: the facade the server uses to run the replicated state machine.
 //!
 //! It opens the stores under `<data_dir>/raft` and `<data_dir>/snapshots`, starts
-//! openraft, forms a one-member cluster on first start, and maps openraft's errors
+//! openraft, bootstraps a one-member cluster, and maps openraft's errors
 //! onto coord's [`Error`]. It owns no storage format and no state-machine logic.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,10 +17,10 @@ use tokio::sync::watch;
 
 use super::batcher::Batcher;
 use super::log_writer::WriterHandle;
-use super::{ApplyObserver, LogStore, NetworkFactory, Node, NodeId, SmStore, TypeConfig};
+use super::{ApplyObserver, LogStore, Member, NetworkFactory, NodeId, SmStore, TypeConfig};
 use crate::config::Limits;
 use crate::error::Error;
-use crate::state_machine::{Command, Outcome, StateMachine};
+use crate::state_machine::{Command, CommandKind, Outcome, StateMachine};
 
 /// Settings of the replication engine.
 #[derive(Debug, Clone)]
@@ -34,8 +34,6 @@ pub struct ReplicationConfig {
     /// Entries kept in the log behind a snapshot, so a slightly lagging follower
     /// can catch up without a snapshot transfer.
     pub logs_to_keep_after_snapshot: u64,
-    /// State-machine limits; every replica must use the same values.
-    pub limits: Limits,
     /// Leader heartbeat interval in milliseconds.
     pub heartbeat_ms: u64,
     /// Lower bound of the randomized election timeout in milliseconds.
@@ -47,9 +45,11 @@ pub struct ReplicationConfig {
     pub election_timeout_max_ms: u64,
     /// How long [`Replica::start`] waits to become leader and catch up.
     pub startup_timeout: Duration,
-    /// Address peers will use to reach this node (recorded in the membership;
-    /// unused until the multi-node network exists).
-    pub advertise_addr: String,
+    /// Address clients reach this member at. Recorded as the member's address
+    /// in the raft membership, so a `NotLeader` answer can name the leader's
+    /// client address. Peers do not use it: the peer address (its own port)
+    /// arrives with the multi-node network.
+    pub client_addr: String,
 }
 
 impl ReplicationConfig {
@@ -60,13 +60,12 @@ impl ReplicationConfig {
             node_id: 1,
             snapshot_logs_since_last: 10_000,
             logs_to_keep_after_snapshot: 1_000,
-            limits: Limits::default(),
             heartbeat_ms: 100,
             election_timeout_min_ms: 300,
             election_timeout_max_ms: 600,
             max_inflight_batches: 1,
             startup_timeout: Duration::from_secs(30),
-            advertise_addr: String::new(),
+            client_addr: String::new(),
         }
     }
 }
@@ -75,27 +74,26 @@ impl ReplicationConfig {
 pub struct Replica {
     raft: Raft<TypeConfig>,
     state: Arc<RwLock<StateMachine>>,
-    metrics: watch::Receiver<RaftMetrics<NodeId, Node>>,
+    metrics: watch::Receiver<RaftMetrics<NodeId, Member>>,
     node_id: NodeId,
     log: WriterHandle,
     batcher: Batcher,
 }
 
 impl Replica {
-    /// Opens the stores, starts raft, initializes a one-member cluster on first
-    /// start, and returns once this node is leader and has applied everything
-    /// committed.
+    /// Opens the stores, starts raft, bootstraps a one-member cluster (see
+    /// `bootstrap_one_member_cluster`), and returns once this node is leader
+    /// and has applied everything committed.
     pub async fn start(
         cfg: ReplicationConfig,
         observer: Arc<dyn ApplyObserver>,
     ) -> Result<Replica, Error> {
         let raft_dir = cfg.data_dir.join("raft");
         let snap_dir = cfg.data_dir.join("snapshots");
-        let limits = cfg.limits.clone();
         let (log_store, sm_store) = tokio::task::spawn_blocking(move || {
             Ok::<_, Error>((
                 LogStore::open(&raft_dir)?,
-                SmStore::open(&snap_dir, limits, observer)?,
+                SmStore::open(&snap_dir, observer)?,
             ))
         })
         .await
@@ -131,13 +129,18 @@ impl Replica {
             node_id: cfg.node_id,
             log,
         };
-        replica.become_leader(&cfg).await?;
+        replica.bootstrap_one_member_cluster(&cfg).await?;
         Ok(replica)
     }
 
-    async fn become_leader(&self, cfg: &ReplicationConfig) -> Result<(), Error> {
+    /// Bootstraps the one-member cluster this node forms today: on first start
+    /// it initializes the membership with itself as the only voter; on a
+    /// restart where it is still the sole voter it elects itself at once.
+    /// Then it waits until it leads and has applied everything committed.
+    /// (Joining a several-member cluster is the multi-node issue's.)
+    async fn bootstrap_one_member_cluster(&self, cfg: &ReplicationConfig) -> Result<(), Error> {
         if !self.raft.is_initialized().await.map_err(map_fatal)? {
-            let members = BTreeMap::from([(cfg.node_id, Node::new(cfg.advertise_addr.clone()))]);
+            let members = BTreeMap::from([(cfg.node_id, Member::new(cfg.client_addr.clone()))]);
             match self.raft.initialize(members).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(RaftError::APIError(e)) => {
@@ -171,6 +174,46 @@ impl Replica {
             .map_err(|e| Error::OperationTimeout(format!("replica start: {e}")))?;
         tracing::info!(node_id = self.node_id, "replica is leader and caught up");
         Ok(())
+    }
+
+    /// Makes `wanted` the replicated limits: if they differ from the limits
+    /// the state machine enforces, proposes a `SetLimits` command stamped
+    /// `time_ms` and waits until it is applied. Commands before it keep the
+    /// limits they were applied under; commands after it get `wanted`.
+    /// Returns whether a change was made. Call it on the leader after
+    /// [`Replica::start`] (the log has been replayed by then).
+    pub async fn replicate_limits(&self, wanted: &Limits, time_ms: i64) -> Result<bool, Error> {
+        let current = self
+            .state
+            .read()
+            .map_err(|_| Error::Internal("state machine lock poisoned".into()))?
+            .limits()
+            .clone();
+        if &current == wanted {
+            tracing::info!(limits = ?current, "configured limits match the replicated ones");
+            return Ok(false);
+        }
+        let outcome = self
+            .write(Command {
+                session_id: 0,
+                time_ms,
+                kind: CommandKind::SetLimits(wanted.clone()),
+            })
+            .await?;
+        match outcome.result {
+            Ok(_) => {
+                tracing::warn!(
+                    from = ?current,
+                    to = ?wanted,
+                    zxid = outcome.zxid,
+                    "configured limits differ from the replicated ones: changed them through the log; they apply to commands after this zxid"
+                );
+                Ok(true)
+            }
+            Err(e) => Err(Error::BadArguments(format!(
+                "configured limits {wanted:?} were rejected (replicated limits stay {current:?}): {e}"
+            ))),
+        }
     }
 
     /// The state machine, for reads (take the read lock briefly).
@@ -249,15 +292,15 @@ impl Replica {
     }
 }
 
-fn leader_hint(id: Option<NodeId>, node: Option<&Node>) -> String {
-    match (id, node) {
-        (Some(id), Some(n)) if !n.addr.is_empty() => format!("leader is node {id} at {}", n.addr),
+fn leader_hint(id: Option<NodeId>, member: Option<&Member>) -> String {
+    match (id, member) {
+        (Some(id), Some(m)) if !m.addr.is_empty() => format!("leader is node {id} at {}", m.addr),
         (Some(id), _) => format!("leader is node {id}"),
         (None, _) => "no leader known".into(),
     }
 }
 
-pub(super) fn map_write_err(e: ClientWriteError<NodeId, Node>) -> Error {
+pub(super) fn map_write_err(e: ClientWriteError<NodeId, Member>) -> Error {
     match e {
         ClientWriteError::ForwardToLeader(f) => {
             Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref()))
