@@ -115,6 +115,7 @@ impl ApplyObserver for Observer {
     }
 
     fn on_reset(&self, sm: &StateMachine) {
+        self.watches.reset_history();
         self.applied.send_replace(sm.last_zxid());
     }
 }
@@ -128,7 +129,7 @@ impl Server {
                 cfg.data_dir.display()
             ))
         })?;
-        let watches = Arc::new(WatchRegistry::new());
+        let watches = Arc::new(WatchRegistry::with_history_bytes(cfg.watch_history_bytes));
         let (applied_tx, applied_rx) = watch::channel(0u64);
         let observer = Arc::new(Observer {
             watches: watches.clone(),
