@@ -382,6 +382,10 @@ typedef uint32_t coord_watch_mode;
 // A child was added or removed.
 #define COORD_EVENT_NODE_CHILDREN_CHANGED 4
 
+// After a reconnect: events on the path may have been missed (the server no
+// longer had them); re-read it. One-shot watches fire with it.
+#define COORD_EVENT_EVENTS_LOST 5
+
 // Every event on the path itself.
 #define COORD_WATCH_PERSISTENT 0
 

@@ -508,7 +508,10 @@ export interface TxnResult {
 
 /** A change reported by a watch. */
 export interface WatchEventJs {
-  /** `'created'`, `'deleted'`, `'dataChanged'` or `'childrenChanged'`. */
+  /**
+   * `'created'`, `'deleted'`, `'dataChanged'`, `'childrenChanged'` or
+   * `'eventsLost'` (after a reconnect, events may have been missed: re-read).
+   */
   type: string
   /** The node that changed. */
   path: string

@@ -30,6 +30,9 @@ pub const COORD_EVENT_NODE_DELETED: coord_event_type = 2;
 pub const COORD_EVENT_NODE_DATA_CHANGED: coord_event_type = 3;
 /// A child was added or removed.
 pub const COORD_EVENT_NODE_CHILDREN_CHANGED: coord_event_type = 4;
+/// After a reconnect: events on the path may have been missed (the server no
+/// longer had them); re-read it. One-shot watches fire with it.
+pub const COORD_EVENT_EVENTS_LOST: coord_event_type = 5;
 
 /// Kind of persistent watch (one of the `COORD_WATCH_*` values).
 #[allow(non_camel_case_types)]
@@ -89,6 +92,7 @@ fn event_type(kind: EventType) -> coord_event_type {
         EventType::NodeDeleted => COORD_EVENT_NODE_DELETED,
         EventType::NodeDataChanged => COORD_EVENT_NODE_DATA_CHANGED,
         EventType::NodeChildrenChanged => COORD_EVENT_NODE_CHILDREN_CHANGED,
+        EventType::EventsLost => COORD_EVENT_EVENTS_LOST,
     }
 }
 

@@ -48,7 +48,7 @@ export type SessionState = 'connecting' | 'connected' | 'suspended' | 'expired' 
 
 /** A change reported by a watch. */
 export interface WatchEvent extends WatchEventJs {
-  type: 'created' | 'deleted' | 'dataChanged' | 'childrenChanged'
+  type: 'created' | 'deleted' | 'dataChanged' | 'childrenChanged' | 'eventsLost'
 }
 
 /** An async iterator over a native stream; breaking out of `for await` closes it. */

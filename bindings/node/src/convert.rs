@@ -173,7 +173,8 @@ pub(crate) fn op_result(r: OpResult) -> TxnResult {
 /// A change reported by a watch.
 #[napi(object, object_from_js = false)]
 pub struct WatchEventJs {
-    /// `'created'`, `'deleted'`, `'dataChanged'` or `'childrenChanged'`.
+    /// `'created'`, `'deleted'`, `'dataChanged'`, `'childrenChanged'` or
+    /// `'eventsLost'` (after a reconnect, events may have been missed: re-read).
     #[napi(js_name = "type")]
     pub kind: String,
     /// The node that changed.
@@ -189,6 +190,7 @@ impl From<WatchEvent> for WatchEventJs {
             EventType::NodeDeleted => "deleted",
             EventType::NodeDataChanged => "dataChanged",
             EventType::NodeChildrenChanged => "childrenChanged",
+            EventType::EventsLost => "eventsLost",
         };
         WatchEventJs {
             kind: kind.to_string(),

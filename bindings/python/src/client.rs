@@ -96,7 +96,8 @@ pub(crate) fn data_stat(
 #[pyclass(module = "coord", name = "WatchEvent", frozen, eq, hash, get_all)]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct WatchEvent {
-    /// `"CREATED"`, `"DELETED"`, `"CHANGED"` (data) or `"CHILD"` (children).
+    /// `"CREATED"`, `"DELETED"`, `"CHANGED"` (data), `"CHILD"` (children) or
+    /// `"LOST"` (after a reconnect, events may have been missed: re-read).
     #[pyo3(name = "type")]
     kind: &'static str,
     /// The path that changed.
@@ -121,6 +122,7 @@ fn event(e: coord_client::client::WatchEvent) -> WatchEvent {
         EventType::NodeDeleted => "DELETED",
         EventType::NodeDataChanged => "CHANGED",
         EventType::NodeChildrenChanged => "CHILD",
+        EventType::EventsLost => "LOST",
     };
     WatchEvent {
         kind,

@@ -182,6 +182,10 @@ struct ServeArgs {
     /// Take a snapshot (and compact the log) after this many entries.
     #[arg(long, env = "COORD_SNAPSHOT_EVERY", default_value_t = 10_000)]
     snapshot_every: u64,
+    /// Bytes of recent watch events kept so reconnecting clients miss none;
+    /// older clients get an events-lost event and re-read.
+    #[arg(long, env = "COORD_WATCH_HISTORY_BYTES", default_value_t = coord_server::watch::DEFAULT_WATCH_HISTORY_BYTES)]
+    watch_history_bytes: usize,
 }
 
 impl ServeArgs {
@@ -201,6 +205,7 @@ impl ServeArgs {
         cfg.tick = Duration::from_millis(self.tick_ms);
         cfg.reap_interval = Duration::from_millis(self.reap_interval_ms);
         cfg.snapshot_logs_since_last = self.snapshot_every;
+        cfg.watch_history_bytes = self.watch_history_bytes;
         cfg
     }
 }

@@ -4,6 +4,8 @@
 
 #[path = "client/reconnect.rs"]
 mod reconnect;
+#[path = "client/replay.rs"]
+mod replay;
 #[path = "client/support.rs"]
 mod support;
 

@@ -29,4 +29,4 @@ pub use error::{Error, Result};
 pub use op::{EventType, Op, OpResult, WatchEvent};
 pub use path::{name, parent, validate_path};
 pub use stat::{CreateMode, Stat};
-pub use watch::{WatchKind, WatchMode, WatcherType};
+pub use watch::{WatchKind, WatchMode, WatcherType, reaches, watches_reached};

@@ -93,6 +93,12 @@ pub enum EventType {
     NodeDataChanged,
     /// A child was added or removed.
     NodeChildrenChanged,
+    /// Not a change: after a reconnect, the server no longer had every event
+    /// since the client's last zxid, so events on this path may have been
+    /// missed. The watcher must re-read. It reaches every watch registered
+    /// exactly on the path (one-shot ones fire with it); its zxid is the state
+    /// the watches were re-registered at.
+    EventsLost,
 }
 
 /// A change that may fire watches.

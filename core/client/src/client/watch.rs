@@ -1,15 +1,14 @@
 //! The local watch table: which local watchers wait on which path, and the
-//! routing of server events to them (ZooKeeper's rules).
+//! routing of server events to them.
 //!
 //! Pure data plus channel sends: it owns no lock, no socket and no task. The
 //! server keeps at most one watch per path and type for the session; this
-//! table fans each event out to every local watcher. Routing:
-//! - `NodeCreated`, `NodeDataChanged`: data and exists watchers of the path;
-//! - `NodeDeleted`: data, exists and child watchers of the path;
-//! - `NodeChildrenChanged`: child watchers of the path;
-//! - persistent watchers of the path get all four;
-//! - persistent-recursive watchers of the path or of any ancestor get created,
-//!   deleted and data-changed (not children-changed).
+//! table fans each event out to every local watcher. Routing is
+//! coord-proto's [`watches_reached`], the rule the server's registry follows
+//! too (ZooKeeper's: one-shot data/exists/child watchers by event type,
+//! persistent watchers of the path get every event, persistent-recursive
+//! watchers of the path or an ancestor get created, deleted and data-changed;
+//! `EventsLost` after a reconnect reaches every watcher of exactly its path).
 //!
 //! One-shot watchers leave the table when they fire; persistent ones stay
 //! until their [`WatchStream`](super::WatchStream) is dropped or removed.
@@ -20,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
 use coord_proto::proto;
-use coord_proto::{EventType, WatchEvent};
+use coord_proto::{WatchEvent, WatchKind, watches_reached};
 
 /// What a watcher receives: an event, or the error that ended it.
 pub(crate) type EventResult = Result<WatchEvent, Error>;
@@ -172,36 +171,23 @@ impl WatchTable {
     /// docs); one-shot watchers that fire leave the table. Returns the number
     /// of watchers reached.
     pub(crate) fn route(&mut self, ev: &WatchEvent) -> usize {
-        let path = ev.path.as_str();
-        let (data, child, recursive) = match ev.kind {
-            EventType::NodeCreated | EventType::NodeDataChanged => (true, false, true),
-            EventType::NodeDeleted => (true, true, true),
-            EventType::NodeChildrenChanged => (false, true, false),
-        };
-        let mut oneshots = Vec::new();
-        if data {
-            oneshots.extend(self.data.remove(path).unwrap_or_default());
-            oneshots.extend(self.exist.remove(path).unwrap_or_default());
-        }
-        if child {
-            oneshots.extend(self.child.remove(path).unwrap_or_default());
-        }
         let mut n = 0;
-        for tx in oneshots {
-            n += usize::from(tx.send(Ok(ev.clone())).is_ok());
-        }
-        // Dead persistent senders are left for their stream's drop, which
-        // decides whether the server's watch goes too.
-        let mut send_all = |list: Option<&Vec<(u64, mpsc::UnboundedSender<EventResult>)>>| {
-            for (_, tx) in list.into_iter().flatten() {
+        for (kind, path) in watches_reached(ev.kind, &ev.path) {
+            let oneshots = match kind {
+                WatchKind::Data => &mut self.data,
+                WatchKind::Exist => &mut self.exist,
+                WatchKind::Child => &mut self.child,
+                WatchKind::Persistent => {
+                    n += send_all(self.persistent.get(path), ev);
+                    continue;
+                }
+                WatchKind::PersistentRecursive => {
+                    n += send_all(self.recursive.get(path), ev);
+                    continue;
+                }
+            };
+            for tx in oneshots.remove(path).unwrap_or_default() {
                 n += usize::from(tx.send(Ok(ev.clone())).is_ok());
-            }
-        };
-        send_all(self.persistent.get(path));
-        if recursive {
-            send_all(self.recursive.get(path));
-            for ancestor in ancestors(path) {
-                send_all(self.recursive.get(ancestor));
             }
         }
         n
@@ -259,6 +245,19 @@ impl WatchTable {
             && req.persistent_recursive.is_empty();
         (!empty).then_some(req)
     }
+}
+
+/// Sends `ev` to every persistent watcher in `list`; returns how many took
+/// it. Dead senders are left for their stream's drop, which decides whether
+/// the server's watch goes too.
+fn send_all(
+    list: Option<&Vec<(u64, mpsc::UnboundedSender<EventResult>)>>,
+    ev: &WatchEvent,
+) -> usize {
+    list.into_iter()
+        .flatten()
+        .filter(|(_, tx)| tx.send(Ok(ev.clone())).is_ok())
+        .count()
 }
 
 /// The proper ancestors of an absolute path, nearest first, ending with `/`.

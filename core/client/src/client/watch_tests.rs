@@ -1,6 +1,7 @@
 //! Unit tests of the watch table's routing (kept apart to keep `watch.rs` short).
 
 use super::*;
+use coord_proto::EventType;
 
 fn ev(kind: EventType, path: &str) -> WatchEvent {
     WatchEvent {
@@ -215,4 +216,25 @@ fn ancestors_run_from_the_parent_up_to_the_root() {
     assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), ["/a/b", "/a", "/"]);
     assert_eq!(ancestors("/a").collect::<Vec<_>>(), ["/"]);
     assert!(ancestors("/").next().is_none());
+}
+
+#[test]
+fn events_lost_reaches_every_watcher_of_exactly_its_path() {
+    let mut t = WatchTable::default();
+    let mut data = oneshot_on(&mut t, OneshotKind::Data, "/a");
+    let mut child = oneshot_on(&mut t, OneshotKind::Child, "/a");
+    let (_, mut persistent) = stream_on(&mut t, WatchMode::Persistent, "/a");
+    let (_, mut recursive) = stream_on(&mut t, WatchMode::PersistentRecursive, "/a");
+    let (_, mut above) = stream_on(&mut t, WatchMode::PersistentRecursive, "/");
+    assert_eq!(t.route(&ev(EventType::EventsLost, "/a")), 4);
+    assert_eq!(fired(&mut data), Some(EventType::EventsLost));
+    assert_eq!(fired(&mut child), Some(EventType::EventsLost));
+    assert_eq!(drained(&mut persistent), [Ok(EventType::EventsLost)]);
+    assert_eq!(drained(&mut recursive), [Ok(EventType::EventsLost)]);
+    assert!(
+        drained(&mut above).is_empty(),
+        "an ancestor's watch has its own"
+    );
+    // The one-shots are consumed, the streams stay.
+    assert_eq!(t.route(&ev(EventType::EventsLost, "/a")), 2);
 }

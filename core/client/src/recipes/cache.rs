@@ -7,7 +7,9 @@
 //! coalesced (one read per changed path for the events already queued). Both
 //! caches use a persistent watch (persistent-recursive for the tree), which
 //! the client re-registers after a reconnect; they also re-read everything
-//! when the session goes from Suspended back to Connected.
+//! when the session goes from Suspended back to Connected, and when the server
+//! reports `EventsLost` (the client was away longer than the server's watch
+//! history reaches: the events it missed are gone, only a full read is safe).
 //!
 //! # Error handling
 //! - *Connection loss (Suspended)*: the client holds new requests until it has

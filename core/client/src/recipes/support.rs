@@ -431,6 +431,8 @@ fn drain(watch: &mut WatchStream, first: Option<Result<WatchEvent>>) -> Result<W
     let mut next = first;
     for drained in 1.. {
         match next {
+            // Events were missed (too long away): only a full re-read is safe.
+            Some(Ok(ev)) if ev.kind == EventType::EventsLost => return Ok(Wake::Resync),
             Some(Ok(ev)) => {
                 // A child came or went: the parent's stat (children, cversion) changed too.
                 if matches!(ev.kind, EventType::NodeCreated | EventType::NodeDeleted)

@@ -35,10 +35,15 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     pub(crate) async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server with test settings changed by `tweak`.
+    pub(crate) async fn start_with(tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = Server::start(ServerConfig::for_test(dir.path()))
-            .await
-            .expect("server starts");
+        let mut cfg = ServerConfig::for_test(dir.path());
+        tweak(&mut cfg);
+        let server = Server::start(cfg).await.expect("server starts");
         TestServer {
             addr: server.local_addr(),
             server: Some(server),

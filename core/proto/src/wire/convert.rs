@@ -221,6 +221,7 @@ impl From<EventType> for proto::EventType {
             EventType::NodeDeleted => proto::EventType::NodeDeleted,
             EventType::NodeDataChanged => proto::EventType::NodeDataChanged,
             EventType::NodeChildrenChanged => proto::EventType::NodeChildrenChanged,
+            EventType::EventsLost => proto::EventType::EventsLost,
         }
     }
 }
@@ -243,6 +244,7 @@ impl TryFrom<proto::WatchEvent> for WatchEvent {
             Ok(proto::EventType::NodeDeleted) => EventType::NodeDeleted,
             Ok(proto::EventType::NodeDataChanged) => EventType::NodeDataChanged,
             Ok(proto::EventType::NodeChildrenChanged) => EventType::NodeChildrenChanged,
+            Ok(proto::EventType::EventsLost) => EventType::EventsLost,
             Err(_) => return Err(Error::Protocol(format!("unknown event type {}", e.r#type))),
         };
         Ok(WatchEvent {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{Limits, SessionLimits};
+use crate::watch::DEFAULT_WATCH_HISTORY_BYTES;
 use coord_proto::wire::DEFAULT_MAX_FRAME_BYTES;
 
 /// Default client listen address.
@@ -44,6 +45,11 @@ pub struct ServerConfig {
     pub reap_interval: Duration,
     /// Snapshot after this many log entries (`--snapshot-every`).
     pub snapshot_logs_since_last: u64,
+    /// Bytes of recent watch events kept in memory so that a reconnecting
+    /// client gets every event it missed (`--watch-history-bytes`); each event
+    /// is charged its path plus 64 bytes. A client whose last zxid is older
+    /// than what is kept gets `EventsLost` on its watches instead.
+    pub watch_history_bytes: usize,
 }
 
 impl ServerConfig {
@@ -62,6 +68,7 @@ impl ServerConfig {
             tick: Duration::from_millis(100),
             reap_interval: Duration::from_secs(1),
             snapshot_logs_since_last: 10_000,
+            watch_history_bytes: DEFAULT_WATCH_HISTORY_BYTES,
         }
     }
 

@@ -16,9 +16,7 @@ use super::connection::server_frame;
 use super::{Shared, now_ms};
 use crate::config::Limits;
 use crate::error::Error;
-use crate::state_machine::{
-    Command, CommandKind, CommandResult, EventType, Op, OpResult, Outcome, WatchEvent,
-};
+use crate::state_machine::{Command, CommandKind, CommandResult, Op, OpResult, Outcome};
 use crate::tree::validate_path;
 use crate::watch::{ConnId, WatchKind};
 use coord_proto::proto::{self, request::Op as Req, response::Result as Res};
@@ -409,7 +407,7 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
             })
         }
         Req::SetWatches(r) => {
-            set_watches(shared, &sm, conn, r);
+            crate::watch::set_watches(watches, &sm, conn, &r);
             Ok(Res::SetWatches(proto::Empty {}))
         }
         other => Err(Error::Internal(format!("not a read: {other:?}"))),
@@ -417,67 +415,5 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
     match result {
         Ok(body) => ok_frame(xid, zxid, body),
         Err(e) => error_frame(xid, zxid, &e),
-    }
-}
-
-/// Re-registers a reconnecting client's watches, firing at once what it missed
-/// since `last_zxid` (ZooKeeper's rules: a data watch whose node changed or
-/// vanished fires, an exists watch whose node now exists fires, a child watch
-/// whose children changed or whose node vanished fires).
-fn set_watches(
-    shared: &Shared,
-    sm: &crate::state_machine::StateMachine,
-    conn: ConnId,
-    r: proto::SetWatchesRequest,
-) {
-    let watches = &shared.watches;
-    let last = r.last_zxid;
-    let current = sm.last_zxid();
-    let fire = |kind: EventType, path: &str| {
-        watches.send_to(
-            conn,
-            &WatchEvent {
-                kind,
-                path: path.to_string(),
-                zxid: current,
-            },
-        );
-    };
-    for path in &r.data {
-        match sm.exists(path) {
-            Ok(None) => fire(EventType::NodeDeleted, path),
-            Ok(Some(stat)) if stat.mzxid > last => fire(EventType::NodeDataChanged, path),
-            Ok(Some(_)) => watches.add(conn, path, WatchKind::Data),
-            Err(_) => {}
-        }
-    }
-    for path in &r.exist {
-        match sm.exists(path) {
-            Ok(Some(_)) => fire(EventType::NodeCreated, path),
-            Ok(None) => watches.add(conn, path, WatchKind::Exist),
-            Err(_) => {}
-        }
-    }
-    for path in &r.children {
-        match sm.exists(path) {
-            Ok(None) => fire(EventType::NodeDeleted, path),
-            Ok(Some(stat)) if stat.pzxid > last => fire(EventType::NodeChildrenChanged, path),
-            Ok(Some(_)) => watches.add(conn, path, WatchKind::Child),
-            Err(_) => {}
-        }
-    }
-    for path in &r.persistent {
-        if let Ok(Some(stat)) = sm.exists(path) {
-            if stat.mzxid > last {
-                fire(EventType::NodeDataChanged, path);
-            }
-            if stat.pzxid > last && stat.pzxid != stat.czxid {
-                fire(EventType::NodeChildrenChanged, path);
-            }
-        }
-        watches.add(conn, path, WatchKind::Persistent);
-    }
-    for path in &r.persistent_recursive {
-        watches.add(conn, path, WatchKind::PersistentRecursive);
     }
 }

@@ -108,6 +108,7 @@ impl ApplyObserver for Observer {
     }
 
     fn on_reset(&self, sm: &StateMachine) {
+        self.watches.reset_history();
         self.sessions.on_reset(sm);
         self.applied.send_replace(sm.last_zxid());
     }
@@ -122,7 +123,7 @@ impl Server {
                 cfg.data_dir.display()
             ))
         })?;
-        let watches = Arc::new(WatchRegistry::new());
+        let watches = Arc::new(WatchRegistry::with_history_bytes(cfg.watch_history_bytes));
         let (applied_tx, applied_rx) = watch::channel(0u64);
         let sessions = Arc::new(SessionManager::new(watches.clone()));
         let observer = Arc::new(Observer {

@@ -4,24 +4,38 @@
 //! (connection, path, kind) registration. [`WatchRegistry::fire`] is called by
 //! the state-machine store while it still holds the state's write lock, and
 //! readers register watches while holding the read lock, so a watch set by a
-//! read can never miss the next change. Routing follows ZooKeeper: one-shot
-//! data/exists/child watches are consumed when they fire; persistent watches
-//! see every event on their path; persistent-recursive watches see created,
-//! deleted and data-changed events on their path and everything below it.
+//! read can never miss the next change. Routing is coord-proto's
+//! [`watches_reached`], the same rule the client's watch table follows:
+//! one-shot data/exists/child watches are consumed when they fire; persistent
+//! watches see every event on their path; persistent-recursive watches see
+//! created, deleted and data-changed events on their path and everything
+//! below it.
 //!
 //! A connection receives at most one copy of an event, however many of its
 //! watches match; the client fans it out to its local watchers.
 //!
-//! This module does not touch the tree or sockets: events are handed to each
-//! connection's [`EventSink`].
+//! Every fired event also goes into a bounded [`history`] so that a client
+//! re-registering its watches after a reconnect gets every event it missed
+//! ([`replay`]), or an `EventsLost` event when the history no longer reaches
+//! back far enough.
+//!
+//! This module does not change the tree or touch sockets: events are handed
+//! to each connection's [`EventSink`]; [`replay`] only reads node stats.
+
+mod history;
+mod replay;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::state_machine::{EventType, WatchEvent};
-use coord_proto::watch::KINDS;
+use crate::state_machine::WatchEvent;
+use coord_proto::watch::{KINDS, watches_reached};
 pub use coord_proto::{WatchKind, WatchMode, WatcherType};
+pub use history::DEFAULT_WATCH_HISTORY_BYTES;
+pub(crate) use replay::set_watches;
+
+use history::History;
 
 /// Identifies one client connection on this server.
 pub type ConnId = u64;
@@ -35,12 +49,52 @@ pub trait EventSink: Send + Sync {
 
 type PathTable = HashMap<String, HashSet<ConnId>>;
 
-#[derive(Default)]
 struct Inner {
     tables: [PathTable; 5],
     sinks: HashMap<ConnId, Arc<dyn EventSink>>,
     /// Per connection, what it registered, so disconnect cleanup is O(own watches).
     owned: HashMap<ConnId, HashSet<(WatchKind, String)>>,
+    /// Recent fired events, for reconnecting clients.
+    history: History,
+}
+
+impl Inner {
+    fn add(&mut self, conn: ConnId, path: &str, kind: WatchKind) {
+        self.tables[slot(kind)]
+            .entry(path.to_string())
+            .or_default()
+            .insert(conn);
+        self.owned
+            .entry(conn)
+            .or_default()
+            .insert((kind, path.to_string()));
+    }
+
+    /// Routes one event, consuming the one-shot watches it reaches; returns
+    /// the connections to send it to, each once.
+    fn route(&mut self, event: &WatchEvent, targets: &mut Vec<ConnId>) {
+        targets.clear();
+        for (kind, path) in watches_reached(event.kind, &event.path) {
+            let table = &mut self.tables[slot(kind)];
+            if table.is_empty() {
+                continue;
+            }
+            if !kind.is_one_shot() {
+                if let Some(conns) = table.get(path) {
+                    targets.extend(conns.iter().copied());
+                }
+            } else if let Some(conns) = table.remove(path) {
+                for c in conns {
+                    if let Some(owned) = self.owned.get_mut(&c) {
+                        owned.remove(&(kind, path.to_string()));
+                    }
+                    targets.push(c);
+                }
+            }
+        }
+        targets.sort_unstable();
+        targets.dedup();
+    }
 }
 
 fn slot(k: WatchKind) -> usize {
@@ -54,7 +108,6 @@ fn slot(k: WatchKind) -> usize {
 }
 
 /// All watches of this server.
-#[derive(Default)]
 pub struct WatchRegistry {
     inner: Mutex<Inner>,
     /// Events handed to connections since start (one per event per connection).
@@ -70,10 +123,31 @@ impl std::fmt::Debug for WatchRegistry {
     }
 }
 
+impl Default for WatchRegistry {
+    fn default() -> Self {
+        Self::with_history_bytes(DEFAULT_WATCH_HISTORY_BYTES)
+    }
+}
+
 impl WatchRegistry {
-    /// An empty registry.
+    /// An empty registry whose event history holds the default
+    /// [`DEFAULT_WATCH_HISTORY_BYTES`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty registry whose event history for reconnecting clients holds
+    /// at most `history_bytes` (each event is charged its path plus 64 bytes).
+    pub fn with_history_bytes(history_bytes: usize) -> Self {
+        WatchRegistry {
+            inner: Mutex::new(Inner {
+                tables: Default::default(),
+                sinks: HashMap::new(),
+                owned: HashMap::new(),
+                history: History::new(history_bytes),
+            }),
+            delivered: AtomicU64::new(0),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -99,16 +173,14 @@ impl WatchRegistry {
 
     /// Registers a watch.
     pub fn add(&self, conn: ConnId, path: &str, kind: WatchKind) {
-        let mut inner = self.lock();
-        inner.tables[slot(kind)]
-            .entry(path.to_string())
-            .or_default()
-            .insert(conn);
-        inner
-            .owned
-            .entry(conn)
-            .or_default()
-            .insert((kind, path.to_string()));
+        self.lock().add(conn, path, kind);
+    }
+
+    /// Forgets the event history: the state was replaced wholesale (a
+    /// snapshot was installed), so reconnecting clients older than the new
+    /// state get `EventsLost`.
+    pub fn reset_history(&self) {
+        self.lock().history.reset();
     }
 
     /// Removes a connection's watches of the given kinds on `path`. Returns
@@ -148,60 +220,18 @@ impl WatchRegistry {
         self.len() == 0
     }
 
-    /// Sends `event` to one connection directly (used when re-registered
-    /// watches find a change the client missed).
-    pub fn send_to(&self, conn: ConnId, event: &WatchEvent) {
-        let sink = self.lock().sinks.get(&conn).cloned();
-        if let Some(sink) = sink {
-            self.delivered.fetch_add(1, Ordering::Relaxed);
-            sink.push(event);
-        }
-    }
-
-    /// Routes events, in order, to the connections watching them; one-shot
-    /// watches are consumed.
+    /// Routes the events of one applied command, in order, to the
+    /// connections watching them (one-shot watches are consumed), and keeps
+    /// them in the history.
     pub fn fire(&self, events: &[WatchEvent]) {
         if events.is_empty() {
             return;
         }
         let mut inner = self.lock();
+        inner.history.record(events);
         let mut targets: Vec<ConnId> = Vec::new();
         for event in events {
-            targets.clear();
-            let path = event.path.as_str();
-            let one_shot: &[WatchKind] = match event.kind {
-                EventType::NodeCreated | EventType::NodeDataChanged => {
-                    &[WatchKind::Data, WatchKind::Exist]
-                }
-                EventType::NodeDeleted => &[WatchKind::Data, WatchKind::Exist, WatchKind::Child],
-                EventType::NodeChildrenChanged => &[WatchKind::Child],
-            };
-            for &kind in one_shot {
-                if let Some(conns) = inner.tables[slot(kind)].remove(path) {
-                    for c in conns {
-                        if let Some(owned) = inner.owned.get_mut(&c) {
-                            owned.remove(&(kind, path.to_string()));
-                        }
-                        targets.push(c);
-                    }
-                }
-            }
-            if let Some(conns) = inner.tables[slot(WatchKind::Persistent)].get(path) {
-                targets.extend(conns.iter().copied());
-            }
-            let recursive = &inner.tables[slot(WatchKind::PersistentRecursive)];
-            if !recursive.is_empty() && event.kind != EventType::NodeChildrenChanged {
-                for ancestor in self_and_ancestors(path) {
-                    if let Some(conns) = recursive.get(ancestor) {
-                        targets.extend(conns.iter().copied());
-                    }
-                }
-            }
-            if targets.is_empty() {
-                continue;
-            }
-            targets.sort_unstable();
-            targets.dedup();
+            inner.route(event, &mut targets);
             for c in &targets {
                 if let Some(sink) = inner.sinks.get(c) {
                     self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -223,27 +253,10 @@ fn remove_entry(table: &mut PathTable, path: &str, conn: ConnId) -> bool {
     found
 }
 
-/// `/a/b` -> `/a/b`, `/a`, `/`.
-fn self_and_ancestors(path: &str) -> impl Iterator<Item = &str> {
-    let mut next = Some(path);
-    std::iter::from_fn(move || {
-        let current = next?;
-        next = if current == "/" {
-            None
-        } else {
-            match current.rfind('/') {
-                Some(0) => Some("/"),
-                Some(i) => Some(&current[..i]),
-                None => None,
-            }
-        };
-        Some(current)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state_machine::EventType;
 
     #[derive(Default)]
     struct Collect(Mutex<Vec<WatchEvent>>);
