@@ -24,8 +24,11 @@ use coord_client::recipes::Lock as CoordLock;
 use coord_client::recipes::sequence::{self, Decision};
 use zookeeper_client as zk;
 
-use crate::stats::{self, Bounds, Recorder, Res, Summary, Worker};
+use coord_cli::bench::driver::{self, Bounds, Worker, bounded};
+use coord_cli::bench::stats::{Recorder, Summary};
+
 use crate::systems::{self, Conn, SESSION_TIMEOUT, System, Target};
+use crate::tasks::{self, BoxError, Res};
 
 /// Poll interval of the Redis lock's waiters.
 pub(crate) const REDIS_POLL: Duration = Duration::from_millis(1);
@@ -361,7 +364,9 @@ impl LockHandle {
 struct Cycle(LockHandle);
 
 impl Worker for Cycle {
-    async fn op(&mut self) -> Res<()> {
+    type Error = BoxError;
+
+    async fn op(&mut self, _seq: u64) -> Res<()> {
         self.0.acquire().await?;
         self.0.release().await
     }
@@ -370,8 +375,9 @@ impl Worker for Cycle {
 /// Uncontended acquire + release by one client.
 pub(crate) async fn cycle(target: &Target, bounds: Bounds) -> Res<Summary> {
     let handle = LockHandle::open(target, "lock-cycle", false, &Arc::default()).await?;
-    let (summary, workers) = stats::drive(vec![Cycle(handle)], bounds).await?;
-    for w in workers {
+    let outcome = driver::drive(vec![Cycle(handle)], &bounds).await?;
+    let summary = outcome.summary();
+    for w in outcome.workers {
         w.0.close().await;
     }
     Ok(summary)
@@ -396,7 +402,7 @@ pub(crate) async fn handoff(target: &Target, contenders: usize, bounds: Bounds) 
         tasks.push(tokio::spawn(async move {
             let result = async {
                 while Instant::now() < stop_at {
-                    stats::bounded(handle.acquire()).await?;
+                    bounded(handle.acquire()).await?;
                     let now = Instant::now();
                     let previous = lock_ignore_poison(&released_at).take();
                     if let Some(r) = previous
@@ -409,9 +415,9 @@ pub(crate) async fn handoff(target: &Target, contenders: usize, bounds: Bounds) 
                         }
                     }
                     *lock_ignore_poison(&released_at) = Some(Instant::now());
-                    stats::bounded(handle.release()).await?;
+                    bounded(handle.release()).await?;
                 }
-                Ok::<_, stats::BoxError>(())
+                Ok::<_, BoxError>(())
             }
             .await;
             handle.close().await;
@@ -448,8 +454,8 @@ pub(crate) async fn notifications(target: &Target, waiters: usize, naive: bool) 
     let name = format!("herd-{}-{waiters}", if naive { "naive" } else { "free" });
     let notified = Arc::new(AtomicU64::new(0));
     let mut holder = LockHandle::open(target, &name, naive, &notified).await?;
-    stats::bounded(holder.acquire()).await?;
-    let opened = stats::concurrently(0..waiters, 32, |_| {
+    bounded(holder.acquire()).await?;
+    let opened = tasks::concurrently(0..waiters, 32, |_| {
         let (target, name, notified) = (target.clone(), name.clone(), Arc::clone(&notified));
         async move { LockHandle::open(&target, &name, naive, &notified).await }
     })
@@ -496,7 +502,7 @@ pub(crate) async fn notifications(target: &Target, waiters: usize, naive: bool) 
             + notified.load(Ordering::Relaxed)
     };
     let before = woken(&holder);
-    stats::bounded(holder.release()).await?;
+    bounded(holder.release()).await?;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let after = woken(&holder);
     for t in tasks {

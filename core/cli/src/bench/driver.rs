@@ -1,6 +1,8 @@
-//! The machinery every workload shares: running N concurrent closed-loop
-//! workers for a bounded time and a bounded op count, and hosting a server on
-//! its own OS thread with its own tokio runtime.
+//! The machinery every workload shares, whatever the system measured (coord,
+//! ZooKeeper, etcd, Redis): running N concurrent closed-loop [`Worker`]s for a
+//! bounded time and a bounded op count ([`drive`]), bounding one operation
+//! ([`bounded`]), and hosting a server on its own OS thread with its own tokio
+//! runtime ([`BackgroundServer`]).
 //!
 //! Keeping servers on a separate runtime means the measuring clients never share
 //! a scheduler with the code they measure; the loopback echo floor is hosted the
@@ -19,12 +21,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::stats::Recorder;
+use super::stats::{Recorder, Summary};
 use coord_client::error::Error;
 
 /// Longest any single operation may take before the workload is abandoned, so a
 /// stuck server fails the run instead of hanging it.
-pub(crate) const OP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const OP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longest a background server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,38 +36,48 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(5);
 
 /// Limits of one workload: a warm-up, then a measured window that ends at
 /// `duration` or after `max_ops` measured operations, whichever comes first.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Bounds {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
     /// Unrecorded operations before the measured window (also capped at `max_ops`).
-    pub(crate) warmup: Duration,
+    pub warmup: Duration,
     /// Length of the measured window.
-    pub(crate) duration: Duration,
+    pub duration: Duration,
     /// Most operations recorded in the measured window, over all clients.
-    pub(crate) max_ops: u64,
+    pub max_ops: u64,
 }
 
-/// One closed-loop client: issues one operation at a time.
-pub(crate) trait Worker: Send + 'static {
+/// One closed-loop client of any system: issues one operation at a time.
+pub trait Worker: Send + 'static {
+    /// What a failed operation returns. The driver's own failures (an
+    /// operation over [`OP_TIMEOUT`], a panicked worker) are coord's
+    /// [`Error`] converted into it.
+    type Error: From<Error> + Send + 'static;
+
     /// Performs operation number `seq` of this worker (numbers are never reused).
-    fn op(&mut self, seq: u64) -> impl Future<Output = Result<(), Error>> + Send;
+    fn op(&mut self, seq: u64) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// What [`drive`] hands back.
-pub(crate) struct Outcome<W> {
+#[derive(Debug)]
+pub struct Outcome<W> {
     /// Latencies of every measured operation of every worker.
-    pub(crate) recorder: Recorder,
+    pub recorder: Recorder,
     /// From the start of the measured window to the last worker's last completion.
-    pub(crate) elapsed: Duration,
-    /// The workers, so the caller can close their connections.
-    pub(crate) workers: Vec<W>,
+    pub elapsed: Duration,
+    /// The workers, in the order given, so the caller can close their connections.
+    pub workers: Vec<W>,
+}
+
+impl<W> Outcome<W> {
+    /// Ops, ops/s and percentiles of the measured window.
+    pub fn summary(&self) -> Summary {
+        self.recorder.summary(self.elapsed)
+    }
 }
 
 /// Runs every worker concurrently on the current runtime within `bounds`.
 /// The first error of any worker stops the others and is returned.
-pub(crate) async fn drive<W: Worker>(
-    workers: Vec<W>,
-    bounds: &Bounds,
-) -> Result<Outcome<W>, Error> {
+pub async fn drive<W: Worker>(workers: Vec<W>, bounds: &Bounds) -> Result<Outcome<W>, W::Error> {
     let count = workers.len();
     let measure_start = Instant::now() + bounds.warmup;
     let end = measure_start + bounds.duration;
@@ -90,7 +102,7 @@ pub(crate) async fn drive<W: Worker>(
             }
             Err(e) => {
                 set.abort_all();
-                return Err(Error::Internal(format!("benchmark worker failed: {e}")));
+                return Err(Error::Internal(format!("benchmark worker failed: {e}")).into());
             }
         }
     }
@@ -130,12 +142,12 @@ async fn worker_loop<W: Worker>(
     index: usize,
     mut worker: W,
     window: Window,
-) -> Result<Done<W>, Error> {
+) -> Result<Done<W>, W::Error> {
     let mut recorder = Recorder::new()?;
     let mut seq = 0u64;
     // Warm-up: connections, caches and the server's batching settle; not recorded.
     while Instant::now() < window.measure_start && seq < window.max_ops {
-        bounded_op(&mut worker, seq).await?;
+        bounded(worker.op(seq)).await?;
         seq += 1;
     }
     tokio::time::sleep_until(window.measure_start).await;
@@ -143,7 +155,7 @@ async fn worker_loop<W: Worker>(
         && window.budget.fetch_add(1, Ordering::Relaxed) < window.max_ops
     {
         let started = std::time::Instant::now();
-        bounded_op(&mut worker, seq).await?;
+        bounded(worker.op(seq)).await?;
         recorder.record(started.elapsed());
         seq += 1;
     }
@@ -155,21 +167,27 @@ async fn worker_loop<W: Worker>(
     })
 }
 
-async fn bounded_op<W: Worker>(worker: &mut W, seq: u64) -> Result<(), Error> {
-    match tokio::time::timeout(OP_TIMEOUT, worker.op(seq)).await {
+/// Awaits one operation for at most [`OP_TIMEOUT`], so a stuck server fails
+/// the workload instead of hanging it.
+pub async fn bounded<T, E: From<Error>>(op: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+    match tokio::time::timeout(OP_TIMEOUT, op).await {
         Ok(result) => result,
         Err(_) => Err(Error::OperationTimeout(format!(
             "benchmark operation took longer than {OP_TIMEOUT:?}"
-        ))),
+        ))
+        .into()),
     }
 }
 
 /// Tells [`BackgroundServer::start`] where the server listens.
-pub(crate) type Ready = mpsc::SyncSender<SocketAddr>;
+pub type Ready = mpsc::SyncSender<SocketAddr>;
 
 /// A server running on its own OS thread and its own multi-thread tokio runtime.
-/// Dropping it stops the server and joins the thread.
-pub(crate) struct BackgroundServer {
+/// Dropping it stops the server and joins the thread. Starting and stopping
+/// block the calling thread: call them outside any runtime, or inside
+/// [`tokio::task::block_in_place`].
+#[derive(Debug)]
+pub struct BackgroundServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<Result<(), Error>>>,
@@ -179,7 +197,7 @@ impl BackgroundServer {
     /// Starts `serve` on a new thread and runtime. `serve` must send its listening
     /// address on `Ready`, then return once the stop receiver fires; if it fails
     /// before that, its error is returned here.
-    pub(crate) fn start<F, Fut>(name: &str, serve: F) -> Result<Self, Error>
+    pub fn start<F, Fut>(name: &str, serve: F) -> Result<Self, Error>
     where
         F: FnOnce(Ready, oneshot::Receiver<()>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), Error>>,
@@ -228,12 +246,12 @@ impl BackgroundServer {
     }
 
     /// Where the server listens.
-    pub(crate) fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops the server, waits for its thread, and returns the server's result.
-    pub(crate) fn stop(mut self) -> Result<(), Error> {
+    pub fn stop(mut self) -> Result<(), Error> {
         self.stop_and_join()
     }
 
@@ -266,6 +284,8 @@ mod tests {
     struct Sleeper;
 
     impl Worker for Sleeper {
+        type Error = Error;
+
         async fn op(&mut self, _seq: u64) -> Result<(), Error> {
             tokio::time::sleep(Duration::from_millis(1)).await;
             Ok(())
@@ -290,6 +310,8 @@ mod tests {
     struct Failing;
 
     impl Worker for Failing {
+        type Error = Error;
+
         async fn op(&mut self, seq: u64) -> Result<(), Error> {
             if seq == 3 {
                 Err(Error::ConnectionLoss("gone".into()))

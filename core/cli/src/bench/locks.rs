@@ -44,6 +44,8 @@ struct Cycle {
 }
 
 impl Worker for Cycle {
+    type Error = Error;
+
     async fn op(&mut self, _seq: u64) -> Result<(), Error> {
         self.lock.acquire().await?;
         self.lock.release().await
