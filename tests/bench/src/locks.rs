@@ -14,8 +14,8 @@
 //! - Redis: `SET key token NX PX 30000`, release by a compare-and-delete Lua
 //!   script, waiters poll every [`REDIS_POLL`].
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,8 +24,8 @@ use coord_client::recipes::Lock as CoordLock;
 use coord_client::recipes::sequence::{self, Decision};
 use zookeeper_client as zk;
 
-use coord_cli::bench::driver::{self, Bounds, Worker, bounded};
-use coord_cli::bench::stats::{Recorder, Summary};
+use coord_cli::bench::driver::{self, Bounds, Contender, Worker, bounded};
+use coord_cli::bench::stats::Summary;
 
 use crate::systems::{self, Conn, SESSION_TIMEOUT, System, Target};
 use crate::tasks::{self, BoxError, Res};
@@ -384,67 +384,38 @@ pub(crate) async fn cycle(target: &Target, bounds: Bounds) -> Res<Summary> {
 }
 
 /// `contenders` clients loop acquire -> release on one lock; a handoff runs
-/// from the holder's release start to the next holder's acquire returning.
-/// Returns the handoff latencies; ops/s is handoffs per second.
+/// from the holder's release start to the next holder's acquire returning
+/// (`driver::handoff`). Returns the handoff latencies; ops/s is handoffs per second.
 pub(crate) async fn handoff(target: &Target, contenders: usize, bounds: Bounds) -> Res<Summary> {
-    let released_at: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let recorder = Arc::new(Mutex::new(Recorder::new()?));
     let mut handles = Vec::new();
     for _ in 0..contenders {
-        handles.push(LockHandle::open(target, "lock-handoff", false, &Arc::default()).await?);
+        handles.push(Handoff(
+            LockHandle::open(target, "lock-handoff", false, &Arc::default()).await?,
+        ));
     }
-    let record_from = Instant::now() + bounds.warmup;
-    let stop_at = record_from + bounds.duration;
-    let mut tasks = Vec::new();
-    for mut handle in handles {
-        let (released_at, recorder) = (Arc::clone(&released_at), Arc::clone(&recorder));
-        let max_ops = bounds.max_ops;
-        tasks.push(tokio::spawn(async move {
-            let result = async {
-                while Instant::now() < stop_at {
-                    bounded(handle.acquire()).await?;
-                    let now = Instant::now();
-                    let previous = lock_ignore_poison(&released_at).take();
-                    if let Some(r) = previous
-                        && now >= record_from
-                        && now < stop_at
-                    {
-                        let mut rec = lock_ignore_poison(&recorder);
-                        if rec.len() < max_ops {
-                            rec.record(now - r);
-                        }
-                    }
-                    *lock_ignore_poison(&released_at) = Some(Instant::now());
-                    bounded(handle.release()).await?;
-                }
-                Ok::<_, BoxError>(())
-            }
-            .await;
-            handle.close().await;
-            result
-        }));
+    let outcome = driver::handoff(handles, &bounds).await?;
+    let summary = outcome.summary();
+    for h in outcome.workers {
+        h.0.close().await;
     }
-    let mut first_err = None;
-    for t in tasks {
-        match t.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                first_err.get_or_insert(e);
-            }
-            Err(e) => {
-                first_err.get_or_insert(format!("contender: {e}").into());
-            }
-        }
-    }
-    if let Some(e) = first_err {
-        return Err(e);
-    }
-    let rec = lock_ignore_poison(&recorder).clone();
-    Ok(rec.summary(bounds.duration))
+    Ok(summary)
 }
 
-fn lock_ignore_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+struct Handoff(LockHandle);
+
+impl Contender for Handoff {
+    type Error = BoxError;
+
+    /// Bounded by `OP_TIMEOUT` like every operation of this harness: a
+    /// longer wait fails the workload.
+    async fn acquire(&mut self, _wait: Duration) -> Res<bool> {
+        bounded(self.0.acquire()).await?;
+        Ok(true)
+    }
+
+    async fn release(&mut self) -> Res<()> {
+        self.0.release().await
+    }
 }
 
 /// Watch notifications delivered by one release with `waiters` queued.

@@ -11,9 +11,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -179,6 +179,95 @@ pub async fn bounded<T, E: From<Error>>(op: impl Future<Output = Result<T, E>>) 
     }
 }
 
+/// One contender of a lock handoff workload ([`handoff`]), on any system.
+pub trait Contender: Send + 'static {
+    /// What a failed acquire or release returns (see [`Worker::Error`]).
+    type Error: From<Error> + Send + 'static;
+
+    /// Acquires the lock, waiting at most about `wait`; `Ok(false)` when it
+    /// gave up waiting, which ends the workload for this contender.
+    fn acquire(&mut self, wait: Duration)
+    -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Releases the lock.
+    fn release(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Every contender loops acquire -> release on one lock through the warm-up
+/// and the measured window. A handoff's latency runs from the moment the
+/// holder starts its release to the moment the next holder's acquire returns;
+/// it is recorded when that acquire returns inside the window (at most
+/// `max_ops`), and the outcome's `elapsed` is the window, so its ops/s are
+/// handoffs per second. An acquire may wait until the window's end plus
+/// [`OP_TIMEOUT`]; a release is [`bounded`]. The first error of any contender
+/// is returned once all have stopped.
+pub async fn handoff<C: Contender>(
+    contenders: Vec<C>,
+    bounds: &Bounds,
+) -> Result<Outcome<C>, C::Error> {
+    use std::time::Instant;
+
+    let released_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let recorder = Arc::new(Mutex::new(Recorder::new()?));
+    let record_from = Instant::now() + bounds.warmup;
+    let stop_at = record_from + bounds.duration;
+    let max_ops = bounds.max_ops;
+    let mut tasks = Vec::with_capacity(contenders.len());
+    for mut contender in contenders {
+        let (released_at, recorder) = (Arc::clone(&released_at), Arc::clone(&recorder));
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < stop_at {
+                let wait = stop_at.saturating_duration_since(Instant::now()) + OP_TIMEOUT;
+                if !contender.acquire(wait).await? {
+                    break;
+                }
+                let now = Instant::now();
+                let previous = lock_mutex(&released_at).take();
+                if let Some(released) = previous
+                    && now >= record_from
+                    && now < stop_at
+                {
+                    let mut recorder = lock_mutex(&recorder);
+                    if recorder.len() < max_ops {
+                        recorder.record(now - released);
+                    }
+                }
+                *lock_mutex(&released_at) = Some(Instant::now());
+                bounded(contender.release()).await?;
+            }
+            Ok::<_, C::Error>(contender)
+        }));
+    }
+    let mut first_err = None;
+    let mut workers = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        match task.await {
+            Ok(Ok(contender)) => workers.push(contender),
+            Ok(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            Err(e) => {
+                first_err.get_or_insert(Error::Internal(format!("contender task: {e}")).into());
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    let recorder = lock_mutex(&recorder).clone();
+    Ok(Outcome {
+        recorder,
+        elapsed: bounds.duration,
+        workers,
+    })
+}
+
+/// Locks `m`, recovering from poisoning: the recorder's data stay consistent
+/// across a panicking measuring task.
+fn lock_mutex<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Tells [`BackgroundServer::start`] where the server listens.
 pub type Ready = mpsc::SyncSender<SocketAddr>;
 
@@ -332,5 +421,53 @@ mod tests {
         assert!(err.is_ok());
         let err = drive(vec![Failing], &bounds).await.err();
         assert_eq!(err, Some(Error::ConnectionLoss("gone".into())));
+    }
+
+    /// A lock held through a one-permit semaphore.
+    struct SemaphoreLock {
+        lock: Arc<tokio::sync::Semaphore>,
+        held: Option<tokio::sync::OwnedSemaphorePermit>,
+    }
+
+    impl Contender for SemaphoreLock {
+        type Error = Error;
+
+        async fn acquire(&mut self, wait: Duration) -> Result<bool, Error> {
+            match tokio::time::timeout(wait, Arc::clone(&self.lock).acquire_owned()).await {
+                Ok(Ok(permit)) => {
+                    self.held = Some(permit);
+                    Ok(true)
+                }
+                Ok(Err(e)) => Err(Error::Internal(e.to_string())),
+                Err(_) => Ok(false),
+            }
+        }
+
+        async fn release(&mut self) -> Result<(), Error> {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+            self.held = None;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn handoffs_are_counted_per_window_within_the_op_budget() {
+        let lock = Arc::new(tokio::sync::Semaphore::new(1));
+        let contenders: Vec<_> = (0..4)
+            .map(|_| SemaphoreLock {
+                lock: Arc::clone(&lock),
+                held: None,
+            })
+            .collect();
+        let bounds = Bounds {
+            warmup: Duration::from_millis(10),
+            duration: Duration::from_secs(1),
+            max_ops: 25,
+        };
+        let outcome = handoff(contenders, &bounds).await.unwrap();
+        assert_eq!(outcome.workers.len(), 4);
+        assert_eq!(outcome.recorder.len(), 25);
+        assert_eq!(outcome.elapsed, bounds.duration);
+        assert!(outcome.workers.iter().all(|c| c.held.is_none()));
     }
 }
