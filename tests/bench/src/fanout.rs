@@ -12,8 +12,11 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use zookeeper_client as zk;
 
-use crate::stats::{self, Recorder, Res};
+use coord_cli::bench::driver::bounded;
+use coord_cli::bench::stats::Recorder;
+
 use crate::systems::{self, Conn, SESSION_TIMEOUT, System, Target, VALUE_BYTES};
+use crate::tasks::{self, Res};
 
 /// What one fan-out run measured.
 #[derive(Debug, Clone)]
@@ -44,7 +47,7 @@ pub(crate) async fn fan_out(
     let mut writer = Conn::connect(target.system, &target.addr).await?;
     writer.ensure_node(&key, &value).await?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
-    let tasks = stats::concurrently(0..watchers, 32, |_| {
+    let tasks = tasks::concurrently(0..watchers, 32, |_| {
         let (target, key, tx) = (target.clone(), key.clone(), tx.clone());
         async move { spawn_watcher(&target, &key, tx).await }
     })
@@ -62,7 +65,7 @@ pub(crate) async fn fan_out(
     while rounds < max_rounds && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let t0 = Instant::now();
-        stats::bounded(writer.write(&key, &value)).await?;
+        bounded(writer.write(&key, &value)).await?;
         let deadline = tokio::time::Instant::now() + ROUND_DEADLINE;
         let mut got = 0usize;
         let mut last = t0;

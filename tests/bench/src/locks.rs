@@ -14,8 +14,8 @@
 //! - Redis: `SET key token NX PX 30000`, release by a compare-and-delete Lua
 //!   script, waiters poll every [`REDIS_POLL`].
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,8 +24,11 @@ use coord_client::recipes::Lock as CoordLock;
 use coord_client::recipes::sequence::{self, Decision};
 use zookeeper_client as zk;
 
-use crate::stats::{self, Bounds, Recorder, Res, Summary, Worker};
+use coord_cli::bench::driver::{self, Bounds, Contender, Worker, bounded};
+use coord_cli::bench::stats::Summary;
+
 use crate::systems::{self, Conn, SESSION_TIMEOUT, System, Target};
+use crate::tasks::{self, BoxError, Res};
 
 /// Poll interval of the Redis lock's waiters.
 pub(crate) const REDIS_POLL: Duration = Duration::from_millis(1);
@@ -361,7 +364,9 @@ impl LockHandle {
 struct Cycle(LockHandle);
 
 impl Worker for Cycle {
-    async fn op(&mut self) -> Res<()> {
+    type Error = BoxError;
+
+    async fn op(&mut self, _seq: u64) -> Res<()> {
         self.0.acquire().await?;
         self.0.release().await
     }
@@ -370,75 +375,47 @@ impl Worker for Cycle {
 /// Uncontended acquire + release by one client.
 pub(crate) async fn cycle(target: &Target, bounds: Bounds) -> Res<Summary> {
     let handle = LockHandle::open(target, "lock-cycle", false, &Arc::default()).await?;
-    let (summary, workers) = stats::drive(vec![Cycle(handle)], bounds).await?;
-    for w in workers {
+    let outcome = driver::drive(vec![Cycle(handle)], &bounds).await?;
+    let summary = outcome.summary();
+    for w in outcome.workers {
         w.0.close().await;
     }
     Ok(summary)
 }
 
 /// `contenders` clients loop acquire -> release on one lock; a handoff runs
-/// from the holder's release start to the next holder's acquire returning.
-/// Returns the handoff latencies; ops/s is handoffs per second.
+/// from the holder's release start to the next holder's acquire returning
+/// (`driver::handoff`). Returns the handoff latencies; ops/s is handoffs per second.
 pub(crate) async fn handoff(target: &Target, contenders: usize, bounds: Bounds) -> Res<Summary> {
-    let released_at: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let recorder = Arc::new(Mutex::new(Recorder::new()?));
     let mut handles = Vec::new();
     for _ in 0..contenders {
-        handles.push(LockHandle::open(target, "lock-handoff", false, &Arc::default()).await?);
+        handles.push(Handoff(
+            LockHandle::open(target, "lock-handoff", false, &Arc::default()).await?,
+        ));
     }
-    let record_from = Instant::now() + bounds.warmup;
-    let stop_at = record_from + bounds.duration;
-    let mut tasks = Vec::new();
-    for mut handle in handles {
-        let (released_at, recorder) = (Arc::clone(&released_at), Arc::clone(&recorder));
-        let max_ops = bounds.max_ops;
-        tasks.push(tokio::spawn(async move {
-            let result = async {
-                while Instant::now() < stop_at {
-                    stats::bounded(handle.acquire()).await?;
-                    let now = Instant::now();
-                    let previous = lock_ignore_poison(&released_at).take();
-                    if let Some(r) = previous
-                        && now >= record_from
-                        && now < stop_at
-                    {
-                        let mut rec = lock_ignore_poison(&recorder);
-                        if rec.len() < max_ops {
-                            rec.record(now - r);
-                        }
-                    }
-                    *lock_ignore_poison(&released_at) = Some(Instant::now());
-                    stats::bounded(handle.release()).await?;
-                }
-                Ok::<_, stats::BoxError>(())
-            }
-            .await;
-            handle.close().await;
-            result
-        }));
+    let outcome = driver::handoff(handles, &bounds).await?;
+    let summary = outcome.summary();
+    for h in outcome.workers {
+        h.0.close().await;
     }
-    let mut first_err = None;
-    for t in tasks {
-        match t.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                first_err.get_or_insert(e);
-            }
-            Err(e) => {
-                first_err.get_or_insert(format!("contender: {e}").into());
-            }
-        }
-    }
-    if let Some(e) = first_err {
-        return Err(e);
-    }
-    let rec = lock_ignore_poison(&recorder).clone();
-    Ok(rec.summary(bounds.duration))
+    Ok(summary)
 }
 
-fn lock_ignore_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+struct Handoff(LockHandle);
+
+impl Contender for Handoff {
+    type Error = BoxError;
+
+    /// Bounded by `OP_TIMEOUT` like every operation of this harness: a
+    /// longer wait fails the workload.
+    async fn acquire(&mut self, _wait: Duration) -> Res<bool> {
+        bounded(self.0.acquire()).await?;
+        Ok(true)
+    }
+
+    async fn release(&mut self) -> Res<()> {
+        self.0.release().await
+    }
 }
 
 /// Watch notifications delivered by one release with `waiters` queued.
@@ -448,8 +425,8 @@ pub(crate) async fn notifications(target: &Target, waiters: usize, naive: bool) 
     let name = format!("herd-{}-{waiters}", if naive { "naive" } else { "free" });
     let notified = Arc::new(AtomicU64::new(0));
     let mut holder = LockHandle::open(target, &name, naive, &notified).await?;
-    stats::bounded(holder.acquire()).await?;
-    let opened = stats::concurrently(0..waiters, 32, |_| {
+    bounded(holder.acquire()).await?;
+    let opened = tasks::concurrently(0..waiters, 32, |_| {
         let (target, name, notified) = (target.clone(), name.clone(), Arc::clone(&notified));
         async move { LockHandle::open(&target, &name, naive, &notified).await }
     })
@@ -496,7 +473,7 @@ pub(crate) async fn notifications(target: &Target, waiters: usize, naive: bool) 
             + notified.load(Ordering::Relaxed)
     };
     let before = woken(&holder);
-    stats::bounded(holder.release()).await?;
+    bounded(holder.release()).await?;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let after = woken(&holder);
     for t in tasks {

@@ -6,25 +6,32 @@
 //!
 //! Every workload is bounded in time and count, and any one failing is written
 //! in the table as failed instead of stopping the run.
+//!
+//! Measuring is `coord bench`'s own code (`coord_cli::bench`): the same
+//! recorder and percentiles, closed-loop driver, fsync and loopback floor,
+//! machine facts and `BENCHMARKS.md` section writer; this crate adds the
+//! peers' clients and the workloads only they run.
 
 mod fanout;
-mod floor;
 mod locks;
 mod report;
 mod scale;
-mod stats;
 mod systems;
+mod tasks;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use coord_cli::bench::MachineInfo;
+use coord_cli::bench::driver::{self, BackgroundServer, Bounds};
+use coord_cli::bench::floor;
+use coord_cli::bench::stats::Summary;
 
 use report::{HerdRow, Meta, Results, Row, Workload};
-use stats::{Bounds, Res};
 use systems::{System, Target};
+use tasks::Res;
 
 #[derive(Parser, Debug)]
 #[command(about = "coord vs ZooKeeper, etcd and Redis, side by side")]
@@ -174,6 +181,29 @@ fn loadavg() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The floor, measured by `coord bench`'s code: fsync on the data disk
+/// (append; overwrite in a preallocated file) and the loopback round trip of
+/// one tokio client against an echo server on its own thread and runtime.
+async fn measure_floor(data_dir: &Path, bounds: &Bounds, res: &mut Results) {
+    let summary = |m: Result<coord_cli::bench::Measurement, coord_client::Error>| {
+        m.map(|m| m.summary).map_err(|e| e.to_string())
+    };
+    tokio::task::block_in_place(|| {
+        res.fsync = Some(summary(floor::fsync_append(data_dir, bounds)));
+        res.fsync_prealloc = Some(summary(floor::fsync_prealloc(data_dir, bounds)));
+    });
+    res.rtt = Some(loopback_rtt(bounds).await.map_err(|e| e.to_string()));
+}
+
+async fn loopback_rtt(bounds: &Bounds) -> Result<Summary, coord_client::Error> {
+    let echo = tokio::task::block_in_place(|| {
+        BackgroundServer::start("peer-bench-echo", floor::serve_echo)
+    })?;
+    let measured = floor::echo(echo.addr(), 1, bounds).await;
+    tokio::task::block_in_place(|| echo.stop())?;
+    Ok(measured?.summary)
+}
+
 async fn run(args: RunArgs) -> Res<()> {
     let started = Instant::now();
     let load_start = loadavg();
@@ -219,10 +249,7 @@ async fn run(args: RunArgs) -> Res<()> {
         max_ops: 100_000,
     };
     eprintln!("peer-bench: floor");
-    res.fsync = Some(floor::fsync_append(&args.data_dir, floor_bounds).map_err(|e| e.to_string()));
-    res.fsync_prealloc =
-        Some(floor::fsync_prealloc(&args.data_dir, floor_bounds).map_err(|e| e.to_string()));
-    res.rtt = Some(floor::loopback_rtt(floor_bounds).map_err(|e| e.to_string()));
+    measure_floor(&args.data_dir, &floor_bounds, &mut res).await;
 
     for (group, workload, write) in [
         ("write", Workload::Write, true),
@@ -350,7 +377,7 @@ async fn run(args: RunArgs) -> Res<()> {
             args.warmup_ms,
             args.duration_ms,
             args.max_ops,
-            stats::OP_TIMEOUT
+            driver::OP_TIMEOUT
         ),
         wall_secs: started.elapsed().as_secs_f64(),
         load: (load_start, loadavg()),
@@ -358,7 +385,7 @@ async fn run(args: RunArgs) -> Res<()> {
     let md = res.to_markdown(&meta);
     println!("{md}");
     if let Some(out) = &args.out {
-        report::update_section(out, &md)?;
+        coord_cli::bench::update_section(out, report::START, report::END, &md)?;
         eprintln!("peer-bench: wrote {}", out.display());
     }
     Ok(())

@@ -1,16 +1,16 @@
 //! The results of one run, the targets of issue 7 judged from them, and the
 //! markdown section of BENCHMARKS.md between the `bench:peers` markers.
-//! Pure: no I/O except [`update_section`], so the formatting is unit-tested.
+//! Pure: no I/O (the section is written by `coord_cli::bench::update_section`).
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use coord_cli::bench::MachineInfo;
+use coord_cli::bench::floor::PREALLOC_BYTES;
+use coord_cli::bench::stats::Summary;
 
 use crate::fanout::FanOut;
 use crate::locks::{CONTENDERS, REDIS_POLL};
 use crate::scale::{NodeScale, Sessions};
-use crate::stats::Summary;
 use crate::systems::System;
 
 pub(crate) const START: &str = "<!-- bench:peers:start -->";
@@ -328,12 +328,13 @@ impl Results {
             s,
             "| measurement | ops | p50 (us) | p99 (us) |\n|---|---:|---:|---:|"
         );
+        let prealloc = format!(
+            "fsync: overwrite 128 B in a preallocated {} MiB file + sync_data",
+            PREALLOC_BYTES / (1024 * 1024)
+        );
         for (label, r) in [
             ("fsync: append 128 B + sync_data, data dir", &self.fsync),
-            (
-                "fsync: overwrite 128 B in a preallocated 16 MiB file + sync_data",
-                &self.fsync_prealloc,
-            ),
+            (prealloc.as_str(), &self.fsync_prealloc),
             ("loopback TCP round trip, 64 B", &self.rtt),
         ] {
             match r {
@@ -563,60 +564,4 @@ fn one_line(e: &str) -> String {
     let mut s: String = e.replace(['\n', '|'], " ");
     s.truncate(160);
     s
-}
-
-/// New text of BENCHMARKS.md: the section between the markers replaced (or
-/// appended with its markers when absent); the rest of the file untouched.
-pub(crate) fn replace_section(existing: Option<&str>, section: &str) -> Result<String, String> {
-    let block = format!("{START}\n{}\n{END}", section.trim_end());
-    let Some(text) = existing else {
-        return Ok(format!("# Benchmarks\n\n{block}\n"));
-    };
-    match (text.find(START), text.find(END)) {
-        (Some(a), Some(b)) if a < b => {
-            Ok(format!("{}{block}{}", &text[..a], &text[b + END.len()..]))
-        }
-        (None, None) => {
-            let sep = if text.ends_with('\n') { "\n" } else { "\n\n" };
-            Ok(format!("{text}{sep}{block}\n"))
-        }
-        _ => Err("BENCHMARKS.md has a broken bench:peers marker pair; left untouched".into()),
-    }
-}
-
-/// Rewrites the section in the file at `path`.
-pub(crate) fn update_section(path: &Path, section: &str) -> crate::stats::Res<()> {
-    let existing = match std::fs::read_to_string(path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e.into()),
-    };
-    let text = replace_section(existing.as_deref(), section)?;
-    let tmp = path.with_extension("md.peers.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn section_is_replaced_between_markers_and_the_rest_is_kept() {
-        let old = format!("# B\n\nintro\n{START}\nold\n{END}\ntail\n");
-        let new = replace_section(Some(&old), "new table").unwrap();
-        assert_eq!(
-            new,
-            format!("# B\n\nintro\n{START}\nnew table\n{END}\ntail\n")
-        );
-    }
-
-    #[test]
-    fn markers_are_appended_when_absent_and_broken_pairs_refused() {
-        let new = replace_section(Some("# B\n"), "t").unwrap();
-        assert_eq!(new, format!("# B\n\n{START}\nt\n{END}\n"));
-        assert!(replace_section(Some(&format!("{END}{START}")), "t").is_err());
-        assert!(replace_section(Some(START), "t").is_err());
-    }
 }

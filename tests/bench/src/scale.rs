@@ -14,8 +14,10 @@ use coord_client::client::{CreateMode, Op};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use zookeeper_client as zk;
 
-use crate::stats::{self, Res};
+use coord_cli::bench::driver::bounded;
+
 use crate::systems::{self, Conn, System, Target, VALUE_BYTES};
+use crate::tasks::{self, BoxError, Res};
 
 /// Resident set size of process `pid` in bytes.
 pub(crate) fn rss_bytes(pid: u32) -> Res<u64> {
@@ -96,10 +98,10 @@ pub(crate) async fn nodes(target: &Target, max_nodes: u64, budget: Duration) -> 
                     let last = (first + SCALE_BATCH).min(max_nodes);
                     let keys: Vec<String> =
                         (first..last).map(|i| format!("{dir}/n{i:07}")).collect();
-                    stats::bounded(create_batch(&conn, &keys, &value)).await?;
+                    bounded(create_batch(&conn, &keys, &value)).await?;
                     created.fetch_add(last - first, Ordering::Relaxed);
                 }
-                Ok::<_, stats::BoxError>(())
+                Ok::<_, BoxError>(())
             }));
         }
     }
@@ -275,7 +277,7 @@ pub(crate) async fn hold(
     count: u64,
     timeout: Duration,
 ) -> Res<()> {
-    let opened = stats::concurrently(0..count, 64, |i| {
+    let opened = tasks::concurrently(0..count, 64, |i| {
         let (system, addr, dir) = (system.to_string(), addr.to_string(), dir.to_string());
         async move {
             let path = format!("{dir}/s{i:06}");

@@ -12,7 +12,10 @@ use bytes::Bytes;
 use coord_client::client::{Client as CoordClient, CreateMode};
 use zookeeper_client as zk;
 
-use crate::stats::Res;
+use coord_cli::bench::driver::{self, Bounds, Worker};
+use coord_cli::bench::stats::Summary;
+
+use crate::tasks::{BoxError, Res};
 
 /// Session timeout of the measuring clients (coord and ZooKeeper): long enough
 /// that a busy 2-core machine never expires one mid-run.
@@ -188,8 +191,10 @@ pub(crate) struct KvWorker {
     pub(crate) value: Vec<u8>,
 }
 
-impl crate::stats::Worker for KvWorker {
-    async fn op(&mut self) -> Res<()> {
+impl Worker for KvWorker {
+    type Error = BoxError;
+
+    async fn op(&mut self, _seq: u64) -> Res<()> {
         if self.write {
             self.conn.write(&self.key, &self.value).await
         } else {
@@ -208,8 +213,8 @@ pub(crate) async fn kv(
     target: &Target,
     clients: usize,
     write: bool,
-    bounds: crate::stats::Bounds,
-) -> Res<crate::stats::Summary> {
+    bounds: Bounds,
+) -> Res<Summary> {
     let value = vec![b'v'; VALUE_BYTES];
     let mut workers = Vec::with_capacity(clients);
     for i in 0..clients {
@@ -224,8 +229,9 @@ pub(crate) async fn kv(
             value: value.clone(),
         });
     }
-    let (summary, workers) = crate::stats::drive(workers, bounds).await?;
-    for w in workers {
+    let outcome = driver::drive(workers, &bounds).await?;
+    let summary = outcome.summary();
+    for w in outcome.workers {
         w.conn.close().await;
     }
     Ok(summary)

@@ -134,6 +134,8 @@ struct CoordClient {
 }
 
 impl Worker for CoordClient {
+    type Error = Error;
+
     async fn op(&mut self, seq: u64) -> Result<(), Error> {
         match self.kind {
             Kind::Create => {

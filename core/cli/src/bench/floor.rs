@@ -1,7 +1,11 @@
-//! The machine's floor: what the hardware and kernel cost before coord adds
-//! anything. A loopback TCP ping-pong against an in-process echo server, and
-//! the fsync latency of the data disk (appending, and overwriting inside a
-//! preallocated file, which is what a well-behaved log does).
+//! The machine's floor: what the hardware and kernel cost before any system
+//! measured adds anything. A loopback TCP ping-pong against an in-process echo
+//! server ([`serve_echo`], hosted by a
+//! [`BackgroundServer`](super::driver::BackgroundServer), measured by [`echo`]
+//! with tokio clients like every system's), and the fsync latency of the data
+//! disk: appending ([`fsync_append`]), and overwriting inside a preallocated
+//! file ([`fsync_prealloc`]), which is what a well-behaved log does. Both
+//! `coord bench` and the peer benchmark measure their floor here.
 //!
 //! This module owns only its own scratch files inside the run's directory and
 //! removes them when it is done.
@@ -22,17 +26,18 @@ use super::stats::{Kind, Measurement, Recorder};
 use coord_client::error::Error;
 
 /// Size of one echo frame, each way.
-pub(crate) const ECHO_FRAME: usize = 64;
+pub const ECHO_FRAME: usize = 64;
 
 /// Bytes written per fsync'd record.
-const RECORD: usize = 128;
+pub const RECORD: usize = 128;
 
-/// Size of the preallocated file for the overwrite measurement.
-const PREALLOC_BYTES: u64 = 64 * 1024 * 1024;
+/// Size of the preallocated file for the overwrite measurement (large enough
+/// that no default bound makes the offsets wrap around).
+pub const PREALLOC_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Serves the echo floor: every connection reads a 64-byte frame and writes it
 /// back, until the client hangs up or the stop receiver fires.
-pub(crate) async fn serve_echo(ready: Ready, mut stop: oneshot::Receiver<()>) -> Result<(), Error> {
+pub async fn serve_echo(ready: Ready, mut stop: oneshot::Receiver<()>) -> Result<(), Error> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     if ready.send(addr).is_err() {
@@ -69,6 +74,8 @@ struct EchoClient {
 }
 
 impl Worker for EchoClient {
+    type Error = Error;
+
     async fn op(&mut self, seq: u64) -> Result<(), Error> {
         let tag = seq.to_le_bytes();
         self.frame[..tag.len()].copy_from_slice(&tag);
@@ -82,11 +89,7 @@ impl Worker for EchoClient {
 }
 
 /// Measures `clients` concurrent ping-pong loops against the echo server at `addr`.
-pub(crate) async fn echo(
-    addr: SocketAddr,
-    clients: usize,
-    bounds: &Bounds,
-) -> Result<Measurement, Error> {
+pub async fn echo(addr: SocketAddr, clients: usize, bounds: &Bounds) -> Result<Measurement, Error> {
     let mut workers = Vec::with_capacity(clients);
     for _ in 0..clients {
         let socket = TcpStream::connect(addr).await?;
@@ -103,7 +106,7 @@ pub(crate) async fn echo(
 }
 
 /// fsync latency of appending: write 128 bytes at the end of a file, `sync_data`.
-pub(crate) fn fsync_append(dir: &Path, bounds: &Bounds) -> Result<Measurement, Error> {
+pub fn fsync_append(dir: &Path, bounds: &Bounds) -> Result<Measurement, Error> {
     let path = dir.join("fsync-append.bin");
     let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
     let record = [0x5Au8; RECORD];
@@ -120,7 +123,7 @@ pub(crate) fn fsync_append(dir: &Path, bounds: &Bounds) -> Result<Measurement, E
 
 /// fsync latency of overwriting: a 64 MiB file is filled with zeros and synced,
 /// then 128 bytes are written at increasing offsets, each followed by `sync_data`.
-pub(crate) fn fsync_prealloc(dir: &Path, bounds: &Bounds) -> Result<Measurement, Error> {
+pub fn fsync_prealloc(dir: &Path, bounds: &Bounds) -> Result<Measurement, Error> {
     let path = dir.join("fsync-prealloc.bin");
     let result = File::create(&path).and_then(|file| {
         preallocate(&file, PREALLOC_BYTES)?;
@@ -202,10 +205,10 @@ mod tests {
     fn fsync_floors_measure_and_leave_no_files_behind() {
         let dir = tempfile::tempdir().unwrap();
         let append = fsync_append(dir.path(), &tiny()).unwrap();
-        assert!(append.ops > 0 && append.ops <= 50);
-        assert!(append.p50_us > 0.0);
+        assert!(append.summary.ops > 0 && append.summary.ops <= 50);
+        assert!(append.summary.p50_us > 0.0);
         let prealloc = fsync_prealloc(dir.path(), &tiny()).unwrap();
-        assert!(prealloc.ops > 0 && prealloc.ops <= 50);
+        assert!(prealloc.summary.ops > 0 && prealloc.summary.ops <= 50);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
@@ -218,7 +221,7 @@ mod tests {
             .unwrap();
         let m = runtime.block_on(echo(server.addr(), 4, &tiny())).unwrap();
         assert_eq!(m.clients, 4);
-        assert!(m.ops > 0 && m.ops <= 50);
+        assert!(m.summary.ops > 0 && m.summary.ops <= 50);
         server.stop().unwrap();
     }
 }

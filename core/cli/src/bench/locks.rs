@@ -6,13 +6,12 @@
 //! The naive recipe lives here, in the benchmark only, as the baseline that
 //! shows what a herd costs; the product's lock is [`coord_client::recipes::Lock`].
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::driver::{self, Bounds, Worker};
-use super::stats::{Kind, Measurement, Recorder};
+use super::driver::{self, Bounds, Contender, Worker};
+use super::stats::{Kind, Measurement};
 use coord_client::client::{Client, CreateMode};
 use coord_client::error::Error;
 use coord_client::recipes::Lock;
@@ -44,6 +43,8 @@ struct Cycle {
 }
 
 impl Worker for Cycle {
+    type Error = Error;
+
     async fn op(&mut self, _seq: u64) -> Result<(), Error> {
         self.lock.acquire().await?;
         self.lock.release().await
@@ -67,8 +68,7 @@ pub(crate) async fn uncontended(
 }
 
 /// `contenders` clients loop acquire -> release on one lock for the measured
-/// window; a handoff's latency runs from the moment the holder starts its
-/// release to the moment the next holder's acquire returns.
+/// window ([`driver::handoff`]).
 pub(crate) async fn handoff(
     servers: &str,
     root: &str,
@@ -76,64 +76,39 @@ pub(crate) async fn handoff(
     bounds: &Bounds,
 ) -> Result<Measurement, Error> {
     let path = format!("{root}/lock-handoff");
-    let released_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
-    let recorder = Arc::new(Mutex::new(Recorder::new()?));
-    let start = Instant::now();
-    let record_from = start + bounds.warmup;
-    let stop_at = record_from + bounds.duration;
-    let mut clients = Vec::new();
-    let mut tasks = Vec::new();
+    let mut clients = Vec::with_capacity(contenders);
+    let mut locks = Vec::with_capacity(contenders);
     for _ in 0..contenders {
         let client = super::coord_ops::connect(servers).await?;
-        clients.push(client.clone());
-        let (path, released_at, recorder) = (path.clone(), released_at.clone(), recorder.clone());
-        let max_ops = bounds.max_ops;
-        tasks.push(tokio::spawn(async move {
-            let lock = Lock::new(&client, &path);
-            while Instant::now() < stop_at {
-                let remaining = stop_at.saturating_duration_since(Instant::now());
-                match lock.acquire_timeout(remaining + driver::OP_TIMEOUT).await {
-                    Ok(_) => {}
-                    Err(Error::LockTimeout(_)) => break,
-                    Err(e) => return Err(e),
-                }
-                let now = Instant::now();
-                let previous = lock_mutex(&released_at).take();
-                if let Some(r) = previous
-                    && now >= record_from
-                    && now < stop_at
-                {
-                    let mut rec = lock_mutex(&recorder);
-                    if rec.len() < max_ops {
-                        rec.record(now - r);
-                    }
-                }
-                *lock_mutex(&released_at) = Some(Instant::now());
-                lock.release().await?;
-            }
-            Ok::<_, Error>(())
-        }));
+        locks.push(Handoff(Lock::new(&client, &path)));
+        clients.push(client);
     }
-    let mut first_err = None;
-    for t in tasks {
-        match t.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                first_err.get_or_insert(e);
-            }
-            Err(e) => {
-                first_err.get_or_insert(Error::Internal(format!("contender task: {e}")));
-            }
-        }
-    }
+    let outcome = driver::handoff(locks, bounds).await;
     for c in clients {
         super::coord_ops::close(c).await;
     }
-    if let Some(e) = first_err {
-        return Err(e);
+    let outcome = outcome?;
+    Ok(outcome
+        .recorder
+        .finish(Kind::LockHandoff, contenders, outcome.elapsed))
+}
+
+struct Handoff(Lock);
+
+impl Contender for Handoff {
+    type Error = Error;
+
+    async fn acquire(&mut self, wait: Duration) -> Result<bool, Error> {
+        match self.0.acquire_timeout(wait).await {
+            Ok(_) => Ok(true),
+            Err(Error::LockTimeout(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
-    let rec = lock_mutex(&recorder).clone();
-    Ok(rec.finish(Kind::LockHandoff, contenders, bounds.duration))
+
+    async fn release(&mut self) -> Result<(), Error> {
+        self.0.release().await
+    }
 }
 
 /// One release with `waiters` queued: how many watchers it wakes.
@@ -218,10 +193,4 @@ async fn naive_acquire(client: &Client, dir: &str) -> Result<(), Error> {
         }
         watch.await?;
     }
-}
-
-/// Locks `m`, recovering from poisoning: the recorder's data stay consistent
-/// across a panicking measuring task.
-fn lock_mutex<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,6 +1,8 @@
-//! Keeping this harness's section of `BENCHMARKS.md` current without touching
-//! the rest of the file: the section lives between two HTML comment markers
-//! that other harnesses leave alone.
+//! Keeping a harness's section of `BENCHMARKS.md` current without touching
+//! the rest of the file: each section lives between two HTML comment markers
+//! of its own that other harnesses leave alone (`coord bench` owns
+//! [`SECTION_START`]..[`SECTION_END`]; the peer benchmark its `bench:peers`
+//! pair), and both rewrite theirs with [`update_section`].
 
 use std::io;
 use std::path::Path;
@@ -10,19 +12,30 @@ pub const SECTION_START: &str = "<!-- bench:core:start -->";
 /// Closes the section this harness owns in `BENCHMARKS.md`.
 pub const SECTION_END: &str = "<!-- bench:core:end -->";
 
-/// Replaces the text between [`SECTION_START`] and [`SECTION_END`] in the file at
+/// `coord bench`'s section: [`update_section`] between [`SECTION_START`] and
+/// [`SECTION_END`].
+pub fn update_benchmarks_md(path: &Path, section_markdown: &str) -> io::Result<()> {
+    update_section(path, SECTION_START, SECTION_END, section_markdown)
+}
+
+/// Replaces the text between the markers `start` and `end` in the file at
 /// `path` with `section_markdown`. A missing file is created; a file without the
 /// markers gets them, with the section, appended at its end. A file with only one
 /// marker, or with the end before the start, is left untouched and reported as
 /// [`io::ErrorKind::InvalidData`] rather than guessed at. The new text is written
 /// to a sibling file and renamed over the old one.
-pub fn update_benchmarks_md(path: &Path, section_markdown: &str) -> io::Result<()> {
+pub fn update_section(
+    path: &Path,
+    start: &str,
+    end: &str,
+    section_markdown: &str,
+) -> io::Result<()> {
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    let updated = replace_section(existing.as_deref(), section_markdown)?;
+    let updated = replace_section(existing.as_deref(), start, end, section_markdown)?;
     let file_name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -37,16 +50,21 @@ pub fn update_benchmarks_md(path: &Path, section_markdown: &str) -> io::Result<(
 }
 
 /// The new file text; pure, so every case is unit-tested.
-fn replace_section(existing: Option<&str>, section: &str) -> io::Result<String> {
-    let block = format!("{SECTION_START}\n{}\n{SECTION_END}", section.trim_end());
+fn replace_section(
+    existing: Option<&str>,
+    start: &str,
+    end: &str,
+    section: &str,
+) -> io::Result<String> {
+    let block = format!("{start}\n{}\n{end}", section.trim_end());
     let Some(text) = existing else {
         return Ok(format!("# Benchmarks\n\n{block}\n"));
     };
-    match (text.find(SECTION_START), text.find(SECTION_END)) {
-        (Some(start), Some(end)) if start < end => Ok(format!(
+    match (text.find(start), text.find(end)) {
+        (Some(at_start), Some(at_end)) if at_start < at_end => Ok(format!(
             "{}{block}{}",
-            &text[..start],
-            &text[end + SECTION_END.len()..]
+            &text[..at_start],
+            &text[at_end + end.len()..]
         )),
         (None, None) => {
             let mut out = text.trim_end().to_string();
@@ -59,10 +77,7 @@ fn replace_section(existing: Option<&str>, section: &str) -> io::Result<String> 
         }
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "{SECTION_START} / {SECTION_END} markers are unpaired or out of order; \
-                 fix them by hand"
-            ),
+            format!("{start} / {end} markers are unpaired or out of order; fix them by hand"),
         )),
     }
 }
@@ -70,6 +85,11 @@ fn replace_section(existing: Option<&str>, section: &str) -> io::Result<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The core harness's section.
+    fn replace_section(existing: Option<&str>, section: &str) -> io::Result<String> {
+        super::replace_section(existing, SECTION_START, SECTION_END, section)
+    }
 
     #[test]
     fn section_between_markers_is_replaced_and_the_rest_kept() {
@@ -133,5 +153,18 @@ mod tests {
         assert!(text.ends_with("## other harness\nkept\n"));
         // No temporary file is left next to it.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn each_harness_rewrites_only_its_own_marker_pair() {
+        let (peers_start, peers_end) = ("<!-- bench:peers:start -->", "<!-- bench:peers:end -->");
+        let core = replace_section(None, "core numbers").unwrap();
+        let both =
+            super::replace_section(Some(&core), peers_start, peers_end, "peer numbers").unwrap();
+        let again =
+            super::replace_section(Some(&both), peers_start, peers_end, "new peers").unwrap();
+        assert!(again.contains(&format!("{SECTION_START}\ncore numbers\n{SECTION_END}")));
+        assert!(again.contains(&format!("{peers_start}\nnew peers\n{peers_end}")));
+        assert!(!again.contains("peer numbers"));
     }
 }

@@ -20,24 +20,32 @@
 //!
 //! This module only uses the public client and server APIs; it owns nothing but
 //! its own scratch directory, which it removes.
+//!
+//! The pieces that do not know coord are public so that the peer benchmark
+//! (`tests/bench`, coord against ZooKeeper, etcd and Redis) measures with the
+//! same code: [`stats`] (recorder, summary, percentiles), [`driver`] (the
+//! closed-loop driver, generic over the system, and the background server),
+//! [`floor`] (fsync append and preallocated overwrite, loopback echo RTT),
+//! [`MachineInfo`] and [`update_section`] (a harness's own section of
+//! `BENCHMARKS.md`).
 
 mod coord_ops;
-mod driver;
-mod floor;
+pub mod driver;
+pub mod floor;
 mod locks;
 mod machine;
 mod markdown_file;
 mod report;
-mod stats;
+pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use locks::{HERD_FREE, NAIVE, NotificationRow};
 pub use machine::MachineInfo;
-pub use markdown_file::{SECTION_END, SECTION_START, update_benchmarks_md};
+pub use markdown_file::{SECTION_END, SECTION_START, update_benchmarks_md, update_section};
 pub use report::{Report, TargetCheck, Verdict, check_targets};
-pub use stats::{Kind, Measurement};
+pub use stats::{Kind, Measurement, Summary};
 
 use coord_client::error::Error;
 use driver::{BackgroundServer, Bounds};

@@ -70,8 +70,11 @@ pub struct TargetCheck {
 
 /// Judges the targets of the core harness from `rows` and `notifications`.
 pub fn check_targets(rows: &[Measurement], notifications: &[NotificationRow]) -> Vec<TargetCheck> {
-    let find =
-        |kind: Kind, clients: usize| rows.iter().find(|m| m.kind == kind && m.clients == clients);
+    let find = |kind: Kind, clients: usize| {
+        rows.iter()
+            .find(|m| m.kind == kind && m.clients == clients)
+            .map(|m| &m.summary)
+    };
     let mut checks = Vec::new();
 
     for (kind, what, factor) in [(Kind::Set, "durable set", 0.35), (Kind::Get, "get", 0.5)] {
@@ -123,8 +126,11 @@ pub fn check_targets(rows: &[Measurement], notifications: &[NotificationRow]) ->
 }
 
 fn lock_targets(rows: &[Measurement], notifications: &[NotificationRow]) -> Vec<TargetCheck> {
-    let find =
-        |kind: Kind, clients: usize| rows.iter().find(|m| m.kind == kind && m.clients == clients);
+    let find = |kind: Kind, clients: usize| {
+        rows.iter()
+            .find(|m| m.kind == kind && m.clients == clients)
+            .map(|m| &m.summary)
+    };
     let mut checks = Vec::new();
     let target =
         "uncontended lock cycle p50 <= 2 x (preallocated-fsync p50 + 1-client RTT p50) + 100 us"
@@ -234,15 +240,18 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::stats::Summary;
 
     fn row(kind: Kind, clients: usize, ops_per_sec: u64, p50_us: f64) -> Measurement {
         Measurement {
             kind,
             clients,
-            ops: ops_per_sec,
-            elapsed: Duration::from_secs(1),
-            p50_us,
-            p99_us: p50_us * 2.0,
+            summary: Summary {
+                ops: ops_per_sec,
+                elapsed: Duration::from_secs(1),
+                p50_us,
+                p99_us: p50_us * 2.0,
+            },
         }
     }
 

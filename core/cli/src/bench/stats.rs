@@ -1,9 +1,13 @@
-//! Latency recording and the rows of the report.
+//! Latency recording and summaries, shared by `coord bench` and the peer
+//! benchmark (`tests/bench`), so that both report percentiles the same way.
 //!
 //! A [`Recorder`] collects per-operation latencies (nanoseconds, HDR histogram
-//! with three significant digits); [`Measurement`] is one finished row of the
-//! table (ops, wall time, ops/s, p50, p99). This module is pure: it performs no
-//! I/O and reads no clock, so the formatting is unit-tested alone.
+//! with three significant digits, clamped at 60 s); a [`Summary`] is what one
+//! workload measured (ops, wall time of the measured window, ops/s, p50, p99),
+//! whatever the system; a [`Measurement`] is one row of `coord bench`'s table:
+//! a summary with what was measured and with how many clients. This module is
+//! pure: it performs no I/O and reads no clock, so the formatting is
+//! unit-tested alone.
 
 use std::fmt;
 use std::time::Duration;
@@ -60,66 +64,75 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Collects the latencies of one client (or one sequential loop).
+/// Collects the latencies of one client (or one sequential loop, or the
+/// merged clients of one workload).
 #[derive(Debug, Clone)]
-pub(crate) struct Recorder {
+pub struct Recorder {
     hist: Histogram<u64>,
 }
 
 impl Recorder {
     /// An empty recorder.
-    pub(crate) fn new() -> Result<Self, Error> {
+    pub fn new() -> Result<Self, Error> {
         let hist = Histogram::new_with_bounds(1, MAX_TRACKED_NANOS, 3)
             .map_err(|e| Error::Internal(format!("histogram bounds: {e}")))?;
         Ok(Recorder { hist })
     }
 
     /// Records one operation's latency; values over 60 s are clamped.
-    pub(crate) fn record(&mut self, latency: Duration) {
+    pub fn record(&mut self, latency: Duration) {
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         self.hist.saturating_record(nanos);
     }
 
     /// Adds another recorder's samples to this one.
-    pub(crate) fn merge(&mut self, other: &Recorder) -> Result<(), Error> {
+    pub fn merge(&mut self, other: &Recorder) -> Result<(), Error> {
         self.hist
             .add(&other.hist)
             .map_err(|e| Error::Internal(format!("merging histograms: {e}")))
     }
 
     /// Number of samples.
-    pub(crate) fn len(&self) -> u64 {
+    pub fn len(&self) -> u64 {
         self.hist.len()
     }
 
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.hist.is_empty()
+    }
+
     /// The latency at quantile `q` (0..=1) in microseconds, 0 when empty.
-    pub(crate) fn quantile_us(&self, q: f64) -> f64 {
+    pub fn quantile_us(&self, q: f64) -> f64 {
         if self.hist.is_empty() {
             return 0.0;
         }
         self.hist.value_at_quantile(q) as f64 / 1_000.0
     }
 
-    /// Turns the samples into a row, given the measured wall time.
-    pub(crate) fn finish(&self, kind: Kind, clients: usize, elapsed: Duration) -> Measurement {
-        Measurement {
-            kind,
-            clients,
+    /// Summarises the samples, given the wall time of the measured window.
+    pub fn summary(&self, elapsed: Duration) -> Summary {
+        Summary {
             ops: self.len(),
             elapsed,
             p50_us: self.quantile_us(0.50),
             p99_us: self.quantile_us(0.99),
         }
     }
+
+    /// Turns the samples into a row of `coord bench`'s table.
+    pub fn finish(&self, kind: Kind, clients: usize, elapsed: Duration) -> Measurement {
+        Measurement {
+            kind,
+            clients,
+            summary: self.summary(elapsed),
+        }
+    }
 }
 
-/// One row of the report.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Measurement {
-    /// What was measured.
-    pub kind: Kind,
-    /// Concurrent clients (1 for the sequential fsync loops).
-    pub clients: usize,
+/// What one workload measured, on any system.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
     /// Operations completed inside the measured window (warm-up excluded).
     pub ops: u64,
     /// Wall time of the measured window.
@@ -130,7 +143,7 @@ pub struct Measurement {
     pub p99_us: f64,
 }
 
-impl Measurement {
+impl Summary {
     /// Operations per second over the measured window (0 when nothing ran).
     pub fn ops_per_sec(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
@@ -140,6 +153,17 @@ impl Measurement {
             self.ops as f64 / secs
         }
     }
+}
+
+/// One row of `coord bench`'s report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// What was measured.
+    pub kind: Kind,
+    /// Concurrent clients (1 for the sequential fsync loops).
+    pub clients: usize,
+    /// Ops, wall time and latencies.
+    pub summary: Summary,
 }
 
 /// Formats the rows as a markdown table: measurement, clients, ops, ops/s, p50, p99.
@@ -153,10 +177,10 @@ pub(crate) fn format_table(rows: &[Measurement]) -> String {
             "| {} | {} | {} | {:.0} | {:.1} | {:.1} |\n",
             row.kind,
             row.clients,
-            row.ops,
-            row.ops_per_sec(),
-            row.p50_us,
-            row.p99_us
+            row.summary.ops,
+            row.summary.ops_per_sec(),
+            row.summary.p50_us,
+            row.summary.p99_us
         ));
     }
     out
@@ -200,7 +224,7 @@ mod tests {
         for us in 1..=100u64 {
             r.record(Duration::from_micros(us));
         }
-        let m = r.finish(Kind::Get, 32, Duration::from_secs(2));
+        let m = r.finish(Kind::Get, 32, Duration::from_secs(2)).summary;
         assert_eq!(m.ops, 100);
         assert!((m.p50_us - 50.0).abs() < 0.1, "p50 {}", m.p50_us);
         assert!((m.p99_us - 99.0).abs() < 0.1, "p99 {}", m.p99_us);
@@ -221,7 +245,8 @@ mod tests {
     #[test]
     fn empty_measurement_reports_zero_instead_of_dividing_by_zero() {
         let r = Recorder::new().unwrap();
-        let m = r.finish(Kind::Set, 1, Duration::ZERO);
+        let m = r.summary(Duration::ZERO);
+        assert!(r.is_empty());
         assert_eq!(m.ops_per_sec(), 0.0);
         assert_eq!(m.p50_us, 0.0);
     }
@@ -231,10 +256,12 @@ mod tests {
         let rows = vec![Measurement {
             kind: Kind::TcpEcho,
             clients: 32,
-            ops: 300_000,
-            elapsed: Duration::from_secs(3),
-            p50_us: 123.456,
-            p99_us: 999.94,
+            summary: Summary {
+                ops: 300_000,
+                elapsed: Duration::from_secs(3),
+                p50_us: 123.456,
+                p99_us: 999.94,
+            },
         }];
         let table = format_table(&rows);
         let lines: Vec<&str> = table.lines().collect();
