@@ -26,7 +26,7 @@ pub mod watch;
 pub mod wire;
 
 pub use error::{Error, Result};
-pub use op::{EventType, Op, OpResult, WatchEvent};
+pub use op::{EventType, Op, OpResult, WatchEvent, failing_op};
 pub use path::{name, parent, validate_path};
 pub use stat::{CreateMode, Stat};
 pub use watch::{WatchKind, WatchMode, WatcherType, reaches, watches_reached};

@@ -111,3 +111,37 @@ pub struct WatchEvent {
     /// zxid of the command that made the change.
     pub zxid: u64,
 }
+
+/// The op that made a multi fail, with its index: the first error that is
+/// neither a rollback nor a "not applied" marker (else the first error).
+/// `None` when every op succeeded. One rule for the client's `multi` error
+/// and every recipe that reads a failed multi.
+pub fn failing_op(results: &[OpResult]) -> Option<(usize, &Error)> {
+    let errors = || {
+        results.iter().enumerate().filter_map(|(i, r)| match r {
+            OpResult::Error(e) => Some((i, e)),
+            _ => None,
+        })
+    };
+    errors()
+        .find(|(_, e)| !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)))
+        .or_else(|| errors().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failing_op_of_a_multi_is_the_one_that_is_not_a_rollback_marker() {
+        let results = vec![
+            OpResult::Error(Error::RolledBack(String::new())),
+            OpResult::Error(Error::BadVersion("/b".into())),
+            OpResult::Error(Error::RuntimeInconsistency(String::new())),
+        ];
+        let (i, e) = failing_op(&results).unwrap();
+        assert_eq!(i, 1);
+        assert_eq!(e, &Error::BadVersion("/b".into()));
+        assert!(failing_op(&[OpResult::Check, OpResult::Delete]).is_none());
+    }
+}

@@ -4,7 +4,7 @@
 //! - [`storage`]: the durable record types (`proto/storage.proto`) and their conversions.
 //! - [`state_machine`]: [`state_machine::Command`] and the pure `apply`.
 //! - [`tree`]: the data tree and its snapshot records.
-//! - [`session`]: the leader's session liveness tracker.
+//! - [`liveness`]: the leader's session liveness tracker (deadlines only).
 //! - [`watch`]: the server's watch registry.
 //! - [`config`]: named limits and settings.
 //! - `testing` (feature `testing`): in-process servers for tests and the
@@ -15,9 +15,9 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod liveness;
 pub mod replication;
 pub mod server;
-pub mod session;
 pub mod state_machine;
 pub mod storage;
 #[cfg(feature = "testing")]

@@ -14,7 +14,7 @@ use coord_proto::proto::request::Op as Req;
 use coord_proto::proto::response::Result as Res;
 use coord_proto::wire::stat_from_proto;
 use coord_proto::{CreateMode, Stat};
-use coord_proto::{Op, OpResult};
+use coord_proto::{Op, OpResult, failing_op};
 
 use super::config::{ClientBuilder, Config, default_servers};
 use super::inner::{Inner, closed_error};
@@ -497,35 +497,4 @@ fn oneshot_action(path: &str, kind: OneshotRequest) -> (Action, OneshotWatch) {
         tx,
     };
     (action, OneshotWatch::new(rx))
-}
-
-/// The op that made a multi fail: the first error that is neither a rollback
-/// nor a "not applied" marker (else the first error), with its index.
-fn failing_op(results: &[OpResult]) -> Option<(usize, &Error)> {
-    let errors = || {
-        results.iter().enumerate().filter_map(|(i, r)| match r {
-            OpResult::Error(e) => Some((i, e)),
-            _ => None,
-        })
-    };
-    errors()
-        .find(|(_, e)| !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)))
-        .or_else(|| errors().next())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_failing_op_is_the_one_that_is_not_a_rollback_marker() {
-        let results = vec![
-            OpResult::Error(Error::RolledBack(String::new())),
-            OpResult::Error(Error::NoNode("/x".into())),
-            OpResult::Error(Error::RuntimeInconsistency(String::new())),
-        ];
-        let (i, e) = failing_op(&results).unwrap();
-        assert_eq!((i, e), (1, &Error::NoNode("/x".into())));
-        assert!(failing_op(&[OpResult::Check, OpResult::Delete]).is_none());
-    }
 }

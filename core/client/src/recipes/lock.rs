@@ -45,9 +45,10 @@ use tokio::time::Instant;
 
 use super::line::{self, Enqueued, NodeCleanup};
 use super::sequence;
-use super::support::{OwnedNode, failing_op};
+use super::support::OwnedNode;
 use crate::client::{Client, Op, OpResult};
 use crate::error::{Error, Result};
+use coord_proto::failing_op;
 
 /// Marker in lock node names.
 pub const LOCK_MARKER: &str = "-lock-";

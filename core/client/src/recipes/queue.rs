@@ -40,11 +40,12 @@ use tokio::time::Instant;
 use super::line::new_owner_id;
 use super::sequence::{self, sequence_of};
 use super::support::{
-    child_path, create_own_ephemeral, deadline_in, ensure_dir, failing_op, fired, is_retryable,
-    pause, read_retrying, timeout_error,
+    child_path, create_own_ephemeral, deadline_in, ensure_dir, fired, is_retryable, pause,
+    read_retrying, timeout_error,
 };
 use crate::client::{Client, CreateMode, Op, OpResult};
 use crate::error::{Error, Result};
+use coord_proto::failing_op;
 
 /// Name prefix of queue items (the server appends the sequence number).
 pub const ITEM_PREFIX: &str = "item-";

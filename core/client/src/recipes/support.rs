@@ -3,7 +3,7 @@
 //! retry rule ([`is_retryable`], [`retry_after`]), creating an ephemeral node
 //! that survives a lost reply, [`OwnedNode`] (the node a held lock, lease,
 //! leader term or membership owns: loss signal and delete-on-drop), which op
-//! made a multi fail ([`failing_op`]), and [`Watched`], the loop
+//! made a multi fail (`coord_proto::failing_op`), and [`Watched`], the loop
 //! "watch, then re-read after every event and after every reconnect" that the
 //! caches and the change streams share.
 //!
@@ -23,8 +23,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::client::{
-    Client, CreateMode, EventType, OneshotWatch, OpResult, SessionState, Stat, StateStream,
-    WatchEvent, WatchMode, WatchStream,
+    Client, CreateMode, EventType, OneshotWatch, SessionState, Stat, StateStream, WatchEvent,
+    WatchMode, WatchStream,
 };
 use crate::error::{Error, Result};
 
@@ -315,21 +315,6 @@ impl Drop for OwnedNode {
     }
 }
 
-/// The op that made a multi fail, with its index: the first error that is
-/// neither a rollback nor a "not applied" marker (else the first error).
-/// `None` when every op succeeded.
-pub(crate) fn failing_op(results: &[OpResult]) -> Option<(usize, &Error)> {
-    let errors = || {
-        results.iter().enumerate().filter_map(|(i, r)| match r {
-            OpResult::Error(e) => Some((i, e)),
-            _ => None,
-        })
-    };
-    errors()
-        .find(|(_, e)| !matches!(e, Error::RolledBack(_) | Error::RuntimeInconsistency(_)))
-        .or_else(|| errors().next())
-}
-
 /// Why a [`Watched`] asks its owner to re-read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Wake {
@@ -544,18 +529,6 @@ mod tests {
         assert!(is_retryable(&Error::OperationTimeout(String::new())));
         assert!(!is_retryable(&Error::SessionExpired(String::new())));
         assert!(!is_retryable(&Error::NoNode(String::new())));
-    }
-
-    #[test]
-    fn the_failing_op_of_a_multi_is_the_one_that_is_not_a_rollback_marker() {
-        let results = vec![
-            OpResult::Error(Error::RolledBack(String::new())),
-            OpResult::Error(Error::NoNode("/x".into())),
-            OpResult::Error(Error::RuntimeInconsistency(String::new())),
-        ];
-        let (i, e) = failing_op(&results).unwrap();
-        assert_eq!((i, e), (1, &Error::NoNode("/x".into())));
-        assert!(failing_op(&[OpResult::Check, OpResult::Delete]).is_none());
     }
 
     #[test]

@@ -118,8 +118,10 @@ pub(crate) fn server_frame(body: proto::server_message::Body) -> Bytes {
     buf.freeze()
 }
 
-/// The established session of a connection.
-pub(crate) struct Session {
+/// The session this connection serves, once the handshake attached it (the
+/// replicated record is `state_machine::SessionInfo`; its liveness is the
+/// `liveness` tracker's; the session manager owns both maps).
+pub(crate) struct AttachedSession {
     pub(crate) id: u64,
     secret: [u8; 16],
     timeout_ms: u32,
@@ -204,7 +206,7 @@ async fn handshake<R>(
     reader: &mut FrameReader<R>,
     conn: ConnId,
     sink: &Arc<ConnSink>,
-) -> Result<Session, Error>
+) -> Result<AttachedSession, Error>
 where
     R: tokio::io::AsyncRead + Unpin,
 {
@@ -250,7 +252,7 @@ where
     };
     // Under the same read lock: no close or expiry can slip in between.
     let attached = shared.sessions.attach(&sm, conn, id, sink.clone())?;
-    Ok(Session {
+    Ok(AttachedSession {
         id,
         secret,
         timeout_ms,
@@ -264,7 +266,7 @@ async fn open_session(
     requested_ms: u32,
     conn: ConnId,
     sink: &Arc<ConnSink>,
-) -> Result<Session, Error> {
+) -> Result<AttachedSession, Error> {
     let timeout_ms = shared.cfg.session_limits.negotiate(requested_ms);
     // Drawn by the leader and carried in the command: apply stays deterministic.
     for _ in 0..4 {
@@ -288,7 +290,7 @@ async fn open_session(
                 let attached = shared
                     .sessions
                     .attach(&shared.read_sm(), conn, id, sink.clone())?;
-                return Ok(Session {
+                return Ok(AttachedSession {
                     id,
                     secret,
                     timeout_ms,

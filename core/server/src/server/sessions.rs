@@ -1,5 +1,5 @@
 //! The session manager: the one owner, on this server, of session liveness
-//! (the [`SessionTracker`]), of which connections are open and of which
+//! (the [`LivenessTracker`]), of which connections are open and of which
 //! connection carries each session, and of the close, expire and move rules
 //! that tie them together.
 //!
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use super::lock;
 use crate::error::Error;
-use crate::session::SessionTracker;
+use crate::liveness::LivenessTracker;
 use crate::state_machine::{
     Command, CommandKind, CommandResult, Outcome, SessionInfo, StateMachine,
 };
@@ -59,7 +59,7 @@ struct Conns {
 
 /// See the module docs.
 pub(crate) struct SessionManager {
-    tracker: SessionTracker,
+    tracker: LivenessTracker,
     watches: Arc<WatchRegistry>,
     conns: Mutex<Conns>,
     /// `ExpireSessions` commands applied since start.
@@ -69,7 +69,7 @@ pub(crate) struct SessionManager {
 impl SessionManager {
     pub(crate) fn new(watches: Arc<WatchRegistry>) -> Self {
         SessionManager {
-            tracker: SessionTracker::new(),
+            tracker: LivenessTracker::new(),
             watches,
             conns: Mutex::new(Conns::default()),
             expire_commands: AtomicU64::new(0),

@@ -24,11 +24,11 @@ struct Entry {
 
 /// Deadlines of live sessions.
 #[derive(Debug, Default)]
-pub struct SessionTracker {
+pub struct LivenessTracker {
     sessions: Mutex<HashMap<u64, Entry>>,
 }
 
-impl SessionTracker {
+impl LivenessTracker {
     /// An empty tracker.
     pub fn new() -> Self {
         Self::default()
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn session_expires_only_after_its_timeout_without_touch() {
-        let t = SessionTracker::new();
+        let t = LivenessTracker::new();
         let start = Instant::now();
         t.add(7, Duration::from_millis(100), start);
         assert!(t.expired(start + Duration::from_millis(99)).is_empty());
