@@ -116,6 +116,9 @@ MSG
 step "format check"
 tc cargo fmt --all -- --check
 
+step "dependency arrows (what links the client compiles no server)"
+tc scripts/check-deps.sh
+
 step "build (debug, once for every suite; toolchain-only PATH)"
 guarded cargo build --workspace --all-targets --locked
 

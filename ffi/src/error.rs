@@ -7,7 +7,7 @@
 //! reads source, not evaluated constants; the tests in this module (and the
 //! header drift test) fail the moment it and the table disagree.
 //!
-//! Every exported function runs its body through [`guard`] (or one of its
+//! Every exported function runs its body through `guard` (or one of its
 //! siblings): a panic becomes [`coord_result::Panic`], a failure writes its
 //! detail to the calling thread's last-error slot. Nothing here knows about
 //! clients or recipes.

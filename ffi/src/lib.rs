@@ -9,7 +9,7 @@
 //! Rules every exported function follows (see `include/coord.h`):
 //! - it returns [`error::coord_result`] (or a plain value for frees and
 //!   lookups) and runs its whole body inside the panic boundary
-//!   ([`error::guard`]);
+//!   (`error::guard`);
 //! - NULL required pointers give `COORD_RESULT_NULL_PARAMETER`; bad UTF-8 in a
 //!   path gives `COORD_RESULT_INVALID_PATH`;
 //! - out-parameters are written only on success;
@@ -19,7 +19,7 @@
 //! Modules:
 //! - [`error`]: result codes, last error, panic boundary.
 //! - [`util`]: argument conversion, buffers, the blocking bridge, `coord_stat`.
-//! - [`callbacks`]: the callback thread and the "never after unregister" rule.
+//! - `callbacks`: the callback thread and the "never after unregister" rule.
 //! - [`client`]: connect, node operations, multi, cancel tokens, versions.
 //! - [`watch`]: one-shot and persistent watches.
 //! - [`lost`]: lost callbacks of locks and terms.

@@ -1,7 +1,7 @@
 //! The "lost" callback of a held lock, a semaphore lease or a leadership
 //! term: armed on every acquire with the recipe's lost signal, disarmed on
 //! release, resign, re-registration and free. Each arming gets its own
-//! [`Slot`], so a callback of a previous hold can never run after the
+//! `Slot`, so a callback of a previous hold can never run after the
 //! disarming call.
 
 use std::ffi::c_void;

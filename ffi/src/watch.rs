@@ -1,7 +1,7 @@
 //! Watches with C callbacks: one-shot (set by `coord_get_watch`,
 //! `coord_exists_watch`, `coord_children_watch`) and persistent
 //! (`coord_watch_add`). A runtime task waits for the core watch and hands
-//! each event to the callback thread ([`crate::callbacks`]); the returned
+//! each event to the callback thread (`crate::callbacks`); the returned
 //! `coord_watch` handle unregisters when freed.
 
 use std::ffi::{CString, c_char, c_void};

@@ -2,7 +2,7 @@
 //! leader housekeeping and graceful shutdown.
 //!
 //! Shape (after mini-redis): [`Server::start`] binds, opens the replica and
-//! spawns an accept loop; each connection runs [`connection`]'s loop; a
+//! spawns an accept loop; each connection runs `connection`'s loop; a
 //! `watch` channel broadcasts shutdown and [`Server::shutdown`] waits for every
 //! connection to drain before flushing the replica.
 //!

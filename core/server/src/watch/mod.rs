@@ -14,13 +14,13 @@
 //! A connection receives at most one copy of an event, however many of its
 //! watches match; the client fans it out to its local watchers.
 //!
-//! Every fired event also goes into a bounded [`history`] so that a client
+//! Every fired event also goes into a bounded `history` so that a client
 //! re-registering its watches after a reconnect gets every event it missed
-//! ([`replay`]), or an `EventsLost` event when the history no longer reaches
+//! (`replay`), or an `EventsLost` event when the history no longer reaches
 //! back far enough.
 //!
 //! This module does not change the tree or touch sockets: events are handed
-//! to each connection's [`EventSink`]; [`replay`] only reads node stats.
+//! to each connection's [`EventSink`]; `replay` only reads node stats.
 
 mod history;
 mod replay;
