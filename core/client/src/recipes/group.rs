@@ -168,8 +168,7 @@ impl Membership {
 
     /// Resolves when our membership is lost.
     pub async fn lost(&self) {
-        let mut rx = self.node.lost_signal();
-        let _ = rx.wait_for(|lost| *lost).await;
+        self.node.lost().await;
     }
 
     /// A receiver that turns `true` when our membership is lost.

@@ -71,8 +71,7 @@ impl Lease {
 
     /// Resolves when the lease is lost.
     pub async fn lost(&self) {
-        let mut rx = self.node.lost_signal();
-        let _ = rx.wait_for(|lost| *lost).await;
+        self.node.lost().await;
     }
 
     /// A receiver that turns `true` when the lease is lost (for bindings that
@@ -145,16 +144,7 @@ impl Semaphore {
 
     /// Takes a lease only if one is free now.
     pub async fn try_acquire(&self) -> Result<Option<Lease>> {
-        self.check_leases().await?;
-        let owner = line::new_owner_id();
-        let ours = line::enqueue(
-            &self.client,
-            &self.path,
-            &format!("{owner}{LEASE_MARKER}"),
-            &[],
-        )
-        .await?;
-        let cleanup = NodeCleanup::new(&self.client, &ours.path);
+        let (ours, cleanup) = self.join_line().await?;
         let decision = if ours.ahead == line::Ahead::Nobody {
             sequence::Decision::Acquired
         } else {
@@ -168,7 +158,9 @@ impl Semaphore {
         Ok(Some(Lease::hold(&self.client, cleanup, ours.stat.czxid)))
     }
 
-    async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Lease> {
+    /// Joins the line: checks the lease count, creates our node and arms its
+    /// cleanup (the node goes unless a lease takes it over).
+    async fn join_line(&self) -> Result<(line::Enqueued, NodeCleanup)> {
         self.check_leases().await?;
         let owner = line::new_owner_id();
         let ours = line::enqueue(
@@ -179,6 +171,11 @@ impl Semaphore {
         )
         .await?;
         let cleanup = NodeCleanup::new(&self.client, &ours.path);
+        Ok((ours, cleanup))
+    }
+
+    async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Lease> {
+        let (ours, cleanup) = self.join_line().await?;
         let hint = (ours.ahead == line::Ahead::Nobody).then_some(sequence::Decision::Acquired);
         let name = ours.name.clone();
         let leases = self.leases;

@@ -284,6 +284,12 @@ impl OwnedNode {
         *self.lost.borrow()
     }
 
+    /// Resolves once the node is lost.
+    pub(crate) async fn lost(&self) {
+        let mut rx = self.lost_signal();
+        let _ = rx.wait_for(|lost| *lost).await;
+    }
+
     /// A receiver that turns `true` when the node is lost.
     pub(crate) fn lost_signal(&self) -> watch::Receiver<bool> {
         self.lost.clone()
