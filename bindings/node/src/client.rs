@@ -223,7 +223,10 @@ pub struct NativeWatch {
 
 #[napi]
 impl NativeWatch {
-    /// The next event; `null` once closed or ended (closing the client ends it too, without an error); never an item after `close()`. Rejects once with the error that ended the watch (`SESSION_EXPIRED`), then resolves `null`.
+    /// The next event; `null` once closed or ended (closing the client
+    /// ends it too, without an error); never an item after `close()`.
+    /// Rejects once with the error that ended the watch (`SESSION_EXPIRED`),
+    /// then resolves `null`.
     #[napi]
     pub async fn next(&self) -> Result<Option<WatchEventJs>> {
         let ev = self.stream.next().await.js()?;

@@ -148,7 +148,10 @@ pub struct NativeLeaderStream {
 
 #[napi]
 impl NativeLeaderStream {
-    /// The next change; `null` once closed or ended (closing the client ends it too, without an error); never an item after `close()`. Rejects once with the error that ended it (`SESSION_EXPIRED`), then resolves `null`.
+    /// The next change; `null` once closed or ended (closing the client
+    /// ends it too, without an error); never an item after `close()`.
+    /// Rejects once with the error that ended it (`SESSION_EXPIRED`),
+    /// then resolves `null`.
     #[napi]
     pub async fn next(&self) -> Result<Option<LeaderChange>> {
         let leader = self.stream.next().await.js()?;

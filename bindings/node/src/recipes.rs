@@ -629,7 +629,10 @@ pub struct NativeMembersStream {
 
 #[napi]
 impl NativeMembersStream {
-    /// The next member list; `null` once closed or ended (closing the client ends it too, without an error); never an item after `close()`. Rejects once with the error that ended it (`SESSION_EXPIRED`), then resolves `null`.
+    /// The next member list; `null` once closed or ended (closing the client
+    /// ends it too, without an error); never an item after `close()`.
+    /// Rejects once with the error that ended it (`SESSION_EXPIRED`),
+    /// then resolves `null`.
     #[napi]
     pub async fn next(&self) -> Result<Option<Vec<Member>>> {
         let list = self.stream.next().await.js()?;
