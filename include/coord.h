@@ -183,7 +183,8 @@ typedef struct coord_rwlock coord_rwlock;
 typedef struct coord_semaphore coord_semaphore;
 
 // A registered callback: a node watch, or a leader observer from
-// `coord_election_observe`. Free with `coord_watch_free` to unregister.
+// `coord_election_observe`. Free with `coord_watch_free` to close it and
+// unregister.
 typedef struct coord_watch coord_watch;
 
 // Kind of node a create makes (one of the `COORD_CREATE_*` values).
@@ -291,9 +292,11 @@ typedef struct coord_leader {
 
 // A leader observer callback. `result` is `COORD_RESULT_OK` for a change
 // of leader, with `leader` the new leader or NULL for "nobody"; otherwise
-// the observer ended with that error (`leader` NULL) and calls back no
-// more. `leader` is borrowed for the duration of the call. Runs on the
-// library's callback thread, never after `coord_watch_free` returned.
+// the observer ended with that error (e.g. `SESSION_EXPIRED`; `leader`
+// NULL) and calls back no more. Freeing the observer or closing its client
+// ends it normally: no final call (as for `coord_watch_event`). `leader`
+// is borrowed for the duration of the call. Runs on the library's callback
+// thread, never after `coord_watch_free` returned.
 typedef void (*coord_leader_fn)(void *userdata,
                                 coord_result result,
                                 const struct coord_leader *leader);
@@ -302,10 +305,17 @@ typedef void (*coord_leader_fn)(void *userdata,
 typedef uint32_t coord_event_type;
 
 // What a watch callback receives.
+//
+// How a watch ends (the same in C, Python and Node): freeing it
+// (`coord_watch_free`) or closing its client (`coord_client_close`) ends it
+// normally: the callback is simply not called any more, with no final call
+// (in Python and Node the iteration ends without an error). When the
+// session expires (or another error ends the watch) the callback is called
+// once more with that error as `result`, then no more.
 typedef struct coord_watch_event {
   // `COORD_RESULT_OK` for an event; otherwise the watch ended with this
-  // error (`SESSION_EXPIRED`, `CLOSED`, `CANCELLED`) and `type` is
-  // `COORD_EVENT_NONE`. An ended watch calls back no more.
+  // error (e.g. `SESSION_EXPIRED`) and `type` is `COORD_EVENT_NONE`. An
+  // ended watch calls back no more.
   coord_result result;
   // One of `COORD_EVENT_*`.
   coord_event_type type;
@@ -641,7 +651,7 @@ void coord_leader_free(struct coord_leader *leader);
 
 // Follows the leader of the election at `path`: `callback` runs with the
 // current leader at once, then on each change (no repeats), until
-// `*out_watch` is freed with `coord_watch_free`.
+// `*out_watch` is freed with `coord_watch_free` (or the client closed).
 //
 // Ownership: `*out_watch` is owned by the caller.
 coord_result coord_election_observe(const struct coord_client *client,
@@ -952,7 +962,8 @@ void coord_free_string_array(char **items, size_t len);
 
 // Like `coord_get`, and sets a one-shot watch on the node's data: `callback`
 // runs once when the data changes or the node is deleted (or once with an
-// error result when the watch ends first). No watch is set when the call
+// error result when the session expires first; not at all when the client
+// is closed first: see `coord_watch_event`). No watch is set when the call
 // fails. Free `*out_watch` with `coord_watch_free` (after or instead of the
 // callback).
 //
@@ -993,9 +1004,9 @@ coord_result coord_children_watch(const struct coord_client *client,
                                   struct coord_watch **out_watch);
 
 // Sets a persistent watch on `path` (`COORD_WATCH_*`): `callback` runs for
-// every matching change, in zxid order, until the watch is freed; if the
-// session ends first it runs once more with the error and stops. Survives
-// reconnects.
+// every matching change, in zxid order, until the watch is freed or its
+// client closed; if the session expires first it runs once more with the
+// error and stops (see `coord_watch_event`). Survives reconnects.
 //
 // Ownership: `*out_watch` is owned by the caller (`coord_watch_free`).
 coord_result coord_watch_add(const struct coord_client *client,
@@ -1005,9 +1016,11 @@ coord_result coord_watch_add(const struct coord_client *client,
                              void *userdata,
                              struct coord_watch **out_watch);
 
-// Unregisters and frees a watch: when this returns its callback is not
-// running and will never run again (called from the callback itself, it
-// returns at once and the callback is not called again). NULL is fine.
+// Closes, unregisters and frees a watch (or a leader observer): when this
+// returns its callback is not running and will never run again, not even
+// for an event that had already arrived (called from the callback itself,
+// it returns at once and the callback is not called again). This is the
+// normal end of the watch: no final call. NULL is fine.
 void coord_watch_free(struct coord_watch *watch);
 
 #ifdef __cplusplus

@@ -155,11 +155,22 @@ export declare class NativeElection {
   waitLost(): Promise<boolean>
 }
 
-/** Changes of leader, one `next()` at a time. */
+/**
+ * Changes of leader, one `next()` at a time (the core's one closable
+ * stream, `embed::ClosableStream`).
+ */
 export declare class NativeLeaderStream {
-  /** The next change; `null` once closed or ended. */
+  /**
+   * The next change; `null` once closed or ended (closing the client
+   * ends it too, without an error); never an item after `close()`.
+   * Rejects once with the error that ended it (`SESSION_EXPIRED`),
+   * then resolves `null`.
+   */
   next(): Promise<LeaderChange | null>
-  /** Stops following; a pending `next()` resolves `null`. */
+  /**
+   * Stops following: no change is delivered after this, a pending
+   * `next()` resolves `null`.
+   */
   close(): Promise<void>
 }
 
@@ -230,11 +241,22 @@ export declare class NativeMembership {
   leave(): Promise<void>
 }
 
-/** The members of a group after every change, one `next()` at a time. */
+/**
+ * The members of a group after every change, one `next()` at a time (the
+ * core's one closable stream, `embed::ClosableStream`).
+ */
 export declare class NativeMembersStream {
-  /** The next member list; `null` once closed or ended. */
+  /**
+   * The next member list; `null` once closed or ended (closing the client
+   * ends it too, without an error); never an item after `close()`.
+   * Rejects once with the error that ended it (`SESSION_EXPIRED`),
+   * then resolves `null`.
+   */
   next(): Promise<Array<Member> | null>
-  /** Stops following. */
+  /**
+   * Stops following: no list is delivered after this, a pending `next()`
+   * resolves `null`.
+   */
   close(): Promise<void>
 }
 
@@ -328,14 +350,22 @@ export declare class NativeTreeCache {
   close(): Promise<void>
 }
 
-/** The events of a persistent watch, one `next()` at a time. */
+/**
+ * The events of a persistent watch, one `next()` at a time (the core's
+ * one closable stream, `embed::ClosableStream`).
+ */
 export declare class NativeWatch {
   /**
-   * The next event; `null` once closed. Rejects once with the error that
-   * ended the watch (`SESSION_EXPIRED`, `CLOSED`), then resolves `null`.
+   * The next event; `null` once closed or ended (closing the client
+   * ends it too, without an error); never an item after `close()`.
+   * Rejects once with the error that ended the watch (`SESSION_EXPIRED`),
+   * then resolves `null`.
    */
   next(): Promise<WatchEventJs | null>
-  /** Removes the watch; a pending `next()` resolves `null`. */
+  /**
+   * Removes the watch: no event is delivered after this, a pending
+   * `next()` resolves `null`.
+   */
   close(): Promise<void>
 }
 

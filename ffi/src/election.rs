@@ -5,10 +5,10 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
+use ::coord_client::embed;
 use ::coord_client::recipes::{Election, LeaderInfo};
-use futures::StreamExt;
 
-use crate::callbacks::{Slot, UserData, dispatch};
+use crate::callbacks::{UserData, dispatch};
 use crate::client::{cancel, client, coord_cancel_token, coord_client};
 use crate::error::{Fail, Res, coord_result, guard, guard_value};
 use crate::lost::{LostCallback, coord_lost_fn};
@@ -209,9 +209,11 @@ pub extern "C" fn coord_leader_free(leader: *mut coord_leader) {
 
 /// A leader observer callback. `result` is `COORD_RESULT_OK` for a change
 /// of leader, with `leader` the new leader or NULL for "nobody"; otherwise
-/// the observer ended with that error (`leader` NULL) and calls back no
-/// more. `leader` is borrowed for the duration of the call. Runs on the
-/// library's callback thread, never after `coord_watch_free` returned.
+/// the observer ended with that error (e.g. `SESSION_EXPIRED`; `leader`
+/// NULL) and calls back no more. Freeing the observer or closing its client
+/// ends it normally: no final call (as for `coord_watch_event`). `leader`
+/// is borrowed for the duration of the call. Runs on the library's callback
+/// thread, never after `coord_watch_free` returned.
 #[allow(non_camel_case_types)]
 pub type coord_leader_fn = Option<
     unsafe extern "C" fn(userdata: *mut c_void, result: coord_result, leader: *const coord_leader),
@@ -219,7 +221,7 @@ pub type coord_leader_fn = Option<
 
 /// Follows the leader of the election at `path`: `callback` runs with the
 /// current leader at once, then on each change (no repeats), until
-/// `*out_watch` is freed with `coord_watch_free`.
+/// `*out_watch` is freed with `coord_watch_free` (or the client closed).
 ///
 /// Ownership: `*out_watch` is owned by the caller.
 #[unsafe(no_mangle)]
@@ -236,29 +238,24 @@ pub extern "C" fn coord_election_observe(
         let ud = UserData(userdata);
         let c = self::client(client)?.clone();
         let path = unsafe { util::path(path, "path") }?;
-        let slot = Slot::new();
-        let s = Arc::clone(&slot);
-        let w = coord_watch::spawn(slot, async move {
-            let mut stream = Election::observe(&c, &path);
-            while let Some(item) = stream.next().await {
-                let end = item.is_err();
-                dispatch(&s, move || {
-                    let ud = ud;
-                    let (result, leader) = match item {
-                        Ok(l) => (coord_result::Ok, l.as_ref().map(leader_out)),
-                        Err(e) => (coord_result::from_error(&e), None),
-                    };
-                    let p = leader.as_ref().map_or(std::ptr::null(), |l| l as *const _);
-                    // SAFETY: a C function pointer registered with this userdata.
-                    unsafe { f(ud.0, result, p) };
-                    if let Some(l) = &leader {
-                        free_leader_fields(l);
-                    }
-                });
-                if end {
-                    break;
+        let stream = {
+            let _entered = embed::handle()?.enter();
+            Election::observe(&c, &path)
+        };
+        let w = coord_watch::spawn(stream, move |slot, item| {
+            dispatch(slot, move || {
+                let ud = ud;
+                let (result, leader) = match item {
+                    Ok(l) => (coord_result::Ok, l.as_ref().map(leader_out)),
+                    Err(e) => (coord_result::from_error(&e), None),
+                };
+                let p = leader.as_ref().map_or(std::ptr::null(), |l| l as *const _);
+                // SAFETY: a C function pointer registered with this userdata.
+                unsafe { f(ud.0, result, p) };
+                if let Some(l) = &leader {
+                    free_leader_fields(l);
                 }
-            }
+            })
         })?;
         unsafe { put(out, w) };
         Ok(())

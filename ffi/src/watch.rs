@@ -1,16 +1,17 @@
 //! Watches with C callbacks: one-shot (set by `coord_get_watch`,
 //! `coord_exists_watch`, `coord_children_watch`) and persistent
-//! (`coord_watch_add`). A runtime task waits for the core watch and hands
-//! each event to the callback thread (`crate::callbacks`); the returned
-//! `coord_watch` handle unregisters when freed.
+//! (`coord_watch_add`). A runtime task reads the core watch as an
+//! [`embed::Closable`] stream (the one closable stream of every binding) and
+//! hands each event to the callback thread (`crate::callbacks`); the
+//! returned `coord_watch` handle closes the stream and unregisters when
+//! freed.
 
 use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
 
 use ::coord_client::client::{EventType, WatchEvent, WatchMode};
-use ::coord_client::embed;
-use futures::StreamExt;
-use tokio::task::JoinHandle;
+use ::coord_client::embed::{self, Closable, Closer};
+use futures::{Stream, StreamExt};
 
 use crate::callbacks::{Slot, UserData, dispatch};
 use crate::client::{client, coord_client};
@@ -43,13 +44,20 @@ pub const COORD_WATCH_PERSISTENT: coord_watch_mode = 0;
 pub const COORD_WATCH_PERSISTENT_RECURSIVE: coord_watch_mode = 1;
 
 /// What a watch callback receives.
+///
+/// How a watch ends (the same in C, Python and Node): freeing it
+/// (`coord_watch_free`) or closing its client (`coord_client_close`) ends it
+/// normally: the callback is simply not called any more, with no final call
+/// (in Python and Node the iteration ends without an error). When the
+/// session expires (or another error ends the watch) the callback is called
+/// once more with that error as `result`, then no more.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug)]
 pub struct coord_watch_event {
     /// `COORD_RESULT_OK` for an event; otherwise the watch ended with this
-    /// error (`SESSION_EXPIRED`, `CLOSED`, `CANCELLED`) and `type` is
-    /// `COORD_EVENT_NONE`. An ended watch calls back no more.
+    /// error (e.g. `SESSION_EXPIRED`) and `type` is `COORD_EVENT_NONE`. An
+    /// ended watch calls back no more.
     pub result: coord_result,
     /// One of `COORD_EVENT_*`.
     pub r#type: coord_event_type,
@@ -69,20 +77,35 @@ pub type coord_watch_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const coord_watch_event)>;
 
 /// A registered callback: a node watch, or a leader observer from
-/// `coord_election_observe`. Free with `coord_watch_free` to unregister.
+/// `coord_election_observe`. Free with `coord_watch_free` to close it and
+/// unregister.
 pub struct coord_watch {
     slot: Arc<Slot>,
-    task: JoinHandle<()>,
+    closer: Closer,
 }
 
 impl coord_watch {
-    /// Spawns `task` (which dispatches through `slot`) and wraps it.
-    pub(crate) fn spawn(
-        slot: Arc<Slot>,
-        task: impl Future<Output = ()> + Send + 'static,
-    ) -> Res<*mut coord_watch> {
-        let task = embed::handle()?.spawn(task);
-        Ok(Box::into_raw(Box::new(coord_watch { slot, task })))
+    /// Spawns a task that hands every item of `stream`, read as an
+    /// [`embed::Closable`], to `deliver` (which dispatches through the slot
+    /// it is given) until the stream ends or the watch is freed.
+    pub(crate) fn spawn<T, S>(
+        stream: S,
+        deliver: impl Fn(&Arc<Slot>, ::coord_client::Result<T>) + Send + 'static,
+    ) -> Res<*mut coord_watch>
+    where
+        S: Stream<Item = ::coord_client::Result<T>> + Unpin + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot = Slot::new();
+        let mut stream = Closable::new(stream);
+        let closer = stream.closer();
+        let s = Arc::clone(&slot);
+        embed::handle()?.spawn(async move {
+            while let Some(item) = stream.next().await {
+                deliver(&s, item);
+            }
+        });
+        Ok(Box::into_raw(Box::new(coord_watch { slot, closer })))
     }
 }
 
@@ -137,17 +160,14 @@ impl Callback {
 }
 
 fn oneshot(cb: Callback, watch: ::coord_client::client::OneshotWatch) -> Res<*mut coord_watch> {
-    let slot = Slot::new();
-    let s = Arc::clone(&slot);
-    coord_watch::spawn(slot, async move {
-        let item = watch.await;
-        cb.deliver(&s, item);
-    })
+    let stream = futures::stream::once(watch).boxed();
+    coord_watch::spawn(stream, move |slot, item| cb.deliver(slot, item))
 }
 
 /// Like `coord_get`, and sets a one-shot watch on the node's data: `callback`
 /// runs once when the data changes or the node is deleted (or once with an
-/// error result when the watch ends first). No watch is set when the call
+/// error result when the session expires first; not at all when the client
+/// is closed first: see `coord_watch_event`). No watch is set when the call
 /// fails. Free `*out_watch` with `coord_watch_free` (after or instead of the
 /// callback).
 ///
@@ -252,9 +272,9 @@ pub extern "C" fn coord_children_watch(
 }
 
 /// Sets a persistent watch on `path` (`COORD_WATCH_*`): `callback` runs for
-/// every matching change, in zxid order, until the watch is freed; if the
-/// session ends first it runs once more with the error and stops. Survives
-/// reconnects.
+/// every matching change, in zxid order, until the watch is freed or its
+/// client closed; if the session expires first it runs once more with the
+/// error and stops (see `coord_watch_event`). Survives reconnects.
 ///
 /// Ownership: `*out_watch` is owned by the caller (`coord_watch_free`).
 #[unsafe(no_mangle)]
@@ -276,26 +296,18 @@ pub extern "C" fn coord_watch_add(
         };
         let c = self::client(client)?.clone();
         let path = unsafe { util::path(path, "path") }?;
-        let mut stream = run(async move { c.watch(&path, mode).await }, None)?;
-        let slot = Slot::new();
-        let s = Arc::clone(&slot);
-        let w = coord_watch::spawn(slot, async move {
-            while let Some(item) = stream.next().await {
-                let end = item.is_err();
-                cb.deliver(&s, item);
-                if end {
-                    break;
-                }
-            }
-        })?;
+        let stream = run(async move { c.watch(&path, mode).await }, None)?;
+        let w = coord_watch::spawn(stream, move |slot, item| cb.deliver(slot, item))?;
         unsafe { put(out_watch, w) };
         Ok(())
     })
 }
 
-/// Unregisters and frees a watch: when this returns its callback is not
-/// running and will never run again (called from the callback itself, it
-/// returns at once and the callback is not called again). NULL is fine.
+/// Closes, unregisters and frees a watch (or a leader observer): when this
+/// returns its callback is not running and will never run again, not even
+/// for an event that had already arrived (called from the callback itself,
+/// it returns at once and the callback is not called again). This is the
+/// normal end of the watch: no final call. NULL is fine.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_watch_free(watch: *mut coord_watch) {
     guard_value((), || {
@@ -303,7 +315,7 @@ pub extern "C" fn coord_watch_free(watch: *mut coord_watch) {
             return;
         }
         let w = unsafe { Box::from_raw(watch) };
-        w.task.abort();
+        w.closer.close();
         w.slot.kill();
     })
 }

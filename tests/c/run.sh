@@ -35,7 +35,7 @@ if [ ${#apt_need[@]} -gt 0 ]; then
 fi
 
 step "build libcoord and the server (debug)"
-cargo build --locked -p coord-ffi -p coord-cli --bins
+cargo build --locked -p coord-ffi -p coord-cli
 
 step "header drift (pinned cbindgen)"
 ffi/generate-header.sh "$tmp/coord.h"

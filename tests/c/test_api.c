@@ -239,6 +239,38 @@ static void test_watches(coord_client *c) {
             coord_watch_add(c, "/w", 42, on_event, &r, &w));
 }
 
+/* A closed watch delivers nothing more, even events that had already
+ * arrived: the callback frees its own watch at the first of three. */
+typedef struct {
+  atomic_int calls;
+  coord_watch *self;
+} closing_state;
+
+static void on_event_close(void *userdata, const coord_watch_event *ev) {
+  closing_state *s = userdata;
+  (void)ev;
+  atomic_fetch_add(&s->calls, 1);
+  coord_watch_free(s->self);
+  s->self = NULL;
+}
+
+static void test_watch_close_drops_ready_events(coord_client *c) {
+  closing_state s = {0};
+  OK(coord_create(c, "/wc", NULL, 0, 0, 0, NULL, NULL));
+  /* A slow callback of another watch holds up the callback thread while
+   * the three events arrive, so the later ones are already queued (or
+   * ready in the stream) when the first callback closes its watch. */
+  watch_state slow = {0};
+  coord_watch *sw = NULL;
+  OK(coord_watch_add(c, "/wc", COORD_WATCH_PERSISTENT, on_event, &slow, &sw));
+  OK(coord_watch_add(c, "/wc", COORD_WATCH_PERSISTENT, on_event_close, &s, &s.self));
+  for (int i = 0; i < 3; i++) OK(coord_set(c, "/wc", (const uint8_t *)"v", 1, -1, NULL));
+  CHECK(wait_calls(&slow, 3) == 3);
+  sleep_ms(100);
+  CHECK(atomic_load(&s.calls) == 1);
+  coord_watch_free(sw);
+}
+
 /* ---- locks ---- */
 
 static atomic_int lost_calls;
@@ -496,6 +528,28 @@ static void test_election(coord_client *c) {
   coord_election_free(e2);
 }
 
+/* A watch or an observer whose client is closed ends normally: no final
+ * callback (as a Python or Node iteration just ends). */
+static void test_client_close_ends_watches_normally(void) {
+  coord_client *c2 = NULL;
+  OK(coord_connect(test_servers(), 5000, &c2));
+  watch_state s = {0};
+  coord_watch *w = NULL;
+  OK(coord_watch_add(c2, "/wcc", COORD_WATCH_PERSISTENT, on_event, &s, &w));
+  observer_state o = {0};
+  coord_watch *ow = NULL;
+  OK(coord_election_observe(c2, "/wcc-e", on_leader, &o, &ow));
+  for (int i = 0; i < 300 && atomic_load(&o.calls) == 0; i++) sleep_ms(10);
+  CHECK(atomic_load(&o.calls) == 1 && atomic_load(&o.nobody) == 1);
+  OK(coord_client_close(c2));
+  sleep_ms(300);
+  CHECK(atomic_load(&s.calls) == 0);
+  CHECK(atomic_load(&o.calls) == 1);
+  coord_watch_free(w);
+  coord_watch_free(ow);
+  coord_client_free(c2);
+}
+
 /* ---- barrier, queue, counter, discovery ---- */
 
 static void *lower_later(void *arg) {
@@ -626,10 +680,12 @@ int main(void) {
   test_bad_input(c);
   test_nodes(c);
   test_watches(c);
+  test_watch_close_drops_ready_events(c);
   test_locks(c);
   test_lock_status_never_waits(c);
   test_lease_loss(c);
   test_election(c);
+  test_client_close_ends_watches_normally();
   test_recipes(c);
   OK(coord_client_close(c));
   EXPECT_RC(COORD_RESULT_CLOSED, coord_sync(c, "/"));

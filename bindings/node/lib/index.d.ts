@@ -51,11 +51,19 @@ export interface WatchEvent extends WatchEventJs {
   type: 'created' | 'deleted' | 'dataChanged' | 'childrenChanged' | 'eventsLost'
 }
 
-/** An async iterator over a native stream; breaking out of `for await` closes it. */
+/**
+ * An async iterator over a native stream; breaking out of `for await` closes it.
+ *
+ * One meaning of the end, the same in C, Python and Node: after `close()`
+ * no further item is delivered (not even one that had already arrived) and
+ * iteration ends with `{ done: true }`, without throwing. Closing the client
+ * ends it the same way. If the session expires, `next()` rejects once with
+ * `SessionExpiredError`, then the iterator is done.
+ */
 export interface Stream<T> extends AsyncIterableIterator<T>, AsyncDisposable {
   /** Resolves once the stream is registered with the server. */
   readonly ready: Promise<void>
-  /** Stops the stream. */
+  /** Stops the stream: no item after this; a pending `next()` resolves `{ done: true }`. */
   close(): Promise<void>
 }
 

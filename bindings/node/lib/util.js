@@ -39,6 +39,12 @@ const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
  * An async iterator over a native stream (`next()` resolving to an item or
  * null, `close()`); `source` may be a promise of it. `map` shapes each item.
  * Breaking out of `for await` closes the stream.
+ *
+ * The meaning of the end is the core's (`embed::ClosableStream`), the same
+ * in C and Python: after `close()` no item is delivered, even one that had
+ * already arrived, and the iterator returns `{ done: true }` without
+ * throwing; closing the client ends it the same way. An expired session
+ * rejects `next()` once (SessionExpiredError), then the iterator is done.
  */
 class NativeIterator {
   constructor(source, map, signal) {
@@ -66,13 +72,8 @@ class NativeIterator {
     try {
       item = await wrap(stream.next())
     } catch (err) {
-      // The client was closed: the stream just ends. Other errors (an
-      // expired session) reach the caller.
-      if (err && err.code === 'CLOSED') item = null
-      else {
-        this._done = true
-        throw err
-      }
+      this._done = true
+      throw err
     }
     if (item === null || item === undefined || this._done) {
       this._done = true

@@ -4,14 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coord_client::client::{Client, SessionState, WatchMode, WatchStream};
-use coord_client::embed::CancelToken;
+use coord_client::client::{Client, SessionState, WatchEvent, WatchMode};
+use coord_client::embed::ClosableStream;
 use napi::bindgen_prelude::{Buffer, Object};
 use napi::{Env, Result};
 use napi_derive::napi;
-use tokio::sync::Mutex as AsyncMutex;
 
-use crate::cancel::next_or_stop;
 use crate::convert::{
     self, CreateOptions, NodeData, Stat, TxnOp, TxnResult, WatchEventJs, create_mode,
 };
@@ -211,34 +209,35 @@ impl NativeClient {
         };
         let stream = self.client.watch(&path, mode).await.js()?;
         Ok(NativeWatch {
-            stream: Arc::new(AsyncMutex::new(Some(stream))),
-            stop: CancelToken::new(),
+            stream: Arc::new(ClosableStream::new(stream)),
         })
     }
 }
 
-/// The events of a persistent watch, one `next()` at a time.
+/// The events of a persistent watch, one `next()` at a time (the core's
+/// one closable stream, `embed::ClosableStream`).
 #[napi]
 pub struct NativeWatch {
-    stream: Arc<AsyncMutex<Option<WatchStream>>>,
-    stop: CancelToken,
+    stream: Arc<ClosableStream<WatchEvent>>,
 }
 
 #[napi]
 impl NativeWatch {
-    /// The next event; `null` once closed. Rejects once with the error that
-    /// ended the watch (`SESSION_EXPIRED`, `CLOSED`), then resolves `null`.
+    /// The next event; `null` once closed or ended (closing the client
+    /// ends it too, without an error); never an item after `close()`.
+    /// Rejects once with the error that ended the watch (`SESSION_EXPIRED`),
+    /// then resolves `null`.
     #[napi]
     pub async fn next(&self) -> Result<Option<WatchEventJs>> {
-        let ev = next_or_stop(&self.stream, &self.stop).await.js()?;
+        let ev = self.stream.next().await.js()?;
         Ok(ev.map(Into::into))
     }
 
-    /// Removes the watch; a pending `next()` resolves `null`.
+    /// Removes the watch: no event is delivered after this, a pending
+    /// `next()` resolves `null`.
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        self.stop.cancel();
-        self.stream.lock().await.take();
+        self.stream.close();
         Ok(())
     }
 }

@@ -3,15 +3,13 @@
 
 use std::sync::Arc;
 
-use coord_client::embed::CancelToken;
-use coord_client::recipes::election::LeaderStream;
+use coord_client::embed::{CancelToken, ClosableStream};
 use coord_client::recipes::{Election, LeaderInfo};
 use napi::Result;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use tokio::sync::Mutex as AsyncMutex;
 
-use crate::cancel::{cancellable, millis, next_or_stop};
+use crate::cancel::{cancellable, millis};
 use crate::client::NativeClient;
 use crate::error::IntoJs;
 
@@ -67,8 +65,7 @@ impl NativeClient {
     #[napi]
     pub fn observe_leader(&self, path: String) -> NativeLeaderStream {
         NativeLeaderStream {
-            stream: AsyncMutex::new(Some(Election::observe(&self.client, &path))),
-            stop: CancelToken::new(),
+            stream: ClosableStream::new(Election::observe(&self.client, &path)),
         }
     }
 }
@@ -142,29 +139,32 @@ impl NativeElection {
     }
 }
 
-/// Changes of leader, one `next()` at a time.
+/// Changes of leader, one `next()` at a time (the core's one closable
+/// stream, `embed::ClosableStream`).
 #[napi]
 pub struct NativeLeaderStream {
-    stream: AsyncMutex<Option<LeaderStream>>,
-    stop: CancelToken,
+    stream: ClosableStream<Option<LeaderInfo>>,
 }
 
 #[napi]
 impl NativeLeaderStream {
-    /// The next change; `null` once closed or ended.
+    /// The next change; `null` once closed or ended (closing the client
+    /// ends it too, without an error); never an item after `close()`.
+    /// Rejects once with the error that ended it (`SESSION_EXPIRED`),
+    /// then resolves `null`.
     #[napi]
     pub async fn next(&self) -> Result<Option<LeaderChange>> {
-        let leader = next_or_stop(&self.stream, &self.stop).await.js()?;
+        let leader = self.stream.next().await.js()?;
         Ok(leader.map(|leader| LeaderChange {
             leader: leader.map(Leader::from),
         }))
     }
 
-    /// Stops following; a pending `next()` resolves `null`.
+    /// Stops following: no change is delivered after this, a pending
+    /// `next()` resolves `null`.
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        self.stop.cancel();
-        self.stream.lock().await.take();
+        self.stream.close();
         Ok(())
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use coord_client::client::Stat as CoreStat;
-use coord_client::embed::CancelToken;
-use coord_client::recipes::group::MembersStream;
+use coord_client::embed::{self, CancelToken, ClosableStream};
+use coord_client::recipes::cache::NodeValue;
 use coord_client::recipes::{
     Barrier, Counter, DoubleBarrier, Group, Instance, Membership, NodeCache, Provider, Queue,
     Registration, ServiceDiscovery, Strategy, TreeCache,
@@ -16,9 +16,9 @@ use coord_client::recipes::{
 use napi::Result;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use tokio::sync::{Mutex as AsyncMutex, watch};
+use tokio::sync::Mutex as AsyncMutex;
 
-use crate::cancel::{cancellable, millis, next_or_stop};
+use crate::cancel::{cancellable, millis};
 use crate::client::NativeClient;
 use crate::convert::{NodeData, Stat, bytes};
 use crate::error::{IntoJs, bad_arguments};
@@ -73,9 +73,8 @@ impl NativeClient {
     pub async fn node_cache(&self, path: String) -> Result<NativeNodeCache> {
         let cache = NodeCache::start(&self.client, &path).await.js()?;
         Ok(NativeNodeCache {
-            changes: AsyncMutex::new(cache.subscribe()),
+            changes: ClosableStream::new(embed::changes(cache.subscribe())),
             cache: Arc::new(cache),
-            stop: CancelToken::new(),
         })
     }
 
@@ -84,9 +83,8 @@ impl NativeClient {
     pub async fn tree_cache(&self, path: String) -> Result<NativeTreeCache> {
         let cache = TreeCache::start(&self.client, &path).await.js()?;
         Ok(NativeTreeCache {
-            changes: AsyncMutex::new(cache.subscribe()),
+            changes: ClosableStream::new(embed::changes(cache.subscribe())),
             cache: Arc::new(cache),
-            stop: CancelToken::new(),
         })
     }
 
@@ -128,8 +126,7 @@ impl NativeClient {
     #[napi]
     pub fn watch_group(&self, path: String) -> NativeMembersStream {
         NativeMembersStream {
-            stream: AsyncMutex::new(Some(Group::watch_members(&self.client, &path))),
-            stop: CancelToken::new(),
+            stream: ClosableStream::new(Group::watch_members(&self.client, &path)),
         }
     }
 }
@@ -286,25 +283,18 @@ impl NativeCounter {
     }
 }
 
-/// Waits for the next change of a cache: `true`, or `false` once the cache
-/// stopped or `stop` fired.
-async fn next_change<T>(rx: &AsyncMutex<watch::Receiver<T>>, stop: &CancelToken) -> bool {
-    let mut rx = rx.lock().await;
-    // Stop first: after `close()`, a change that arrived before it is not
-    // reported (a random pick among ready branches sometimes would).
-    tokio::select! {
-        biased;
-        _ = stop.cancelled() => false,
-        r = rx.changed() => r.is_ok(),
-    }
+/// Waits for the next change of a cache or provider: `true`, or `false`
+/// once it was closed (no change is reported after `close()`, even one that
+/// had already arrived: `embed::ClosableStream`).
+async fn next_change<T: Send + 'static>(changes: &ClosableStream<T>) -> bool {
+    matches!(changes.next().await, Ok(Some(_)))
 }
 
 /// One node's data and stat, kept up to date.
 #[napi]
 pub struct NativeNodeCache {
     cache: Arc<NodeCache>,
-    changes: AsyncMutex<watch::Receiver<coord_client::recipes::cache::NodeValue>>,
-    stop: CancelToken,
+    changes: ClosableStream<NodeValue>,
 }
 
 #[napi]
@@ -318,13 +308,13 @@ impl NativeNodeCache {
     /// Resolves `true` after the next change, `false` once stopped.
     #[napi]
     pub async fn changed(&self) -> bool {
-        next_change(&self.changes, &self.stop).await
+        next_change(&self.changes).await
     }
 
     /// Stops following (a pending `changed()` resolves `false`).
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        self.stop.cancel();
+        self.changes.close();
         self.cache.close().await.js()
     }
 }
@@ -352,8 +342,7 @@ fn entry(path: String, data: Bytes, stat: CoreStat) -> TreeEntry {
 #[napi]
 pub struct NativeTreeCache {
     cache: Arc<TreeCache>,
-    changes: AsyncMutex<watch::Receiver<u64>>,
-    stop: CancelToken,
+    changes: ClosableStream<u64>,
 }
 
 #[napi]
@@ -387,13 +376,13 @@ impl NativeTreeCache {
     /// Resolves `true` after the next change, `false` once stopped.
     #[napi]
     pub async fn changed(&self) -> bool {
-        next_change(&self.changes, &self.stop).await
+        next_change(&self.changes).await
     }
 
     /// Stops following (a pending `changed()` resolves `false`).
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        self.stop.cancel();
+        self.changes.close();
         self.cache.close().await.js()
     }
 }
@@ -486,9 +475,8 @@ impl NativeDiscovery {
         };
         let provider = self.discovery.provider(&name, strategy).await.js()?;
         Ok(NativeProvider {
-            changes: AsyncMutex::new(provider.subscribe()),
+            changes: ClosableStream::new(embed::changes(provider.subscribe())),
             provider: Arc::new(provider),
-            stop: CancelToken::new(),
         })
     }
 }
@@ -539,8 +527,7 @@ impl NativeRegistration {
 #[napi]
 pub struct NativeProvider {
     provider: Arc<Provider>,
-    changes: AsyncMutex<watch::Receiver<u64>>,
-    stop: CancelToken,
+    changes: ClosableStream<u64>,
 }
 
 #[napi]
@@ -564,13 +551,13 @@ impl NativeProvider {
     /// Resolves `true` after the next change, `false` once stopped.
     #[napi]
     pub async fn changed(&self) -> bool {
-        next_change(&self.changes, &self.stop).await
+        next_change(&self.changes).await
     }
 
     /// Stops following.
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        self.stop.cancel();
+        self.changes.close();
         self.provider.close().await.js()
     }
 }
@@ -633,27 +620,30 @@ impl NativeMembership {
     }
 }
 
-/// The members of a group after every change, one `next()` at a time.
+/// The members of a group after every change, one `next()` at a time (the
+/// core's one closable stream, `embed::ClosableStream`).
 #[napi]
 pub struct NativeMembersStream {
-    stream: AsyncMutex<Option<MembersStream>>,
-    stop: CancelToken,
+    stream: ClosableStream<Vec<(String, Bytes)>>,
 }
 
 #[napi]
 impl NativeMembersStream {
-    /// The next member list; `null` once closed or ended.
+    /// The next member list; `null` once closed or ended (closing the client
+    /// ends it too, without an error); never an item after `close()`.
+    /// Rejects once with the error that ended it (`SESSION_EXPIRED`),
+    /// then resolves `null`.
     #[napi]
     pub async fn next(&self) -> Result<Option<Vec<Member>>> {
-        let list = next_or_stop(&self.stream, &self.stop).await.js()?;
+        let list = self.stream.next().await.js()?;
         Ok(list.map(|l| l.into_iter().map(member).collect()))
     }
 
-    /// Stops following.
+    /// Stops following: no list is delivered after this, a pending `next()`
+    /// resolves `null`.
     #[napi]
     pub async fn close(&self) -> Result<()> {
-        self.stop.cancel();
-        self.stream.lock().await.take();
+        self.stream.close();
         Ok(())
     }
 }

@@ -91,6 +91,45 @@ test('a watch ends when its signal aborts or the client closes', async () => {
   assert.equal((await Promise.race([p2, deadline(3000, 'close')])).done, true)
 })
 
+test('after close() a watch delivers no further event, even a ready one, and iteration ends without throwing', async () => {
+  const root = uniquePath('cw')
+  const watch = client.watch(root)
+  await watch.ready
+  await client.create(root, '1', { makeParents: true })
+  await client.set(root, '2')
+  await client.set(root, '3') // all three events have arrived when this resolves
+  const seen = []
+  const collect = async () => {
+    for await (const ev of watch) {
+      seen.push(ev.type)
+      await watch.close()
+    }
+  }
+  await Promise.race([collect(), deadline(3000, 'the loop to end')])
+  assert.deepEqual(seen, ['created'])
+  assert.deepEqual(await watch.next(), { value: undefined, done: true })
+
+  // The native stream itself: close() wins over events that are ready.
+  const native = await client._native.watch(root, false)
+  await client.set(root, '4')
+  await client.set(root, '5')
+  await native.close()
+  assert.equal(await native.next(), null)
+  assert.equal(await native.next(), null)
+})
+
+test('a group member stream ends with done: true, no throw, when its client closes', async () => {
+  const other = await connect(server)
+  const path = uniquePath('g')
+  await other.create(path, '', { makeParents: true })
+  const changes = other.group(path).watch()
+  const first = await Promise.race([changes.next(), deadline(3000, 'the first member list')])
+  assert.equal(first.done, false)
+  const pending = changes.next()
+  await other.close()
+  assert.deepEqual(await Promise.race([pending, deadline(3000, 'close')]), { value: undefined, done: true })
+})
+
 test('connect defaults to COORD_SERVERS', async () => {
   assert.equal(typeof Client.defaultServers(), 'string')
   const saved = process.env.COORD_SERVERS

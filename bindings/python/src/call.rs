@@ -23,9 +23,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coord_client::embed::{self, CancelToken, ForkGuard};
+use coord_client::embed::{self, ClosableStream, ForkGuard};
 use coord_client::{Error, Result};
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use pyo3::IntoPyObjectExt;
@@ -196,21 +195,21 @@ fn finish(py: Python<'_>, r: Result<Conv>) -> PyResult<Py<PyAny>> {
 type Items = BoxStream<'static, Result<Conv>>;
 
 /// A sequence of results (watch events, leadership changes, cache
-/// changes). `next()` returns a [`Call`] resolving to a 1-tuple `(item,)`,
-/// or to `None` once the sequence has ended. An error ends it after being
-/// raised once.
+/// changes): the core's one closable stream ([`ClosableStream`]).
+/// `next()` returns a [`Call`] resolving to a 1-tuple `(item,)`, or to
+/// `None` once the sequence has ended. After `close()` no item is returned,
+/// not even one that had already arrived, and the end is not an error; the
+/// same holds when the client is closed. An error (session expired) is
+/// raised once, then the sequence ends.
 #[pyclass(module = "coord._coord", frozen)]
 pub(crate) struct Stream {
-    items: Held<Arc<tokio::sync::Mutex<Option<Items>>>>,
-    /// Thrown by `close()`; ends a `next()` that is waiting.
-    closed: CancelToken,
+    items: Held<Arc<ClosableStream<Conv>>>,
 }
 
 impl Stream {
     pub(crate) fn new(guard: ForkGuard, items: Items) -> Stream {
         Stream {
-            items: Held::new(guard, Arc::new(tokio::sync::Mutex::new(Some(items)))),
-            closed: CancelToken::new(),
+            items: Held::new(guard, Arc::new(ClosableStream::new(items))),
         }
     }
 }
@@ -223,42 +222,23 @@ impl Stream {
             Ok(i) => i.clone(),
             Err(e) => return failed(e),
         };
-        let closed = self.closed.clone();
         call(async move {
-            let mut slot = items.lock().await;
-            let Some(stream) = slot.as_mut() else {
-                return Ok(none());
-            };
-            let next = tokio::select! {
-                n = stream.next() => n,
-                () = closed.cancelled() => None,
-            };
-            match next {
-                Some(Ok(item)) => Ok(conv_with(move |py| {
+            match items.next().await? {
+                Some(item) => Ok(conv_with(move |py| {
                     let v = item(py)?;
                     Ok(PyTuple::new(py, [v])?.into_any().unbind())
                 })),
-                Some(Err(Error::Closed(_) | Error::Cancelled(_))) | None => {
-                    *slot = None;
-                    Ok(none())
-                }
-                Some(Err(e)) => {
-                    *slot = None;
-                    Err(e)
-                }
+                None => Ok(none()),
             }
         })
     }
 
-    /// Ends the sequence now (a waiting `next()` resolves to `None`; the
-    /// watch behind it is removed). Does not block.
+    /// Ends the sequence now: no item is returned after this, a waiting
+    /// `next()` resolves to `None` and the watch behind it is removed. Does
+    /// not block.
     fn close(&self) {
-        self.closed.cancel();
-        if let Ok(items) = self.items.get()
-            && let Ok(mut slot) = items.try_lock()
-            && let Some(stream) = slot.take()
-        {
-            self.items.drop_here(stream);
+        if let Ok(items) = self.items.get() {
+            items.close();
         }
     }
 }
@@ -291,11 +271,6 @@ impl<T> Held<T> {
         self.value
             .as_ref()
             .ok_or_else(|| Error::Closed("this handle was released".into()))
-    }
-
-    /// Drops `other` as this handle would drop its own value.
-    pub(crate) fn drop_here<U>(&self, other: U) {
-        drop(Held::new(self.guard, other));
     }
 
     /// The fork guard of the client this handle came from.

@@ -159,13 +159,9 @@ impl NodeCacheCore {
     /// A `Stream` of the new value after each change.
     fn changes(&self, py: Python<'_>) -> PyResult<Stream> {
         let cache = check(py, self.cache.get())?;
-        let rx = cache.subscribe();
-        let items = futures::stream::unfold(rx, |mut rx| async move {
-            rx.changed().await.ok()?;
-            let v = rx.borrow_and_update().clone();
-            Some((Ok(conv_with(move |py| node_value(py, &v))), rx))
-        })
-        .boxed();
+        let items = coord_client::embed::changes(cache.subscribe())
+            .map(|r| r.map(|v| conv_with(move |py| node_value(py, &v))))
+            .boxed();
         Ok(Stream::new(self.cache.guard(), items))
     }
 
@@ -234,12 +230,9 @@ impl TreeCacheCore {
     /// A `Stream` yielding `None` after each change of the subtree.
     fn changes(&self, py: Python<'_>) -> PyResult<Stream> {
         let rx = check(py, self.cache.get())?.subscribe();
-        let items = futures::stream::unfold(rx, |mut rx| async move {
-            rx.changed().await.ok()?;
-            rx.borrow_and_update();
-            Some((Ok(none()), rx))
-        })
-        .boxed();
+        let items = coord_client::embed::changes(rx)
+            .map(|r| r.map(|_| none()))
+            .boxed();
         Ok(Stream::new(self.cache.guard(), items))
     }
 

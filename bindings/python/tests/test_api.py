@@ -65,6 +65,70 @@ def test_watch_iterates_events_in_order(client, base):
     assert got[0].zxid < got[1].zxid < got[2].zxid
 
 
+def test_a_closed_watch_delivers_nothing_more_and_its_for_loop_ends(client, base):
+    path = f"{base}/cw"
+    events = client.watch(path)
+    client.create(path, b"1")
+    client.set(path, b"2")
+    client.set(path, b"3")  # all three events have arrived when this returns
+    got = []
+    for event in events:  # ends without an error
+        got.append(event.type)
+        events.close()
+    assert got == ["CREATED"]
+    assert next(events, "ended") == "ended"
+
+
+def test_streams_end_without_an_error_when_their_client_closes(server):
+    c = coord.Client(server.address, session_timeout=5.0)
+    events = c.watch("/closing-client")
+    changes = c.election("/closing-client-e", "me").changes()
+    assert next(changes) is None
+    outcome = []
+
+    def drain(stream):
+        try:
+            outcome.append(list(stream))
+        except Exception as e:  # noqa: BLE001 - the test reports it
+            outcome.append(e)
+
+    threads = [threading.Thread(target=drain, args=(s,)) for s in (events, changes)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    c.close()
+    for t in threads:
+        t.join(5)
+        assert not t.is_alive()
+    assert outcome == [[], []]
+
+
+def test_async_for_ends_after_close_and_when_the_client_closes(server):
+    async def main():
+        async with coord.AsyncClient(server.address) as c:
+            watch = c.watch("/aclose/x")
+            async with watch:
+                await c.create("/aclose/x", b"1", make_parents=True)
+                await c.set("/aclose/x", b"2")
+                got = []
+                async for event in watch:
+                    got.append(event.type)
+                    watch.close()
+                assert got == ["CREATED"]
+            other = c.watch("/aclose/y")
+            await other.__aenter__()
+
+            async def drain():
+                return [e async for e in other]
+
+            task = asyncio.create_task(drain())
+            await asyncio.sleep(0.1)
+            await c.close()
+            assert await asyncio.wait_for(task, 5) == []
+
+    asyncio.run(main())
+
+
 def test_data_watch_and_caches_follow_changes(client, base):
     seen = []
     dw = client.data_watch(f"{base}/d", lambda data, stat: seen.append(data))

@@ -6,6 +6,10 @@
 //! Bindings stay thin because of this module: they convert types and call
 //! these helpers; they never build runtimes or cancellation of their own.
 //!
+//! Streams: every sequence a binding hands out is a [`ClosableStream`] (or a
+//! [`Closable`]), with one meaning of `close()` and of the end of the stream
+//! in all languages; see [`closable`](self::closable) for it.
+//!
 //! Fork: a forked child inherits none of the runtime's threads. [`runtime`]
 //! notices the new process id and builds a fresh runtime for the child;
 //! clients created before the fork belong to the parent (their sockets and
@@ -21,6 +25,10 @@ use tokio::runtime::{Handle, Runtime};
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
+
+pub mod closable;
+
+pub use closable::{Closable, ClosableStream, Closer, changes};
 
 struct Shared {
     pid: u32,
@@ -86,6 +94,14 @@ where
     if fut.as_mut().poll(&mut cx).is_pending() {
         handle.spawn(fut);
     }
+}
+
+/// Drops `value` inside a runtime's context (the current one, else the
+/// shared one): what a core handle dropped by a foreign thread needs.
+pub fn drop_in_runtime<T>(value: T) {
+    let handle = Handle::try_current().or_else(|_| handle());
+    let _entered = handle.as_ref().map(Handle::enter);
+    drop(value);
 }
 
 /// A handle to the shared runtime for spawning.

@@ -157,7 +157,13 @@ class AsyncMultiLock:
 
 
 class _AIter:
-    """An async iterator over a native stream."""
+    """An async iterator over a native stream.
+
+    The end means the same in Python, Node and C: after `close()` no further
+    item is returned, not even one that had already arrived, and the `async
+    for` loop simply ends. Closing the client ends it the same way, without
+    an error. If the session expires, iteration raises `SessionExpiredError`
+    once, then ends."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -174,7 +180,8 @@ class _AIter:
         return item[0]
 
     def close(self) -> None:
-        """Stops the iteration."""
+        """Stops the iteration (and removes its watch): no item after this;
+        a waiting `__anext__` ends the loop."""
         if isinstance(self._stream, _coord.Stream):
             self._stream.close()
 

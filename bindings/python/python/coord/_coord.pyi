@@ -30,6 +30,10 @@ class Call:
 
 @final
 class Stream:
+    """The core's one closable stream: `next()` resolves to `(item,)`, or
+    to `None` at the end. After `close()` (or the client's close) it resolves
+    to `None`, never to an item; an expired session raises once."""
+
     def next(self) -> Call: ...
     def close(self) -> None: ...
 

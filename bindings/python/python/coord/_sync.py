@@ -242,7 +242,13 @@ class Election:
 
 
 class _Iter:
-    """A blocking iterator over a native stream; a context manager that closes it."""
+    """A blocking iterator over a native stream; a context manager that closes it.
+
+    The end means the same in Python, Node and C: after `close()` no further
+    item is returned, not even one that had already arrived, and the `for`
+    loop simply ends. Closing the client ends it the same way, without an
+    error. If the session expires, iteration raises `SessionExpiredError`
+    once, then ends."""
 
     def __init__(self, stream: _coord.Stream) -> None:
         self._stream = stream
@@ -257,7 +263,8 @@ class _Iter:
         return item[0]
 
     def close(self) -> None:
-        """Stops the iteration (and removes its watch)."""
+        """Stops the iteration (and removes its watch): no item after this;
+        a `next()` waiting in another thread ends the loop."""
         self._stream.close()
 
     def __enter__(self) -> "_Iter":
