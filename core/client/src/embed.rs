@@ -8,7 +8,7 @@
 //!
 //! Streams: every sequence a binding hands out is a [`ClosableStream`] (or a
 //! [`Closable`]), with one meaning of `close()` and of the end of the stream
-//! in all languages; see [`closable`](self::closable) for it.
+//! in all languages; see [`closable`] for it.
 //!
 //! Fork: a forked child inherits none of the runtime's threads. [`runtime`]
 //! notices the new process id and builds a fresh runtime for the child;
