@@ -7,7 +7,7 @@ use napi::Result;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
-use crate::error::bad_arguments;
+use crate::error::{IntoJs, bad_arguments};
 
 /// A node's metadata. Zxids and the owner are `bigint`s (64-bit).
 #[napi(object, object_from_js = false)]
@@ -77,20 +77,7 @@ pub(crate) fn create_mode(o: &CreateOptions) -> Result<CreateMode> {
         Some(t) => Some(t.unsigned_abs()),
         None => None,
     };
-    Ok(match (eph, seq, container, ttl) {
-        (false, false, false, None) => CreateMode::Persistent,
-        (false, true, false, None) => CreateMode::PersistentSequential,
-        (true, false, false, None) => CreateMode::Ephemeral,
-        (true, true, false, None) => CreateMode::EphemeralSequential,
-        (false, false, true, None) => CreateMode::Container,
-        (false, false, false, Some(t)) => CreateMode::PersistentWithTtl(t),
-        (false, true, false, Some(t)) => CreateMode::PersistentSequentialWithTtl(t),
-        _ => {
-            return Err(bad_arguments(
-                "ephemeral, container and ttlMs exclude one another (sequential combines with ephemeral or ttlMs)",
-            ));
-        }
-    })
+    CreateMode::from_flags(eph, seq, container, ttl).js()
 }
 
 /// Bytes of an optional Buffer (empty when absent).

@@ -157,19 +157,7 @@ fn create_mode(
         }
         None => None,
     };
-    match (ephemeral, sequential, container, ttl_ms) {
-        (false, false, false, None) => Ok(CreateMode::Persistent),
-        (false, true, false, None) => Ok(CreateMode::PersistentSequential),
-        (true, false, false, None) => Ok(CreateMode::Ephemeral),
-        (true, true, false, None) => Ok(CreateMode::EphemeralSequential),
-        (false, false, true, None) => Ok(CreateMode::Container),
-        (false, false, false, Some(ms)) => Ok(CreateMode::PersistentWithTtl(ms)),
-        (false, true, false, Some(ms)) => Ok(CreateMode::PersistentSequentialWithTtl(ms)),
-        _ => Err(Error::BadArguments(format!(
-            "create flags do not combine: ephemeral={ephemeral}, sequential={sequential}, \
-             container={container}, ttl={ttl:?} (container excludes the others; ttl excludes ephemeral)"
-        ))),
-    }
+    CreateMode::from_flags(ephemeral, sequential, container, ttl_ms)
 }
 
 /// One op of a transaction as the Python layer describes it.

@@ -287,20 +287,7 @@ async fn verb(client: &Client, command: Command) -> Result<(), Error> {
             ttl_ms,
             parents,
         } => {
-            let mode = match (ephemeral, sequential, container, ttl_ms) {
-                (true, false, _, _) => CreateMode::Ephemeral,
-                (true, true, _, _) => CreateMode::EphemeralSequential,
-                (false, _, true, _) if sequential => {
-                    return Err(Error::BadArguments(
-                        "a container cannot be sequential".into(),
-                    ));
-                }
-                (false, _, true, _) => CreateMode::Container,
-                (false, false, false, Some(t)) => CreateMode::PersistentWithTtl(t),
-                (false, true, false, Some(t)) => CreateMode::PersistentSequentialWithTtl(t),
-                (false, false, false, None) => CreateMode::Persistent,
-                (false, true, false, None) => CreateMode::PersistentSequential,
-            };
+            let mode = CreateMode::from_flags(ephemeral, sequential, container, ttl_ms)?;
             let data = data.unwrap_or_default().into_bytes();
             let created = if parents {
                 client.create_parents(&path, data, mode).await?
