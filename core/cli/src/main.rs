@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use coord_client::Error;
 use coord_client::client::{Client, WatchMode};
 use coord_client::{CreateMode, Stat};
-use coord_server::server::{DEFAULT_LISTEN, Server, ServerConfig};
+use coord_server::server::{DEFAULT_LISTEN, Server, ServerConfig, bounds};
 use futures::StreamExt;
 
 #[derive(Parser, Debug)]
@@ -130,6 +130,17 @@ struct BenchArgs {
     markdown_out: Option<PathBuf>,
 }
 
+/// A numeric `coord serve` flag: `-1` reaches the range check (and is
+/// refused with the flag's name) instead of being taken for an option.
+macro_rules! ranged {
+    ($range:expr) => {
+        clap::value_parser!(u64).range($range)
+    };
+}
+
+/// `coord serve` settings. Each numeric flag has a valid range (in `--help`,
+/// the README, and `coord_server::server::bounds`); a value outside it is
+/// refused at start, naming the flag.
 #[derive(Args, Debug)]
 struct ServeArgs {
     /// Address to accept clients on.
@@ -138,74 +149,111 @@ struct ServeArgs {
     /// Directory for the log, vote and snapshots.
     #[arg(long, env = "COORD_DATA_DIR", default_value = "./coord-data")]
     data_dir: PathBuf,
-    /// Largest node data in bytes. Limits are replicated: a changed value is
-    /// proposed through the log at start and applies to later writes only.
-    #[arg(long, env = "COORD_MAX_DATA_BYTES", default_value_t = 1024 * 1024)]
-    max_data_bytes: usize,
-    /// Longest path in bytes (replicated, like --max-data-bytes).
-    #[arg(long, env = "COORD_MAX_PATH_BYTES", default_value_t = 4096)]
-    max_path_bytes: usize,
-    /// Most ops in one multi (replicated, like --max-data-bytes).
-    #[arg(long, env = "COORD_MAX_MULTI_OPS", default_value_t = 1000)]
-    max_multi_ops: usize,
-    /// Shortest session timeout granted, ms.
-    #[arg(long, env = "COORD_MIN_SESSION_TIMEOUT_MS", default_value_t = 1000)]
+    /// Largest node data in bytes [0, 256 MiB]. Limits are replicated: a
+    /// changed value is proposed through the log at start and applies to
+    /// later writes only.
+    #[arg(long, env = "COORD_MAX_DATA_BYTES", default_value_t = 1024 * 1024,
+          value_parser = ranged!(bounds::MAX_DATA_BYTES), allow_negative_numbers = true)]
+    max_data_bytes: u64,
+    /// Longest path in bytes [2, 1 MiB] (replicated, like --max-data-bytes).
+    #[arg(long, env = "COORD_MAX_PATH_BYTES", default_value_t = 4096,
+          value_parser = ranged!(bounds::MAX_PATH_BYTES), allow_negative_numbers = true)]
+    max_path_bytes: u64,
+    /// Most ops in one multi [1, 1000000] (replicated, like --max-data-bytes).
+    #[arg(long, env = "COORD_MAX_MULTI_OPS", default_value_t = 1000,
+          value_parser = ranged!(bounds::MAX_MULTI_OPS), allow_negative_numbers = true)]
+    max_multi_ops: u64,
+    /// Shortest session timeout granted, ms [10, 1 day].
+    #[arg(long, env = "COORD_MIN_SESSION_TIMEOUT_MS", default_value_t = 1000,
+          value_parser = ranged!(bounds::SESSION_TIMEOUT_MS), allow_negative_numbers = true)]
     min_session_timeout_ms: u64,
-    /// Longest session timeout granted, ms.
-    #[arg(long, env = "COORD_MAX_SESSION_TIMEOUT_MS", default_value_t = 60_000)]
+    /// Longest session timeout granted, ms [10, 1 day].
+    #[arg(long, env = "COORD_MAX_SESSION_TIMEOUT_MS", default_value_t = 60_000,
+          value_parser = ranged!(bounds::SESSION_TIMEOUT_MS), allow_negative_numbers = true)]
     max_session_timeout_ms: u64,
-    /// Largest frame accepted from a client, bytes.
-    #[arg(long, env = "COORD_MAX_FRAME_BYTES", default_value_t = coord_proto::wire::DEFAULT_MAX_FRAME_BYTES)]
-    max_frame_bytes: usize,
-    /// Most concurrent client connections.
-    #[arg(long, env = "COORD_MAX_CONNECTIONS", default_value_t = 10_000)]
-    max_connections: usize,
-    /// Most in-flight requests per connection before the server stops reading it.
-    #[arg(
-        long,
-        env = "COORD_MAX_INFLIGHT_PER_CONNECTION",
-        default_value_t = 1024
-    )]
-    max_inflight_per_connection: usize,
-    /// Most bytes queued for a slow client before its connection is closed.
-    #[arg(long, env = "COORD_MAX_OUTBOUND_BYTES", default_value_t = 64 * 1024 * 1024)]
-    max_outbound_bytes: usize,
-    /// Time a new connection has to send its handshake, ms.
-    #[arg(long, env = "COORD_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    /// Largest frame accepted from a client, bytes [4 KiB, 1 GiB].
+    #[arg(long, env = "COORD_MAX_FRAME_BYTES",
+          default_value_t = coord_proto::wire::DEFAULT_MAX_FRAME_BYTES as u64,
+          value_parser = ranged!(bounds::MAX_FRAME_BYTES), allow_negative_numbers = true)]
+    max_frame_bytes: u64,
+    /// Most concurrent client connections [1, 10000000]; capped at start to
+    /// the descriptor limit minus --fd-reserve.
+    #[arg(long, env = "COORD_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = ranged!(bounds::MAX_CONNECTIONS), allow_negative_numbers = true)]
+    max_connections: u64,
+    /// Most in-flight requests per connection before the server stops
+    /// reading it [1, 1000000].
+    #[arg(long, env = "COORD_MAX_INFLIGHT_PER_CONNECTION", default_value_t = 1024,
+          value_parser = ranged!(bounds::MAX_INFLIGHT_PER_CONNECTION), allow_negative_numbers = true)]
+    max_inflight_per_connection: u64,
+    /// Most bytes queued for a slow client before its connection is closed
+    /// [64 KiB, 64 GiB].
+    #[arg(long, env = "COORD_MAX_OUTBOUND_BYTES", default_value_t = 64 * 1024 * 1024,
+          value_parser = ranged!(bounds::MAX_OUTBOUND_BYTES), allow_negative_numbers = true)]
+    max_outbound_bytes: u64,
+    /// Time a new connection has to send its handshake, ms [1, 1 hour].
+    #[arg(long, env = "COORD_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = ranged!(bounds::HANDSHAKE_TIMEOUT_MS), allow_negative_numbers = true)]
     handshake_timeout_ms: u64,
-    /// How often session deadlines are checked, ms.
-    #[arg(long, env = "COORD_TICK_MS", default_value_t = 100)]
+    /// How often session deadlines are checked, ms [1, 60000]; below the
+    /// shortest session timeout.
+    #[arg(long, env = "COORD_TICK_MS", default_value_t = 100,
+          value_parser = ranged!(bounds::TICK_MS), allow_negative_numbers = true)]
     tick_ms: u64,
-    /// How often empty containers and expired TTL nodes are looked for, ms.
-    #[arg(long, env = "COORD_REAP_INTERVAL_MS", default_value_t = 1000)]
+    /// How often empty containers and expired TTL nodes are looked for, ms
+    /// [1, 1 day].
+    #[arg(long, env = "COORD_REAP_INTERVAL_MS", default_value_t = 1000,
+          value_parser = ranged!(bounds::REAP_INTERVAL_MS), allow_negative_numbers = true)]
     reap_interval_ms: u64,
-    /// Take a snapshot (and compact the log) after this many entries.
-    #[arg(long, env = "COORD_SNAPSHOT_EVERY", default_value_t = 10_000)]
+    /// Take a snapshot (and compact the log) after this many entries
+    /// [1, 1000000000].
+    #[arg(long, env = "COORD_SNAPSHOT_EVERY", default_value_t = 10_000,
+          value_parser = ranged!(bounds::SNAPSHOT_EVERY), allow_negative_numbers = true)]
     snapshot_every: u64,
     /// Bytes of recent watch events kept so reconnecting clients miss none;
-    /// older clients get an events-lost event and re-read.
-    #[arg(long, env = "COORD_WATCH_HISTORY_BYTES", default_value_t = coord_server::watch::DEFAULT_WATCH_HISTORY_BYTES)]
-    watch_history_bytes: usize,
+    /// older clients get an events-lost event and re-read [0, 64 GiB].
+    #[arg(long, env = "COORD_WATCH_HISTORY_BYTES",
+          default_value_t = coord_server::watch::DEFAULT_WATCH_HISTORY_BYTES as u64,
+          value_parser = ranged!(bounds::WATCH_HISTORY_BYTES), allow_negative_numbers = true)]
+    watch_history_bytes: u64,
+    /// File descriptors kept back from connections for the log, snapshots,
+    /// peers and the runtime [16, 1000000].
+    #[arg(long, env = "COORD_FD_RESERVE", default_value_t = 128,
+          value_parser = ranged!(bounds::FD_RESERVE), allow_negative_numbers = true)]
+    fd_reserve: u64,
+    /// Free bytes the data dir's file system must have to start
+    /// [0 (no check), 1 PiB].
+    #[arg(long, env = "COORD_MIN_FREE_DISK_BYTES", default_value_t = 64 * 1024 * 1024,
+          value_parser = ranged!(bounds::MIN_FREE_DISK_BYTES), allow_negative_numbers = true)]
+    min_free_disk_bytes: u64,
+}
+
+/// A flag value already range-checked by clap (all ranges fit `usize` on
+/// the 64-bit targets coord builds for).
+fn size(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
 }
 
 impl ServeArgs {
     fn into_config(self) -> ServerConfig {
         let mut cfg = ServerConfig::new(self.data_dir);
         cfg.listen = self.listen;
-        cfg.limits.max_data_bytes = self.max_data_bytes;
-        cfg.limits.max_path_bytes = self.max_path_bytes;
-        cfg.limits.max_multi_ops = self.max_multi_ops;
+        cfg.limits.max_data_bytes = size(self.max_data_bytes);
+        cfg.limits.max_path_bytes = size(self.max_path_bytes);
+        cfg.limits.max_multi_ops = size(self.max_multi_ops);
         cfg.session_limits.min_timeout = Duration::from_millis(self.min_session_timeout_ms);
         cfg.session_limits.max_timeout = Duration::from_millis(self.max_session_timeout_ms);
-        cfg.max_frame_bytes = self.max_frame_bytes;
-        cfg.max_connections = self.max_connections;
-        cfg.max_inflight_per_connection = self.max_inflight_per_connection;
-        cfg.max_outbound_bytes = self.max_outbound_bytes;
+        cfg.max_frame_bytes = size(self.max_frame_bytes);
+        cfg.max_connections = size(self.max_connections);
+        cfg.max_inflight_per_connection = size(self.max_inflight_per_connection);
+        cfg.max_outbound_bytes = size(self.max_outbound_bytes);
         cfg.handshake_timeout = Duration::from_millis(self.handshake_timeout_ms);
         cfg.tick = Duration::from_millis(self.tick_ms);
         cfg.reap_interval = Duration::from_millis(self.reap_interval_ms);
         cfg.snapshot_logs_since_last = self.snapshot_every;
-        cfg.watch_history_bytes = self.watch_history_bytes;
+        cfg.watch_history_bytes = size(self.watch_history_bytes);
+        cfg.fd_reserve = self.fd_reserve;
+        cfg.min_free_disk_bytes = self.min_free_disk_bytes;
         cfg
     }
 }
@@ -241,6 +289,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: log files and shippers get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -378,12 +428,33 @@ async fn bench(args: BenchArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// Longest wait for the shutdown that follows a failure (fail-stop): the
+/// process exits non-zero after it even if something hangs.
+const FAILED_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 async fn serve(cfg: ServerConfig) -> Result<(), Error> {
     let server = Server::start(cfg).await?;
     eprintln!("coord: serving on {}", server.local_addr());
-    wait_for_signal().await;
-    tracing::info!("signal received; shutting down");
-    server.shutdown().await
+    let failure = tokio::select! {
+        _ = wait_for_signal() => None,
+        e = server.failed() => Some(e),
+    };
+    match failure {
+        None => {
+            tracing::info!("signal received; shutting down");
+            server.shutdown().await
+        }
+        Some(e) => {
+            // Fail-stop: answer what is in flight, close, and exit non-zero so
+            // that a supervisor restarts the process or the cluster takes over.
+            match tokio::time::timeout(FAILED_SHUTDOWN_GRACE, server.shutdown()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(stop)) => tracing::warn!(error = %stop, "shutdown after the failure"),
+                Err(_) => tracing::warn!("shutdown after the failure did not finish in time"),
+            }
+            Err(e)
+        }
+    }
 }
 
 async fn wait_for_signal() {

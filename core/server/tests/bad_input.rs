@@ -57,6 +57,7 @@ async fn bad_frames_close_only_their_connection() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = ServerConfig::for_test(dir.path());
     cfg.max_frame_bytes = 64 * 1024;
+    cfg.limits.max_data_bytes = 32 * 1024;
     let server = Server::start(cfg).await.unwrap();
     let addr = server.local_addr();
     let healthy = Client::builder()

@@ -228,14 +228,55 @@ impl Replica {
         &self,
         cmd: Command,
     ) -> Result<impl Future<Output = Result<Outcome, Error>> + Send + 'static, Error> {
-        let rx = self.batcher.submit(cmd)?;
+        let metrics = self.metrics.clone();
+        let rx = self
+            .batcher
+            .submit(cmd)
+            .map_err(|e| failure_of(&metrics.borrow()).unwrap_or(e))?;
         Ok(async move {
-            rx.await.unwrap_or_else(|_| {
+            let result = rx.await.unwrap_or_else(|_| {
                 Err(Error::ShuttingDown(
                     "raft stopped before the command was applied".into(),
                 ))
-            })
+            });
+            // A command failed because raft stopped on a storage error gets
+            // that error, not "shutting down": the client must not retry here.
+            match result {
+                Err(Error::ShuttingDown(_)) => match failure_of(&metrics.borrow()) {
+                    Some(fatal) => Err(fatal),
+                    None => result,
+                },
+                other => other,
+            }
         })
+    }
+
+    /// Resolves once raft has stopped on its own (a storage error it cannot
+    /// recover from, or a panic in its core) with what failed; resolves to
+    /// `None` if raft was shut down deliberately. The future does not borrow
+    /// the replica.
+    pub fn failed(&self) -> impl Future<Output = Option<Error>> + Send + 'static {
+        let mut rx = self.metrics.clone();
+        async move {
+            loop {
+                {
+                    let m = rx.borrow_and_update();
+                    if m.running_state.is_err() {
+                        return failure_of(&m);
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    // The metrics sender is gone: the core task ended.
+                    let m = rx.borrow();
+                    return match &m.running_state {
+                        Ok(()) => Some(Error::Internal(
+                            "the raft core task ended without reporting why".into(),
+                        )),
+                        Err(_) => failure_of(&m),
+                    };
+                }
+            }
+        }
     }
 
     /// Submits a command and waits until it is applied.
@@ -308,6 +349,14 @@ pub(super) fn map_write_err(e: ClientWriteError<NodeId, Member>) -> Error {
         ClientWriteError::ChangeMembershipError(e) => {
             Error::Internal(format!("membership change: {e}"))
         }
+    }
+}
+
+/// The error raft stopped with, unless it is running or was stopped on purpose.
+fn failure_of(m: &RaftMetrics<NodeId, Member>) -> Option<Error> {
+    match &m.running_state {
+        Ok(()) | Err(Fatal::Stopped) => None,
+        Err(f) => Some(map_fatal(f.clone())),
     }
 }
 

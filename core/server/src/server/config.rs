@@ -50,6 +50,15 @@ pub struct ServerConfig {
     /// is charged its path plus 64 bytes. A client whose last zxid is older
     /// than what is kept gets `EventsLost` on its watches instead.
     pub watch_history_bytes: usize,
+    /// File descriptors kept back from connections for the log, snapshots,
+    /// peers and the runtime (`--fd-reserve`, `COORD_FD_RESERVE`). At start
+    /// the soft descriptor limit is raised to the hard limit and
+    /// `max_connections` is capped to the limit minus this reserve.
+    pub fd_reserve: u64,
+    /// Free bytes the data dir's file system must have for the server to
+    /// start (`--min-free-disk-bytes`, `COORD_MIN_FREE_DISK_BYTES`; 0 turns
+    /// the check off).
+    pub min_free_disk_bytes: u64,
 }
 
 impl ServerConfig {
@@ -69,6 +78,8 @@ impl ServerConfig {
             reap_interval: Duration::from_secs(1),
             snapshot_logs_since_last: 10_000,
             watch_history_bytes: DEFAULT_WATCH_HISTORY_BYTES,
+            fd_reserve: 128,
+            min_free_disk_bytes: 64 * 1024 * 1024,
         }
     }
 

@@ -27,9 +27,9 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc, watch};
 use tracing::{Instrument, debug, info_span};
 
+use super::Shared;
 use super::dispatch::{self, Pending};
 use super::sessions::{ConnGuard, ConnHandle};
-use super::{Shared, now_ms};
 use crate::error::Error;
 use crate::state_machine::{Command, CommandKind, CommandResult, WatchEvent};
 use crate::watch::{ConnId, EventSink};
@@ -276,7 +276,7 @@ async fn open_session(
             .replica
             .write(Command {
                 session_id: 0,
-                time_ms: now_ms(),
+                time_ms: shared.now_ms(),
                 kind: CommandKind::CreateSession {
                     session_id: id,
                     timeout_ms,

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::Shared;
 use super::connection::server_frame;
-use super::{Shared, now_ms};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{Command, CommandKind, CommandResult, Op, OpResult, Outcome};
@@ -163,7 +163,7 @@ pub(crate) async fn admit(
     };
     let cmd = Command {
         session_id: session,
-        time_ms: now_ms(),
+        time_ms: shared.now_ms(),
         kind: kind_cmd,
     };
     match shared.replica.submit(cmd).await {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use super::{Shared, now_ms};
+use super::Shared;
 use crate::state_machine::{Command, CommandKind, CommandResult};
 
 /// Most reap targets proposed in one command.
@@ -46,7 +46,7 @@ async fn expire_sessions(shared: &Shared) {
     }
     let cmd = Command {
         session_id: 0,
-        time_ms: now_ms(),
+        time_ms: shared.now_ms(),
         kind: CommandKind::ExpireSessions(expired),
     };
     // Once applied, the session manager stops tracking the ids and closes
@@ -63,13 +63,15 @@ async fn expire_sessions(shared: &Shared) {
 }
 
 async fn reap(shared: &Shared) {
-    let targets = shared.read_sm().reap_candidates(now_ms(), REAP_BATCH);
+    let targets = shared
+        .read_sm()
+        .reap_candidates(shared.now_ms(), REAP_BATCH);
     if targets.is_empty() {
         return;
     }
     let cmd = Command {
         session_id: 0,
-        time_ms: now_ms(),
+        time_ms: shared.now_ms(),
         kind: CommandKind::Reap(targets),
     };
     if let Err(e) = shared.replica.write(cmd).await {

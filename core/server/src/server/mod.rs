@@ -11,10 +11,13 @@
 //! connections and session owners). It never decides an outcome: every write
 //! goes through the log and `apply`.
 
+pub mod bounds;
+mod clock;
 mod config;
 mod connection;
 mod dispatch;
 mod housekeeping;
+mod resources;
 mod sessions;
 #[cfg(test)]
 mod sessions_tests;
@@ -24,17 +27,18 @@ pub use config::{DEFAULT_LISTEN, ServerConfig};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::error::{Error, Result};
 use crate::replication::{ApplyObserver, Replica, ReplicationConfig};
 use crate::state_machine::{Command, Outcome, StateMachine, WatchEvent};
 use crate::watch::WatchRegistry;
+use clock::LeaderClock;
 use sessions::SessionManager;
 
 /// A running server.
@@ -44,6 +48,8 @@ pub struct Server {
     shutdown_tx: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<JoinSet<()>>,
     housekeeping: tokio::task::JoinHandle<()>,
+    fail_stop: tokio::task::JoinHandle<()>,
+    failed: watch::Receiver<Option<Error>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -65,6 +71,8 @@ pub(crate) struct Shared {
     /// The applied zxid, for reads that must not go back in time.
     pub(crate) applied: watch::Receiver<u64>,
     pub(crate) next_conn: AtomicU64,
+    /// The leader's clock for command timestamps (see `clock`).
+    pub(crate) clock: LeaderClock,
 }
 
 impl Shared {
@@ -73,20 +81,17 @@ impl Shared {
         // could poison the lock in a way worse than the panic itself.
         self.sm.read().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// The leader's time for a command, in milliseconds since the epoch.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
 }
 
 /// Locks `m`, recovering from poisoning: the guarded data are plain maps
 /// and counters that stay consistent across a panicking holder.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Leader's wall clock in milliseconds since the epoch; goes into Commands.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Routes applied session commands to the session manager, events to
@@ -115,14 +120,20 @@ impl ApplyObserver for Observer {
 }
 
 impl Server {
-    /// Opens the data dir, replays it, binds the listener and starts serving.
-    pub async fn start(cfg: ServerConfig) -> Result<Server> {
+    /// Checks the settings and what the system grants (descriptors, free
+    /// space), opens the data dir, replays it, binds the listener and starts
+    /// serving.
+    pub async fn start(mut cfg: ServerConfig) -> Result<Server> {
+        bounds::validate(&cfg)?;
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
             Error::Io(format!(
                 "cannot create data dir {}: {e}",
                 cfg.data_dir.display()
             ))
         })?;
+        resources::check_free_space(&cfg.data_dir, cfg.min_free_disk_bytes)?;
+        cfg.max_connections =
+            resources::fd_budget(cfg.max_connections, cfg.fd_reserve)?.max_connections;
         let watches = Arc::new(WatchRegistry::with_history_bytes(cfg.watch_history_bytes));
         let (applied_tx, applied_rx) = watch::channel(0u64);
         let sessions = Arc::new(SessionManager::new(watches.clone()));
@@ -137,20 +148,24 @@ impl Server {
         let replica = Replica::start(rcfg, observer.clone()).await?;
         // Limits decide outcomes, so a changed flag takes effect through the
         // log, from this command on (never by re-applying the log under it).
-        replica.replicate_limits(&cfg.limits, now_ms()).await?;
         let sm = replica.state();
+        let clock = LeaderClock::start(sm.read().unwrap_or_else(|p| p.into_inner()).last_time_ms());
+        replica
+            .replicate_limits(&cfg.limits, clock.now_ms())
+            .await?;
         {
             // A restarted leader gives every known session a full timeout.
             let state = sm.read().unwrap_or_else(|p| p.into_inner());
             observer.applied.send_replace(state.last_zxid());
             sessions.grant_full_timeouts(&state.sessions(), Instant::now());
         }
-        let listener = TcpListener::bind(cfg.listen)
-            .await
+        let listener = listen(cfg.listen)
             .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", cfg.listen)))?;
         let local_addr = listener.local_addr()?;
         info!(%local_addr, data_dir = %cfg.data_dir.display(), "coord server listening");
+        let replica_failed = replica.failed();
         let shared = Arc::new(Shared {
+            clock,
             cfg,
             replica,
             sm,
@@ -162,13 +177,40 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));
         let housekeeping = tokio::spawn(housekeeping::run(shared.clone(), shutdown_rx));
+        let (failed_tx, failed) = watch::channel(None);
+        let fail_stop = tokio::spawn(fail_stop(
+            replica_failed,
+            failed_tx,
+            shutdown_tx.clone(),
+            shared.cfg.data_dir.clone(),
+        ));
         Ok(Server {
             local_addr,
             shared,
             shutdown_tx,
             accept,
             housekeeping,
+            fail_stop,
+            failed,
         })
+    }
+
+    /// Resolves when the server has failed and stopped serving: raft stopped
+    /// on a storage error (disk full, I/O error, descriptors exhausted) or a
+    /// panic. The server has then closed its connections and answered what
+    /// was in flight with the error; the caller should call
+    /// [`Server::shutdown`] and exit non-zero (`coord serve` does), so that a
+    /// supervisor restarts it or the cluster takes over (fail-stop).
+    pub async fn failed(&self) -> Error {
+        let mut rx = self.failed.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(e) => e
+                .clone()
+                .unwrap_or_else(|| Error::Internal("failed".into())),
+            // The sender lives in the fail-stop task, which only ends after
+            // sending or when the server is dropped.
+            Err(_) => std::future::pending().await,
+        }
     }
 
     /// The address clients connect to.
@@ -224,6 +266,7 @@ impl Server {
         self.shared.sessions.begin_shutdown();
         while conns.join_next().await.is_some() {}
         let _ = self.housekeeping.await;
+        self.fail_stop.abort();
         shutdown_replica(self.shared).await?;
         info!("coord server stopped");
         Ok(())
@@ -234,6 +277,7 @@ impl Server {
     pub async fn abort(self) {
         self.accept.abort();
         self.housekeeping.abort();
+        self.fail_stop.abort();
         let _ = self.shutdown_tx.send(true);
         // Dropping the accept task's JoinSet aborts every connection task, and
         // with it each connection's socket, responder, writer and registration.
@@ -242,6 +286,28 @@ impl Server {
         if let Err(e) = shutdown_replica(self.shared).await {
             warn!(error = %e, "replica shutdown after abort failed");
         }
+    }
+}
+
+/// Waits for raft to fail; then says so in the log, publishes the error and
+/// stops serving (connections close, telling their clients).
+async fn fail_stop(
+    replica_failed: impl std::future::Future<Output = Option<Error>>,
+    failed: watch::Sender<Option<Error>>,
+    shutdown: watch::Sender<bool>,
+    data_dir: std::path::PathBuf,
+) {
+    if let Some(e) = replica_failed.await {
+        error!(
+            error = %e,
+            data_dir = %data_dir.display(),
+            "replication stopped on an error it cannot recover from; the server stops \
+             serving and exits (fail-stop) so that a supervisor or the cluster takes over"
+        );
+        let _ = failed.send(Some(e));
+        let _ = shutdown.send(true);
+        // Keep the sender alive so `Server::failed` keeps its answer.
+        std::future::pending::<()>().await;
     }
 }
 
@@ -267,6 +333,21 @@ async fn shutdown_replica(shared: Arc<Shared>) -> Result<()> {
     Err(Error::Internal(
         "server state still shared after shutdown; replica not stopped".into(),
     ))
+}
+
+/// Connections the kernel may queue before the accept loop takes them (it
+/// stops taking them at `max_connections`); the kernel caps it at somaxconn.
+const LISTEN_BACKLOG: u32 = 1024;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn accept_loop(

@@ -1,0 +1,237 @@
+//! The valid range of every numeric server setting, and the check that a
+//! [`ServerConfig`] respects them and is consistent with itself.
+//!
+//! `coord serve` gives clap these same ranges, so a bad flag or `COORD_*`
+//! variable is refused while parsing with the flag's name; [`validate`] is the
+//! same rule for programs that build a `ServerConfig` themselves (an embedded
+//! server), run by `Server::start` before anything is opened. The README's
+//! settings table lists the ranges.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use super::ServerConfig;
+use crate::error::{Error, Result};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+const HOUR_MS: u64 = 3_600_000;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+/// `--max-data-bytes`: largest node value.
+pub const MAX_DATA_BYTES: RangeInclusive<u64> = 0..=256 * MIB;
+/// `--max-path-bytes`: longest path.
+pub const MAX_PATH_BYTES: RangeInclusive<u64> = 2..=MIB;
+/// `--max-multi-ops`: most ops in one multi.
+pub const MAX_MULTI_OPS: RangeInclusive<u64> = 1..=1_000_000;
+/// `--min-session-timeout-ms` and `--max-session-timeout-ms`.
+pub const SESSION_TIMEOUT_MS: RangeInclusive<u64> = 10..=DAY_MS;
+/// `--max-frame-bytes`: largest frame a client may send.
+pub const MAX_FRAME_BYTES: RangeInclusive<u64> = 4 * KIB..=GIB;
+/// `--max-connections`.
+pub const MAX_CONNECTIONS: RangeInclusive<u64> = 1..=10_000_000;
+/// `--max-inflight-per-connection`.
+pub const MAX_INFLIGHT_PER_CONNECTION: RangeInclusive<u64> = 1..=1_000_000;
+/// `--max-outbound-bytes`: output queued for one slow client.
+pub const MAX_OUTBOUND_BYTES: RangeInclusive<u64> = 64 * KIB..=64 * GIB;
+/// `--handshake-timeout-ms`.
+pub const HANDSHAKE_TIMEOUT_MS: RangeInclusive<u64> = 1..=HOUR_MS;
+/// `--tick-ms`: session expiry check period (also below the shortest
+/// session timeout, see [`validate`]).
+pub const TICK_MS: RangeInclusive<u64> = 1..=60_000;
+/// `--reap-interval-ms`.
+pub const REAP_INTERVAL_MS: RangeInclusive<u64> = 1..=DAY_MS;
+/// `--snapshot-every`: log entries between snapshots.
+pub const SNAPSHOT_EVERY: RangeInclusive<u64> = 1..=1_000_000_000;
+/// `--watch-history-bytes` (0 keeps no history: reconnecting clients whose
+/// watches missed events get `EventsLost`).
+pub const WATCH_HISTORY_BYTES: RangeInclusive<u64> = 0..=64 * GIB;
+/// `--fd-reserve`: descriptors kept back from connections for the log,
+/// snapshots, peers and the runtime.
+pub const FD_RESERVE: RangeInclusive<u64> = 16..=1_000_000;
+/// `--min-free-disk-bytes` (0 turns the start-up check off).
+pub const MIN_FREE_DISK_BYTES: RangeInclusive<u64> = 0..=1 << 50;
+
+/// Room a value needs in a frame besides its data and path (stat, version,
+/// flags, framing), used to check that the data limit fits the frame limit.
+const FRAME_OVERHEAD: u64 = 4 * KIB;
+
+fn check(field: &str, flag: &str, value: u64, range: &RangeInclusive<u64>) -> Result<()> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::BadArguments(format!(
+            "server setting {field} (--{flag}) is {value}, outside its valid range {}..={}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Checks every numeric setting against its range and the settings against
+/// each other. The error names the field, its flag, the value and the range.
+pub fn validate(cfg: &ServerConfig) -> Result<()> {
+    let l = &cfg.limits;
+    check(
+        "limits.max_data_bytes",
+        "max-data-bytes",
+        l.max_data_bytes as u64,
+        &MAX_DATA_BYTES,
+    )?;
+    check(
+        "limits.max_path_bytes",
+        "max-path-bytes",
+        l.max_path_bytes as u64,
+        &MAX_PATH_BYTES,
+    )?;
+    check(
+        "limits.max_multi_ops",
+        "max-multi-ops",
+        l.max_multi_ops as u64,
+        &MAX_MULTI_OPS,
+    )?;
+    let s = &cfg.session_limits;
+    let (min_s, max_s) = (ms(s.min_timeout), ms(s.max_timeout));
+    check(
+        "session_limits.min_timeout",
+        "min-session-timeout-ms",
+        min_s,
+        &SESSION_TIMEOUT_MS,
+    )?;
+    check(
+        "session_limits.max_timeout",
+        "max-session-timeout-ms",
+        max_s,
+        &SESSION_TIMEOUT_MS,
+    )?;
+    check(
+        "max_frame_bytes",
+        "max-frame-bytes",
+        cfg.max_frame_bytes as u64,
+        &MAX_FRAME_BYTES,
+    )?;
+    check(
+        "max_connections",
+        "max-connections",
+        cfg.max_connections as u64,
+        &MAX_CONNECTIONS,
+    )?;
+    check(
+        "max_inflight_per_connection",
+        "max-inflight-per-connection",
+        cfg.max_inflight_per_connection as u64,
+        &MAX_INFLIGHT_PER_CONNECTION,
+    )?;
+    check(
+        "max_outbound_bytes",
+        "max-outbound-bytes",
+        cfg.max_outbound_bytes as u64,
+        &MAX_OUTBOUND_BYTES,
+    )?;
+    check(
+        "handshake_timeout",
+        "handshake-timeout-ms",
+        ms(cfg.handshake_timeout),
+        &HANDSHAKE_TIMEOUT_MS,
+    )?;
+    check("tick", "tick-ms", ms(cfg.tick), &TICK_MS)?;
+    check(
+        "reap_interval",
+        "reap-interval-ms",
+        ms(cfg.reap_interval),
+        &REAP_INTERVAL_MS,
+    )?;
+    check(
+        "snapshot_logs_since_last",
+        "snapshot-every",
+        cfg.snapshot_logs_since_last,
+        &SNAPSHOT_EVERY,
+    )?;
+    check(
+        "watch_history_bytes",
+        "watch-history-bytes",
+        cfg.watch_history_bytes as u64,
+        &WATCH_HISTORY_BYTES,
+    )?;
+    check("fd_reserve", "fd-reserve", cfg.fd_reserve, &FD_RESERVE)?;
+    check(
+        "min_free_disk_bytes",
+        "min-free-disk-bytes",
+        cfg.min_free_disk_bytes,
+        &MIN_FREE_DISK_BYTES,
+    )?;
+
+    if min_s > max_s {
+        return Err(Error::BadArguments(format!(
+            "--min-session-timeout-ms ({min_s}) is above --max-session-timeout-ms ({max_s})"
+        )));
+    }
+    if ms(cfg.tick) >= min_s {
+        return Err(Error::BadArguments(format!(
+            "--tick-ms ({}) must be below --min-session-timeout-ms ({min_s}): sessions are checked once per tick",
+            ms(cfg.tick)
+        )));
+    }
+    let needed = l.max_data_bytes as u64 + l.max_path_bytes as u64 + FRAME_OVERHEAD;
+    if needed > cfg.max_frame_bytes as u64 {
+        return Err(Error::BadArguments(format!(
+            "--max-frame-bytes ({}) cannot carry a value of --max-data-bytes ({}) at a path of \
+             --max-path-bytes ({}): it must be at least {needed}",
+            cfg.max_frame_bytes, l.max_data_bytes, l.max_path_bytes
+        )));
+    }
+    if (cfg.max_outbound_bytes as u64) < cfg.max_frame_bytes as u64 {
+        return Err(Error::BadArguments(format!(
+            "--max-outbound-bytes ({}) is below --max-frame-bytes ({}): one reply could never be queued",
+            cfg.max_outbound_bytes, cfg.max_frame_bytes
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(cfg: &ServerConfig) -> String {
+        validate(cfg).expect_err("must be refused").to_string()
+    }
+
+    #[test]
+    fn defaults_and_test_settings_are_valid() {
+        validate(&ServerConfig::new("/tmp/x")).unwrap();
+        validate(&ServerConfig::for_test(std::path::Path::new("/tmp/x"))).unwrap();
+    }
+
+    #[test]
+    fn zero_tick_and_zero_inflight_are_refused_by_name() {
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.tick = Duration::ZERO;
+        let e = err(&cfg);
+        assert!(e.contains("--tick-ms") && e.contains("is 0"), "{e}");
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.max_inflight_per_connection = 0;
+        assert!(err(&cfg).contains("--max-inflight-per-connection"));
+    }
+
+    #[test]
+    fn inconsistent_settings_are_refused() {
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.session_limits.min_timeout = Duration::from_secs(70);
+        assert!(err(&cfg).contains("above --max-session-timeout-ms"));
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.tick = Duration::from_millis(1000);
+        assert!(err(&cfg).contains("must be below --min-session-timeout-ms"));
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.limits.max_data_bytes = 4 * 1024 * 1024;
+        assert!(err(&cfg).contains("cannot carry a value"));
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.max_outbound_bytes = 1024 * 1024;
+        assert!(err(&cfg).contains("below --max-frame-bytes"));
+    }
+}
