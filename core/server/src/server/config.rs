@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::config::{Limits, SessionLimits};
 use crate::watch::DEFAULT_WATCH_HISTORY_BYTES;
+use coord_proto::children::DEFAULT_MAX_LISTING_BYTES;
 use coord_proto::wire::DEFAULT_MAX_FRAME_BYTES;
 
 /// Default client listen address.
@@ -50,6 +51,15 @@ pub struct ServerConfig {
     /// is charged its path plus 64 bytes. A client whose last zxid is older
     /// than what is kept gets `EventsLost` on its watches instead.
     pub watch_history_bytes: usize,
+    /// Largest children listing in one reply, in bytes of names (and stats
+    /// when asked) (`--max-listing-bytes`, `COORD_MAX_LISTING_BYTES`): a paged
+    /// listing is cut there; an unpaged one that does not fit fails with
+    /// `TooLarge` naming the path. A client that announces a smaller frame
+    /// gets less. Clamped into 1024 ..= 4 MiB - 1 KiB
+    /// ([`MAX_LISTING_BYTES`](coord_proto::children::MAX_LISTING_BYTES)), so a
+    /// reply always fits the protocol's default frame; the default is that
+    /// largest value, so a listing that fitted before paging still does.
+    pub max_listing_bytes: usize,
 }
 
 impl ServerConfig {
@@ -69,6 +79,7 @@ impl ServerConfig {
             reap_interval: Duration::from_secs(1),
             snapshot_logs_since_last: 10_000,
             watch_history_bytes: DEFAULT_WATCH_HISTORY_BYTES,
+            max_listing_bytes: DEFAULT_MAX_LISTING_BYTES,
         }
     }
 
