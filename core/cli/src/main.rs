@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use coord_client::Error;
 use coord_client::client::{Client, WatchMode};
 use coord_client::{CreateMode, Stat};
+use coord_proto::children::{DEFAULT_MAX_LISTING_BYTES, MAX_LISTING_BYTES, MIN_LISTING_BYTES};
 use coord_server::server::{DEFAULT_LISTEN, Server, ServerConfig};
 use futures::StreamExt;
 
@@ -87,7 +88,8 @@ enum Command {
         #[arg(long)]
         version: Option<i32>,
     },
-    /// List children, one per line.
+    /// List children in name order, one per line (read in pages, so a
+    /// directory of any size is listed).
     Ls { path: String },
     /// Print a node's metadata.
     Stat { path: String },
@@ -186,6 +188,12 @@ struct ServeArgs {
     /// older clients get an events-lost event and re-read.
     #[arg(long, env = "COORD_WATCH_HISTORY_BYTES", default_value_t = coord_server::watch::DEFAULT_WATCH_HISTORY_BYTES)]
     watch_history_bytes: usize,
+    /// Largest children listing in one reply, bytes of names: pages are cut
+    /// there and an unpaged listing over it fails with TooLarge (never a reply
+    /// over a client's default 4 MiB frame).
+    #[arg(long, env = "COORD_MAX_LISTING_BYTES", default_value_t = DEFAULT_MAX_LISTING_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(MIN_LISTING_BYTES as u64..=MAX_LISTING_BYTES as u64))]
+    max_listing_bytes: u64,
 }
 
 impl ServeArgs {
@@ -206,6 +214,7 @@ impl ServeArgs {
         cfg.reap_interval = Duration::from_millis(self.reap_interval_ms);
         cfg.snapshot_logs_since_last = self.snapshot_every;
         cfg.watch_history_bytes = self.watch_history_bytes;
+        cfg.max_listing_bytes = self.max_listing_bytes as usize;
         cfg
     }
 }
@@ -310,8 +319,19 @@ async fn verb(client: &Client, command: Command) -> Result<(), Error> {
         }
         Command::Delete { path, version } => client.delete(&path, version).await?,
         Command::Ls { path } => {
-            for child in client.children(&path).await? {
-                writeln!(out, "{child}")?;
+            // Page by page, printed as read: any directory size, little memory.
+            // Each page comes from one state; a child created or deleted
+            // meanwhile may or may not be printed (see `Client::children`).
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = client.children_page(&path, cursor.as_deref(), None).await?;
+                for child in &page.names {
+                    writeln!(out, "{child}")?;
+                }
+                match page.next_start_after() {
+                    Some(last) => cursor = Some(last.to_string()),
+                    None => break,
+                }
             }
         }
         Command::Stat { path } => match client.exists(&path).await? {
