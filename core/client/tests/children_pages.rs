@@ -71,7 +71,11 @@ async fn children_of_a_directory_larger_than_one_reply_come_back_whole_in_name_o
     let expected = fill(&c, "/big", "member-", 2000).await;
     let first = c.children_page("/big", None, None).await.unwrap();
     assert!(first.more, "the directory must not fit one reply");
-    assert!(first.names.len() < 200, "{} names in one page", first.names.len());
+    assert!(
+        first.names.len() < 200,
+        "{} names in one page",
+        first.names.len()
+    );
     assert_eq!(first.stat.num_children, 2000);
     assert_eq!(c.children("/big").await.unwrap(), expected);
     let (with_stats, parent) = c.children_with_stats("/big").await.unwrap();
@@ -144,7 +148,10 @@ async fn a_child_watch_set_by_a_paged_listing_covers_every_page() {
         .create("/watched/zz-last", Vec::new(), CreateMode::Persistent)
         .await
         .unwrap();
-    let event = tokio::time::timeout(PATIENCE, watch).await.unwrap().unwrap();
+    let event = tokio::time::timeout(PATIENCE, watch)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(event.kind, EventType::NodeChildrenChanged);
     assert_eq!(event.path, "/watched");
     // The watch was one registration for the whole listing, now consumed.
@@ -167,7 +174,12 @@ async fn a_client_with_a_small_frame_limit_still_lists_a_large_directory() {
         .connect()
         .await
         .unwrap();
-    assert!(c.children_page("/small-frame", None, None).await.unwrap().more);
+    assert!(
+        c.children_page("/small-frame", None, None)
+            .await
+            .unwrap()
+            .more
+    );
     assert_eq!(c.children("/small-frame").await.unwrap(), expected);
     c.close().await.unwrap();
     writer.close().await.unwrap();

@@ -59,7 +59,11 @@ async fn crowd(c: &Client, dir: &str) {
     }
     let first = c.children_page(dir, None, None).await.unwrap();
     assert!(first.more, "{dir} must not fit one reply");
-    assert!(first.names.len() * 10 < FILLERS, "{} names in a page", first.names.len());
+    assert!(
+        first.names.len() * 10 < FILLERS,
+        "{} names in a page",
+        first.names.len()
+    );
 }
 
 async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
@@ -142,7 +146,12 @@ async fn queue_works_in_a_directory_too_large_for_one_reply() {
             .collect();
         c.multi(ops).await.unwrap();
     }
-    assert!(c.children_page("/queues/many", None, None).await.unwrap().more);
+    assert!(
+        c.children_page("/queues/many", None, None)
+            .await
+            .unwrap()
+            .more
+    );
     assert_eq!(
         many.try_take().await.unwrap(),
         Some(Bytes::from_static(b"first"))

@@ -129,9 +129,13 @@ async fn unpaged_listing_over_the_budget_is_refused_naming_the_path_and_pages_st
         .collect();
     c.multi(ops).await.unwrap();
     for name in ["b", "a", "c"] {
-        c.create(&format!("/small/{name}"), Vec::new(), CreateMode::Persistent)
-            .await
-            .unwrap();
+        c.create(
+            &format!("/small/{name}"),
+            Vec::new(),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
     }
 
     // The reader drops any frame larger than the budget plus the envelope.

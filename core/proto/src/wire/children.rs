@@ -212,7 +212,10 @@ mod tests {
             })),
         };
         let frame = 4 + msg.encoded_len();
-        assert!(frame <= entries + LISTING_ENVELOPE_BYTES, "{frame} vs {entries}");
+        assert!(
+            frame <= entries + LISTING_ENVELOPE_BYTES,
+            "{frame} vs {entries}"
+        );
     }
 
     #[test]

@@ -22,7 +22,11 @@ impl StateMachine {
     /// [`ListChildren::budget`] for a server whose `--max-listing-bytes` is
     /// `max_listing_bytes`. `NoNode` for a missing parent; `TooLarge` naming
     /// the path when an unpaged listing does not fit.
-    pub fn list_children(&self, req: &ListChildren, max_listing_bytes: usize) -> Result<ChildrenPage> {
+    pub fn list_children(
+        &self,
+        req: &ListChildren,
+        max_listing_bytes: usize,
+    ) -> Result<ChildrenPage> {
         let node = self.existing(&req.path)?;
         let mut page = ChildrenPage {
             stat: node.stat(),

@@ -233,7 +233,10 @@ mod tests {
         let mut root = Node::new(Bytes::new(), NodeKind::Persistent, 0, 0);
         root.children.insert(Arc::from("/a"));
         root.children.insert(Arc::from("/b"));
-        assert_eq!(root.child_paths_after("/", Some("a")).collect::<Vec<_>>(), ["/b"]);
+        assert_eq!(
+            root.child_paths_after("/", Some("a")).collect::<Vec<_>>(),
+            ["/b"]
+        );
     }
 
     #[test]

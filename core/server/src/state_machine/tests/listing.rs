@@ -13,7 +13,11 @@ fn dir_with(n: usize) -> Harness {
     let mut h = Harness::new();
     h.mk("/d");
     for i in 0..n {
-        h.mk(&format!("/d/member-{:05}-{}", (i * 7919) % n, "x".repeat(i % 13)));
+        h.mk(&format!(
+            "/d/member-{:05}-{}",
+            (i * 7919) % n,
+            "x".repeat(i % 13)
+        ));
     }
     h
 }
@@ -39,14 +43,18 @@ fn entry_bytes(p: &ChildrenPage) -> usize {
 }
 
 /// Lists `/d` page after page (bounded); returns the names and the page count.
-fn all_pages(h: &Harness, budget: usize, limit: Option<u32>, with_stats: bool) -> (Vec<String>, usize) {
+fn all_pages(
+    h: &Harness,
+    budget: usize,
+    limit: Option<u32>,
+    with_stats: bool,
+) -> (Vec<String>, usize) {
     let mut names = Vec::new();
     let mut cursor: Option<String> = None;
     for pages in 1..=10_000 {
-        let p = h
-            .sm
-            .list_children(&page_req(cursor.as_deref(), limit, with_stats), budget)
-            .unwrap();
+        let p =
+            h.sm.list_children(&page_req(cursor.as_deref(), limit, with_stats), budget)
+                .unwrap();
         assert!(entry_bytes(&p) <= budget, "page {pages} over the budget");
         assert!(limit.is_none_or(|l| p.names.len() <= l as usize));
         assert_eq!(p.stat, h.stat("/d"), "every page carries the parent's stat");
@@ -81,19 +89,17 @@ fn pages_return_every_child_once_in_name_order_within_the_budget() {
 #[test]
 fn unpaged_listing_that_does_not_fit_is_too_large_naming_the_path() {
     let h = dir_with(400);
-    let err = h
-        .sm
-        .list_children(&ListChildren::all("/d"), MIN_LISTING_BYTES)
-        .unwrap_err();
+    let err =
+        h.sm.list_children(&ListChildren::all("/d"), MIN_LISTING_BYTES)
+            .unwrap_err();
     assert!(
         matches!(&err, Error::TooLarge(m) if m.contains("children of /d") && m.contains("paged")),
         "{err:?}"
     );
     // The same listing fits the default budget: one reply, nothing more.
-    let all = h
-        .sm
-        .list_children(&ListChildren::all("/d"), usize::MAX)
-        .unwrap();
+    let all =
+        h.sm.list_children(&ListChildren::all("/d"), usize::MAX)
+            .unwrap();
     assert_eq!(all.names, h.sm.children("/d").unwrap().0);
     assert!(!all.more);
 }
