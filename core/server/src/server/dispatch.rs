@@ -21,8 +21,7 @@ use crate::tree::validate_path;
 use crate::watch::{ConnId, WatchKind};
 use coord_proto::proto::{self, request::Op as Req, response::Result as Res};
 use coord_proto::wire::{
-    create_from_proto, list_children_from_proto, ops_from_proto, watch_mode_from_proto,
-    watcher_type_from_proto,
+    create_from_proto, ops_from_proto, watch_mode_from_proto, watcher_type_from_proto,
 };
 
 /// How long a read may wait for this server to catch up with the client.
@@ -359,7 +358,7 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
                 stat: Some((&stat).into()),
             })
         }),
-        Req::GetChildren(r) => list_children_from_proto(r).and_then(|req| {
+        Req::GetChildren(r) => coord_proto::wire::list_children_from_proto(r).and_then(|req| {
             let page = sm.list_children(&req, shared.cfg.max_listing_bytes)?;
             // One child watch covers the whole directory, whichever page set it.
             if req.watch {
