@@ -87,7 +87,8 @@ enum Command {
         #[arg(long)]
         version: Option<i32>,
     },
-    /// List children, one per line.
+    /// List children in name order, one per line (read in pages, so a
+    /// directory of any size is listed).
     Ls { path: String },
     /// Print a node's metadata.
     Stat { path: String },
@@ -226,6 +227,13 @@ struct ServeArgs {
     #[arg(long, env = "COORD_MIN_FREE_DISK_BYTES", default_value_t = 64 * 1024 * 1024,
           value_parser = ranged!(bounds::MIN_FREE_DISK_BYTES), allow_negative_numbers = true)]
     min_free_disk_bytes: u64,
+    /// Largest children listing in one reply, bytes of names: pages are cut
+    /// there and an unpaged listing over it fails with TooLarge (never a reply
+    /// over a client's default 4 MiB frame) [1024, 4 MiB - 1 KiB].
+    #[arg(long, env = "COORD_MAX_LISTING_BYTES",
+          default_value_t = coord_proto::children::DEFAULT_MAX_LISTING_BYTES as u64,
+          value_parser = ranged!(bounds::MAX_LISTING_BYTES), allow_negative_numbers = true)]
+    max_listing_bytes: u64,
 }
 
 /// A flag value already range-checked by clap (all ranges fit `usize` on
@@ -254,6 +262,7 @@ impl ServeArgs {
         cfg.watch_history_bytes = size(self.watch_history_bytes);
         cfg.fd_reserve = self.fd_reserve;
         cfg.min_free_disk_bytes = self.min_free_disk_bytes;
+        cfg.max_listing_bytes = size(self.max_listing_bytes);
         cfg
     }
 }
@@ -360,8 +369,19 @@ async fn verb(client: &Client, command: Command) -> Result<(), Error> {
         }
         Command::Delete { path, version } => client.delete(&path, version).await?,
         Command::Ls { path } => {
-            for child in client.children(&path).await? {
-                writeln!(out, "{child}")?;
+            // Page by page, printed as read: any directory size, little memory.
+            // Each page comes from one state; a child created or deleted
+            // meanwhile may or may not be printed (see `Client::children`).
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = client.children_page(&path, cursor.as_deref(), None).await?;
+                for child in &page.names {
+                    writeln!(out, "{child}")?;
+                }
+                match page.next_start_after() {
+                    Some(last) => cursor = Some(last.to_string()),
+                    None => break,
+                }
             }
         }
         Command::Stat { path } => match client.exists(&path).await? {

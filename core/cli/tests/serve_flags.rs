@@ -25,6 +25,7 @@ const FLAGS: &[(&str, bool)] = &[
     ("watch-history-bytes", true),
     ("fd-reserve", false),
     ("min-free-disk-bytes", true),
+    ("max-listing-bytes", false),
 ];
 
 /// What `coord serve` did with one setting.

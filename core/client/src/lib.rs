@@ -23,4 +23,6 @@ pub use client::{
     WatcherType,
 };
 pub use coord_proto::error;
-pub use coord_proto::{CreateMode, Error, EventType, Op, OpResult, Result, Stat, WatchEvent};
+pub use coord_proto::{
+    ChildrenPage, CreateMode, Error, EventType, Op, OpResult, Result, Stat, WatchEvent,
+};

@@ -125,7 +125,7 @@ impl Client {
         })
     }
 
-    fn inner(&self) -> &Arc<Inner> {
+    pub(super) fn inner(&self) -> &Arc<Inner> {
         &self.handle.inner
     }
 
@@ -170,7 +170,7 @@ impl Client {
     /// Sends a read with `min_zxid` = the newest zxid this client has seen
     /// (a server that is behind waits until it has applied it, so reads
     /// never go back in time); `action` is done when the answer arrives.
-    async fn read(&self, op: Req, action: Action) -> Result<proto::Response> {
+    pub(super) async fn read(&self, op: Req, action: Action) -> Result<proto::Response> {
         self.inner().call(op, true, action).await
     }
 
@@ -352,56 +352,6 @@ impl Client {
         stat_from_proto(expect!(resp, SetData).stat, "StatResponse.stat")
     }
 
-    async fn children_inner(
-        &self,
-        path: &str,
-        with_stats: bool,
-        action: Action,
-    ) -> Result<proto::GetChildrenResponse> {
-        let watch = !matches!(action, Action::None);
-        let resp = self
-            .read(
-                Req::GetChildren(proto::GetChildrenRequest {
-                    path: path.to_string(),
-                    watch,
-                    with_stats,
-                }),
-                action,
-            )
-            .await?;
-        Ok(expect!(resp, GetChildren))
-    }
-
-    /// The names of the node's children, sorted by name (byte order of the
-    /// UTF-8 names). The server guarantees the order, so a caller may rely on
-    /// it without sorting again.
-    pub async fn children(&self, path: &str) -> Result<Vec<String>> {
-        Ok(self.children_inner(path, false, Action::None).await?.names)
-    }
-
-    /// The node's children with their stats, sorted by name as in
-    /// [`Client::children`], and the node's own stat.
-    pub async fn children_with_stats(&self, path: &str) -> Result<(Vec<(String, Stat)>, Stat)> {
-        let r = self.children_inner(path, true, Action::None).await?;
-        let children = r
-            .children
-            .into_iter()
-            .map(|c| Ok((c.name, stat_from_proto(c.stat, "Child.stat")?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((
-            children,
-            stat_from_proto(r.stat, "GetChildrenResponse.stat")?,
-        ))
-    }
-
-    /// Like [`Client::children`] (names sorted by name), and watches the
-    /// node's children: the watch fires when a child is added or removed, or
-    /// the node is deleted.
-    pub async fn children_watch(&self, path: &str) -> Result<(Vec<String>, OneshotWatch)> {
-        let (action, watch) = oneshot_action(path, OneshotRequest::Child);
-        Ok((self.children_inner(path, false, action).await?.names, watch))
-    }
-
     /// Applies `ops` atomically. If any op fails, nothing is applied and the
     /// failing op's error is returned, its detail prefixed with `op #i: `.
     pub async fn multi(&self, ops: Vec<Op>) -> Result<Vec<OpResult>> {
@@ -488,8 +438,13 @@ impl Client {
     }
 }
 
+/// The listing a `GetChildren` response carries (for `children`).
+pub(super) fn children_result(resp: proto::Response) -> Result<proto::GetChildrenResponse> {
+    Ok(expect!(resp, GetChildren))
+}
+
 /// A watch action for a read and the handle its caller gets.
-fn oneshot_action(path: &str, kind: OneshotRequest) -> (Action, OneshotWatch) {
+pub(super) fn oneshot_action(path: &str, kind: OneshotRequest) -> (Action, OneshotWatch) {
     let (tx, rx) = oneshot::channel();
     let action = Action::Watch {
         path: path.to_string(),

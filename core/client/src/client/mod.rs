@@ -24,7 +24,8 @@
 //! - `connection`: one TCP connection: handshake, reader, writer task, pings;
 //!   it reports to the session through `ConnectionEvents`.
 //! - `supervisor`: the task that owns reconnects, server rotation and expiry.
-//! - `api`: [`Client`]'s public methods.
+//! - `api`: [`Client`]'s public methods; `children`: its children listings
+//!   (one page, the count, and every child page after page).
 //!
 //! Guarantees kept here: requests are written in the order they were issued;
 //! a watch event is routed to the watchers before any later response is
@@ -34,6 +35,7 @@
 
 mod api;
 mod backoff;
+mod children;
 mod config;
 mod connection;
 mod inner;
@@ -50,7 +52,7 @@ pub use session::{SessionState, StateStream};
 pub use watch::{WatchMode, WatcherType};
 pub use watcher::{OneshotWatch, WatchStream};
 
-pub use coord_proto::{CreateMode, Stat};
+pub use coord_proto::{ChildrenPage, CreateMode, Stat};
 pub use coord_proto::{EventType, Op, OpResult, WatchEvent};
 
 #[cfg(test)]

@@ -13,6 +13,13 @@
 //! no sorting of their own. Waiting lines still order by the sequence suffix
 //! ([`sequence::sorted_by_sequence`]): their names start with owner ids, so
 //! name order is not arrival order.
+//!
+//! Every recipe lists through [`Client::children`](crate::client::Client::children)
+//! (or `children_watch`), which reads a directory too large for one reply in
+//! pages, so the recipes work under a parent with any number of children.
+//! Paging is safe for the waiting lines: a node ahead of ours was created
+//! before ours, so it is either listed or gone by the end of the listing,
+//! and one that is gone is no longer ahead.
 
 pub mod line;
 pub mod lock;

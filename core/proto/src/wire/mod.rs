@@ -6,9 +6,11 @@
 //! know about sockets' lifetimes, sessions or the tree: callers bring an
 //! `AsyncRead`/`AsyncWrite` and get messages.
 
+mod children;
 mod convert;
 mod frame;
 
+pub use children::*;
 pub use convert::*;
 pub use frame::{FrameError, FrameReader, encode_frame};
 

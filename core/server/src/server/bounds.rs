@@ -53,6 +53,11 @@ pub const FD_RESERVE: RangeInclusive<u64> = 16..=1_000_000;
 /// `--min-free-disk-bytes` (0 turns the start-up check off).
 pub const MIN_FREE_DISK_BYTES: RangeInclusive<u64> = 0..=1 << 50;
 
+/// `--max-listing-bytes`: largest children listing in one reply (never more
+/// than a client's default frame holds).
+pub const MAX_LISTING_BYTES: RangeInclusive<u64> = coord_proto::children::MIN_LISTING_BYTES as u64
+    ..=coord_proto::children::MAX_LISTING_BYTES as u64;
+
 /// Room a value needs in a frame besides its data and path (stat, version,
 /// flags, framing), used to check that the data limit fits the frame limit.
 const FRAME_OVERHEAD: u64 = 4 * KIB;
@@ -164,6 +169,12 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         "min-free-disk-bytes",
         cfg.min_free_disk_bytes,
         &MIN_FREE_DISK_BYTES,
+    )?;
+    check(
+        "max_listing_bytes",
+        "max-listing-bytes",
+        cfg.max_listing_bytes as u64,
+        &MAX_LISTING_BYTES,
     )?;
 
     if min_s > max_s {

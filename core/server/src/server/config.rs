@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::config::{Limits, SessionLimits};
 use crate::watch::DEFAULT_WATCH_HISTORY_BYTES;
+use coord_proto::children::DEFAULT_MAX_LISTING_BYTES;
 use coord_proto::wire::DEFAULT_MAX_FRAME_BYTES;
 
 /// Default client listen address.
@@ -59,6 +60,15 @@ pub struct ServerConfig {
     /// start (`--min-free-disk-bytes`, `COORD_MIN_FREE_DISK_BYTES`; 0 turns
     /// the check off).
     pub min_free_disk_bytes: u64,
+    /// Largest children listing in one reply, in bytes of names (and stats
+    /// when asked) (`--max-listing-bytes`, `COORD_MAX_LISTING_BYTES`): a paged
+    /// listing is cut there; an unpaged one that does not fit fails with
+    /// `TooLarge` naming the path. A client that announces a smaller frame
+    /// gets less. Valid range 1024 ..= 4 MiB - 1 KiB
+    /// ([`MAX_LISTING_BYTES`](coord_proto::children::MAX_LISTING_BYTES)), so a
+    /// reply always fits the protocol's default frame; the default is that
+    /// largest value, so a listing that fitted before paging still does.
+    pub max_listing_bytes: usize,
 }
 
 impl ServerConfig {
@@ -80,6 +90,7 @@ impl ServerConfig {
             watch_history_bytes: DEFAULT_WATCH_HISTORY_BYTES,
             fd_reserve: 128,
             min_free_disk_bytes: 64 * 1024 * 1024,
+            max_listing_bytes: DEFAULT_MAX_LISTING_BYTES,
         }
     }
 

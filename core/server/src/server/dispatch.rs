@@ -358,35 +358,14 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
                 stat: Some((&stat).into()),
             })
         }),
-        Req::GetChildren(r) => {
-            let listed = if r.with_stats {
-                sm.children_with_stats(&r.path)
-                    .map(|(kids, stat)| proto::GetChildrenResponse {
-                        names: kids.iter().map(|(n, _)| n.clone()).collect(),
-                        children: kids
-                            .iter()
-                            .map(|(n, s)| proto::Child {
-                                name: n.clone(),
-                                stat: Some(s.into()),
-                            })
-                            .collect(),
-                        stat: Some((&stat).into()),
-                    })
-            } else {
-                sm.children(&r.path)
-                    .map(|(names, stat)| proto::GetChildrenResponse {
-                        names,
-                        children: Vec::new(),
-                        stat: Some((&stat).into()),
-                    })
-            };
-            listed.map(|resp| {
-                if r.watch {
-                    watches.add(conn, &r.path, WatchKind::Child);
-                }
-                Res::GetChildren(resp)
-            })
-        }
+        Req::GetChildren(r) => coord_proto::wire::list_children_from_proto(r).and_then(|req| {
+            let page = sm.list_children(&req, shared.cfg.max_listing_bytes)?;
+            // One child watch covers the whole directory, whichever page set it.
+            if req.watch {
+                watches.add(conn, &req.path, WatchKind::Child);
+            }
+            Ok(Res::GetChildren(page.into()))
+        }),
         Req::AddWatch(r) => check_path(shared, &r.path)
             .and_then(|()| watch_mode_from_proto(r.mode))
             .map(|mode| {

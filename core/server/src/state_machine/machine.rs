@@ -194,7 +194,7 @@ impl StateMachine {
     }
 
     /// The node at a valid `path`, or `NoNode`.
-    fn existing(&self, path: &str) -> Result<&Node> {
+    pub(super) fn existing(&self, path: &str) -> Result<&Node> {
         tree::validate_path(path, self.limits.max_path_bytes)?;
         self.tree
             .node(path)

@@ -2,12 +2,13 @@
 //!
 //! [`Command`] and its results are in `command`; [`StateMachine`] (tree,
 //! session table, zxid, replicated limits, last leader time) and its reads in
-//! `machine`; the write logic in `apply`
+//! `machine` (the paged children listing in `listing`); the write logic in `apply`
 //! (ops, multi, reap) and `sessions` (session commands); the snapshot stream
 //! in `snapshot`. Nothing in this module does I/O outside a snapshot stream
 //! the caller hands in, reads a clock or draws a random number.
 mod apply;
 mod command;
+mod listing;
 mod machine;
 mod sessions;
 mod snapshot;

@@ -6,6 +6,7 @@
 //! sessions or commands.
 
 use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -139,6 +140,29 @@ impl Node {
         self.children.iter().map(|p| &**p)
     }
 
+    /// Full paths of the children whose name sorts strictly after `after`
+    /// (all of them for `None`), in name order, for a node at `own_path`.
+    /// Starts at the cursor without walking the names before it.
+    pub fn child_paths_after<'a>(
+        &'a self,
+        own_path: &str,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        // Every child path is `own_path/name`, so comparing paths compares
+        // names, whatever bytes the cursor holds.
+        let cursor = after.map(|name| match own_path {
+            "/" => format!("/{name}"),
+            _ => format!("{own_path}/{name}"),
+        });
+        let lower = match &cursor {
+            Some(c) => Bound::Excluded(c.as_str()),
+            None => Bound::Unbounded,
+        };
+        self.children
+            .range::<str, _>((lower, Bound::Unbounded))
+            .map(|p| &**p)
+    }
+
     /// The node's [`Stat`], built from the compact fields.
     pub fn stat(&self) -> Stat {
         Stat {
@@ -192,6 +216,27 @@ mod tests {
         assert_eq!(NodeKind::Container.ephemeral_owner(), 0);
         assert_eq!(NodeKind::Ttl { ttl_ms: 5 }.ephemeral_owner(), 0);
         assert_eq!(NodeKind::Ephemeral { owner: 7 }.ephemeral_owner(), 7);
+    }
+
+    #[test]
+    fn children_after_a_cursor_start_past_it_in_name_order() {
+        let mut n = Node::new(Bytes::new(), NodeKind::Persistent, 1, 0);
+        for p in ["/d/b", "/d/a", "/d/c", "/d/b0"] {
+            n.children.insert(Arc::from(p));
+        }
+        let after = |c: Option<&str>| n.child_paths_after("/d", c).collect::<Vec<_>>();
+        assert_eq!(after(None), ["/d/a", "/d/b", "/d/b0", "/d/c"]);
+        assert_eq!(after(Some("b")), ["/d/b0", "/d/c"]);
+        // A cursor that is no child's name still starts at the next name.
+        assert_eq!(after(Some("b00")), ["/d/c"]);
+        assert!(after(Some("c")).is_empty());
+        let mut root = Node::new(Bytes::new(), NodeKind::Persistent, 0, 0);
+        root.children.insert(Arc::from("/a"));
+        root.children.insert(Arc::from("/b"));
+        assert_eq!(
+            root.child_paths_after("/", Some("a")).collect::<Vec<_>>(),
+            ["/b"]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::config::Limits;
 use crate::error::Error;
 use crate::tree::{CreateMode, Stat};
 
+mod listing;
 mod multi;
 mod ops;
 mod reap;
