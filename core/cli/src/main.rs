@@ -453,6 +453,15 @@ async fn bench(args: BenchArgs) -> Result<(), Error> {
 const FAILED_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 async fn serve(cfg: ServerConfig) -> Result<(), Error> {
+    // Past a file-size limit (`ulimit -f`, systemd's LimitFSIZE) the kernel
+    // kills the process with SIGXFSZ unless it is handled; handled, the write
+    // fails with EFBIG and the server stops the fail-stop way, saying why.
+    #[cfg(unix)]
+    let _xfsz = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
+        rustix::process::Signal::XFSZ.as_raw(),
+    ))
+    .map_err(|e| tracing::warn!(error = %e, "cannot handle SIGXFSZ"))
+    .ok();
     let server = Server::start(cfg).await?;
     eprintln!("coord: serving on {}", server.local_addr());
     let failure = tokio::select! {

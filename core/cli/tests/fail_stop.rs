@@ -13,9 +13,9 @@ use coord_client::client::Client;
 use coord_client::{CreateMode, Error};
 
 /// A `coord serve` child started through `sh` so that `limits` (shell
-/// `ulimit` arguments) apply to it; SIGXFSZ is ignored so that exceeding the
-/// file-size limit fails the write (EFBIG) like a full disk, instead of
-/// killing the process.
+/// `ulimit` arguments) apply to it. Exceeding a file-size limit fails the
+/// write (EFBIG) like a full disk because `coord serve` handles SIGXFSZ;
+/// unhandled, the signal would kill it without a word.
 struct Served {
     child: Child,
     addr: Option<String>,
@@ -24,7 +24,7 @@ struct Served {
 
 impl Served {
     fn start(limits: &str, data_dir: &Path, args: &[&str]) -> Served {
-        let script = format!("trap '' XFSZ; ulimit {limits} || exit 99; exec \"$0\" \"$@\"");
+        let script = format!("ulimit {limits} || exit 99; exec \"$0\" \"$@\"");
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
