@@ -8,8 +8,10 @@
 //!
 //! On disk, under the data directory:
 //! - `raft/log.wal`: checksummed `proto::LogRecord` frames (entries, truncations,
-//!   purges, commit marks), replayed on open; `raft/vote`: the vote, replaced
-//!   atomically; `raft/LOCK`: keeps a second process out.
+//!   purges, commit marks, sync markers), replayed on open; only an index of
+//!   the entries (and a bounded cache of recent ones) is kept in memory;
+//!   `raft/vote`: the vote, replaced atomically; `raft/LOCK`: keeps a second
+//!   process out.
 //! - `snapshots/<id>.snap`: the newest snapshots (header + tree + sessions).
 //!
 //! Snapshot data handed to openraft is a `tokio::fs::File` on the snapshot file,
@@ -21,6 +23,7 @@
 mod batcher;
 mod codec;
 mod files;
+mod log_index;
 mod log_store;
 mod log_writer;
 mod network;
@@ -28,11 +31,12 @@ mod replica;
 mod sm_store;
 mod snapshot;
 mod wal;
+mod wal_scan;
 
 #[cfg(test)]
 mod tests;
 
-pub use log_store::{LogReader, LogStore};
+pub use log_store::{DEFAULT_LOG_CACHE_BYTES, LogReader, LogStore};
 pub use network::{NetworkFactory, PeerClient};
 pub use replica::{Replica, ReplicationConfig};
 pub use sm_store::{ApplyObserver, NoopObserver, SmStore};

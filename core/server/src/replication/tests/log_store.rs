@@ -10,12 +10,21 @@ use openraft::{Entry, EntryPayload, RaftLogReader, Vote};
 
 use super::{command_entry, log_id};
 use crate::replication::codec::{Frame, entry_to_proto, put_frame, read_frame};
+use crate::replication::log_store::LogOptions;
 use crate::replication::log_writer::Job;
 use crate::replication::{LogStore, TypeConfig};
 use crate::storage;
 
+/// Compaction at any size (so tests see it), the default cache.
+fn test_options() -> LogOptions {
+    LogOptions {
+        compact_min_bytes: 0,
+        ..LogOptions::default()
+    }
+}
+
 fn open(dir: &Path) -> LogStore {
-    match LogStore::open_with(dir, 0) {
+    match LogStore::open_with(dir, test_options()) {
         Ok(store) => store,
         Err(e) => panic!("open {}: {e}", dir.display()),
     }
@@ -147,7 +156,7 @@ async fn damaged_record_followed_by_valid_records_fails_open() {
     let middle = records_len(&wal) as usize / 2;
     bytes[middle] ^= 0x5a;
     fs::write(&wal, &bytes).expect("write wal");
-    match LogStore::open_with(dir.path(), 0) {
+    match LogStore::open_with(dir.path(), test_options()) {
         Ok(_) => panic!("a damaged record in the middle of the log must not be skipped"),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}"),
     }
