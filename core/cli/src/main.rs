@@ -182,6 +182,15 @@ struct ServeArgs {
     /// Take a snapshot (and compact the log) after this many entries.
     #[arg(long, env = "COORD_SNAPSHOT_EVERY", default_value_t = 10_000)]
     snapshot_every: u64,
+    /// Also take one once the log since the last snapshot reaches this many bytes (0: entries only).
+    #[arg(long, env = "COORD_SNAPSHOT_LOG_BYTES", default_value_t = coord_server::replication::DEFAULT_SNAPSHOT_LOG_BYTES)]
+    snapshot_log_bytes: u64,
+    /// Wait after a failed snapshot (e.g. disk full) before retrying, ms; writes go on.
+    #[arg(long, env = "COORD_SNAPSHOT_RETRY_MS", default_value_t = 10_000)]
+    snapshot_retry_ms: u64,
+    /// Bytes of recent log entries kept in memory; older ones are read from disk.
+    #[arg(long, env = "COORD_LOG_CACHE_BYTES", default_value_t = coord_server::replication::DEFAULT_LOG_CACHE_BYTES)]
+    log_cache_bytes: u64,
     /// Bytes of recent watch events kept so reconnecting clients miss none;
     /// older clients get an events-lost event and re-read.
     #[arg(long, env = "COORD_WATCH_HISTORY_BYTES", default_value_t = coord_server::watch::DEFAULT_WATCH_HISTORY_BYTES)]
@@ -205,6 +214,9 @@ impl ServeArgs {
         cfg.tick = Duration::from_millis(self.tick_ms);
         cfg.reap_interval = Duration::from_millis(self.reap_interval_ms);
         cfg.snapshot_logs_since_last = self.snapshot_every;
+        cfg.snapshot_log_bytes = self.snapshot_log_bytes;
+        cfg.snapshot_retry = Duration::from_millis(self.snapshot_retry_ms);
+        cfg.log_cache_bytes = self.log_cache_bytes;
         cfg.watch_history_bytes = self.watch_history_bytes;
         cfg
     }

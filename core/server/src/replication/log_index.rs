@@ -89,7 +89,8 @@ pub(crate) enum Source {
     Disk(Slot),
 }
 
-/// Counters of what the log holds in memory (tests, logs).
+/// Counters of what the log holds in memory (tests).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MemUse {
     /// Live entries indexed.
@@ -251,6 +252,7 @@ impl LogMem {
     }
 
     /// What the log holds in memory now.
+    #[cfg(test)]
     pub(crate) fn mem_use(&self) -> MemUse {
         MemUse {
             entries: self.slots.len(),

@@ -20,7 +20,9 @@ use openraft::{
 use tokio::sync::watch;
 
 use super::codec::{self, put_frame};
-use super::log_index::{self, LogMem, MemUse, SharedMem, Source, lock};
+#[cfg(test)]
+use super::log_index::MemUse;
+use super::log_index::{self, LogMem, SharedMem, Source, lock};
 use super::log_writer::{self, Done, Job, WriterHandle};
 use super::{NodeId, TypeConfig, files, wal};
 use crate::error::Error;
@@ -75,11 +77,21 @@ impl LogStore {
     /// [`Error::Io`] if the directory is in use or the log is damaged anywhere but
     /// in a tail written after its last fsync.
     pub fn open(dir: &Path) -> Result<LogStore, Error> {
-        Self::open_with(dir, LogOptions::default())
-            .map_err(|e| Error::Io(format!("opening the raft log in {}: {e}", dir.display())))
+        Self::open_reporting(dir, LogOptions::default())
     }
 
     /// [`LogStore::open`] with chosen options.
+    pub(crate) fn open_reporting(dir: &Path, opts: LogOptions) -> Result<LogStore, Error> {
+        Self::open_with(dir, opts)
+            .map_err(|e| Error::Io(format!("opening the raft log in {}: {e}", dir.display())))
+    }
+
+    /// The greatest purged log id: entries up to it exist only in snapshots.
+    pub(crate) fn last_purged(&self) -> Option<LogId<NodeId>> {
+        lock(&self.mem).last_purged
+    }
+
+    /// [`LogStore::open`] with chosen options, reporting plain I/O errors.
     pub(crate) fn open_with(dir: &Path, opts: LogOptions) -> io::Result<LogStore> {
         files::create_dir_durable(dir)?;
         let dir_lock = files::lock_dir(dir)?;
@@ -181,6 +193,7 @@ impl LogReader {
     }
 
     /// What the log holds in memory now.
+    #[cfg(test)]
     pub(crate) fn mem_use(&self) -> MemUse {
         lock(&self.mem).mem_use()
     }

@@ -117,12 +117,7 @@ impl ApplyObserver for Observer {
 impl Server {
     /// Opens the data dir, replays it, binds the listener and starts serving.
     pub async fn start(cfg: ServerConfig) -> Result<Server> {
-        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-            Error::Io(format!(
-                "cannot create data dir {}: {e}",
-                cfg.data_dir.display()
-            ))
-        })?;
+        crate::replication::create_data_dir(&cfg.data_dir)?;
         let watches = Arc::new(WatchRegistry::with_history_bytes(cfg.watch_history_bytes));
         let (applied_tx, applied_rx) = watch::channel(0u64);
         let sessions = Arc::new(SessionManager::new(watches.clone()));
@@ -133,6 +128,9 @@ impl Server {
         });
         let mut rcfg = ReplicationConfig::new(cfg.data_dir.clone());
         rcfg.snapshot_logs_since_last = cfg.snapshot_logs_since_last;
+        rcfg.snapshot_log_bytes = cfg.snapshot_log_bytes;
+        rcfg.snapshot_retry = cfg.snapshot_retry;
+        rcfg.log_cache_bytes = cfg.log_cache_bytes;
         rcfg.client_addr = cfg.listen.to_string();
         let replica = Replica::start(rcfg, observer.clone()).await?;
         // Limits decide outcomes, so a changed flag takes effect through the
