@@ -76,7 +76,10 @@ pub(crate) mod created {
     /// The recorded directories under `root` (tests run in parallel).
     pub(crate) fn under(root: &Path) -> Vec<PathBuf> {
         let all = CREATED.lock().unwrap_or_else(|p| p.into_inner());
-        all.iter().filter(|d| d.starts_with(root)).cloned().collect()
+        all.iter()
+            .filter(|d| d.starts_with(root))
+            .cloned()
+            .collect()
     }
 }
 

@@ -235,7 +235,9 @@ impl LogMem {
             }
             bytes += u64::from(slot.len);
             match self.cache.get(index) {
-                Some(c) if c.append_id == slot.append_id => plan.push(Source::Cached(c.entry.clone())),
+                Some(c) if c.append_id == slot.append_id => {
+                    plan.push(Source::Cached(c.entry.clone()))
+                }
                 _ => plan.push(Source::Disk(*slot)),
             }
         }

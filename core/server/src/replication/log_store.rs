@@ -241,9 +241,8 @@ fn read_range(
     plan.into_iter()
         .map(|source| match source {
             Source::Cached(entry) => Ok(entry),
-            Source::Disk(slot) => log_index::read_entry(&file, &slot).map_err(|e| {
-                StorageError::from(StorageIOError::read_log_entry(slot.log_id, &e))
-            }),
+            Source::Disk(slot) => log_index::read_entry(&file, &slot)
+                .map_err(|e| StorageError::from(StorageIOError::read_log_entry(slot.log_id, &e))),
         })
         .collect()
 }

@@ -107,6 +107,9 @@ pub struct Replica {
     log: WriterHandle,
     batcher: Batcher,
     _snapshot_trigger: Option<AbortOnDrop>,
+    /// The state-machine store (tests inject snapshot failures through it).
+    #[cfg(test)]
+    sm_store: SmStore,
 }
 
 impl Replica {
@@ -138,6 +141,8 @@ impl Replica {
         let log = log_store.writer();
         let (log_reader, appended) = (log_store.reader(), log_store.appended_bytes());
         let state = sm_store.state();
+        #[cfg(test)]
+        let sm_clone = sm_store.clone();
 
         let config = openraft::Config {
             cluster_name: "coord".into(),
@@ -170,6 +175,8 @@ impl Replica {
         });
         let replica = Replica {
             _snapshot_trigger: snapshot_trigger,
+            #[cfg(test)]
+            sm_store: sm_clone,
             metrics: raft.metrics(),
             batcher: Batcher::start(raft.clone(), cfg.max_inflight_batches),
             raft,
@@ -313,6 +320,18 @@ impl Replica {
             .stats()
             .fsyncs
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The state-machine store.
+    #[cfg(test)]
+    pub(crate) fn sm_store(&self) -> &SmStore {
+        &self.sm_store
+    }
+
+    /// Index up to which the log has been purged (behind a snapshot).
+    #[cfg(test)]
+    pub(crate) fn purged_index(&self) -> Option<u64> {
+        self.metrics.borrow().purged.map(|p| p.index)
     }
 
     /// Whether this node currently believes it is the leader.

@@ -81,6 +81,8 @@ struct Inner {
     retry: Duration,
     /// When the last build failed.
     failed_at: Mutex<Option<Instant>>,
+    /// Builds that failed since open.
+    failures: AtomicU64,
     /// Bytes a snapshot file may take before its write fails as on a full
     /// disk (tests).
     space: Mutex<Option<u64>>,
@@ -144,7 +146,11 @@ impl SmStore {
             .map_err(|e| Error::Io(format!("opening snapshots in {}: {e}", dir.display())))
     }
 
-    fn open_io(dir: &Path, observer: Arc<dyn ApplyObserver>, opts: SmOptions) -> io::Result<SmStore> {
+    fn open_io(
+        dir: &Path,
+        observer: Arc<dyn ApplyObserver>,
+        opts: SmOptions,
+    ) -> io::Result<SmStore> {
         super::files::create_dir_durable(dir)?;
         let (sm, applied, current) = match snapshot_dir::open_newest(dir, opts.log_start)? {
             Some((sm, file)) => {
@@ -171,6 +177,7 @@ impl SmStore {
                 seq: AtomicU64::new(0),
                 retry: opts.retry,
                 failed_at: Mutex::new(None),
+                failures: AtomicU64::new(0),
                 space: Mutex::new(None),
             }),
         })
@@ -181,6 +188,12 @@ impl SmStore {
     #[cfg(test)]
     pub(crate) fn limit_snapshot_space(&self, bytes: Option<u64>) {
         *lock(&self.inner.space) = bytes;
+    }
+
+    /// Snapshot builds that failed since open.
+    #[cfg(test)]
+    pub(crate) fn snapshot_failures(&self) -> u64 {
+        self.inner.failures.load(Ordering::Relaxed)
     }
 
     /// What `build_snapshot` reports when no new snapshot was made: the current
@@ -319,6 +332,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
                      grows until a snapshot succeeds"
                 );
                 *lock(&inner.failed_at) = Some(Instant::now());
+                inner.failures.fetch_add(1, Ordering::Relaxed);
                 self.unchanged().map_err(|e| snap_err(&e))
             }
         }

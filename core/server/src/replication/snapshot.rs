@@ -115,7 +115,12 @@ pub(crate) fn file_name(id: &str) -> String {
 /// On failure (a full disk, say) the temp file is removed. `space`, if set,
 /// is how many bytes the file may take before the write fails as a full disk
 /// would (tests).
-pub(crate) fn write(dir: &Path, id: &str, enc: &Encoded, space: Option<u64>) -> io::Result<PathBuf> {
+pub(crate) fn write(
+    dir: &Path,
+    id: &str,
+    enc: &Encoded,
+    space: Option<u64>,
+) -> io::Result<PathBuf> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(&enc.header);
     crc.update(&enc.records);
@@ -171,7 +176,9 @@ impl Write for SpaceLimited {
         if self.left == 0 && !buf.is_empty() {
             return Err(io::Error::from(io::ErrorKind::StorageFull));
         }
-        let n = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let written = self.file.write(&buf[..n])?;
         self.left -= written as u64;
         Ok(written)

@@ -32,7 +32,10 @@ fn snap_paths(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == SUFFIX.trim_start_matches('.')) {
+        if path
+            .extension()
+            .is_some_and(|e| e == SUFFIX.trim_start_matches('.'))
+        {
             paths.push(path);
         }
     }
@@ -66,7 +69,9 @@ pub(crate) fn open_newest(
         }
     }
     readable.sort_by_key(|s| std::cmp::Reverse(s.meta.last_log_id));
-    let reaches = |s: &SnapFile| log_start.is_none_or(|l| s.meta.last_log_id.is_some_and(|id| id.index >= l.index));
+    let reaches = |s: &SnapFile| {
+        log_start.is_none_or(|l| s.meta.last_log_id.is_some_and(|id| id.index >= l.index))
+    };
     let mut chosen = None;
     for snap in readable.iter().filter(|s| reaches(s)) {
         match load(&snap.path) {
@@ -121,4 +126,3 @@ pub(crate) fn prune(dir: &Path, current: &Path) -> io::Result<()> {
     }
     Ok(())
 }
-

@@ -27,7 +27,7 @@ use std::path::Path;
 
 use openraft::{LogId, Vote};
 
-use super::codec::{self, Frame, FRAME_HEADER, invalid};
+use super::codec::{self, FRAME_HEADER, Frame, invalid};
 use super::log_index::Slot;
 use super::wal_scan::{self, Damage, FrameAt, Window};
 use super::{NodeId, files};
@@ -92,7 +92,8 @@ impl Scan {
                     return Ok(());
                 }
                 drop(self.slots.split_off(&index));
-                let len = u32::try_from(frame_len).map_err(|_| invalid("entry frame over 4 GiB"))?;
+                let len =
+                    u32::try_from(frame_len).map_err(|_| invalid("entry frame over 4 GiB"))?;
                 self.slots.insert(index, Slot::on_disk(log_id, offset, len));
             }
             Record::TruncateFrom(index) => drop(self.slots.split_off(&index)),
@@ -142,7 +143,11 @@ pub(crate) fn replay(dir: &Path) -> io::Result<Replayed> {
                  empty (its data is then gone), remove both {} and the snapshots directory \
                  beside it",
                 path.display(),
-                if len == 0 { "missing or empty".to_string() } else { format!("{len} bytes long") },
+                if len == 0 {
+                    "missing or empty".to_string()
+                } else {
+                    format!("{len} bytes long")
+                },
                 dir.join(VOTE_FILE).display(),
                 dir.display()
             )));
@@ -194,10 +199,10 @@ pub(crate) fn replay(dir: &Path) -> io::Result<Replayed> {
         && scan.last_index().is_none_or(|last| last < c.index)
     {
         return Err(invalid(format!(
-            "{}: entries up to {c} were committed but the log ends at index {:?}: \
+            "{}: entries up to {c} were committed but the log ends at index {}: \
              acknowledged entries are missing. Restore the data directory from a peer or a backup",
             path.display(),
-            scan.last_index()
+            index_text(scan.last_index())
         )));
     }
     Ok(Replayed {
@@ -207,6 +212,11 @@ pub(crate) fn replay(dir: &Path) -> io::Result<Replayed> {
         end: off,
         file,
     })
+}
+
+/// A log index for a message ("none" before the first entry).
+fn index_text(index: Option<u64>) -> String {
+    index.map_or_else(|| "none".into(), |i| i.to_string())
 }
 
 /// Applies the recovery rules (module docs) to a damaged frame at `off`:
@@ -235,7 +245,11 @@ fn recover_from(
          there: truncate -s {off} {}",
         path.display()
     );
-    let bad = format!("{}: the record at offset {off} is damaged ({})", path.display(), damage.describe());
+    let bad = format!(
+        "{}: the record at offset {off} is damaged ({})",
+        path.display(),
+        damage.describe()
+    );
     if let Some(at) = tail.synced_at {
         return Err(invalid(format!(
             "{bad}, but the sync marker at offset {at} shows it was fsynced, so it may hold \
@@ -247,11 +261,13 @@ fn recover_from(
     {
         return Err(invalid(format!(
             "{bad}, but the record at offset {at} says entries up to {c} were committed, and \
-             the log before the damage ends at index {:?}. {way_out}",
-            scan.last_index()
+             the log before the damage ends at index {}. {way_out}",
+            index_text(scan.last_index())
         )));
     }
-    if !scan.synced && let Some(at) = tail.first_valid {
+    if !scan.synced
+        && let Some(at) = tail.first_valid
+    {
         return Err(invalid(format!(
             "{bad} and a valid record follows at offset {at}: damage, not a write cut short \
              by a crash. {way_out}"

@@ -16,14 +16,14 @@ use crate::replication::{LogStore, TypeConfig};
 use crate::storage;
 
 /// Compaction at any size (so tests see it), the default cache.
-fn test_options() -> LogOptions {
+pub(super) fn test_options() -> LogOptions {
     LogOptions {
         compact_min_bytes: 0,
         ..LogOptions::default()
     }
 }
 
-fn open(dir: &Path) -> LogStore {
+pub(super) fn open(dir: &Path) -> LogStore {
     match LogStore::open_with(dir, test_options()) {
         Ok(store) => store,
         Err(e) => panic!("open {}: {e}", dir.display()),
@@ -31,9 +31,17 @@ fn open(dir: &Path) -> LogStore {
 }
 
 /// Appends and waits until the writer reports the entries durable.
-async fn append_acked(store: &mut LogStore, indexes: std::ops::RangeInclusive<u64>, term: u64) {
+pub(super) async fn append_acked(
+    store: &mut LogStore,
+    indexes: std::ops::RangeInclusive<u64>,
+    term: u64,
+) {
+    append_entries_acked(store, indexes.map(|i| command_entry(term, i)).collect()).await;
+}
+
+/// Appends `entries` and waits until the writer reports them durable.
+pub(super) async fn append_entries_acked(store: &mut LogStore, entries: Vec<Entry<TypeConfig>>) {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let entries: Vec<_> = indexes.map(|i| command_entry(term, i)).collect();
     store
         .append_with(
             entries,
@@ -96,7 +104,7 @@ async fn acknowledged_appends_vote_and_commit_survive_reopen() {
 }
 
 /// Bytes up to the end of the last record (the file goes on with zeros).
-fn records_len(wal: &std::path::Path) -> u64 {
+pub(super) fn records_len(wal: &std::path::Path) -> u64 {
     let bytes = fs::read(wal).expect("read wal");
     let mut off = crate::replication::wal::WAL_MAGIC.len();
     while let Frame::Valid { next, .. } = read_frame(&bytes, off) {

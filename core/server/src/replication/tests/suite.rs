@@ -14,8 +14,14 @@ struct FreshStores;
 impl StoreBuilder<TypeConfig, LogStore, SmStore, TempDir> for FreshStores {
     async fn build(&self) -> Result<(TempDir, LogStore, SmStore), StorageError<NodeId>> {
         let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
-        let log = LogStore::open_with(&dir.path().join("raft"), LogOptions { compact_min_bytes: 0, ..LogOptions::default() })
-            .map_err(|e| StorageIOError::write(&e))?;
+        let log = LogStore::open_with(
+            &dir.path().join("raft"),
+            LogOptions {
+                compact_min_bytes: 0,
+                ..LogOptions::default()
+            },
+        )
+        .map_err(|e| StorageIOError::write(&e))?;
         let sm = SmStore::open(&dir.path().join("snapshots"), Arc::new(NoopObserver))
             .map_err(|e| StorageIOError::write(&e))?;
         Ok((dir, log, sm))
