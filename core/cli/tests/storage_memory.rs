@@ -20,7 +20,7 @@ const WRITES: usize = 300;
 /// the log cache, one snapshot of a 1 MiB tree, openraft's 64-entry read
 /// chunks at restart and the debug binary itself fit; a log held in memory
 /// does not.
-const RSS_BOUND_KIB: u64 = 200 * 1024;
+const RSS_BOUND_KIB: u64 = 128 * 1024;
 
 struct ServerProcess {
     child: Child,
