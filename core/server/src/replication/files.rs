@@ -41,9 +41,9 @@ pub(crate) fn create_dir_durable(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates a server's data directory durably (see [`create_dir_durable`]): a
-/// first start must not lose the directory, and with it acknowledged writes,
-/// to a crash.
+/// Creates a server's data directory durably: each missing directory is
+/// created one level at a time and its parent fsynced, so a first start
+/// cannot lose the directory, and with it acknowledged writes, to a crash.
 pub fn create_data_dir(dir: &Path) -> Result<(), crate::error::Error> {
     create_dir_durable(dir).map_err(|e| {
         crate::error::Error::Io(format!("cannot create data dir {}: {e}", dir.display()))

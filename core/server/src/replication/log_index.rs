@@ -129,7 +129,7 @@ impl LogMem {
     }
 
     /// Adds appended entries (with their frame lengths) as not yet written;
-    /// returns the append's generation for [`LogMem::written`].
+    /// returns the append's id for [`LogMem::written`].
     pub(crate) fn append(&mut self, entries: Vec<(Entry<TypeConfig>, u32)>) -> u64 {
         let append_id = self.next_append;
         self.next_append += 1;

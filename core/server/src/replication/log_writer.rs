@@ -193,7 +193,7 @@ struct Writer {
 struct Batch {
     buf: Vec<u8>,
     waiting: Vec<Done>,
-    /// Appends in `buf`: generation and (index, offset in `buf`) of each entry.
+    /// Appends in `buf`: append id and (index, file offset) of each entry.
     appends: Vec<(u64, Vec<(u64, u64)>)>,
 }
 
