@@ -58,31 +58,6 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Tests: every directory [`create_dir_durable`] created, after its parent's fsync.
-#[cfg(test)]
-pub(crate) mod created {
-    use std::path::{Path, PathBuf};
-    use std::sync::Mutex;
-
-    static CREATED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-    pub(super) fn record(dir: &Path) {
-        CREATED
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(dir.to_path_buf());
-    }
-
-    /// The recorded directories under `root` (tests run in parallel).
-    pub(crate) fn under(root: &Path) -> Vec<PathBuf> {
-        let all = CREATED.lock().unwrap_or_else(|p| p.into_inner());
-        all.iter()
-            .filter(|d| d.starts_with(root))
-            .cloned()
-            .collect()
-    }
-}
-
 /// Replaces `dir/name` with `bytes` atomically: a crash leaves either the old or
 /// the new content, never a mix.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
@@ -122,5 +97,30 @@ pub(crate) fn lock_dir(dir: &Path) -> io::Result<File> {
             }
             Err(TryLockError::Error(e)) => return Err(e),
         }
+    }
+}
+
+/// Tests: every directory [`create_dir_durable`] created, after its parent's fsync.
+#[cfg(test)]
+pub(crate) mod created {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    static CREATED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    pub(super) fn record(dir: &Path) {
+        CREATED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(dir.to_path_buf());
+    }
+
+    /// The recorded directories under `root` (tests run in parallel).
+    pub(crate) fn under(root: &Path) -> Vec<PathBuf> {
+        let all = CREATED.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter()
+            .filter(|d| d.starts_with(root))
+            .cloned()
+            .collect()
     }
 }

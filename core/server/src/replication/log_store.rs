@@ -203,12 +203,16 @@ fn write_err(e: &io::Error) -> StorageError<NodeId> {
     StorageIOError::write_logs(e).into()
 }
 
+fn read_err(e: &io::Error) -> StorageError<NodeId> {
+    StorageIOError::read_logs(e).into()
+}
+
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
-        read_range(&self.mem, range, u64::MAX)
+        read_range(&self.mem, range, u64::MAX).map_err(|e| read_err(&e))
     }
 }
 
@@ -217,7 +221,7 @@ impl RaftLogReader<TypeConfig> for LogReader {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
-        read_range(&self.mem, range, u64::MAX)
+        read_range(&self.mem, range, u64::MAX).map_err(|e| read_err(&e))
     }
 
     /// Replication reads at most the cache bound's worth of bytes at once.
@@ -226,7 +230,7 @@ impl RaftLogReader<TypeConfig> for LogReader {
         start: u64,
         end: u64,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
-        read_range(&self.mem, start..end, self.read_cap)
+        read_range(&self.mem, start..end, self.read_cap).map_err(|e| read_err(&e))
     }
 }
 
@@ -236,13 +240,14 @@ fn read_range(
     mem: &SharedMem,
     range: impl RangeBounds<u64>,
     byte_cap: u64,
-) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+) -> io::Result<Vec<Entry<TypeConfig>>> {
     let (plan, file) = lock(mem).plan_read(range, byte_cap);
     plan.into_iter()
         .map(|source| match source {
             Source::Cached(entry) => Ok(entry),
-            Source::Disk(slot) => log_index::read_entry(&file, &slot)
-                .map_err(|e| StorageError::from(StorageIOError::read_log_entry(slot.log_id, &e))),
+            Source::Disk(slot) => log_index::read_entry(&file, &slot).map_err(|e| {
+                io::Error::new(e.kind(), format!("reading entry {}: {e}", slot.log_id))
+            }),
         })
         .collect()
 }

@@ -35,7 +35,7 @@ fn last_entry_frame(wal: &Path) -> (usize, usize) {
         .into_iter()
         .filter(|(_, tag, _)| *tag == 0x0a)
         .map(|(off, _, end)| (off, end))
-        .last()
+        .next_back()
         .expect("an entry frame")
 }
 
