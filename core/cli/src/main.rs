@@ -211,6 +211,24 @@ struct ServeArgs {
     #[arg(long, env = "COORD_SNAPSHOT_EVERY", default_value_t = 10_000,
           value_parser = ranged!(bounds::SNAPSHOT_EVERY), allow_negative_numbers = true)]
     snapshot_every: u64,
+    /// Take a snapshot once the log since the last one holds this many
+    /// bytes, whichever of this and --snapshot-every comes first; 0: entries
+    /// only [0, 16 TiB].
+    #[arg(long, env = "COORD_SNAPSHOT_LOG_BYTES",
+          default_value_t = coord_server::replication::DEFAULT_SNAPSHOT_LOG_BYTES,
+          value_parser = ranged!(bounds::SNAPSHOT_LOG_BYTES), allow_negative_numbers = true)]
+    snapshot_log_bytes: u64,
+    /// Wait after a failed snapshot (e.g. disk full) before retrying, ms;
+    /// writes go on [0, 1 day].
+    #[arg(long, env = "COORD_SNAPSHOT_RETRY_MS", default_value_t = 10_000,
+          value_parser = ranged!(bounds::SNAPSHOT_RETRY_MS), allow_negative_numbers = true)]
+    snapshot_retry_ms: u64,
+    /// Bytes of recent log entries kept in memory; older ones are read from
+    /// disk [0, 64 GiB].
+    #[arg(long, env = "COORD_LOG_CACHE_BYTES",
+          default_value_t = coord_server::replication::DEFAULT_LOG_CACHE_BYTES,
+          value_parser = ranged!(bounds::LOG_CACHE_BYTES), allow_negative_numbers = true)]
+    log_cache_bytes: u64,
     /// Bytes of recent watch events kept so reconnecting clients miss none;
     /// older clients get an events-lost event and re-read [0, 64 GiB].
     #[arg(long, env = "COORD_WATCH_HISTORY_BYTES",
@@ -259,6 +277,9 @@ impl ServeArgs {
         cfg.tick = Duration::from_millis(self.tick_ms);
         cfg.reap_interval = Duration::from_millis(self.reap_interval_ms);
         cfg.snapshot_logs_since_last = self.snapshot_every;
+        cfg.snapshot_log_bytes = self.snapshot_log_bytes;
+        cfg.snapshot_retry = Duration::from_millis(self.snapshot_retry_ms);
+        cfg.log_cache_bytes = self.log_cache_bytes;
         cfg.watch_history_bytes = size(self.watch_history_bytes);
         cfg.fd_reserve = self.fd_reserve;
         cfg.min_free_disk_bytes = self.min_free_disk_bytes;

@@ -26,6 +26,9 @@ const FLAGS: &[(&str, bool)] = &[
     ("fd-reserve", false),
     ("min-free-disk-bytes", true),
     ("max-listing-bytes", false),
+    ("snapshot-log-bytes", true),
+    ("snapshot-retry-ms", true),
+    ("log-cache-bytes", true),
 ];
 
 /// What `coord serve` did with one setting.

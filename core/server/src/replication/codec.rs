@@ -60,14 +60,6 @@ pub(crate) enum Frame<'a> {
     End,
 }
 
-/// Where the zero-filled space the writer preallocates begins: just after
-/// the last non-zero byte. A record may itself end in zero bytes, so this is
-/// not where the log ends; replay parses records and stops at the first frame
-/// that *starts* at or beyond this offset.
-pub(crate) fn logical_end(data: &[u8]) -> usize {
-    data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)
-}
-
 /// Parses the frame starting at `off` in `data`.
 pub(crate) fn read_frame(data: &[u8], off: usize) -> Frame<'_> {
     let rest = data.len().saturating_sub(off);
@@ -92,6 +84,94 @@ pub(crate) fn read_frame(data: &[u8], off: usize) -> Frame<'_> {
     } else {
         Frame::BadChecksum
     }
+}
+
+/// Most payload bytes [`plausible_len`] looks at: a tag and a 10-byte varint.
+pub(crate) const PREFIX: usize = 11;
+
+/// Whether `bytes` (from a frame start: header, then at least the first
+/// [`PREFIX`] payload bytes or the whole payload) can start a `LogRecord`
+/// frame, judged without any checksum work; returns the payload length.
+///
+/// A record is exactly one field of the `LogRecord` oneof, so its payload is a
+/// known tag followed by a length (or a varint) that must account for the
+/// payload's length exactly. Random or shifted bytes almost never pass, which
+/// keeps a scan for records after damage linear instead of checksumming a
+/// candidate extent at every offset.
+pub(crate) fn plausible_len(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() < FRAME_HEADER + 2 {
+        return None;
+    }
+    let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    let payload = &bytes[FRAME_HEADER..];
+    let need = len.min(PREFIX);
+    if len < 2 || payload.len() < need {
+        return None;
+    }
+    let (tag, rest) = (payload[0], &payload[1..need]);
+    if !is_record_tag(tag) {
+        return None;
+    }
+    match tag {
+        // entry, purge_upto, committed, synced: a length-delimited message.
+        0x0a | 0x1a | 0x22 | 0x2a => {
+            let (inner, used) = varint(rest)?;
+            let small = tag != 0x0a;
+            (1 + used as u64 + inner == len as u64 && (!small || len <= 40)).then_some(len)
+        }
+        // truncate_from: a varint filling the rest of the payload.
+        0x10 => {
+            let (_, used) = varint(rest)?;
+            (1 + used == len).then_some(len)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `tag` is the first byte of a `LogRecord` payload (the key of one
+/// of its fields).
+pub(crate) fn is_record_tag(tag: u8) -> bool {
+    matches!(tag, 0x0a | 0x10 | 0x1a | 0x22 | 0x2a)
+}
+
+/// A protobuf varint at the start of `bytes`: (value, bytes used).
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Whether `frame` (header and payload of a frame [`plausible_len`] accepted)
+/// carries a matching checksum.
+pub(crate) fn crc_matches(frame: &[u8]) -> bool {
+    if frame.len() < FRAME_HEADER {
+        return false;
+    }
+    let len_bytes = [frame[0], frame[1], frame[2], frame[3]];
+    let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    frame_crc(len_bytes, &frame[FRAME_HEADER..]) == crc
+}
+
+/// The frame of a `synced` marker (see `storage.proto`).
+pub(crate) fn synced_marker() -> Vec<u8> {
+    let mut buf = Vec::with_capacity(FRAME_HEADER + 2);
+    put_frame(
+        &mut buf,
+        &storage::LogRecord {
+            record: Some(storage::log_record::Record::Synced(storage::Empty {})),
+        },
+    );
+    buf
+}
+
+/// Decodes a `LogRecord` payload skipping the entry payload.
+pub(crate) fn decode_record_head(payload: &[u8]) -> io::Result<storage::LogRecordHead> {
+    storage::LogRecordHead::decode(payload).map_err(|e| invalid(format!("log record: {e}")))
 }
 
 /// An `InvalidData` I/O error with a message.
@@ -161,7 +241,14 @@ pub(crate) fn entry_from_proto(p: storage::LogEntry) -> io::Result<Entry<TypeCon
 }
 
 /// Decodes a `LogRecord` payload.
+#[cfg(test)]
 pub(crate) fn decode_record(payload: &[u8]) -> io::Result<storage::LogRecord> {
+    storage::LogRecord::decode(payload).map_err(|e| invalid(format!("log record: {e}")))
+}
+
+/// Decodes a `LogRecord` payload held in `Bytes`: its byte fields share the
+/// buffer instead of being copied.
+pub(crate) fn decode_record_bytes(payload: bytes::Bytes) -> io::Result<storage::LogRecord> {
     storage::LogRecord::decode(payload).map_err(|e| invalid(format!("log record: {e}")))
 }
 
@@ -190,13 +277,5 @@ mod tests {
         bad[FRAME_HEADER] ^= 0xff;
         assert_eq!(read_frame(&bad, 0), Frame::BadChecksum);
         assert_eq!(read_frame(&[0u8; 32], 0), Frame::Incomplete);
-        let mut tail = buf.clone();
-        tail.extend_from_slice(&[0u8; 64]);
-        assert_eq!(
-            logical_end(&tail),
-            buf.len(),
-            "preallocated zeros start here"
-        );
-        assert_eq!(logical_end(&[0u8; 16]), 0);
     }
 }

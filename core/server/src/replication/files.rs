@@ -12,16 +12,49 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Creates `dir` (and its parents) if missing, making the new entry durable in
-/// its parent directory.
+/// Creates `dir` and any missing ancestors one level at a time, fsyncing each
+/// new directory's parent so the new entry survives a crash; then fsyncs
+/// `dir`'s parent even if `dir` existed (a crash may have come between an
+/// earlier creation and its fsync).
 pub(crate) fn create_dir_durable(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.is_dir() {
+        missing.push(at);
+        match at.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+            _ => break,
+        }
     }
-    fs::create_dir_all(dir)?;
-    match dir.parent() {
+    for new in missing.iter().rev() {
+        match fs::create_dir(new) {
+            Err(e) if !(e.kind() == io::ErrorKind::AlreadyExists && new.is_dir()) => return Err(e),
+            _ => {}
+        }
+        sync_parent(new)?;
+        #[cfg(test)]
+        created::record(new);
+    }
+    if missing.is_empty() {
+        sync_parent(dir)?;
+    }
+    Ok(())
+}
+
+/// Creates a server's data directory durably: each missing directory is
+/// created one level at a time and its parent fsynced, so a first start
+/// cannot lose the directory, and with it acknowledged writes, to a crash.
+pub fn create_data_dir(dir: &Path) -> Result<(), crate::error::Error> {
+    create_dir_durable(dir).map_err(|e| {
+        crate::error::Error::Io(format!("cannot create data dir {}: {e}", dir.display()))
+    })
+}
+
+/// fsyncs the directory holding `path` (`.` for a bare relative name).
+fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
-        _ => Ok(()),
+        _ => sync_dir(Path::new(".")),
     }
 }
 
@@ -64,5 +97,30 @@ pub(crate) fn lock_dir(dir: &Path) -> io::Result<File> {
             }
             Err(TryLockError::Error(e)) => return Err(e),
         }
+    }
+}
+
+/// Tests: every directory [`create_dir_durable`] created, after its parent's fsync.
+#[cfg(test)]
+pub(crate) mod created {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    static CREATED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    pub(super) fn record(dir: &Path) {
+        CREATED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(dir.to_path_buf());
+    }
+
+    /// The recorded directories under `root` (tests run in parallel).
+    pub(crate) fn under(root: &Path) -> Vec<PathBuf> {
+        let all = CREATED.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter()
+            .filter(|d| d.starts_with(root))
+            .cloned()
+            .collect()
     }
 }

@@ -1,24 +1,28 @@
 //! The durable raft log: openraft's [`RaftLogStorage`] and [`RaftLogReader`] over
 //! `<data_dir>/raft/` (format and recovery rules in `wal`, group commit in
-//! `log_writer`).
+//! `log_writer`, what stays in memory in `log_index`).
 //!
-//! Every live entry is also kept in memory (index -> entry), so reads never touch
-//! the disk; the snapshot policy bounds how many there are. This module owns the
-//! raft directory and nothing else: it never reads or changes the state machine.
+//! Entries are read from `log.wal` on demand (`pread`), except recent ones kept
+//! in a cache bounded in bytes: memory grows with the number of live entries
+//! (a few dozen bytes each), not with their size. This module owns the raft
+//! directory and nothing else: it never reads or changes the state machine.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{
     Entry, LogId, LogState, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote,
 };
+use tokio::sync::watch;
 
 use super::codec::{self, put_frame};
+#[cfg(test)]
+use super::log_index::MemUse;
+use super::log_index::{self, LogMem, SharedMem, Source, lock};
 use super::log_writer::{self, Done, Job, WriterHandle};
 use super::{NodeId, TypeConfig, files, wal};
 use crate::error::Error;
@@ -27,21 +31,26 @@ use crate::storage;
 /// Default size the purged prefix of `log.wal` must reach before the file is
 /// rewritten without it.
 pub(crate) const DEFAULT_COMPACT_MIN_BYTES: u64 = 1 << 20;
+/// Default bound of the cache of recent entries (`--log-cache-bytes`).
+pub const DEFAULT_LOG_CACHE_BYTES: u64 = 16 << 20;
 
-/// What the log store and its readers share.
-#[derive(Default)]
-struct LogMem {
-    entries: BTreeMap<u64, Entry<TypeConfig>>,
-    last_purged: Option<LogId<NodeId>>,
-    committed: Option<LogId<NodeId>>,
-    vote: Option<Vote<NodeId>>,
+/// How a log store is opened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogOptions {
+    /// See [`DEFAULT_COMPACT_MIN_BYTES`] (tests use 0).
+    pub(crate) compact_min_bytes: u64,
+    /// Frame bytes of recent entries kept in memory; also the most one
+    /// replication read loads at once (at least one entry).
+    pub(crate) cache_bytes: u64,
 }
 
-type SharedMem = Arc<Mutex<LogMem>>;
-
-fn lock(mem: &SharedMem) -> MutexGuard<'_, LogMem> {
-    // The maps stay well-formed even if a holder panicked, so a poisoned lock is usable.
-    mem.lock().unwrap_or_else(PoisonError::into_inner)
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            compact_min_bytes: DEFAULT_COMPACT_MIN_BYTES,
+            cache_bytes: DEFAULT_LOG_CACHE_BYTES,
+        }
+    }
 }
 
 /// The durable raft log of one node (see the module docs). Owned by openraft once
@@ -49,46 +58,78 @@ fn lock(mem: &SharedMem) -> MutexGuard<'_, LogMem> {
 pub struct LogStore {
     mem: SharedMem,
     writer: WriterHandle,
+    read_cap: u64,
+    /// Frame bytes appended since open (monotonic), for the byte-based
+    /// snapshot trigger.
+    appended: watch::Sender<u64>,
 }
 
 /// A read-only view of the log used by openraft's replication tasks.
 #[derive(Clone)]
 pub struct LogReader {
     mem: SharedMem,
+    read_cap: u64,
 }
 
 impl LogStore {
-    /// Opens or creates the log in `dir` (`<data_dir>/raft`), replaying it. Blocking:
-    /// call from a blocking context. Fails with [`Error::Io`] if the directory is in
-    /// use or the log is damaged anywhere but in its tail.
+    /// Opens or creates the log in `dir` (`<data_dir>/raft`), replaying it, with
+    /// the default settings. Blocking: call from a blocking context. Fails with
+    /// [`Error::Io`] if the directory is in use or the log is damaged anywhere but
+    /// in a tail written after its last fsync.
     pub fn open(dir: &Path) -> Result<LogStore, Error> {
-        Self::open_with(dir, DEFAULT_COMPACT_MIN_BYTES)
+        Self::open_reporting(dir, LogOptions::default())
+    }
+
+    /// [`LogStore::open`] with chosen options.
+    pub(crate) fn open_reporting(dir: &Path, opts: LogOptions) -> Result<LogStore, Error> {
+        Self::open_with(dir, opts)
             .map_err(|e| Error::Io(format!("opening the raft log in {}: {e}", dir.display())))
     }
 
-    /// [`LogStore::open`] with a chosen compaction threshold (tests use 0).
-    pub(crate) fn open_with(dir: &Path, compact_min_bytes: u64) -> io::Result<LogStore> {
+    /// The greatest purged log id: entries up to it exist only in snapshots.
+    pub(crate) fn last_purged(&self) -> Option<LogId<NodeId>> {
+        lock(&self.mem).last_purged
+    }
+
+    /// [`LogStore::open`] with chosen options, reporting plain I/O errors.
+    pub(crate) fn open_with(dir: &Path, opts: LogOptions) -> io::Result<LogStore> {
         files::create_dir_durable(dir)?;
-        let lock = files::lock_dir(dir)?;
+        let dir_lock = files::lock_dir(dir)?;
         let replayed = wal::replay(dir)?;
         let vote = wal::read_vote(dir)?;
-        let writer = log_writer::spawn(dir.to_path_buf(), lock, &replayed, compact_min_bytes)?;
+        let file = Arc::new(replayed.file);
         tracing::info!(
             dir = %dir.display(),
-            entries = replayed.entries.len(),
+            entries = replayed.slots.len(),
             last_purged = ?replayed.last_purged,
             committed = ?replayed.committed,
             "opened the raft log"
         );
-        let mem = LogMem {
-            entries: replayed.entries,
+        let offsets = replayed.slots.iter().map(|(i, s)| (*i, s.offset)).collect();
+        let mem = Arc::new(Mutex::new(LogMem::new(
+            replayed.slots,
+            file.clone(),
+            opts.cache_bytes,
+            replayed.last_purged,
+            replayed.committed,
+            vote,
+        )));
+        let writer = log_writer::spawn(log_writer::Start {
+            dir: dir.to_path_buf(),
+            lock: dir_lock,
+            file,
+            end: replayed.end,
+            offsets,
             last_purged: replayed.last_purged,
             committed: replayed.committed,
-            vote,
-        };
+            mem: mem.clone(),
+            compact_min_bytes: opts.compact_min_bytes,
+        })?;
         Ok(LogStore {
-            mem: Arc::new(Mutex::new(mem)),
+            mem,
             writer,
+            read_cap: opts.cache_bytes,
+            appended: watch::Sender::new(0),
         })
     }
 
@@ -97,35 +138,64 @@ impl LogStore {
         self.writer.clone()
     }
 
+    /// Follows the frame bytes appended since open.
+    pub(crate) fn appended_bytes(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// A reader sharing this store's index (usable after the store moved into raft).
+    pub(crate) fn reader(&self) -> LogReader {
+        LogReader {
+            mem: self.mem.clone(),
+            read_cap: self.read_cap,
+        }
+    }
+
     /// Makes `entries` readable now and queues them for the writer; `done` fires
     /// once they are on disk.
     pub(crate) fn append_with<I>(&mut self, entries: I, done: Option<Done>) -> io::Result<()>
     where
         I: IntoIterator<Item = Entry<TypeConfig>>,
     {
-        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
         let mut bytes = Vec::new();
-        let mut index_offsets = Vec::with_capacity(entries.len());
-        for entry in &entries {
-            index_offsets.push((entry.log_id.index, bytes.len()));
+        let mut index_offsets = Vec::new();
+        let mut sized = Vec::new();
+        for entry in entries {
+            let start = bytes.len();
+            index_offsets.push((entry.log_id.index, start));
             let record = storage::LogRecord {
                 record: Some(storage::log_record::Record::Entry(codec::entry_to_proto(
-                    entry,
+                    &entry,
                 )?)),
             };
             put_frame(&mut bytes, &record);
+            let len = u32::try_from(bytes.len() - start)
+                .map_err(|_| io::Error::other("a log entry over 4 GiB"))?;
+            sized.push((entry, len));
         }
-        {
-            let mut mem = lock(&self.mem);
-            for entry in entries {
-                mem.entries.insert(entry.log_id.index, entry);
-            }
-        }
+        let append_id = lock(&self.mem).append(sized);
+        let added = bytes.len() as u64;
         self.writer.send(Job::Append {
             bytes,
             index_offsets,
+            append_id,
             done,
-        })
+        })?;
+        self.appended.send_modify(|total| *total += added);
+        Ok(())
+    }
+}
+
+impl LogReader {
+    /// Frame bytes of the live entries after `index` (all for `None`).
+    pub(crate) fn bytes_after(&self, index: Option<u64>) -> u64 {
+        lock(&self.mem).bytes_after(index)
+    }
+
+    /// What the log holds in memory now.
+    #[cfg(test)]
+    pub(crate) fn mem_use(&self) -> MemUse {
+        lock(&self.mem).mem_use()
     }
 }
 
@@ -133,12 +203,16 @@ fn write_err(e: &io::Error) -> StorageError<NodeId> {
     StorageIOError::write_logs(e).into()
 }
 
+fn read_err(e: &io::Error) -> StorageError<NodeId> {
+    StorageIOError::read_logs(e).into()
+}
+
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
-        Ok(read_range(&self.mem, range))
+        read_range(&self.mem, range, u64::MAX).map_err(|e| read_err(&e))
     }
 }
 
@@ -147,15 +221,34 @@ impl RaftLogReader<TypeConfig> for LogReader {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
-        Ok(read_range(&self.mem, range))
+        read_range(&self.mem, range, u64::MAX).map_err(|e| read_err(&e))
+    }
+
+    /// Replication reads at most the cache bound's worth of bytes at once.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+        read_range(&self.mem, start..end, self.read_cap).map_err(|e| read_err(&e))
     }
 }
 
-fn read_range(mem: &SharedMem, range: impl RangeBounds<u64>) -> Vec<Entry<TypeConfig>> {
-    lock(mem)
-        .entries
-        .range(range)
-        .map(|(_, e)| e.clone())
+/// Reads the live entries in `range` (up to `byte_cap` frame bytes, at least one),
+/// from the cache or the file. The file is read outside the lock.
+fn read_range(
+    mem: &SharedMem,
+    range: impl RangeBounds<u64>,
+    byte_cap: u64,
+) -> io::Result<Vec<Entry<TypeConfig>>> {
+    let (plan, file) = lock(mem).plan_read(range, byte_cap);
+    plan.into_iter()
+        .map(|source| match source {
+            Source::Cached(entry) => Ok(entry),
+            Source::Disk(slot) => log_index::read_entry(&file, &slot).map_err(|e| {
+                io::Error::new(e.kind(), format!("reading entry {}: {e}", slot.log_id))
+            }),
+        })
         .collect()
 }
 
@@ -164,7 +257,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
         let mem = lock(&self.mem);
-        let last = mem.entries.last_key_value().map(|(_, e)| e.log_id);
+        let last = mem.last_log_id();
         Ok(LogState {
             last_purged_log_id: mem.last_purged,
             last_log_id: last.or(mem.last_purged),
@@ -172,9 +265,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
-        LogReader {
-            mem: self.mem.clone(),
-        }
+        self.reader()
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
@@ -239,7 +330,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         tracing::debug!(%log_id, "truncating the raft log");
-        drop(lock(&self.mem).entries.split_off(&log_id.index));
+        lock(&self.mem).truncate(log_id.index);
         self.writer
             .send(Job::Truncate { from: log_id.index })
             .map_err(|e| write_err(&e))
@@ -247,11 +338,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         tracing::debug!(%log_id, "purging the raft log");
-        {
-            let mut mem = lock(&self.mem);
-            mem.last_purged = mem.last_purged.max(Some(log_id));
-            mem.entries = mem.entries.split_off(&(log_id.index + 1));
-        }
+        lock(&self.mem).purge(log_id);
         self.writer
             .send(Job::Purge { upto: log_id })
             .map_err(|e| write_err(&e))

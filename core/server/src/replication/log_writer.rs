@@ -7,6 +7,11 @@
 //! N. Truncate, purge and committed records need no fsync of their own: they are
 //! ordered in the file before any later append, whose fsync covers them.
 //!
+//! After each fsync, before any callback fires, it writes a `synced` marker (see
+//! `wal`): an acknowledged record always has a marker after it, which is how
+//! recovery tells damage from a torn tail. Once an append is written it tells
+//! the shared index (`log_index`) where each entry's frame is.
+//!
 //! After a purge, when the purged prefix is most of the file, the thread rewrites
 //! the file without it (see [`Writer::maybe_compact`]). It owns the data
 //! directory's lock for as long as it runs.
@@ -29,7 +34,8 @@ use openraft::LogId;
 use super::NodeId;
 use super::codec::{self, put_frame};
 use super::files;
-use super::wal::{Replayed, VOTE_FILE, WAL_FILE, WAL_MAGIC, WAL_TMP};
+use super::log_index::{SharedMem, lock};
+use super::wal::{self, VOTE_FILE, WAL_FILE, WAL_MAGIC, WAL_TMP};
 use crate::storage;
 use crate::storage::log_record::Record;
 
@@ -38,11 +44,13 @@ pub(crate) type Done = Box<dyn FnOnce(io::Result<()>) + Send>;
 
 /// One unit of work for the writer.
 pub(crate) enum Job {
-    /// Framed entry records; `index_offsets` gives each entry's offset in `bytes`.
-    /// `done` (if any) fires after the records are on disk.
+    /// Framed entry records of append `append_id` (see `log_index`); `index_offsets`
+    /// gives each entry's offset in `bytes`. `done` (if any) fires after the
+    /// records are on disk.
     Append {
         bytes: Vec<u8>,
         index_offsets: Vec<(u64, usize)>,
+        append_id: u64,
         done: Option<Done>,
     },
     /// Delete entries with index >= `from`.
@@ -116,26 +124,40 @@ const ZERO_CHUNK: usize = 1024 * 1024;
 /// behind one huge write.
 const MAX_BATCH: usize = 4096;
 
+/// What the writer starts from: the replayed log's file and its extent.
+pub(crate) struct Start {
+    /// Directory of the log.
+    pub(crate) dir: PathBuf,
+    /// The directory's lock, held while the writer runs.
+    pub(crate) lock: File,
+    /// `log.wal`, open for reading and writing (shared with readers).
+    pub(crate) file: Arc<File>,
+    /// Where the next record goes.
+    pub(crate) end: u64,
+    /// Offset of each live entry's frame.
+    pub(crate) offsets: BTreeMap<u64, u64>,
+    pub(crate) last_purged: Option<LogId<NodeId>>,
+    pub(crate) committed: Option<LogId<NodeId>>,
+    /// The index shared with the store and its readers.
+    pub(crate) mem: SharedMem,
+    pub(crate) compact_min_bytes: u64,
+}
+
 /// Starts the writer thread over a replayed log.
-pub(crate) fn spawn(
-    dir: PathBuf,
-    lock: File,
-    replayed: &Replayed,
-    compact_min_bytes: u64,
-) -> io::Result<WriterHandle> {
-    let file = OpenOptions::new().write(true).open(dir.join(WAL_FILE))?;
-    let allocated = file.metadata()?.len().max(replayed.end);
+pub(crate) fn spawn(start: Start) -> io::Result<WriterHandle> {
+    let allocated = start.file.metadata()?.len().max(start.end);
     let stats = Arc::new(WriterStats::default());
     let mut writer = Writer {
-        dir,
-        file,
-        _lock: lock,
-        end: replayed.end,
+        dir: start.dir,
+        file: start.file,
+        _lock: start.lock,
+        end: start.end,
         allocated,
-        offsets: replayed.offsets.clone(),
-        last_purged: replayed.last_purged,
-        committed: replayed.committed,
-        compact_min_bytes,
+        offsets: start.offsets,
+        last_purged: start.last_purged,
+        committed: start.committed,
+        mem: start.mem,
+        compact_min_bytes: start.compact_min_bytes,
         stats: stats.clone(),
         failed: None,
     };
@@ -148,7 +170,7 @@ pub(crate) fn spawn(
 
 struct Writer {
     dir: PathBuf,
-    file: File,
+    file: Arc<File>,
     _lock: File,
     /// Logical end of the log (the next record's offset).
     end: u64,
@@ -158,6 +180,7 @@ struct Writer {
     offsets: BTreeMap<u64, u64>,
     last_purged: Option<LogId<NodeId>>,
     committed: Option<LogId<NodeId>>,
+    mem: SharedMem,
     compact_min_bytes: u64,
     stats: Arc<WriterStats>,
     /// Set after a failed write or fsync: the file's state is unknown, so every
@@ -170,6 +193,8 @@ struct Writer {
 struct Batch {
     buf: Vec<u8>,
     waiting: Vec<Done>,
+    /// Appends in `buf`: append id and (index, file offset) of each entry.
+    appends: Vec<(u64, Vec<(u64, u64)>)>,
 }
 
 impl Writer {
@@ -204,13 +229,17 @@ impl Writer {
                 Job::Append {
                     bytes,
                     index_offsets,
+                    append_id,
                     done,
                 } => {
                     let base = self.end + batch.buf.len() as u64;
+                    let mut at = Vec::with_capacity(index_offsets.len());
                     for (index, rel) in index_offsets {
                         drop(self.offsets.split_off(&index));
                         self.offsets.insert(index, base + rel as u64);
+                        at.push((index, base + rel as u64));
                     }
+                    batch.appends.push((append_id, at));
                     batch.buf.extend_from_slice(&bytes);
                     batch.waiting.extend(done);
                 }
@@ -259,23 +288,30 @@ impl Writer {
         }
     }
 
-    /// Writes the batch's records; fsyncs if a callback waits (or `force`); fires
-    /// the callbacks in order.
+    /// Writes the batch's records; fsyncs if a callback waits (or `force`) and
+    /// then writes a `synced` marker; fires the callbacks in order.
     fn flush(&mut self, batch: &mut Batch, force: bool) {
         let need_sync = force || !batch.waiting.is_empty();
         let mut res = Ok(());
         if !batch.buf.is_empty() {
-            res = self
-                .preallocate(batch.buf.len() as u64)
-                .and_then(|()| self.file.write_all_at(&batch.buf, self.end));
-            if res.is_ok() {
-                self.end += batch.buf.len() as u64;
-            }
+            res = self.write_at_end(&batch.buf);
             batch.buf.clear();
+            let appends = std::mem::take(&mut batch.appends);
+            if res.is_ok() && !appends.is_empty() {
+                // Readable from the file from now on (fsynced or not).
+                let mut mem = lock(&self.mem);
+                for (append_id, at) in &appends {
+                    mem.written(*append_id, at);
+                }
+            }
         }
         if res.is_ok() && need_sync {
             res = self.file.sync_data();
             self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+            if res.is_ok() {
+                // Before any callback: an acknowledged record has a marker after it.
+                res = self.write_at_end(&codec::synced_marker());
+            }
         }
         if let Err(e) = &res {
             tracing::error!(error = %e, "raft log write failed; the log store stops accepting writes");
@@ -287,6 +323,14 @@ impl Writer {
                 Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
             });
         }
+    }
+
+    /// Writes `bytes` at the end of the log.
+    fn write_at_end(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.preallocate(bytes.len() as u64)?;
+        self.file.write_all_at(bytes, self.end)?;
+        self.end += bytes.len() as u64;
+        Ok(())
     }
 
     /// Makes sure `len` more bytes fit before the end of the zero-filled space.
@@ -331,7 +375,7 @@ impl Writer {
     }
 
     fn compact(&mut self, first_live: u64) -> io::Result<()> {
-        let mut head = WAL_MAGIC.to_vec();
+        let mut head = wal::fresh_log();
         if let Some(p) = &self.last_purged {
             put_record(&mut head, Record::PurgeUpto(codec::log_id_to_proto(p)));
         }
@@ -354,16 +398,24 @@ impl Writer {
         drop(out);
         fs::rename(&tmp, self.dir.join(WAL_FILE))?;
         // From here on the old handle points at an unlinked file: a failure is fatal.
-        let reopened = files::sync_dir(&self.dir)
-            .and_then(|()| OpenOptions::new().write(true).open(self.dir.join(WAL_FILE)));
+        let reopened = files::sync_dir(&self.dir).and_then(|()| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(self.dir.join(WAL_FILE))
+        });
+        let head_len = head.len() as u64;
         match reopened {
-            Ok(file) => self.file = file,
+            Ok(file) => {
+                self.file = Arc::new(file);
+                // Readers switch to the new file and offsets together.
+                lock(&self.mem).relocate(first_live, head_len, self.file.clone());
+            }
             Err(e) => {
                 self.failed = Some(format!("reopening the compacted raft log: {e}"));
                 return Err(e);
             }
         }
-        let head_len = head.len() as u64;
         for offset in self.offsets.values_mut() {
             *offset = *offset - first_live + head_len;
         }

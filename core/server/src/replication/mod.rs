@@ -8,9 +8,14 @@
 //!
 //! On disk, under the data directory:
 //! - `raft/log.wal`: checksummed `proto::LogRecord` frames (entries, truncations,
-//!   purges, commit marks), replayed on open; `raft/vote`: the vote, replaced
-//!   atomically; `raft/LOCK`: keeps a second process out.
-//! - `snapshots/<id>.snap`: the newest snapshots (header + tree + sessions).
+//!   purges, commit marks, sync markers), replayed on open; only an index of
+//!   the entries (and a bounded cache of recent ones) is kept in memory;
+//!   `raft/vote`: the vote, replaced atomically; `raft/LOCK`: keeps a second
+//!   process out.
+//! - `snapshots/<id>.snap`: the newest snapshots (header + tree + sessions),
+//!   built every `snapshot_logs_since_last` entries or `snapshot_log_bytes` of
+//!   log, whichever comes first; a damaged one is renamed `*.snap.damaged`
+//!   when an older one and the log can stand in for it.
 //!
 //! Snapshot data handed to openraft is a `tokio::fs::File` on the snapshot file,
 //! so a large tree is never copied into memory to be sent or received.
@@ -21,21 +26,26 @@
 mod batcher;
 mod codec;
 mod files;
+mod log_index;
 mod log_store;
 mod log_writer;
 mod network;
 mod replica;
 mod sm_store;
 mod snapshot;
+mod snapshot_dir;
+mod snapshot_trigger;
 mod wal;
+mod wal_scan;
 
 #[cfg(test)]
 mod tests;
 
-pub use log_store::{LogReader, LogStore};
+pub use files::create_data_dir;
+pub use log_store::{DEFAULT_LOG_CACHE_BYTES, LogReader, LogStore};
 pub use network::{NetworkFactory, PeerClient};
-pub use replica::{Replica, ReplicationConfig};
-pub use sm_store::{ApplyObserver, NoopObserver, SmStore};
+pub use replica::{DEFAULT_SNAPSHOT_LOG_BYTES, Replica, ReplicationConfig};
+pub use sm_store::{ApplyObserver, DEFAULT_SNAPSHOT_RETRY, NoopObserver, SmStore};
 
 use crate::state_machine::{BatchOutcome, CommandBatch};
 

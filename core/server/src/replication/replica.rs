@@ -1,8 +1,11 @@
 //! [`Replica`]: the facade the server uses to run the replicated state machine.
 //!
-//! It opens the stores under `<data_dir>/raft` and `<data_dir>/snapshots`, starts
-//! openraft, bootstraps a one-member cluster, and maps openraft's errors
-//! onto coord's [`Error`]. It owns no storage format and no state-machine logic.
+//! It creates the data directory durably, opens the stores under
+//! `<data_dir>/raft` and `<data_dir>/snapshots` (the snapshot chosen must reach
+//! the log's start), starts openraft with its snapshot policy (entry count,
+//! plus the log-size trigger of `snapshot_trigger`), bootstraps a one-member
+//! cluster, and maps openraft's errors onto coord's [`Error`]. It owns no
+//! storage format and no state-machine logic.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -16,7 +19,9 @@ use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
 use super::batcher::Batcher;
+use super::log_store::LogOptions;
 use super::log_writer::WriterHandle;
+use super::sm_store::SmOptions;
 use super::{ApplyObserver, LogStore, Member, NetworkFactory, NodeId, SmStore, TypeConfig};
 use crate::config::Limits;
 use crate::error::Error;
@@ -31,6 +36,14 @@ pub struct ReplicationConfig {
     pub node_id: u64,
     /// Build a snapshot (and compact the log) after this many applied entries.
     pub snapshot_logs_since_last: u64,
+    /// Also build one once the log entries after the last snapshot take this
+    /// many bytes of log (0: entry count only).
+    pub snapshot_log_bytes: u64,
+    /// After a snapshot fails to build, wait this long before trying again.
+    pub snapshot_retry: Duration,
+    /// Bytes of recent log entries kept in memory (older ones are read from
+    /// the log file when needed).
+    pub log_cache_bytes: u64,
     /// Entries kept in the log behind a snapshot, so a slightly lagging follower
     /// can catch up without a snapshot transfer.
     pub logs_to_keep_after_snapshot: u64,
@@ -59,6 +72,9 @@ impl ReplicationConfig {
             data_dir: data_dir.into(),
             node_id: 1,
             snapshot_logs_since_last: 10_000,
+            snapshot_log_bytes: DEFAULT_SNAPSHOT_LOG_BYTES,
+            snapshot_retry: super::DEFAULT_SNAPSHOT_RETRY,
+            log_cache_bytes: super::DEFAULT_LOG_CACHE_BYTES,
             logs_to_keep_after_snapshot: 1_000,
             heartbeat_ms: 100,
             election_timeout_min_ms: 300,
@@ -70,6 +86,18 @@ impl ReplicationConfig {
     }
 }
 
+/// Default of [`ReplicationConfig::snapshot_log_bytes`] (`--snapshot-log-bytes`).
+pub const DEFAULT_SNAPSHOT_LOG_BYTES: u64 = 64 << 20;
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A running replica of the coord state machine (see the module docs).
 pub struct Replica {
     raft: Raft<TypeConfig>,
@@ -78,6 +106,10 @@ pub struct Replica {
     node_id: NodeId,
     log: WriterHandle,
     batcher: Batcher,
+    _snapshot_trigger: Option<AbortOnDrop>,
+    /// The state-machine store (tests inject snapshot failures through it).
+    #[cfg(test)]
+    sm_store: SmStore,
 }
 
 impl Replica {
@@ -88,18 +120,29 @@ impl Replica {
         cfg: ReplicationConfig,
         observer: Arc<dyn ApplyObserver>,
     ) -> Result<Replica, Error> {
-        let raft_dir = cfg.data_dir.join("raft");
-        let snap_dir = cfg.data_dir.join("snapshots");
+        let data_dir = cfg.data_dir.clone();
+        let log_opts = LogOptions {
+            cache_bytes: cfg.log_cache_bytes,
+            ..LogOptions::default()
+        };
+        let retry = cfg.snapshot_retry;
         let (log_store, sm_store) = tokio::task::spawn_blocking(move || {
-            Ok::<_, Error>((
-                LogStore::open(&raft_dir)?,
-                SmStore::open(&snap_dir, observer)?,
-            ))
+            super::create_data_dir(&data_dir)?;
+            let log = LogStore::open_reporting(&data_dir.join("raft"), log_opts)?;
+            let opts = SmOptions {
+                log_start: log.last_purged(),
+                retry,
+            };
+            let sm = SmStore::open_with(&data_dir.join("snapshots"), observer, opts)?;
+            Ok::<_, Error>((log, sm))
         })
         .await
         .map_err(|e| Error::Internal(format!("opening the stores: {e}")))??;
         let log = log_store.writer();
+        let (log_reader, appended) = (log_store.reader(), log_store.appended_bytes());
         let state = sm_store.state();
+        #[cfg(test)]
+        let sm_clone = sm_store.clone();
 
         let config = openraft::Config {
             cluster_name: "coord".into(),
@@ -121,7 +164,19 @@ impl Replica {
         )
         .await
         .map_err(map_fatal)?;
+        let snapshot_trigger = (cfg.snapshot_log_bytes > 0).then(|| {
+            AbortOnDrop(tokio::spawn(super::snapshot_trigger::run(
+                raft.clone(),
+                log_reader,
+                appended,
+                cfg.snapshot_log_bytes,
+                cfg.snapshot_retry,
+            )))
+        });
         let replica = Replica {
+            _snapshot_trigger: snapshot_trigger,
+            #[cfg(test)]
+            sm_store: sm_clone,
             metrics: raft.metrics(),
             batcher: Batcher::start(raft.clone(), cfg.max_inflight_batches),
             raft,
@@ -306,6 +361,18 @@ impl Replica {
             .stats()
             .fsyncs
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The state-machine store.
+    #[cfg(test)]
+    pub(crate) fn sm_store(&self) -> &SmStore {
+        &self.sm_store
+    }
+
+    /// Index up to which the log has been purged (behind a snapshot).
+    #[cfg(test)]
+    pub(crate) fn purged_index(&self) -> Option<u64> {
+        self.metrics.borrow().purged.map(|p| p.index)
     }
 
     /// Whether this node currently believes it is the leader.

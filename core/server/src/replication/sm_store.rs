@@ -6,6 +6,12 @@
 //! server, which serves reads from it. The write lock is taken per entry and never
 //! held across an `.await`. This module never touches the raft log.
 //!
+//! A snapshot that fails to build (a full disk, say) is not fatal: openraft 0.9
+//! stops raft on any error from `build_snapshot`, so the builder logs the
+//! failure, leaves no temp file, and reports the current snapshot unchanged;
+//! attempts within the retry backoff after a failure are skipped. Writes go on
+//! as long as the log has room.
+//!
 //! Snapshots are built from a consistent view by holding the read lock while the
 //! state is serialized into memory (on a blocking thread). For a 1M-node tree that
 //! stalls writes for the serialization (on the order of a second) and needs the
@@ -18,6 +24,7 @@ use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
@@ -25,7 +32,7 @@ use openraft::{
 };
 
 use super::snapshot::{self, Meta, SnapFile};
-use super::{Member, NodeId, TypeConfig};
+use super::{Member, NodeId, TypeConfig, snapshot_dir};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{BatchOutcome, Command, Outcome, StateMachine, WatchEvent};
@@ -70,7 +77,28 @@ struct Inner {
     /// The newest snapshot on disk.
     current: Mutex<Option<SnapFile>>,
     seq: AtomicU64,
+    /// Wait this long after a failed build before trying again.
+    retry: Duration,
+    /// When the last build failed.
+    failed_at: Mutex<Option<Instant>>,
+    /// Builds that failed since open.
+    failures: AtomicU64,
+    /// Bytes a snapshot file may take before its write fails as on a full
+    /// disk (tests).
+    space: Mutex<Option<u64>>,
 }
+
+/// How a state-machine store is opened.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SmOptions {
+    /// The raft log's last purged id: the snapshot loaded must reach it.
+    pub(crate) log_start: Option<LogId<NodeId>>,
+    /// Wait after a failed snapshot build before trying again.
+    pub(crate) retry: Duration,
+}
+
+/// Default wait after a failed snapshot build (`--snapshot-retry-ms`).
+pub const DEFAULT_SNAPSHOT_RETRY: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Default)]
 struct Applied {
@@ -100,16 +128,32 @@ impl SmStore {
     /// everything else that decides an outcome, other limits arrive through the
     /// log (or a snapshot), never from this server's settings.
     pub fn open(dir: &Path, observer: Arc<dyn ApplyObserver>) -> Result<SmStore, Error> {
-        Self::open_io(dir, observer)
+        let opts = SmOptions {
+            log_start: None,
+            retry: DEFAULT_SNAPSHOT_RETRY,
+        };
+        Self::open_with(dir, observer, opts)
+    }
+
+    /// [`SmStore::open`] for a log purged up to `opts.log_start`: the newest
+    /// intact snapshot that reaches it is loaded (see `snapshot_dir::open_newest`).
+    pub(crate) fn open_with(
+        dir: &Path,
+        observer: Arc<dyn ApplyObserver>,
+        opts: SmOptions,
+    ) -> Result<SmStore, Error> {
+        Self::open_io(dir, observer, opts)
             .map_err(|e| Error::Io(format!("opening snapshots in {}: {e}", dir.display())))
     }
 
-    fn open_io(dir: &Path, observer: Arc<dyn ApplyObserver>) -> io::Result<SmStore> {
+    fn open_io(
+        dir: &Path,
+        observer: Arc<dyn ApplyObserver>,
+        opts: SmOptions,
+    ) -> io::Result<SmStore> {
         super::files::create_dir_durable(dir)?;
-        let newest = snapshot::list(dir, true)?.pop();
-        let (sm, applied, current) = match newest {
-            Some(snap) => {
-                let (sm, file) = snapshot::load(&snap.path)?;
+        let (sm, applied, current) = match snapshot_dir::open_newest(dir, opts.log_start)? {
+            Some((sm, file)) => {
                 tracing::info!(path = %file.path.display(), last_log_id = ?file.meta.last_log_id, "loaded snapshot");
                 let applied = Applied {
                     last: file.meta.last_log_id,
@@ -131,7 +175,39 @@ impl SmStore {
                 dir: dir.to_path_buf(),
                 current: Mutex::new(current),
                 seq: AtomicU64::new(0),
+                retry: opts.retry,
+                failed_at: Mutex::new(None),
+                failures: AtomicU64::new(0),
+                space: Mutex::new(None),
             }),
+        })
+    }
+
+    /// Tests: snapshot files may take `bytes` before their writes fail as on a
+    /// full disk (`None`: no limit).
+    #[cfg(test)]
+    pub(crate) fn limit_snapshot_space(&self, bytes: Option<u64>) {
+        *lock(&self.inner.space) = bytes;
+    }
+
+    /// Snapshot builds that failed since open.
+    #[cfg(test)]
+    pub(crate) fn snapshot_failures(&self) -> u64 {
+        self.inner.failures.load(Ordering::Relaxed)
+    }
+
+    /// What `build_snapshot` reports when no new snapshot was made: the current
+    /// one's metadata, which openraft takes as "nothing newer" (it reads only
+    /// the metadata of a built snapshot; the data handle, on the directory, is
+    /// dropped unread).
+    fn unchanged(&self) -> io::Result<Snapshot<TypeConfig>> {
+        let meta = lock(&self.inner.current)
+            .as_ref()
+            .map(|c| c.meta.clone())
+            .unwrap_or_default();
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(open_for_reading(&self.inner.dir)?),
         })
     }
 
@@ -187,16 +263,17 @@ impl SmStore {
             };
             (snapshot::encode(&sm, &meta)?, meta)
         };
-        let path = snapshot::write(&inner.dir, &meta.snapshot_id, &encoded)?;
+        let space = *lock(&inner.space);
+        let path = snapshot::write(&inner.dir, &meta.snapshot_id, &encoded, space)?;
         let file = SnapFile { meta, path };
-        self.set_current(file.clone())?;
+        self.set_current(file.clone());
         tracing::info!(path = %file.path.display(), last_log_id = ?file.meta.last_log_id, "built snapshot");
         Ok(file)
     }
 
     /// Records `file` as the newest snapshot unless a newer one is already current,
-    /// then prunes old files.
-    fn set_current(&self, file: SnapFile) -> io::Result<()> {
+    /// then prunes old files (a failure to delete one only costs space).
+    fn set_current(&self, file: SnapFile) {
         let mut current = lock(&self.inner.current);
         let newer = current
             .as_ref()
@@ -204,10 +281,11 @@ impl SmStore {
         if newer {
             *current = Some(file);
         }
-        if let Some(c) = current.as_ref() {
-            snapshot::prune(&self.inner.dir, &c.path)?;
+        if let Some(c) = current.as_ref()
+            && let Err(e) = snapshot_dir::prune(&self.inner.dir, &c.path)
+        {
+            tracing::warn!(dir = %self.inner.dir.display(), error = %e, "could not prune old snapshots");
         }
-        Ok(())
     }
 }
 
@@ -225,18 +303,39 @@ async fn blocking<T: Send + 'static>(
 
 impl RaftSnapshotBuilder<TypeConfig> for SmStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let this = self.clone();
         let snap_err = |e: &io::Error| -> StorageError<NodeId> {
             StorageIOError::write_snapshot(None, e).into()
         };
-        let file = blocking(move || this.build_blocking())
-            .await
-            .map_err(|e| snap_err(&e))?;
-        let data = open_for_reading(&file.path).map_err(|e| snap_err(&e))?;
-        Ok(Snapshot {
-            meta: file.meta,
-            snapshot: Box::new(data),
-        })
+        let inner = &self.inner;
+        if let Some(at) = *lock(&inner.failed_at)
+            && at.elapsed() < inner.retry
+        {
+            tracing::debug!("skipping a snapshot within the retry backoff of a failed one");
+            return self.unchanged().map_err(|e| snap_err(&e));
+        }
+        let this = self.clone();
+        match blocking(move || this.build_blocking()).await {
+            Ok(file) => {
+                *lock(&inner.failed_at) = None;
+                let data = open_for_reading(&file.path).map_err(|e| snap_err(&e))?;
+                Ok(Snapshot {
+                    meta: file.meta,
+                    snapshot: Box::new(data),
+                })
+            }
+            Err(e) => {
+                tracing::error!(
+                    dir = %inner.dir.display(),
+                    error = %e,
+                    retry_in_ms = inner.retry.as_millis() as u64,
+                    "building a snapshot failed (no temp file left); writes go on and the log \
+                     grows until a snapshot succeeds"
+                );
+                *lock(&inner.failed_at) = Some(Instant::now());
+                inner.failures.fetch_add(1, Ordering::Relaxed);
+                self.unchanged().map_err(|e| snap_err(&e))
+            }
+        }
     }
 }
 
@@ -328,7 +427,8 @@ impl RaftStateMachine<TypeConfig> for SmStore {
             path: file.path,
         };
         tracing::info!(path = %file.path.display(), last_log_id = ?meta.last_log_id, "installed snapshot");
-        self.set_current(file).map_err(|e| snap_err(&e))
+        self.set_current(file);
+        Ok(())
     }
 
     async fn get_current_snapshot(

@@ -1,5 +1,6 @@
-//! Snapshot files in `<data_dir>/snapshots/`: format, durable write, checked read,
-//! listing and pruning. No locking and no openraft traits here (see `sm_store`).
+//! Snapshot files in `<data_dir>/snapshots/`: format, durable write and checked
+//! read of one file (the directory as a whole is `snapshot_dir`'s). No locking
+//! and no openraft traits here (see `sm_store`).
 //!
 //! A file is an envelope `[magic "CRDSNAP1"][crc32 of body: u32 LE][body length: u64 LE]`
 //! followed by the body: one length-delimited `SnapshotRecord` holding the
@@ -26,7 +27,7 @@ const MAGIC: &[u8; 8] = b"CRDSNAP1";
 const ENVELOPE: usize = 20;
 const FORMAT_VERSION: u32 = 1;
 /// File name suffix of finished snapshots.
-const SUFFIX: &str = ".snap";
+pub(crate) const SUFFIX: &str = ".snap";
 /// How many snapshots are kept on disk (the newest first).
 pub(crate) const KEEP: usize = 2;
 
@@ -111,26 +112,81 @@ pub(crate) fn file_name(id: &str) -> String {
 }
 
 /// Writes `enc` as `dir/<id>.snap` durably (temp file, fsync, rename, fsync dir).
-pub(crate) fn write(dir: &Path, id: &str, enc: &Encoded) -> io::Result<PathBuf> {
+/// On failure (a full disk, say) the temp file is removed. `space`, if set,
+/// is how many bytes the file may take before the write fails as a full disk
+/// would (tests).
+pub(crate) fn write(
+    dir: &Path,
+    id: &str,
+    enc: &Encoded,
+    space: Option<u64>,
+) -> io::Result<PathBuf> {
     let mut crc = crc32fast::Hasher::new();
     crc.update(&enc.header);
     crc.update(&enc.records);
     let body_len = (enc.header.len() + enc.records.len()) as u64;
     let name = file_name(id);
     let tmp = dir.join(format!("{name}.tmp"));
-    let mut out = io::BufWriter::new(File::create(&tmp)?);
+    let guard = RemoveOnDrop(Some(&tmp));
+    let file = File::create(&tmp)?;
+    let mut out = io::BufWriter::new(SpaceLimited {
+        file,
+        left: space.unwrap_or(u64::MAX),
+    });
     out.write_all(MAGIC)?;
     out.write_all(&crc.finalize().to_le_bytes())?;
     out.write_all(&body_len.to_le_bytes())?;
     out.write_all(&enc.header)?;
     out.write_all(&enc.records)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
+    let file = out.into_inner().map_err(|e| e.into_error())?.file;
     file.sync_all()?;
     drop(file);
     let path = dir.join(name);
     fs::rename(&tmp, &path)?;
+    guard.disarm();
     files::sync_dir(dir)?;
     Ok(path)
+}
+
+/// Removes a temp file when dropped, unless disarmed.
+struct RemoveOnDrop<'a>(Option<&'a Path>);
+
+impl RemoveOnDrop<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(path) = self.0 {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// A file that fails writes with "no space left on device" past `left` bytes.
+struct SpaceLimited {
+    file: File,
+    left: u64,
+}
+
+impl Write for SpaceLimited {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.left == 0 && !buf.is_empty() {
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
+        }
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let written = self.file.write(&buf[..n])?;
+        self.left -= written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Copies a received snapshot (positioned at its start) into `dir` and loads it.
@@ -262,46 +318,6 @@ fn meta_of(h: &storage::SnapshotHeader) -> io::Result<Meta> {
     })
 }
 
-/// The finished snapshots in `dir`, oldest first. With `at_open` (nothing else
-/// writes there yet) it removes temp files left by a crash and fails on an
-/// unreadable snapshot (files appear only by rename, so that is damage); otherwise
-/// unreadable files are skipped with a warning.
-pub(crate) fn list(dir: &Path, at_open: bool) -> io::Result<Vec<SnapFile>> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if at_open && (name.ends_with(".tmp") || name.ends_with(".part")) {
-            let _ = fs::remove_file(&path);
-        } else if name.ends_with(SUFFIX) {
-            match read_meta(&path) {
-                Ok(snap) => found.push(snap),
-                Err(e) if at_open => return Err(invalid(format!("{}: {e}", path.display()))),
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable snapshot")
-                }
-            }
-        }
-    }
-    found.sort_by_key(|s| s.meta.last_log_id);
-    Ok(found)
-}
-
-/// Deletes all snapshots but the [`KEEP`] newest, never `current`.
-pub(crate) fn prune(dir: &Path, current: &Path) -> io::Result<()> {
-    let all = list(dir, false)?;
-    let excess = all.len().saturating_sub(KEEP);
-    for snap in all.into_iter().take(excess) {
-        if snap.path != current {
-            fs::remove_file(&snap.path)?;
-        }
-    }
-    Ok(())
-}
-
 /// A reader that checksums and counts what passes through it.
 struct CrcReader<R> {
     inner: R,
@@ -374,7 +390,7 @@ mod tests {
             }
             enc.header = rec.encode_length_delimited_to_vec();
         }
-        let path = write(dir.path(), "s", &enc).expect("write");
+        let path = write(dir.path(), "s", &enc, None).expect("write");
         let (restored, _) = load(&path).expect("load");
         assert_eq!(restored.last_zxid(), 2);
         restored

@@ -44,6 +44,12 @@ pub const TICK_MS: RangeInclusive<u64> = 1..=60_000;
 pub const REAP_INTERVAL_MS: RangeInclusive<u64> = 1..=DAY_MS;
 /// `--snapshot-every`: log entries between snapshots.
 pub const SNAPSHOT_EVERY: RangeInclusive<u64> = 1..=1_000_000_000;
+/// `--snapshot-log-bytes` (0: by entry count only).
+pub const SNAPSHOT_LOG_BYTES: RangeInclusive<u64> = 0..=16 * 1024 * GIB;
+/// `--snapshot-retry-ms` (0: retry at the next trigger).
+pub const SNAPSHOT_RETRY_MS: RangeInclusive<u64> = 0..=DAY_MS;
+/// `--log-cache-bytes` (0: every log read goes to disk).
+pub const LOG_CACHE_BYTES: RangeInclusive<u64> = 0..=64 * GIB;
 /// `--watch-history-bytes` (0 keeps no history: reconnecting clients whose
 /// watches missed events get `EventsLost`).
 pub const WATCH_HISTORY_BYTES: RangeInclusive<u64> = 0..=64 * GIB;
@@ -156,6 +162,24 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         "snapshot-every",
         cfg.snapshot_logs_since_last,
         &SNAPSHOT_EVERY,
+    )?;
+    check(
+        "snapshot_log_bytes",
+        "snapshot-log-bytes",
+        cfg.snapshot_log_bytes,
+        &SNAPSHOT_LOG_BYTES,
+    )?;
+    check(
+        "snapshot_retry",
+        "snapshot-retry-ms",
+        ms(cfg.snapshot_retry),
+        &SNAPSHOT_RETRY_MS,
+    )?;
+    check(
+        "log_cache_bytes",
+        "log-cache-bytes",
+        cfg.log_cache_bytes,
+        &LOG_CACHE_BYTES,
     )?;
     check(
         "watch_history_bytes",

@@ -46,6 +46,18 @@ pub struct ServerConfig {
     pub reap_interval: Duration,
     /// Snapshot after this many log entries (`--snapshot-every`).
     pub snapshot_logs_since_last: u64,
+    /// Also snapshot once the log entries since the last snapshot take this
+    /// many bytes of log; 0 counts entries only (`--snapshot-log-bytes`,
+    /// `COORD_SNAPSHOT_LOG_BYTES`).
+    pub snapshot_log_bytes: u64,
+    /// After a snapshot fails to build (a full disk, say), wait this long
+    /// before trying again; writes go on meanwhile (`--snapshot-retry-ms`,
+    /// `COORD_SNAPSHOT_RETRY_MS`).
+    pub snapshot_retry: Duration,
+    /// Bytes of recent raft log entries kept in memory; older entries are
+    /// read from the log file when needed, and one replication read loads at
+    /// most this much (`--log-cache-bytes`, `COORD_LOG_CACHE_BYTES`).
+    pub log_cache_bytes: u64,
     /// Bytes of recent watch events kept in memory so that a reconnecting
     /// client gets every event it missed (`--watch-history-bytes`); each event
     /// is charged its path plus 64 bytes. A client whose last zxid is older
@@ -87,6 +99,9 @@ impl ServerConfig {
             tick: Duration::from_millis(100),
             reap_interval: Duration::from_secs(1),
             snapshot_logs_since_last: 10_000,
+            snapshot_log_bytes: crate::replication::DEFAULT_SNAPSHOT_LOG_BYTES,
+            snapshot_retry: crate::replication::DEFAULT_SNAPSHOT_RETRY,
+            log_cache_bytes: crate::replication::DEFAULT_LOG_CACHE_BYTES,
             watch_history_bytes: DEFAULT_WATCH_HISTORY_BYTES,
             fd_reserve: 128,
             min_free_disk_bytes: 64 * 1024 * 1024,

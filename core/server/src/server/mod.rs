@@ -125,12 +125,7 @@ impl Server {
     /// serving.
     pub async fn start(mut cfg: ServerConfig) -> Result<Server> {
         bounds::validate(&cfg)?;
-        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-            Error::Io(format!(
-                "cannot create data dir {}: {e}",
-                cfg.data_dir.display()
-            ))
-        })?;
+        crate::replication::create_data_dir(&cfg.data_dir)?;
         resources::check_free_space(&cfg.data_dir, cfg.min_free_disk_bytes)?;
         cfg.max_connections =
             resources::fd_budget(cfg.max_connections, cfg.fd_reserve)?.max_connections;
@@ -144,6 +139,9 @@ impl Server {
         });
         let mut rcfg = ReplicationConfig::new(cfg.data_dir.clone());
         rcfg.snapshot_logs_since_last = cfg.snapshot_logs_since_last;
+        rcfg.snapshot_log_bytes = cfg.snapshot_log_bytes;
+        rcfg.snapshot_retry = cfg.snapshot_retry;
+        rcfg.log_cache_bytes = cfg.log_cache_bytes;
         rcfg.client_addr = cfg.listen.to_string();
         let replica = Replica::start(rcfg, observer.clone()).await?;
         // Limits decide outcomes, so a changed flag takes effect through the

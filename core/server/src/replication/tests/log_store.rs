@@ -10,21 +10,38 @@ use openraft::{Entry, EntryPayload, RaftLogReader, Vote};
 
 use super::{command_entry, log_id};
 use crate::replication::codec::{Frame, entry_to_proto, put_frame, read_frame};
+use crate::replication::log_store::LogOptions;
 use crate::replication::log_writer::Job;
 use crate::replication::{LogStore, TypeConfig};
 use crate::storage;
 
-fn open(dir: &Path) -> LogStore {
-    match LogStore::open_with(dir, 0) {
+/// Compaction at any size (so tests see it), the default cache.
+pub(super) fn test_options() -> LogOptions {
+    LogOptions {
+        compact_min_bytes: 0,
+        ..LogOptions::default()
+    }
+}
+
+pub(super) fn open(dir: &Path) -> LogStore {
+    match LogStore::open_with(dir, test_options()) {
         Ok(store) => store,
         Err(e) => panic!("open {}: {e}", dir.display()),
     }
 }
 
 /// Appends and waits until the writer reports the entries durable.
-async fn append_acked(store: &mut LogStore, indexes: std::ops::RangeInclusive<u64>, term: u64) {
+pub(super) async fn append_acked(
+    store: &mut LogStore,
+    indexes: std::ops::RangeInclusive<u64>,
+    term: u64,
+) {
+    append_entries_acked(store, indexes.map(|i| command_entry(term, i)).collect()).await;
+}
+
+/// Appends `entries` and waits until the writer reports them durable.
+pub(super) async fn append_entries_acked(store: &mut LogStore, entries: Vec<Entry<TypeConfig>>) {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let entries: Vec<_> = indexes.map(|i| command_entry(term, i)).collect();
     store
         .append_with(
             entries,
@@ -87,7 +104,7 @@ async fn acknowledged_appends_vote_and_commit_survive_reopen() {
 }
 
 /// Bytes up to the end of the last record (the file goes on with zeros).
-fn records_len(wal: &std::path::Path) -> u64 {
+pub(super) fn records_len(wal: &std::path::Path) -> u64 {
     let bytes = fs::read(wal).expect("read wal");
     let mut off = crate::replication::wal::WAL_MAGIC.len();
     while let Frame::Valid { next, .. } = read_frame(&bytes, off) {
@@ -147,7 +164,7 @@ async fn damaged_record_followed_by_valid_records_fails_open() {
     let middle = records_len(&wal) as usize / 2;
     bytes[middle] ^= 0x5a;
     fs::write(&wal, &bytes).expect("write wal");
-    match LogStore::open_with(dir.path(), 0) {
+    match LogStore::open_with(dir.path(), test_options()) {
         Ok(_) => panic!("a damaged record in the middle of the log must not be skipped"),
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}"),
     }

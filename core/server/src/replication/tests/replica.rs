@@ -11,7 +11,7 @@ use crate::replication::{ApplyObserver, Replica, ReplicationConfig};
 use crate::state_machine::{StateMachine, WatchEvent};
 
 #[derive(Default)]
-struct CountingObserver {
+pub(super) struct CountingObserver {
     applied: AtomicU64,
     last_zxid: AtomicU64,
     resets: AtomicU64,
@@ -33,13 +33,13 @@ impl ApplyObserver for CountingObserver {
     }
 }
 
-fn config(dir: &Path) -> ReplicationConfig {
+pub(super) fn config(dir: &Path) -> ReplicationConfig {
     let mut cfg = ReplicationConfig::new(dir);
     cfg.startup_timeout = Duration::from_secs(20);
     cfg
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -50,14 +50,14 @@ fn runtime() -> tokio::runtime::Runtime {
     }
 }
 
-async fn start(cfg: ReplicationConfig, observer: Arc<CountingObserver>) -> Replica {
+pub(super) async fn start(cfg: ReplicationConfig, observer: Arc<CountingObserver>) -> Replica {
     match Replica::start(cfg, observer).await {
         Ok(r) => r,
         Err(e) => panic!("replica start: {e}"),
     }
 }
 
-fn last_zxid(r: &Replica) -> u64 {
+pub(super) fn last_zxid(r: &Replica) -> u64 {
     r.state().read().expect("state lock").last_zxid()
 }
 

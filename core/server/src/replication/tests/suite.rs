@@ -6,6 +6,7 @@ use openraft::testing::{StoreBuilder, Suite};
 use openraft::{StorageError, StorageIOError};
 use tempfile::TempDir;
 
+use crate::replication::log_store::LogOptions;
 use crate::replication::{LogStore, NodeId, NoopObserver, SmStore, TypeConfig};
 
 struct FreshStores;
@@ -13,8 +14,14 @@ struct FreshStores;
 impl StoreBuilder<TypeConfig, LogStore, SmStore, TempDir> for FreshStores {
     async fn build(&self) -> Result<(TempDir, LogStore, SmStore), StorageError<NodeId>> {
         let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
-        let log = LogStore::open_with(&dir.path().join("raft"), 0)
-            .map_err(|e| StorageIOError::write(&e))?;
+        let log = LogStore::open_with(
+            &dir.path().join("raft"),
+            LogOptions {
+                compact_min_bytes: 0,
+                ..LogOptions::default()
+            },
+        )
+        .map_err(|e| StorageIOError::write(&e))?;
         let sm = SmStore::open(&dir.path().join("snapshots"), Arc::new(NoopObserver))
             .map_err(|e| StorageIOError::write(&e))?;
         Ok((dir, log, sm))
