@@ -50,6 +50,9 @@ pub struct ReplicationConfig {
     /// client address. Peers do not use it: the peer address (its own port)
     /// arrives with the multi-node network.
     pub client_addr: String,
+    /// Most bytes of commands queued in front of the log or in flight
+    /// (`max_pending_proposal_bytes`); past it [`Replica::submit`] waits.
+    pub max_pending_proposal_bytes: usize,
 }
 
 impl ReplicationConfig {
@@ -66,6 +69,7 @@ impl ReplicationConfig {
             max_inflight_batches: 1,
             startup_timeout: Duration::from_secs(30),
             client_addr: String::new(),
+            max_pending_proposal_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -123,7 +127,11 @@ impl Replica {
         .map_err(map_fatal)?;
         let replica = Replica {
             metrics: raft.metrics(),
-            batcher: Batcher::start(raft.clone(), cfg.max_inflight_batches),
+            batcher: Batcher::start(
+                raft.clone(),
+                cfg.max_inflight_batches,
+                cfg.max_pending_proposal_bytes,
+            ),
             raft,
             state,
             node_id: cfg.node_id,
@@ -223,12 +231,13 @@ impl Replica {
 
     /// Enqueues a command in submission order; the returned future resolves when it
     /// is applied. The enqueue happens before this returns, so two calls made one
-    /// after another from one task are applied in that order.
+    /// after another from one task are applied in that order. Waits while the
+    /// queue holds `max_pending_proposal_bytes`.
     pub async fn submit(
         &self,
         cmd: Command,
     ) -> Result<impl Future<Output = Result<Outcome, Error>> + Send + 'static, Error> {
-        let rx = self.batcher.submit(cmd)?;
+        let rx = self.batcher.submit(cmd).await?;
         Ok(async move {
             rx.await.unwrap_or_else(|_| {
                 Err(Error::ShuttingDown(
@@ -265,6 +274,11 @@ impl Replica {
             .stats()
             .fsyncs
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most bytes of commands that were queued or in flight at once.
+    pub fn pending_proposal_peak(&self) -> usize {
+        self.batcher.pending_peak()
     }
 
     /// Whether this node currently believes it is the leader.

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{Limits, SessionLimits};
+use crate::error::{Error, Result};
 use crate::watch::DEFAULT_WATCH_HISTORY_BYTES;
-use coord_proto::wire::DEFAULT_MAX_FRAME_BYTES;
+use coord_proto::wire::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDSHAKE_FRAME_BYTES};
 
 /// Default client listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2281";
@@ -50,6 +51,30 @@ pub struct ServerConfig {
     /// is charged its path plus 64 bytes. A client whose last zxid is older
     /// than what is kept gets `EventsLost` on its watches instead.
     pub watch_history_bytes: usize,
+    /// Largest frame accepted before the handshake is done
+    /// (`--max-handshake-frame-bytes`, `COORD_MAX_HANDSHAKE_FRAME_BYTES`);
+    /// 64 ..= `max_frame_bytes`. A `Connect`, new or resuming, is under 100 bytes.
+    pub max_handshake_frame_bytes: usize,
+    /// Most bytes queued for all clients together, framing and a per-frame
+    /// overhead included (`--max-total-outbound-bytes`,
+    /// `COORD_MAX_TOTAL_OUTBOUND_BYTES`); at least 65536. Past it the client
+    /// with the largest backlog is disconnected first.
+    pub max_total_outbound_bytes: usize,
+    /// A connection whose writes make no progress for this long is closed
+    /// (`--write-timeout-ms`, `COORD_WRITE_TIMEOUT_MS`); 100 ms ..= 1 h.
+    pub write_timeout: Duration,
+    /// How long a graceful stop waits for connections to finish; after it the
+    /// rest are dropped and the server stops (`--shutdown-grace-ms`,
+    /// `COORD_SHUTDOWN_GRACE_MS`); 0 ..= 10 min.
+    pub shutdown_grace: Duration,
+    /// Most watches one session may hold on this server, every kind counted
+    /// (`--max-watches-per-session`, `COORD_MAX_WATCHES_PER_SESSION`); at least 1.
+    pub max_watches_per_session: usize,
+    /// Most bytes of proposals queued in front of the log, waiting to be
+    /// batched or being applied (`--max-pending-proposal-bytes`,
+    /// `COORD_MAX_PENDING_PROPOSAL_BYTES`); at least 65536. Past it submitters
+    /// wait (the connection stops reading); a single larger write goes alone.
+    pub max_pending_proposal_bytes: usize,
 }
 
 impl ServerConfig {
@@ -69,7 +94,52 @@ impl ServerConfig {
             reap_interval: Duration::from_secs(1),
             snapshot_logs_since_last: 10_000,
             watch_history_bytes: DEFAULT_WATCH_HISTORY_BYTES,
+            max_handshake_frame_bytes: DEFAULT_MAX_HANDSHAKE_FRAME_BYTES,
+            max_total_outbound_bytes: 256 * 1024 * 1024,
+            write_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            max_watches_per_session: 65_536,
+            max_pending_proposal_bytes: 64 * 1024 * 1024,
         }
+    }
+
+    /// Checks the connection-hardening settings; the error names the setting.
+    pub fn check_connection_limits(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::BadArguments(what));
+        if !(64..=self.max_frame_bytes).contains(&self.max_handshake_frame_bytes) {
+            return bad(format!(
+                "max_handshake_frame_bytes = {} must be in 64 ..= max_frame_bytes ({})",
+                self.max_handshake_frame_bytes, self.max_frame_bytes
+            ));
+        }
+        if self.max_total_outbound_bytes < 65_536 {
+            return bad(format!(
+                "max_total_outbound_bytes = {} must be at least 65536",
+                self.max_total_outbound_bytes
+            ));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&self.write_timeout) {
+            return bad(format!(
+                "write_timeout = {:?} must be in 100 ms ..= 1 h",
+                self.write_timeout
+            ));
+        }
+        if self.shutdown_grace > Duration::from_secs(600) {
+            return bad(format!(
+                "shutdown_grace = {:?} must be at most 10 min",
+                self.shutdown_grace
+            ));
+        }
+        if self.max_watches_per_session == 0 {
+            return bad("max_watches_per_session must be at least 1".into());
+        }
+        if self.max_pending_proposal_bytes < 65_536 {
+            return bad(format!(
+                "max_pending_proposal_bytes = {} must be at least 65536",
+                self.max_pending_proposal_bytes
+            ));
+        }
+        Ok(())
     }
 
     /// Settings for tests: port 0 on loopback, short session timeouts and ticks.

@@ -4,7 +4,14 @@
 //!
 //! Cheap pre-checks (path syntax, data size) run here so garbage never reaches
 //! the log; they depend only on the request and the replicated limits, so they
-//! agree with what `apply` would decide.
+//! agree with what `apply` would decide. Counts that decode would allocate
+//! for (ops of a multi, paths of a `SetWatches`) are checked on the frame's
+//! shape before it is decoded ([`refuse_by_shape`]).
+//!
+//! A read runs only while its session is in the replicated table: once the
+//! session is closed or expired, reads still queued get `SessionExpired`
+//! (writes are refused by `apply` itself). Watch registrations are counted
+//! per session against `max_watches_per_session`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,16 +19,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::connection::server_frame;
+use super::outbound::server_frame;
 use super::{Shared, now_ms};
 use crate::config::Limits;
 use crate::error::Error;
-use crate::state_machine::{Command, CommandKind, CommandResult, Op, OpResult, Outcome};
+use crate::state_machine::{
+    Command, CommandKind, CommandResult, Op, OpResult, Outcome, StateMachine,
+};
 use crate::tree::validate_path;
 use crate::watch::{ConnId, WatchKind};
 use coord_proto::proto::{self, request::Op as Req, response::Result as Res};
 use coord_proto::wire::{
-    create_from_proto, ops_from_proto, watch_mode_from_proto, watcher_type_from_proto,
+    FrameShape, create_from_proto, ops_from_proto, watch_mode_from_proto, watcher_type_from_proto,
 };
 
 /// How long a read may wait for this server to catch up with the client.
@@ -99,6 +108,36 @@ fn check_op(shared: &Shared, op: &Op) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The answer to a request whose frame asks for more than a limit allows,
+/// decided on its shape alone (before prost allocates its lists).
+pub(crate) fn refuse_by_shape(
+    shared: &Shared,
+    session: u64,
+    shape: &FrameShape,
+) -> Option<Pending> {
+    let max_ops = replicated_limits(shared).max_multi_ops;
+    let max_watches = shared.cfg.max_watches_per_session;
+    let e = if shape.multi_ops > max_ops {
+        Error::TooLarge(format!(
+            "multi has {} ops, limit max_multi_ops = {max_ops}",
+            shape.multi_ops
+        ))
+    } else if shape.set_watches_paths > max_watches {
+        Error::TooLarge(format!(
+            "SetWatches of session {session:#x} lists {} watches, limit \
+             max_watches_per_session = {max_watches}",
+            shape.set_watches_paths
+        ))
+    } else {
+        return None;
+    };
+    Some(Pending::Ready(error_frame(
+        shape.xid,
+        *shared.applied.borrow(),
+        &e,
+    )))
 }
 
 /// Admits one request. Writes are submitted to the log here, so a session's
@@ -319,21 +358,141 @@ async fn read_response(
             if let Err(e) = check_path(shared, &s.path) {
                 return error_frame(xid, *shared.applied.borrow(), &e);
             }
-            match shared.replica.ensure_linearizable().await {
+            let synced = shared.replica.ensure_linearizable().await;
+            let synced = synced.and_then(|()| match session_gone(&shared.read_sm(), session) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            });
+            match synced {
                 Ok(()) => ok_frame(xid, *shared.applied.borrow(), Res::Sync(proto::Empty {})),
                 Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
             }
         }
-        Req::Ping(_) => ok_frame(xid, *shared.applied.borrow(), Res::Ping(proto::Empty {})),
+        Req::Ping(_) => match session_gone(&shared.read_sm(), session) {
+            Some(e) => error_frame(xid, *shared.applied.borrow(), &e),
+            None => ok_frame(xid, *shared.applied.borrow(), Res::Ping(proto::Empty {})),
+        },
+        Req::SetWatches(r) => set_watches(shared, conn, session, xid, r).await,
         other => read_now(shared, conn, session, xid, other),
+    }
+}
+
+/// `SessionExpired` when `session` is no longer in the replicated table.
+fn session_gone(sm: &StateMachine, session: u64) -> Option<Error> {
+    sm.session(session)
+        .is_none()
+        .then(|| Error::SessionExpired(format!("session {session:#x} has expired or was closed")))
+}
+
+fn watch_limit_error(session: u64, count: usize, limit: usize) -> Error {
+    Error::TooLarge(format!(
+        "session {session:#x} holds {count} watches, limit max_watches_per_session = {limit}"
+    ))
+}
+
+/// Refuses a read that would register a watch past the session's limit.
+/// Runs under the same read lock as the read, so the kind it computes for an
+/// `exists` is the one the read registers.
+fn check_watch_room(
+    shared: &Shared,
+    sm: &StateMachine,
+    conn: ConnId,
+    session: u64,
+    op: &Req,
+) -> Result<(), Error> {
+    let (kind, path) = match op {
+        Req::Exists(r) if r.watch => match sm.exists(&r.path) {
+            Ok(Some(_)) => (WatchKind::Data, &r.path),
+            Ok(None) => (WatchKind::Exist, &r.path),
+            Err(_) => return Ok(()),
+        },
+        Req::GetData(r) if r.watch => (WatchKind::Data, &r.path),
+        Req::GetChildren(r) if r.watch => (WatchKind::Child, &r.path),
+        Req::AddWatch(r) => match watch_mode_from_proto(r.mode) {
+            Ok(mode) => (mode.into(), &r.path),
+            Err(_) => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    let limit = shared.cfg.max_watches_per_session;
+    shared
+        .watches
+        .room_for(conn, kind, path, limit)
+        .map_err(|count| watch_limit_error(session, count, limit))
+}
+
+/// Re-registers a reconnecting client's watches: every path is validated
+/// (the whole request is refused on the first bad one, naming it) and the
+/// session's watch limit checked before anything is registered; then the
+/// registry replays and registers them in bounded steps.
+async fn set_watches(
+    shared: &Shared,
+    conn: ConnId,
+    session: u64,
+    xid: u64,
+    r: proto::SetWatchesRequest,
+) -> Bytes {
+    let max_path = replicated_limits(shared).max_path_bytes;
+    let lists = [
+        (WatchKind::Data, "data", r.data),
+        (WatchKind::Exist, "exist", r.exist),
+        (WatchKind::Child, "children", r.children),
+        (WatchKind::Persistent, "persistent", r.persistent),
+        (
+            WatchKind::PersistentRecursive,
+            "persistent_recursive",
+            r.persistent_recursive,
+        ),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    let mut watches = Vec::new();
+    for (kind, name, paths) in lists {
+        for (i, path) in paths.into_iter().enumerate() {
+            if let Err(e) = validate_path(&path, max_path) {
+                let e =
+                    Error::from_code(e.code(), format!("SetWatches {name}[{i}]: {}", e.detail()));
+                return error_frame(xid, *shared.applied.borrow(), &e);
+            }
+            if seen.insert((kind, path.clone())) {
+                watches.push((kind, path));
+            }
+        }
+    }
+    drop(seen);
+    let limit = shared.cfg.max_watches_per_session;
+    let held = shared.watches.count_of(conn);
+    if held + watches.len() > limit {
+        let e = Error::TooLarge(format!(
+            "SetWatches of session {session:#x} would hold {} watches, limit \
+             max_watches_per_session = {limit}",
+            held + watches.len()
+        ));
+        return error_frame(xid, *shared.applied.borrow(), &e);
+    }
+    if let Some(e) = session_gone(&shared.read_sm(), session) {
+        return error_frame(xid, *shared.applied.borrow(), &e);
+    }
+    match crate::watch::set_watches(&shared.watches, &shared.sm, conn, r.last_zxid, watches).await {
+        Some(zxid) => ok_frame(xid, zxid, Res::SetWatches(proto::Empty {})),
+        None => error_frame(
+            xid,
+            *shared.applied.borrow(),
+            &Error::ConnectionLoss("the connection closed during SetWatches".into()),
+        ),
     }
 }
 
 /// Runs a read under the state's read lock, registering its watch under the
 /// same lock so the next change cannot slip between read and registration.
-fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> Bytes {
+fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> Bytes {
     let sm = shared.read_sm();
     let zxid = sm.last_zxid();
+    if let Some(e) = session_gone(&sm, session) {
+        return error_frame(xid, zxid, &e);
+    }
+    if let Err(e) = check_watch_room(shared, &sm, conn, session, &op) {
+        return error_frame(xid, zxid, &e);
+    }
     let watches = &shared.watches;
     let result: Result<Res, Error> = match op {
         Req::Exists(r) => sm.exists(&r.path).map(|stat| {
@@ -405,10 +564,6 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
                     )))
                 }
             })
-        }
-        Req::SetWatches(r) => {
-            crate::watch::set_watches(watches, &sm, conn, &r);
-            Ok(Res::SetWatches(proto::Empty {}))
         }
         other => Err(Error::Internal(format!("not a read: {other:?}"))),
     };
