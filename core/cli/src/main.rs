@@ -186,6 +186,42 @@ struct ServeArgs {
     /// older clients get an events-lost event and re-read.
     #[arg(long, env = "COORD_WATCH_HISTORY_BYTES", default_value_t = coord_server::watch::DEFAULT_WATCH_HISTORY_BYTES)]
     watch_history_bytes: usize,
+    #[command(flatten)]
+    hardening: HardeningArgs,
+}
+
+/// Limits against abusive and slow clients (checked at start; see README).
+#[derive(Args, Debug)]
+struct HardeningArgs {
+    /// Largest frame accepted before the handshake, bytes (64 ..= --max-frame-bytes).
+    #[arg(long, env = "COORD_MAX_HANDSHAKE_FRAME_BYTES", default_value_t = coord_proto::wire::DEFAULT_MAX_HANDSHAKE_FRAME_BYTES)]
+    max_handshake_frame_bytes: usize,
+    /// Most bytes queued for all clients together; the largest backlog is cut first.
+    #[arg(long, env = "COORD_MAX_TOTAL_OUTBOUND_BYTES", default_value_t = 256 * 1024 * 1024)]
+    max_total_outbound_bytes: usize,
+    /// Close a connection whose writes make no progress for this long, ms.
+    #[arg(long, env = "COORD_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    write_timeout_ms: u64,
+    /// How long a graceful stop waits for connections before dropping them, ms.
+    #[arg(long, env = "COORD_SHUTDOWN_GRACE_MS", default_value_t = 5_000)]
+    shutdown_grace_ms: u64,
+    /// Most watches one session may hold (every kind counted).
+    #[arg(long, env = "COORD_MAX_WATCHES_PER_SESSION", default_value_t = 65_536)]
+    max_watches_per_session: usize,
+    /// Most bytes of writes queued in front of the log; past it clients wait.
+    #[arg(long, env = "COORD_MAX_PENDING_PROPOSAL_BYTES", default_value_t = 64 * 1024 * 1024)]
+    max_pending_proposal_bytes: usize,
+}
+
+impl HardeningArgs {
+    fn apply(self, cfg: &mut ServerConfig) {
+        cfg.max_handshake_frame_bytes = self.max_handshake_frame_bytes;
+        cfg.max_total_outbound_bytes = self.max_total_outbound_bytes;
+        cfg.write_timeout = Duration::from_millis(self.write_timeout_ms);
+        cfg.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
+        cfg.max_watches_per_session = self.max_watches_per_session;
+        cfg.max_pending_proposal_bytes = self.max_pending_proposal_bytes;
+    }
 }
 
 impl ServeArgs {
@@ -206,6 +242,7 @@ impl ServeArgs {
         cfg.reap_interval = Duration::from_millis(self.reap_interval_ms);
         cfg.snapshot_logs_since_last = self.snapshot_every;
         cfg.watch_history_bytes = self.watch_history_bytes;
+        self.hardening.apply(&mut cfg);
         cfg
     }
 }

@@ -448,6 +448,10 @@ async fn set_watches(
     let mut watches = Vec::new();
     for (kind, name, paths) in lists {
         for (i, path) in paths.into_iter().enumerate() {
+            if i % crate::watch::RESUME_STEP == crate::watch::RESUME_STEP - 1 {
+                // Long lists: let the other tasks of this worker run.
+                tokio::task::yield_now().await;
+            }
             if let Err(e) = validate_path(&path, max_path) {
                 let e =
                     Error::from_code(e.code(), format!("SetWatches {name}[{i}]: {}", e.detail()));

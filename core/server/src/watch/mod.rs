@@ -38,7 +38,7 @@ use crate::state_machine::WatchEvent;
 use coord_proto::watch::{KINDS, watches_reached};
 pub use coord_proto::{WatchKind, WatchMode, WatcherType};
 pub use history::DEFAULT_WATCH_HISTORY_BYTES;
-pub(crate) use replay::set_watches;
+pub(crate) use replay::{RESUME_STEP, set_watches};
 
 use history::History;
 use replay::Resume;

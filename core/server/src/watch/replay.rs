@@ -165,6 +165,47 @@ impl Resume {
     }
 }
 
+/// A request's watches made ready for [`WatchRegistry::begin_resume`]
+/// outside any lock: in processing order, and indexed by kind.
+pub(crate) struct Prepared {
+    /// Last one first.
+    todo: Vec<(WatchKind, String)>,
+    wanted: [HashSet<String>; 5],
+}
+
+impl Prepared {
+    /// Prepares `watches` (no duplicates), yielding every [`RESUME_STEP`].
+    async fn new(mut watches: Vec<(WatchKind, String)>) -> Prepared {
+        let mut wanted: [HashSet<String>; 5] = Default::default();
+        for (i, (kind, path)) in watches.iter().enumerate() {
+            if i % RESUME_STEP == RESUME_STEP - 1 {
+                tokio::task::yield_now().await;
+            }
+            wanted[slot(*kind)].insert(path.clone());
+        }
+        watches.reverse();
+        Prepared {
+            todo: watches,
+            wanted,
+        }
+    }
+
+    /// The same without yielding, for tests.
+    #[cfg(test)]
+    fn now(watches: &[(WatchKind, &str)]) -> Prepared {
+        let mut wanted: [HashSet<String>; 5] = Default::default();
+        for (kind, path) in watches {
+            wanted[slot(*kind)].insert(path.to_string());
+        }
+        let todo = watches
+            .iter()
+            .rev()
+            .map(|(k, p)| (*k, p.to_string()))
+            .collect();
+        Prepared { todo, wanted }
+    }
+}
+
 /// What a step left to do.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -180,12 +221,13 @@ impl WatchRegistry {
     /// Starts re-registering `watches` for `conn` after `last_zxid`; from now
     /// on until the last [`WatchRegistry::resume_step`] its events are held
     /// back. `state_zxid` is the state's applied zxid (read lock held).
+    /// Takes the registry's lock only to store the prepared resume.
     pub(crate) fn begin_resume(
         &self,
         conn: ConnId,
         last_zxid: u64,
         state_zxid: u64,
-        mut watches: Vec<(WatchKind, String)>,
+        prepared: Prepared,
     ) {
         let mut inner = self.lock();
         let complete = last_zxid >= inner.history.floor(state_zxid);
@@ -194,16 +236,11 @@ impl WatchRegistry {
         } else {
             inner.history.next_seq()
         };
-        let mut wanted: [HashSet<String>; 5] = Default::default();
-        for (kind, path) in &watches {
-            wanted[slot(*kind)].insert(path.clone());
-        }
-        watches.reverse();
         inner.resuming.insert(
             conn,
             Resume {
-                todo: watches,
-                wanted,
+                todo: prepared.todo,
+                wanted: prepared.wanted,
                 complete,
                 cursor,
                 catch_up_steps: 0,
@@ -268,8 +305,7 @@ impl WatchRegistry {
         watches: &[(WatchKind, &str)],
         unchanged: impl Fn(WatchKind, &str) -> bool,
     ) {
-        let watches = watches.iter().map(|(k, p)| (*k, p.to_string())).collect();
-        self.begin_resume(conn, last_zxid, state_zxid, watches);
+        self.begin_resume(conn, last_zxid, state_zxid, Prepared::now(watches));
         for _ in 0..1_000_000 {
             if self.resume_step(conn, state_zxid, &unchanged) != Step::More {
                 return;
@@ -307,7 +343,8 @@ pub(crate) async fn set_watches(
     watches: Vec<(WatchKind, String)>,
 ) -> Option<u64> {
     let read = || sm.read().unwrap_or_else(|p| p.into_inner());
-    registry.begin_resume(conn, last_zxid, read().last_zxid(), watches);
+    let prepared = Prepared::new(watches).await;
+    registry.begin_resume(conn, last_zxid, read().last_zxid(), prepared);
     let mut guard = ResumeGuard {
         registry,
         conn,
