@@ -11,7 +11,7 @@
 //! A read runs only while its session is in the replicated table: once the
 //! session is closed or expired, reads still queued get `SessionExpired`
 //! (writes are refused by `apply` itself). Watch registrations are counted
-//! per session against `max_watches_per_session`.
+//! per session against `max_watches_per_session` (`watch_requests`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::outbound::server_frame;
-use super::{Shared, now_ms};
+use super::{Shared, now_ms, watch_requests};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{
@@ -372,7 +372,17 @@ async fn read_response(
             Some(e) => error_frame(xid, *shared.applied.borrow(), &e),
             None => ok_frame(xid, *shared.applied.borrow(), Res::Ping(proto::Empty {})),
         },
-        Req::SetWatches(r) => set_watches(shared, conn, session, xid, r).await,
+        Req::SetWatches(r) => {
+            let gone = session_gone(&shared.read_sm(), session);
+            let registered = match gone {
+                Some(e) => Err(e),
+                None => watch_requests::set_watches(shared, conn, session, r).await,
+            };
+            match registered {
+                Ok(zxid) => ok_frame(xid, zxid, Res::SetWatches(proto::Empty {})),
+                Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
+            }
+        }
         other => read_now(shared, conn, session, xid, other),
     }
 }
@@ -384,108 +394,6 @@ fn session_gone(sm: &StateMachine, session: u64) -> Option<Error> {
         .then(|| Error::SessionExpired(format!("session {session:#x} has expired or was closed")))
 }
 
-fn watch_limit_error(session: u64, count: usize, limit: usize) -> Error {
-    Error::TooLarge(format!(
-        "session {session:#x} holds {count} watches, limit max_watches_per_session = {limit}"
-    ))
-}
-
-/// Refuses a read that would register a watch past the session's limit.
-/// Runs under the same read lock as the read, so the kind it computes for an
-/// `exists` is the one the read registers.
-fn check_watch_room(
-    shared: &Shared,
-    sm: &StateMachine,
-    conn: ConnId,
-    session: u64,
-    op: &Req,
-) -> Result<(), Error> {
-    let (kind, path) = match op {
-        Req::Exists(r) if r.watch => match sm.exists(&r.path) {
-            Ok(Some(_)) => (WatchKind::Data, &r.path),
-            Ok(None) => (WatchKind::Exist, &r.path),
-            Err(_) => return Ok(()),
-        },
-        Req::GetData(r) if r.watch => (WatchKind::Data, &r.path),
-        Req::GetChildren(r) if r.watch => (WatchKind::Child, &r.path),
-        Req::AddWatch(r) => match watch_mode_from_proto(r.mode) {
-            Ok(mode) => (mode.into(), &r.path),
-            Err(_) => return Ok(()),
-        },
-        _ => return Ok(()),
-    };
-    let limit = shared.cfg.max_watches_per_session;
-    shared
-        .watches
-        .room_for(conn, kind, path, limit)
-        .map_err(|count| watch_limit_error(session, count, limit))
-}
-
-/// Re-registers a reconnecting client's watches: every path is validated
-/// (the whole request is refused on the first bad one, naming it) and the
-/// session's watch limit checked before anything is registered; then the
-/// registry replays and registers them in bounded steps.
-async fn set_watches(
-    shared: &Shared,
-    conn: ConnId,
-    session: u64,
-    xid: u64,
-    r: proto::SetWatchesRequest,
-) -> Bytes {
-    let max_path = replicated_limits(shared).max_path_bytes;
-    let lists = [
-        (WatchKind::Data, "data", r.data),
-        (WatchKind::Exist, "exist", r.exist),
-        (WatchKind::Child, "children", r.children),
-        (WatchKind::Persistent, "persistent", r.persistent),
-        (
-            WatchKind::PersistentRecursive,
-            "persistent_recursive",
-            r.persistent_recursive,
-        ),
-    ];
-    let mut seen = std::collections::HashSet::new();
-    let mut watches = Vec::new();
-    for (kind, name, paths) in lists {
-        for (i, path) in paths.into_iter().enumerate() {
-            if i % crate::watch::RESUME_STEP == crate::watch::RESUME_STEP - 1 {
-                // Long lists: let the other tasks of this worker run.
-                tokio::task::yield_now().await;
-            }
-            if let Err(e) = validate_path(&path, max_path) {
-                let e =
-                    Error::from_code(e.code(), format!("SetWatches {name}[{i}]: {}", e.detail()));
-                return error_frame(xid, *shared.applied.borrow(), &e);
-            }
-            if seen.insert((kind, path.clone())) {
-                watches.push((kind, path));
-            }
-        }
-    }
-    drop(seen);
-    let limit = shared.cfg.max_watches_per_session;
-    let held = shared.watches.count_of(conn);
-    if held + watches.len() > limit {
-        let e = Error::TooLarge(format!(
-            "SetWatches of session {session:#x} would hold {} watches, limit \
-             max_watches_per_session = {limit}",
-            held + watches.len()
-        ));
-        return error_frame(xid, *shared.applied.borrow(), &e);
-    }
-    if let Some(e) = session_gone(&shared.read_sm(), session) {
-        return error_frame(xid, *shared.applied.borrow(), &e);
-    }
-    match crate::watch::set_watches(&shared.watches, &shared.sm, conn, r.last_zxid, watches).await {
-        Some(zxid) => ok_frame(xid, zxid, Res::SetWatches(proto::Empty {})),
-        None => error_frame(
-            xid,
-            *shared.applied.borrow(),
-            &Error::ConnectionLoss("the connection closed during SetWatches".into()),
-        ),
-    }
-}
-
 /// Runs a read under the state's read lock, registering its watch under the
 /// same lock so the next change cannot slip between read and registration.
 fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> Bytes {
@@ -494,7 +402,7 @@ fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> B
     if let Some(e) = session_gone(&sm, session) {
         return error_frame(xid, zxid, &e);
     }
-    if let Err(e) = check_watch_room(shared, &sm, conn, session, &op) {
+    if let Err(e) = watch_requests::check_watch_room(shared, &sm, conn, session, &op) {
         return error_frame(xid, zxid, &e);
     }
     let watches = &shared.watches;

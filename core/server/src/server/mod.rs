@@ -22,6 +22,7 @@ mod outbound;
 mod sessions;
 #[cfg(test)]
 mod sessions_tests;
+mod watch_requests;
 
 pub use config::{DEFAULT_LISTEN, ServerConfig};
 
