@@ -228,6 +228,14 @@ impl ConnSink {
             }
         };
         if queued > self.limit {
+            let session = self.session.load(Ordering::Relaxed);
+            info!(
+                peer = %self.peer,
+                session = format_args!("{session:#x}"),
+                queued,
+                limit = self.limit,
+                "client is not reading: over max_outbound_bytes, closing its connection"
+            );
             self.drop_output(Error::TooLarge(format!(
                 "client is not reading: {queued} bytes queued, limit max_outbound_bytes = {}",
                 self.limit

@@ -13,11 +13,12 @@
 //!
 //! A large request runs in steps so that writes are not stalled behind it:
 //! each step holds the state's read lock and the registry's lock for at most
-//! [`INDEX_STEP`] retained events or [`RESUME_STEP`] watches, then lets go.
-//! While a connection resumes, events for it are held back instead of sent
-//! (see `WatchRegistry::fire`), merged with the replayed ones by their
-//! history sequence number (so each event goes out once) and sent, in zxid
-//! order, when the last step is done, before the `SetWatches` reply. Each
+//! [`INDEX_STEP`] retained events, or [`RESUME_STEP`] watches and events to
+//! send, then lets go. While a connection resumes, events for it are held
+//! back instead of sent (see `WatchRegistry::fire`), merged with the
+//! replayed ones by their history sequence number (so each event goes out
+//! once) and sent, in zxid order, once every watch is processed, before the
+//! `SetWatches` reply. Each
 //! watch is registered in the step that replays its history, so what
 //! happens after that step reaches it live: the outcome is the same as if
 //! the whole request had been handled at the moment of its last step. If the
@@ -271,23 +272,33 @@ impl WatchRegistry {
             inner.resuming.insert(conn, resume);
             return Step::More;
         }
-        for _ in 0..RESUME_STEP {
+        // Watches first, then what they get, a bounded number per step; a
+        // live event arriving meanwhile is newer than everything held, so it
+        // still goes out after them.
+        let mut budget = RESUME_STEP;
+        while budget > 0 {
             let Some(watch) = resume.todo.pop() else {
                 break;
             };
             resume.process(inner, conn, watch, state_zxid, &unchanged);
+            budget -= 1;
         }
-        if !resume.todo.is_empty() {
-            inner.resuming.insert(conn, resume);
-            return Step::More;
-        }
-        if let Some(sink) = inner.sinks.get(&conn) {
-            for e in resume.out.values() {
+        let sink = inner.sinks.get(&conn);
+        while budget > 0 && resume.todo.is_empty() {
+            let Some((_, e)) = resume.out.pop_first() else {
+                break;
+            };
+            if let Some(sink) = sink {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
-                sink.push(e);
+                sink.push(&e);
             }
+            budget -= 1;
         }
-        Step::Done(state_zxid)
+        if resume.todo.is_empty() && resume.out.is_empty() {
+            return Step::Done(state_zxid);
+        }
+        inner.resuming.insert(conn, resume);
+        Step::More
     }
 
     /// Drops an unfinished re-registration (what it registered stays).

@@ -266,3 +266,29 @@ fn a_resume_dropped_half_way_stops_holding_events() {
     reg.fire(&[ev(NodeDataChanged, "/a", 1)]);
     assert_eq!(sink.take(), [(NodeDataChanged, "/a", 1)].map(owned));
 }
+
+#[test]
+fn many_replayed_events_go_out_over_several_steps_and_live_ones_after_them() {
+    let n = 2 * RESUME_STEP as u64;
+    let commands: Vec<Vec<WatchEvent>> = (1..=n)
+        .map(|z| vec![ev(NodeDataChanged, "/p", z)])
+        .collect();
+    let refs: Vec<&[WatchEvent]> = commands.iter().map(Vec::as_slice).collect();
+    let (reg, sink) = after(1 << 20, &refs);
+    begin(&reg, 0, n, &[(WatchKind::Persistent, "/p".to_string())]);
+    assert_eq!(reg.resume_step(1, n, never_unchanged), Step::More);
+    let first = sink.take();
+    assert_eq!(
+        first.len(),
+        RESUME_STEP - 1,
+        "one step sends a bounded share"
+    );
+    reg.fire(&[ev(NodeDataChanged, "/p", n + 1)]);
+    finish(&reg, n + 1, never_unchanged);
+    let zxids: Vec<u64> = first
+        .into_iter()
+        .chain(sink.take())
+        .map(|(_, _, z)| z)
+        .collect();
+    assert_eq!(zxids, (1..=n + 1).collect::<Vec<_>>());
+}
