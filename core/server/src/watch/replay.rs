@@ -139,7 +139,7 @@ impl Resume {
                     self.out.insert((e.zxid, *seq), e.clone());
                 }
             }
-            !(kind.is_one_shot() && !seqs.is_empty())
+            !kind.is_one_shot() || seqs.is_empty()
         } else if self.lost.contains(&path) {
             !kind.is_one_shot()
         } else if unchanged(kind, &path) {
