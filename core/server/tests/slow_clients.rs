@@ -64,7 +64,7 @@ async fn stuck_client(server: &Server) -> Raw {
 async fn a_client_that_stops_reading_is_disconnected_after_the_write_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = raw::config(&dir);
-    cfg.write_timeout = Duration::from_millis(1000);
+    cfg.write_timeout = Duration::from_secs(2);
     let server = Server::start(cfg).await.unwrap();
     let w = writer(&server).await;
     let stuck = stuck_client(&server).await;
@@ -87,7 +87,7 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_write_timeout() {
     );
     let took = stalled_at.elapsed();
     assert!(
-        took >= Duration::from_millis(500),
+        took >= Duration::from_secs(1),
         "closed after {took:?}, before the write timeout could pass"
     );
     events.await.unwrap().expect("the writer is unaffected");
