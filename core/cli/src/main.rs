@@ -252,6 +252,54 @@ struct ServeArgs {
           default_value_t = coord_proto::children::DEFAULT_MAX_LISTING_BYTES as u64,
           value_parser = ranged!(bounds::MAX_LISTING_BYTES), allow_negative_numbers = true)]
     max_listing_bytes: u64,
+    #[command(flatten)]
+    hardening: HardeningArgs,
+}
+
+/// Limits against abusive and slow clients (checked at start; see README).
+#[derive(Args, Debug)]
+struct HardeningArgs {
+    /// Largest frame accepted before the handshake, bytes [64, 1 MiB] (and
+    /// not above --max-frame-bytes).
+    #[arg(long, env = "COORD_MAX_HANDSHAKE_FRAME_BYTES",
+          default_value_t = coord_proto::wire::DEFAULT_MAX_HANDSHAKE_FRAME_BYTES as u64,
+          value_parser = ranged!(bounds::MAX_HANDSHAKE_FRAME_BYTES), allow_negative_numbers = true)]
+    max_handshake_frame_bytes: u64,
+    /// Most bytes queued for all clients together; the largest backlog is
+    /// cut first [64 KiB, 1 TiB] (and not below --max-frame-bytes).
+    #[arg(long, env = "COORD_MAX_TOTAL_OUTBOUND_BYTES", default_value_t = 256 * 1024 * 1024,
+          value_parser = ranged!(bounds::MAX_TOTAL_OUTBOUND_BYTES), allow_negative_numbers = true)]
+    max_total_outbound_bytes: u64,
+    /// Close a connection whose writes make no progress for this long, ms
+    /// [100, 1 hour].
+    #[arg(long, env = "COORD_WRITE_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = ranged!(bounds::WRITE_TIMEOUT_MS), allow_negative_numbers = true)]
+    write_timeout_ms: u64,
+    /// How long a graceful stop waits for connections before dropping them,
+    /// ms [0, 10 min].
+    #[arg(long, env = "COORD_SHUTDOWN_GRACE_MS", default_value_t = 5_000,
+          value_parser = ranged!(bounds::SHUTDOWN_GRACE_MS), allow_negative_numbers = true)]
+    shutdown_grace_ms: u64,
+    /// Most watches one session may hold, every kind counted [1, 10^8].
+    #[arg(long, env = "COORD_MAX_WATCHES_PER_SESSION", default_value_t = 65_536,
+          value_parser = ranged!(bounds::MAX_WATCHES_PER_SESSION), allow_negative_numbers = true)]
+    max_watches_per_session: u64,
+    /// Most bytes of writes queued in front of the log; past it clients
+    /// wait [64 KiB, 64 GiB].
+    #[arg(long, env = "COORD_MAX_PENDING_PROPOSAL_BYTES", default_value_t = 64 * 1024 * 1024,
+          value_parser = ranged!(bounds::MAX_PENDING_PROPOSAL_BYTES), allow_negative_numbers = true)]
+    max_pending_proposal_bytes: u64,
+}
+
+impl HardeningArgs {
+    fn apply(self, cfg: &mut ServerConfig) {
+        cfg.max_handshake_frame_bytes = size(self.max_handshake_frame_bytes);
+        cfg.max_total_outbound_bytes = size(self.max_total_outbound_bytes);
+        cfg.write_timeout = Duration::from_millis(self.write_timeout_ms);
+        cfg.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
+        cfg.max_watches_per_session = size(self.max_watches_per_session);
+        cfg.max_pending_proposal_bytes = size(self.max_pending_proposal_bytes);
+    }
 }
 
 /// A flag value already range-checked by clap (all ranges fit `usize` on
@@ -284,6 +332,7 @@ impl ServeArgs {
         cfg.fd_reserve = self.fd_reserve;
         cfg.min_free_disk_bytes = self.min_free_disk_bytes;
         cfg.max_listing_bytes = size(self.max_listing_bytes);
+        self.hardening.apply(&mut cfg);
         cfg
     }
 }

@@ -29,6 +29,12 @@ const FLAGS: &[(&str, bool)] = &[
     ("snapshot-log-bytes", true),
     ("snapshot-retry-ms", true),
     ("log-cache-bytes", true),
+    ("max-handshake-frame-bytes", false),
+    ("max-total-outbound-bytes", false),
+    ("write-timeout-ms", false),
+    ("shutdown-grace-ms", true),
+    ("max-watches-per-session", false),
+    ("max-pending-proposal-bytes", false),
 ];
 
 /// What `coord serve` did with one setting.

@@ -1,6 +1,8 @@
 //! Bad input closes only the offending connection, with a clear reason; other
 //! sessions keep working and nothing acknowledged is lost.
 
+mod raw;
+
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -166,5 +168,54 @@ async fn oversize_value_and_bad_path_get_clear_errors_without_closing() {
         .await
         .unwrap();
     c.close().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_frame_before_the_handshake_is_refused_naming_the_handshake_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::for_test(dir.path());
+    cfg.max_handshake_frame_bytes = 256;
+    let server = Server::start(cfg).await.unwrap();
+    let addr = server.local_addr();
+
+    // 4 MiB announced (the general limit allows it), a few bytes sent.
+    let mut big = TcpStream::connect(addr).await.unwrap();
+    big.write_all(&(4u32 << 20).to_be_bytes()).await.unwrap();
+    big.write_all(&[0u8; 100]).await.unwrap();
+    match closing_reason(big).await {
+        Some(Error::TooLarge(d)) => {
+            assert!(d.contains("max_handshake_frame_bytes = 256"), "{d}")
+        }
+        other => panic!("oversize handshake: {other:?}"),
+    }
+
+    // A session is opened and resumed under the same limit: the largest
+    // legitimate handshake fits, with every field at its widest.
+    let first = raw::Raw::session(addr, 10_000).await;
+    let hello = first.connected.clone();
+    let widest = proto::Connect {
+        protocol_version: u32::MAX,
+        session_id: u64::MAX,
+        session_secret: vec![0xff; 16].into(),
+        requested_timeout_ms: u32::MAX,
+        last_zxid: u64::MAX,
+    };
+    let widest = raw::encode(proto::client_message::Body::Connect(widest));
+    assert!(widest.len() < 100, "widest Connect: {} bytes", widest.len());
+    let resumed = raw::Raw::handshake(
+        addr,
+        proto::Connect {
+            protocol_version: PROTOCOL_VERSION,
+            session_id: hello.session_id,
+            session_secret: hello.session_secret.clone(),
+            requested_timeout_ms: u32::MAX,
+            last_zxid: hello.last_zxid,
+        },
+    )
+    .await;
+    assert!(resumed.connected.resumed);
+    assert_eq!(resumed.connected.session_id, hello.session_id);
+    drop((first, resumed));
     server.shutdown().await.unwrap();
 }

@@ -1,4 +1,9 @@
 //! Frame codec: `u32` big-endian length + payload.
+//!
+//! The length prefix comes from the peer and is not trusted: it is checked
+//! against the reader's current limit before anything else, and the buffer
+//! grows only as bytes actually arrive (in steps of at most [`READ_STEP`]),
+//! so a peer that announces a large frame and sends nothing costs nothing.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -7,12 +12,14 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The peer announced a frame over the limit. The stream cannot be resynchronised.
-    #[error("frame of {len} bytes is over the limit max_frame_bytes = {max}")]
+    #[error("frame of {len} bytes is over the limit {limit} = {max}")]
     TooLarge {
         /// Announced length.
         len: usize,
         /// Configured limit.
         max: usize,
+        /// Name of the setting that holds the limit (`max_frame_bytes`).
+        limit: &'static str,
     },
     /// The stream ended inside a frame.
     #[error("connection closed in the middle of a frame")]
@@ -31,22 +38,42 @@ pub fn encode_frame<M: prost::Message>(msg: &M, out: &mut BytesMut) {
     let _ = msg.encode(out);
 }
 
-/// Reads frames from a byte stream with a fixed size limit, reusing one buffer.
+/// Most bytes the read buffer grows by before the bytes it waits for arrive:
+/// a frame's announced length is never allocated up front.
+pub const READ_STEP: usize = 64 * 1024;
+
+/// Reads frames from a byte stream with a size limit, reusing one buffer.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     inner: R,
     buf: BytesMut,
     max: usize,
+    limit: &'static str,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    /// Wraps a reader; frames over `max` bytes are refused.
+    /// Wraps a reader; frames over `max` bytes are refused, naming the limit
+    /// `max_frame_bytes`.
     pub fn new(inner: R, max: usize) -> Self {
+        Self::with_limit(inner, max, "max_frame_bytes")
+    }
+
+    /// Wraps a reader; frames over `max` bytes are refused, naming the
+    /// setting `limit` in the error.
+    pub fn with_limit(inner: R, max: usize, limit: &'static str) -> Self {
         FrameReader {
             inner,
             buf: BytesMut::with_capacity(512),
             max,
+            limit,
         }
+    }
+
+    /// Changes the limit for the frames read from now on (a server allows
+    /// only a small frame until the handshake is done).
+    pub fn set_limit(&mut self, max: usize, limit: &'static str) {
+        self.max = max;
+        self.limit = limit;
     }
 
     /// The next frame's payload, or `None` on a clean end of stream between frames.
@@ -56,13 +83,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
                     as usize;
                 if len > self.max {
-                    return Err(FrameError::TooLarge { len, max: self.max });
+                    return Err(FrameError::TooLarge {
+                        len,
+                        max: self.max,
+                        limit: self.limit,
+                    });
                 }
                 if self.buf.len() >= 4 + len {
                     self.buf.advance(4);
                     return Ok(Some(self.buf.split_to(len).freeze()));
                 }
-                self.buf.reserve(4 + len - self.buf.len());
+                // Grow towards the frame only as its bytes arrive.
+                self.buf.reserve((4 + len - self.buf.len()).min(READ_STEP));
             } else {
                 self.buf.reserve(4096);
             }
@@ -120,9 +152,57 @@ mod tests {
             err,
             FrameError::TooLarge {
                 len: 0x100000,
-                max: 1024
+                max: 1024,
+                limit: "max_frame_bytes"
             }
         ));
+    }
+
+    #[tokio::test]
+    async fn refusal_names_the_limit_in_force() {
+        let bytes = [0u8, 0, 1, 0, 1, 2, 3];
+        let mut reader = FrameReader::with_limit(&bytes[..], 64, "max_handshake_frame_bytes");
+        let err = reader.next_frame().await.unwrap_err().to_string();
+        assert!(err.contains("max_handshake_frame_bytes = 64"), "{err}");
+        reader.set_limit(1024, "max_frame_bytes");
+        assert!(matches!(
+            reader.next_frame().await,
+            Err(FrameError::Truncated)
+        ));
+    }
+
+    #[tokio::test]
+    async fn announced_length_is_not_allocated_before_its_bytes_arrive() {
+        // 4 MiB announced, 100 bytes sent, then the peer stalls (here: ends).
+        let mut bytes = (4u32 << 20).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[7u8; 100]);
+        let mut reader = FrameReader::new(&bytes[..], 8 << 20);
+        assert!(matches!(
+            reader.next_frame().await,
+            Err(FrameError::Truncated)
+        ));
+        assert!(
+            reader.buf.capacity() <= 2 * READ_STEP,
+            "buffer grew to {} bytes for 104 received",
+            reader.buf.capacity()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_arriving_in_pieces_is_read_whole() {
+        let payload: Vec<u8> = (0..(3 * READ_STEP + 17)).map(|i| i as u8).collect();
+        let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&payload);
+        let (mut tx, rx) = tokio::io::duplex(1024);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            tx.write_all(&bytes).await.unwrap();
+        });
+        let mut reader = FrameReader::new(rx, 1 << 20);
+        let frame = reader.next_frame().await.unwrap().unwrap();
+        assert_eq!(&frame[..], &payload[..]);
+        writer.await.unwrap();
+        assert!(reader.next_frame().await.unwrap().is_none());
     }
 
     #[tokio::test]

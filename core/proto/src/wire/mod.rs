@@ -9,10 +9,12 @@
 mod children;
 mod convert;
 mod frame;
+mod shape;
 
 pub use children::*;
 pub use convert::*;
-pub use frame::{FrameError, FrameReader, encode_frame};
+pub use frame::{FrameError, FrameReader, READ_STEP, encode_frame};
+pub use shape::{FrameShape, ShapeError, frame_shape};
 
 /// Version of the client protocol carried in the handshake. A server accepts
 /// clients with a version it knows and answers with its own.
@@ -21,3 +23,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Default largest frame, in bytes (`--max-frame-bytes`): a 1 MiB node value
 /// plus room for paths and a multi.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// Default largest frame before the handshake is done, in bytes
+/// (`--max-handshake-frame-bytes`). A `Connect` is at most about 60 bytes
+/// today (version, session id, 16-byte secret, timeout, last zxid, and the
+/// `ClientMessage` wrapper); 4 KiB leaves room for credentials such as a
+/// bearer token.
+pub const DEFAULT_MAX_HANDSHAKE_FRAME_BYTES: usize = 4096;

@@ -10,11 +10,20 @@
 //!
 //! Every command keeps its own zxid and outcome; a batch failing as a whole
 //! (not leader, shutting down) fails each of its commands with that error.
+//!
+//! The queue is bounded in bytes (`max_pending_proposal_bytes`): a command
+//! holds its charge ([`proposal_bytes`]) from submission until its batch is
+//! applied, and [`Batcher::submit`] waits while the queue is full, so a
+//! connection that writes faster than the log absorbs stops being read
+//! instead of growing the server. Waiting is first come, first served; a
+//! single command larger than the whole bound waits for an empty queue and
+//! then goes alone.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use openraft::Raft;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::TypeConfig;
 use crate::error::Error;
@@ -26,35 +35,95 @@ pub(crate) const MAX_BATCH_COMMANDS: usize = 1024;
 /// still goes alone.
 pub(crate) const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 
+/// What a queued command costs besides its payload: the command itself,
+/// its reply channel and its queue slot, rounded up.
+const COMMAND_OVERHEAD_BYTES: usize = 256;
+
 type Reply = oneshot::Sender<Result<Outcome, Error>>;
+
+/// A command waiting for its batch, holding its share of the byte bound.
+type Queued = (Command, Reply, OwnedSemaphorePermit);
 
 /// The submitting side; cheap to share.
 #[derive(Debug, Clone)]
 pub(crate) struct Batcher {
-    tx: mpsc::UnboundedSender<(Command, Reply)>,
+    tx: mpsc::UnboundedSender<Queued>,
+    room: ProposalRoom,
 }
 
 impl Batcher {
     /// Starts the batching task for `raft` with at most `max_inflight`
-    /// batches proposed but not yet applied.
-    pub(crate) fn start(raft: Raft<TypeConfig>, max_inflight: usize) -> Batcher {
+    /// batches proposed but not yet applied and at most `max_pending_bytes`
+    /// of commands queued or in flight.
+    pub(crate) fn start(
+        raft: Raft<TypeConfig>,
+        max_inflight: usize,
+        max_pending_bytes: usize,
+    ) -> Batcher {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(raft, rx, Arc::new(Semaphore::new(max_inflight.max(1)))));
-        Batcher { tx }
+        Batcher {
+            tx,
+            room: ProposalRoom::new(max_pending_bytes),
+        }
     }
 
-    /// Queues `cmd`; the receiver resolves once it is applied. Queueing order
-    /// is log order.
-    pub(crate) fn submit(
+    /// Queues `cmd` once there is room for it; the receiver resolves once it
+    /// is applied. Queueing order is log order.
+    pub(crate) async fn submit(
         &self,
         cmd: Command,
     ) -> Result<oneshot::Receiver<Result<Outcome, Error>>, Error> {
+        let permit = self.room.reserve(proposal_bytes(&cmd)).await?;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send((cmd, reply))
+            .send((cmd, reply, permit))
             .map_err(|_| Error::ShuttingDown("the replica is stopping".into()))?;
         Ok(rx)
     }
+
+    /// The most bytes that were queued or in flight at once since start.
+    pub(crate) fn pending_peak(&self) -> usize {
+        self.room.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// The byte bound of the queue (see the module docs).
+#[derive(Debug, Clone)]
+struct ProposalRoom {
+    bytes: Arc<Semaphore>,
+    max: usize,
+    peak: Arc<AtomicUsize>,
+}
+
+impl ProposalRoom {
+    fn new(max: usize) -> Self {
+        let max = max.clamp(1, Semaphore::MAX_PERMITS);
+        ProposalRoom {
+            bytes: Arc::new(Semaphore::new(max)),
+            max,
+            peak: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Waits until `bytes` (at most the whole bound) fit, and holds them.
+    async fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, Error> {
+        let charge = bytes.min(self.max).min(u32::MAX as usize) as u32;
+        let permit = self
+            .bytes
+            .clone()
+            .acquire_many_owned(charge)
+            .await
+            .map_err(|_| Error::ShuttingDown("the replica is stopping".into()))?;
+        let held = self.max - self.bytes.available_permits();
+        self.peak.fetch_max(held, Ordering::Relaxed);
+        Ok(permit)
+    }
+}
+
+/// What a command is charged against the queue's byte bound.
+fn proposal_bytes(cmd: &Command) -> usize {
+    payload_bytes(cmd) + COMMAND_OVERHEAD_BYTES
 }
 
 fn payload_bytes(cmd: &Command) -> usize {
@@ -71,10 +140,10 @@ fn payload_bytes(cmd: &Command) -> usize {
 
 async fn run(
     raft: Raft<TypeConfig>,
-    mut rx: mpsc::UnboundedReceiver<(Command, Reply)>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
     inflight: Arc<Semaphore>,
 ) {
-    let mut carry: Option<(Command, Reply)> = None;
+    let mut carry: Option<Queued> = None;
     loop {
         // Wait for a free slot first: while the previous batch is on its way
         // to disk, new commands pile up in the channel and join this batch.
@@ -91,6 +160,8 @@ async fn run(
         let mut bytes = payload_bytes(&first.0);
         let mut commands = vec![first.0];
         let mut replies = vec![first.1];
+        // The batch's share of the queue's byte bound, released once applied.
+        let mut room = vec![first.2];
         while commands.len() < MAX_BATCH_COMMANDS {
             let Ok(item) = rx.try_recv() else { break };
             let size = payload_bytes(&item.0);
@@ -101,6 +172,7 @@ async fn run(
             bytes += size;
             commands.push(item.0);
             replies.push(item.1);
+            room.push(item.2);
         }
         match raft.client_write_ff(CommandBatch(commands)).await {
             Ok(responder) => {
@@ -113,11 +185,13 @@ async fn run(
                         )),
                     };
                     drop(permit);
+                    drop(room);
                     answer(replies, result);
                 });
             }
             Err(fatal) => {
                 drop(permit);
+                drop(room);
                 answer(replies, Err(super::replica::map_fatal(fatal)));
             }
         }
@@ -146,5 +220,52 @@ fn answer(replies: Vec<Reply>, result: Result<Vec<Outcome>, Error>) {
                 let _ = reply.send(Err(e.clone()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_makes_submitters_wait_until_room_is_released() {
+        let room = ProposalRoom::new(1000);
+        let first = room.reserve(600).await.unwrap();
+        let mut second = Box::pin(room.reserve(600));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut second)
+                .await
+                .is_err(),
+            "600 + 600 bytes do not fit a 1000-byte queue"
+        );
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(5), second)
+            .await
+            .expect("room released")
+            .unwrap();
+        assert_eq!(room.peak.load(Ordering::Relaxed), 600);
+        drop(second);
+    }
+
+    #[tokio::test]
+    async fn a_command_larger_than_the_bound_waits_for_an_empty_queue_then_goes_alone() {
+        let room = ProposalRoom::new(1000);
+        let small = room.reserve(10).await.unwrap();
+        let mut huge = Box::pin(room.reserve(5000));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut huge)
+                .await
+                .is_err()
+        );
+        drop(small);
+        let huge = tokio::time::timeout(Duration::from_secs(5), huge)
+            .await
+            .expect("an empty queue admits it")
+            .unwrap();
+        assert_eq!(room.bytes.available_permits(), 0);
+        drop(huge);
+        assert_eq!(room.bytes.available_permits(), 1000);
     }
 }

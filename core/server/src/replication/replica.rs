@@ -63,6 +63,9 @@ pub struct ReplicationConfig {
     /// client address. Peers do not use it: the peer address (its own port)
     /// arrives with the multi-node network.
     pub client_addr: String,
+    /// Most bytes of commands queued in front of the log or in flight
+    /// (`max_pending_proposal_bytes`); past it [`Replica::submit`] waits.
+    pub max_pending_proposal_bytes: usize,
 }
 
 impl ReplicationConfig {
@@ -82,6 +85,7 @@ impl ReplicationConfig {
             max_inflight_batches: 1,
             startup_timeout: Duration::from_secs(30),
             client_addr: String::new(),
+            max_pending_proposal_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -178,7 +182,11 @@ impl Replica {
             #[cfg(test)]
             sm_store: sm_clone,
             metrics: raft.metrics(),
-            batcher: Batcher::start(raft.clone(), cfg.max_inflight_batches),
+            batcher: Batcher::start(
+                raft.clone(),
+                cfg.max_inflight_batches,
+                cfg.max_pending_proposal_bytes,
+            ),
             raft,
             state,
             node_id: cfg.node_id,
@@ -278,7 +286,8 @@ impl Replica {
 
     /// Enqueues a command in submission order; the returned future resolves when it
     /// is applied. The enqueue happens before this returns, so two calls made one
-    /// after another from one task are applied in that order.
+    /// after another from one task are applied in that order. Waits while the
+    /// queue holds `max_pending_proposal_bytes`.
     pub async fn submit(
         &self,
         cmd: Command,
@@ -287,6 +296,7 @@ impl Replica {
         let rx = self
             .batcher
             .submit(cmd)
+            .await
             .map_err(|e| failure_of(&metrics.borrow()).unwrap_or(e))?;
         Ok(async move {
             let result = rx.await.unwrap_or_else(|_| {
@@ -373,6 +383,11 @@ impl Replica {
     #[cfg(test)]
     pub(crate) fn purged_index(&self) -> Option<u64> {
         self.metrics.borrow().purged.map(|p| p.index)
+    }
+
+    /// The most bytes of commands that were queued or in flight at once.
+    pub fn pending_proposal_peak(&self) -> usize {
+        self.batcher.pending_peak()
     }
 
     /// Whether this node currently believes it is the leader.

@@ -64,6 +64,21 @@ pub const MIN_FREE_DISK_BYTES: RangeInclusive<u64> = 0..=1 << 50;
 pub const MAX_LISTING_BYTES: RangeInclusive<u64> = coord_proto::children::MIN_LISTING_BYTES as u64
     ..=coord_proto::children::MAX_LISTING_BYTES as u64;
 
+/// `--max-handshake-frame-bytes`: largest frame before the handshake (and
+/// not above `--max-frame-bytes`, see [`validate`]).
+pub const MAX_HANDSHAKE_FRAME_BYTES: RangeInclusive<u64> = 64..=MIB;
+/// `--max-total-outbound-bytes`: output queued for all clients together.
+pub const MAX_TOTAL_OUTBOUND_BYTES: RangeInclusive<u64> = 64 * KIB..=1024 * GIB;
+/// `--write-timeout-ms`: a connection whose writes make no progress this
+/// long is closed.
+pub const WRITE_TIMEOUT_MS: RangeInclusive<u64> = 100..=HOUR_MS;
+/// `--shutdown-grace-ms`: how long a graceful stop waits for connections.
+pub const SHUTDOWN_GRACE_MS: RangeInclusive<u64> = 0..=600_000;
+/// `--max-watches-per-session`.
+pub const MAX_WATCHES_PER_SESSION: RangeInclusive<u64> = 1..=100_000_000;
+/// `--max-pending-proposal-bytes`: writes queued in front of the log.
+pub const MAX_PENDING_PROPOSAL_BYTES: RangeInclusive<u64> = 64 * KIB..=64 * GIB;
+
 /// Room a value needs in a frame besides its data and path (stat, version,
 /// flags, framing), used to check that the data limit fits the frame limit.
 const FRAME_OVERHEAD: u64 = 4 * KIB;
@@ -200,7 +215,55 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         cfg.max_listing_bytes as u64,
         &MAX_LISTING_BYTES,
     )?;
+    check(
+        "max_handshake_frame_bytes",
+        "max-handshake-frame-bytes",
+        cfg.max_handshake_frame_bytes as u64,
+        &MAX_HANDSHAKE_FRAME_BYTES,
+    )?;
+    check(
+        "max_total_outbound_bytes",
+        "max-total-outbound-bytes",
+        cfg.max_total_outbound_bytes as u64,
+        &MAX_TOTAL_OUTBOUND_BYTES,
+    )?;
+    check(
+        "write_timeout",
+        "write-timeout-ms",
+        ms(cfg.write_timeout),
+        &WRITE_TIMEOUT_MS,
+    )?;
+    check(
+        "shutdown_grace",
+        "shutdown-grace-ms",
+        ms(cfg.shutdown_grace),
+        &SHUTDOWN_GRACE_MS,
+    )?;
+    check(
+        "max_watches_per_session",
+        "max-watches-per-session",
+        cfg.max_watches_per_session as u64,
+        &MAX_WATCHES_PER_SESSION,
+    )?;
+    check(
+        "max_pending_proposal_bytes",
+        "max-pending-proposal-bytes",
+        cfg.max_pending_proposal_bytes as u64,
+        &MAX_PENDING_PROPOSAL_BYTES,
+    )?;
 
+    if cfg.max_handshake_frame_bytes > cfg.max_frame_bytes {
+        return Err(Error::BadArguments(format!(
+            "--max-handshake-frame-bytes ({}) is above --max-frame-bytes ({})",
+            cfg.max_handshake_frame_bytes, cfg.max_frame_bytes
+        )));
+    }
+    if cfg.max_total_outbound_bytes < cfg.max_frame_bytes {
+        return Err(Error::BadArguments(format!(
+            "--max-total-outbound-bytes ({}) is below --max-frame-bytes ({}): one reply could never be queued",
+            cfg.max_total_outbound_bytes, cfg.max_frame_bytes
+        )));
+    }
     if min_s > max_s {
         return Err(Error::BadArguments(format!(
             "--min-session-timeout-ms ({min_s}) is above --max-session-timeout-ms ({max_s})"

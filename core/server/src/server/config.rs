@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::{Limits, SessionLimits};
 use crate::watch::DEFAULT_WATCH_HISTORY_BYTES;
 use coord_proto::children::DEFAULT_MAX_LISTING_BYTES;
-use coord_proto::wire::DEFAULT_MAX_FRAME_BYTES;
+use coord_proto::wire::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDSHAKE_FRAME_BYTES};
 
 /// Default client listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2281";
@@ -81,6 +81,30 @@ pub struct ServerConfig {
     /// reply always fits the protocol's default frame; the default is that
     /// largest value, so a listing that fitted before paging still does.
     pub max_listing_bytes: usize,
+    /// Largest frame accepted before the handshake is done
+    /// (`--max-handshake-frame-bytes`, `COORD_MAX_HANDSHAKE_FRAME_BYTES`);
+    /// 64 ..= `max_frame_bytes`. A `Connect`, new or resuming, is under 100 bytes.
+    pub max_handshake_frame_bytes: usize,
+    /// Most bytes queued for all clients together, framing and a per-frame
+    /// overhead included (`--max-total-outbound-bytes`,
+    /// `COORD_MAX_TOTAL_OUTBOUND_BYTES`); at least 65536. Past it the client
+    /// with the largest backlog is disconnected first.
+    pub max_total_outbound_bytes: usize,
+    /// A connection whose writes make no progress for this long is closed
+    /// (`--write-timeout-ms`, `COORD_WRITE_TIMEOUT_MS`); 100 ms ..= 1 h.
+    pub write_timeout: Duration,
+    /// How long a graceful stop waits for connections to finish; after it the
+    /// rest are dropped and the server stops (`--shutdown-grace-ms`,
+    /// `COORD_SHUTDOWN_GRACE_MS`); 0 ..= 10 min.
+    pub shutdown_grace: Duration,
+    /// Most watches one session may hold on this server, every kind counted
+    /// (`--max-watches-per-session`, `COORD_MAX_WATCHES_PER_SESSION`); at least 1.
+    pub max_watches_per_session: usize,
+    /// Most bytes of proposals queued in front of the log, waiting to be
+    /// batched or being applied (`--max-pending-proposal-bytes`,
+    /// `COORD_MAX_PENDING_PROPOSAL_BYTES`); at least 65536. Past it submitters
+    /// wait (the connection stops reading); a single larger write goes alone.
+    pub max_pending_proposal_bytes: usize,
 }
 
 impl ServerConfig {
@@ -106,6 +130,12 @@ impl ServerConfig {
             fd_reserve: 128,
             min_free_disk_bytes: 64 * 1024 * 1024,
             max_listing_bytes: DEFAULT_MAX_LISTING_BYTES,
+            max_handshake_frame_bytes: DEFAULT_MAX_HANDSHAKE_FRAME_BYTES,
+            max_total_outbound_bytes: 256 * 1024 * 1024,
+            write_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            max_watches_per_session: 65_536,
+            max_pending_proposal_bytes: 64 * 1024 * 1024,
         }
     }
 

@@ -4,7 +4,14 @@
 //!
 //! Cheap pre-checks (path syntax, data size) run here so garbage never reaches
 //! the log; they depend only on the request and the replicated limits, so they
-//! agree with what `apply` would decide.
+//! agree with what `apply` would decide. Counts that decode would allocate
+//! for (ops of a multi, paths of a `SetWatches`) are checked on the frame's
+//! shape before it is decoded ([`refuse_by_shape`]).
+//!
+//! A read runs only while its session is in the replicated table: once the
+//! session is closed or expired, reads still queued get `SessionExpired`
+//! (writes are refused by `apply` itself). Watch registrations are counted
+//! per session against `max_watches_per_session` (`watch_requests`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,16 +19,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::Shared;
-use super::connection::server_frame;
+use super::outbound::server_frame;
+use super::{Shared, watch_requests};
 use crate::config::Limits;
 use crate::error::Error;
-use crate::state_machine::{Command, CommandKind, CommandResult, Op, OpResult, Outcome};
+use crate::state_machine::{
+    Command, CommandKind, CommandResult, Op, OpResult, Outcome, StateMachine,
+};
 use crate::tree::validate_path;
 use crate::watch::{ConnId, WatchKind};
 use coord_proto::proto::{self, request::Op as Req, response::Result as Res};
 use coord_proto::wire::{
-    create_from_proto, ops_from_proto, watch_mode_from_proto, watcher_type_from_proto,
+    FrameShape, create_from_proto, ops_from_proto, watch_mode_from_proto, watcher_type_from_proto,
 };
 
 /// How long a read may wait for this server to catch up with the client.
@@ -99,6 +108,36 @@ fn check_op(shared: &Shared, op: &Op) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// The answer to a request whose frame asks for more than a limit allows,
+/// decided on its shape alone (before prost allocates its lists).
+pub(crate) fn refuse_by_shape(
+    shared: &Shared,
+    session: u64,
+    shape: &FrameShape,
+) -> Option<Pending> {
+    let max_ops = replicated_limits(shared).max_multi_ops;
+    let max_watches = shared.cfg.max_watches_per_session;
+    let e = if shape.multi_ops > max_ops {
+        Error::TooLarge(format!(
+            "multi has {} ops, limit max_multi_ops = {max_ops}",
+            shape.multi_ops
+        ))
+    } else if shape.set_watches_paths > max_watches {
+        Error::TooLarge(format!(
+            "SetWatches of session {session:#x} lists {} watches, limit \
+             max_watches_per_session = {max_watches}",
+            shape.set_watches_paths
+        ))
+    } else {
+        return None;
+    };
+    Some(Pending::Ready(error_frame(
+        shape.xid,
+        *shared.applied.borrow(),
+        &e,
+    )))
 }
 
 /// Admits one request. Writes are submitted to the log here, so a session's
@@ -319,21 +358,53 @@ async fn read_response(
             if let Err(e) = check_path(shared, &s.path) {
                 return error_frame(xid, *shared.applied.borrow(), &e);
             }
-            match shared.replica.ensure_linearizable().await {
+            let synced = shared.replica.ensure_linearizable().await;
+            let synced = synced.and_then(|()| match session_gone(&shared.read_sm(), session) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            });
+            match synced {
                 Ok(()) => ok_frame(xid, *shared.applied.borrow(), Res::Sync(proto::Empty {})),
                 Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
             }
         }
-        Req::Ping(_) => ok_frame(xid, *shared.applied.borrow(), Res::Ping(proto::Empty {})),
+        Req::Ping(_) => match session_gone(&shared.read_sm(), session) {
+            Some(e) => error_frame(xid, *shared.applied.borrow(), &e),
+            None => ok_frame(xid, *shared.applied.borrow(), Res::Ping(proto::Empty {})),
+        },
+        Req::SetWatches(r) => {
+            let gone = session_gone(&shared.read_sm(), session);
+            let registered = match gone {
+                Some(e) => Err(e),
+                None => watch_requests::set_watches(shared, conn, session, r).await,
+            };
+            match registered {
+                Ok(zxid) => ok_frame(xid, zxid, Res::SetWatches(proto::Empty {})),
+                Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
+            }
+        }
         other => read_now(shared, conn, session, xid, other),
     }
 }
 
+/// `SessionExpired` when `session` is no longer in the replicated table.
+fn session_gone(sm: &StateMachine, session: u64) -> Option<Error> {
+    sm.session(session)
+        .is_none()
+        .then(|| Error::SessionExpired(format!("session {session:#x} has expired or was closed")))
+}
+
 /// Runs a read under the state's read lock, registering its watch under the
 /// same lock so the next change cannot slip between read and registration.
-fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> Bytes {
+fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> Bytes {
     let sm = shared.read_sm();
     let zxid = sm.last_zxid();
+    if let Some(e) = session_gone(&sm, session) {
+        return error_frame(xid, zxid, &e);
+    }
+    if let Err(e) = watch_requests::check_watch_room(shared, &sm, conn, session, &op) {
+        return error_frame(xid, zxid, &e);
+    }
     let watches = &shared.watches;
     let result: Result<Res, Error> = match op {
         Req::Exists(r) => sm.exists(&r.path).map(|stat| {
@@ -384,10 +455,6 @@ fn read_now(shared: &Shared, conn: ConnId, _session: u64, xid: u64, op: Req) -> 
                     )))
                 }
             })
-        }
-        Req::SetWatches(r) => {
-            crate::watch::set_watches(watches, &sm, conn, &r);
-            Ok(Res::SetWatches(proto::Empty {}))
         }
         other => Err(Error::Internal(format!("not a read: {other:?}"))),
     };

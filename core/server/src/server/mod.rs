@@ -4,7 +4,9 @@
 //! Shape (after mini-redis): [`Server::start`] binds, opens the replica and
 //! spawns an accept loop; each connection runs `connection`'s loop; a
 //! `watch` channel broadcasts shutdown and [`Server::shutdown`] waits for every
-//! connection to drain before flushing the replica.
+//! connection to drain, at most `shutdown_grace` (then drops the rest),
+//! before flushing the replica. What is queued for clients is accounted
+//! server-wide by `outbound`'s budget.
 //!
 //! This module owns sockets and the glue between the replica, the watch
 //! registry and the session manager (`sessions`, which owns liveness,
@@ -16,11 +18,14 @@ mod clock;
 mod config;
 mod connection;
 mod dispatch;
+mod handshake;
 mod housekeeping;
+mod outbound;
 mod resources;
 mod sessions;
 #[cfg(test)]
 mod sessions_tests;
+mod watch_requests;
 
 pub use config::{DEFAULT_LISTEN, ServerConfig};
 
@@ -73,6 +78,10 @@ pub(crate) struct Shared {
     pub(crate) next_conn: AtomicU64,
     /// The leader's clock for command timestamps (see `clock`).
     pub(crate) clock: LeaderClock,
+    /// Bytes queued for all clients (`max_total_outbound_bytes`).
+    pub(crate) outbound: Arc<outbound::OutboundBudget>,
+    /// Turns true when a graceful stop begins.
+    pub(crate) stopping: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -143,6 +152,7 @@ impl Server {
         rcfg.snapshot_retry = cfg.snapshot_retry;
         rcfg.log_cache_bytes = cfg.log_cache_bytes;
         rcfg.client_addr = cfg.listen.to_string();
+        rcfg.max_pending_proposal_bytes = cfg.max_pending_proposal_bytes;
         let replica = Replica::start(rcfg, observer.clone()).await?;
         // Limits decide outcomes, so a changed flag takes effect through the
         // log, from this command on (never by re-applying the log under it).
@@ -162,8 +172,10 @@ impl Server {
         let local_addr = listener.local_addr()?;
         info!(%local_addr, data_dir = %cfg.data_dir.display(), "coord server listening");
         let replica_failed = replica.failed();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             clock,
+            outbound: outbound::OutboundBudget::new(cfg.max_total_outbound_bytes),
             cfg,
             replica,
             sm,
@@ -171,8 +183,8 @@ impl Server {
             sessions,
             applied: applied_rx,
             next_conn: AtomicU64::new(1),
+            stopping: shutdown_rx.clone(),
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));
         let housekeeping = tokio::spawn(housekeeping::run(shared.clone(), shutdown_rx));
         let (failed_tx, failed) = watch::channel(None);
@@ -247,6 +259,18 @@ impl Server {
         self.shared.sessions.connection_count()
     }
 
+    /// Bytes queued for all clients now, framing and per-frame overhead
+    /// included (what `max_total_outbound_bytes` bounds).
+    pub fn outbound_bytes(&self) -> usize {
+        self.shared.outbound.total()
+    }
+
+    /// The most bytes of writes that were queued in front of the log (or in
+    /// flight) at once since start (what `max_pending_proposal_bytes` bounds).
+    pub fn pending_proposal_peak(&self) -> usize {
+        self.shared.replica.pending_proposal_peak()
+    }
+
     /// `ExpireSessions` commands applied since start (each one a log entry
     /// and an fsync on the leader).
     pub fn expire_commands(&self) -> u64 {
@@ -255,14 +279,27 @@ impl Server {
 
     /// Graceful stop: stop accepting, let every connection finish its
     /// in-flight requests and tell its client, then flush and stop the replica.
-    /// Sessions stay in the state; clients can resume them after a restart.
+    /// Connections still open after `shutdown_grace` (a client that does not
+    /// read its answers) are dropped. Sessions stay in the state; clients can
+    /// resume them after a restart.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.shutdown_tx.send(true);
         // Stop accepting first, then close every connection: one accepted in
         // the meantime either is in `conns` by now or sees the flag itself.
         let mut conns = self.accept.await.unwrap_or_default();
         self.shared.sessions.begin_shutdown();
-        while conns.join_next().await.is_some() {}
+        let grace = self.shared.cfg.shutdown_grace;
+        let drained =
+            tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            warn!(
+                connections = conns.len(),
+                ?grace,
+                "connections still open after shutdown_grace: dropping them"
+            );
+            conns.abort_all();
+            while conns.join_next().await.is_some() {}
+        }
         let _ = self.housekeeping.await;
         self.fail_stop.abort();
         shutdown_replica(self.shared).await?;

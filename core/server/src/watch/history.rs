@@ -5,8 +5,12 @@
 //! Filled by the registry with every event apply produces, also while the log
 //! is replayed at start, so after a restart it covers everything since the
 //! last snapshot (until the bound evicts it). It knows a `floor`: every event
-//! with a zxid above it is retained. It does not route and does not touch the
-//! tree; [`super::WatchRegistry`] asks it for the events after a zxid.
+//! with a zxid above it is retained. Every recorded event also gets a sequence
+//! number, counted since start and never reused (not even across a reset), so
+//! a re-registration that runs in several steps can tell which events it has
+//! seen and whether any it had not seen yet were evicted. It does not route
+//! and does not touch the tree; [`super::WatchRegistry`] asks it for the
+//! events after a zxid or a sequence number.
 
 use std::collections::VecDeque;
 
@@ -29,6 +33,8 @@ pub(crate) struct History {
     /// event since start or reset: then nothing was recorded, and the state's
     /// own zxid is the floor (see [`History::floor`]).
     floor: Option<u64>,
+    /// Sequence number of `events[0]` (of the next event when empty).
+    first_seq: u64,
 }
 
 fn cost(e: &WatchEvent) -> usize {
@@ -43,6 +49,7 @@ impl History {
             bytes: 0,
             limit,
             floor: None,
+            first_seq: 0,
         }
     }
 
@@ -64,6 +71,7 @@ impl History {
                 break;
             };
             self.bytes -= cost(&old);
+            self.first_seq += 1;
             // Other events of the same zxid may remain: the floor says only
             // that those above `old.zxid` are all here.
             self.floor = Some(self.floor.map_or(old.zxid, |f| f.max(old.zxid)));
@@ -72,6 +80,7 @@ impl History {
 
     /// Forgets everything: the state was replaced (a snapshot was installed).
     pub(crate) fn reset(&mut self) {
+        self.first_seq = self.next_seq();
         self.events.clear();
         self.bytes = 0;
         self.floor = None;
@@ -84,9 +93,39 @@ impl History {
     }
 
     /// The retained events with a zxid above `zxid`, oldest first.
+    #[cfg(test)]
     pub(crate) fn after(&self, zxid: u64) -> impl Iterator<Item = &WatchEvent> {
         let start = self.events.partition_point(|e| e.zxid <= zxid);
         self.events.range(start..)
+    }
+
+    /// Sequence number of the oldest retained event (of the next one when
+    /// nothing is retained).
+    pub(crate) fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    /// Sequence number the next recorded event will get.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.first_seq + self.events.len() as u64
+    }
+
+    /// Sequence number of the first retained event with a zxid above `zxid`
+    /// ([`History::next_seq`] when there is none).
+    pub(crate) fn seq_after(&self, zxid: u64) -> u64 {
+        self.first_seq + self.events.partition_point(|e| e.zxid <= zxid) as u64
+    }
+
+    /// The retained events from sequence number `seq` on, oldest first, with
+    /// their sequence numbers.
+    pub(crate) fn since(&self, seq: u64) -> impl Iterator<Item = (u64, &WatchEvent)> {
+        let start = seq
+            .saturating_sub(self.first_seq)
+            .min(self.events.len() as u64) as usize;
+        self.events
+            .range(start..)
+            .enumerate()
+            .map(move |(i, e)| (self.first_seq + (start + i) as u64, e))
     }
 
     /// Bytes charged for the retained events.
@@ -143,6 +182,25 @@ mod tests {
         h.record(&[ev(5, "/a"), ev(5, "/b")]);
         assert_eq!(h.floor(5), 5, "one event of zxid 5 is gone");
         assert_eq!(zxids(&h, 4), [5]);
+    }
+
+    #[test]
+    fn sequence_numbers_survive_eviction_and_reset() {
+        let one = cost(&ev(1, "/a"));
+        let mut h = History::new(2 * one);
+        for z in 1..=4 {
+            h.record(&[ev(z, "/a")]);
+        }
+        assert_eq!((h.first_seq(), h.next_seq()), (2, 4));
+        let seqs: Vec<(u64, u64)> = h.since(0).map(|(s, e)| (s, e.zxid)).collect();
+        assert_eq!(seqs, [(2, 3), (3, 4)]);
+        assert_eq!(h.since(3).count(), 1);
+        assert_eq!(h.seq_after(3), 3);
+        assert_eq!(h.seq_after(9), 4);
+        h.reset();
+        assert_eq!((h.first_seq(), h.next_seq()), (4, 4));
+        h.record(&[ev(5, "/a")]);
+        assert_eq!(h.since(0).map(|(s, _)| s).collect::<Vec<_>>(), [4]);
     }
 
     #[test]

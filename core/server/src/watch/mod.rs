@@ -17,7 +17,12 @@
 //! Every fired event also goes into a bounded `history` so that a client
 //! re-registering its watches after a reconnect gets every event it missed
 //! (`replay`), or an `EventsLost` event when the history no longer reaches
-//! back far enough.
+//! back far enough. While a connection re-registers (in steps, so writes are
+//! not stalled), its events are held back and sent with the replayed ones.
+//!
+//! The registry counts each connection's registrations (every kind); the
+//! server refuses a new one past its per-session limit
+//! ([`WatchRegistry::room_for`]).
 //!
 //! This module does not change the tree or touch sockets: events are handed
 //! to each connection's [`EventSink`]; `replay` only reads node stats.
@@ -33,9 +38,10 @@ use crate::state_machine::WatchEvent;
 use coord_proto::watch::{KINDS, watches_reached};
 pub use coord_proto::{WatchKind, WatchMode, WatcherType};
 pub use history::DEFAULT_WATCH_HISTORY_BYTES;
-pub(crate) use replay::set_watches;
+pub(crate) use replay::{RESUME_STEP, set_watches};
 
 use history::History;
+use replay::Resume;
 
 /// Identifies one client connection on this server.
 pub type ConnId = u64;
@@ -56,6 +62,8 @@ struct Inner {
     owned: HashMap<ConnId, HashSet<(WatchKind, String)>>,
     /// Recent fired events, for reconnecting clients.
     history: History,
+    /// Connections re-registering their watches; their events are held.
+    resuming: HashMap<ConnId, Resume>,
 }
 
 impl Inner {
@@ -68,6 +76,17 @@ impl Inner {
             .entry(conn)
             .or_default()
             .insert((kind, path.to_string()));
+    }
+
+    /// Drops `conn`'s one-shot registrations on `path`.
+    fn remove_one_shots(&mut self, conn: ConnId, path: &str) {
+        for kind in KINDS.into_iter().filter(|k| k.is_one_shot()) {
+            if remove_entry(&mut self.tables[slot(kind)], path, conn)
+                && let Some(owned) = self.owned.get_mut(&conn)
+            {
+                owned.remove(&(kind, path.to_string()));
+            }
+        }
     }
 
     /// Routes one event, consuming the one-shot watches it reaches; returns
@@ -145,6 +164,7 @@ impl WatchRegistry {
                 sinks: HashMap::new(),
                 owned: HashMap::new(),
                 history: History::new(history_bytes),
+                resuming: HashMap::new(),
             }),
             delivered: AtomicU64::new(0),
         }
@@ -164,6 +184,7 @@ impl WatchRegistry {
     pub fn detach(&self, conn: ConnId) {
         let mut inner = self.lock();
         inner.sinks.remove(&conn);
+        inner.resuming.remove(&conn);
         if let Some(owned) = inner.owned.remove(&conn) {
             for (kind, path) in owned {
                 remove_entry(&mut inner.tables[slot(kind)], &path, conn);
@@ -176,11 +197,41 @@ impl WatchRegistry {
         self.lock().add(conn, path, kind);
     }
 
+    /// Whether `conn` may register a watch of `kind` on `path` with at most
+    /// `limit` registrations: yes when it has fewer, or already has this one
+    /// (registering it again adds nothing). `Err` holds its current count.
+    pub fn room_for(
+        &self,
+        conn: ConnId,
+        kind: WatchKind,
+        path: &str,
+        limit: usize,
+    ) -> Result<(), usize> {
+        let inner = self.lock();
+        let Some(owned) = inner.owned.get(&conn) else {
+            return if limit > 0 { Ok(()) } else { Err(0) };
+        };
+        if owned.len() < limit || owned.contains(&(kind, path.to_string())) {
+            Ok(())
+        } else {
+            Err(owned.len())
+        }
+    }
+
+    /// Registrations of one connection, every kind counted.
+    pub fn count_of(&self, conn: ConnId) -> usize {
+        self.lock().owned.get(&conn).map_or(0, HashSet::len)
+    }
+
     /// Forgets the event history: the state was replaced wholesale (a
     /// snapshot was installed), so reconnecting clients older than the new
     /// state get `EventsLost`.
     pub fn reset_history(&self) {
-        self.lock().history.reset();
+        let mut inner = self.lock();
+        inner.history.reset();
+        for resume in inner.resuming.values_mut() {
+            resume.history_lost();
+        }
     }
 
     /// Removes a connection's watches of the given kinds on `path`. Returns
@@ -227,13 +278,17 @@ impl WatchRegistry {
         if events.is_empty() {
             return;
         }
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let first_seq = inner.history.next_seq();
         inner.history.record(events);
         let mut targets: Vec<ConnId> = Vec::new();
-        for event in events {
+        for (seq, event) in (first_seq..).zip(events) {
             inner.route(event, &mut targets);
             for c in &targets {
-                if let Some(sink) = inner.sinks.get(c) {
+                if let Some(resume) = inner.resuming.get_mut(c) {
+                    resume.hold(seq, event);
+                } else if let Some(sink) = inner.sinks.get(c) {
                     self.delivered.fetch_add(1, Ordering::Relaxed);
                     sink.push(event);
                 }
