@@ -92,7 +92,8 @@ enum Command {
     Ls { path: String },
     /// Print a node's metadata.
     Stat { path: String },
-    /// Measure the machine's floor and coord's create/set/get; print a table.
+    /// Measure the machine's floor and coord's create/set/get; print a table
+    /// (with --soak: the soak under abusive clients instead).
     Bench(BenchArgs),
     /// Print events on a node (or its subtree), one per line, until interrupted.
     Watch {
@@ -129,6 +130,25 @@ struct BenchArgs {
     /// Also write the table into this BENCHMARKS.md (between its markers).
     #[arg(long)]
     markdown_out: Option<PathBuf>,
+    /// Run the soak instead, e.g. `30s`, `10m`: a baseline and an abused
+    /// phase of half each, against `coord serve` child processes.
+    #[arg(long, value_name = "DURATION", value_parser = coord_cli::bench::soak::parse_duration)]
+    soak: Option<Duration>,
+    /// Seed of the soak's random choices (default: from the clock).
+    #[arg(long, requires = "soak")]
+    seed: Option<u64>,
+    /// A `coord serve` flag for the soak's servers, repeatable, e.g.
+    /// `--serve-arg=--max-outbound-bytes=1048576`.
+    #[arg(long = "serve-arg", requires = "soak", allow_hyphen_values = true)]
+    serve_args: Vec<String>,
+}
+
+/// The soak's `--serve-arg`s read as `coord serve` reads them, so that the
+/// RSS bound sees the settings the children run with.
+#[derive(Parser, Debug)]
+struct SoakServeFlags {
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 /// A numeric `coord serve` flag: `-1` reaches the range check (and is
@@ -433,6 +453,9 @@ fn print_stat(out: &mut impl Write, s: &Stat) -> std::io::Result<()> {
 }
 
 async fn bench(args: BenchArgs) -> Result<(), Error> {
+    if let Some(duration) = args.soak {
+        return soak(args, duration).await;
+    }
     let opts = coord_cli::bench::BenchOptions {
         servers: args.against,
         data_dir: args.data_dir,
@@ -446,6 +469,36 @@ async fn bench(args: BenchArgs) -> Result<(), Error> {
     let report = coord_cli::bench::run(opts).await?;
     println!("{}", report.to_markdown());
     Ok(())
+}
+
+async fn soak(args: BenchArgs, duration: Duration) -> Result<(), Error> {
+    let flags = std::iter::once("serve".to_string()).chain(args.serve_args.iter().cloned());
+    let serve = SoakServeFlags::try_parse_from(flags)
+        .map_err(|e| Error::BadArguments(format!("--serve-arg: {e}")))?
+        .serve;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs())
+    });
+    let opts = coord_cli::bench::soak::SoakOptions {
+        duration,
+        seed,
+        server_exe: std::env::current_exe()?,
+        serve_args: args.serve_args,
+        server_config: serve.into_config(),
+        data_dir: args.data_dir,
+        markdown_out: args.markdown_out,
+        command: None,
+    };
+    let report = coord_cli::bench::soak::run(opts).await?;
+    println!("{}", report.to_markdown());
+    match report.lost() {
+        0 => Ok(()),
+        lost => Err(Error::Internal(format!(
+            "{lost} acknowledged writes were lost across kill -9"
+        ))),
+    }
 }
 
 /// Longest wait for the shutdown that follows a failure (fail-stop): the
