@@ -325,7 +325,7 @@ mod tests {
         // A stalled reader costs its whole outbound limit more than a reader.
         assert!(stalled - reader >= us(cfg().max_outbound_bytes));
         let mut small = cfg();
-        small.max_outbound_bytes = 64 * KIB;
+        small.max_outbound_bytes = 64 * 1024;
         let capped = rss_bound(
             &small,
             &Load {

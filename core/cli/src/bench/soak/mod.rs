@@ -335,3 +335,39 @@ fn phase_load(tally: &LoadTally, intensity: &Intensity, abused: bool) -> Load {
     }
     load
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_or_minutes_within_bounds() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration(" 90 "), Ok(Duration::from_secs(90)));
+        for bad in ["1s", "0m", "", "m", "10h", "1.5m", "-3s", "1441m"] {
+            assert!(parse_duration(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn the_baseline_holds_only_the_normal_clients_and_the_abused_phase_adds_the_abusers() {
+        let tally = LoadTally::default();
+        tally.wrote(100, 1, 100);
+        tally.watches_added(7);
+        let intensity = Intensity::for_phase(Duration::from_secs(5));
+        let base = phase_load(&tally, &intensity, false);
+        assert_eq!(base.pre_handshake_connections, 0);
+        assert_eq!(base.stalled_connections, 0);
+        assert_eq!((base.nodes, base.writes), (1, 1));
+        assert_eq!(base.watches, 7 + lockers::LOCKERS as u64);
+        let abused = phase_load(&tally, &intensity, true);
+        assert_eq!(
+            abused.pre_handshake_connections,
+            intensity.silent_connections + 1
+        );
+        assert_eq!(abused.stalled_connections, intensity.stalled_clients);
+        assert!(abused.handshaken_connections > base.handshaken_connections);
+        assert!(abused.in_flight_write_bytes > 1024 * 1024);
+    }
+}

@@ -158,6 +158,9 @@ pub(super) async fn stalled(ctx: Ctx, tally: Arc<Tally>) {
             },
             Err(e) => {
                 tally.inc(&e.key());
+                if ctx.stop.sleep(Duration::from_millis(200)).await {
+                    break;
+                }
                 continue;
             }
         }
