@@ -264,7 +264,8 @@ async fn big_writes(ctx: Ctx, tally: Arc<Tally>) {
     }
 }
 
-/// (h) Fills a directory with many children once, then lists it repeatedly.
+/// (h) Fills a directory with many children once, then lists it
+/// repeatedly; `ops` counts the filling multis and the listings.
 async fn wide_dir(ctx: Ctx, tally: Arc<Tally>) {
     let Some(client) = client(&ctx, &tally).await else {
         return;
@@ -281,6 +282,7 @@ async fn wide_dir(ctx: Ctx, tally: Arc<Tally>) {
             })
             .collect();
         let bytes = ops.iter().map(|op| op.path().len() as u64).sum::<u64>();
+        tally.inc(OPS);
         let r = tokio::select! {
             _ = ctx.stop.wait() => break,
             r = client.multi(ops) => r,
