@@ -66,7 +66,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 const IDLE_SETTLE: Duration = Duration::from_millis(500);
 /// How often the server's RSS is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
-/// Longest wait for the tasks to end once the phase is over.
+/// Longest wait for the tasks to end once the phase is over (each group:
+/// lockers, writer, all abusers together).
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What to run.
@@ -224,9 +225,10 @@ async fn run_phase(
         .map_err(|_| Error::OperationTimeout("the writer did not stop".into()))?
         .map_err(|e| Error::Internal(format!("the writer task failed: {e}")))??;
     let mut abusers = Vec::new();
+    let deadline = Instant::now() + JOIN_TIMEOUT;
     for r in running {
         for mut task in r.tasks {
-            if tokio::time::timeout(JOIN_TIMEOUT, &mut task).await.is_err() {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 task.abort();
                 r.tally.inc("did not stop in time");
             }
