@@ -5,7 +5,6 @@
 //! `exit_code`), so scripts can tell "no such node" from "server down".
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,8 +13,11 @@ use clap::{Args, Parser, Subcommand};
 use coord_client::Error;
 use coord_client::client::{Client, WatchMode};
 use coord_client::{CreateMode, Stat};
-use coord_server::server::{DEFAULT_LISTEN, Server, ServerConfig, bounds};
+use coord_server::server::{Server, ServerConfig};
 use futures::StreamExt;
+
+mod serve_args;
+use serve_args::ServeArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -92,7 +94,8 @@ enum Command {
     Ls { path: String },
     /// Print a node's metadata.
     Stat { path: String },
-    /// Measure the machine's floor and coord's create/set/get; print a table.
+    /// Measure the machine's floor and coord's create/set/get; print a table
+    /// (with --soak: the soak under abusive clients instead).
     Bench(BenchArgs),
     /// Print events on a node (or its subtree), one per line, until interrupted.
     Watch {
@@ -129,212 +132,25 @@ struct BenchArgs {
     /// Also write the table into this BENCHMARKS.md (between its markers).
     #[arg(long)]
     markdown_out: Option<PathBuf>,
+    /// Run the soak instead, e.g. `30s`, `10m`: a baseline and an abused
+    /// phase of half each, against `coord serve` child processes.
+    #[arg(long, value_name = "DURATION", value_parser = coord_cli::bench::soak::parse_duration)]
+    soak: Option<Duration>,
+    /// Seed of the soak's random choices (default: from the clock).
+    #[arg(long, requires = "soak")]
+    seed: Option<u64>,
+    /// A `coord serve` flag for the soak's servers, repeatable, e.g.
+    /// `--serve-arg=--max-outbound-bytes=1048576`.
+    #[arg(long = "serve-arg", requires = "soak", allow_hyphen_values = true)]
+    serve_args: Vec<String>,
 }
 
-/// A numeric `coord serve` flag: `-1` reaches the range check (and is
-/// refused with the flag's name) instead of being taken for an option.
-macro_rules! ranged {
-    ($range:expr) => {
-        clap::value_parser!(u64).range($range)
-    };
-}
-
-/// `coord serve` settings. Each numeric flag has a valid range (in `--help`,
-/// the README, and `coord_server::server::bounds`); a value outside it is
-/// refused at start, naming the flag.
-#[derive(Args, Debug)]
-struct ServeArgs {
-    /// Address to accept clients on.
-    #[arg(long, env = "COORD_LISTEN", default_value = DEFAULT_LISTEN)]
-    listen: SocketAddr,
-    /// Directory for the log, vote and snapshots.
-    #[arg(long, env = "COORD_DATA_DIR", default_value = "./coord-data")]
-    data_dir: PathBuf,
-    /// Largest node data in bytes [0, 256 MiB]. Limits are replicated: a
-    /// changed value is proposed through the log at start and applies to
-    /// later writes only.
-    #[arg(long, env = "COORD_MAX_DATA_BYTES", default_value_t = 1024 * 1024,
-          value_parser = ranged!(bounds::MAX_DATA_BYTES), allow_negative_numbers = true)]
-    max_data_bytes: u64,
-    /// Longest path in bytes [2, 1 MiB] (replicated, like --max-data-bytes).
-    #[arg(long, env = "COORD_MAX_PATH_BYTES", default_value_t = 4096,
-          value_parser = ranged!(bounds::MAX_PATH_BYTES), allow_negative_numbers = true)]
-    max_path_bytes: u64,
-    /// Most ops in one multi [1, 1000000] (replicated, like --max-data-bytes).
-    #[arg(long, env = "COORD_MAX_MULTI_OPS", default_value_t = 1000,
-          value_parser = ranged!(bounds::MAX_MULTI_OPS), allow_negative_numbers = true)]
-    max_multi_ops: u64,
-    /// Shortest session timeout granted, ms [10, 1 day].
-    #[arg(long, env = "COORD_MIN_SESSION_TIMEOUT_MS", default_value_t = 1000,
-          value_parser = ranged!(bounds::SESSION_TIMEOUT_MS), allow_negative_numbers = true)]
-    min_session_timeout_ms: u64,
-    /// Longest session timeout granted, ms [10, 1 day].
-    #[arg(long, env = "COORD_MAX_SESSION_TIMEOUT_MS", default_value_t = 60_000,
-          value_parser = ranged!(bounds::SESSION_TIMEOUT_MS), allow_negative_numbers = true)]
-    max_session_timeout_ms: u64,
-    /// Largest frame accepted from a client, bytes [4 KiB, 1 GiB].
-    #[arg(long, env = "COORD_MAX_FRAME_BYTES",
-          default_value_t = coord_proto::wire::DEFAULT_MAX_FRAME_BYTES as u64,
-          value_parser = ranged!(bounds::MAX_FRAME_BYTES), allow_negative_numbers = true)]
-    max_frame_bytes: u64,
-    /// Most concurrent client connections [1, 10000000]; capped at start to
-    /// the descriptor limit minus --fd-reserve.
-    #[arg(long, env = "COORD_MAX_CONNECTIONS", default_value_t = 10_000,
-          value_parser = ranged!(bounds::MAX_CONNECTIONS), allow_negative_numbers = true)]
-    max_connections: u64,
-    /// Most in-flight requests per connection before the server stops
-    /// reading it [1, 1000000].
-    #[arg(long, env = "COORD_MAX_INFLIGHT_PER_CONNECTION", default_value_t = 1024,
-          value_parser = ranged!(bounds::MAX_INFLIGHT_PER_CONNECTION), allow_negative_numbers = true)]
-    max_inflight_per_connection: u64,
-    /// Most bytes queued for a slow client before its connection is closed
-    /// [64 KiB, 64 GiB].
-    #[arg(long, env = "COORD_MAX_OUTBOUND_BYTES", default_value_t = 64 * 1024 * 1024,
-          value_parser = ranged!(bounds::MAX_OUTBOUND_BYTES), allow_negative_numbers = true)]
-    max_outbound_bytes: u64,
-    /// Time a new connection has to send its handshake, ms [1, 1 hour].
-    #[arg(long, env = "COORD_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = ranged!(bounds::HANDSHAKE_TIMEOUT_MS), allow_negative_numbers = true)]
-    handshake_timeout_ms: u64,
-    /// How often session deadlines are checked, ms [1, 60000]; below the
-    /// shortest session timeout.
-    #[arg(long, env = "COORD_TICK_MS", default_value_t = 100,
-          value_parser = ranged!(bounds::TICK_MS), allow_negative_numbers = true)]
-    tick_ms: u64,
-    /// How often empty containers and expired TTL nodes are looked for, ms
-    /// [1, 1 day].
-    #[arg(long, env = "COORD_REAP_INTERVAL_MS", default_value_t = 1000,
-          value_parser = ranged!(bounds::REAP_INTERVAL_MS), allow_negative_numbers = true)]
-    reap_interval_ms: u64,
-    /// Take a snapshot (and compact the log) after this many entries
-    /// [1, 1000000000].
-    #[arg(long, env = "COORD_SNAPSHOT_EVERY", default_value_t = 10_000,
-          value_parser = ranged!(bounds::SNAPSHOT_EVERY), allow_negative_numbers = true)]
-    snapshot_every: u64,
-    /// Take a snapshot once the log since the last one holds this many
-    /// bytes, whichever of this and --snapshot-every comes first; 0: entries
-    /// only [0, 16 TiB].
-    #[arg(long, env = "COORD_SNAPSHOT_LOG_BYTES",
-          default_value_t = coord_server::replication::DEFAULT_SNAPSHOT_LOG_BYTES,
-          value_parser = ranged!(bounds::SNAPSHOT_LOG_BYTES), allow_negative_numbers = true)]
-    snapshot_log_bytes: u64,
-    /// Wait after a failed snapshot (e.g. disk full) before retrying, ms;
-    /// writes go on [0, 1 day].
-    #[arg(long, env = "COORD_SNAPSHOT_RETRY_MS", default_value_t = 10_000,
-          value_parser = ranged!(bounds::SNAPSHOT_RETRY_MS), allow_negative_numbers = true)]
-    snapshot_retry_ms: u64,
-    /// Bytes of recent log entries kept in memory; older ones are read from
-    /// disk [0, 64 GiB].
-    #[arg(long, env = "COORD_LOG_CACHE_BYTES",
-          default_value_t = coord_server::replication::DEFAULT_LOG_CACHE_BYTES,
-          value_parser = ranged!(bounds::LOG_CACHE_BYTES), allow_negative_numbers = true)]
-    log_cache_bytes: u64,
-    /// Bytes of recent watch events kept so reconnecting clients miss none;
-    /// older clients get an events-lost event and re-read [0, 64 GiB].
-    #[arg(long, env = "COORD_WATCH_HISTORY_BYTES",
-          default_value_t = coord_server::watch::DEFAULT_WATCH_HISTORY_BYTES as u64,
-          value_parser = ranged!(bounds::WATCH_HISTORY_BYTES), allow_negative_numbers = true)]
-    watch_history_bytes: u64,
-    /// File descriptors kept back from connections for the log, snapshots,
-    /// peers and the runtime [16, 1000000].
-    #[arg(long, env = "COORD_FD_RESERVE", default_value_t = 128,
-          value_parser = ranged!(bounds::FD_RESERVE), allow_negative_numbers = true)]
-    fd_reserve: u64,
-    /// Free bytes the data dir's file system must have to start
-    /// [0 (no check), 1 PiB].
-    #[arg(long, env = "COORD_MIN_FREE_DISK_BYTES", default_value_t = 64 * 1024 * 1024,
-          value_parser = ranged!(bounds::MIN_FREE_DISK_BYTES), allow_negative_numbers = true)]
-    min_free_disk_bytes: u64,
-    /// Largest children listing in one reply, bytes of names: pages are cut
-    /// there and an unpaged listing over it fails with TooLarge (never a reply
-    /// over a client's default 4 MiB frame) [1024, 4 MiB - 1 KiB].
-    #[arg(long, env = "COORD_MAX_LISTING_BYTES",
-          default_value_t = coord_proto::children::DEFAULT_MAX_LISTING_BYTES as u64,
-          value_parser = ranged!(bounds::MAX_LISTING_BYTES), allow_negative_numbers = true)]
-    max_listing_bytes: u64,
+/// The soak's `--serve-arg`s read as `coord serve` reads them, so that the
+/// RSS bound sees the settings the children run with.
+#[derive(Parser, Debug)]
+struct SoakServeFlags {
     #[command(flatten)]
-    hardening: HardeningArgs,
-}
-
-/// Limits against abusive and slow clients (checked at start; see README).
-#[derive(Args, Debug)]
-struct HardeningArgs {
-    /// Largest frame accepted before the handshake, bytes [64, 1 MiB] (and
-    /// not above --max-frame-bytes).
-    #[arg(long, env = "COORD_MAX_HANDSHAKE_FRAME_BYTES",
-          default_value_t = coord_proto::wire::DEFAULT_MAX_HANDSHAKE_FRAME_BYTES as u64,
-          value_parser = ranged!(bounds::MAX_HANDSHAKE_FRAME_BYTES), allow_negative_numbers = true)]
-    max_handshake_frame_bytes: u64,
-    /// Most bytes queued for all clients together; the largest backlog is
-    /// cut first [64 KiB, 1 TiB] (and not below --max-frame-bytes).
-    #[arg(long, env = "COORD_MAX_TOTAL_OUTBOUND_BYTES", default_value_t = 256 * 1024 * 1024,
-          value_parser = ranged!(bounds::MAX_TOTAL_OUTBOUND_BYTES), allow_negative_numbers = true)]
-    max_total_outbound_bytes: u64,
-    /// Close a connection whose writes make no progress for this long, ms
-    /// [100, 1 hour].
-    #[arg(long, env = "COORD_WRITE_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = ranged!(bounds::WRITE_TIMEOUT_MS), allow_negative_numbers = true)]
-    write_timeout_ms: u64,
-    /// How long a graceful stop waits for connections before dropping them,
-    /// ms [0, 10 min].
-    #[arg(long, env = "COORD_SHUTDOWN_GRACE_MS", default_value_t = 5_000,
-          value_parser = ranged!(bounds::SHUTDOWN_GRACE_MS), allow_negative_numbers = true)]
-    shutdown_grace_ms: u64,
-    /// Most watches one session may hold, every kind counted [1, 10^8].
-    #[arg(long, env = "COORD_MAX_WATCHES_PER_SESSION", default_value_t = 65_536,
-          value_parser = ranged!(bounds::MAX_WATCHES_PER_SESSION), allow_negative_numbers = true)]
-    max_watches_per_session: u64,
-    /// Most bytes of writes queued in front of the log; past it clients
-    /// wait [64 KiB, 64 GiB].
-    #[arg(long, env = "COORD_MAX_PENDING_PROPOSAL_BYTES", default_value_t = 64 * 1024 * 1024,
-          value_parser = ranged!(bounds::MAX_PENDING_PROPOSAL_BYTES), allow_negative_numbers = true)]
-    max_pending_proposal_bytes: u64,
-}
-
-impl HardeningArgs {
-    fn apply(self, cfg: &mut ServerConfig) {
-        cfg.max_handshake_frame_bytes = size(self.max_handshake_frame_bytes);
-        cfg.max_total_outbound_bytes = size(self.max_total_outbound_bytes);
-        cfg.write_timeout = Duration::from_millis(self.write_timeout_ms);
-        cfg.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
-        cfg.max_watches_per_session = size(self.max_watches_per_session);
-        cfg.max_pending_proposal_bytes = size(self.max_pending_proposal_bytes);
-    }
-}
-
-/// A flag value already range-checked by clap (all ranges fit `usize` on
-/// the 64-bit targets coord builds for).
-fn size(v: u64) -> usize {
-    usize::try_from(v).unwrap_or(usize::MAX)
-}
-
-impl ServeArgs {
-    fn into_config(self) -> ServerConfig {
-        let mut cfg = ServerConfig::new(self.data_dir);
-        cfg.listen = self.listen;
-        cfg.limits.max_data_bytes = size(self.max_data_bytes);
-        cfg.limits.max_path_bytes = size(self.max_path_bytes);
-        cfg.limits.max_multi_ops = size(self.max_multi_ops);
-        cfg.session_limits.min_timeout = Duration::from_millis(self.min_session_timeout_ms);
-        cfg.session_limits.max_timeout = Duration::from_millis(self.max_session_timeout_ms);
-        cfg.max_frame_bytes = size(self.max_frame_bytes);
-        cfg.max_connections = size(self.max_connections);
-        cfg.max_inflight_per_connection = size(self.max_inflight_per_connection);
-        cfg.max_outbound_bytes = size(self.max_outbound_bytes);
-        cfg.handshake_timeout = Duration::from_millis(self.handshake_timeout_ms);
-        cfg.tick = Duration::from_millis(self.tick_ms);
-        cfg.reap_interval = Duration::from_millis(self.reap_interval_ms);
-        cfg.snapshot_logs_since_last = self.snapshot_every;
-        cfg.snapshot_log_bytes = self.snapshot_log_bytes;
-        cfg.snapshot_retry = Duration::from_millis(self.snapshot_retry_ms);
-        cfg.log_cache_bytes = self.log_cache_bytes;
-        cfg.watch_history_bytes = size(self.watch_history_bytes);
-        cfg.fd_reserve = self.fd_reserve;
-        cfg.min_free_disk_bytes = self.min_free_disk_bytes;
-        cfg.max_listing_bytes = size(self.max_listing_bytes);
-        self.hardening.apply(&mut cfg);
-        cfg
-    }
+    serve: ServeArgs,
 }
 
 /// Process exit code for an error kind. Stable: scripts depend on it.
@@ -503,6 +319,9 @@ fn print_stat(out: &mut impl Write, s: &Stat) -> std::io::Result<()> {
 }
 
 async fn bench(args: BenchArgs) -> Result<(), Error> {
+    if let Some(duration) = args.soak {
+        return soak(args, duration).await;
+    }
     let opts = coord_cli::bench::BenchOptions {
         servers: args.against,
         data_dir: args.data_dir,
@@ -516,6 +335,36 @@ async fn bench(args: BenchArgs) -> Result<(), Error> {
     let report = coord_cli::bench::run(opts).await?;
     println!("{}", report.to_markdown());
     Ok(())
+}
+
+async fn soak(args: BenchArgs, duration: Duration) -> Result<(), Error> {
+    let flags = std::iter::once("serve".to_string()).chain(args.serve_args.iter().cloned());
+    let serve = SoakServeFlags::try_parse_from(flags)
+        .map_err(|e| Error::BadArguments(format!("--serve-arg: {e}")))?
+        .serve;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs())
+    });
+    let opts = coord_cli::bench::soak::SoakOptions {
+        duration,
+        seed,
+        server_exe: std::env::current_exe()?,
+        serve_args: args.serve_args,
+        server_config: serve.into_config(),
+        data_dir: args.data_dir,
+        markdown_out: args.markdown_out,
+        command: None,
+    };
+    let report = coord_cli::bench::soak::run(opts).await?;
+    println!("{}", report.to_markdown());
+    match report.lost() {
+        0 => Ok(()),
+        lost => Err(Error::Internal(format!(
+            "{lost} acknowledged writes were lost across kill -9"
+        ))),
+    }
 }
 
 /// Longest wait for the shutdown that follows a failure (fail-stop): the

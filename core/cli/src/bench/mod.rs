@@ -36,6 +36,7 @@ mod locks;
 mod machine;
 mod markdown_file;
 mod report;
+pub mod soak;
 pub mod stats;
 
 use std::path::{Path, PathBuf};
