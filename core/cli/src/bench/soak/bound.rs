@@ -1,45 +1,42 @@
 //! The documented upper bound of a soak server's resident memory: one
 //! function of the server's settings ([`ServerConfig`]) and of the load the
-//! harness put on it ([`Load`]), for the quantities that no setting bounds
-//! yet. It is a model, not a measurement: every constant below is an
-//! estimate of a structure's size, written next to what it covers.
+//! harness put on it ([`Load`]). It is a model, not a measurement: every
+//! constant below is an estimate of a structure's size, written next to what
+//! it covers.
 //!
 //! ```text
 //! bound = base + (connections + outbound + decode + watches + history
 //!                 + tree + snapshot + log + pending) × (1 + SLACK)
 //!
 //! base        = idle RSS of a fresh server (measured) + BASE_MARGIN
-//! connections = pre-handshake conns × (handshake frame limit + CONN_FIXED)
+//! connections = pre-handshake conns × (max_handshake_frame_bytes + CONN_FIXED)
 //!             + handshaken conns × (max_frame_bytes       read buffer
 //!                                   + WRITE_BATCH + reply_max   write batch
 //!                                   + CONN_FIXED)
 //!   conns = min(max_connections, connections the harness holds)
-//!   handshake frame limit = max_frame_bytes (no smaller pre-handshake limit yet)
 //!   reply_max = max(max_data_bytes, max_listing_bytes) + 1 KiB
-//! outbound    = stalled conns × (max_outbound_bytes + reply_max)
-//! decode      = big-frame senders × max_frame_bytes × amplification
-//!   amplification = max(size_of proto::Op, size_of String + MIN_CHUNK) / 2:
-//!   the smallest repeated element is 2 bytes on the wire
-//! watches     = peak live watches × WATCH_BYTES           (workload)
+//! outbound    = min(stalled conns × (max_outbound_bytes + reply_max),
+//!                   max_total_outbound_bytes + reply_max)
+//! decode      = big-frame senders × max_frame_bytes × 2
+//!   (the frame and its decoded form; multi and SetWatches counts are
+//!   checked before decoding, so no frame decodes into millions of elements)
+//! watches     = min(peak live watches, sessions × max_watches_per_session)
+//!             × WATCH_BYTES
 //! history     = watch_history_bytes
 //! tree        = nodes × NODE_BYTES + node bytes            (workload)
 //! snapshot    = nodes × SNAPSHOT_NODE_BYTES + node bytes   (a snapshot being encoded)
-//! log         = min(writes × LOG_COMMAND_BYTES + written bytes,   (workload)
-//!                   snapshot_every × MAX_ENTRY_BYTES)
-//! pending     = 2 × bytes of the writes the harness has in flight (workload)
+//! log         = log_cache_bytes
+//!             + min(writes, snapshot_every + LOGS_KEPT) × LOG_INDEX_BYTES
+//! pending     = max_pending_proposal_bytes
 //! ```
 //!
-//! "workload" terms come from the harness's own tallies because no setting
-//! in this tree bounds them: the bound holds for this workload, not for any
-//! client. When the planned settings land, each caps its term here (and only
-//! here, see [`MISSING_SETTINGS`]): a pre-handshake frame limit the
-//! pre-handshake connections, a server-wide outbound budget the outbound
-//! term, a per-session watch limit the watches, a pending-proposal byte bound
-//! the pending term, snapshots by log bytes the log term.
+//! Only the tree and the snapshot being encoded are sized by the workload
+//! ("workload" terms): they are the users' own data. Every other term is
+//! capped by a setting, so the bound holds for any client behaviour, given
+//! the data stored.
 
 use std::fmt;
 
-use coord_proto::proto;
 use coord_server::server::ServerConfig;
 
 const KIB: u64 = 1024;
@@ -52,8 +49,6 @@ pub(crate) const BASE_MARGIN: u64 = 32 * MIB;
 const CONN_FIXED: u64 = 16 * KIB;
 /// The writer's batch is cut once it holds this much (server `write_loop`).
 const WRITE_BATCH: u64 = 256 * KIB;
-/// Smallest heap chunk of a non-empty allocation (glibc, 64-bit).
-const MIN_CHUNK: u64 = 32;
 /// One watch: its path twice (path table and the connection's own set) and
 /// the entries of two hash tables at worst-case load.
 pub(crate) const WATCH_BYTES: u64 = 448;
@@ -62,22 +57,14 @@ pub(crate) const WATCH_BYTES: u64 = 448;
 pub(crate) const NODE_BYTES: u64 = 320;
 /// One node in an encoded snapshot besides its path and data (the stat).
 const SNAPSHOT_NODE_BYTES: u64 = 96;
-/// One command in the in-memory log besides its payload.
-pub(crate) const LOG_COMMAND_BYTES: u64 = 128;
-/// Largest log entry (the batcher's `MAX_BATCH_BYTES`).
-const MAX_ENTRY_BYTES: u64 = 8 * MIB;
+/// One log entry's index slot (log id, offset, length) in the log store.
+pub(crate) const LOG_INDEX_BYTES: u64 = 64;
+/// Entries kept behind a snapshot (the replica's `logs_to_keep_after_snapshot`).
+const LOGS_KEPT: u64 = 1000;
+/// A decoded frame next to the frame itself.
+const DECODE_FACTOR: u64 = 2;
 /// Allocator slack (fragmentation, size-class rounding) on the dynamic terms, in percent.
 pub(crate) const SLACK_PERCENT: u64 = 25;
-
-/// Settings the bound needs that this tree's `ServerConfig` does not have
-/// yet; each caps one term once added.
-pub const MISSING_SETTINGS: &[&str] = &[
-    "max_handshake_frame_bytes (pre-handshake connections use max_frame_bytes)",
-    "a server-wide outbound budget (outbound = stalled connections × max_outbound_bytes)",
-    "a per-session watch limit (watches from the workload)",
-    "a pending-proposal byte bound (pending from the workload)",
-    "snapshots by log bytes (log from the workload)",
-];
 
 /// What the harness held and wrote during a phase.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -147,23 +134,20 @@ pub fn rss_bound(cfg: &ServerConfig, load: &Load, idle_rss: u64) -> Bound {
     let max_frame = us(cfg.max_frame_bytes);
     let conns_cap = us(cfg.max_connections);
     let reply_max = us(cfg.limits.max_data_bytes).max(us(cfg.max_listing_bytes)) + KIB;
-    // Until `max_handshake_frame_bytes` exists a silent connection may
-    // make the server buffer a whole max-size frame.
-    let handshake_frame = max_frame;
+    let handshake_frame = us(cfg.max_handshake_frame_bytes);
     let pre = load.pre_handshake_connections.min(conns_cap);
     let shaken = load
         .handshaken_connections
         .min(conns_cap.saturating_sub(pre));
     let per_shaken = max_frame + WRITE_BATCH + reply_max + CONN_FIXED;
-    // Until a server-wide outbound budget exists each stalled connection may
-    // queue up to its own limit.
     let stalled = load.stalled_connections.min(shaken);
     let per_stalled = us(cfg.max_outbound_bytes) + reply_max;
-    let amplification = us(std::mem::size_of::<proto::Op>())
-        .max(us(std::mem::size_of::<String>()) + MIN_CHUNK)
-        .div_ceil(2);
-    let log_cap = cfg.snapshot_logs_since_last.saturating_mul(MAX_ENTRY_BYTES);
-    let log_workload = load.writes * LOG_COMMAND_BYTES + load.written_bytes;
+    let outbound_cap = us(cfg.max_total_outbound_bytes) + reply_max;
+    let watch_cap = shaken.saturating_mul(us(cfg.max_watches_per_session));
+    let watches = load.watches.min(watch_cap);
+    let indexed = load
+        .writes
+        .min(cfg.snapshot_logs_since_last.saturating_add(LOGS_KEPT));
 
     let mut dynamic = vec![
         term(
@@ -184,19 +168,20 @@ pub fn rss_bound(cfg: &ServerConfig, load: &Load, idle_rss: u64) -> Bound {
         ),
         term(
             "outbound queues of stalled readers",
-            stalled * per_stalled,
+            (stalled * per_stalled).min(outbound_cap),
             format!(
-                "{stalled} × ({} max_outbound_bytes + {} reply)",
+                "min({stalled} × ({} max_outbound_bytes + {} reply), {} max_total_outbound_bytes + reply)",
                 mib(us(cfg.max_outbound_bytes)),
-                mib(reply_max)
+                mib(reply_max),
+                mib(us(cfg.max_total_outbound_bytes))
             ),
             false,
         ),
         term(
             "decoded big frames",
-            load.big_frame_senders * max_frame * amplification,
+            load.big_frame_senders * max_frame * DECODE_FACTOR,
             format!(
-                "{} × {} × {amplification} (decode amplification)",
+                "{} × {} × {DECODE_FACTOR} (frame + decoded)",
                 load.big_frame_senders,
                 mib(max_frame)
             ),
@@ -204,9 +189,12 @@ pub fn rss_bound(cfg: &ServerConfig, load: &Load, idle_rss: u64) -> Bound {
         ),
         term(
             "watches",
-            load.watches * WATCH_BYTES,
-            format!("{} × {WATCH_BYTES} B", load.watches),
-            true,
+            watches * WATCH_BYTES,
+            format!(
+                "min({} held, {shaken} sessions × {} max_watches_per_session) × {WATCH_BYTES} B",
+                load.watches, cfg.max_watches_per_session
+            ),
+            false,
         ),
         term(
             "watch history",
@@ -232,19 +220,19 @@ pub fn rss_bound(cfg: &ServerConfig, load: &Load, idle_rss: u64) -> Bound {
         ),
         term(
             "log in memory",
-            log_workload.min(log_cap),
+            cfg.log_cache_bytes + indexed * LOG_INDEX_BYTES,
             format!(
-                "min({} × {LOG_COMMAND_BYTES} B + {}, snapshot_every × 8 MiB)",
-                load.writes,
-                mib(load.written_bytes)
+                "{} log_cache_bytes + min({} writes, snapshot_every + {LOGS_KEPT}) × {LOG_INDEX_BYTES} B",
+                mib(cfg.log_cache_bytes),
+                load.writes
             ),
-            true,
+            false,
         ),
         term(
             "pending proposals",
-            2 * load.in_flight_write_bytes,
-            format!("2 × {}", mib(load.in_flight_write_bytes)),
-            true,
+            us(cfg.max_pending_proposal_bytes),
+            "max_pending_proposal_bytes".into(),
+            false,
         ),
     ];
     let dynamic_sum: u64 = dynamic.iter().map(|t| t.bytes).sum();
@@ -303,8 +291,10 @@ mod tests {
     #[test]
     fn an_idle_load_is_bounded_by_base_and_history() {
         let b = rss_bound(&cfg(), &Load::default(), 10 * MIB);
-        let history = us(cfg().watch_history_bytes);
-        let expected = 10 * MIB + BASE_MARGIN + history + history * SLACK_PERCENT / 100;
+        let c = cfg();
+        let fixed =
+            us(c.watch_history_bytes) + c.log_cache_bytes + us(c.max_pending_proposal_bytes);
+        let expected = 10 * MIB + BASE_MARGIN + fixed + fixed * SLACK_PERCENT / 100;
         assert_eq!(b.total, expected);
         assert!(b.holds(expected) && !b.holds(expected + 1));
     }
@@ -337,10 +327,25 @@ mod tests {
         );
         assert!(capped.total < base + stalled);
         let watches = one(Load {
+            handshaken_connections: 1,
             watches: 1000,
             ..Load::default()
-        });
+        }) - reader;
         assert_eq!(watches, 1000 * WATCH_BYTES * (100 + SLACK_PERCENT) / 100);
+        // No session holds more than max_watches_per_session.
+        let mut few = cfg();
+        few.max_watches_per_session = 10;
+        let capped = rss_bound(
+            &few,
+            &Load {
+                handshaken_connections: 1,
+                watches: 1000,
+                ..Load::default()
+            },
+            0,
+        );
+        let t = capped.terms.iter().find(|t| t.name == "watches").unwrap();
+        assert_eq!(t.bytes, 10 * WATCH_BYTES);
     }
 
     #[test]
@@ -378,7 +383,7 @@ mod tests {
             0,
         );
         let decode = b.terms.iter().find(|t| t.name == "decoded big frames");
-        assert!(decode.is_some_and(|t| t.bytes > 10 * us(cfg().max_frame_bytes)));
+        assert!(decode.is_some_and(|t| t.bytes == DECODE_FACTOR * us(cfg().max_frame_bytes)));
         assert!(b.to_string().contains("| **total** |"));
     }
 }

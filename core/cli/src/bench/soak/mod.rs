@@ -42,7 +42,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 pub use abusers::Abuser;
-pub use bound::{Bound, Load, MISSING_SETTINGS, Term, rss_bound};
+pub use bound::{Bound, Load, Term, rss_bound};
 pub use report::{PhaseReport, SoakReport};
 
 use super::{MachineInfo, ScratchDir, stats, update_section};
