@@ -143,6 +143,15 @@ struct BenchArgs {
     /// `--serve-arg=--max-outbound-bytes=1048576`.
     #[arg(long = "serve-arg", requires = "soak", allow_hyphen_values = true)]
     serve_args: Vec<String>,
+    /// Run the soak's abusers at nice 19, as if their client-side work ran on
+    /// other machines (the report says which).
+    #[arg(long, requires = "soak")]
+    soak_nice_abusers: bool,
+    /// Only these abusers in the abused phase, by letter (a silent, b
+    /// garbage, c stalled readers, d watch flood, e SetWatches, f empty
+    /// multi, g 1 MiB writes, h wide directory, i session churn), e.g. `h`.
+    #[arg(long, requires = "soak", value_parser = abuser_letters)]
+    soak_abusers: Option<String>,
 }
 
 /// The soak's `--serve-arg`s read as `coord serve` reads them, so that the
@@ -337,6 +346,11 @@ async fn bench(args: BenchArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// `--soak-abusers`: checked while parsing, read in [`soak`].
+fn abuser_letters(s: &str) -> Result<String, String> {
+    coord_cli::bench::soak::parse_abusers(s).map(|_| s.to_string())
+}
+
 async fn soak(args: BenchArgs, duration: Duration) -> Result<(), Error> {
     let flags = std::iter::once("serve".to_string()).chain(args.serve_args.iter().cloned());
     let serve = SoakServeFlags::try_parse_from(flags)
@@ -356,6 +370,13 @@ async fn soak(args: BenchArgs, duration: Duration) -> Result<(), Error> {
         data_dir: args.data_dir,
         markdown_out: args.markdown_out,
         command: None,
+        nice_abusers: args.soak_nice_abusers,
+        abusers: match &args.soak_abusers {
+            Some(letters) => {
+                coord_cli::bench::soak::parse_abusers(letters).map_err(Error::BadArguments)?
+            }
+            None => Vec::new(),
+        },
     };
     let report = coord_cli::bench::soak::run(opts).await?;
     println!("{}", report.to_markdown());

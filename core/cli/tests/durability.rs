@@ -1,74 +1,23 @@
 //! Durability of acknowledged writes across `kill -9` of the real `coord`
 //! binary, and state that must survive a restart (sequence counters, sessions).
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use coord_client::CreateMode;
 use coord_client::client::Client;
 
-/// A `coord serve` child process on an ephemeral loopback port.
-struct ServerProcess {
-    child: Child,
-    addr: String,
-}
+mod support;
+use support::{Served, client};
 
-impl ServerProcess {
-    fn start(data_dir: &Path) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coord"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(["--min-session-timeout-ms", "200"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start coord serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("coord: serving on ") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server announced its address");
-        ServerProcess { child, addr }
-    }
-
-    /// SIGKILL: no shutdown path runs.
-    fn kill9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn client(addr: &str) -> Client {
-    Client::builder()
-        .servers(addr.to_string())
-        .session_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .expect("connect")
+fn start(dir: &std::path::Path) -> Served {
+    Served::start(dir, &["--min-session-timeout-ms", "200"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_kill_9_and_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path());
-    let c = client(&server.addr).await;
+    let server = start(dir.path());
+    let c = client(server.addr()).await;
     c.create("/durable", Vec::new(), CreateMode::Persistent)
         .await
         .unwrap();
@@ -93,8 +42,8 @@ async fn acknowledged_writes_survive_kill_9_and_restart() {
     assert_eq!(stat.version, 1);
     server.kill9();
 
-    let server = ServerProcess::start(dir.path());
-    let c = client(&server.addr).await;
+    let server = start(dir.path());
+    let c = client(server.addr()).await;
     let children = c.children("/durable").await.unwrap();
     assert_eq!(children.len(), N, "every acknowledged create is back");
     for i in [0, N / 2, N - 1] {
@@ -110,8 +59,8 @@ async fn acknowledged_writes_survive_kill_9_and_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequence_numbers_keep_growing_across_deletes_and_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path());
-    let c = client(&server.addr).await;
+    let server = start(dir.path());
+    let c = client(server.addr()).await;
     c.create("/q", Vec::new(), CreateMode::Persistent)
         .await
         .unwrap();
@@ -128,8 +77,8 @@ async fn sequence_numbers_keep_growing_across_deletes_and_restart() {
     c.delete(&second, None).await.unwrap();
     server.kill9();
 
-    let server = ServerProcess::start(dir.path());
-    let c = client(&server.addr).await;
+    let server = start(dir.path());
+    let c = client(server.addr()).await;
     let third = c
         .create("/q/item-", Vec::new(), CreateMode::PersistentSequential)
         .await
@@ -143,9 +92,9 @@ async fn sequence_numbers_keep_growing_across_deletes_and_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_and_its_ephemeral_survive_a_restart_until_it_expires() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path());
+    let server = start(dir.path());
     let owner = Client::builder()
-        .servers(server.addr.clone())
+        .servers(server.addr().to_string())
         .session_timeout(Duration::from_millis(400))
         .connect()
         .await
@@ -157,8 +106,8 @@ async fn session_and_its_ephemeral_survive_a_restart_until_it_expires() {
     server.kill9();
     drop(owner);
 
-    let server = ServerProcess::start(dir.path());
-    let c = client(&server.addr).await;
+    let server = start(dir.path());
+    let c = client(server.addr()).await;
     // The restarted server gives the old session a full timeout, then expires it.
     let mut gone = false;
     for _ in 0..100 {

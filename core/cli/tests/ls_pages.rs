@@ -3,54 +3,12 @@
 //! (so 1,500 children need dozens of pages; the same path as the default
 //! budget with a hundred thousand children) prints every child, in name order.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use coord_client::client::{Client, CreateMode, Op};
 
-const COORD: &str = env!("CARGO_BIN_EXE_coord");
-
-/// A `coord serve` child process on an ephemeral loopback port.
-struct ServerProcess {
-    child: Child,
-    addr: String,
-}
-
-impl ServerProcess {
-    fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
-        let mut child = Command::new(COORD)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start coord serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("coord: serving on ") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server announced its address");
-        ServerProcess { child, addr }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod support;
+use support::{COORD, Served};
 
 /// Runs a CLI verb (bounded by a timeout); returns (exit code, stdout, stderr).
 async fn coord(args: &[&str]) -> (Option<i32>, String, String) {
@@ -72,8 +30,8 @@ async fn coord(args: &[&str]) -> (Option<i32>, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ls_prints_every_child_in_order_when_the_directory_needs_many_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path(), &["--max-listing-bytes", "1024"]);
-    let c = Client::connect(&server.addr).await.unwrap();
+    let server = Served::start(dir.path(), &["--max-listing-bytes", "1024"]);
+    let c = Client::connect(server.addr()).await.unwrap();
     c.create("/wide", Vec::new(), CreateMode::Persistent)
         .await
         .unwrap();
@@ -99,7 +57,7 @@ async fn ls_prints_every_child_in_order_when_the_directory_needs_many_pages() {
     );
     c.close().await.unwrap();
 
-    let (code, stdout, stderr) = coord(&["--servers", &server.addr, "ls", "/wide"]).await;
+    let (code, stdout, stderr) = coord(&["--servers", server.addr(), "ls", "/wide"]).await;
     assert_eq!(code, Some(0), "stderr: {stderr}");
     let printed: Vec<&str> = stdout.lines().collect();
     assert_eq!(printed, names);

@@ -2,13 +2,7 @@
 //! memory: large writes must cost disk, not resident memory, both while
 //! writing and when the server restarts over that log.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use coord_client::CreateMode;
-use coord_client::client::Client;
 
 /// Size of each written value.
 const VALUE_BYTES: usize = 1024 * 1024;
@@ -22,75 +16,22 @@ const WRITES: usize = 300;
 /// does not.
 const RSS_BOUND_KIB: u64 = 128 * 1024;
 
-struct ServerProcess {
-    child: Child,
-    addr: String,
-}
+mod support;
+use support::{Served, client};
 
-impl ServerProcess {
-    fn start(data_dir: &Path) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_coord"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(["--snapshot-every", "1000000"])
-            .args(["--max-data-bytes", &(2 * VALUE_BYTES).to_string()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start coord serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("coord: serving on ") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server announced its address");
-        ServerProcess { child, addr }
-    }
-
-    /// (current, peak) resident memory of the server process, KiB.
-    fn rss_kib(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc status");
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("{name} missing in /proc status"))
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn client(addr: &str) -> Client {
-    Client::builder()
-        .servers(addr.to_string())
-        .session_timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .expect("connect")
+fn start(dir: &std::path::Path) -> Served {
+    let max_data = (2 * VALUE_BYTES).to_string();
+    Served::start(
+        dir,
+        &["--snapshot-every", "1000000", "--max-data-bytes", &max_data],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_writes_grow_the_log_on_disk_not_the_server_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(dir.path());
-    let c = client(&server.addr).await;
+    let server = start(dir.path());
+    let c = client(server.addr()).await;
     c.create("/big", Vec::new(), CreateMode::Persistent)
         .await
         .unwrap();
@@ -105,8 +46,8 @@ async fn large_writes_grow_the_log_on_disk_not_the_server_memory() {
     c.close().await.unwrap();
     drop(server);
 
-    let server = ServerProcess::start(dir.path());
-    let c = client(&server.addr).await;
+    let server = start(dir.path());
+    let c = client(server.addr()).await;
     let (data, stat) = c.get("/big").await.unwrap();
     assert_eq!(stat.version as usize, WRITES, "every write is back");
     assert_eq!(data[0], ((WRITES - 1) % 251) as u8);

@@ -2,44 +2,22 @@
 //! at once and say which file, where, and what to do, rather than drop
 //! acknowledged writes or hang.
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use coord_client::CreateMode;
 use coord_client::client::Client;
 
-fn serve(data_dir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_coord"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start coord serve")
-}
+mod support;
+use support::Served;
 
 /// Starts a server, makes `writes` acknowledged creates, closes the client
 /// (its session close is acknowledged too) and kills the server with SIGKILL.
 async fn write_then_kill_9(data_dir: &Path, writes: usize) {
-    let mut child = serve(data_dir);
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("coord: serving on ") {
-                let _ = tx.send(addr.trim().to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server announced its address");
+    let server = Served::start(data_dir, &[]);
     let c = Client::builder()
-        .servers(addr)
+        .servers(server.addr().to_string())
         .session_timeout(Duration::from_secs(5))
         .connect()
         .await
@@ -50,34 +28,19 @@ async fn write_then_kill_9(data_dir: &Path, writes: usize) {
             .expect("acknowledged create");
     }
     c.close().await.expect("close");
-    child.kill().expect("kill -9");
-    child.wait().expect("reap");
+    server.kill9();
 }
 
 /// Runs `coord serve` expecting it to fail; returns its stderr and how long
 /// it took to exit (at most 60 s, then it is killed and the test fails).
 fn serve_expecting_failure(data_dir: &Path) -> (String, Duration) {
     let started = Instant::now();
-    let mut child = serve(data_dir);
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("coord serve still running after 60 s over a damaged data dir");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut server = Served::start(data_dir, &[]);
+    let status = server
+        .wait_exit(Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("coord serve still running after 60 s over a damaged data dir"));
     let took = started.elapsed();
-    let text = reader.join().expect("stderr reader");
+    let text = server.log_text();
     assert!(!status.success(), "coord serve started: {text}");
     (text, took)
 }

@@ -395,7 +395,8 @@ fn session_gone(sm: &StateMachine, session: u64) -> Option<Error> {
 }
 
 /// Runs a read under the state's read lock, registering its watch under the
-/// same lock so the next change cannot slip between read and registration.
+/// same lock so the next change cannot slip between read and registration;
+/// the reply is encoded after the lock is released.
 fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> Bytes {
     let sm = shared.read_sm();
     let zxid = sm.last_zxid();
@@ -406,6 +407,25 @@ fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> B
         return error_frame(xid, zxid, &e);
     }
     let watches = &shared.watches;
+    // A listing copies pointers under the lock and makes its names after it.
+    let op = match op {
+        Req::GetChildren(r) => {
+            let listing = coord_proto::wire::list_children_from_proto(r).and_then(|req| {
+                let listing = sm.list_children_deferred(&req, shared.cfg.max_listing_bytes)?;
+                // One child watch covers the whole directory, whichever page set it.
+                if req.watch {
+                    watches.add(conn, &req.path, WatchKind::Child);
+                }
+                Ok(listing)
+            });
+            drop(sm);
+            return match listing {
+                Ok(l) => ok_frame(xid, zxid, Res::GetChildren(l.finish().into())),
+                Err(e) => error_frame(xid, zxid, &e),
+            };
+        }
+        other => other,
+    };
     let result: Result<Res, Error> = match op {
         Req::Exists(r) => sm.exists(&r.path).map(|stat| {
             if r.watch {
@@ -429,14 +449,6 @@ fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> B
                 stat: Some((&stat).into()),
             })
         }),
-        Req::GetChildren(r) => coord_proto::wire::list_children_from_proto(r).and_then(|req| {
-            let page = sm.list_children(&req, shared.cfg.max_listing_bytes)?;
-            // One child watch covers the whole directory, whichever page set it.
-            if req.watch {
-                watches.add(conn, &req.path, WatchKind::Child);
-            }
-            Ok(Res::GetChildren(page.into()))
-        }),
         Req::AddWatch(r) => check_path(shared, &r.path)
             .and_then(|()| watch_mode_from_proto(r.mode))
             .map(|mode| {
@@ -458,6 +470,8 @@ fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> B
         }
         other => Err(Error::Internal(format!("not a read: {other:?}"))),
     };
+    // Encoding (a copy of up to a frame's bytes) needs no lock: writes go on.
+    drop(sm);
     match result {
         Ok(body) => ok_frame(xid, zxid, body),
         Err(e) => error_frame(xid, zxid, &e),

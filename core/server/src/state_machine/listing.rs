@@ -9,6 +9,13 @@
 //! client's frame; an unpaged listing must fit whole and is refused after
 //! walking at most a budget's worth of children, never built in full. Only
 //! reads: no watch, no write, no I/O.
+//!
+//! Under the state's read lock a page only copies pointers to the tree's
+//! shared child paths ([`Listing`]); the names are made after the lock is
+//! released ([`Listing::finish`]), so a listing of many children holds up
+//! writes for as short a time as it can.
+
+use std::sync::Arc;
 
 use coord_proto::wire::listed_entry_len;
 use coord_proto::{ChildrenPage, ListChildren, ListShape};
@@ -16,6 +23,27 @@ use coord_proto::{ChildrenPage, ListChildren, ListShape};
 use super::StateMachine;
 use crate::error::{Error, Result};
 use crate::tree::{self, Node};
+
+/// A children page whose entries are still the tree's shared child paths
+/// (see the module docs); [`Listing::finish`] makes it a [`ChildrenPage`].
+#[derive(Debug)]
+pub struct Listing {
+    page: ChildrenPage,
+    paths: Vec<Arc<str>>,
+}
+
+impl Listing {
+    /// The page with its names (call it after releasing the state's lock).
+    pub fn finish(self) -> ChildrenPage {
+        let mut page = self.page;
+        page.names = self
+            .paths
+            .iter()
+            .map(|p| tree::name(p).to_string())
+            .collect();
+        page
+    }
+}
 
 impl StateMachine {
     /// Answers a children listing from the current state, with entries cut at
@@ -27,14 +55,26 @@ impl StateMachine {
         req: &ListChildren,
         max_listing_bytes: usize,
     ) -> Result<ChildrenPage> {
+        self.list_children_deferred(req, max_listing_bytes)
+            .map(Listing::finish)
+    }
+
+    /// [`StateMachine::list_children`] without making the names: what to do
+    /// under the state's read lock.
+    pub fn list_children_deferred(
+        &self,
+        req: &ListChildren,
+        max_listing_bytes: usize,
+    ) -> Result<Listing> {
         let node = self.existing(&req.path)?;
+        let mut paths = Vec::new();
         let mut page = ChildrenPage {
             stat: node.stat(),
             zxid: self.last_zxid,
             ..ChildrenPage::default()
         };
         let (with_stats, after, limit, paged) = match &req.shape {
-            ListShape::Count => return Ok(page),
+            ListShape::Count => return Ok(Listing { page, paths }),
             ListShape::All { with_stats } => (*with_stats, None, usize::MAX, false),
             ListShape::Page {
                 with_stats,
@@ -49,9 +89,10 @@ impl StateMachine {
         };
         let budget = req.budget(max_listing_bytes);
         let mut used = 0usize;
-        let mut children = node.child_paths_after(&req.path, after).peekable();
-        while let Some(&path) = children.peek() {
-            if page.names.len() >= limit {
+        let mut children = node.child_arcs_after(&req.path, after).peekable();
+        while let Some(&arc) = children.peek() {
+            let path: &str = arc;
+            if paths.len() >= limit {
                 break;
             }
             let name = tree::name(path);
@@ -64,7 +105,7 @@ impl StateMachine {
                 None
             };
             let len = listed_entry_len(name, stat.as_ref());
-            let first = page.names.is_empty();
+            let first = paths.is_empty();
             let fits = used + len <= budget.bytes || (paged && first && len <= budget.hard);
             if !fits {
                 if paged && !first {
@@ -89,11 +130,11 @@ impl StateMachine {
                 });
             }
             used += len;
-            page.names.push(name.to_string());
+            paths.push(arc.clone());
             page.stats.extend(stat);
             children.next();
         }
         page.more = paged && children.peek().is_some();
-        Ok(page)
+        Ok(Listing { page, paths })
     }
 }

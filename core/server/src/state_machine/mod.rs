@@ -16,4 +16,5 @@ mod snapshot;
 mod tests;
 
 pub use command::*;
+pub use listing::Listing;
 pub use machine::{SessionInfo, StateMachine};

@@ -148,6 +148,16 @@ impl Node {
         own_path: &str,
         after: Option<&str>,
     ) -> impl Iterator<Item = &'a str> + 'a {
+        self.child_arcs_after(own_path, after).map(|p| &**p)
+    }
+
+    /// [`Node::child_paths_after`] as the shared allocations, so that a
+    /// listing can keep them (a pointer copy each) past the state's lock.
+    pub(crate) fn child_arcs_after<'a>(
+        &'a self,
+        own_path: &str,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = &'a Arc<str>> + 'a {
         // Every child path is `own_path/name`, so comparing paths compares
         // names, whatever bytes the cursor holds.
         let cursor = after.map(|name| match own_path {
@@ -158,9 +168,7 @@ impl Node {
             Some(c) => Bound::Excluded(c.as_str()),
             None => Bound::Unbounded,
         };
-        self.children
-            .range::<str, _>((lower, Bound::Unbounded))
-            .map(|p| &**p)
+        self.children.range::<str, _>((lower, Bound::Unbounded))
     }
 
     /// The node's [`Stat`], built from the compact fields.

@@ -82,6 +82,20 @@ impl Abuser {
     }
 }
 
+/// Abusers by their letters in the list (`a` silent ... `i` session
+/// churn), e.g. `bh`; for `--soak-abusers`.
+pub fn parse_abusers(s: &str) -> Result<Vec<Abuser>, String> {
+    s.chars()
+        .map(|c| {
+            let i = (c as u32).wrapping_sub('a' as u32) as usize;
+            Abuser::ALL
+                .get(i)
+                .copied()
+                .ok_or_else(|| format!("`{c}` is not an abuser letter (a to i)"))
+        })
+        .collect()
+}
+
 /// What every abuser task gets.
 #[derive(Clone)]
 pub(crate) struct Ctx {
@@ -149,10 +163,11 @@ pub(crate) struct Running {
     pub(crate) tasks: Vec<JoinHandle<()>>,
 }
 
-/// Starts every abuser at once.
-pub(crate) fn spawn_all(ctx: &Ctx) -> Vec<Running> {
+/// Starts every abuser in `only` (all of them when empty) at once.
+pub(crate) fn spawn_all(ctx: &Ctx, only: &[Abuser]) -> Vec<Running> {
     Abuser::ALL
         .iter()
+        .filter(|a| only.is_empty() || only.contains(a))
         .map(|&abuser| {
             let tally = Arc::new(Tally::default());
             let tasks = match abuser {

@@ -75,14 +75,15 @@ fn guard_path(i: usize) -> String {
     format!("{ROOT}/guarded-{i}")
 }
 
-/// Starts the lockers; each ends at the phase's end.
+/// Starts the lockers on `rt`; each ends at the phase's end.
 pub(crate) fn spawn(
+    rt: &tokio::runtime::Handle,
     addr: SocketAddr,
     stop: Stop,
     load: Arc<LoadTally>,
 ) -> Vec<JoinHandle<Result<(Recorder, Tally), Error>>> {
     (0..LOCKERS)
-        .map(|i| tokio::spawn(locker(addr, i % LOCK_PATHS, stop.clone(), load.clone())))
+        .map(|i| rt.spawn(locker(addr, i % LOCK_PATHS, stop.clone(), load.clone())))
         .collect()
 }
 
@@ -168,11 +169,12 @@ pub(crate) struct Acked {
 
 /// Starts the acknowledged-writes writer; it ends at the phase's end.
 pub(crate) fn spawn_writer(
+    rt: &tokio::runtime::Handle,
     addr: SocketAddr,
     stop: Stop,
     load: Arc<LoadTally>,
 ) -> JoinHandle<Result<Acked, Error>> {
-    tokio::spawn(async move {
+    rt.spawn(async move {
         let client = connect(addr).await?;
         let mut acked = Acked::default();
         let data = Bytes::from_static(b"acknowledged-by-the-server");

@@ -21,6 +21,10 @@
 //! documented bound computed from its settings and the harness's load
 //! (`bound`, formula in its docs).
 //!
+//! The lockers and the writer run on a runtime thread of their own, so the
+//! abusers' client-side work cannot delay their tasks: what their latency
+//! shows is the server, the loopback and the OS sharing the machine's cores.
+//!
 //! Every loop is bounded by the phase's end and by a count, every network
 //! wait by a timeout; all traffic stays on 127.0.0.1. The run's scratch
 //! directory is removed afterwards; the server children are killed when their
@@ -41,7 +45,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-pub use abusers::Abuser;
+pub use abusers::{Abuser, parse_abusers};
 pub use bound::{Bound, Load, Term, rss_bound};
 pub use report::{PhaseReport, SoakReport};
 
@@ -89,6 +93,12 @@ pub struct SoakOptions {
     pub markdown_out: Option<PathBuf>,
     /// The command line to print; `None` uses this process's arguments.
     pub command: Option<String>,
+    /// Run the abusers' client-side work at nice 19 (`--soak-nice-abusers`):
+    /// on a small machine they would otherwise take the server's cores, which
+    /// abusive clients on other machines would not.
+    pub nice_abusers: bool,
+    /// The abusers of the abused phase (`--soak-abusers`); empty: all.
+    pub abusers: Vec<Abuser>,
 }
 
 /// `30s`, `10m`, or a bare number of seconds, within
@@ -151,6 +161,7 @@ pub async fn run(opts: SoakOptions) -> Result<SoakReport, Error> {
             .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" ")),
         seed: opts.seed,
         serve_args: opts.serve_args.clone(),
+        nice_abusers: opts.nice_abusers,
         phases,
     };
     if let Some(path) = &opts.markdown_out {
@@ -162,6 +173,21 @@ pub async fn run(opts: SoakOptions) -> Result<SoakReport, Error> {
         )?;
     }
     Ok(report)
+}
+
+/// The runtime the abusers run on: two worker threads, at nice 19 when
+/// `niced`.
+fn abuser_runtime(niced: bool) -> Result<tokio::runtime::Runtime, Error> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(2).thread_name("soak-abusers").enable_all();
+    if niced {
+        b.on_thread_start(|| {
+            // `None` is the calling thread on Linux; failure only means the
+            // abusers keep their priority, which the report states anyway.
+            let _ = rustix::process::setpriority_process(None, 19);
+        });
+    }
+    Ok(b.build()?)
 }
 
 async fn run_phase(
@@ -193,18 +219,34 @@ async fn run_phase(
     let (switch, stop) = StopSwitch::new();
     let sampler = tokio::spawn(sample_rss(server.pid(), stop.clone()));
     let started = Instant::now();
-    let locker_tasks = lockers::spawn(addr, stop.clone(), load.clone());
-    let writer = lockers::spawn_writer(addr, stop.clone(), load.clone());
+    // The well-behaved clients get their own runtime thread: the abusers'
+    // client-side work (decoding big replies) must not delay their tasks, or
+    // the harness would measure itself instead of the server.
+    let well_behaved = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("soak-lockers")
+        .enable_all()
+        .build()?;
+    let locker_tasks = lockers::spawn(well_behaved.handle(), addr, stop.clone(), load.clone());
+    let writer = lockers::spawn_writer(well_behaved.handle(), addr, stop.clone(), load.clone());
+    // With --soak-abusers-niced the abusers' client-side work runs at the
+    // lowest CPU priority: on a machine this small they share the server's
+    // cores, which they would not from other machines. Both ways are reported.
+    let abuser_rt = abuser_runtime(opts.nice_abusers)?;
     let running = if abused {
-        abusers::spawn_all(&Ctx {
-            addr,
-            stop: stop.clone(),
-            intensity: intensity.clone(),
-            load: load.clone(),
-            seed: opts.seed,
-            max_frame_bytes: opts.server_config.max_frame_bytes,
-            phase,
-        })
+        let _in_abuser_rt = abuser_rt.enter();
+        abusers::spawn_all(
+            &Ctx {
+                addr,
+                stop: stop.clone(),
+                intensity: intensity.clone(),
+                load: load.clone(),
+                seed: opts.seed,
+                max_frame_bytes: opts.server_config.max_frame_bytes,
+                phase,
+            },
+            &opts.abusers,
+        )
     } else {
         Vec::new()
     };
@@ -235,6 +277,8 @@ async fn run_phase(
         }
         abusers.push((r.abuser, r.tally.snapshot()));
     }
+    well_behaved.shutdown_background();
+    abuser_rt.shutdown_background();
     let sampled_rss = sampler.await.unwrap_or(0).max(mem.rss);
 
     let checker = ServerProcess::start(&cmd, &data_dir).await?;

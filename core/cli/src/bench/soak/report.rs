@@ -69,6 +69,8 @@ pub struct SoakReport {
     pub seed: u64,
     /// Extra `coord serve` flags of the server children.
     pub serve_args: Vec<String>,
+    /// Whether the abusers ran at nice 19.
+    pub nice_abusers: bool,
     /// Baseline first, then abused.
     pub phases: Vec<PhaseReport>,
 }
@@ -119,7 +121,13 @@ impl SoakReport {
         let _ = writeln!(
             s,
             "Server: a `coord serve` child process per phase, fresh data dir, {settings}; \
-             RSS from `/proc/<pid>/status`.\n"
+             RSS from `/proc/<pid>/status`. Lockers and writer on a runtime thread of \
+             their own; abusers on another ({}).\n",
+            if self.nice_abusers {
+                "at nice 19: their client-side CPU yields to the server's"
+            } else {
+                "at normal priority: on this machine their client-side CPU competes with the server's"
+            }
         );
         let ratio = self.p99_ratio();
         let _ = writeln!(
@@ -263,6 +271,7 @@ mod tests {
             command: "coord bench --soak 10s".into(),
             seed: 1,
             serve_args: Vec::new(),
+            nice_abusers: false,
             phases: vec![phase("baseline", 2.0, false), phase("abused", 5.0, true)],
         }
     }
