@@ -176,16 +176,9 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
     client_rt.shutdown_timeout(Duration::from_secs(5));
 
     let report = Report {
-        date_utc: stats::format_utc(
-            started
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        ),
+        date_utc: utc_date(started),
         machine: MachineInfo::probe(scratch.path()),
-        command: opts
-            .command
-            .clone()
-            .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" ")),
+        command: command_line(opts.command.as_deref()),
         server,
         data_dir: scratch.path().display().to_string(),
         duration: opts.duration,
@@ -249,6 +242,23 @@ impl Drop for ScratchDir {
             tracing::warn!(dir = %self.path.display(), error = %e, "bench: could not remove scratch dir");
         }
     }
+}
+
+/// A run's start as a UTC date and time, for a report's header.
+pub(crate) fn utc_date(started: SystemTime) -> String {
+    stats::format_utc(
+        started
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
+}
+
+/// The command line a report prints: `given`, or this process's arguments.
+pub(crate) fn command_line(given: Option<&str>) -> String {
+    given.map_or_else(
+        || std::env::args().collect::<Vec<_>>().join(" "),
+        str::to_string,
+    )
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ mod server_proc;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -49,7 +49,7 @@ pub use abusers::{Abuser, parse_abusers};
 pub use bound::{Bound, Load, Term, rss_bound};
 pub use report::{PhaseReport, SoakReport};
 
-use super::{MachineInfo, ScratchDir, stats, update_section};
+use super::{MachineInfo, ScratchDir, command_line, update_section, utc_date};
 use abusers::Ctx;
 use control::{Intensity, LoadTally, StopSwitch};
 use coord_client::error::Error;
@@ -149,16 +149,9 @@ pub async fn run(opts: SoakOptions) -> Result<SoakReport, Error> {
         phases.push(run_phase(&opts, scratch.path(), abused, phase).await?);
     }
     let report = SoakReport {
-        date_utc: stats::format_utc(
-            started
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        ),
+        date_utc: utc_date(started),
         machine: MachineInfo::probe(scratch.path()),
-        command: opts
-            .command
-            .clone()
-            .unwrap_or_else(|| std::env::args().collect::<Vec<_>>().join(" ")),
+        command: command_line(opts.command.as_deref()),
         seed: opts.seed,
         serve_args: opts.serve_args.clone(),
         nice_abusers: opts.nice_abusers,

@@ -35,21 +35,30 @@ async fn refused(ctx: &Ctx, tally: &Tally, ended: &Ended) -> bool {
     ctx.stop.sleep(Duration::from_millis(200)).await
 }
 
+/// Opens a raw connection and counts it as one op; a failed connect is
+/// counted and followed by a pause (the callers' loops end once the phase
+/// has, so `None` means "try again").
+async fn open(ctx: &Ctx, tally: &Tally) -> Option<RawConn> {
+    match RawConn::open(ctx.addr).await {
+        Ok(c) => {
+            tally.inc(OPS);
+            Some(c)
+        }
+        Err(_) => {
+            tally.inc("connect failed");
+            ctx.stop.sleep(Duration::from_millis(200)).await;
+            None
+        }
+    }
+}
+
 /// (a) Holds one connection that never sends a byte; re-opens it when the
 /// server closes it.
 pub(super) async fn silent(ctx: Ctx, tally: Arc<Tally>) {
     while !ctx.stop.is_set() {
-        let mut conn = match RawConn::open(ctx.addr).await {
-            Ok(c) => c,
-            Err(_) => {
-                tally.inc("connect failed");
-                if ctx.stop.sleep(Duration::from_millis(200)).await {
-                    break;
-                }
-                continue;
-            }
+        let Some(mut conn) = open(&ctx, &tally).await else {
+            continue;
         };
-        tally.inc(OPS);
         let got = tokio::select! {
             _ = ctx.stop.wait() => break,
             r = conn.recv(Instant::now() + FOREVER) => r,
@@ -69,17 +78,9 @@ pub(super) async fn garbage(ctx: Ctx, tally: Arc<Tally>) {
     let mut rng = ctx.rng(Abuser::Garbage, 0);
     let mut round = 0u64;
     while !ctx.stop.is_set() {
-        let mut conn = match RawConn::open(ctx.addr).await {
-            Ok(c) => c,
-            Err(_) => {
-                tally.inc("connect failed");
-                if ctx.stop.sleep(Duration::from_millis(200)).await {
-                    break;
-                }
-                continue;
-            }
+        let Some(mut conn) = open(&ctx, &tally).await else {
+            continue;
         };
-        tally.inc(OPS);
         let (name, bytes, wait) = match round % 4 {
             0 => {
                 let mut b = vec![0u8; rng.range(1, 4096) as usize];
