@@ -168,6 +168,11 @@ struct HardeningArgs {
     #[arg(long, env = "COORD_MAX_PENDING_PROPOSAL_BYTES", default_value_t = 64 * 1024 * 1024,
           value_parser = ranged!(bounds::MAX_PENDING_PROPOSAL_BYTES), allow_negative_numbers = true)]
     max_pending_proposal_bytes: u64,
+    /// Build a connection's next reply only while at most this many bytes
+    /// wait for it [4 KiB, 1 TiB] (and not above --max-outbound-bytes).
+    #[arg(long, env = "COORD_MAX_REPLY_BACKLOG_BYTES", default_value_t = 1024 * 1024,
+          value_parser = ranged!(bounds::MAX_REPLY_BACKLOG_BYTES), allow_negative_numbers = true)]
+    max_reply_backlog_bytes: u64,
 }
 
 impl HardeningArgs {
@@ -178,6 +183,7 @@ impl HardeningArgs {
         cfg.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
         cfg.max_watches_per_session = size(self.max_watches_per_session);
         cfg.max_pending_proposal_bytes = size(self.max_pending_proposal_bytes);
+        cfg.max_reply_backlog_bytes = size(self.max_reply_backlog_bytes);
     }
 }
 

@@ -35,6 +35,7 @@ const FLAGS: &[(&str, bool)] = &[
     ("shutdown-grace-ms", true),
     ("max-watches-per-session", false),
     ("max-pending-proposal-bytes", false),
+    ("max-reply-backlog-bytes", false),
 ];
 
 /// What `coord serve` did with one setting.

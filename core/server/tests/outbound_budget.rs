@@ -63,6 +63,10 @@ async fn over_the_budget_the_slowest_reader_is_disconnected_first() {
     cfg.max_total_outbound_bytes = 32 * MIB;
     cfg.max_outbound_bytes = 64 * MIB;
     cfg.write_timeout = Duration::from_secs(3600);
+    // Replies pile up for a client that does not read (the default stops
+    // building them at 1 MiB; see slow_clients.rs), so backlogs can be built
+    // from requests.
+    cfg.max_reply_backlog_bytes = 64 * MIB;
     let server = Server::start(cfg).await.unwrap();
     let c = Client::builder()
         .servers(server.local_addr().to_string())

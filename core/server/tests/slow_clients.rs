@@ -1,7 +1,9 @@
 //! A client that stops reading cannot hold the server: its connection is
 //! closed once writes to it make no progress for `write_timeout`, and a
 //! graceful stop finishes within `shutdown_grace` even while such a client
-//! (or one that never says hello) is connected.
+//! (or one that never says hello) is connected. Until then it costs the
+//! server at most `max_reply_backlog_bytes` plus one reply: no more replies
+//! are built for it, and the server stops reading its requests.
 
 mod raw;
 
@@ -53,11 +55,63 @@ async fn stuck_client(server: &Server) -> Raw {
     }
     // The socket is full and the rest waits in the server's queue.
     assert!(
-        eventually(|| server.outbound_bytes() > 2 * MIB).await,
+        eventually(|| server.outbound_bytes() > MIB).await,
         "answers pile up in the server: {} bytes",
         server.outbound_bytes()
     );
     raw
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_gets_no_more_replies_built_until_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = raw::config(&dir);
+    cfg.write_timeout = Duration::from_secs(3600);
+    let backlog_limit = cfg.max_reply_backlog_bytes;
+    let server = Server::start(cfg).await.unwrap();
+    let w = writer(&server).await;
+
+    // 48 MiB of answers asked for at once, none read: the socket buffers
+    // take a few, then the server holds at most the backlog limit plus the
+    // reply built last (it would have built them all up to its 64 MiB cap).
+    let mut raw = Raw::session(server.local_addr(), 30_000).await;
+    const ASKED: u64 = 48;
+    for xid in 1..=ASKED {
+        raw.send(request(xid, get_data("/big"))).await;
+    }
+    assert!(
+        eventually(|| server.outbound_bytes() > backlog_limit).await,
+        "answers wait in the server: {} bytes",
+        server.outbound_bytes()
+    );
+    let mut most = 0;
+    for _ in 0..50 {
+        most = most.max(server.outbound_bytes());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let one_reply = MIB + 4096;
+    assert!(
+        most <= backlog_limit + one_reply,
+        "{most} bytes queued for a client that does not read (limit {backlog_limit} + one reply)"
+    );
+
+    // Other clients are served meanwhile.
+    w.set("/w", b"meanwhile".to_vec(), None).await.unwrap();
+    assert_eq!(&w.get("/w").await.unwrap().0[..], b"meanwhile");
+
+    // Once it reads, every answer comes, in order, and complete.
+    for xid in 1..=ASKED {
+        let r = raw.response(xid).await;
+        assert!(r.error.is_none(), "answer {xid}: {r:?}");
+    }
+    assert!(
+        eventually(|| server.outbound_bytes() < MIB).await,
+        "backlog drained: {} bytes",
+        server.outbound_bytes()
+    );
+    drop(raw);
+    w.close().await.unwrap();
+    server.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

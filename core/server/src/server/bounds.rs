@@ -78,6 +78,9 @@ pub const SHUTDOWN_GRACE_MS: RangeInclusive<u64> = 0..=600_000;
 pub const MAX_WATCHES_PER_SESSION: RangeInclusive<u64> = 1..=100_000_000;
 /// `--max-pending-proposal-bytes`: writes queued in front of the log.
 pub const MAX_PENDING_PROPOSAL_BYTES: RangeInclusive<u64> = 64 * KIB..=64 * GIB;
+/// `--max-reply-backlog-bytes`: output a connection may have waiting before
+/// its next reply is built (and not above `--max-outbound-bytes`).
+pub const MAX_REPLY_BACKLOG_BYTES: RangeInclusive<u64> = 4 * KIB..=1024 * GIB;
 
 /// Room a value needs in a frame besides its data and path (stat, version,
 /// flags, framing), used to check that the data limit fits the frame limit.
@@ -251,6 +254,12 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         cfg.max_pending_proposal_bytes as u64,
         &MAX_PENDING_PROPOSAL_BYTES,
     )?;
+    check(
+        "max_reply_backlog_bytes",
+        "max-reply-backlog-bytes",
+        cfg.max_reply_backlog_bytes as u64,
+        &MAX_REPLY_BACKLOG_BYTES,
+    )?;
 
     if cfg.max_handshake_frame_bytes > cfg.max_frame_bytes {
         return Err(Error::BadArguments(format!(
@@ -287,6 +296,13 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         return Err(Error::BadArguments(format!(
             "--max-outbound-bytes ({}) is below --max-frame-bytes ({}): one reply could never be queued",
             cfg.max_outbound_bytes, cfg.max_frame_bytes
+        )));
+    }
+    if cfg.max_reply_backlog_bytes > cfg.max_outbound_bytes {
+        return Err(Error::BadArguments(format!(
+            "--max-reply-backlog-bytes ({}) is above --max-outbound-bytes ({}): a client that \
+             stops reading would be cut before its replies wait",
+            cfg.max_reply_backlog_bytes, cfg.max_outbound_bytes
         )));
     }
     Ok(())
@@ -331,5 +347,8 @@ mod tests {
         let mut cfg = ServerConfig::new("/tmp/x");
         cfg.max_outbound_bytes = 1024 * 1024;
         assert!(err(&cfg).contains("below --max-frame-bytes"));
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.max_reply_backlog_bytes = cfg.max_outbound_bytes + 1;
+        assert!(err(&cfg).contains("above --max-outbound-bytes"));
     }
 }

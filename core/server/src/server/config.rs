@@ -105,6 +105,16 @@ pub struct ServerConfig {
     /// `COORD_MAX_PENDING_PROPOSAL_BYTES`); at least 65536. Past it submitters
     /// wait (the connection stops reading); a single larger write goes alone.
     pub max_pending_proposal_bytes: usize,
+    /// Replies are built for a connection only while at most this many bytes
+    /// wait to be written to it (`--max-reply-backlog-bytes`,
+    /// `COORD_MAX_REPLY_BACKLOG_BYTES`); 4096 ..= `max_outbound_bytes`. A
+    /// client that stops reading then costs this plus one reply, not its
+    /// whole outbound cap, and the server stops reading its requests.
+    pub max_reply_backlog_bytes: usize,
+    /// Test hook, not a setting: how long a read that set a watch pauses
+    /// between registering the watch and queueing its reply (0 outside tests).
+    #[doc(hidden)]
+    pub pause_before_watched_reply: Duration,
 }
 
 impl ServerConfig {
@@ -136,6 +146,8 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(5),
             max_watches_per_session: 65_536,
             max_pending_proposal_bytes: 64 * 1024 * 1024,
+            max_reply_backlog_bytes: 1024 * 1024,
+            pause_before_watched_reply: Duration::ZERO,
         }
     }
 

@@ -4,7 +4,8 @@
 //! sees every earlier write of its session) and the writer (`outbound`:
 //! batches frames to the socket). Watch events enter the same outbound queue
 //! as responses, from inside `apply`, so a client sees an event before any
-//! response reflecting newer data.
+//! response reflecting newer data; a read that sets a watch queues its reply
+//! under the state's lock, so the event it asked for cannot overtake it.
 //!
 //! Until the handshake is done only a frame of `max_handshake_frame_bytes`
 //! is read; then `max_frame_bytes`. Each request frame's shape (xid, multi
@@ -15,6 +16,11 @@
 //! A bad frame (oversize, undecodable, unknown type) closes only this
 //! connection, after telling the client why; the session lives on until its
 //! timeout so the client may resume it.
+//!
+//! Replies are built only while at most `max_reply_backlog_bytes` wait for
+//! the client: one that stops reading holds the server to that backlog (and
+//! its in-flight requests) until `write_timeout` cuts it, instead of having
+//! megabytes of replies encoded for it up to its outbound cap.
 //!
 //! The handshake (`handshake`) attaches the connection to its session through
 //! the session manager (`sessions`), which owns the registration; this module
@@ -192,9 +198,13 @@ async fn respond_loop(
     mut pending: mpsc::Receiver<Pending>,
     sink: &ConnSink,
 ) {
+    let backlog_limit = shared.cfg.max_reply_backlog_bytes;
     while let Some(item) = pending.recv().await {
-        let (frame, close_after) = dispatch::complete(shared, conn, session, item).await;
-        sink.send_frame(frame);
+        // A client that does not read gets no more replies built for it:
+        // this waits for its writer, the reader then stops at
+        // `max_inflight_per_connection`, and TCP pushes back on the client.
+        sink.wait_backlog_at_most(backlog_limit).await;
+        let close_after = dispatch::complete(shared, conn, session, item, sink).await;
         if close_after {
             sink.request_stop(None);
         }

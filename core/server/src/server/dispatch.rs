@@ -19,12 +19,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::outbound::server_frame;
+use super::outbound::{ConnSink, server_frame};
 use super::{Shared, watch_requests};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{
-    Command, CommandKind, CommandResult, Op, OpResult, Outcome, StateMachine,
+    Command, CommandKind, CommandResult, Listing, Op, OpResult, Outcome, StateMachine,
 };
 use crate::tree::validate_path;
 use crate::watch::{ConnId, WatchKind};
@@ -242,18 +242,23 @@ pub(crate) async fn complete(
     conn: ConnId,
     session: u64,
     item: Pending,
-) -> (Bytes, bool) {
+    sink: &ConnSink,
+) -> bool {
     match item {
-        Pending::Ready(frame) => (frame, false),
+        Pending::Ready(frame) => {
+            sink.send_frame(frame);
+            false
+        }
         Pending::Write { xid, kind, outcome } => {
             let outcome = outcome.await;
             let close = matches!(kind, WriteKind::CloseSession) && outcome.is_ok();
-            (write_response(shared, xid, kind, outcome), close)
+            sink.send_frame(write_response(shared, xid, kind, outcome));
+            close
         }
-        Pending::Read { xid, min_zxid, op } => (
-            read_response(shared, conn, session, xid, min_zxid, op).await,
-            false,
-        ),
+        Pending::Read { xid, min_zxid, op } => {
+            read_response(shared, conn, session, xid, min_zxid, op, sink).await;
+            false
+        }
     }
 }
 
@@ -349,14 +354,15 @@ async fn read_response(
     xid: u64,
     min_zxid: u64,
     op: Req,
-) -> Bytes {
+    sink: &ConnSink,
+) {
     if let Err(e) = wait_applied(shared, min_zxid).await {
-        return error_frame(xid, *shared.applied.borrow(), &e);
+        return sink.send_frame(error_frame(xid, *shared.applied.borrow(), &e));
     }
-    match op {
+    let frame = match op {
         Req::Sync(s) => {
             if let Err(e) = check_path(shared, &s.path) {
-                return error_frame(xid, *shared.applied.borrow(), &e);
+                return sink.send_frame(error_frame(xid, *shared.applied.borrow(), &e));
             }
             let synced = shared.replica.ensure_linearizable().await;
             let synced = synced.and_then(|()| match session_gone(&shared.read_sm(), session) {
@@ -383,7 +389,59 @@ async fn read_response(
                 Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
             }
         }
-        other => read_now(shared, conn, session, xid, other),
+        other => match read_now(shared, conn, session, xid, other, sink) {
+            ReadReply::Sent => return,
+            ReadReply::Ready(frame) => frame,
+            ReadReply::Listing {
+                zxid,
+                listing: Ok(l),
+            } if l.len() >= OFFLOAD_LISTING_ENTRIES => {
+                // Thousands of names take milliseconds to make and encode:
+                // off the async workers, so small requests of other
+                // connections queued behind this task on the same worker
+                // (which cannot be stolen from its LIFO slot) do not wait.
+                tokio::task::spawn_blocking(move || listing_frame(xid, zxid, Ok(l)))
+                    .await
+                    .unwrap_or_else(|e| {
+                        let e = Error::Internal(format!("encoding a listing failed: {e}"));
+                        error_frame(xid, zxid, &e)
+                    })
+            }
+            ReadReply::Listing { zxid, listing } => listing_frame(xid, zxid, listing),
+        },
+    };
+    sink.send_frame(frame);
+}
+
+/// Listings of at least this many children are made and encoded on the
+/// blocking pool rather than on an async worker.
+const OFFLOAD_LISTING_ENTRIES: usize = 2048;
+
+/// What a read under the lock produced: a finished frame, or a listing whose
+/// names and frame are made after the lock (and, when large, off the async
+/// workers).
+enum ReadReply {
+    /// Queued already (a read that set a watch, see [`read_now`]).
+    Sent,
+    Ready(Bytes),
+    Listing {
+        zxid: u64,
+        listing: Result<Listing, Error>,
+    },
+}
+
+/// The test hook [`ServerConfig::pause_before_watched_reply`](super::ServerConfig).
+fn pause_before_watched_reply(shared: &Shared) {
+    let pause = shared.cfg.pause_before_watched_reply;
+    if !pause.is_zero() {
+        std::thread::sleep(pause);
+    }
+}
+
+fn listing_frame(xid: u64, zxid: u64, listing: Result<Listing, Error>) -> Bytes {
+    match listing {
+        Ok(l) => ok_frame(xid, zxid, Res::GetChildren(l.finish().into())),
+        Err(e) => error_frame(xid, zxid, &e),
     }
 }
 
@@ -395,40 +453,59 @@ fn session_gone(sm: &StateMachine, session: u64) -> Option<Error> {
 }
 
 /// Runs a read under the state's read lock, registering its watch under the
-/// same lock so the next change cannot slip between read and registration;
-/// the reply is encoded after the lock is released.
-fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> Bytes {
+/// same lock so the next change cannot slip between read and registration.
+///
+/// A read that set a watch queues its reply before the lock is released:
+/// the event of the next change is queued from inside `apply`, under the
+/// write lock, and must reach the client after the reply that made the
+/// client listen for it (a client that hears the event first has no watcher
+/// for it yet and would wait forever). Other replies are encoded after the
+/// lock, so writes are not held up by the copy.
+fn read_now(
+    shared: &Shared,
+    conn: ConnId,
+    session: u64,
+    xid: u64,
+    op: Req,
+    sink: &ConnSink,
+) -> ReadReply {
     let sm = shared.read_sm();
     let zxid = sm.last_zxid();
     if let Some(e) = session_gone(&sm, session) {
-        return error_frame(xid, zxid, &e);
+        return ReadReply::Ready(error_frame(xid, zxid, &e));
     }
     if let Err(e) = watch_requests::check_watch_room(shared, &sm, conn, session, &op) {
-        return error_frame(xid, zxid, &e);
+        return ReadReply::Ready(error_frame(xid, zxid, &e));
     }
     let watches = &shared.watches;
     // A listing copies pointers under the lock and makes its names after it.
     let op = match op {
         Req::GetChildren(r) => {
+            let mut watched = false;
             let listing = coord_proto::wire::list_children_from_proto(r).and_then(|req| {
                 let listing = sm.list_children_deferred(&req, shared.cfg.max_listing_bytes)?;
                 // One child watch covers the whole directory, whichever page set it.
                 if req.watch {
                     watches.add(conn, &req.path, WatchKind::Child);
+                    watched = true;
                 }
                 Ok(listing)
             });
+            if watched {
+                pause_before_watched_reply(shared);
+                sink.send_frame(listing_frame(xid, zxid, listing));
+                return ReadReply::Sent;
+            }
             drop(sm);
-            return match listing {
-                Ok(l) => ok_frame(xid, zxid, Res::GetChildren(l.finish().into())),
-                Err(e) => error_frame(xid, zxid, &e),
-            };
+            return ReadReply::Listing { zxid, listing };
         }
         other => other,
     };
+    let mut watched = false;
     let result: Result<Res, Error> = match op {
         Req::Exists(r) => sm.exists(&r.path).map(|stat| {
             if r.watch {
+                watched = true;
                 let kind = if stat.is_some() {
                     WatchKind::Data
                 } else {
@@ -442,6 +519,7 @@ fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> B
         }),
         Req::GetData(r) => sm.get(&r.path).map(|(data, stat)| {
             if r.watch {
+                watched = true;
                 watches.add(conn, &r.path, WatchKind::Data);
             }
             Res::GetData(proto::GetDataResponse {
@@ -470,10 +548,16 @@ fn read_now(shared: &Shared, conn: ConnId, session: u64, xid: u64, op: Req) -> B
         }
         other => Err(Error::Internal(format!("not a read: {other:?}"))),
     };
-    // Encoding (a copy of up to a frame's bytes) needs no lock: writes go on.
-    drop(sm);
-    match result {
+    let frame = |result: Result<Res, Error>| match result {
         Ok(body) => ok_frame(xid, zxid, body),
         Err(e) => error_frame(xid, zxid, &e),
+    };
+    if watched {
+        pause_before_watched_reply(shared);
+        sink.send_frame(frame(result));
+        return ReadReply::Sent;
     }
+    // Encoding (a copy of up to a frame's bytes) needs no lock: writes go on.
+    drop(sm);
+    ReadReply::Ready(frame(result))
 }

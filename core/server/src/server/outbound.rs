@@ -148,6 +148,9 @@ pub(crate) struct ConnSink {
     budget: Arc<OutboundBudget>,
     /// Wakes the writer when the output was dropped.
     kill: Notify,
+    /// Wakes a responder waiting for the backlog to shrink
+    /// ([`ConnSink::wait_backlog_at_most`]).
+    drained: Notify,
     stop: StopSender,
     conn: ConnId,
     peer: SocketAddr,
@@ -185,6 +188,7 @@ impl ConnSink {
             limit,
             budget: budget.clone(),
             kill: Notify::new(),
+            drained: Notify::new(),
             stop,
             conn,
             peer,
@@ -207,6 +211,22 @@ impl ConnSink {
     fn backlog(&self) -> usize {
         let b = self.backlog.load(Ordering::Relaxed);
         if b & DROPPED != 0 { 0 } else { b }
+    }
+
+    /// Waits while more than `limit` bytes are queued for this connection,
+    /// so a client that does not read stops costing the server replies it
+    /// would have to build and hold; returns at once once the output was
+    /// dropped (the connection is ending).
+    pub(crate) async fn wait_backlog_at_most(&self, limit: usize) {
+        loop {
+            let b = self.backlog.load(Ordering::Acquire);
+            if b & DROPPED != 0 || b <= limit {
+                return;
+            }
+            // `notify_one` keeps a permit when nobody waits yet, so a drain
+            // between the load and this await is not missed.
+            self.drained.notified().await;
+        }
     }
 
     /// Queues a frame, or drops this connection's output when it goes over
@@ -271,6 +291,7 @@ impl ConnSink {
     /// already was.
     fn release(&self) -> bool {
         let before = self.backlog.swap(DROPPED, Ordering::AcqRel);
+        self.drained.notify_one();
         if before & DROPPED != 0 {
             return false;
         }
@@ -288,6 +309,7 @@ impl ConnSink {
         if released.is_ok() {
             self.budget.total.fetch_sub(bytes, Ordering::Relaxed);
         }
+        self.drained.notify_one();
     }
 }
 

@@ -33,6 +33,16 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// Children in this page.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// True when the page lists no child (also a count-only listing).
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
     /// The page with its names (call it after releasing the state's lock).
     pub fn finish(self) -> ChildrenPage {
         let mut page = self.page;

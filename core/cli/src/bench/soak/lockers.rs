@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -116,11 +117,12 @@ async fn locker(
     let target = guard_path(slot);
     let mut recorder = Recorder::new()?;
     let tally = Tally::default();
+    let step = StepCell::default();
     for _ in 0..MAX_OPS {
         let started = Instant::now();
         let outcome = tokio::select! {
             _ = stop.wait() => break,
-            r = tokio::time::timeout(CYCLE_TIMEOUT, cycle(&lock, &target)) => r,
+            r = tokio::time::timeout(CYCLE_TIMEOUT, cycle(&lock, &target, &step)) => r,
         };
         match outcome {
             Ok(Ok(())) => {
@@ -136,7 +138,17 @@ async fn locker(
                     break;
                 }
             }
-            Err(_) => tally.inc("timeout"),
+            Err(_) => {
+                tally.inc(&format!("timeout in {}", step.get().name()));
+                report_timeout(&client, &lock, &target, step.get()).await;
+                // A cycle cut while holding leaves the hold counted: let go,
+                // so the next cycle queues afresh instead of re-entering.
+                for _ in 0..MAX_REENTRY {
+                    if lock.release().await.is_err() {
+                        break;
+                    }
+                }
+            }
         }
     }
     // The server is killed at the phase's end: no close, the session is
@@ -146,9 +158,75 @@ async fn locker(
     Ok((recorder, tally))
 }
 
+/// Most holds a cut cycle can have left counted (one per cut cycle).
+const MAX_REENTRY: usize = 1_000;
+
+/// The step a cycle is in, kept across its cancellation by the timeout.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Acquire = 0,
+    Guarded = 1,
+    Release = 2,
+}
+
+/// Where the current cycle is (readable after the timeout dropped it).
+#[derive(Debug, Default)]
+struct StepCell(AtomicU8);
+
+impl StepCell {
+    fn set(&self, step: Step) {
+        self.0.store(step as u8, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Step {
+        match self.0.load(Ordering::Relaxed) {
+            0 => Step::Acquire,
+            1 => Step::Guarded,
+            _ => Step::Release,
+        }
+    }
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Acquire => "acquire",
+            Step::Guarded => "guarded write",
+            Step::Release => "release",
+        }
+    }
+}
+
+/// Logs what a timed-out cycle was waiting for: its step, its own handle and
+/// the line of the lock as the server has it now.
+async fn report_timeout(client: &Client, lock: &Lock, target: &str, step: Step) {
+    let patience = Duration::from_secs(5);
+    let line = tokio::time::timeout(patience, client.children(lock.path())).await;
+    // Whether a guarded write that never answered was applied.
+    let written = tokio::time::timeout(patience, client.get(target)).await;
+    let token = lock.token();
+    let applied = match (&written, token) {
+        (Ok(Ok((data, _))), Some(t)) => Some(data[..] == t.to_be_bytes()),
+        _ => None,
+    };
+    tracing::warn!(
+        step = step.name(),
+        session = format_args!("{:#x}", client.session_id()),
+        owner = lock.owner_id(),
+        path = lock.path(),
+        held = lock.is_held(),
+        ?token,
+        ?applied,
+        ?line,
+        "soak: a lock cycle took longer than {CYCLE_TIMEOUT:?}"
+    );
+}
+
 /// acquire -> write the fencing token under the lock -> release.
-async fn cycle(lock: &Lock, target: &str) -> Result<(), Error> {
+async fn cycle(lock: &Lock, target: &str, step: &StepCell) -> Result<(), Error> {
+    step.set(Step::Acquire);
     let token = lock.acquire().await?;
+    step.set(Step::Guarded);
     let written = lock
         .guarded(vec![Op::SetData {
             path: target.to_string(),
@@ -156,6 +234,7 @@ async fn cycle(lock: &Lock, target: &str) -> Result<(), Error> {
             version: -1,
         }])
         .await;
+    step.set(Step::Release);
     let released = lock.release().await;
     written.map(|_| ()).and(released)
 }
