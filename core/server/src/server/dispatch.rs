@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::outbound::{ConnSink, server_frame};
-use super::{Shared, watch_requests};
+use super::{Shared, shutting_down_error, watch_requests};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{
@@ -397,15 +397,16 @@ async fn read_response(
                 listing: Ok(l),
             } if l.len() >= OFFLOAD_LISTING_ENTRIES => {
                 // Thousands of names take milliseconds to make and encode:
-                // off the async workers, so small requests of other
-                // connections queued behind this task on the same worker
-                // (which cannot be stolen from its LIFO slot) do not wait.
-                tokio::task::spawn_blocking(move || listing_frame(xid, zxid, Ok(l)))
+                // on the low-priority bulk thread, not before the small
+                // requests of other clients.
+                match shared
+                    .bulk
+                    .run(move || listing_frame(xid, zxid, Ok(l)))
                     .await
-                    .unwrap_or_else(|e| {
-                        let e = Error::Internal(format!("encoding a listing failed: {e}"));
-                        error_frame(xid, zxid, &e)
-                    })
+                {
+                    Some(frame) => frame,
+                    None => error_frame(xid, zxid, &shutting_down_error()),
+                }
             }
             ReadReply::Listing { zxid, listing } => listing_frame(xid, zxid, listing),
         },
@@ -414,7 +415,7 @@ async fn read_response(
 }
 
 /// Listings of at least this many children are made and encoded on the
-/// blocking pool rather than on an async worker.
+/// bulk thread (see `bulk`) rather than on an async worker.
 const OFFLOAD_LISTING_ENTRIES: usize = 2048;
 
 /// What a read under the lock produced: a finished frame, or a listing whose

@@ -14,6 +14,7 @@
 //! goes through the log and `apply`.
 
 pub mod bounds;
+mod bulk;
 mod clock;
 mod config;
 mod connection;
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     pub(crate) outbound: Arc<outbound::OutboundBudget>,
     /// Turns true when a graceful stop begins.
     pub(crate) stopping: watch::Receiver<bool>,
+    /// The low-priority thread that makes large replies (see `bulk`).
+    pub(crate) bulk: bulk::Bulk,
 }
 
 impl Shared {
@@ -184,6 +187,8 @@ impl Server {
             applied: applied_rx,
             next_conn: AtomicU64::new(1),
             stopping: shutdown_rx.clone(),
+            bulk: bulk::Bulk::start()
+                .map_err(|e| Error::Io(format!("cannot start the bulk reply thread: {e}")))?,
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));
         let housekeeping = tokio::spawn(housekeeping::run(shared.clone(), shutdown_rx));
