@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use coord_client::{Client, CreateMode};
+use coord_client::CreateMode;
 use coord_proto::proto::server_message;
 use coord_server::server::Server;
 use raw::{PATIENCE, Raw, get_data, request};
@@ -68,11 +68,7 @@ async fn over_the_budget_the_slowest_reader_is_disconnected_first() {
     // from requests.
     cfg.max_reply_backlog_bytes = 64 * MIB;
     let server = Server::start(cfg).await.unwrap();
-    let c = Client::builder()
-        .servers(server.local_addr().to_string())
-        .connect()
-        .await
-        .unwrap();
+    let c = raw::client(&server).await;
     c.create("/big", vec![1u8; MIB], CreateMode::Persistent)
         .await
         .unwrap();

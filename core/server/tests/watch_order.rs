@@ -44,11 +44,7 @@ async fn check(watched_read: request::Op, change: impl AsyncFnOnce(&Client)) {
     let mut cfg = raw::config(&dir);
     cfg.pause_before_watched_reply = PAUSE;
     let server = Server::start(cfg).await.unwrap();
-    let c = Client::builder()
-        .servers(server.local_addr().to_string())
-        .connect()
-        .await
-        .unwrap();
+    let c = raw::client(&server).await;
     c.create("/d", Vec::new(), CreateMode::Persistent)
         .await
         .unwrap();

@@ -23,6 +23,15 @@ pub fn config(dir: &tempfile::TempDir) -> ServerConfig {
     ServerConfig::for_test(dir.path())
 }
 
+/// A well-behaved client of `server`.
+pub async fn client(server: &coord_server::server::Server) -> coord_client::Client {
+    coord_client::Client::builder()
+        .servers(server.local_addr().to_string())
+        .connect()
+        .await
+        .unwrap()
+}
+
 pub struct Raw {
     pub rd: FrameReader<OwnedReadHalf>,
     pub wr: OwnedWriteHalf,
