@@ -113,7 +113,11 @@ def test_ctrl_c_interrupts_a_blocking_acquire_and_leaves_no_node(server, client)
     assert holder.acquire()
     script = textwrap.dedent(
         f"""
-        import coord, sys
+        import coord, signal, sys
+        # A launcher that runs the suite in the background (nohup, `&` in a
+        # script) leaves SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler: install it, this test is about it.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         with coord.Client({server.address!r}) as c:
             print("ready", flush=True)
             try:
