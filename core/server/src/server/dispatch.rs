@@ -395,20 +395,20 @@ async fn read_response(
             ReadReply::Listing {
                 zxid,
                 listing: Ok(l),
-            } if l.len() >= OFFLOAD_LISTING_ENTRIES => {
+            } if l.max_len() >= OFFLOAD_LISTING_ENTRIES => {
                 // Thousands of names take milliseconds to make and encode:
                 // on the low-priority bulk thread, not before the small
                 // requests of other clients.
                 match shared
                     .bulk
-                    .run(move || listing_frame(xid, zxid, Ok(l)))
+                    .run(move || listing_frame(xid, zxid, Ok(*l)))
                     .await
                 {
                     Some(frame) => frame,
                     None => error_frame(xid, zxid, &shutting_down_error()),
                 }
             }
-            ReadReply::Listing { zxid, listing } => listing_frame(xid, zxid, listing),
+            ReadReply::Listing { zxid, listing } => listing_frame(xid, zxid, listing.map(|l| *l)),
         },
     };
     sink.send_frame(frame);
@@ -427,7 +427,7 @@ enum ReadReply {
     Ready(Bytes),
     Listing {
         zxid: u64,
-        listing: Result<Listing, Error>,
+        listing: Result<Box<Listing>, Error>,
     },
 }
 
@@ -441,7 +441,10 @@ fn pause_before_watched_reply(shared: &Shared) {
 
 fn listing_frame(xid: u64, zxid: u64, listing: Result<Listing, Error>) -> Bytes {
     match listing {
-        Ok(l) => ok_frame(xid, zxid, Res::GetChildren(l.finish().into())),
+        Ok(l) => match l.finish() {
+            Ok(page) => ok_frame(xid, zxid, Res::GetChildren(page.into())),
+            Err(e) => error_frame(xid, zxid, &e),
+        },
         Err(e) => error_frame(xid, zxid, &e),
     }
 }
@@ -479,7 +482,7 @@ fn read_now(
         return ReadReply::Ready(error_frame(xid, zxid, &e));
     }
     let watches = &shared.watches;
-    // A listing copies pointers under the lock and makes its names after it.
+    // A listing takes its child set under the lock and walks it after.
     let op = match op {
         Req::GetChildren(r) => {
             let mut watched = false;
@@ -498,7 +501,10 @@ fn read_now(
                 return ReadReply::Sent;
             }
             drop(sm);
-            return ReadReply::Listing { zxid, listing };
+            return ReadReply::Listing {
+                zxid,
+                listing: listing.map(Box::new),
+            };
         }
         other => other,
     };

@@ -418,11 +418,19 @@ fn check_version(path: &str, expected: i32, actual: i32) -> Result<()> {
 }
 
 /// Iterator of [`DataTree::walk`]: `(path, node)`, parents first.
-#[derive(Debug)]
 pub struct Walk<'a> {
     tree: &'a DataTree,
     pending: Option<(&'a str, &'a Node)>,
-    stack: Vec<std::collections::btree_set::Iter<'a, Arc<str>>>,
+    stack: Vec<imbl::ordset::Iter<'a, Arc<str>, imbl::shared_ptr::DefaultSharedPtr>>,
+}
+
+impl std::fmt::Debug for Walk<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Walk")
+            .field("pending", &self.pending.map(|(path, _)| path))
+            .field("depth", &self.stack.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Iterator for Walk<'a> {

@@ -5,7 +5,6 @@
 //! public [`Stat`] is built on demand. It must not know about other nodes,
 //! sessions or commands.
 
-use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -67,16 +66,23 @@ impl NodeKind {
     }
 }
 
+/// A node's children as their full paths (see [`Node`]).
+pub type ChildSet = imbl::OrdSet<Arc<str>>;
+
 /// A node: data, compact metadata, kind and the set of its children.
 ///
 /// Children are kept as the children's full paths, sharing the allocation of
 /// the tree's map key (an `Arc<str>`), so a node costs one path allocation, its
 /// data and its share of the parent's child set. All children of a node share
 /// the prefix `parent/`, so the set's order is the order of the names.
+///
+/// The set is persistent ([`ChildSet`]): cloning it is one pointer copy, and
+/// a change after a clone copies only the path to the changed leaf. A listing
+/// clones it under the state's lock and walks it after.
 #[derive(Debug, Clone)]
 pub struct Node {
     pub(crate) data: Bytes,
-    pub(crate) children: BTreeSet<Arc<str>>,
+    pub(crate) children: ChildSet,
     pub(crate) czxid: u64,
     pub(crate) mzxid: u64,
     pub(crate) pzxid: u64,
@@ -92,7 +98,7 @@ impl Node {
     pub(crate) fn new(data: Bytes, kind: NodeKind, zxid: u64, time_ms: i64) -> Node {
         Node {
             data,
-            children: BTreeSet::new(),
+            children: ChildSet::new(),
             czxid: zxid,
             mzxid: zxid,
             pzxid: zxid,
@@ -108,7 +114,7 @@ impl Node {
     pub(crate) fn from_stat(data: Bytes, kind: NodeKind, stat: &Stat) -> Node {
         Node {
             data,
-            children: BTreeSet::new(),
+            children: ChildSet::new(),
             czxid: stat.czxid,
             mzxid: stat.mzxid,
             pzxid: stat.pzxid,
@@ -158,17 +164,7 @@ impl Node {
         own_path: &str,
         after: Option<&str>,
     ) -> impl Iterator<Item = &'a Arc<str>> + 'a {
-        // Every child path is `own_path/name`, so comparing paths compares
-        // names, whatever bytes the cursor holds.
-        let cursor = after.map(|name| match own_path {
-            "/" => format!("/{name}"),
-            _ => format!("{own_path}/{name}"),
-        });
-        let lower = match &cursor {
-            Some(c) => Bound::Excluded(c.as_str()),
-            None => Bound::Unbounded,
-        };
-        self.children.range::<str, _>((lower, Bound::Unbounded))
+        children_after(&self.children, own_path, after)
     }
 
     /// The node's [`Stat`], built from the compact fields.
@@ -203,6 +199,27 @@ impl Node {
             NodeKind::Persistent | NodeKind::Ephemeral { .. } => false,
         }
     }
+}
+
+/// The paths in `children` (the child set of the node at `own_path`) whose
+/// name sorts strictly after `after` (all of them for `None`), in name order,
+/// starting at the cursor without walking the names before it.
+pub fn children_after<'a>(
+    children: &'a ChildSet,
+    own_path: &str,
+    after: Option<&str>,
+) -> impl Iterator<Item = &'a Arc<str>> + 'a {
+    // Every child path is `own_path/name`, so comparing paths compares
+    // names, whatever bytes the cursor holds.
+    let cursor = after.map(|name| match own_path {
+        "/" => format!("/{name}"),
+        _ => format!("{own_path}/{name}"),
+    });
+    let lower = match &cursor {
+        Some(c) => Bound::Excluded(c.as_str()),
+        None => Bound::Unbounded,
+    };
+    children.range::<_, str>((lower, Bound::Unbounded))
 }
 
 #[cfg(test)]

@@ -150,3 +150,30 @@ fn count_only_gives_the_total_without_names() {
         Err(Error::NoNode("/nope".into()))
     );
 }
+
+#[test]
+fn a_listing_takes_the_child_set_under_the_lock_and_walks_it_after() {
+    let mut h = dir_with(5_000);
+    let listing =
+        h.sm.list_children_deferred(&ListChildren::all("/d"), usize::MAX)
+            .unwrap();
+    // Without stats, nothing per child is done under the lock: the listing
+    // holds the tree's own set (one pointer), not a copy of it.
+    assert!(listing.shares_children_with(h.sm.tree.node("/d").unwrap()));
+    // Changes after the lock do not reach a listing already taken, and the
+    // tree's set is copied (only along the changed path) rather than changed
+    // under the listing.
+    h.mk("/d/zz-after");
+    h.op(0, super::delete_op("/d/member-00000-", -1)).unwrap();
+    assert!(!listing.shares_children_with(h.sm.tree.node("/d").unwrap()));
+    let page = listing.finish().unwrap();
+    assert_eq!(page.names.len(), 5_000);
+    assert!(page.names.iter().any(|n| n == "member-00000-"));
+    assert!(!page.names.iter().any(|n| n == "zz-after"));
+    let now =
+        h.sm.list_children(&ListChildren::all("/d"), usize::MAX)
+            .unwrap();
+    assert_eq!(now.names.len(), 5_000);
+    assert!(now.names.iter().any(|n| n == "zz-after"));
+    assert!(!now.names.iter().any(|n| n == "member-00000-"));
+}
