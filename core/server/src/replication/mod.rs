@@ -31,6 +31,7 @@ mod log_store;
 mod log_writer;
 mod network;
 mod replica;
+mod router;
 mod sm_store;
 mod snapshot;
 mod snapshot_dir;
@@ -45,6 +46,7 @@ pub use files::create_data_dir;
 pub use log_store::{DEFAULT_LOG_CACHE_BYTES, LogReader, LogStore};
 pub use network::{NetworkFactory, PeerClient};
 pub use replica::{DEFAULT_SNAPSHOT_LOG_BYTES, Replica, ReplicationConfig};
+pub use router::{Router, RouterNetwork, RouterPeer};
 pub use sm_store::{ApplyObserver, DEFAULT_SNAPSHOT_RETRY, NoopObserver, SmStore};
 
 use crate::state_machine::{BatchOutcome, CommandBatch};

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::network::RaftNetworkFactory;
 use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
 
@@ -124,6 +125,121 @@ impl Replica {
         cfg: ReplicationConfig,
         observer: Arc<dyn ApplyObserver>,
     ) -> Result<Replica, Error> {
+        let replica = Replica::open(&cfg, observer, NetworkFactory).await?;
+        replica.bootstrap_one_member_cluster(&cfg).await?;
+        Ok(replica)
+    }
+
+    /// Opens the stores and starts raft as a member of a cluster, reaching
+    /// its peers through `network`. Returns at once, leader or not (see
+    /// [`Replica::wait_for_leader`]).
+    ///
+    /// With `bootstrap`, on first start (an empty log) the membership is
+    /// initialized with those voters (this node among them); every founding
+    /// member may do so with the same list, and the vote makes one of them
+    /// leader. Without it the member waits to be added by the leader
+    /// ([`Replica::add_learner`]): a member joining a running cluster must not
+    /// initialize, or its first log entry would differ from the cluster's. A
+    /// member with data ignores `bootstrap`: the membership in its log is the
+    /// truth.
+    pub async fn start_member<N>(
+        cfg: ReplicationConfig,
+        observer: Arc<dyn ApplyObserver>,
+        network: N,
+        bootstrap: Option<BTreeMap<NodeId, Member>>,
+    ) -> Result<Replica, Error>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+    {
+        if let Some(members) = &bootstrap
+            && !members.contains_key(&cfg.node_id)
+        {
+            return Err(Error::BadArguments(format!(
+                "node {} is not among the cluster's founding members {:?}",
+                cfg.node_id,
+                members.keys().collect::<Vec<_>>()
+            )));
+        }
+        let replica = Replica::open(&cfg, observer, network).await?;
+        if let Some(members) = bootstrap
+            && !replica.raft.is_initialized().await.map_err(map_fatal)?
+        {
+            match replica.raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(RaftError::APIError(e)) => {
+                    return Err(Error::Internal(format!("forming the cluster: {e}")));
+                }
+                Err(RaftError::Fatal(f)) => return Err(map_fatal(f)),
+            }
+        }
+        Ok(replica)
+    }
+
+    /// Adds member `id` (reached as `member`) as a learner: it receives the
+    /// log but does not vote. Returns once the learner has caught up with
+    /// the leader's log. Call it on the leader.
+    pub async fn add_learner(&self, id: NodeId, member: Member) -> Result<(), Error> {
+        self.raft
+            .add_learner(id, member, true)
+            .await
+            .map(|_| ())
+            .map_err(map_membership_err)
+    }
+
+    /// Makes `voters` the cluster's voters (joint consensus: the old and the
+    /// new majority both agree during the change). A new voter must be a
+    /// learner already; a removed voter leaves the cluster. Call it on the
+    /// leader; returns once the change is committed.
+    pub async fn change_voters(&self, voters: BTreeSet<NodeId>) -> Result<(), Error> {
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map(|_| ())
+            .map_err(map_membership_err)
+    }
+
+    /// Waits until this member knows a leader (itself or another), at most
+    /// `timeout`; returns the leader's id.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, Error> {
+        let m = self
+            .raft
+            .wait(Some(timeout))
+            .metrics(|m| m.current_leader.is_some(), "a known leader")
+            .await
+            .map_err(|e| Error::OperationTimeout(format!("waiting for a leader: {e}")))?;
+        m.current_leader
+            .ok_or_else(|| Error::Internal("leader vanished from the metrics".into()))
+    }
+
+    /// The leader this member knows of, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.metrics.borrow().current_leader
+    }
+
+    /// This member's raft id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The index of the last log entry this member has applied.
+    pub fn applied_index(&self) -> Option<u64> {
+        self.metrics.borrow().last_applied.map(|l| l.index)
+    }
+
+    /// The raft handle (the in-process router attaches it to its network).
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    /// Opens the stores and starts raft with `network`; no membership yet.
+    async fn open<N>(
+        cfg: &ReplicationConfig,
+        observer: Arc<dyn ApplyObserver>,
+        network: N,
+    ) -> Result<Replica, Error>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+    {
         let data_dir = cfg.data_dir.clone();
         let log_opts = LogOptions {
             cache_bytes: cfg.log_cache_bytes,
@@ -159,15 +275,9 @@ impl Replica {
         }
         .validate()
         .map_err(|e| Error::BadArguments(format!("replication config: {e}")))?;
-        let raft = Raft::new(
-            cfg.node_id,
-            Arc::new(config),
-            NetworkFactory,
-            log_store,
-            sm_store,
-        )
-        .await
-        .map_err(map_fatal)?;
+        let raft = Raft::new(cfg.node_id, Arc::new(config), network, log_store, sm_store)
+            .await
+            .map_err(map_fatal)?;
         let snapshot_trigger = (cfg.snapshot_log_bytes > 0).then(|| {
             AbortOnDrop(tokio::spawn(super::snapshot_trigger::run(
                 raft.clone(),
@@ -192,7 +302,6 @@ impl Replica {
             node_id: cfg.node_id,
             log,
         };
-        replica.bootstrap_one_member_cluster(&cfg).await?;
         Ok(replica)
     }
 
@@ -429,8 +538,15 @@ pub(super) fn map_write_err(e: ClientWriteError<NodeId, Member>) -> Error {
             Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref()))
         }
         ClientWriteError::ChangeMembershipError(e) => {
-            Error::Internal(format!("membership change: {e}"))
+            Error::BadArguments(format!("membership change refused: {e}"))
         }
+    }
+}
+
+fn map_membership_err(e: RaftError<NodeId, ClientWriteError<NodeId, Member>>) -> Error {
+    match e {
+        RaftError::APIError(e) => map_write_err(e),
+        RaftError::Fatal(f) => map_fatal(f),
     }
 }
 

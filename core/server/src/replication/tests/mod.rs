@@ -3,6 +3,7 @@
 //! memory, damage found at start, snapshots (policy, failures, damage), and
 //! whole-replica restarts.
 
+mod cluster;
 mod log_damage;
 mod log_memory;
 mod log_store;
