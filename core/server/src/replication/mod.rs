@@ -30,6 +30,7 @@ mod log_index;
 mod log_store;
 mod log_writer;
 mod network;
+pub mod peer;
 mod replica;
 mod router;
 mod sm_store;
@@ -54,10 +55,33 @@ use crate::state_machine::{BatchOutcome, CommandBatch};
 /// Raft ids of the cluster's members (openraft calls them node ids; they are
 /// not tree nodes).
 pub type NodeId = u64;
-/// What the raft membership records about a member: the address clients reach
-/// it at (see [`ReplicationConfig::client_addr`]). Not a tree node: those are
-/// `crate::tree::Node`.
-pub type Member = openraft::BasicNode;
+/// What the raft membership records about a member: where clients reach it
+/// and where its peers do. Not a tree node: those are `crate::tree::Node`.
+///
+/// Kept in the log and in snapshots as JSON; the client address keeps the
+/// field name of openraft's `BasicNode` (`addr`), which coord used before
+/// the peer network, so data dirs written then read unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Member {
+    /// Address clients reach the member at (see
+    /// [`ReplicationConfig::client_addr`]).
+    pub addr: String,
+    /// Address its peers reach it at; empty for a member that has never had
+    /// peers (a one-member cluster).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub peer_addr: String,
+}
+
+impl Member {
+    /// A member reached by clients at `client_addr` and by peers at
+    /// `peer_addr`.
+    pub fn new(client_addr: impl Into<String>, peer_addr: impl Into<String>) -> Member {
+        Member {
+            addr: client_addr.into(),
+            peer_addr: peer_addr.into(),
+        }
+    }
+}
 
 openraft::declare_raft_types!(
     /// openraft's type configuration for coord: a log entry carries a

@@ -312,7 +312,10 @@ impl Replica {
     /// (Joining a several-member cluster is the multi-node issue's.)
     async fn bootstrap_one_member_cluster(&self, cfg: &ReplicationConfig) -> Result<(), Error> {
         if !self.raft.is_initialized().await.map_err(map_fatal)? {
-            let members = BTreeMap::from([(cfg.node_id, Member::new(cfg.client_addr.clone()))]);
+            let members = BTreeMap::from([(
+                cfg.node_id,
+                Member::new(cfg.client_addr.clone(), String::new()),
+            )]);
             match self.raft.initialize(members).await {
                 Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
                 Err(RaftError::APIError(e)) => {

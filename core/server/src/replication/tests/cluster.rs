@@ -1,6 +1,8 @@
-//! Several replicas in one process over the in-process [`Router`]: forming a
-//! cluster, electing and re-electing a leader, partitions, catch-up by log
-//! and by snapshot, membership changes under writes. Every wait is bounded.
+//! Several replicas in one process, over the in-process [`Router`] (exact
+//! faults: partitions, one-way cuts) or over the TCP peer network on
+//! loopback: forming a cluster, electing and re-electing a leader,
+//! partitions, catch-up by log and by snapshot, membership changes under
+//! writes. Every wait is bounded.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -8,37 +10,68 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 use super::create_command;
 use crate::error::Error;
+use crate::replication::peer::{PeerConfig, TcpNetwork, serve_peers};
 use crate::replication::{Member, NodeId, NoopObserver, Replica, ReplicationConfig, Router};
 use crate::state_machine::Outcome;
 
 /// Longest any test waits for the cluster to settle.
 const SETTLE: Duration = Duration::from_secs(15);
 
-/// A test cluster: replicas (running or stopped) on one router.
+/// How the test cluster's members reach each other.
+enum Net {
+    Router(Router),
+    /// Each member's peer address, and the task serving it while it runs.
+    Tcp(BTreeMap<NodeId, (String, Option<JoinHandle<()>>)>),
+}
+
+/// A test cluster: replicas (running or stopped) on one network.
 struct Cluster {
-    router: Router,
+    net: Net,
     dirs: BTreeMap<NodeId, TempDir>,
     replicas: BTreeMap<NodeId, Replica>,
     founders: BTreeMap<NodeId, Member>,
     snapshot_every: u64,
 }
 
-fn member(id: NodeId) -> Member {
-    Member::new(format!("client-{id}"))
-}
-
 impl Cluster {
-    /// `n` founding members, all started, snapshots every `snapshot_every`
-    /// entries.
+    /// `n` founding members on the router, all started, snapshots every
+    /// `snapshot_every` entries.
     async fn start(n: u64, snapshot_every: u64) -> Cluster {
+        Cluster::start_on(Net::Router(Router::new()), n, snapshot_every).await
+    }
+
+    /// The same over TCP on loopback.
+    async fn start_tcp(n: u64, snapshot_every: u64) -> Cluster {
+        let mut addrs = BTreeMap::new();
+        for id in 1..=n {
+            // Ports chosen by the kernel, then released and bound again by
+            // the member (the membership must name them before anyone runs).
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            addrs.insert(id, (l.local_addr().expect("addr").to_string(), None));
+        }
+        Cluster::start_on(Net::Tcp(addrs), n, snapshot_every).await
+    }
+
+    async fn start_on(net: Net, n: u64, snapshot_every: u64) -> Cluster {
+        let founders = (1..=n)
+            .map(|id| {
+                let peer = match &net {
+                    Net::Router(_) => format!("peer-{id}"),
+                    Net::Tcp(addrs) => addrs[&id].0.clone(),
+                };
+                (id, Member::new(format!("client-{id}"), peer))
+            })
+            .collect();
         let mut c = Cluster {
-            router: Router::new(),
+            net,
             dirs: BTreeMap::new(),
             replicas: BTreeMap::new(),
-            founders: (1..=n).map(|id| (id, member(id))).collect(),
+            founders,
             snapshot_every,
         };
         // Started in reverse order: the order must not matter.
@@ -69,22 +102,63 @@ impl Cluster {
     async fn run(&mut self, id: NodeId, found: bool) {
         let cfg = self.config(id);
         let bootstrap = found.then(|| self.founders.clone());
-        let replica = Replica::start_member(
-            cfg,
-            Arc::new(NoopObserver),
-            self.router.network_of(id),
-            bootstrap,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("start member {id}: {e}"));
-        self.router.attach(id, replica.raft().clone());
+        let observer = Arc::new(NoopObserver);
+        let started = match &self.net {
+            Net::Router(r) => {
+                Replica::start_member(cfg, observer, r.network_of(id), bootstrap).await
+            }
+            Net::Tcp(_) => {
+                let net = TcpNetwork::new(PeerConfig::new("test", id));
+                Replica::start_member(cfg, observer, net, bootstrap).await
+            }
+        };
+        let replica = started.unwrap_or_else(|e| panic!("start member {id}: {e}"));
+        match &mut self.net {
+            Net::Router(r) => r.attach(id, replica.raft().clone()),
+            Net::Tcp(addrs) => {
+                let entry = addrs
+                    .entry(id)
+                    .or_insert_with(|| ("127.0.0.1:0".into(), None));
+                let listener = TcpListener::bind(&entry.0).await.expect("bind peer port");
+                entry.0 = listener.local_addr().expect("addr").to_string();
+                entry.1 = Some(tokio::spawn(serve_peers(
+                    listener,
+                    replica.raft().clone(),
+                    PeerConfig::new("test", id),
+                    64,
+                )));
+            }
+        }
         self.replicas.insert(id, replica);
+    }
+
+    /// The peer address of member `id` (over TCP: the port it listens on).
+    fn peer_addr(&self, id: NodeId) -> String {
+        match &self.net {
+            Net::Router(_) => format!("peer-{id}"),
+            Net::Tcp(addrs) => addrs[&id].0.clone(),
+        }
+    }
+
+    fn router(&self) -> &Router {
+        match &self.net {
+            Net::Router(r) => r,
+            Net::Tcp(_) => panic!("this test needs the in-process router"),
+        }
     }
 
     /// Stops member `id` as a crash would look to its peers: gone from the
     /// network at once, its state left on disk.
     async fn stop(&mut self, id: NodeId) {
-        self.router.detach(id);
+        match &mut self.net {
+            Net::Router(r) => r.detach(id),
+            Net::Tcp(addrs) => {
+                if let Some(task) = addrs.get_mut(&id).and_then(|e| e.1.take()) {
+                    task.abort();
+                    let _ = task.await;
+                }
+            }
+        }
         let replica = self.replicas.remove(&id).expect("running member");
         replica.shutdown().await.expect("shutdown");
     }
@@ -165,51 +239,71 @@ fn paths(prefix: &str, n: usize) -> Vec<String> {
 #[test]
 fn three_fresh_members_elect_one_leader_and_every_member_applies_its_writes() {
     super::replica::runtime().block_on(async {
-        let c = Cluster::start(3, 10_000).await;
-        let leader = c.leader().await;
-        let written = paths("a", 20);
-        for p in &written {
-            created(c.create(leader, p).await, p);
-        }
-        c.everyone_has(&written).await;
-        // A follower does not accept writes: it names the leader.
-        let follower = (1..=3).find(|id| *id != leader).expect("a follower");
-        match c.create(follower, "/refused").await {
-            Err(Error::NotLeader(m)) => {
-                assert!(m.contains(&format!("node {leader}")), "{m}")
-            }
-            other => panic!("a follower accepted a write: {other:?}"),
-        }
-        assert!(!c.has(leader, "/refused"));
+        elect_and_replicate(Cluster::start(3, 10_000).await).await;
     });
+}
+
+#[test]
+fn over_tcp_three_fresh_members_elect_one_leader_and_every_member_applies_its_writes() {
+    super::replica::runtime().block_on(async {
+        elect_and_replicate(Cluster::start_tcp(3, 10_000).await).await;
+    });
+}
+
+async fn elect_and_replicate(c: Cluster) {
+    let leader = c.leader().await;
+    let written = paths("a", 20);
+    for p in &written {
+        created(c.create(leader, p).await, p);
+    }
+    c.everyone_has(&written).await;
+    // A follower does not accept writes: it names the leader.
+    let follower = (1..=3).find(|id| *id != leader).expect("a follower");
+    match c.create(follower, "/refused").await {
+        Err(Error::NotLeader(m)) => {
+            assert!(m.contains(&format!("node {leader}")), "{m}")
+        }
+        other => panic!("a follower accepted a write: {other:?}"),
+    }
+    assert!(!c.has(leader, "/refused"));
 }
 
 #[test]
 fn the_others_elect_a_new_leader_when_the_leader_stops_and_it_catches_up_on_restart() {
     super::replica::runtime().block_on(async {
-        let mut c = Cluster::start(3, 10_000).await;
-        let old = c.leader().await;
-        created(c.create(old, "/before").await, "/before");
-        c.everyone_has(&["/before".to_string()]).await;
-        c.stop(old).await;
-        let rest: Vec<NodeId> = (1..=3).filter(|id| *id != old).collect();
-        let new = c.leader_of(&rest).await;
-        assert_ne!(new, old);
-        let after = paths("after", 10);
-        for p in &after {
-            created(c.create(new, p).await, p);
-        }
-        // The old leader's data dir holds its membership: it rejoins as a
-        // member without bootstrapping and learns what it missed.
-        c.run(old, false).await;
-        c.everyone_has(&after).await;
-        assert!(c.has(old, "/before"));
-        assert_eq!(
-            c.leader().await,
-            new,
-            "a returning member does not disturb the leader"
-        );
+        leader_stops(Cluster::start(3, 10_000).await).await;
     });
+}
+
+#[test]
+fn over_tcp_the_others_elect_a_new_leader_when_the_leader_stops_and_it_catches_up_on_restart() {
+    super::replica::runtime().block_on(async {
+        leader_stops(Cluster::start_tcp(3, 10_000).await).await;
+    });
+}
+
+async fn leader_stops(mut c: Cluster) {
+    let old = c.leader().await;
+    created(c.create(old, "/before").await, "/before");
+    c.everyone_has(&["/before".to_string()]).await;
+    c.stop(old).await;
+    let rest: Vec<NodeId> = (1..=3).filter(|id| *id != old).collect();
+    let new = c.leader_of(&rest).await;
+    assert_ne!(new, old);
+    let after = paths("after", 10);
+    for p in &after {
+        created(c.create(new, p).await, p);
+    }
+    // The old leader's data dir holds its membership: it rejoins as a
+    // member without bootstrapping and learns what it missed.
+    c.run(old, false).await;
+    c.everyone_has(&after).await;
+    assert!(c.has(old, "/before"));
+    assert_eq!(
+        c.leader().await,
+        new,
+        "a returning member does not disturb the leader"
+    );
 }
 
 #[test]
@@ -217,7 +311,7 @@ fn a_minority_commits_nothing_and_after_healing_holds_the_majority_writes_only()
     super::replica::runtime().block_on(async {
         let c = Cluster::start(3, 10_000).await;
         let old = c.leader().await;
-        c.router.partition(&[old]);
+        c.router().partition(&[old]);
         // The isolated leader can neither commit a write nor confirm a read.
         let lost = within(Duration::from_millis(1500), c.create(old, "/minority")).await;
         assert!(
@@ -239,7 +333,7 @@ fn a_minority_commits_nothing_and_after_healing_holds_the_majority_writes_only()
         for p in &kept {
             created(c.create(new, p).await, p);
         }
-        c.router.heal();
+        c.router().heal();
         c.everyone_has(&kept).await;
         assert_eq!(c.leader().await, new);
         for id in 1..=3 {
@@ -257,7 +351,7 @@ fn a_member_cut_off_past_the_log_the_leader_keeps_catches_up_by_snapshot() {
         let c = Cluster::start(3, 40).await;
         let leader = c.leader().await;
         let behind = (1..=3).find(|id| *id != leader).expect("a follower");
-        c.router.partition(&[behind]);
+        c.router().partition(&[behind]);
         let missed = paths("missed", 200);
         for p in &missed {
             created(c.create(leader, p).await, p);
@@ -273,7 +367,7 @@ fn a_member_cut_off_past_the_log_the_leader_keeps_catches_up_by_snapshot() {
             purged > applied_when_cut,
             "the entries the member lacks must be gone from the leader's log"
         );
-        c.router.heal();
+        c.router().heal();
         c.everyone_has(&missed).await;
         let installed = c
             .replica(behind)
@@ -292,48 +386,91 @@ fn a_member_cut_off_past_the_log_the_leader_keeps_catches_up_by_snapshot() {
 #[test]
 fn a_member_is_added_promoted_and_a_voter_removed_while_writes_go_on() {
     super::replica::runtime().block_on(async {
-        let mut c = Cluster::start(3, 10_000).await;
+        change_membership(Cluster::start(3, 10_000).await).await;
+    });
+}
+
+#[test]
+fn over_tcp_a_member_is_added_promoted_and_a_voter_removed_while_writes_go_on() {
+    super::replica::runtime().block_on(async {
+        change_membership(Cluster::start_tcp(3, 10_000).await).await;
+    });
+}
+
+async fn change_membership(mut c: Cluster) {
+    let leader = c.leader().await;
+    // Member 4 starts empty and waits to be added.
+    c.run(4, false).await;
+    let writes = paths("during", 60);
+    let change = async {
+        c.replica(leader)
+            .add_learner(4, Member::new("client-4", c.peer_addr(4)))
+            .await
+            .expect("add learner");
+        let voters: BTreeSet<NodeId> = [1, 2, 3, 4].into();
+        c.replica(leader)
+            .change_voters(voters)
+            .await
+            .expect("promote 4");
+        let removed = (1..=3).find(|id| *id != leader).expect("a follower");
+        let voters: BTreeSet<NodeId> = [1, 2, 3, 4]
+            .into_iter()
+            .filter(|id| *id != removed)
+            .collect();
+        c.replica(leader)
+            .change_voters(voters.clone())
+            .await
+            .expect("remove a voter");
+        voters
+    };
+    let load = async {
+        for p in &writes {
+            created(c.create(leader, p).await, p);
+        }
+    };
+    let (voters, ()) = tokio::join!(change, load);
+    let m = c.replica(leader).raft().metrics().borrow().clone();
+    let now: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
+    assert_eq!(now, voters);
+    // The new member has every acknowledged write.
+    eventually("member 4 has every write", || {
+        writes.iter().all(|p| c.has(4, p)).then_some(())
+    })
+    .await;
+    // The new majority (with member 4, without the removed one) commits.
+    created(c.create(leader, "/after-change").await, "/after-change");
+}
+
+#[test]
+fn over_tcp_a_stopped_member_catches_up_by_snapshot_chunks() {
+    super::replica::runtime().block_on(async {
+        // 3 MiB chunks (openraft's default) over a snapshot of ~8 MiB.
+        let mut c = Cluster::start_tcp(3, 40).await;
         let leader = c.leader().await;
-        // Member 4 starts empty and waits to be added.
-        c.run(4, false).await;
-        let writes = paths("during", 60);
-        let change = async {
-            c.replica(leader)
-                .add_learner(4, member(4))
-                .await
-                .expect("add learner");
-            let voters: BTreeSet<NodeId> = [1, 2, 3, 4].into();
-            c.replica(leader)
-                .change_voters(voters)
-                .await
-                .expect("promote 4");
-            let removed = (1..=3).find(|id| *id != leader).expect("a follower");
-            let voters: BTreeSet<NodeId> = [1, 2, 3, 4]
-                .into_iter()
-                .filter(|id| *id != removed)
-                .collect();
-            c.replica(leader)
-                .change_voters(voters.clone())
-                .await
-                .expect("remove a voter");
-            voters
-        };
-        let load = async {
-            for p in &writes {
-                created(c.create(leader, p).await, p);
-            }
-        };
-        let (voters, ()) = tokio::join!(change, load);
-        let m = c.replica(leader).raft().metrics().borrow().clone();
-        let now: BTreeSet<NodeId> = m.membership_config.membership().voter_ids().collect();
-        assert_eq!(now, voters);
-        // The new member has every acknowledged write.
-        eventually("member 4 has every write", || {
-            writes.iter().all(|p| c.has(4, p)).then_some(())
+        let behind = (1..=3).find(|id| *id != leader).expect("a follower");
+        c.stop(behind).await;
+        let missed: Vec<String> = (0..80).map(|i| format!("/big-{i:03}")).collect();
+        for p in &missed {
+            let out = c.replica(leader).write(create_command(p, 100 << 10)).await;
+            created(out, p);
+        }
+        let purged = eventually("the leader purges its log behind a snapshot", || {
+            c.replica(leader).purged_index().filter(|p| *p > 40)
         })
         .await;
-        // The new majority (with member 4, without the removed one) commits.
-        created(c.create(leader, "/after-change").await, "/after-change");
+        c.run(behind, true).await;
+        c.everyone_has(&missed).await;
+        let installed = c
+            .replica(behind)
+            .raft()
+            .metrics()
+            .borrow()
+            .snapshot
+            .map(|s| s.index);
+        assert!(
+            installed.is_some_and(|i| i >= purged),
+            "caught up without a snapshot at or past {purged}: {installed:?}"
+        );
     });
 }
 
@@ -343,7 +480,14 @@ fn a_member_not_among_the_founders_is_refused_before_it_touches_its_data() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut cfg = ReplicationConfig::new(dir.path());
         cfg.node_id = 9;
-        let founders: BTreeMap<NodeId, Member> = (1..=3).map(|id| (id, member(id))).collect();
+        let founders: BTreeMap<NodeId, Member> = (1..=3)
+            .map(|id| {
+                (
+                    id,
+                    Member::new(format!("client-{id}"), format!("peer-{id}")),
+                )
+            })
+            .collect();
         let r = Replica::start_member(
             cfg,
             Arc::new(NoopObserver),
@@ -361,4 +505,16 @@ fn a_member_not_among_the_founders_is_refused_before_it_touches_its_data() {
             "nothing written to the data dir"
         );
     });
+}
+
+#[test]
+fn a_membership_written_before_the_peer_network_reads_with_an_empty_peer_address() {
+    let old = serde_json::to_string(&openraft::BasicNode::new("127.0.0.1:2281")).expect("json");
+    let m: Member = serde_json::from_str(&old).expect("old membership reads");
+    assert_eq!(m, Member::new("127.0.0.1:2281", ""));
+    assert_eq!(
+        serde_json::to_string(&m).expect("json"),
+        old,
+        "a member without peers is written as before"
+    );
 }

@@ -7,7 +7,7 @@ mod cluster;
 mod log_damage;
 mod log_memory;
 mod log_store;
-mod replica;
+pub(super) mod replica;
 mod snapshots;
 mod suite;
 

@@ -39,7 +39,7 @@ pub(super) fn config(dir: &Path) -> ReplicationConfig {
     cfg
 }
 
-pub(super) fn runtime() -> tokio::runtime::Runtime {
+pub(in crate::replication) fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

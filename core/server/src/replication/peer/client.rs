@@ -1,0 +1,305 @@
+//! The calling side of the peer network: [`TcpNetwork`] (a member's
+//! `RaftNetworkFactory`) and [`TcpPeer`] (its connection to one peer).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::SnapshotSegmentId;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    SnapshotMismatch, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use tokio::net::TcpStream;
+
+use super::{PROTOCOL_VERSION, PeerConfig, convert, frame, proto};
+use crate::replication::{Member, NodeId, TypeConfig};
+
+/// Largest handshake answer read (a refusal's reason).
+pub(super) const MAX_HANDSHAKE_BYTES: usize = 64 << 10;
+
+/// A member's peer network over TCP (see the module docs).
+#[derive(Debug, Clone)]
+pub struct TcpNetwork {
+    cfg: Arc<PeerConfig>,
+}
+
+impl TcpNetwork {
+    /// The network of the member `cfg.node_id`.
+    pub fn new(cfg: PeerConfig) -> TcpNetwork {
+        TcpNetwork { cfg: Arc::new(cfg) }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for TcpNetwork {
+    type Network = TcpPeer;
+
+    async fn new_client(&mut self, target: NodeId, member: &Member) -> TcpPeer {
+        TcpPeer {
+            cfg: self.cfg.clone(),
+            target,
+            addr: member.peer_addr.clone(),
+            conn: None,
+        }
+    }
+}
+
+/// One member's connection to one peer, opened on first use and dropped on
+/// any failure (the next call opens a new one).
+#[derive(Debug)]
+pub struct TcpPeer {
+    cfg: Arc<PeerConfig>,
+    target: NodeId,
+    addr: String,
+    conn: Option<TcpStream>,
+}
+
+/// Why a call did not get an answer.
+enum Failure {
+    /// No connection could be opened (or the peer refused the handshake).
+    Unreachable(io::Error),
+    /// The connection broke mid-call.
+    Network(io::Error),
+    /// The request alone is over the frame limit.
+    TooLarge,
+    /// The call's deadline passed.
+    Timeout(Duration),
+}
+
+impl TcpPeer {
+    /// Opens a connection and shakes hands.
+    async fn connect(&self) -> io::Result<TcpStream> {
+        if self.addr.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "member {} has no peer address in the membership",
+                    self.target
+                ),
+            ));
+        }
+        let open = async {
+            let mut s = TcpStream::connect(&self.addr).await?;
+            s.set_nodelay(true)?;
+            let hello = proto::Hello {
+                protocol_version: PROTOCOL_VERSION,
+                cluster_name: self.cfg.cluster_name.clone(),
+                from: self.cfg.node_id,
+                to: self.target,
+            };
+            frame::write(&mut s, &hello, MAX_HANDSHAKE_BYTES).await?;
+            let reply: proto::HelloReply = frame::read(&mut s, MAX_HANDSHAKE_BYTES).await?;
+            match reply.reply {
+                Some(proto::hello_reply::Reply::Welcome(_)) => Ok(s),
+                Some(proto::hello_reply::Reply::Refusal(r)) => Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    format!(
+                        "member {} at {} refused this member: {}",
+                        self.target, self.addr, r.reason
+                    ),
+                )),
+                None => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "handshake answer without a reply",
+                )),
+            }
+        };
+        match tokio::time::timeout(self.cfg.connect_timeout, open).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "connecting to member {} at {} took over {:?}",
+                    self.target, self.addr, self.cfg.connect_timeout
+                ),
+            )),
+        }
+    }
+
+    /// Sends `request` and reads its answer within `ttl`.
+    async fn call(
+        &mut self,
+        request: proto::PeerRequest,
+        ttl: Duration,
+    ) -> Result<proto::peer_response::Response, Failure> {
+        let max = self.cfg.max_frame_bytes;
+        let exchange = async {
+            if self.conn.is_none() {
+                self.conn = Some(self.connect().await.map_err(Failure::Unreachable)?);
+            }
+            let Some(conn) = self.conn.as_mut() else {
+                return Err(Failure::Network(io::Error::other("no connection")));
+            };
+            frame::write(conn, &request, max).await.map_err(|e| {
+                if e.kind() == io::ErrorKind::InvalidInput {
+                    Failure::TooLarge
+                } else {
+                    Failure::Network(e)
+                }
+            })?;
+            let reply: proto::PeerResponse =
+                frame::read(conn, max).await.map_err(Failure::Network)?;
+            reply.response.ok_or_else(|| {
+                Failure::Network(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "peer answer without a response",
+                ))
+            })
+        };
+        let result = match tokio::time::timeout(ttl, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Timeout(ttl)),
+        };
+        if result.is_err() {
+            // The connection's state is unknown (half a frame may be on it).
+            self.conn = None;
+        }
+        result
+    }
+
+    fn rpc_error<E: std::error::Error>(
+        &self,
+        failure: Failure,
+        action: RPCTypes,
+        entries: usize,
+    ) -> RPCError<NodeId, Member, E> {
+        match failure {
+            Failure::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            Failure::Network(e) => RPCError::Network(NetworkError::new(&e)),
+            Failure::TooLarge if action == RPCTypes::AppendEntries && entries > 1 => {
+                RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint((entries / 2) as u64))
+            }
+            Failure::TooLarge => RPCError::Network(NetworkError::new(&io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a {action} message to member {} is over max_peer_frame_bytes ({})",
+                    self.target, self.cfg.max_frame_bytes
+                ),
+            ))),
+            Failure::Timeout(timeout) => RPCError::Timeout(Timeout {
+                action,
+                id: self.cfg.node_id,
+                target: self.target,
+                timeout,
+            }),
+        }
+    }
+
+    /// An answer that is not the one asked for, or does not convert.
+    fn bad_answer<E: std::error::Error>(
+        &mut self,
+        what: impl std::fmt::Display,
+    ) -> RPCError<NodeId, Member, E> {
+        self.conn = None;
+        RPCError::Network(NetworkError::new(&io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("member {} answered badly: {what}", self.target),
+        )))
+    }
+
+    fn failed_remotely<E: std::error::Error>(&self, why: String) -> RPCError<NodeId, Member, E> {
+        RPCError::Network(NetworkError::new(&io::Error::other(format!(
+            "member {}: {why}",
+            self.target
+        ))))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for TcpPeer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        use proto::peer_response::Response;
+        let entries = rpc.entries.len();
+        let request = convert::append_to(&rpc).map_err(|e| self.bad_answer(e))?;
+        let request = proto::PeerRequest {
+            request: Some(proto::peer_request::Request::AppendEntries(request)),
+        };
+        match self.call(request, option.hard_ttl()).await {
+            Ok(Response::AppendEntries(r)) => {
+                convert::append_reply_from(r).map_err(|e| self.bad_answer(e))
+            }
+            Ok(Response::Error(e)) => Err(self.failed_remotely(peer_error_text(e))),
+            Ok(_) => Err(self.bad_answer("not an append-entries answer")),
+            Err(f) => Err(self.rpc_error(f, RPCTypes::AppendEntries, entries)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        use proto::peer_response::Response;
+        let request = convert::snapshot_to(&rpc).map_err(|e| self.bad_answer(e))?;
+        let request = proto::PeerRequest {
+            request: Some(proto::peer_request::Request::InstallSnapshot(request)),
+        };
+        match self.call(request, option.hard_ttl()).await {
+            Ok(Response::InstallSnapshot(r)) => {
+                convert::snapshot_reply_from(r).map_err(|e| self.bad_answer(e))
+            }
+            Ok(Response::Error(proto::PeerError {
+                error: Some(proto::peer_error::Error::SnapshotMismatch(m)),
+            })) => {
+                let mismatch = SnapshotMismatch {
+                    expect: SnapshotSegmentId {
+                        id: m.expect_id,
+                        offset: m.expect_offset,
+                    },
+                    got: SnapshotSegmentId {
+                        id: m.got_id,
+                        offset: m.got_offset,
+                    },
+                };
+                Err(RPCError::RemoteError(RemoteError::new(
+                    self.target,
+                    RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch)),
+                )))
+            }
+            Ok(Response::Error(e)) => Err(self.failed_remotely(peer_error_text(e))),
+            Ok(_) => Err(self.bad_answer("not an install-snapshot answer")),
+            Err(f) => Err(self.rpc_error(f, RPCTypes::InstallSnapshot, 0)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
+        use proto::peer_response::Response;
+        let request = proto::PeerRequest {
+            request: Some(proto::peer_request::Request::Vote(convert::vote_req_to(
+                &rpc,
+            ))),
+        };
+        match self.call(request, option.hard_ttl()).await {
+            Ok(Response::Vote(r)) => convert::vote_reply_from(r).map_err(|e| self.bad_answer(e)),
+            Ok(Response::Error(e)) => Err(self.failed_remotely(peer_error_text(e))),
+            Ok(_) => Err(self.bad_answer("not a vote answer")),
+            Err(f) => Err(self.rpc_error(f, RPCTypes::Vote, 0)),
+        }
+    }
+}
+
+fn peer_error_text(e: proto::PeerError) -> String {
+    match e.error {
+        Some(proto::peer_error::Error::Failed(why)) => why,
+        Some(proto::peer_error::Error::SnapshotMismatch(m)) => format!(
+            "snapshot chunk mismatch: expected {}@{}, got {}@{}",
+            m.expect_id, m.expect_offset, m.got_id, m.got_offset
+        ),
+        None => "an error without a reason".into(),
+    }
+}

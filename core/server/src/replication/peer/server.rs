@@ -1,0 +1,178 @@
+//! The answering side of the peer network: [`serve_peers`].
+
+use std::io;
+use std::sync::Arc;
+
+use openraft::Raft;
+use openraft::error::{InstallSnapshotError, RaftError};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::client::MAX_HANDSHAKE_BYTES;
+use super::{PROTOCOL_VERSION, PeerConfig, convert, frame, proto};
+use crate::replication::TypeConfig;
+
+/// Accepts peer connections on `listener` and answers their requests from
+/// `raft`, at most `max_connections` at once (more are closed at once). Runs
+/// until the returned future is dropped, which also ends every connection it
+/// serves.
+pub async fn serve_peers(
+    listener: TcpListener,
+    raft: Raft<TypeConfig>,
+    cfg: PeerConfig,
+    max_connections: usize,
+) {
+    let cfg = Arc::new(cfg);
+    let room = Arc::new(Semaphore::new(max_connections));
+    let mut conns = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let (stream, from) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors and the like: wait a little, keep serving.
+                tracing::warn!(error = %e, "accepting a peer connection failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = room.clone().try_acquire_owned() else {
+            tracing::warn!(%from, max_connections, "peer connection refused: max_peer_connections reached");
+            continue;
+        };
+        let (raft, cfg) = (raft.clone(), cfg.clone());
+        conns.spawn(async move {
+            let _permit = permit;
+            if let Err(e) = serve_one(stream, &raft, &cfg).await {
+                tracing::warn!(%from, error = %e, "peer connection closed");
+            }
+        });
+    }
+}
+
+/// Shakes hands, then answers requests one after another until the caller
+/// closes or sends something that is not a peer request.
+async fn serve_one(mut s: TcpStream, raft: &Raft<TypeConfig>, cfg: &PeerConfig) -> io::Result<()> {
+    s.set_nodelay(true)?;
+    let hello: proto::Hello = match tokio::time::timeout(
+        cfg.connect_timeout,
+        frame::read(&mut s, MAX_HANDSHAKE_BYTES),
+    )
+    .await
+    {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no handshake within {:?}", cfg.connect_timeout),
+            ));
+        }
+    };
+    if let Some(reason) = refusal(&hello, cfg) {
+        let reply = proto::HelloReply {
+            reply: Some(proto::hello_reply::Reply::Refusal(proto::Refusal {
+                reason: reason.clone(),
+            })),
+        };
+        // Best effort: the caller may already be gone.
+        let _ = frame::write(&mut s, &reply, MAX_HANDSHAKE_BYTES).await;
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, reason));
+    }
+    let welcome = proto::HelloReply {
+        reply: Some(proto::hello_reply::Reply::Welcome(proto::Welcome {
+            protocol_version: PROTOCOL_VERSION,
+        })),
+    };
+    frame::write(&mut s, &welcome, MAX_HANDSHAKE_BYTES).await?;
+    loop {
+        let request: proto::PeerRequest = match frame::read(&mut s, cfg.max_frame_bytes).await {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let response = answer(raft, request).await?;
+        frame::write(&mut s, &response, cfg.max_frame_bytes).await?;
+    }
+}
+
+/// Why `hello` is refused, if it is.
+fn refusal(hello: &proto::Hello, cfg: &PeerConfig) -> Option<String> {
+    if hello.protocol_version != PROTOCOL_VERSION {
+        return Some(format!(
+            "peer protocol version {} is not {PROTOCOL_VERSION}",
+            hello.protocol_version
+        ));
+    }
+    if hello.cluster_name != cfg.cluster_name {
+        return Some(format!(
+            "member {} belongs to cluster {:?}, this is cluster {:?}",
+            hello.from, hello.cluster_name, cfg.cluster_name
+        ));
+    }
+    if hello.to != cfg.node_id {
+        return Some(format!(
+            "member {} called member {} but reached member {} (check --cluster)",
+            hello.from, hello.to, cfg.node_id
+        ));
+    }
+    None
+}
+
+/// Hands one request to raft; `InvalidData` for a request that does not
+/// convert (the connection is then closed).
+async fn answer(
+    raft: &Raft<TypeConfig>,
+    request: proto::PeerRequest,
+) -> io::Result<proto::PeerResponse> {
+    use proto::peer_request::Request;
+    use proto::peer_response::Response;
+    let response = match request.request {
+        Some(Request::AppendEntries(r)) => {
+            match raft.append_entries(convert::append_from(r)?).await {
+                Ok(r) => Response::AppendEntries(convert::append_reply_to(&r)),
+                Err(e) => failed(e),
+            }
+        }
+        Some(Request::Vote(r)) => match raft.vote(convert::vote_req_from(r)?).await {
+            Ok(r) => Response::Vote(convert::vote_reply_to(&r)),
+            Err(e) => failed(e),
+        },
+        Some(Request::InstallSnapshot(r)) => {
+            match raft.install_snapshot(convert::snapshot_from(r)?).await {
+                Ok(r) => Response::InstallSnapshot(convert::snapshot_reply_to(&r)),
+                Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m))) => {
+                    Response::Error(proto::PeerError {
+                        error: Some(proto::peer_error::Error::SnapshotMismatch(
+                            proto::SnapshotMismatch {
+                                expect_id: m.expect.id,
+                                expect_offset: m.expect.offset,
+                                got_id: m.got.id,
+                                got_offset: m.got.offset,
+                            },
+                        )),
+                    })
+                }
+                Err(e) => failed(e),
+            }
+        }
+        None => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "peer request without a request",
+            ));
+        }
+    };
+    Ok(proto::PeerResponse {
+        response: Some(response),
+    })
+}
+
+fn failed(e: impl std::fmt::Display) -> proto::peer_response::Response {
+    proto::peer_response::Response::Error(proto::PeerError {
+        error: Some(proto::peer_error::Error::Failed(e.to_string())),
+    })
+}

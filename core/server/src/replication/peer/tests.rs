@@ -1,0 +1,149 @@
+//! The peer port refuses what is not a member of this cluster, and a refused
+//! or broken connection costs nothing but itself.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{PROTOCOL_VERSION, PeerConfig, TcpNetwork, frame, proto, serve_peers};
+use crate::replication::tests::create_command;
+use crate::replication::{Member, NoopObserver, Replica, ReplicationConfig};
+
+/// A one-member cluster "c1" serving its peer port; returns the replica,
+/// the port's address and the serving task.
+async fn member_one(dir: &std::path::Path) -> (Replica, String, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let mut cfg = ReplicationConfig::new(dir);
+    cfg.node_id = 1;
+    let founders = BTreeMap::from([(1, Member::new("client-1", addr.clone()))]);
+    let replica = Replica::start_member(
+        cfg,
+        Arc::new(NoopObserver),
+        TcpNetwork::new(PeerConfig::new("c1", 1)),
+        Some(founders),
+    )
+    .await
+    .expect("start");
+    replica
+        .wait_for_leader(Duration::from_secs(10))
+        .await
+        .expect("leader");
+    let task = tokio::spawn(serve_peers(
+        listener,
+        replica.raft().clone(),
+        PeerConfig::new("c1", 1),
+        4,
+    ));
+    (replica, addr, task)
+}
+
+async fn hello(addr: &str, cluster: &str, to: u64) -> proto::HelloReply {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let h = proto::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        cluster_name: cluster.into(),
+        from: 7,
+        to,
+    };
+    frame::write(&mut s, &h, 1 << 16).await.expect("send hello");
+    frame::read(&mut s, 1 << 16).await.expect("hello reply")
+}
+
+fn refusal(r: proto::HelloReply) -> String {
+    match r.reply {
+        Some(proto::hello_reply::Reply::Refusal(r)) => r.reason,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// The member still commits writes.
+async fn still_serves(replica: &Replica, path: &str) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(5),
+        replica.write(create_command(path, 8)),
+    )
+    .await
+    .expect("a write in time")
+    .expect("write");
+    assert!(out.result.is_ok(), "{:?}", out.result);
+}
+
+#[test]
+fn a_caller_from_another_cluster_or_for_another_member_is_refused_with_the_reason() {
+    crate::replication::tests::replica::runtime().block_on(async {
+        let dir = tempfile::tempdir().expect("dir");
+        let (replica, addr, _task) = member_one(dir.path()).await;
+        let why = refusal(hello(&addr, "c2", 1).await);
+        assert!(why.contains("\"c2\"") && why.contains("\"c1\""), "{why}");
+        let why = refusal(hello(&addr, "c1", 3).await);
+        assert!(
+            why.contains("called member 3") && why.contains("reached member 1"),
+            "{why}"
+        );
+        match hello(&addr, "c1", 1).await.reply {
+            Some(proto::hello_reply::Reply::Welcome(w)) => {
+                assert_eq!(w.protocol_version, PROTOCOL_VERSION)
+            }
+            other => panic!("a member of c1 was not welcomed: {other:?}"),
+        }
+        still_serves(&replica, "/after-refusals").await;
+    });
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_only_their_own_connection() {
+    crate::replication::tests::replica::runtime().block_on(async {
+        let dir = tempfile::tempdir().expect("dir");
+        let (replica, addr, _task) = member_one(dir.path()).await;
+        // Bytes that are no handshake: a length of 4 GiB.
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        s.write_all(&[0xff; 64]).await.expect("send");
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed in time");
+        assert!(
+            matches!(n, Ok(0) | Err(_)),
+            "the connection stayed open: {n:?}"
+        );
+        // A welcomed caller sending a request that does not decode.
+        let mut s = TcpStream::connect(&addr).await.expect("connect");
+        let h = proto::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            cluster_name: "c1".into(),
+            from: 2,
+            to: 1,
+        };
+        frame::write(&mut s, &h, 1 << 16).await.expect("hello");
+        let _: proto::HelloReply = frame::read(&mut s, 1 << 16).await.expect("welcome");
+        s.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+            .await
+            .expect("send");
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed in time");
+        assert!(
+            matches!(n, Ok(0) | Err(_)),
+            "the connection stayed open: {n:?}"
+        );
+        // Silent connections beyond max_connections (4) are closed at once.
+        let mut silent = Vec::new();
+        for _ in 0..4 {
+            silent.push(TcpStream::connect(&addr).await.expect("connect"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut extra = TcpStream::connect(&addr).await.expect("connect");
+        let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
+            .await
+            .expect("closed in time");
+        assert!(
+            matches!(n, Ok(0) | Err(_)),
+            "a fifth connection was kept: {n:?}"
+        );
+        still_serves(&replica, "/after-garbage").await;
+    });
+}
