@@ -245,7 +245,9 @@ impl SmStore {
     /// Serializes the current state and writes it as the newest snapshot.
     fn build_blocking(&self) -> io::Result<SnapFile> {
         let inner = &self.inner;
-        let (encoded, meta) = {
+        // Under the lock only what a snapshot needs to stay consistent: the
+        // frozen state (one pointer for the tree) and the applied log id.
+        let (frozen, meta) = {
             let sm = inner.state.read().map_err(|_| poisoned())?;
             let applied = lock(&inner.applied).clone();
             let seq = inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
@@ -261,8 +263,11 @@ impl SmStore {
                 last_membership: applied.membership,
                 snapshot_id,
             };
-            (snapshot::encode(&sm, &meta)?, meta)
+            (sm.freeze(), meta)
         };
+        // Encoding walks the whole tree: with the lock released, writes go on.
+        let encoded = snapshot::encode(&frozen, &meta)?;
+        drop(frozen);
         let space = *lock(&inner.space);
         let path = snapshot::write(&inner.dir, &meta.snapshot_id, &encoded, space)?;
         let file = SnapFile { meta, path };

@@ -20,7 +20,7 @@ use prost::Message;
 use super::codec::{invalid, log_id_from_proto, log_id_to_proto};
 use super::{Member, NodeId, files};
 use crate::config::Limits;
-use crate::state_machine::StateMachine;
+use crate::state_machine::{Frozen, StateMachine};
 use crate::storage::{self, limits_from_storage, limits_to_storage, snapshot_record::Record};
 
 const MAGIC: &[u8; 8] = b"CRDSNAP1";
@@ -50,9 +50,9 @@ pub(crate) struct Encoded {
 }
 
 /// Serializes `sm` under the caller's lock (`meta` must describe the same state).
-pub(crate) fn encode(sm: &StateMachine, meta: &Meta) -> io::Result<Encoded> {
+pub(crate) fn encode(sm: &Frozen, meta: &Meta) -> io::Result<Encoded> {
     let mut records = Vec::new();
-    sm.write_snapshot_records(&mut records)?;
+    sm.write_records(&mut records)?;
     let (node_count, session_count) = count_records(&records)?;
     let membership_json = serde_json::to_vec(&meta.last_membership)
         .map_err(|e| invalid(format!("snapshot membership: {e}")))?;
@@ -379,7 +379,7 @@ mod tests {
             assert!(out.result.is_ok(), "{out:?}");
         }
         let meta = Meta::default();
-        let mut enc = encode(&sm, &meta).expect("encode");
+        let mut enc = encode(&sm.freeze(), &meta).expect("encode");
         if strip_new_fields {
             // What a server from before replicated limits wrote.
             let mut rec = storage::SnapshotRecord::decode_length_delimited(enc.header.as_slice())

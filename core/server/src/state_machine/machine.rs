@@ -173,7 +173,13 @@ impl StateMachine {
     /// children in name order, so the output is the same on every replica
     /// and never held in memory whole.
     pub fn write_snapshot_records(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        super::snapshot::write_records(self, out)
+        self.freeze().write_records(out)
+    }
+
+    /// The state as it is now, to write as a snapshot after the state's
+    /// lock is released (see [`Frozen`](super::Frozen)).
+    pub fn freeze(&self) -> super::Frozen {
+        super::snapshot::Frozen::of(self)
     }
 
     /// Rebuilds a state from records written by `write_snapshot_records`

@@ -18,3 +18,4 @@ mod tests;
 pub use command::*;
 pub use listing::Listing;
 pub use machine::{SessionInfo, StateMachine};
+pub use snapshot::Frozen;

@@ -11,24 +11,74 @@ use std::io::{self, BufRead, Write};
 
 use crate::config::Limits;
 use crate::storage::{self, snapshot_record::Record};
-use crate::tree::DataTree;
 use crate::tree::snapshot::{invalid, node_from_record, node_record, read_record, write_record};
+use crate::tree::{DataTree, NodeMap, walk};
 
 use super::machine::{SessionInfo, StateMachine};
 
 /// Size of the buffer records are gathered in before reaching the caller's writer.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
-/// See [`StateMachine::write_snapshot_records`].
-pub(super) fn write_records(sm: &StateMachine, out: &mut dyn Write) -> io::Result<()> {
+/// The state as of one zxid, taken under the state's lock and written as a
+/// snapshot after it is released: the node map is persistent, so taking it
+/// is one pointer copy; the sessions are copied (a few dozen bytes each).
+#[derive(Debug, Clone)]
+pub struct Frozen {
+    nodes: NodeMap,
+    sessions: Vec<SessionInfo>,
+    last_zxid: u64,
+    last_time_ms: i64,
+    limits: Limits,
+}
+
+impl Frozen {
+    /// The state `sm` is in now.
+    pub(super) fn of(sm: &StateMachine) -> Frozen {
+        Frozen {
+            nodes: sm.tree.frozen_nodes(),
+            sessions: sm.sessions.values().cloned().collect(),
+            last_zxid: sm.last_zxid,
+            last_time_ms: sm.last_time_ms,
+            limits: sm.limits.clone(),
+        }
+    }
+
+    /// True when the frozen node map is `sm`'s own (not a copy).
+    #[cfg(test)]
+    pub(crate) fn shares_nodes_with(&self, sm: &StateMachine) -> bool {
+        self.nodes.ptr_eq(&sm.tree.frozen_nodes())
+    }
+
+    /// zxid of the last command the frozen state had applied.
+    pub fn last_zxid(&self) -> u64 {
+        self.last_zxid
+    }
+
+    /// Leader time of that command.
+    pub fn last_time_ms(&self) -> i64 {
+        self.last_time_ms
+    }
+
+    /// The replicated limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Writes the snapshot records (see [`StateMachine::write_snapshot_records`]).
+    pub fn write_records(&self, out: &mut dyn Write) -> io::Result<()> {
+        write_records(self, out)
+    }
+}
+
+fn write_records(state: &Frozen, out: &mut dyn Write) -> io::Result<()> {
     // One record per node: batch them into large writes whatever `out` is.
     let mut out = io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, out);
     let out: &mut dyn Write = &mut out;
     let mut buf = Vec::new();
-    for (path, node) in sm.tree.walk() {
+    for (path, node) in walk(&state.nodes) {
         write_record(out, &node_record(path, node), &mut buf)?;
     }
-    for s in sm.sessions.values() {
+    for s in &state.sessions {
         let rec = storage::SnapshotRecord {
             record: Some(Record::Session(storage::SnapshotSession {
                 session_id: s.session_id,

@@ -11,7 +11,7 @@
 //! about sessions, limits, path syntax, commands or watches: those belong to
 //! `state_machine`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -38,7 +38,7 @@ pub(crate) enum Undo {
     /// A node was deleted: put it back, restore the parent's counters.
     Deleted {
         path: Arc<str>,
-        node: Box<Node>,
+        node: Arc<Node>,
         parent_cversion: i32,
         parent_pzxid: u64,
     },
@@ -52,13 +52,23 @@ pub(crate) enum Undo {
     },
 }
 
+/// Nodes by path: a persistent hash map (`imbl`), so cloning it is one
+/// pointer copy and a change after a clone copies only the changed path of
+/// the map and the changed node. A snapshot clones it under the state's lock
+/// and walks the clone after, so writes are not held up by the encoding.
+pub type NodeMap = imbl::HashMap<Arc<str>, Arc<Node>>;
+
+/// The node at `path` in `nodes`, to change (copied first if a snapshot
+/// still shares it).
+fn node_mut<'a>(nodes: &'a mut NodeMap, path: &str) -> Option<&'a mut Node> {
+    nodes.get_mut(path).map(Arc::make_mut)
+}
+
 /// Nodes by path plus the ephemeral and reaper indexes. Root `/` always exists.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    /// Boxed so a map slot is 24 bytes: the table is sized in powers of two
-    /// and may be half empty after growing, which with ~120-byte nodes stored
-    /// inline cost more than the nodes themselves.
-    nodes: HashMap<Arc<str>, Box<Node>>,
+    /// Persistent (see [`NodeMap`]): a snapshot takes it in O(1).
+    nodes: NodeMap,
     /// Ephemeral paths by owning session (no empty sets are kept).
     ephemerals: BTreeMap<u64, BTreeSet<Arc<str>>>,
     /// Paths of container and TTL nodes, for the reaper.
@@ -74,9 +84,9 @@ impl Default for DataTree {
 impl DataTree {
     /// A tree holding only the root `/`, whose stat is all zero.
     pub fn new() -> DataTree {
-        let mut nodes = HashMap::new();
+        let mut nodes = NodeMap::new();
         let root = Node::new(Bytes::new(), NodeKind::Persistent, 0, 0);
-        nodes.insert(Arc::from("/"), Box::new(root));
+        nodes.insert(Arc::from("/"), Arc::new(root));
         DataTree {
             nodes,
             ephemerals: BTreeMap::new(),
@@ -129,12 +139,13 @@ impl DataTree {
     /// Every node, parents before children, children in name order: a
     /// depth-first walk from the root. Deterministic whatever the map's order.
     pub fn walk(&self) -> Walk<'_> {
-        let root = self.nodes.get_key_value("/");
-        Walk {
-            tree: self,
-            pending: root.map(|(p, n)| (&**p, &**n)),
-            stack: Vec::new(),
-        }
+        walk(&self.nodes)
+    }
+
+    /// The node map as it is now, to read after the state's lock is
+    /// released (one pointer copy; see [`NodeMap`]).
+    pub fn frozen_nodes(&self) -> NodeMap {
+        self.nodes.clone()
     }
 
     /// Creates `path` (already validated, sequential suffix included) under
@@ -152,9 +163,7 @@ impl DataTree {
         if self.nodes.contains_key(path) {
             return Err(Error::NodeExists(path.to_string()));
         }
-        let parent = self
-            .nodes
-            .get_mut(parent_path)
+        let parent = node_mut(&mut self.nodes, parent_path)
             .ok_or_else(|| Error::NoNode(parent_path.to_string()))?;
         if let NodeKind::Ephemeral { owner } = parent.kind {
             return Err(Error::NoChildrenForEphemerals(format!(
@@ -173,7 +182,7 @@ impl DataTree {
         let node = Node::new(data, kind, zxid, time_ms);
         let stat = node.stat();
         self.index_add(&key, kind);
-        self.nodes.insert(key, Box::new(node));
+        self.nodes.insert(key, Arc::new(node));
         Ok((stat, undo))
     }
 
@@ -201,9 +210,7 @@ impl DataTree {
     /// Removes the leaf `path` (checked by the caller) from the map, its
     /// parent's child set and the indexes.
     fn remove_leaf(&mut self, path: &str, parent_path: &str, zxid: u64) -> Result<Undo> {
-        let parent = self
-            .nodes
-            .get_mut(parent_path)
+        let parent = node_mut(&mut self.nodes, parent_path)
             .ok_or_else(|| Error::Internal(format!("{path}: parent {parent_path} is missing")))?;
         let parent_cversion = parent.cversion;
         let parent_pzxid = parent.pzxid;
@@ -214,7 +221,7 @@ impl DataTree {
         parent.children.remove(path);
         let (key, node) = self
             .nodes
-            .remove_entry(path)
+            .remove_with_key(path)
             .ok_or_else(|| Error::Internal(format!("{path} vanished during delete")))?;
         self.index_remove(&key, node.kind);
         Ok(Undo::Deleted {
@@ -240,10 +247,8 @@ impl DataTree {
             .ok_or_else(|| Error::NoNode(path.to_string()))?;
         check_version(path, version, node.version)?;
         let key = key.clone();
-        let node = self
-            .nodes
-            .get_mut(path)
-            .ok_or_else(|| Error::NoNode(path.to_string()))?;
+        let node =
+            node_mut(&mut self.nodes, path).ok_or_else(|| Error::NoNode(path.to_string()))?;
         let undo = Undo::DataSet {
             path: key,
             data: std::mem::replace(&mut node.data, data),
@@ -317,7 +322,7 @@ impl DataTree {
                 mzxid,
                 mtime,
             } => {
-                let node = self.nodes.get_mut(&*path);
+                let node = node_mut(&mut self.nodes, &path);
                 debug_assert!(node.is_some(), "undo set_data of missing {path}");
                 if let Some(node) = node {
                     node.data = data;
@@ -330,7 +335,7 @@ impl DataTree {
     }
 
     fn restore_parent(&mut self, path: &Arc<str>, cversion: i32, pzxid: u64, relink: bool) {
-        let parent = coord_proto::parent(path).and_then(|p| self.nodes.get_mut(p));
+        let parent = coord_proto::parent(path).and_then(|p| node_mut(&mut self.nodes, p));
         debug_assert!(parent.is_some(), "undo under missing parent of {path}");
         if let Some(parent) = parent {
             parent.cversion = cversion;
@@ -347,21 +352,17 @@ impl DataTree {
     /// keeping the node's own stat; the caller checks the record first.
     pub(crate) fn insert_restored(&mut self, path: &str, node: Node) -> Result<()> {
         if path == "/" {
-            let root = self
-                .nodes
-                .get_mut("/")
+            let root = node_mut(&mut self.nodes, "/")
                 .ok_or_else(|| Error::Internal("root is missing".to_string()))?;
             let children = std::mem::take(&mut root.children);
-            **root = Node { children, ..node };
+            *root = Node { children, ..node };
             return Ok(());
         }
         if self.nodes.contains_key(path) {
             return Err(Error::NodeExists(path.to_string()));
         }
         let parent_path = coord_proto::parent(path).unwrap_or("/");
-        let parent = self
-            .nodes
-            .get_mut(parent_path)
+        let parent = node_mut(&mut self.nodes, parent_path)
             .ok_or_else(|| Error::NoNode(format!("parent {parent_path} of {path}")))?;
         if matches!(parent.kind, NodeKind::Ephemeral { .. }) {
             return Err(Error::NoChildrenForEphemerals(path.to_string()));
@@ -369,7 +370,7 @@ impl DataTree {
         let key: Arc<str> = Arc::from(path);
         parent.children.insert(key.clone());
         self.index_add(&key, node.kind);
-        self.nodes.insert(key, Box::new(node));
+        self.nodes.insert(key, Arc::new(node));
         Ok(())
     }
 
@@ -417,9 +418,20 @@ fn check_version(path: &str, expected: i32, actual: i32) -> Result<()> {
     }
 }
 
-/// Iterator of [`DataTree::walk`]: `(path, node)`, parents first.
+/// Every node of `nodes`, parents before children, children in name order
+/// (see [`DataTree::walk`]).
+pub fn walk(nodes: &NodeMap) -> Walk<'_> {
+    let root = nodes.get_key_value("/");
+    Walk {
+        nodes,
+        pending: root.map(|(p, n)| (&**p, &**n)),
+        stack: Vec::new(),
+    }
+}
+
+/// Iterator of [`walk`]: `(path, node)`, parents first.
 pub struct Walk<'a> {
-    tree: &'a DataTree,
+    nodes: &'a NodeMap,
     pending: Option<(&'a str, &'a Node)>,
     stack: Vec<imbl::ordset::Iter<'a, Arc<str>, imbl::shared_ptr::DefaultSharedPtr>>,
 }
@@ -450,7 +462,7 @@ impl<'a> Iterator for Walk<'a> {
                 Some(child) => {
                     // A child missing from the map would be a broken tree;
                     // skip it rather than panic.
-                    if let Some(node) = self.tree.nodes.get(&**child) {
+                    if let Some(node) = self.nodes.get(&**child) {
                         self.stack.push(node.children.iter());
                         return Some((&**child, &**node));
                     }

@@ -111,6 +111,32 @@ fn same_commands_give_the_same_outcomes_events_and_snapshot_bytes() {
 }
 
 #[test]
+fn a_frozen_state_is_written_as_it_was_while_later_commands_change_the_tree() {
+    let cmds = workload(600);
+    let (first, rest) = cmds.split_at(300);
+    let mut sm = StateMachine::new(Limits::default());
+    run_all(&mut sm, first);
+    let then = snapshot_of(&sm);
+    let frozen = sm.freeze();
+    // Taking it copies no node: the tree's map is shared until it changes.
+    assert!(frozen.shares_nodes_with(&sm));
+    run_all(&mut sm, rest);
+    assert!(!frozen.shares_nodes_with(&sm));
+    assert_ne!(
+        snapshot_of(&sm),
+        then,
+        "the later commands changed the state"
+    );
+    let mut written = Vec::new();
+    frozen.write_records(&mut written).unwrap();
+    assert_eq!(
+        written, then,
+        "the frozen state was changed by later commands"
+    );
+    assert_eq!(frozen.last_zxid(), 300);
+}
+
+#[test]
 fn restored_state_behaves_exactly_like_the_original() {
     let cmds = workload(800);
     let (first, rest) = cmds.split_at(400);
