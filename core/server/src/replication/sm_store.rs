@@ -35,7 +35,7 @@ use super::snapshot::{self, Meta, SnapFile};
 use super::{Member, NodeId, TypeConfig, snapshot_dir};
 use crate::config::Limits;
 use crate::error::Error;
-use crate::state_machine::{BatchOutcome, Command, Outcome, StateMachine, WatchEvent};
+use crate::state_machine::{BatchOutcome, Command, Frozen, Outcome, StateMachine, WatchEvent};
 
 /// Receives every change the replication engine makes to the state machine, in
 /// log order (the server's watch registry implements it).
@@ -242,30 +242,32 @@ impl SmStore {
         Ok(BatchOutcome(outcomes))
     }
 
-    /// Serializes the current state and writes it as the newest snapshot.
-    fn build_blocking(&self) -> io::Result<SnapFile> {
+    /// What a snapshot of the current state needs, taken under the state's
+    /// lock: the frozen state (one pointer for the tree) and its meta.
+    fn freeze(&self) -> io::Result<(Frozen, Meta)> {
         let inner = &self.inner;
-        // Under the lock only what a snapshot needs to stay consistent: the
-        // frozen state (one pointer for the tree) and the applied log id.
-        let (frozen, meta) = {
-            let sm = inner.state.read().map_err(|_| poisoned())?;
-            let applied = lock(&inner.applied).clone();
-            let seq = inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
-            let snapshot_id = match applied.last {
-                Some(id) => format!(
-                    "{}-{}-{}-{seq}",
-                    id.leader_id.term, id.leader_id.node_id, id.index
-                ),
-                None => format!("0-0-0-{seq}"),
-            };
-            let meta = Meta {
-                last_log_id: applied.last,
-                last_membership: applied.membership,
-                snapshot_id,
-            };
-            (sm.freeze(), meta)
+        let sm = inner.state.read().map_err(|_| poisoned())?;
+        let applied = lock(&inner.applied).clone();
+        let seq = inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let snapshot_id = match applied.last {
+            Some(id) => format!(
+                "{}-{}-{}-{seq}",
+                id.leader_id.term, id.leader_id.node_id, id.index
+            ),
+            None => format!("0-0-0-{seq}"),
         };
-        // Encoding walks the whole tree: with the lock released, writes go on.
+        let meta = Meta {
+            last_log_id: applied.last,
+            last_membership: applied.membership,
+            snapshot_id,
+        };
+        Ok((sm.freeze(), meta))
+    }
+
+    /// Encodes a frozen state and writes it as the newest snapshot (no lock
+    /// held: writes go on meanwhile).
+    fn write_frozen(&self, frozen: Frozen, meta: Meta) -> io::Result<SnapFile> {
+        let inner = &self.inner;
         let encoded = snapshot::encode(&frozen, &meta)?;
         drop(frozen);
         let space = *lock(&inner.space);
@@ -298,6 +300,32 @@ fn open_for_reading(path: &Path) -> io::Result<tokio::fs::File> {
     Ok(tokio::fs::File::from_std(File::open(path)?))
 }
 
+/// Nice value of the thread a snapshot is encoded and written on.
+pub(crate) const SNAPSHOT_NICE: i32 = 19;
+
+/// Runs `f` on a thread of its own at the lowest CPU priority
+/// ([`SNAPSHOT_NICE`]): encoding a large tree takes tens of milliseconds of
+/// CPU, which the threads serving requests and writing the log get first.
+/// `f` must not take the state's lock (a preempted low-priority holder
+/// would make writes wait).
+async fn low_priority<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("coord-snapshot".into())
+        .spawn(move || {
+            // On Linux the who = 0 form of setpriority names the calling
+            // thread only.
+            if let Err(e) = rustix::process::setpriority_process(None, SNAPSHOT_NICE) {
+                tracing::debug!(error = %e, "could not lower the snapshot thread's priority");
+            }
+            let _ = tx.send(f());
+        })?;
+    rx.await
+        .map_err(|_| io::Error::other("the snapshot thread ended without an answer"))?
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
@@ -319,7 +347,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
             return self.unchanged().map_err(|e| snap_err(&e));
         }
         let this = self.clone();
-        match blocking(move || this.build_blocking()).await {
+        let built = match self.freeze() {
+            Ok((frozen, meta)) => low_priority(move || this.write_frozen(frozen, meta)).await,
+            Err(e) => Err(e),
+        };
+        match built {
             Ok(file) => {
                 *lock(&inner.failed_at) = None;
                 let data = open_for_reading(&file.path).map_err(|e| snap_err(&e))?;
@@ -455,5 +487,22 @@ impl RaftStateMachine<TypeConfig> for SmStore {
                 }))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod priority_tests {
+    use super::{SNAPSHOT_NICE, low_priority};
+
+    #[tokio::test]
+    async fn snapshots_are_encoded_on_a_thread_of_the_lowest_priority() {
+        let nice = low_priority(|| Ok(rustix::process::getpriority_process(None)?))
+            .await
+            .expect("ran");
+        assert_eq!(nice, SNAPSHOT_NICE);
+        let name = low_priority(|| Ok(std::thread::current().name().map(str::to_string)))
+            .await
+            .expect("ran");
+        assert_eq!(name.as_deref(), Some("coord-snapshot"));
     }
 }
