@@ -60,6 +60,15 @@ fn refusal(r: proto::HelloReply) -> String {
     }
 }
 
+/// Asserts the server closes `s` (within 5 s) after `what`.
+async fn closed(s: &mut TcpStream, what: &str) {
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap_or_else(|_| panic!("still open 5 s after {what}"));
+    assert!(matches!(n, Ok(0) | Err(_)), "open after {what}: {n:?}");
+}
+
 /// The member still commits writes.
 async fn still_serves(replica: &Replica, path: &str) {
     let out = tokio::time::timeout(
@@ -102,14 +111,7 @@ fn garbage_and_oversized_frames_close_only_their_own_connection() {
         // Bytes that are no handshake: a length of 4 GiB.
         let mut s = TcpStream::connect(&addr).await.expect("connect");
         s.write_all(&[0xff; 64]).await.expect("send");
-        let mut buf = [0u8; 16];
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
-            .await
-            .expect("closed in time");
-        assert!(
-            matches!(n, Ok(0) | Err(_)),
-            "the connection stayed open: {n:?}"
-        );
+        closed(&mut s, "a 4 GiB frame").await;
         // A welcomed caller sending a request that does not decode.
         let mut s = TcpStream::connect(&addr).await.expect("connect");
         let h = proto::Hello {
@@ -123,13 +125,7 @@ fn garbage_and_oversized_frames_close_only_their_own_connection() {
         s.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
             .await
             .expect("send");
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
-            .await
-            .expect("closed in time");
-        assert!(
-            matches!(n, Ok(0) | Err(_)),
-            "the connection stayed open: {n:?}"
-        );
+        closed(&mut s, "an undecodable request").await;
         // Silent connections beyond max_connections (4) are closed at once.
         let mut silent = Vec::new();
         for _ in 0..4 {
@@ -137,13 +133,7 @@ fn garbage_and_oversized_frames_close_only_their_own_connection() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut extra = TcpStream::connect(&addr).await.expect("connect");
-        let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
-            .await
-            .expect("closed in time");
-        assert!(
-            matches!(n, Ok(0) | Err(_)),
-            "a fifth connection was kept: {n:?}"
-        );
+        closed(&mut extra, "a fifth connection over max_connections").await;
         still_serves(&replica, "/after-garbage").await;
     });
 }

@@ -196,6 +196,22 @@ impl Cluster {
         matches!(sm.exists(path), Ok(Some(_)))
     }
 
+    /// Asserts that member `id` holds a snapshot at or past log index `at`
+    /// (so it caught up by snapshot: the leader's log no longer had it).
+    fn installed_a_snapshot(&self, id: NodeId, at: u64) {
+        let installed = self
+            .replica(id)
+            .raft()
+            .metrics()
+            .borrow()
+            .snapshot
+            .map(|s| s.index);
+        assert!(
+            installed.is_some_and(|i| i >= at),
+            "member {id} caught up without a snapshot at or past {at}: {installed:?}"
+        );
+    }
+
     /// Waits until every running member has every one of `paths`.
     async fn everyone_has(&self, paths: &[String]) {
         eventually("every member has every path", || {
@@ -369,17 +385,7 @@ fn a_member_cut_off_past_the_log_the_leader_keeps_catches_up_by_snapshot() {
         );
         c.router().heal();
         c.everyone_has(&missed).await;
-        let installed = c
-            .replica(behind)
-            .raft()
-            .metrics()
-            .borrow()
-            .snapshot
-            .map(|s| s.index);
-        assert!(
-            installed.is_some_and(|i| i >= purged),
-            "the member caught up without a snapshot at or past {purged}: {installed:?}"
-        );
+        c.installed_a_snapshot(behind, purged);
     });
 }
 
@@ -460,17 +466,7 @@ fn over_tcp_a_stopped_member_catches_up_by_snapshot_chunks() {
         .await;
         c.run(behind, true).await;
         c.everyone_has(&missed).await;
-        let installed = c
-            .replica(behind)
-            .raft()
-            .metrics()
-            .borrow()
-            .snapshot
-            .map(|s| s.index);
-        assert!(
-            installed.is_some_and(|i| i >= purged),
-            "caught up without a snapshot at or past {purged}: {installed:?}"
-        );
+        c.installed_a_snapshot(behind, purged);
     });
 }
 
