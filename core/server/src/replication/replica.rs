@@ -164,15 +164,21 @@ impl Replica {
         if let Some(members) = bootstrap
             && !replica.raft.is_initialized().await.map_err(map_fatal)?
         {
-            match replica.raft.initialize(members).await {
-                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(RaftError::APIError(e)) => {
-                    return Err(Error::Internal(format!("forming the cluster: {e}")));
-                }
-                Err(RaftError::Fatal(f)) => return Err(map_fatal(f)),
-            }
+            replica.initialize(members).await?;
         }
         Ok(replica)
+    }
+
+    /// Initializes the membership with `members` as the voters; a member that
+    /// is already initialized (another founder reached it first) is fine.
+    async fn initialize(&self, members: BTreeMap<NodeId, Member>) -> Result<(), Error> {
+        match self.raft.initialize(members).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(RaftError::APIError(e)) => {
+                Err(Error::Internal(format!("forming the cluster: {e}")))
+            }
+            Err(RaftError::Fatal(f)) => Err(map_fatal(f)),
+        }
     }
 
     /// Adds member `id` (reached as `member`) as a learner: it receives the
@@ -309,20 +315,14 @@ impl Replica {
     /// it initializes the membership with itself as the only voter; on a
     /// restart where it is still the sole voter it elects itself at once.
     /// Then it waits until it leads and has applied everything committed.
-    /// (Joining a several-member cluster is the multi-node issue's.)
+    /// (Joining a several-member cluster is [`Replica::start_member`]'s.)
     async fn bootstrap_one_member_cluster(&self, cfg: &ReplicationConfig) -> Result<(), Error> {
         if !self.raft.is_initialized().await.map_err(map_fatal)? {
             let members = BTreeMap::from([(
                 cfg.node_id,
                 Member::new(cfg.client_addr.clone(), String::new()),
             )]);
-            match self.raft.initialize(members).await {
-                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(RaftError::APIError(e)) => {
-                    return Err(Error::Internal(format!("forming the cluster: {e}")));
-                }
-                Err(RaftError::Fatal(f)) => return Err(map_fatal(f)),
-            }
+            self.initialize(members).await?;
         } else {
             let voters: BTreeSet<NodeId> = self
                 .metrics

@@ -133,10 +133,7 @@ impl Router {
     /// The target's `Raft` when `from -> to` carries messages, after the
     /// link's delay; `Unreachable` otherwise.
     async fn deliver(&self, from: NodeId, to: NodeId) -> Result<Raft<TypeConfig>, Unreachable> {
-        let delay = self.links().delay.get(&(from, to)).copied();
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
+        self.wait_out_delay(from, to).await;
         let links = self.links();
         if links.cut.contains(&(from, to)) {
             return Err(unreachable(format!("link {from} -> {to} is cut")));
@@ -148,12 +145,17 @@ impl Router {
             .ok_or_else(|| unreachable(format!("member {to} is not running")))
     }
 
-    /// Whether `to`'s answer gets back to `from` (after the link's delay).
-    async fn answer(&self, from: NodeId, to: NodeId) -> Result<(), Unreachable> {
-        let delay = self.links().delay.get(&(to, from)).copied();
+    /// Sleeps for the delay of link `from -> to`, if it has one.
+    async fn wait_out_delay(&self, from: NodeId, to: NodeId) {
+        let delay = self.links().delay.get(&(from, to)).copied();
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
+    }
+
+    /// Whether `to`'s answer gets back to `from` (after the link's delay).
+    async fn answer(&self, from: NodeId, to: NodeId) -> Result<(), Unreachable> {
+        self.wait_out_delay(to, from).await;
         if self.links().cut.contains(&(to, from)) {
             return Err(unreachable(format!(
                 "link {to} -> {from} is cut: the answer is lost"

@@ -514,3 +514,41 @@ fn a_membership_written_before_the_peer_network_reads_with_an_empty_peer_address
         "a member without peers is written as before"
     );
 }
+
+#[test]
+fn a_delayed_link_holds_each_message_and_a_one_way_cut_loses_the_answers() {
+    super::replica::runtime().block_on(async {
+        let c = Cluster::start(3, 10_000).await;
+        let leader = c.leader().await;
+        let followers: Vec<NodeId> = (1..=3).filter(|id| *id != leader).collect();
+        for f in &followers {
+            c.router().delay(leader, *f, Duration::from_millis(30));
+        }
+        let start = Instant::now();
+        created(c.create(leader, "/delayed").await, "/delayed");
+        assert!(
+            start.elapsed() >= Duration::from_millis(30),
+            "committed in {:?} through links delayed 30 ms (well under the election timeout)",
+            start.elapsed()
+        );
+        c.router().heal();
+        // The followers receive the leader's entries but their answers are
+        // lost: nothing commits until the links back are restored.
+        for f in &followers {
+            c.router().cut_one_way(*f, leader);
+        }
+        let write = c.create(leader, "/answers-lost");
+        tokio::pin!(write);
+        assert!(
+            within(Duration::from_millis(1000), &mut write)
+                .await
+                .is_none(),
+            "a write committed without any answer from a follower"
+        );
+        c.router().heal();
+        let out = within(SETTLE, write)
+            .await
+            .expect("committed after healing");
+        created(out, "/answers-lost");
+    });
+}
