@@ -110,6 +110,16 @@ fn two_snapshots(dir: &Path, keep: u64) -> (ReplicationConfig, Vec<PathBuf>) {
             files_ending(&snapshots, ".snap").len() == 2
         })
         .await;
+        // The purge follows the snapshot: wait until the log was cut back to
+        // `keep` entries behind the newest one, so what the log reaches is
+        // decided here and not by the timing of the purge.
+        let snapshot = r.raft().metrics().borrow().snapshot.map_or(0, |s| s.index);
+        if let Some(upto) = snapshot.checked_sub(keep).filter(|u| *u > 0) {
+            write_until(&r, "the purge behind the newest snapshot", || {
+                r.purged_index().is_some_and(|p| p >= upto)
+            })
+            .await;
+        }
         r.shutdown().await.expect("shutdown");
     });
     let files = snapshot_dir::list(&snapshots).expect("list");
