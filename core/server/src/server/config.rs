@@ -111,6 +111,36 @@ pub struct ServerConfig {
     /// client that stops reading then costs this plus one reply, not its
     /// whole outbound cap, and the server stops reading its requests.
     pub max_reply_backlog_bytes: usize,
+    /// This member's id in its cluster (`--id`, `COORD_ID`); at least 1.
+    /// Written into the data dir on first start; a later start with another
+    /// id is refused. A single-node server is member 1.
+    pub node_id: u64,
+    /// Address to accept peers (the other members) on (`--peer-listen`,
+    /// `COORD_PEER_LISTEN`). Required with `cluster`; never the client port.
+    pub peer_listen: Option<SocketAddr>,
+    /// The founding members, id to peer address (`--cluster
+    /// 1=h:p,2=h:p,3=h:p`, `COORD_CLUSTER`). `None`: a single-node server.
+    /// Used only on a first start (an empty data dir): a member with data
+    /// rejoins with the membership in its log.
+    pub cluster: Option<std::collections::BTreeMap<u64, SocketAddr>>,
+    /// Largest message sent to or accepted from a peer
+    /// (`--max-peer-frame-bytes`, `COORD_MAX_PEER_FRAME_BYTES`); 1 MiB ..= 1 GiB.
+    pub max_peer_frame_bytes: usize,
+    /// Most peer connections served at once (`--max-peer-connections`,
+    /// `COORD_MAX_PEER_CONNECTIONS`); 1 ..= 65536. Each member opens about
+    /// two to every other.
+    pub max_peer_connections: usize,
+    /// Leader heartbeat interval (`--heartbeat-ms`, `COORD_HEARTBEAT_MS`);
+    /// 10 ms ..= 10 s, below half the election timeout.
+    pub heartbeat: Duration,
+    /// A follower that hears no leader for a random time between this and
+    /// twice this starts an election (`--election-timeout-ms`,
+    /// `COORD_ELECTION_TIMEOUT_MS`); 50 ms ..= 60 s.
+    pub election_timeout: Duration,
+    /// Test hook, not a setting: a peer listener bound beforehand (tests
+    /// bind every member's port first so that each knows the others').
+    #[doc(hidden)]
+    pub peer_socket: Option<std::sync::Arc<std::net::TcpListener>>,
     /// Test hook, not a setting: how long a read that set a watch pauses
     /// between registering the watch and queueing its reply (0 outside tests).
     #[doc(hidden)]
@@ -147,6 +177,14 @@ impl ServerConfig {
             max_watches_per_session: 65_536,
             max_pending_proposal_bytes: 64 * 1024 * 1024,
             max_reply_backlog_bytes: 1024 * 1024,
+            node_id: 1,
+            peer_listen: None,
+            cluster: None,
+            max_peer_frame_bytes: crate::replication::peer::DEFAULT_MAX_PEER_FRAME_BYTES,
+            max_peer_connections: 1024,
+            heartbeat: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(300),
+            peer_socket: None,
             pause_before_watched_reply: Duration::ZERO,
         }
     }
