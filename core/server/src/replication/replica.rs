@@ -222,6 +222,21 @@ impl Replica {
         self.metrics.borrow().current_leader
     }
 
+    /// Member `id` as the membership this member knows records it.
+    pub fn member(&self, id: NodeId) -> Option<Member> {
+        self.metrics
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .cloned()
+    }
+
+    /// Raft's metrics, to follow leader changes.
+    pub fn metrics(&self) -> watch::Receiver<RaftMetrics<NodeId, Member>> {
+        self.metrics.clone()
+    }
+
     /// This member's raft id.
     pub fn node_id(&self) -> NodeId {
         self.node_id
@@ -370,6 +385,7 @@ impl Replica {
         }
         let outcome = self
             .write(Command {
+                origin: Default::default(),
                 session_id: 0,
                 time_ms,
                 kind: CommandKind::SetLimits(wanted.clone()),

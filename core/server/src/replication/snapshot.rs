@@ -372,6 +372,7 @@ mod tests {
             (5_000, CommandKind::Noop),
         ] {
             let (out, _) = sm.apply(&Command {
+                origin: Default::default(),
                 session_id: 0,
                 time_ms,
                 kind,

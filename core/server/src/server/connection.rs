@@ -112,7 +112,7 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: C
     let (pending_tx, pending_rx) = mpsc::channel(cfg.max_inflight_per_connection);
     let requests = async {
         let (reason, ()) = tokio::join!(
-            read_loop(&shared, &mut reader, session.id, pending_tx, stop_rx),
+            read_loop(&shared, &mut reader, conn, session.id, pending_tx, stop_rx),
             respond_loop(&shared, conn, session.id, pending_rx, &sink),
         );
         sink.send_close(reason);
@@ -135,6 +135,7 @@ async fn refuse(wr: &mut OwnedWriteHalf, e: Error, write_timeout: std::time::Dur
 async fn read_loop<R>(
     shared: &Shared,
     reader: &mut FrameReader<R>,
+    conn: ConnId,
     session: u64,
     pending: mpsc::Sender<Pending>,
     mut stop: watch::Receiver<Option<Option<Error>>>,
@@ -181,7 +182,7 @@ where
             Err(e) => return Some(Error::Protocol(format!("undecodable frame: {e}"))),
         };
         shared.sessions.touch(session);
-        let item = match dispatch::admit(shared, session, request).await {
+        let item = match dispatch::admit(shared, conn, session, request).await {
             Ok(item) => item,
             Err(reason) => return Some(reason),
         };

@@ -145,6 +145,7 @@ pub(crate) fn refuse_by_shape(
 /// connection (protocol violation).
 pub(crate) async fn admit(
     shared: &Shared,
+    conn: ConnId,
     session: u64,
     request: proto::Request,
 ) -> Result<Pending, Error> {
@@ -201,15 +202,16 @@ pub(crate) async fn admit(
         }
     };
     let cmd = Command {
+        origin: Default::default(),
         session_id: session,
         time_ms: shared.now_ms(),
         kind: kind_cmd,
     };
-    match shared.replica.submit(cmd).await {
+    match shared.propose(cmd, conn).await {
         Ok(fut) => Ok(Pending::Write {
             xid,
             kind,
-            outcome: Box::pin(fut),
+            outcome: fut,
         }),
         Err(e) => Ok(Pending::Ready(error_frame(
             xid,
@@ -251,6 +253,16 @@ pub(crate) async fn complete(
         }
         Pending::Write { xid, kind, outcome } => {
             let outcome = outcome.await;
+            if let Err(Error::ConnectionLoss(why)) = &outcome {
+                // A forwarded write whose fate is unknown (the leader went
+                // away, or refused it after later writes of the session were
+                // sent): no answer can be right, so the connection closes and
+                // the client resumes the session elsewhere, as if this server
+                // had gone.
+                tracing::debug!(xid, why, "closing the connection: forwarded write lost");
+                sink.request_stop(Some(Error::ConnectionLoss(why.clone())));
+                return true;
+            }
             let close = matches!(kind, WriteKind::CloseSession) && outcome.is_ok();
             sink.send_frame(write_response(shared, xid, kind, outcome));
             close
@@ -364,7 +376,7 @@ async fn read_response(
             if let Err(e) = check_path(shared, &s.path) {
                 return sink.send_frame(error_frame(xid, *shared.applied.borrow(), &e));
             }
-            let synced = shared.replica.ensure_linearizable().await;
+            let synced = shared.linearize().await;
             let synced = synced.and_then(|()| match session_gone(&shared.read_sm(), session) {
                 Some(e) => Err(e),
                 None => Ok(()),

@@ -81,6 +81,13 @@ where
             connect.protocol_version
         )));
     }
+    if shared.replica.leader().is_none() {
+        // Cut off from the cluster (or an election is under way): the client
+        // is better served by another member.
+        return Err(Error::ConnectionLoss(
+            "this server knows no leader; try another member".into(),
+        ));
+    }
     if connect.session_id == 0 {
         return open_session(shared, connect.requested_timeout_ms, conn, sink).await;
     }
@@ -106,6 +113,8 @@ where
     };
     // Under the same read lock: no close or expiry can slip in between.
     let attached = shared.sessions.attach(&sm, conn, id, sink.clone())?;
+    drop(sm);
+    shared.announce_owner(id, conn);
     Ok(AttachedSession {
         id,
         secret,
@@ -122,28 +131,27 @@ async fn open_session(
     sink: &Arc<ConnSink>,
 ) -> Result<AttachedSession, Error> {
     let timeout_ms = shared.cfg.session_limits.negotiate(requested_ms);
-    // Drawn by the leader and carried in the command: apply stays deterministic.
+    // Drawn here and carried in the command: apply stays deterministic.
     for _ in 0..4 {
         let id = rand::random::<u64>() | 1;
         let secret: [u8; 16] = rand::random();
-        let outcome = shared
-            .replica
-            .write(Command {
-                session_id: 0,
-                time_ms: shared.now_ms(),
-                kind: CommandKind::CreateSession {
-                    session_id: id,
-                    timeout_ms,
-                    secret,
-                },
-            })
-            .await?;
+        let create = Command::new(
+            0,
+            shared.now_ms(),
+            CommandKind::CreateSession {
+                session_id: id,
+                timeout_ms,
+                secret,
+            },
+        );
+        let outcome = shared.propose(create, conn).await?.await?;
         match outcome.result {
             Ok(CommandResult::SessionCreated { .. }) => {
                 // Applying the create started its liveness tracking.
                 let attached = shared
                     .sessions
                     .attach(&shared.read_sm(), conn, id, sink.clone())?;
+                shared.announce_owner(id, conn);
                 return Ok(AttachedSession {
                     id,
                     secret,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::Shared;
 use crate::state_machine::{Command, CommandKind, CommandResult};
@@ -16,10 +16,13 @@ use crate::state_machine::{Command, CommandKind, CommandResult};
 /// Most reap targets proposed in one command.
 const REAP_BATCH: usize = 1000;
 
-pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+/// Runs until shutdown. `leading` says whether this server already did
+/// what a new leader does (a single node does it before serving).
+pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>, leading: bool) {
     let mut tick = tokio::time::interval(shared.cfg.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_reap = Instant::now();
+    let mut leading = leading;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -29,7 +32,17 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
             return;
         }
         if !shared.replica.is_leader() {
+            leading = false;
             continue;
+        }
+        // The leader hears its own clients directly.
+        shared.sessions.take_touched();
+        if !leading {
+            if let Err(e) = take_office(&shared).await {
+                warn!(error = %e, "a newly elected leader could not take office; retrying");
+                continue;
+            }
+            leading = true;
         }
         expire_sessions(&shared).await;
         if last_reap.elapsed() >= shared.cfg.reap_interval {
@@ -39,12 +52,37 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
     }
 }
 
+/// What a newly elected leader does before it expires anything: it waits
+/// until it has applied everything committed before its term (its no-op
+/// entry is committed), gives every session in the table a full timeout
+/// (their clients may have been talking to the old leader or failing over),
+/// and makes its configured limits the replicated ones.
+async fn take_office(shared: &Shared) -> Result<(), crate::error::Error> {
+    shared.replica.ensure_linearizable().await?;
+    {
+        let sm = shared.read_sm();
+        shared
+            .sessions
+            .grant_full_timeouts(&sm.sessions(), Instant::now());
+    }
+    shared
+        .replica
+        .replicate_limits(&shared.cfg.limits, shared.now_ms())
+        .await?;
+    info!(
+        node_id = shared.replica.node_id(),
+        "elected leader: every session has a full timeout"
+    );
+    Ok(())
+}
+
 async fn expire_sessions(shared: &Shared) {
     let expired = shared.sessions.expired(Instant::now());
     if expired.is_empty() {
         return;
     }
     let cmd = Command {
+        origin: Default::default(),
         session_id: 0,
         time_ms: shared.now_ms(),
         kind: CommandKind::ExpireSessions(expired),
@@ -70,6 +108,7 @@ async fn reap(shared: &Shared) {
         return;
     }
     let cmd = Command {
+        origin: Default::default(),
         session_id: 0,
         time_ms: shared.now_ms(),
         kind: CommandKind::Reap(targets),

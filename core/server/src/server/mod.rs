@@ -16,9 +16,11 @@
 pub mod bounds;
 mod bulk;
 mod clock;
+mod cluster;
 mod config;
 mod connection;
 mod dispatch;
+mod forward;
 mod handshake;
 mod housekeeping;
 mod outbound;
@@ -56,6 +58,8 @@ pub struct Server {
     housekeeping: tokio::task::JoinHandle<()>,
     fail_stop: tokio::task::JoinHandle<()>,
     failed: watch::Receiver<Option<Error>>,
+    /// The peer listener and the forward stream of a cluster member.
+    peers: Option<cluster::PeerTasks>,
 }
 
 impl std::fmt::Debug for Server {
@@ -85,6 +89,8 @@ pub(crate) struct Shared {
     pub(crate) stopping: watch::Receiver<bool>,
     /// The low-priority thread that makes large replies (see `bulk`).
     pub(crate) bulk: bulk::Bulk,
+    /// Forwards writes to the leader when this member does not lead.
+    pub(crate) forwarder: Arc<forward::Forwarder>,
 }
 
 impl Shared {
@@ -98,7 +104,49 @@ impl Shared {
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
+
+    /// The Proposer seam: submits a client's write from connection `conn`
+    /// in admission order; the future resolves with the outcome once this
+    /// member applied it. On the leader the write goes to the local log (if
+    /// the session still belongs to `conn`); elsewhere it is forwarded (see
+    /// `forward`).
+    pub(crate) async fn propose(
+        &self,
+        cmd: Command,
+        conn: watch_conn::ConnId,
+    ) -> Result<forward::OutcomeFuture> {
+        if self.replica.is_leader() {
+            if cmd.session_id != 0 {
+                self.sessions
+                    .check_owner(cmd.session_id, self.replica.node_id(), conn)?;
+            }
+            let fut = self.replica.submit(cmd).await?;
+            return Ok(Box::pin(fut));
+        }
+        self.forwarder.submit(&self.replica, cmd, conn)
+    }
+
+    /// Waits until a read here is linearizable: the leader confirms its
+    /// leadership with a quorum (read index) and this member applies up to
+    /// the index it names.
+    pub(crate) async fn linearize(&self) -> Result<()> {
+        if self.replica.is_leader() {
+            return self.replica.ensure_linearizable().await;
+        }
+        let zxid = self.forwarder.read_index(&self.replica).await?;
+        dispatch::wait_applied(self, zxid).await
+    }
+
+    /// Session `session_id` is now carried by connection `conn` here: a
+    /// follower tells the leader, which records the owner.
+    pub(crate) fn announce_owner(&self, session_id: u64, conn: watch_conn::ConnId) {
+        if !self.replica.is_leader() {
+            self.forwarder.attach(session_id, conn);
+        }
+    }
 }
+
+use crate::watch as watch_conn;
 
 /// Locks `m`, recovering from poisoning: the guarded data are plain maps
 /// and counters that stay consistent across a panicking holder.
@@ -112,11 +160,13 @@ struct Observer {
     watches: Arc<WatchRegistry>,
     sessions: Arc<SessionManager>,
     applied: watch::Sender<u64>,
+    forwarder: Arc<forward::Forwarder>,
 }
 
 impl ApplyObserver for Observer {
     fn on_command(&self, _sm: &StateMachine, cmd: &Command, outcome: &Outcome) {
         self.sessions.on_applied(cmd, outcome);
+        self.forwarder.applied(cmd, outcome);
     }
 
     fn on_apply(&self, _sm: &StateMachine, zxid: u64, events: &[WatchEvent]) {
@@ -125,6 +175,10 @@ impl ApplyObserver for Observer {
     }
 
     fn on_reset(&self, sm: &StateMachine) {
+        // Entries replaced by a snapshot are never applied one by one here:
+        // their forwarded writes cannot learn their outcomes.
+        self.forwarder
+            .fail_all("this server installed a snapshot from the leader");
         self.watches.reset_history();
         self.sessions.on_reset(sm);
         self.applied.send_replace(sm.last_zxid());
@@ -143,36 +197,56 @@ impl Server {
             resources::fd_budget(cfg.max_connections, cfg.fd_reserve)?.max_connections;
         let watches = Arc::new(WatchRegistry::with_history_bytes(cfg.watch_history_bytes));
         let (applied_tx, applied_rx) = watch::channel(0u64);
-        let sessions = Arc::new(SessionManager::new(watches.clone()));
+        let sessions = Arc::new(SessionManager::new(watches.clone(), cfg.node_id));
+        let forwarder = Arc::new(forward::Forwarder::new(cfg.node_id));
         let observer = Arc::new(Observer {
             watches: watches.clone(),
             sessions: sessions.clone(),
             applied: applied_tx,
+            forwarder: forwarder.clone(),
         });
         let mut rcfg = ReplicationConfig::new(cfg.data_dir.clone());
+        rcfg.node_id = cfg.node_id;
         rcfg.snapshot_logs_since_last = cfg.snapshot_logs_since_last;
         rcfg.snapshot_log_bytes = cfg.snapshot_log_bytes;
         rcfg.snapshot_retry = cfg.snapshot_retry;
         rcfg.log_cache_bytes = cfg.log_cache_bytes;
-        rcfg.client_addr = cfg.listen.to_string();
         rcfg.max_pending_proposal_bytes = cfg.max_pending_proposal_bytes;
-        let replica = Replica::start(rcfg, observer.clone()).await?;
-        // Limits decide outcomes, so a changed flag takes effect through the
-        // log, from this command on (never by re-applying the log under it).
+        rcfg.heartbeat_ms = ms(cfg.heartbeat);
+        rcfg.election_timeout_min_ms = ms(cfg.election_timeout);
+        rcfg.election_timeout_max_ms = 2 * ms(cfg.election_timeout);
+        let listener = listen(cfg.listen)
+            .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", cfg.listen)))?;
+        let local_addr = listener.local_addr()?;
+        rcfg.client_addr = local_addr.to_string();
+        let peer = match &cfg.cluster {
+            Some(_) => Some(cluster::Peers::bind(&cfg).await?),
+            None => None,
+        };
+        let replica = match (&peer, &cfg.cluster) {
+            (Some(p), Some(founders)) => {
+                let members = cluster::founding_members(founders, cfg.node_id, &rcfg.client_addr);
+                Replica::start_member(rcfg, observer.clone(), p.network(), Some(members)).await?
+            }
+            _ => Replica::start(rcfg, observer.clone()).await?,
+        };
         let sm = replica.state();
         let clock = LeaderClock::start(sm.read().unwrap_or_else(|p| p.into_inner()).last_time_ms());
-        replica
-            .replicate_limits(&cfg.limits, clock.now_ms())
-            .await?;
+        let leading = peer.is_none();
+        if leading {
+            // Limits decide outcomes, so a changed flag takes effect through
+            // the log, from this command on (never by re-applying the log
+            // under it). A member of a cluster does this when it is elected.
+            replica
+                .replicate_limits(&cfg.limits, clock.now_ms())
+                .await?;
+        }
         {
             // A restarted leader gives every known session a full timeout.
             let state = sm.read().unwrap_or_else(|p| p.into_inner());
             observer.applied.send_replace(state.last_zxid());
             sessions.grant_full_timeouts(&state.sessions(), Instant::now());
         }
-        let listener = listen(cfg.listen)
-            .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", cfg.listen)))?;
-        let local_addr = listener.local_addr()?;
         info!(%local_addr, data_dir = %cfg.data_dir.display(), "coord server listening");
         let replica_failed = replica.failed();
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -189,9 +263,11 @@ impl Server {
             stopping: shutdown_rx.clone(),
             bulk: bulk::Bulk::start()
                 .map_err(|e| Error::Io(format!("cannot start the bulk reply thread: {e}")))?,
+            forwarder,
         });
+        let peers = peer.map(|p| p.serve(&shared, shutdown_rx.clone()));
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));
-        let housekeeping = tokio::spawn(housekeeping::run(shared.clone(), shutdown_rx));
+        let housekeeping = tokio::spawn(housekeeping::run(shared.clone(), shutdown_rx, leading));
         let (failed_tx, failed) = watch::channel(None);
         let fail_stop = tokio::spawn(fail_stop(
             replica_failed,
@@ -207,6 +283,7 @@ impl Server {
             housekeeping,
             fail_stop,
             failed,
+            peers,
         })
     }
 
@@ -247,6 +324,21 @@ impl Server {
     /// `fdatasync` calls made on the log since start.
     pub fn log_fsyncs(&self) -> u64 {
         self.shared.replica.log_fsyncs()
+    }
+
+    /// Whether this server leads its cluster now (a single node always does).
+    pub fn is_leader(&self) -> bool {
+        self.shared.replica.is_leader()
+    }
+
+    /// The leader this server knows of, if any.
+    pub fn leader(&self) -> Option<u64> {
+        self.shared.replica.leader()
+    }
+
+    /// This server's member id.
+    pub fn node_id(&self) -> u64 {
+        self.shared.replica.node_id()
     }
 
     /// The zxid this server has applied up to.
@@ -307,6 +399,9 @@ impl Server {
         }
         let _ = self.housekeeping.await;
         self.fail_stop.abort();
+        if let Some(p) = self.peers {
+            p.stop().await;
+        }
         shutdown_replica(self.shared).await?;
         info!("coord server stopped");
         Ok(())
@@ -323,6 +418,9 @@ impl Server {
         // with it each connection's socket, responder, writer and registration.
         let _ = self.accept.await;
         let _ = self.housekeeping.await;
+        if let Some(p) = self.peers {
+            p.stop().await;
+        }
         if let Err(e) = shutdown_replica(self.shared).await {
             warn!(error = %e, "replica shutdown after abort failed");
         }
@@ -349,6 +447,10 @@ async fn fail_stop(
         // Keep the sender alive so `Server::failed` keeps its answer.
         std::future::pending::<()>().await;
     }
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub(crate) fn shutting_down_error() -> Error {

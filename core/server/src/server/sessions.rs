@@ -24,7 +24,7 @@
 //! never writes to the log or a socket: it only reacts to applied commands and
 //! asks connections (through [`ConnHandle`]) to close.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,6 +52,10 @@ struct Conns {
     open: HashMap<ConnId, Arc<dyn ConnHandle>>,
     /// The connection that currently carries each session.
     owners: HashMap<u64, ConnId>,
+    /// On the leader: sessions carried by a connection on another member
+    /// (learned from forwarded commands and attaches), which take precedence
+    /// over `owners` until a local connection attaches again.
+    remote: HashMap<u64, (u64, ConnId)>,
     /// Set once shutdown began: a connection that attaches afterwards is
     /// closed at once (it may have been accepted just before the listener stopped).
     shutting_down: bool,
@@ -59,7 +63,12 @@ struct Conns {
 
 /// See the module docs.
 pub(crate) struct SessionManager {
+    /// This member's id.
+    node_id: u64,
     tracker: LivenessTracker,
+    /// Sessions heard from since the last [`SessionManager::take_touched`]
+    /// (a follower relays them to the leader).
+    touched: Mutex<HashSet<u64>>,
     watches: Arc<WatchRegistry>,
     conns: Mutex<Conns>,
     /// `ExpireSessions` commands applied since start.
@@ -67,9 +76,11 @@ pub(crate) struct SessionManager {
 }
 
 impl SessionManager {
-    pub(crate) fn new(watches: Arc<WatchRegistry>) -> Self {
+    pub(crate) fn new(watches: Arc<WatchRegistry>, node_id: u64) -> Self {
         SessionManager {
+            node_id,
             tracker: LivenessTracker::new(),
+            touched: Mutex::default(),
             watches,
             conns: Mutex::new(Conns::default()),
             expire_commands: AtomicU64::new(0),
@@ -103,6 +114,7 @@ impl SessionManager {
             }
             (CommandKind::CloseSession, Ok(CommandResult::SessionClosed)) => {
                 self.tracker.remove(cmd.session_id);
+                lock(&self.conns).remote.remove(&cmd.session_id);
                 // The connection answers the close first, then ends.
                 self.close_owner(cmd.session_id, None);
             }
@@ -112,6 +124,7 @@ impl SessionManager {
                 // gone from the table already and must not be proposed again.
                 for &id in ids {
                     self.tracker.remove(id);
+                    lock(&self.conns).remote.remove(&id);
                     self.close_owner(
                         id,
                         Some(Error::SessionExpired(format!("session {id:#x} expired"))),
@@ -144,6 +157,63 @@ impl SessionManager {
     /// A sign of life from the session's client: pushes its deadline.
     pub(crate) fn touch(&self, session_id: u64) {
         self.tracker.touch(session_id, Instant::now());
+        lock(&self.touched).insert(session_id);
+    }
+
+    /// Sessions touched since the last call (a follower sends them to the
+    /// leader, which owns liveness; the leader just clears them).
+    pub(crate) fn take_touched(&self) -> Vec<u64> {
+        lock(&self.touched).drain().collect()
+    }
+
+    /// On the leader: session `session_id` was resumed on member `node`
+    /// through its connection `conn`. A local connection that carried it is
+    /// closed with `SessionMoved`.
+    pub(crate) fn attach_remote(&self, session_id: u64, node: u64, conn: ConnId) {
+        self.tracker.touch(session_id, Instant::now());
+        let mut conns = lock(&self.conns);
+        conns.remote.insert(session_id, (node, conn));
+        if let Some(local) = conns.owners.get(&session_id)
+            && let Some(old) = conns.open.get(local)
+        {
+            old.close(Some(Error::SessionMoved(format!(
+                "session {session_id:#x} was resumed on member {node}"
+            ))));
+        }
+    }
+
+    /// On the leader: may connection `conn` of member `node` write for
+    /// `session_id`? Not when the session has moved to another connection
+    /// since (`SessionMoved`). A session with no known owner (a new leader)
+    /// takes this one.
+    pub(crate) fn check_owner(
+        &self,
+        session_id: u64,
+        node: u64,
+        conn: ConnId,
+    ) -> Result<(), Error> {
+        let mut conns = lock(&self.conns);
+        let owner = match conns.remote.get(&session_id) {
+            Some(r) => Some(*r),
+            None => conns.owners.get(&session_id).map(|c| (self.node_id, *c)),
+        };
+        match owner {
+            Some(o) if o == (node, conn) => Ok(()),
+            Some((n, _)) => Err(Error::SessionMoved(format!(
+                "session {session_id:#x} moved to another connection{}",
+                if n == self.node_id {
+                    String::new()
+                } else {
+                    format!(" (on member {n})")
+                }
+            ))),
+            None => {
+                if node != self.node_id {
+                    conns.remote.insert(session_id, (node, conn));
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Sessions whose deadline passed (the leader proposes their expiry; they
@@ -184,6 +254,7 @@ impl SessionManager {
         if conns.shutting_down {
             sink.close(Some(super::shutting_down_error()));
         }
+        conns.remote.remove(&session_id);
         let previous = conns.owners.insert(session_id, conn);
         if let Some(prev) = previous.filter(|p| *p != conn)
             && let Some(old) = conns.open.get(&prev)
@@ -290,6 +361,7 @@ mod tests {
 
     fn apply(sm: &mut StateMachine, mgr: &SessionManager, session_id: u64, kind: CommandKind) {
         let cmd = Command {
+            origin: Default::default(),
             session_id,
             time_ms: 0,
             kind,
@@ -309,7 +381,7 @@ mod tests {
     #[test]
     fn applied_close_and_expiry_stop_tracking_and_close_the_owner() {
         let mut sm = StateMachine::new(Limits::default());
-        let mgr = Arc::new(SessionManager::new(Arc::new(WatchRegistry::new())));
+        let mgr = Arc::new(SessionManager::new(Arc::new(WatchRegistry::new()), 1));
         apply(&mut sm, &mgr, 0, create(3));
         apply(&mut sm, &mgr, 0, create(5));
         assert_eq!(mgr.session_count(), 2);
@@ -336,7 +408,7 @@ mod tests {
     #[test]
     fn a_resumed_session_closes_its_old_connection_and_keeps_the_new_owner() {
         let mut sm = StateMachine::new(Limits::default());
-        let mgr = Arc::new(SessionManager::new(Arc::new(WatchRegistry::new())));
+        let mgr = Arc::new(SessionManager::new(Arc::new(WatchRegistry::new()), 1));
         apply(&mut sm, &mgr, 0, create(3));
         let (old, new) = (handle(), handle());
         let g_old = mgr.attach(&sm, 1, 3, old.clone()).unwrap();
@@ -355,7 +427,7 @@ mod tests {
     async fn a_connection_task_that_panics_leaves_no_registration() {
         let mut sm = StateMachine::new(Limits::default());
         let watches = Arc::new(WatchRegistry::new());
-        let mgr = Arc::new(SessionManager::new(watches.clone()));
+        let mgr = Arc::new(SessionManager::new(watches.clone(), 1));
         apply(&mut sm, &mgr, 0, create(3));
         let guard = mgr.attach(&sm, 1, 3, handle()).unwrap();
         watches.add(1, "/a", crate::watch::WatchKind::Data);

@@ -22,6 +22,33 @@ pub struct Command {
     pub time_ms: i64,
     /// What to do.
     pub kind: CommandKind,
+    /// Which server took the command from its client, for that server to
+    /// find its outcome when it applies the entry (a follower forwards its
+    /// clients' writes to the leader). Never read by `apply`.
+    #[serde(default)]
+    pub origin: Origin,
+}
+
+/// The server a command came in through and its tag there (see
+/// [`Command::origin`]). The default (member 0) means "not forwarded".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Origin {
+    /// The member that took the command from its client (0: none).
+    pub node: u64,
+    /// A number that member gave the command, unique on it.
+    pub tag: u64,
+}
+
+impl Command {
+    /// A command of `session_id` stamped `time_ms`, not forwarded.
+    pub fn new(session_id: u64, time_ms: i64, kind: CommandKind) -> Command {
+        Command {
+            session_id,
+            time_ms,
+            kind,
+            origin: Origin::default(),
+        }
+    }
 }
 
 /// What one replicated log entry carries: commands proposed together by the

@@ -188,6 +188,8 @@ pub fn command_to_storage(cmd: &Command) -> storage::Command {
         session_id: cmd.session_id,
         time_ms: cmd.time_ms,
         kind: Some(kind),
+        origin_node: cmd.origin.node,
+        origin_tag: cmd.origin.tag,
     }
 }
 
@@ -225,6 +227,10 @@ pub fn command_from_storage(p: storage::Command) -> Result<Command, Error> {
         session_id: p.session_id,
         time_ms: p.time_ms,
         kind,
+        origin: crate::state_machine::Origin {
+            node: p.origin_node,
+            tag: p.origin_tag,
+        },
     })
 }
 
@@ -277,6 +283,7 @@ mod tests {
         ];
         for kind in kinds {
             let cmd = Command {
+                origin: Default::default(),
                 session_id: 42,
                 time_ms: 1_700_000_000_000,
                 kind,

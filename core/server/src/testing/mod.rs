@@ -7,7 +7,10 @@
 //! lives as long as it, and test-friendly session bounds (sessions may be as
 //! short as 200 ms).
 
+mod cluster;
 pub mod proxy;
+
+pub use cluster::TestCluster;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -49,6 +49,83 @@ impl RaftNetworkFactory<TypeConfig> for TcpNetwork {
     }
 }
 
+/// Opens a connection to member `target` at `addr` and shakes hands, within
+/// `cfg.connect_timeout`.
+async fn connect(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<TcpStream> {
+    if addr.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("member {target} has no peer address in the membership"),
+        ));
+    }
+    let open = async {
+        let mut s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        let hello = proto::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            cluster_name: cfg.cluster_name.clone(),
+            from: cfg.node_id,
+            to: target,
+        };
+        frame::write(&mut s, &hello, MAX_HANDSHAKE_BYTES).await?;
+        let reply: proto::HelloReply = frame::read(&mut s, MAX_HANDSHAKE_BYTES).await?;
+        match reply.reply {
+            Some(proto::hello_reply::Reply::Welcome(_)) => Ok(s),
+            Some(proto::hello_reply::Reply::Refusal(r)) => Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!(
+                    "member {target} at {addr} refused this member: {}",
+                    r.reason
+                ),
+            )),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "handshake answer without a reply",
+            )),
+        }
+    };
+    match tokio::time::timeout(cfg.connect_timeout, open).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "connecting to member {target} at {addr} took over {:?}",
+                cfg.connect_timeout
+            ),
+        )),
+    }
+}
+
+/// Opens a forward stream to member `target` (the leader) at `addr`: a peer
+/// connection past its handshake and `open_forward` (see `peer.proto`).
+pub async fn open_forward(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<TcpStream> {
+    let mut s = connect(cfg, target, addr).await?;
+    let open = proto::PeerRequest {
+        request: Some(proto::peer_request::Request::OpenForward(proto::Empty {})),
+    };
+    frame::write(&mut s, &open, MAX_HANDSHAKE_BYTES).await?;
+    let reply = tokio::time::timeout(
+        cfg.connect_timeout,
+        frame::read::<_, proto::PeerResponse>(&mut s, MAX_HANDSHAKE_BYTES),
+    )
+    .await
+    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer to open_forward"))??;
+    match reply.response {
+        Some(proto::peer_response::Response::ForwardOpened(_)) => Ok(s),
+        Some(proto::peer_response::Response::Error(e)) => Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!(
+                "member {target} takes no forwarded writes: {}",
+                peer_error_text(e)
+            ),
+        )),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "unexpected answer to open_forward",
+        )),
+    }
+}
+
 /// One member's connection to one peer, opened on first use and dropped on
 /// any failure (the next call opens a new one).
 #[derive(Debug)]
@@ -74,51 +151,7 @@ enum Failure {
 impl TcpPeer {
     /// Opens a connection and shakes hands.
     async fn connect(&self) -> io::Result<TcpStream> {
-        if self.addr.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "member {} has no peer address in the membership",
-                    self.target
-                ),
-            ));
-        }
-        let open = async {
-            let mut s = TcpStream::connect(&self.addr).await?;
-            s.set_nodelay(true)?;
-            let hello = proto::Hello {
-                protocol_version: PROTOCOL_VERSION,
-                cluster_name: self.cfg.cluster_name.clone(),
-                from: self.cfg.node_id,
-                to: self.target,
-            };
-            frame::write(&mut s, &hello, MAX_HANDSHAKE_BYTES).await?;
-            let reply: proto::HelloReply = frame::read(&mut s, MAX_HANDSHAKE_BYTES).await?;
-            match reply.reply {
-                Some(proto::hello_reply::Reply::Welcome(_)) => Ok(s),
-                Some(proto::hello_reply::Reply::Refusal(r)) => Err(io::Error::new(
-                    io::ErrorKind::ConnectionRefused,
-                    format!(
-                        "member {} at {} refused this member: {}",
-                        self.target, self.addr, r.reason
-                    ),
-                )),
-                None => Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "handshake answer without a reply",
-                )),
-            }
-        };
-        match tokio::time::timeout(self.cfg.connect_timeout, open).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "connecting to member {} at {} took over {:?}",
-                    self.target, self.addr, self.cfg.connect_timeout
-                ),
-            )),
-        }
+        connect(&self.cfg, self.target, &self.addr).await
     }
 
     /// Sends `request` and reads its answer within `ttl`.

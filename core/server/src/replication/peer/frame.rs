@@ -8,7 +8,7 @@ use prost::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Writes `msg` as one frame; `InvalidInput` when it is over `max` bytes.
-pub(super) async fn write<W, M>(w: &mut W, msg: &M, max: usize) -> io::Result<()>
+pub(crate) async fn write<W, M>(w: &mut W, msg: &M, max: usize) -> io::Result<()>
 where
     W: AsyncWrite + Unpin,
     M: Message,
@@ -30,7 +30,7 @@ where
 
 /// Reads one frame and decodes it; `InvalidData` for a length over `max` or
 /// a payload that does not decode, `UnexpectedEof` when the peer closed.
-pub(super) async fn read<R, M>(r: &mut R, max: usize) -> io::Result<M>
+pub(crate) async fn read<R, M>(r: &mut R, max: usize) -> io::Result<M>
 where
     R: AsyncRead + Unpin,
     M: Message + Default,

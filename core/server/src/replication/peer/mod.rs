@@ -17,16 +17,21 @@
 
 mod client;
 mod convert;
-mod frame;
+pub(crate) mod frame;
 mod server;
 
 #[cfg(test)]
 mod tests;
 
-pub use client::{TcpNetwork, TcpPeer};
+pub use client::{TcpNetwork, TcpPeer, open_forward};
 pub use server::serve_peers;
 
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::time::Duration;
+
+use tokio::net::TcpStream;
 
 use super::NodeId;
 
@@ -34,6 +39,17 @@ use super::NodeId;
 pub(crate) mod proto {
     #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
     include!(concat!(env!("OUT_DIR"), "/coord.peer.v1.rs"));
+}
+
+/// What a member does with a forward stream a peer opened (see
+/// `peer.proto`): the server takes its followers' writes this way.
+pub trait ForwardService: Send + Sync + 'static {
+    /// Serves the forward stream `stream` of member `from` until it ends.
+    fn serve(
+        &self,
+        from: NodeId,
+        stream: TcpStream,
+    ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'static>>;
 }
 
 /// Version of the peer protocol this build speaks (see `Hello`).

@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::client::MAX_HANDSHAKE_BYTES;
-use super::{PROTOCOL_VERSION, PeerConfig, convert, frame, proto};
+use super::{ForwardService, PROTOCOL_VERSION, PeerConfig, convert, frame, proto};
 use crate::replication::TypeConfig;
 
 /// Accepts peer connections on `listener` and answers their requests from
@@ -22,6 +22,7 @@ pub async fn serve_peers(
     raft: Raft<TypeConfig>,
     cfg: PeerConfig,
     max_connections: usize,
+    forward: Option<Arc<dyn ForwardService>>,
 ) {
     let cfg = Arc::new(cfg);
     let room = Arc::new(Semaphore::new(max_connections));
@@ -44,10 +45,10 @@ pub async fn serve_peers(
             tracing::warn!(%from, max_connections, "peer connection refused: max_peer_connections reached");
             continue;
         };
-        let (raft, cfg) = (raft.clone(), cfg.clone());
+        let (raft, cfg, forward) = (raft.clone(), cfg.clone(), forward.clone());
         conns.spawn(async move {
             let _permit = permit;
-            if let Err(e) = serve_one(stream, &raft, &cfg).await {
+            if let Err(e) = serve_one(stream, &raft, &cfg, forward.as_deref()).await {
                 tracing::warn!(%from, error = %e, "peer connection closed");
             }
         });
@@ -56,7 +57,12 @@ pub async fn serve_peers(
 
 /// Shakes hands, then answers requests one after another until the caller
 /// closes or sends something that is not a peer request.
-async fn serve_one(mut s: TcpStream, raft: &Raft<TypeConfig>, cfg: &PeerConfig) -> io::Result<()> {
+async fn serve_one(
+    mut s: TcpStream,
+    raft: &Raft<TypeConfig>,
+    cfg: &PeerConfig,
+    forward: Option<&dyn ForwardService>,
+) -> io::Result<()> {
     s.set_nodelay(true)?;
     let hello: proto::Hello = match tokio::time::timeout(
         cfg.connect_timeout,
@@ -94,6 +100,20 @@ async fn serve_one(mut s: TcpStream, raft: &Raft<TypeConfig>, cfg: &PeerConfig) 
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         };
+        if let Some(proto::peer_request::Request::OpenForward(_)) = request.request {
+            let Some(forward) = forward else {
+                let no = failed("this member serves no forward streams");
+                let response = proto::PeerResponse { response: Some(no) };
+                return frame::write(&mut s, &response, cfg.max_frame_bytes).await;
+            };
+            let opened = proto::PeerResponse {
+                response: Some(proto::peer_response::Response::ForwardOpened(
+                    proto::Empty {},
+                )),
+            };
+            frame::write(&mut s, &opened, cfg.max_frame_bytes).await?;
+            return forward.serve(hello.from, s).await;
+        }
         let response = answer(raft, request).await?;
         frame::write(&mut s, &response, cfg.max_frame_bytes).await?;
     }
@@ -159,7 +179,7 @@ async fn answer(
                 Err(e) => failed(e),
             }
         }
-        None => {
+        Some(Request::OpenForward(_)) | None => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "peer request without a request",

@@ -37,6 +37,7 @@ async fn member_one(dir: &std::path::Path) -> (Replica, String, tokio::task::Joi
         replica.raft().clone(),
         PeerConfig::new("c1", 1),
         4,
+        None,
     ));
     (replica, addr, task)
 }

@@ -126,6 +126,7 @@ impl Cluster {
                     replica.raft().clone(),
                     PeerConfig::new("test", id),
                     64,
+                    None,
                 )));
             }
         }

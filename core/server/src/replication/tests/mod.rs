@@ -33,6 +33,7 @@ pub(super) fn command_entry(term: u64, index: u64) -> Entry<TypeConfig> {
 /// A server-internal Noop command; `time_ms` tells commands apart.
 pub(super) fn noop_command(time_ms: i64) -> Command {
     Command {
+        origin: Default::default(),
         session_id: 0,
         time_ms,
         kind: CommandKind::Noop,
@@ -44,6 +45,7 @@ pub(super) fn big_entry(term: u64, index: u64, bytes: usize) -> Entry<TypeConfig
     Entry {
         log_id: log_id(term, index),
         payload: EntryPayload::Normal(CommandBatch(vec![Command {
+            origin: Default::default(),
             session_id: 0,
             time_ms: index as i64,
             kind: CommandKind::Op(Op::SetData {
@@ -58,6 +60,7 @@ pub(super) fn big_entry(term: u64, index: u64, bytes: usize) -> Entry<TypeConfig
 /// A server-internal command creating `path` holding `bytes` bytes.
 pub(super) fn create_command(path: &str, bytes: usize) -> Command {
     Command {
+        origin: Default::default(),
         session_id: 0,
         time_ms: 1,
         kind: CommandKind::Op(Op::Create {

@@ -39,6 +39,7 @@ impl Harness {
     /// Applies `kind` on behalf of `session`, at the harness clock.
     fn run(&mut self, session: u64, kind: CommandKind) -> (Outcome, Vec<WatchEvent>) {
         self.sm.apply(&Command {
+            origin: Default::default(),
             session_id: session,
             time_ms: self.now,
             kind,

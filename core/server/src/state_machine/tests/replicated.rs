@@ -133,6 +133,7 @@ fn snapshot_keeps_the_last_time() {
     let mut restored = h.restored();
     assert_eq!(restored.last_time_ms(), 42_000);
     let (out, _) = restored.apply(&Command {
+        origin: Default::default(),
         session_id: 0,
         time_ms: 1,
         kind: CommandKind::Op(create_op("/b", CreateMode::Persistent)),

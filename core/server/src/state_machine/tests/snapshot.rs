@@ -64,6 +64,7 @@ fn workload(n: usize) -> Vec<Command> {
     cmds.into_iter()
         .enumerate()
         .map(|(i, kind)| Command {
+            origin: Default::default(),
             session_id: (i as u64 % 4),
             time_ms: 1_000 + 10 * i as i64,
             kind,

@@ -1,0 +1,242 @@
+//! A cluster of in-process servers (three members on loopback, each with its
+//! own data dir, client port and peer port): any member serves any client;
+//! writes sent to a follower are forwarded to the leader and answered after
+//! the follower's own apply; `sync` works everywhere; sessions live while
+//! their clients talk to any member, and survive the leader's death.
+
+mod support;
+
+use std::time::Duration;
+
+use coord_client::{Client, CreateMode, Error};
+use coord_server::testing::{TestCluster, proxy::Proxy};
+use futures::future::join_all;
+use support::eventually;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn cluster() -> (TestCluster, u64) {
+    if let Ok(filter) = std::env::var("COORD_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let c = TestCluster::start(3).await.expect("cluster starts");
+    let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
+    (c, leader)
+}
+
+async fn client(servers: &str, timeout: Duration) -> Client {
+    Client::builder()
+        .servers(servers.to_string())
+        .session_timeout(timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("client connects")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_sent_to_a_follower_is_forwarded_and_read_back_there() {
+    let (c, leader) = cluster().await;
+    let follower = c.other_than(leader);
+    let on_follower = client(&c.addr(follower), Duration::from_secs(5)).await;
+    let path = on_follower
+        .create("/a", b"one".to_vec(), CreateMode::Persistent)
+        .await
+        .expect("create through a follower");
+    assert_eq!(path, "/a");
+    // Answered after the follower's own apply: its next read sees the write.
+    let (data, stat) = on_follower.get("/a").await.expect("read back");
+    assert_eq!(&data[..], b"one");
+    assert!(
+        c.server(follower).unwrap().applied_zxid() >= stat.mzxid,
+        "the follower applied the write before answering"
+    );
+    // Outcomes come from the apply: a failing op fails through a follower too.
+    let again = on_follower
+        .create("/a", Vec::new(), CreateMode::Persistent)
+        .await;
+    assert!(matches!(again, Err(Error::NodeExists(_))), "{again:?}");
+    // The leader has it as well.
+    let on_leader = client(&c.addr(leader), Duration::from_secs(5)).await;
+    assert_eq!(&on_leader.get("/a").await.expect("on leader").0[..], b"one");
+    on_follower.close().await.expect("close");
+    on_leader.close().await.expect("close");
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_pipelined_writes_through_a_follower_keep_their_order() {
+    let (c, leader) = cluster().await;
+    let follower = c.other_than(leader);
+    let cl = client(&c.addr(follower), Duration::from_secs(5)).await;
+    cl.create("/q", Vec::new(), CreateMode::Persistent)
+        .await
+        .expect("parent");
+    // 200 creates in flight at once: sent in this order, they must take
+    // their sequence numbers in this order.
+    let creates = (0..200u32).map(|i| {
+        cl.create(
+            "/q/n-",
+            i.to_string().into_bytes(),
+            CreateMode::PersistentSequential,
+        )
+    });
+    let paths: Vec<String> = join_all(creates)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("every create");
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted, "sequence numbers follow the sending order");
+    for (i, p) in paths.iter().enumerate().step_by(37) {
+        assert_eq!(cl.get(p).await.expect("get").0, i.to_string().into_bytes());
+    }
+    cl.close().await.expect("close");
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_on_a_follower_goes_through_the_leaders_read_index() {
+    let (c, leader) = cluster().await;
+    let follower = c.other_than(leader);
+    let writer = client(&c.addr(leader), Duration::from_secs(5)).await;
+    let reader = client(&c.addr(follower), Duration::from_secs(5)).await;
+    writer
+        .create("/x", b"0".to_vec(), CreateMode::Persistent)
+        .await
+        .expect("create");
+    for i in 1..=20 {
+        let v = i.to_string().into_bytes();
+        writer.set("/x", v.clone(), None).await.expect("set");
+        reader.sync("/x").await.expect("sync on a follower");
+        assert_eq!(reader.get("/x").await.expect("get").0, v, "round {i}");
+    }
+    writer.close().await.expect("close");
+    reader.close().await.expect("close");
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_on_a_follower_lives_on_relayed_touches_and_expires_when_its_client_goes() {
+    let (c, leader) = cluster().await;
+    let follower = c.other_than(leader);
+    // The client reaches only the follower, through a proxy that can cut it.
+    let proxy = Proxy::start(&c.addr(follower)).await.expect("proxy");
+    let idle = client(&proxy.addr(), Duration::from_millis(600)).await;
+    idle.create("/e", Vec::new(), CreateMode::Ephemeral)
+        .await
+        .expect("ephemeral");
+    let observer = client(&c.addr(leader), Duration::from_secs(5)).await;
+    // Five session timeouts with nothing but pings, which only the follower
+    // hears: the leader keeps the session because the follower relays them.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert!(
+        observer.exists("/e").await.expect("exists").is_some(),
+        "the leader expired a session whose client kept pinging a follower"
+    );
+    // The client goes silent: the leader expires the session.
+    proxy.block();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            observer.exists("/e").await.ok() == Some(None)
+        })
+        .await,
+        "the session of a vanished client never expired"
+    );
+    observer.close().await.expect("close");
+    drop(idle);
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_dies_writes_resume_and_sessions_keep_their_ephemerals() {
+    let (mut c, leader) = cluster().await;
+    let follower = c.other_than(leader);
+    // One client on a follower, one on the leader; both list every member.
+    let mut servers: Vec<String> = vec![c.addr(follower)];
+    servers.extend(
+        c.running()
+            .into_iter()
+            .filter(|id| *id != follower)
+            .map(|id| c.addr(id)),
+    );
+    let on_follower = client(&servers.join(","), Duration::from_secs(4)).await;
+    let mut servers: Vec<String> = vec![c.addr(leader)];
+    servers.extend(
+        c.running()
+            .into_iter()
+            .filter(|id| *id != leader)
+            .map(|id| c.addr(id)),
+    );
+    let on_leader = client(&servers.join(","), Duration::from_secs(4)).await;
+    let (s1, s2) = (on_follower.session_id(), on_leader.session_id());
+    on_follower
+        .create("/f", Vec::new(), CreateMode::Ephemeral)
+        .await
+        .expect("ephemeral f");
+    on_leader
+        .create("/l", Vec::new(), CreateMode::Ephemeral)
+        .await
+        .expect("ephemeral l");
+    c.kill(leader).await;
+    let new_leader = c.wait_for_leader(PATIENCE).await.expect("a new leader");
+    assert_ne!(new_leader, leader);
+    // Both clients write again (the one on the dead leader moves on by
+    // itself) with their sessions, and both ephemerals are still there.
+    for (cl, name) in [(&on_follower, "/after-f"), (&on_leader, "/after-l")] {
+        let mut done = false;
+        for _ in 0..100 {
+            match cl.create(name, Vec::new(), CreateMode::Persistent).await {
+                Ok(_) | Err(Error::NodeExists(_)) => {
+                    done = true;
+                    break;
+                }
+                Err(Error::ConnectionLoss(_) | Error::OperationTimeout(_)) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("write after failover: {e}"),
+            }
+        }
+        assert!(done, "{name}: no write went through after the failover");
+    }
+    assert_eq!(on_follower.session_id(), s1);
+    assert_eq!(on_leader.session_id(), s2);
+    for p in ["/f", "/l", "/after-f", "/after-l"] {
+        assert!(
+            on_follower.exists(p).await.expect("exists").is_some(),
+            "{p} is gone after the failover"
+        );
+    }
+    on_follower.close().await.expect("close");
+    on_leader.close().await.expect("close");
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cut_off_from_any_leader_refuses_new_sessions() {
+    let (mut c, leader) = cluster().await;
+    let follower = c.other_than(leader);
+    for id in c.running() {
+        if id != follower {
+            c.kill(id).await;
+        }
+    }
+    // Alone, the member cannot elect anyone; once it knows it has no leader
+    // it refuses sessions, so that clients move on to another member.
+    let refused = eventually(Duration::from_secs(10), || async {
+        Client::builder()
+            .servers(c.addr(follower))
+            .session_timeout(Duration::from_secs(2))
+            .connect_timeout(Duration::from_millis(500))
+            .connect()
+            .await
+            .is_err()
+    })
+    .await;
+    assert!(refused, "a member without a leader opened a session");
+    c.stop().await.expect("stop");
+}
