@@ -3,7 +3,8 @@
 //! `coord_server::server::bounds` while parsing, so a bad value is refused
 //! naming the flag before anything starts.
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -133,6 +134,103 @@ pub(crate) struct ServeArgs {
     max_listing_bytes: u64,
     #[command(flatten)]
     hardening: HardeningArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// Membership of a cluster and the peer network (see README).
+#[derive(Args, Debug)]
+struct ClusterArgs {
+    /// This member's id in its cluster [1, 2^63 - 1]; recorded in the data
+    /// dir on first start, and a later start with another id is refused.
+    #[arg(long, env = "COORD_ID", default_value_t = 1,
+          value_parser = ranged!(bounds::NODE_ID), allow_negative_numbers = true)]
+    id: u64,
+    /// Address to accept the other members on (required with --cluster;
+    /// not the client address).
+    #[arg(long, env = "COORD_PEER_LISTEN")]
+    peer_listen: Option<SocketAddr>,
+    /// The founding members, id=host:port of each one's peer address, e.g.
+    /// 1=10.0.0.1:2381,2=10.0.0.2:2381,3=10.0.0.3:2381. Read only on a
+    /// first start (an empty data dir); without it the server is a single
+    /// node.
+    #[arg(long, env = "COORD_CLUSTER", value_parser = parse_cluster)]
+    cluster: Option<Cluster>,
+    /// Largest message to or from a peer, bytes [1 MiB, 1 GiB] (and at
+    /// least --max-frame-bytes + 64 KiB with peers).
+    #[arg(long, env = "COORD_MAX_PEER_FRAME_BYTES",
+          default_value_t = coord_server::replication::peer::DEFAULT_MAX_PEER_FRAME_BYTES as u64,
+          value_parser = ranged!(bounds::MAX_PEER_FRAME_BYTES), allow_negative_numbers = true)]
+    max_peer_frame_bytes: u64,
+    /// Most peer connections served at once [1, 65536].
+    #[arg(long, env = "COORD_MAX_PEER_CONNECTIONS", default_value_t = 1024,
+          value_parser = ranged!(bounds::MAX_PEER_CONNECTIONS), allow_negative_numbers = true)]
+    max_peer_connections: u64,
+    /// Leader heartbeat interval, ms [10, 10000] (and below half of
+    /// --election-timeout-ms).
+    #[arg(long, env = "COORD_HEARTBEAT_MS", default_value_t = 100,
+          value_parser = ranged!(bounds::HEARTBEAT_MS), allow_negative_numbers = true)]
+    heartbeat_ms: u64,
+    /// A follower that hears no leader for between this and twice this
+    /// starts an election, ms [50, 60000].
+    #[arg(long, env = "COORD_ELECTION_TIMEOUT_MS", default_value_t = 300,
+          value_parser = ranged!(bounds::ELECTION_TIMEOUT_MS), allow_negative_numbers = true)]
+    election_timeout_ms: u64,
+}
+
+impl ClusterArgs {
+    fn apply(self, cfg: &mut ServerConfig) {
+        cfg.node_id = self.id;
+        cfg.peer_listen = self.peer_listen;
+        cfg.cluster = self.cluster.map(|c| c.0);
+        cfg.max_peer_frame_bytes = size(self.max_peer_frame_bytes);
+        cfg.max_peer_connections = size(self.max_peer_connections);
+        cfg.heartbeat = Duration::from_millis(self.heartbeat_ms);
+        cfg.election_timeout = Duration::from_millis(self.election_timeout_ms);
+    }
+}
+
+/// `--cluster`'s value: member id to peer address. (A newtype: clap would
+/// take a bare map type for a list of values.)
+#[derive(Debug, Clone)]
+struct Cluster(BTreeMap<u64, SocketAddr>);
+
+/// Parses `1=host:port,2=host:port,...`. A host name is resolved now (its
+/// first address). Refuses, naming the element, one that is not
+/// `id=host:port`, an id outside the valid range, and an id given twice.
+fn parse_cluster(text: &str) -> Result<Cluster, String> {
+    let mut members = BTreeMap::new();
+    for element in text.split(',') {
+        let element = element.trim();
+        let not_member = || format!("--cluster: `{element}` is not id=host:port");
+        let (id, addr) = element.split_once('=').ok_or_else(not_member)?;
+        let id: u64 = id.trim().parse().map_err(|_| not_member())?;
+        if !bounds::NODE_ID.contains(&id) {
+            return Err(format!(
+                "--cluster: `{element}`: member id {id} is outside {}..={}",
+                bounds::NODE_ID.start(),
+                bounds::NODE_ID.end()
+            ));
+        }
+        let addr = resolve(addr.trim()).ok_or_else(not_member)?;
+        if members.insert(id, addr).is_some() {
+            return Err(format!("--cluster: member id {id} is given twice"));
+        }
+    }
+    Ok(Cluster(members))
+}
+
+/// `host:port` (or `ip:port`) to its first socket address.
+fn resolve(addr: &str) -> Option<SocketAddr> {
+    if let Ok(a) = addr.parse() {
+        return Some(a);
+    }
+    // Only a host:port reaches the resolver, never a bare word.
+    let (host, port) = addr.rsplit_once(':')?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return None;
+    }
+    addr.to_socket_addrs().ok()?.next()
 }
 
 /// Limits against abusive and slow clients (checked at start; see README).
@@ -218,6 +316,75 @@ impl ServeArgs {
         cfg.min_free_disk_bytes = self.min_free_disk_bytes;
         cfg.max_listing_bytes = size(self.max_listing_bytes);
         self.hardening.apply(&mut cfg);
+        self.cluster.apply(&mut cfg);
         cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_lists_members_and_resolves_host_names() {
+        let c = parse_cluster("1=127.0.0.1:2381, 2=[::1]:2382,3=localhost:2383").unwrap();
+        let ids: Vec<u64> = c.0.keys().copied().collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(c.0[&1], "127.0.0.1:2381".parse().unwrap());
+        assert_eq!(c.0[&2], "[::1]:2382".parse().unwrap());
+        assert!(c.0[&3].ip().is_loopback() && c.0[&3].port() == 2383);
+    }
+
+    #[test]
+    fn a_bad_cluster_element_is_refused_naming_it() {
+        for (text, want) in [
+            ("1=127.0.0.1:1,2=foo", "`2=foo` is not id=host:port"),
+            (
+                "1=127.0.0.1:1,127.0.0.1:2",
+                "`127.0.0.1:2` is not id=host:port",
+            ),
+            ("x=127.0.0.1:1", "`x=127.0.0.1:1` is not id=host:port"),
+            (
+                "1=127.0.0.1:99999",
+                "`1=127.0.0.1:99999` is not id=host:port",
+            ),
+            ("1=127.0.0.1:1,", "`` is not id=host:port"),
+            ("0=127.0.0.1:1", "member id 0 is outside"),
+            ("1=127.0.0.1:1,1=127.0.0.1:2", "member id 1 is given twice"),
+        ] {
+            let e = parse_cluster(text).unwrap_err();
+            assert!(
+                e.starts_with("--cluster: ") && e.contains(want),
+                "{text}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn cluster_flags_reach_the_config() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "serve",
+            "--id=2",
+            "--peer-listen=127.0.0.1:2382",
+            "--cluster=1=127.0.0.1:2381,2=127.0.0.1:2382",
+            "--max-peer-frame-bytes=2097152",
+            "--max-peer-connections=7",
+            "--heartbeat-ms=20",
+            "--election-timeout-ms=90",
+        ])
+        .unwrap();
+        let cfg = cli.serve.into_config();
+        assert_eq!(cfg.node_id, 2);
+        assert_eq!(cfg.peer_listen, Some("127.0.0.1:2382".parse().unwrap()));
+        assert_eq!(cfg.cluster.as_ref().map(BTreeMap::len), Some(2));
+        assert_eq!(cfg.max_peer_frame_bytes, 2 * 1024 * 1024);
+        assert_eq!(cfg.max_peer_connections, 7);
+        assert_eq!(cfg.heartbeat, Duration::from_millis(20));
+        assert_eq!(cfg.election_timeout, Duration::from_millis(90));
     }
 }

@@ -7,35 +7,44 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Each numeric flag and whether 0 is inside its range.
-const FLAGS: &[(&str, bool)] = &[
-    ("max-data-bytes", true),
-    ("max-path-bytes", false),
-    ("max-multi-ops", false),
-    ("min-session-timeout-ms", false),
-    ("max-session-timeout-ms", false),
-    ("max-frame-bytes", false),
-    ("max-connections", false),
-    ("max-inflight-per-connection", false),
-    ("max-outbound-bytes", false),
-    ("handshake-timeout-ms", false),
-    ("tick-ms", false),
-    ("reap-interval-ms", false),
-    ("snapshot-every", false),
-    ("watch-history-bytes", true),
-    ("fd-reserve", false),
-    ("min-free-disk-bytes", true),
-    ("max-listing-bytes", false),
-    ("snapshot-log-bytes", true),
-    ("snapshot-retry-ms", true),
-    ("log-cache-bytes", true),
-    ("max-handshake-frame-bytes", false),
-    ("max-total-outbound-bytes", false),
-    ("write-timeout-ms", false),
-    ("shutdown-grace-ms", true),
-    ("max-watches-per-session", false),
-    ("max-pending-proposal-bytes", false),
-    ("max-reply-backlog-bytes", false),
+/// A value that parses but is above most flags' ranges.
+const ABOVE: &str = "1125899906842625";
+
+/// Each numeric flag, whether 0 is inside its range, and a value that
+/// parses but is above it.
+const FLAGS: &[(&str, bool, &str)] = &[
+    ("max-data-bytes", true, ABOVE),
+    ("max-path-bytes", false, ABOVE),
+    ("max-multi-ops", false, ABOVE),
+    ("min-session-timeout-ms", false, ABOVE),
+    ("max-session-timeout-ms", false, ABOVE),
+    ("max-frame-bytes", false, ABOVE),
+    ("max-connections", false, ABOVE),
+    ("max-inflight-per-connection", false, ABOVE),
+    ("max-outbound-bytes", false, ABOVE),
+    ("handshake-timeout-ms", false, ABOVE),
+    ("tick-ms", false, ABOVE),
+    ("reap-interval-ms", false, ABOVE),
+    ("snapshot-every", false, ABOVE),
+    ("watch-history-bytes", true, ABOVE),
+    ("fd-reserve", false, ABOVE),
+    ("min-free-disk-bytes", true, ABOVE),
+    ("max-listing-bytes", false, ABOVE),
+    ("snapshot-log-bytes", true, ABOVE),
+    ("snapshot-retry-ms", true, ABOVE),
+    ("log-cache-bytes", true, ABOVE),
+    ("max-handshake-frame-bytes", false, ABOVE),
+    ("max-total-outbound-bytes", false, ABOVE),
+    ("write-timeout-ms", false, ABOVE),
+    ("shutdown-grace-ms", true, ABOVE),
+    ("max-watches-per-session", false, ABOVE),
+    ("max-pending-proposal-bytes", false, ABOVE),
+    ("max-reply-backlog-bytes", false, ABOVE),
+    ("id", false, "9223372036854775808"),
+    ("max-peer-frame-bytes", false, ABOVE),
+    ("max-peer-connections", false, ABOVE),
+    ("heartbeat-ms", false, ABOVE),
+    ("election-timeout-ms", false, ABOVE),
 ];
 
 /// What `coord serve` did with one setting.
@@ -116,7 +125,7 @@ fn assert_refused(flag: &str, value: &str, outcome: Outcome) {
 #[test]
 fn every_numeric_flag_refuses_zero_negative_and_huge_values_outside_its_range() {
     let huge = format!("{}0", u64::MAX);
-    for &(flag, zero_ok) in FLAGS {
+    for &(flag, zero_ok, above) in FLAGS {
         let long = format!("--{flag}");
         let zero = serve_with(&[&long, "0"], None);
         if zero_ok {
@@ -130,11 +139,7 @@ fn every_numeric_flag_refuses_zero_negative_and_huge_values_outside_its_range() 
         assert_refused(flag, "-1", serve_with(&[&long, "-1"], None));
         assert_refused(flag, &huge, serve_with(&[&long, &huge], None));
         // A value that parses but is above the range.
-        assert_refused(
-            flag,
-            "1125899906842625",
-            serve_with(&[&long, "1125899906842625"], None),
-        );
+        assert_refused(flag, above, serve_with(&[&long, above], None));
     }
 }
 
@@ -183,5 +188,57 @@ fn settings_that_contradict_each_other_are_refused_naming_both() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn a_bad_cluster_is_refused_at_once_naming_the_flag() {
+    // Refused while parsing (exit code 2): not id=host:port, an id twice.
+    for value in ["1=127.0.0.1:1,1=127.0.0.1:2", "1=nonsense"] {
+        for extra in [&[][..], &["--peer-listen", "127.0.0.1:0"][..]] {
+            let mut args = vec!["--cluster", value];
+            args.extend_from_slice(extra);
+            assert_refused("cluster", value, serve_with(&args, None));
+        }
+    }
+    // Parses, but contradicts the other settings (exit code 17): no
+    // --peer-listen, then --id 1 (the default) not in it.
+    for (extra, names) in [
+        (&[][..], ["--cluster", "--peer-listen"]),
+        (
+            &["--peer-listen", "127.0.0.1:0"][..],
+            ["--cluster", "--id 1"],
+        ),
+    ] {
+        let mut args = vec!["--cluster", "2=127.0.0.1:1"];
+        args.extend_from_slice(extra);
+        match serve_with(&args, None) {
+            Outcome::Served => panic!("{args:?} was accepted"),
+            Outcome::Refused { code, stderr } => {
+                assert_eq!(
+                    code,
+                    Some(17),
+                    "bad arguments exit code for {args:?}: {stderr}"
+                );
+                for n in names {
+                    assert!(stderr.contains(n), "{args:?}: {stderr}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn cluster_flags_in_range_start_a_single_node_server() {
+    let args = [
+        "--id=1",
+        "--max-peer-frame-bytes=1048576",
+        "--max-peer-connections=1",
+        "--heartbeat-ms=10",
+        "--election-timeout-ms=50",
+    ];
+    match serve_with(&args, None) {
+        Outcome::Served => {}
+        Outcome::Refused { stderr, .. } => panic!("{args:?} are in range: {stderr}"),
     }
 }

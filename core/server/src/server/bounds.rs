@@ -7,6 +7,7 @@
 //! server), run by `Server::start` before anything is opened. The README's
 //! settings table lists the ranges.
 
+use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -81,6 +82,30 @@ pub const MAX_PENDING_PROPOSAL_BYTES: RangeInclusive<u64> = 64 * KIB..=64 * GIB;
 /// `--max-reply-backlog-bytes`: output a connection may have waiting before
 /// its next reply is built (and not above `--max-outbound-bytes`).
 pub const MAX_REPLY_BACKLOG_BYTES: RangeInclusive<u64> = 4 * KIB..=1024 * GIB;
+
+/// `--id`: this member's id in its cluster (0 is not an id; the top half of
+/// `u64` is kept out so an id always fits an `i64` in logs and tools).
+pub const NODE_ID: RangeInclusive<u64> = 1..=u64::MAX >> 1;
+/// `--max-peer-frame-bytes`: largest message to or from a peer (and at least
+/// `--max-frame-bytes` plus [`PEER_FRAME_OVERHEAD`], see [`validate`]).
+pub const MAX_PEER_FRAME_BYTES: RangeInclusive<u64> = MIB..=GIB;
+/// `--max-peer-connections`: peer connections served at once.
+pub const MAX_PEER_CONNECTIONS: RangeInclusive<u64> = 1..=65_536;
+/// `--heartbeat-ms`: leader heartbeat interval (and below half the election
+/// timeout, see [`validate`]).
+pub const HEARTBEAT_MS: RangeInclusive<u64> = 10..=10_000;
+/// `--election-timeout-ms`: the shortest time a follower waits for its
+/// leader before it starts an election.
+pub const ELECTION_TIMEOUT_MS: RangeInclusive<u64> = 50..=60_000;
+
+/// Room a client write needs in a peer frame besides the client's own frame:
+/// the 4-byte length, the append-entries request around it (vote, previous
+/// and commit log ids), the log entry's id and the command's session id and
+/// time. Those take a few hundred bytes; 64 KiB leaves room for a command
+/// that encodes a little larger than the request it came from. A member
+/// with peers needs `--max-peer-frame-bytes` of at least `--max-frame-bytes`
+/// plus this, so that any write a client may send can reach the others.
+pub const PEER_FRAME_OVERHEAD: u64 = 64 * KIB;
 
 /// Room a value needs in a frame besides its data and path (stat, version,
 /// flags, framing), used to check that the data limit fits the frame limit.
@@ -261,6 +286,32 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         &MAX_REPLY_BACKLOG_BYTES,
     )?;
 
+    check("node_id", "id", cfg.node_id, &NODE_ID)?;
+    check(
+        "max_peer_frame_bytes",
+        "max-peer-frame-bytes",
+        cfg.max_peer_frame_bytes as u64,
+        &MAX_PEER_FRAME_BYTES,
+    )?;
+    check(
+        "max_peer_connections",
+        "max-peer-connections",
+        cfg.max_peer_connections as u64,
+        &MAX_PEER_CONNECTIONS,
+    )?;
+    check(
+        "heartbeat",
+        "heartbeat-ms",
+        ms(cfg.heartbeat),
+        &HEARTBEAT_MS,
+    )?;
+    check(
+        "election_timeout",
+        "election-timeout-ms",
+        ms(cfg.election_timeout),
+        &ELECTION_TIMEOUT_MS,
+    )?;
+
     if cfg.max_handshake_frame_bytes > cfg.max_frame_bytes {
         return Err(Error::BadArguments(format!(
             "--max-handshake-frame-bytes ({}) is above --max-frame-bytes ({})",
@@ -305,7 +356,84 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
             cfg.max_reply_backlog_bytes, cfg.max_outbound_bytes
         )));
     }
+    validate_cluster(cfg)
+}
+
+/// The cluster settings against each other and the client settings.
+fn validate_cluster(cfg: &ServerConfig) -> Result<()> {
+    let (heartbeat, election) = (ms(cfg.heartbeat), ms(cfg.election_timeout));
+    if heartbeat.saturating_mul(2) >= election {
+        return Err(Error::BadArguments(format!(
+            "--heartbeat-ms ({heartbeat}) must be below half of --election-timeout-ms \
+             ({election}): followers would start elections while the leader is healthy"
+        )));
+    }
+    // The test hook `peer_socket` stands in for `--peer-listen`.
+    let has_peer_port = cfg.peer_listen.is_some() || cfg.peer_socket.is_some();
+    if let Some(peer) = cfg.peer_listen
+        && same_socket(peer, cfg.listen)
+    {
+        return Err(Error::BadArguments(format!(
+            "--peer-listen ({peer}) is the client address --listen ({}): peers need a \
+             port of their own",
+            cfg.listen
+        )));
+    }
+    if has_peer_port {
+        let needed = cfg.max_frame_bytes as u64 + PEER_FRAME_OVERHEAD;
+        if (cfg.max_peer_frame_bytes as u64) < needed {
+            return Err(Error::BadArguments(format!(
+                "--max-peer-frame-bytes ({}) cannot carry a client write of --max-frame-bytes \
+                 ({}) to the other members: it must be at least {needed} \
+                 (--max-frame-bytes + {PEER_FRAME_OVERHEAD})",
+                cfg.max_peer_frame_bytes, cfg.max_frame_bytes
+            )));
+        }
+    }
+    let Some(cluster) = &cfg.cluster else {
+        return Ok(());
+    };
+    if !has_peer_port {
+        return Err(Error::BadArguments(
+            "--cluster requires --peer-listen: the other members reach this one there".into(),
+        ));
+    }
+    for &id in cluster.keys() {
+        if !NODE_ID.contains(&id) {
+            return Err(Error::BadArguments(format!(
+                "--cluster: member id {id} is outside the valid id range {}..={}",
+                NODE_ID.start(),
+                NODE_ID.end()
+            )));
+        }
+    }
+    if !cluster.contains_key(&cfg.node_id) {
+        let ids: Vec<String> = cluster.keys().map(u64::to_string).collect();
+        return Err(Error::BadArguments(format!(
+            "--id {} is not a member of --cluster (ids {}): give this member's own id",
+            cfg.node_id,
+            ids.join(", ")
+        )));
+    }
+    let mut seen = std::collections::HashMap::new();
+    for (&id, &addr) in cluster {
+        if let Some(other) = seen.insert(addr, id) {
+            return Err(Error::BadArguments(format!(
+                "--cluster: members {other} and {id} have the same peer address {addr}"
+            )));
+        }
+    }
     Ok(())
+}
+
+/// Whether two listen addresses would take the same port: the same port
+/// (not 0, which picks a free one) on the same address, or on the wildcard
+/// address of the same family.
+fn same_socket(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 #[cfg(test)]
@@ -350,5 +478,150 @@ mod tests {
         let mut cfg = ServerConfig::new("/tmp/x");
         cfg.max_reply_backlog_bytes = cfg.max_outbound_bytes + 1;
         assert!(err(&cfg).contains("above --max-outbound-bytes"));
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// A valid three-member setup for member 1.
+    fn member() -> ServerConfig {
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.peer_listen = Some(addr("127.0.0.1:2381"));
+        cfg.cluster = Some(
+            [
+                (1, addr("127.0.0.1:2381")),
+                (2, addr("127.0.0.1:2382")),
+                (3, addr("127.0.0.1:2383")),
+            ]
+            .into(),
+        );
+        cfg
+    }
+
+    #[test]
+    fn cluster_settings_out_of_range_are_refused_by_name() {
+        validate(&member()).unwrap();
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.node_id = 0;
+        let e = err(&cfg);
+        assert!(e.contains("--id") && e.contains("is 0"), "{e}");
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.max_peer_frame_bytes = 1024;
+        assert!(err(&cfg).contains("--max-peer-frame-bytes"));
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.max_peer_connections = 0;
+        assert!(err(&cfg).contains("--max-peer-connections"));
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.heartbeat = Duration::from_millis(5);
+        assert!(err(&cfg).contains("--heartbeat-ms"));
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.election_timeout = Duration::from_secs(61);
+        assert!(err(&cfg).contains("--election-timeout-ms"));
+    }
+
+    #[test]
+    fn heartbeat_must_be_below_half_the_election_timeout() {
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.heartbeat = Duration::from_millis(150);
+        cfg.election_timeout = Duration::from_millis(300);
+        let e = err(&cfg);
+        assert!(
+            e.contains("--heartbeat-ms (150)") && e.contains("--election-timeout-ms (300)"),
+            "{e}"
+        );
+        cfg.heartbeat = Duration::from_millis(149);
+        validate(&cfg).unwrap();
+    }
+
+    #[test]
+    fn cluster_requires_peer_listen() {
+        let mut cfg = member();
+        cfg.peer_listen = None;
+        let e = err(&cfg);
+        assert!(e.contains("--cluster requires --peer-listen"), "{e}");
+    }
+
+    #[test]
+    fn id_must_be_a_member_of_the_cluster() {
+        let mut cfg = member();
+        cfg.node_id = 4;
+        let e = err(&cfg);
+        assert!(
+            e.contains("--id 4 is not a member of --cluster") && e.contains("1, 2, 3"),
+            "{e}"
+        );
+        cfg.node_id = 3;
+        validate(&cfg).unwrap();
+    }
+
+    #[test]
+    fn cluster_member_ids_must_be_valid_ids() {
+        let mut cfg = member();
+        cfg.cluster
+            .as_mut()
+            .unwrap()
+            .insert(0, addr("127.0.0.1:2384"));
+        let e = err(&cfg);
+        assert!(e.contains("--cluster: member id 0"), "{e}");
+    }
+
+    #[test]
+    fn peer_listen_must_not_be_the_client_address() {
+        let mut cfg = member();
+        cfg.peer_listen = Some(cfg.listen);
+        let e = err(&cfg);
+        assert!(
+            e.contains("--peer-listen (127.0.0.1:2281)") && e.contains("--listen"),
+            "{e}"
+        );
+        // The wildcard address of the same family takes the port too.
+        cfg.peer_listen = Some(addr("0.0.0.0:2281"));
+        assert!(err(&cfg).contains("--peer-listen (0.0.0.0:2281)"));
+        // Port 0 picks a free port for each.
+        cfg.listen = addr("127.0.0.1:0");
+        cfg.peer_listen = Some(addr("127.0.0.1:0"));
+        validate(&cfg).unwrap();
+        // Another port, or another address, is fine.
+        cfg.listen = addr("127.0.0.1:2281");
+        cfg.peer_listen = Some(addr("127.0.0.1:2381"));
+        validate(&cfg).unwrap();
+        cfg.peer_listen = Some(addr("127.0.0.2:2281"));
+        validate(&cfg).unwrap();
+    }
+
+    #[test]
+    fn two_members_with_one_peer_address_are_refused() {
+        let mut cfg = member();
+        cfg.cluster
+            .as_mut()
+            .unwrap()
+            .insert(3, addr("127.0.0.1:2382"));
+        let e = err(&cfg);
+        assert!(
+            e.contains("members 2 and 3 have the same peer address 127.0.0.1:2382"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_peer_frame_must_carry_a_client_write() {
+        let mut cfg = member();
+        cfg.max_frame_bytes = 64 * 1024 * 1024;
+        cfg.max_peer_frame_bytes = 64 * 1024 * 1024;
+        let e = err(&cfg);
+        assert!(
+            e.contains("--max-peer-frame-bytes (67108864)")
+                && e.contains("--max-frame-bytes (67108864)")
+                && e.contains(&format!("at least {}", 64 * MIB + PEER_FRAME_OVERHEAD)),
+            "{e}"
+        );
+        cfg.max_peer_frame_bytes = (64 * MIB + PEER_FRAME_OVERHEAD) as usize;
+        validate(&cfg).unwrap();
+        // A server without peers never sends a peer frame.
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.max_frame_bytes = 64 * 1024 * 1024;
+        cfg.max_peer_frame_bytes = 64 * 1024 * 1024;
+        validate(&cfg).unwrap();
     }
 }
