@@ -23,6 +23,7 @@ mod dispatch;
 mod forward;
 mod handshake;
 mod housekeeping;
+mod node_id;
 mod outbound;
 mod resources;
 mod sessions;
@@ -192,6 +193,7 @@ impl Server {
     pub async fn start(mut cfg: ServerConfig) -> Result<Server> {
         bounds::validate(&cfg)?;
         crate::replication::create_data_dir(&cfg.data_dir)?;
+        node_id::check_or_record(&cfg.data_dir, cfg.node_id)?;
         resources::check_free_space(&cfg.data_dir, cfg.min_free_disk_bytes)?;
         cfg.max_connections =
             resources::fd_budget(cfg.max_connections, cfg.fd_reserve)?.max_connections;
