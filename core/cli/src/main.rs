@@ -16,6 +16,7 @@ use coord_client::{CreateMode, Stat};
 use coord_server::server::{Server, ServerConfig};
 use futures::StreamExt;
 
+mod cluster_cmd;
 mod serve_args;
 use serve_args::ServeArgs;
 
@@ -48,7 +49,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a durable single-node server.
+    /// Run a server: the durable single-node default, or a cluster member
+    /// (--id, --peer-listen, --cluster).
     Serve(ServeArgs),
     /// Create a node; prints the created path.
     Create {
@@ -97,6 +99,11 @@ enum Command {
     /// Measure the machine's floor and coord's create/set/get; print a table
     /// (with --soak: the soak under abusive clients instead).
     Bench(BenchArgs),
+    /// Cluster membership: status, add, remove.
+    Cluster {
+        #[command(subcommand)]
+        action: cluster_cmd::ClusterCmd,
+    },
     /// Print events on a node (or its subtree), one per line, until interrupted.
     Watch {
         path: String,
@@ -223,7 +230,17 @@ async fn run(cli: Cli) -> Result<(), Error> {
         .session_timeout(Duration::from_millis(cli.session_timeout_ms))
         .connect()
         .await?;
-    let result = verb(&client, command).await;
+    let result = match command {
+        Command::Cluster { action } => {
+            cluster_cmd::run(
+                &client,
+                action,
+                Duration::from_millis(cli.session_timeout_ms),
+            )
+            .await
+        }
+        command => verb(&client, command).await,
+    };
     let closed = client.close().await;
     result.and(closed)
 }
@@ -231,7 +248,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
 async fn verb(client: &Client, command: Command) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Serve(_) | Command::Bench(_) => unreachable!("handled in run"),
+        Command::Serve(_) | Command::Bench(_) | Command::Cluster { .. } => {
+            unreachable!("handled in run")
+        }
         Command::Create {
             path,
             data,

@@ -97,6 +97,8 @@ fn result_name(r: &Option<Res>) -> &'static str {
         Some(Res::AddWatch(_)) => "AddWatch",
         Some(Res::RemoveWatches(_)) => "RemoveWatches",
         Some(Res::CloseSession(_)) => "CloseSession",
+        Some(Res::ClusterStatus(_)) => "ClusterStatus",
+        Some(Res::ClusterChange(_)) => "ClusterChange",
     }
 }
 
@@ -391,6 +393,29 @@ impl Client {
             .await?;
         expect!(resp, Sync);
         Ok(())
+    }
+
+    /// The cluster as the server this client talks to sees it: members,
+    /// roles, the leader, and (when that server leads) each member's lag.
+    pub async fn cluster_status(&self) -> Result<proto::ClusterStatus> {
+        let resp = self
+            .call_without_min_zxid(Req::ClusterStatus(proto::ClusterStatusRequest {}))
+            .await?;
+        Ok(expect!(resp, ClusterStatus))
+    }
+
+    /// Changes the cluster's membership; the server must be the leader
+    /// (others answer `NotLeader`). Returns the membership after the change.
+    pub async fn cluster_change(
+        &self,
+        change: proto::cluster_change_request::Change,
+    ) -> Result<proto::ClusterStatus> {
+        let resp = self
+            .call_without_min_zxid(Req::ClusterChange(proto::ClusterChangeRequest {
+                change: Some(change),
+            }))
+            .await?;
+        Ok(expect!(resp, ClusterChange))
     }
 
     /// Sets a persistent watch on `path` (see [`WatchMode`]). It stays until

@@ -204,6 +204,45 @@ impl Replica {
             .map_err(map_membership_err)
     }
 
+    /// Records new addresses for member `id`, which stays the same member
+    /// (same data, same vote). Call it on the leader.
+    pub async fn update_member(&self, id: NodeId, member: Member) -> Result<(), Error> {
+        self.raft
+            .change_membership(
+                openraft::ChangeMembers::SetNodes(BTreeMap::from([(id, member)])),
+                false,
+            )
+            .await
+            .map(|_| ())
+            .map_err(map_membership_err)
+    }
+
+    /// Removes member `id` from the cluster (a voter through joint
+    /// consensus, a learner at once). Call it on the leader.
+    pub async fn remove_member(&self, id: NodeId) -> Result<(), Error> {
+        let membership = self.metrics.borrow().membership_config.membership().clone();
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let change: openraft::ChangeMembers<NodeId, Member> = if voters.contains(&id) {
+            if voters.len() == 1 {
+                return Err(Error::BadArguments(format!(
+                    "member {id} is the only voter: a cluster cannot remove its last voter"
+                )));
+            }
+            openraft::ChangeMembers::ReplaceAllVoters(
+                voters.into_iter().filter(|v| *v != id).collect(),
+            )
+        } else if membership.get_node(&id).is_some() {
+            openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        } else {
+            return Err(Error::NoNode(format!("member {id} is not in the cluster")));
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map(|_| ())
+            .map_err(map_membership_err)
+    }
+
     /// Waits until this member knows a leader (itself or another), at most
     /// `timeout`; returns the leader's id.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, Error> {
@@ -349,6 +388,14 @@ impl Replica {
             if voters == BTreeSet::from([self.node_id]) {
                 // Sole voter: no need to sit out an election timeout.
                 self.raft.trigger().elect().await.map_err(map_fatal)?;
+            } else {
+                // Waiting here would time out: no peer can be reached.
+                return Err(Error::BadArguments(format!(
+                    "the data dir {} belongs to member {} of a cluster with voters {voters:?}: \
+                     start it with --peer-listen and --cluster (see README, \"Running a cluster\")",
+                    cfg.data_dir.display(),
+                    self.node_id
+                )));
             }
         }
         self.raft

@@ -15,6 +15,10 @@ use super::{ServerConfig, Shared, forward};
 use crate::error::{Error, Result};
 use crate::replication::peer::{PeerConfig, TcpNetwork, serve_peers};
 use crate::replication::{Member, NodeId};
+use coord_proto::proto;
+
+/// How long `cluster add` waits for a new member to catch up with the log.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 
 /// The name peers present in their handshake.
 const CLUSTER_NAME: &str = "coord";
@@ -22,13 +26,18 @@ const CLUSTER_NAME: &str = "coord";
 /// A bound peer port, before the server serves on it.
 pub(crate) struct Peers {
     listener: TcpListener,
+    addr: SocketAddr,
     cfg: PeerConfig,
     max_connections: usize,
 }
 
 impl Peers {
     /// Binds `--peer-listen` (or takes the test's pre-bound socket).
-    pub(crate) async fn bind(cfg: &ServerConfig) -> Result<Peers> {
+    pub(crate) async fn bind(
+        cfg: &ServerConfig,
+        client_addr: &str,
+        directory: &crate::replication::peer::Directory,
+    ) -> Result<Peers> {
         let listener = match (&cfg.peer_socket, cfg.peer_listen) {
             (Some(socket), _) => {
                 let std = socket
@@ -49,15 +58,23 @@ impl Peers {
         };
         let mut peer = PeerConfig::new(CLUSTER_NAME, cfg.node_id);
         peer.max_frame_bytes = cfg.max_peer_frame_bytes;
+        peer.client_addr = client_addr.to_string();
+        peer.directory = directory.clone();
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Io(format!("peer socket: {e}")))?;
         info!(node_id = cfg.node_id, peer_addr = %addr, "listening for peers");
         Ok(Peers {
             listener,
+            addr,
             cfg: peer,
             max_connections: cfg.max_peer_connections,
         })
+    }
+
+    /// The address peers reach this member at.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// This member's raft network.
@@ -99,18 +116,156 @@ impl PeerTasks {
     }
 }
 
-/// The founding membership from `--cluster`: every member's peer address;
-/// this member's client address too (the others' are not known here).
+/// The founding membership from `--cluster`: every member's peer address
+/// (and this member's client address; the others' are learned in peer
+/// handshakes). Without `--cluster` there is none: a member with an empty
+/// data dir then waits to be added by a cluster's leader (`coord cluster
+/// add`); founding a cluster of one that can grow takes `--cluster` naming
+/// only this member.
 pub(crate) fn founding_members(
-    founders: &BTreeMap<u64, SocketAddr>,
+    founders: Option<&BTreeMap<u64, SocketAddr>>,
     me: NodeId,
     client_addr: &str,
-) -> BTreeMap<NodeId, Member> {
-    founders
-        .iter()
-        .map(|(id, peer)| {
-            let client = if *id == me { client_addr } else { "" };
-            (*id, Member::new(client, peer.to_string()))
+) -> Option<BTreeMap<NodeId, Member>> {
+    founders.map(|f| {
+        f.iter()
+            .map(|(id, peer)| {
+                let client = if *id == me { client_addr } else { "" };
+                (*id, Member::new(client, peer.to_string()))
+            })
+            .collect()
+    })
+}
+
+/// The cluster as this member sees it (`coord cluster status`).
+pub(crate) fn status(shared: &Shared) -> proto::ClusterStatus {
+    let m = shared.replica.metrics().borrow().clone();
+    let membership = m.membership_config.membership();
+    let voters: std::collections::BTreeSet<NodeId> = membership.voter_ids().collect();
+    let last = m.last_log_index.unwrap_or(0);
+    let members = membership
+        .nodes()
+        .map(|(id, member)| {
+            let client_addr = if member.addr.is_empty() {
+                shared.directory.client_addr(*id).unwrap_or_default()
+            } else {
+                member.addr.clone()
+            };
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(id))
+                .map(|l| l.map_or(0, |l| l.index));
+            let matched = if *id == m.id && m.replication.is_some() {
+                Some(last)
+            } else {
+                matched
+            };
+            proto::MemberStatus {
+                id: *id,
+                client_addr,
+                peer_addr: member.peer_addr.clone(),
+                role: if voters.contains(id) {
+                    "voter"
+                } else {
+                    "learner"
+                }
+                .into(),
+                matched_known: matched.is_some(),
+                matched_index: matched.unwrap_or(0),
+                lag: matched.map_or(0, |i| last.saturating_sub(i)),
+            }
         })
-        .collect()
+        .collect();
+    proto::ClusterStatus {
+        leader: m.current_leader.unwrap_or(0),
+        this_member: m.id,
+        term: m.current_term,
+        applied_index: m.last_applied.map_or(0, |l| l.index),
+        members,
+    }
+}
+
+/// Makes a membership change on the leader (`coord cluster add/remove`).
+pub(crate) async fn change(
+    shared: &Shared,
+    change: proto::cluster_change_request::Change,
+) -> Result<proto::ClusterStatus> {
+    use proto::cluster_change_request::Change;
+    if shared.own_member.is_none() {
+        return Err(Error::BadArguments(
+            "this server runs without a peer port: restart it with --peer-listen (same data \
+             dir) to let it grow into a cluster"
+                .into(),
+        ));
+    }
+    if !shared.replica.is_leader() {
+        let leader = shared.replica.leader();
+        let at = leader
+            .and_then(|l| shared.replica.member(l).map(|m| (l, m.addr)))
+            .map(|(l, a)| {
+                let a = if a.is_empty() {
+                    shared.directory.client_addr(l).unwrap_or_default()
+                } else {
+                    a
+                };
+                format!("member {l} at {a}")
+            })
+            .unwrap_or_else(|| "not known".into());
+        return Err(Error::NotLeader(format!(
+            "membership changes are made by the leader ({at})"
+        )));
+    }
+    match change {
+        Change::Add(a) => {
+            if a.id == 0 {
+                return Err(Error::BadArguments("member id 0 is not allowed".into()));
+            }
+            if a.peer_addr.parse::<SocketAddr>().is_err()
+                && tokio::net::lookup_host(&a.peer_addr).await.is_err()
+            {
+                return Err(Error::BadArguments(format!(
+                    "peer address {:?} of member {} is not host:port",
+                    a.peer_addr, a.id
+                )));
+            }
+            info!(id = a.id, peer_addr = %a.peer_addr, learner = a.learner, "adding a member");
+            let (id, peer) = (a.id, a.peer_addr.clone());
+            let added = tokio::time::timeout(
+                CATCH_UP_LIMIT,
+                shared
+                    .replica
+                    .add_learner(a.id, Member::new(a.client_addr, a.peer_addr)),
+            )
+            .await;
+            match added {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(Error::OperationTimeout(format!(
+                        "member {id} was added as a learner but has not caught up within \
+                         {CATCH_UP_LIMIT:?}: is it running and reachable at {peer}? \
+                         `coord cluster status` shows its lag; promote it with `cluster add` \
+                         again once it caught up, or `cluster remove {id}`"
+                    )));
+                }
+            }
+            if !a.learner {
+                let mut voters: std::collections::BTreeSet<NodeId> = shared
+                    .replica
+                    .metrics()
+                    .borrow()
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .collect();
+                voters.insert(a.id);
+                shared.replica.change_voters(voters).await?;
+            }
+        }
+        Change::Remove(id) => {
+            info!(id, "removing a member");
+            shared.replica.remove_member(id).await?;
+        }
+    }
+    Ok(status(shared))
 }

@@ -401,6 +401,23 @@ async fn read_response(
                 Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
             }
         }
+        Req::ClusterStatus(_) => ok_frame(
+            xid,
+            *shared.applied.borrow(),
+            Res::ClusterStatus(super::cluster::status(shared)),
+        ),
+        Req::ClusterChange(c) => {
+            let changed = match c.change {
+                Some(change) => super::cluster::change(shared, change).await,
+                None => Err(Error::BadArguments(
+                    "cluster change without a change".into(),
+                )),
+            };
+            match changed {
+                Ok(status) => ok_frame(xid, *shared.applied.borrow(), Res::ClusterChange(status)),
+                Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
+            }
+        }
         other => match read_now(shared, conn, session, xid, other, sink) {
             ReadReply::Sent => return,
             ReadReply::Ready(frame) => frame,

@@ -69,6 +69,16 @@ async fn take_office(shared: &Shared) -> Result<(), crate::error::Error> {
         .replica
         .replicate_limits(&shared.cfg.limits, shared.now_ms())
         .await?;
+    if let Some(own) = &shared.own_member {
+        let me = shared.replica.node_id();
+        if shared.replica.member(me).as_ref() != Some(own) {
+            // Started with other addresses than the membership records
+            // (a single node given a peer port, or a changed --listen).
+            shared.replica.update_member(me, own.clone()).await?;
+            info!(node_id = me, peer_addr = %own.peer_addr, client_addr = %own.addr,
+                  "recorded this member's addresses in the membership");
+        }
+    }
     info!(
         node_id = shared.replica.node_id(),
         "elected leader: every session has a full timeout"

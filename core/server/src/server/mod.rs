@@ -92,6 +92,11 @@ pub(crate) struct Shared {
     pub(crate) bulk: bulk::Bulk,
     /// Forwards writes to the leader when this member does not lead.
     pub(crate) forwarder: Arc<forward::Forwarder>,
+    /// Client addresses of the other members (from peer handshakes).
+    pub(crate) directory: crate::replication::peer::Directory,
+    /// This member's addresses as it serves now (cluster members only); a
+    /// new leader corrects its own entry in the membership if they changed.
+    pub(crate) own_member: Option<crate::replication::Member>,
 }
 
 impl Shared {
@@ -221,16 +226,31 @@ impl Server {
             .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", cfg.listen)))?;
         let local_addr = listener.local_addr()?;
         rcfg.client_addr = local_addr.to_string();
-        let peer = match &cfg.cluster {
-            Some(_) => Some(cluster::Peers::bind(&cfg).await?),
-            None => None,
+        let directory = crate::replication::peer::Directory::default();
+        // With a peer port this server is a cluster member (perhaps of a
+        // cluster of one that can grow); without, the embedded single node.
+        let peer = if cfg.peer_listen.is_some() || cfg.peer_socket.is_some() {
+            Some(cluster::Peers::bind(&cfg, &rcfg.client_addr, &directory).await?)
+        } else {
+            None
         };
-        let replica = match (&peer, &cfg.cluster) {
-            (Some(p), Some(founders)) => {
-                let members = cluster::founding_members(founders, cfg.node_id, &rcfg.client_addr);
-                Replica::start_member(rcfg, observer.clone(), p.network(), Some(members)).await?
+        let own_member = peer.as_ref().map(|p| {
+            crate::replication::Member::new(rcfg.client_addr.clone(), p.addr().to_string())
+        });
+        let replica = match &peer {
+            Some(p) => {
+                let founders =
+                    cluster::founding_members(cfg.cluster.as_ref(), cfg.node_id, &rcfg.client_addr);
+                if founders.is_none() {
+                    info!(
+                        node_id = cfg.node_id,
+                        "no --cluster: with an empty data dir this member waits to be added \
+                         by a cluster's leader (coord cluster add)"
+                    );
+                }
+                Replica::start_member(rcfg, observer.clone(), p.network(), founders).await?
             }
-            _ => Replica::start(rcfg, observer.clone()).await?,
+            None => Replica::start(rcfg, observer.clone()).await?,
         };
         let sm = replica.state();
         let clock = LeaderClock::start(sm.read().unwrap_or_else(|p| p.into_inner()).last_time_ms());
@@ -266,6 +286,8 @@ impl Server {
             bulk: bulk::Bulk::start()
                 .map_err(|e| Error::Io(format!("cannot start the bulk reply thread: {e}")))?,
             forwarder,
+            directory,
+            own_member,
         });
         let peers = peer.map(|p| p.serve(&shared, shutdown_rx.clone()));
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));

@@ -66,11 +66,15 @@ async fn connect(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<Tcp
             cluster_name: cfg.cluster_name.clone(),
             from: cfg.node_id,
             to: target,
+            client_addr: cfg.client_addr.clone(),
         };
         frame::write(&mut s, &hello, MAX_HANDSHAKE_BYTES).await?;
         let reply: proto::HelloReply = frame::read(&mut s, MAX_HANDSHAKE_BYTES).await?;
         match reply.reply {
-            Some(proto::hello_reply::Reply::Welcome(_)) => Ok(s),
+            Some(proto::hello_reply::Reply::Welcome(w)) => {
+                cfg.directory.record(target, &w.client_addr);
+                Ok(s)
+            }
             Some(proto::hello_reply::Reply::Refusal(r)) => Err(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 format!(

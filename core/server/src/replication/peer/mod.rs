@@ -26,9 +26,11 @@ mod tests;
 pub use client::{TcpNetwork, TcpPeer, open_forward};
 pub use server::serve_peers;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -67,6 +69,35 @@ pub struct PeerConfig {
     pub max_frame_bytes: usize,
     /// How long opening a connection and its handshake may take.
     pub connect_timeout: Duration,
+    /// Where clients reach this member (told to peers in the handshake).
+    pub client_addr: String,
+    /// The client addresses peers told this member, by member id.
+    pub directory: Directory,
+}
+
+/// Client addresses of the members, learned from peer handshakes.
+#[derive(Debug, Clone, Default)]
+pub struct Directory(Arc<Mutex<BTreeMap<NodeId, String>>>);
+
+impl Directory {
+    /// Records that member `id` is reached by clients at `addr`.
+    pub fn record(&self, id: NodeId, addr: &str) {
+        if !addr.is_empty() {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, addr.to_string());
+        }
+    }
+
+    /// The client address of member `id`, if a handshake told it.
+    pub fn client_addr(&self, id: NodeId) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
 }
 
 impl PeerConfig {
@@ -77,6 +108,8 @@ impl PeerConfig {
             node_id,
             max_frame_bytes: DEFAULT_MAX_PEER_FRAME_BYTES,
             connect_timeout: Duration::from_secs(2),
+            client_addr: String::new(),
+            directory: Directory::default(),
         }
     }
 }

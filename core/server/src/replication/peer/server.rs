@@ -88,9 +88,11 @@ async fn serve_one(
         let _ = frame::write(&mut s, &reply, MAX_HANDSHAKE_BYTES).await;
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, reason));
     }
+    cfg.directory.record(hello.from, &hello.client_addr);
     let welcome = proto::HelloReply {
         reply: Some(proto::hello_reply::Reply::Welcome(proto::Welcome {
             protocol_version: PROTOCOL_VERSION,
+            client_addr: cfg.client_addr.clone(),
         })),
     };
     frame::write(&mut s, &welcome, MAX_HANDSHAKE_BYTES).await?;

@@ -45,6 +45,7 @@ async fn member_one(dir: &std::path::Path) -> (Replica, String, tokio::task::Joi
 async fn hello(addr: &str, cluster: &str, to: u64) -> proto::HelloReply {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let h = proto::Hello {
+        client_addr: String::new(),
         protocol_version: PROTOCOL_VERSION,
         cluster_name: cluster.into(),
         from: 7,
@@ -116,6 +117,7 @@ fn garbage_and_oversized_frames_close_only_their_own_connection() {
         // A welcomed caller sending a request that does not decode.
         let mut s = TcpStream::connect(&addr).await.expect("connect");
         let h = proto::Hello {
+            client_addr: String::new(),
             protocol_version: PROTOCOL_VERSION,
             cluster_name: "c1".into(),
             from: 2,
