@@ -60,6 +60,7 @@ impl Peers {
         peer.max_frame_bytes = cfg.max_peer_frame_bytes;
         peer.client_addr = client_addr.to_string();
         peer.directory = directory.clone();
+        peer.dial = cfg.peer_dial.clone();
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Io(format!("peer socket: {e}")))?;

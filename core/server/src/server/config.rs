@@ -141,6 +141,10 @@ pub struct ServerConfig {
     /// bind every member's port first so that each knows the others').
     #[doc(hidden)]
     pub peer_socket: Option<std::sync::Arc<std::net::TcpListener>>,
+    /// Test hook, not a setting: where to dial each peer instead of its
+    /// peer address (tests put a fault-injecting proxy on every link).
+    #[doc(hidden)]
+    pub peer_dial: Option<crate::replication::peer::PeerDial>,
     /// Test hook, not a setting: how long a read that set a watch pauses
     /// between registering the watch and queueing its reply (0 outside tests).
     #[doc(hidden)]
@@ -185,6 +189,7 @@ impl ServerConfig {
             heartbeat: Duration::from_millis(100),
             election_timeout: Duration::from_millis(300),
             peer_socket: None,
+            peer_dial: None,
             pause_before_watched_reply: Duration::ZERO,
         }
     }

@@ -52,6 +52,8 @@ impl RaftNetworkFactory<TypeConfig> for TcpNetwork {
 /// Opens a connection to member `target` at `addr` and shakes hands, within
 /// `cfg.connect_timeout`.
 async fn connect(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<TcpStream> {
+    let routed = cfg.dial.as_ref().and_then(|d| (d.0)(target));
+    let addr = routed.as_deref().unwrap_or(addr);
     if addr.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,

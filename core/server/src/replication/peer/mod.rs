@@ -73,6 +73,20 @@ pub struct PeerConfig {
     pub client_addr: String,
     /// The client addresses peers told this member, by member id.
     pub directory: Directory,
+    /// Test hook: where to dial a member instead of its peer address (tests
+    /// put a fault-injecting proxy on each link).
+    pub dial: Option<PeerDial>,
+}
+
+/// See [`PeerConfig::dial`]: maps a member id to the address to dial, or
+/// `None` for the member's own peer address.
+#[derive(Clone)]
+pub struct PeerDial(pub Arc<dyn Fn(NodeId) -> Option<String> + Send + Sync>);
+
+impl std::fmt::Debug for PeerDial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerDial(..)")
+    }
 }
 
 /// Client addresses of the members, learned from peer handshakes.
@@ -110,6 +124,7 @@ impl PeerConfig {
             connect_timeout: Duration::from_secs(2),
             client_addr: String::new(),
             directory: Directory::default(),
+            dial: None,
         }
     }
 }
