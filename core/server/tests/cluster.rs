@@ -4,14 +4,39 @@
 //! the follower's own apply; `sync` works everywhere; sessions live while
 //! their clients talk to any member, and survive the leader's death.
 
+mod raw;
 mod support;
 
 use std::time::Duration;
 
 use coord_client::{Client, CreateMode, Error};
+use coord_proto::proto;
 use coord_server::testing::{TestCluster, proxy::Proxy};
 use futures::future::join_all;
+use raw::{Raw, error_of};
 use support::eventually;
+
+fn create_op(path: &str) -> proto::request::Op {
+    proto::request::Op::Create(proto::CreateRequest {
+        path: path.into(),
+        ..Default::default()
+    })
+}
+
+/// Resumes `first`'s session on another connection to `addr`.
+async fn resume(addr: std::net::SocketAddr, first: &Raw) -> Raw {
+    Raw::handshake(
+        addr,
+        proto::Connect {
+            protocol_version: coord_proto::wire::PROTOCOL_VERSION,
+            requested_timeout_ms: 5000,
+            session_id: first.connected.session_id,
+            session_secret: first.connected.session_secret.clone(),
+            last_zxid: first.connected.last_zxid,
+        },
+    )
+    .await
+}
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -238,5 +263,60 @@ async fn a_member_cut_off_from_any_leader_refuses_new_sessions() {
     })
     .await;
     assert!(refused, "a member without a leader opened a session");
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_refuses_a_moved_sessions_old_connection_on_another_follower() {
+    let (c, leader) = cluster().await;
+    let followers: Vec<u64> = c.running().into_iter().filter(|id| *id != leader).collect();
+    let addr = |id: u64| c.server(id).unwrap().local_addr();
+    let mut old = Raw::session(addr(followers[0]), 5000).await;
+    let r = old.call(1, create_op("/by-old")).await;
+    assert!(error_of(&r).is_none(), "{r:?}");
+    // The session moves to the other follower; a write there is answered,
+    // so the leader has seen the move before the old connection writes.
+    let mut new = resume(addr(followers[1]), &old).await;
+    assert!(new.connected.resumed);
+    let r = new.call(1, create_op("/by-new")).await;
+    assert!(error_of(&r).is_none(), "{r:?}");
+    let r = old.call(2, create_op("/by-old-after-the-move")).await;
+    assert!(
+        matches!(error_of(&r), Some(coord_proto::Error::SessionMoved(_))),
+        "the old connection's write after the move: {r:?}"
+    );
+    // ... and the old connection is closed (this panics if it stays open
+    // past the patience of `raw`), and the write was not applied.
+    old.closing_reason().await;
+    let r = new
+        .call(
+            2,
+            proto::request::Op::Exists(proto::ExistsRequest {
+                path: "/by-old-after-the-move".into(),
+                watch: false,
+            }),
+        )
+        .await;
+    match r.result {
+        Some(proto::response::Result::Exists(e)) => assert!(e.stat.is_none(), "applied: {e:?}"),
+        other => panic!("exists: {other:?} {:?}", r.error),
+    }
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_resumed_on_a_follower_closes_its_old_connection_on_the_leader() {
+    let (c, leader) = cluster().await;
+    let follower = c.other_than(leader);
+    let addr = |id: u64| c.server(id).unwrap().local_addr();
+    let mut old = Raw::session(addr(leader), 5000).await;
+    let mut new = resume(addr(follower), &old).await;
+    let r = new.call(1, create_op("/moved")).await;
+    assert!(error_of(&r).is_none(), "{r:?}");
+    let reason = old.closing_reason().await;
+    assert!(
+        matches!(reason, Some(coord_proto::Error::SessionMoved(_))),
+        "the leader's old connection was closed with {reason:?}"
+    );
     c.stop().await.expect("stop");
 }

@@ -263,7 +263,8 @@ pub(crate) async fn complete(
                 sink.request_stop(Some(Error::ConnectionLoss(why.clone())));
                 return true;
             }
-            let close = matches!(kind, WriteKind::CloseSession) && outcome.is_ok();
+            let close = (matches!(kind, WriteKind::CloseSession) && outcome.is_ok())
+                || matches!(outcome, Err(Error::SessionMoved(_)));
             sink.send_frame(write_response(shared, xid, kind, outcome));
             close
         }

@@ -284,13 +284,15 @@ async fn stream_to_leader(
             };
             for r in down.results {
                 if let Some(proto::forward_result::Result::Failure(f)) = r.result {
-                    s.forwarder.fail_one(
-                        r.tag,
-                        Error::ConnectionLoss(format!(
-                            "the leader refused the forwarded write: {}",
-                            Error::from_code(f.code, f.detail)
+                    let e = match Error::from_code(f.code, f.detail) {
+                        // The session lives on another connection now: the
+                        // request gets that answer and this connection ends.
+                        moved @ Error::SessionMoved(_) => moved,
+                        e => Error::ConnectionLoss(format!(
+                            "the leader refused the forwarded write: {e}"
                         )),
-                    );
+                    };
+                    s.forwarder.fail_one(r.tag, e);
                 }
             }
             if let Some(r) = down.read_index {

@@ -126,8 +126,12 @@ impl Shared {
                 self.sessions
                     .check_owner(cmd.session_id, self.replica.node_id(), conn)?;
             }
-            let fut = self.replica.submit(cmd).await?;
-            return Ok(Box::pin(fut));
+            // Leadership lost between the check and the log: the write was
+            // not applied, but later writes of the session may reach the new
+            // leader through another path first, so the connection closes
+            // (as for a forwarded write whose leader went away).
+            let fut = self.replica.submit(cmd).await.map_err(deposed)?;
+            return Ok(Box::pin(async move { fut.await.map_err(deposed) }));
         }
         self.forwarder.submit(&self.replica, cmd, conn)
     }
@@ -470,6 +474,16 @@ async fn fail_stop(
         let _ = shutdown.send(true);
         // Keep the sender alive so `Server::failed` keeps its answer.
         std::future::pending::<()>().await;
+    }
+}
+
+/// `NotLeader` from the local log: this member was deposed meanwhile.
+fn deposed(e: Error) -> Error {
+    match e {
+        Error::NotLeader(why) => {
+            Error::ConnectionLoss(format!("this server stopped leading: {why}"))
+        }
+        e => e,
     }
 }
 

@@ -135,22 +135,26 @@ impl SessionManager {
         }
     }
 
-    /// The whole state was replaced (snapshot installed): track exactly its
-    /// sessions, each with a full timeout, and close connections whose session
-    /// is no longer in it.
+    /// The whole state was replaced (a snapshot from the leader installed):
+    /// track exactly its sessions, each with a full timeout, and close every
+    /// connection. Their clients resume on any member, re-registering their
+    /// watches from the zxid they saw: that replays what changed, which a
+    /// diff of two whole trees here could not do reliably. A session no
+    /// longer in the state is told it ended.
     pub(crate) fn on_reset(&self, sm: &StateMachine) {
         self.grant_full_timeouts(&sm.sessions(), Instant::now());
-        let gone: Vec<u64> = lock(&self.conns)
-            .owners
-            .keys()
-            .copied()
-            .filter(|id| sm.session(*id).is_none())
-            .collect();
-        for id in gone {
-            self.close_owner(
-                id,
-                Some(Error::SessionExpired(format!("session {id:#x} has ended"))),
-            );
+        let conns = lock(&self.conns);
+        for (session_id, conn) in &conns.owners {
+            let Some(handle) = conns.open.get(conn) else {
+                continue;
+            };
+            handle.close(Some(if sm.session(*session_id).is_none() {
+                Error::SessionExpired(format!("session {session_id:#x} has ended"))
+            } else {
+                Error::ConnectionLoss(
+                    "this server installed a snapshot from the leader: resume the session".into(),
+                )
+            }));
         }
     }
 
