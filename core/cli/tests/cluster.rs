@@ -254,3 +254,39 @@ fn a_data_dir_refuses_another_member_id() {
         "{log}"
     );
 }
+
+#[test]
+fn a_single_node_data_dir_grows_into_a_cluster() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let single = Served::start(&dir.path().join("m1"), &[]);
+    let (ok, _, err) = coord(single.addr(), &["create", "/kept", "one"]);
+    assert!(ok, "{err}");
+    single.kill9();
+    // The same data dir with a peer port: a cluster of one, led by member 1.
+    let ports = free_ports(2);
+    let first = member(dir.path(), 1, ports[0], None);
+    let second = member(dir.path(), 2, ports[1], None);
+    let status = status_with_leader(first.addr(), 1);
+    assert_eq!(status["leader"], 1);
+    assert_eq!(
+        status["members"][0]["peer_addr"],
+        format!("127.0.0.1:{}", ports[0]),
+        "member 1 recorded its new peer address: {status}"
+    );
+    let (ok, out, err) = coord(
+        first.addr(),
+        &[
+            "cluster",
+            "add",
+            "2",
+            &format!("127.0.0.1:{}", ports[1]),
+            "--client-addr",
+            second.addr(),
+        ],
+    );
+    assert!(ok, "cluster add: {out} {err}");
+    let (ok, out, err) = coord(second.addr(), &["get", "/kept"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "one");
+    assert_eq!(status_with_leader(second.addr(), 2)["leader"], 1);
+}
