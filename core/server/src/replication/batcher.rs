@@ -122,7 +122,7 @@ impl ProposalRoom {
 }
 
 /// What a command is charged against the queue's byte bound.
-fn proposal_bytes(cmd: &Command) -> usize {
+pub(crate) fn proposal_bytes(cmd: &Command) -> usize {
     payload_bytes(cmd) + COMMAND_OVERHEAD_BYTES
 }
 

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use super::{Shared, lock};
@@ -65,6 +65,11 @@ enum Up {
 /// The follower's side (see the module docs).
 pub(crate) struct Forwarder {
     node_id: NodeId,
+    /// Bytes of forwarded writes not yet answered, bounded like the
+    /// leader's proposal queue (`max_pending_proposal_bytes`): past it the
+    /// submitting connection waits (and stops reading its client).
+    room: Arc<Semaphore>,
+    room_max: usize,
     next_tag: AtomicU64,
     waiters: Mutex<HashMap<u64, oneshot::Sender<Result<Outcome, Error>>>>,
     reads: Mutex<HashMap<u64, oneshot::Sender<Result<u64, Error>>>>,
@@ -73,7 +78,8 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
-    pub(crate) fn new(node_id: NodeId) -> Forwarder {
+    pub(crate) fn new(node_id: NodeId, max_pending_bytes: usize) -> Forwarder {
+        let room_max = max_pending_bytes.clamp(1, Semaphore::MAX_PERMITS);
         let (tx, rx) = mpsc::unbounded_channel();
         // Tags start at a random point: entries this member forwarded before
         // a restart may still be applied after it, and must not be taken for
@@ -81,6 +87,8 @@ impl Forwarder {
         let start = rand::random::<u64>() >> 1;
         Forwarder {
             node_id,
+            room: Arc::new(Semaphore::new(room_max)),
+            room_max,
             next_tag: AtomicU64::new(start.max(1)),
             waiters: Mutex::default(),
             reads: Mutex::default(),
@@ -90,8 +98,9 @@ impl Forwarder {
     }
 
     /// Forwards `cmd` (of connection `conn`) to the leader; the future
-    /// resolves with the outcome once this member applied it.
-    pub(crate) fn submit(
+    /// resolves with the outcome once this member applied it. Waits while
+    /// `max_pending_proposal_bytes` of forwarded writes are unanswered.
+    pub(crate) async fn submit(
         &self,
         replica: &Replica,
         mut cmd: Command,
@@ -105,6 +114,15 @@ impl Forwarder {
                 ));
             }
         }
+        let charge = crate::replication::proposal_bytes(&cmd)
+            .min(self.room_max)
+            .min(u32::MAX as usize) as u32;
+        let permit = self
+            .room
+            .clone()
+            .acquire_many_owned(charge)
+            .await
+            .map_err(|_| Error::ShuttingDown("server is stopping".into()))?;
         let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
         cmd.origin = Origin {
             node: self.node_id,
@@ -117,6 +135,7 @@ impl Forwarder {
             return Err(Error::ShuttingDown("server is stopping".into()));
         }
         Ok(Box::pin(async move {
+            let _permit = permit;
             rx.await.unwrap_or_else(|_| {
                 Err(Error::ConnectionLoss(
                     "the forwarded write was dropped; it may or may not have been applied".into(),

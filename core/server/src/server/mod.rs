@@ -133,7 +133,7 @@ impl Shared {
             let fut = self.replica.submit(cmd).await.map_err(deposed)?;
             return Ok(Box::pin(async move { fut.await.map_err(deposed) }));
         }
-        self.forwarder.submit(&self.replica, cmd, conn)
+        self.forwarder.submit(&self.replica, cmd, conn).await
     }
 
     /// Waits until a read here is linearizable: the leader confirms its
@@ -209,7 +209,10 @@ impl Server {
         let watches = Arc::new(WatchRegistry::with_history_bytes(cfg.watch_history_bytes));
         let (applied_tx, applied_rx) = watch::channel(0u64);
         let sessions = Arc::new(SessionManager::new(watches.clone(), cfg.node_id));
-        let forwarder = Arc::new(forward::Forwarder::new(cfg.node_id));
+        let forwarder = Arc::new(forward::Forwarder::new(
+            cfg.node_id,
+            cfg.max_pending_proposal_bytes,
+        ));
         let observer = Arc::new(Observer {
             watches: watches.clone(),
             sessions: sessions.clone(),
