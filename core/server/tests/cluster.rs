@@ -320,3 +320,31 @@ async fn a_session_resumed_on_a_follower_closes_its_old_connection_on_the_leader
     );
     c.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_writes_through_a_follower_are_forwarded_in_batches_that_fit_a_peer_frame() {
+    // Peer frames as small as the settings allow: the writes in flight
+    // together must still travel in frames that fit, forwarded and in the
+    // log entries the leader sends.
+    let c = TestCluster::start_with(3, |cfg| {
+        cfg.max_peer_frame_bytes = cfg.max_frame_bytes
+            + coord_server::server::bounds::LOG_BATCH_BYTES as usize
+            + coord_server::server::bounds::PEER_FRAME_OVERHEAD as usize;
+    })
+    .await
+    .expect("cluster starts");
+    let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
+    let follower = c.other_than(leader);
+    let cl = client(&c.addr(follower), Duration::from_secs(10)).await;
+    let value = vec![7u8; 1_000_000];
+    let paths: Vec<String> = (0..100).map(|i| format!("/big-{i:03}")).collect();
+    let creates = paths
+        .iter()
+        .map(|p| cl.create(p, value.clone(), CreateMode::Persistent));
+    for r in join_all(creates).await {
+        r.expect("a 1 MB write through a follower");
+    }
+    assert_eq!(cl.get("/big-099").await.expect("get").0.len(), 1_000_000);
+    cl.close().await.expect("close");
+    c.stop().await.expect("stop");
+}

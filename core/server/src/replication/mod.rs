@@ -24,7 +24,7 @@
 //! wire protocol beyond `crate::wire`'s command conversion.
 
 mod batcher;
-pub(crate) use batcher::proposal_bytes;
+pub(crate) use batcher::{MAX_BATCH_BYTES, proposal_bytes};
 mod codec;
 mod files;
 mod log_index;

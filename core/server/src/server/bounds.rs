@@ -104,8 +104,14 @@ pub const ELECTION_TIMEOUT_MS: RangeInclusive<u64> = 50..=60_000;
 /// time. Those take a few hundred bytes; 64 KiB leaves room for a command
 /// that encodes a little larger than the request it came from. A member
 /// with peers needs `--max-peer-frame-bytes` of at least `--max-frame-bytes`
-/// plus this, so that any write a client may send can reach the others.
+/// plus [`LOG_BATCH_BYTES`] plus this: the leader groups writes into log
+/// entries of up to that many bytes plus one write, and a log entry must
+/// reach the other members in one message.
 pub const PEER_FRAME_OVERHEAD: u64 = 64 * KIB;
+
+/// Bytes of writes the leader groups into one log entry before it starts
+/// another (a single larger write still goes alone).
+pub const LOG_BATCH_BYTES: u64 = crate::replication::MAX_BATCH_BYTES as u64;
 
 /// Room a value needs in a frame besides its data and path (stat, version,
 /// flags, framing), used to check that the data limit fits the frame limit.
@@ -380,12 +386,12 @@ fn validate_cluster(cfg: &ServerConfig) -> Result<()> {
         )));
     }
     if has_peer_port {
-        let needed = cfg.max_frame_bytes as u64 + PEER_FRAME_OVERHEAD;
+        let needed = cfg.max_frame_bytes as u64 + LOG_BATCH_BYTES + PEER_FRAME_OVERHEAD;
         if (cfg.max_peer_frame_bytes as u64) < needed {
             return Err(Error::BadArguments(format!(
-                "--max-peer-frame-bytes ({}) cannot carry a client write of --max-frame-bytes \
-                 ({}) to the other members: it must be at least {needed} \
-                 (--max-frame-bytes + {PEER_FRAME_OVERHEAD})",
+                "--max-peer-frame-bytes ({}) cannot carry a log entry of client writes of \
+                 --max-frame-bytes ({}) to the other members: it must be at least {needed} \
+                 (--max-frame-bytes + {LOG_BATCH_BYTES} of grouped writes + {PEER_FRAME_OVERHEAD})",
                 cfg.max_peer_frame_bytes, cfg.max_frame_bytes
             )));
         }
@@ -605,7 +611,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_frame_must_carry_a_client_write() {
+    fn a_peer_frame_must_carry_a_log_entry_of_client_writes() {
         let mut cfg = member();
         cfg.max_frame_bytes = 64 * 1024 * 1024;
         cfg.max_peer_frame_bytes = 64 * 1024 * 1024;
@@ -613,10 +619,13 @@ mod tests {
         assert!(
             e.contains("--max-peer-frame-bytes (67108864)")
                 && e.contains("--max-frame-bytes (67108864)")
-                && e.contains(&format!("at least {}", 64 * MIB + PEER_FRAME_OVERHEAD)),
+                && e.contains(&format!(
+                    "at least {}",
+                    64 * MIB + LOG_BATCH_BYTES + PEER_FRAME_OVERHEAD
+                )),
             "{e}"
         );
-        cfg.max_peer_frame_bytes = (64 * MIB + PEER_FRAME_OVERHEAD) as usize;
+        cfg.max_peer_frame_bytes = (64 * MIB + LOG_BATCH_BYTES + PEER_FRAME_OVERHEAD) as usize;
         validate(&cfg).unwrap();
         // A server without peers never sends a peer frame.
         let mut cfg = ServerConfig::new("/tmp/x");

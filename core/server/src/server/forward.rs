@@ -270,6 +270,10 @@ pub(crate) async fn run(
             s.forwarder.fail_all(&why);
         }
         debug!(leader, why, "forward stream ended");
+        if metrics.borrow().current_leader == Some(leader) {
+            // Same leader, broken stream: do not reopen in a tight loop.
+            tokio::time::sleep(RETRY).await;
+        }
     }
 }
 
@@ -332,66 +336,70 @@ async fn stream_to_leader(
     };
     let mut touch = tokio::time::interval(touch_every);
     touch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A message taken from the queue that did not fit the batch before it.
+    let mut carry: Option<Up> = None;
+    // A batch stays well inside a peer frame (a single write is at most a
+    // client frame, which the settings keep below the peer frame).
+    let batch_limit = max / 2;
     let why = loop {
-        let up = tokio::select! {
-            item = rx.recv() => match item {
-                Some(item) => item,
-                None => break "stopping".to_string(),
-            },
-            _ = touch.tick() => {
-                let Some(s) = shared.upgrade() else { break "stopping".into() };
-                let ids = s.sessions.take_touched();
-                if ids.is_empty() {
+        let up = if let Some(up) = carry.take() {
+            up
+        } else {
+            tokio::select! {
+                item = rx.recv() => match item {
+                    Some(item) => item,
+                    None => break "stopping".to_string(),
+                },
+                _ = touch.tick() => {
+                    let Some(s) = shared.upgrade() else { break "stopping".into() };
+                    let ids = s.sessions.take_touched();
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    let msg = up_msg(proto::forward_up::Msg::Touches(proto::Touches { session_ids: ids }));
+                    if let Err(e) = frame::write(&mut wr, &msg, max).await {
+                        break format!("writing to the leader failed: {e}");
+                    }
                     continue;
                 }
-                let msg = up_msg(proto::forward_up::Msg::Touches(proto::Touches { session_ids: ids }));
-                if let Err(e) = frame::write(&mut wr, &msg, max).await {
-                    break format!("writing to the leader failed: {e}");
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        break "raft stopped".into();
+                    }
+                    if metrics.borrow_and_update().current_leader != Some(leader) {
+                        break "the leader changed".into();
+                    }
+                    continue;
                 }
-                continue;
+                _ = shutdown.changed() => break "stopping".into(),
+                r = &mut reader => break r.unwrap_or_else(|e| format!("reader failed: {e}")),
             }
-            changed = metrics.changed() => {
-                if changed.is_err() {
-                    break "raft stopped".into();
-                }
-                if metrics.borrow_and_update().current_leader != Some(leader) {
-                    break "the leader changed".into();
-                }
-                continue;
-            }
-            _ = shutdown.changed() => break "stopping".into(),
-            r = &mut reader => break r.unwrap_or_else(|e| format!("reader failed: {e}")),
         };
         let msg = match up {
             Up::Command { cmd, conn } => {
-                let mut commands = vec![proto::ForwardedCommand {
-                    command: Some(command_to_storage(&cmd)),
-                    connection: conn,
-                }];
-                let mut rest = Vec::new();
+                let mut bytes = crate::replication::proposal_bytes(&cmd);
+                let mut commands = vec![forwarded(&cmd, conn)];
                 while commands.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(Up::Command { cmd, conn }) => commands.push(proto::ForwardedCommand {
-                            command: Some(command_to_storage(&cmd)),
-                            connection: conn,
-                        }),
+                        Ok(Up::Command { cmd, conn }) => {
+                            let size = crate::replication::proposal_bytes(&cmd);
+                            if bytes + size > batch_limit {
+                                carry = Some(Up::Command { cmd, conn });
+                                break;
+                            }
+                            bytes += size;
+                            commands.push(forwarded(&cmd, conn));
+                        }
                         Ok(other) => {
-                            rest.push(other);
+                            carry = Some(other);
                             break;
                         }
                         Err(_) => break,
                     }
                 }
-                let batch = up_msg(proto::forward_up::Msg::Batch(proto::ForwardBatch {
+                up_msg(proto::forward_up::Msg::Batch(proto::ForwardBatch {
                     commands,
-                }));
-                if let Err(e) = frame::write(&mut wr, &batch, max).await {
-                    break format!("writing to the leader failed: {e}");
-                }
-                match rest.pop() {
-                    Some(other) => other_msg(other),
-                    None => continue,
-                }
+                }))
             }
             other => other_msg(other),
         };
@@ -401,6 +409,13 @@ async fn stream_to_leader(
     };
     reader.abort();
     why
+}
+
+fn forwarded(cmd: &Command, conn: ConnId) -> proto::ForwardedCommand {
+    proto::ForwardedCommand {
+        command: Some(command_to_storage(cmd)),
+        connection: conn,
+    }
 }
 
 fn up_msg(msg: proto::forward_up::Msg) -> proto::ForwardUp {
@@ -418,10 +433,7 @@ fn other_msg(up: Up) -> proto::ForwardUp {
             id,
         })),
         Up::Command { cmd, conn } => up_msg(proto::forward_up::Msg::Batch(proto::ForwardBatch {
-            commands: vec![proto::ForwardedCommand {
-                command: Some(command_to_storage(&cmd)),
-                connection: conn,
-            }],
+            commands: vec![forwarded(&cmd, conn)],
         })),
     }
 }
