@@ -256,7 +256,7 @@ fn a_data_dir_refuses_another_member_id() {
 }
 
 #[test]
-fn a_single_node_data_dir_grows_into_a_cluster() {
+fn a_single_node_data_dir_grows_into_a_cluster_with_a_learner() {
     let dir = tempfile::tempdir().expect("tempdir");
     let single = Served::start(&dir.path().join("m1"), &[]);
     let (ok, _, err) = coord(single.addr(), &["create", "/kept", "one"]);
@@ -282,11 +282,35 @@ fn a_single_node_data_dir_grows_into_a_cluster() {
             &format!("127.0.0.1:{}", ports[1]),
             "--client-addr",
             second.addr(),
+            "--learner",
         ],
     );
     assert!(ok, "cluster add: {out} {err}");
+    // A learner serves reads and forwards writes, and does not vote.
     let (ok, out, err) = coord(second.addr(), &["get", "/kept"]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "one");
-    assert_eq!(status_with_leader(second.addr(), 2)["leader"], 1);
+    let (ok, _, err) = coord(second.addr(), &["create", "/through-the-learner", "two"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = coord(first.addr(), &["get", "/through-the-learner"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "two");
+    let status = status_with_leader(second.addr(), 2);
+    assert_eq!(status["leader"], 1);
+    let roles: Vec<(u64, String)> = status["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_u64().unwrap(),
+                m["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(roles, vec![(1, "voter".into()), (2, "learner".into())]);
+    // Member 1 alone is still a majority: it goes on writing without the learner.
+    drop(second);
+    let (ok, _, err) = coord(first.addr(), &["create", "/without-the-learner", ""]);
+    assert!(ok, "a learner's absence stopped writes: {err}");
 }
