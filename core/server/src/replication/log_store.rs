@@ -187,6 +187,14 @@ impl LogStore {
 }
 
 impl LogReader {
+    /// The last entry the log store has been told to purge (the purge is
+    /// queued for the writer before this changes; openraft's `purged` metric
+    /// may run ahead of it).
+    #[cfg(test)]
+    pub(crate) fn last_purged(&self) -> Option<LogId<NodeId>> {
+        lock(&self.mem).last_purged
+    }
+
     /// Frame bytes of the live entries after `index` (all for `None`).
     pub(crate) fn bytes_after(&self, index: Option<u64>) -> u64 {
         lock(&self.mem).bytes_after(index)

@@ -94,6 +94,9 @@ impl ReplicationConfig {
 /// Default of [`ReplicationConfig::snapshot_log_bytes`] (`--snapshot-log-bytes`).
 pub const DEFAULT_SNAPSHOT_LOG_BYTES: u64 = 64 << 20;
 
+/// How long shutdown waits for a snapshot still being written.
+const SNAPSHOT_WRITE_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Aborts a background task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -112,8 +115,11 @@ pub struct Replica {
     log: WriterHandle,
     batcher: Batcher,
     _snapshot_trigger: Option<AbortOnDrop>,
-    /// The state-machine store (tests inject snapshot failures through it).
+    /// What the log store holds (tests).
     #[cfg(test)]
+    log_view: super::log_store::LogReader,
+    /// The state-machine store (shutdown waits for its snapshot thread;
+    /// tests inject snapshot failures through it).
     sm_store: SmStore,
 }
 
@@ -320,8 +326,9 @@ impl Replica {
         .map_err(|e| Error::Internal(format!("opening the stores: {e}")))??;
         let log = log_store.writer();
         let (log_reader, appended) = (log_store.reader(), log_store.appended_bytes());
-        let state = sm_store.state();
         #[cfg(test)]
+        let log_view = log_store.reader();
+        let state = sm_store.state();
         let sm_clone = sm_store.clone();
 
         let config = openraft::Config {
@@ -349,8 +356,9 @@ impl Replica {
         });
         let replica = Replica {
             _snapshot_trigger: snapshot_trigger,
-            #[cfg(test)]
             sm_store: sm_clone,
+            #[cfg(test)]
+            log_view,
             metrics: raft.metrics(),
             batcher: Batcher::start(
                 raft.clone(),
@@ -560,6 +568,13 @@ impl Replica {
         self.metrics.borrow().purged.map(|p| p.index)
     }
 
+    /// Index up to which the log store itself was told to purge (openraft's
+    /// metric may announce a purge before it reaches the store).
+    #[cfg(test)]
+    pub(crate) fn store_purged_index(&self) -> Option<u64> {
+        self.log_view.last_purged().map(|p| p.index)
+    }
+
     /// The most bytes of commands that were queued or in flight at once.
     pub fn pending_proposal_peak(&self) -> usize {
         self.batcher.pending_peak()
@@ -576,6 +591,15 @@ impl Replica {
             .shutdown()
             .await
             .map_err(|e| Error::Internal(format!("stopping raft: {e}")))?;
+        // Raft's state-machine task may outlive its core by a moment, and a
+        // snapshot being written goes on after raft stopped: let both finish
+        // (a snapshot ends with a rename) before the data dir is let go.
+        if !self.sm_store.wait_released(SNAPSHOT_WRITE_PATIENCE).await {
+            tracing::warn!(
+                patience = ?SNAPSHOT_WRITE_PATIENCE,
+                "a snapshot was still being written at shutdown; its temp file may remain"
+            );
+        }
         self.log
             .sync()
             .await

@@ -86,6 +86,10 @@ struct Inner {
     /// Bytes a snapshot file may take before its write fails as on a full
     /// disk (tests).
     space: Mutex<Option<u64>>,
+    /// Snapshot threads still running: one may outlive the build that
+    /// started it (raft stopping drops the build, not the thread), so a
+    /// replica's shutdown waits for them before the data dir is let go.
+    writing: tokio::sync::watch::Sender<usize>,
 }
 
 /// How a state-machine store is opened.
@@ -179,6 +183,7 @@ impl SmStore {
                 failed_at: Mutex::new(None),
                 failures: AtomicU64::new(0),
                 space: Mutex::new(None),
+                writing: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -296,6 +301,42 @@ impl SmStore {
     }
 }
 
+/// Counts one running snapshot thread while it lives.
+struct Writing(tokio::sync::watch::Sender<usize>);
+
+impl Writing {
+    fn start(count: &tokio::sync::watch::Sender<usize>) -> Writing {
+        count.send_modify(|n| *n += 1);
+        Writing(count.clone())
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+impl SmStore {
+    /// After raft stopped: waits (at most `limit`) until this is the last
+    /// handle on the store, so that raft's state-machine task (which may be
+    /// in the middle of a snapshot build) has ended and no snapshot thread
+    /// is writing; returns whether that happened in time.
+    pub(crate) async fn wait_released(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut rx = self.inner.writing.subscribe();
+        loop {
+            if Arc::strong_count(&self.inner) == 1 && *rx.borrow_and_update() == 0 {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
 fn open_for_reading(path: &Path) -> io::Result<tokio::fs::File> {
     Ok(tokio::fs::File::from_std(File::open(path)?))
 }
@@ -348,7 +389,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SmStore {
         }
         let this = self.clone();
         let built = match self.freeze() {
-            Ok((frozen, meta)) => low_priority(move || this.write_frozen(frozen, meta)).await,
+            Ok((frozen, meta)) => {
+                let writing = Writing::start(&inner.writing);
+                low_priority(move || {
+                    let _writing = writing;
+                    this.write_frozen(frozen, meta)
+                })
+                .await
+            }
             Err(e) => Err(e),
         };
         match built {

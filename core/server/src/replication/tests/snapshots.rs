@@ -97,6 +97,43 @@ fn a_failed_snapshot_leaves_no_temp_file_and_writes_go_on() {
 /// Runs a replica taking a snapshot every 25 entries with `keep` entries
 /// kept behind each, until two snapshot files exist; returns them, oldest first.
 fn two_snapshots(dir: &Path, keep: u64) -> (ReplicationConfig, Vec<PathBuf>) {
+    two_snapshots_where(dir, keep, |_, _| true)
+}
+
+/// [`two_snapshots`], tried again in a fresh directory (at most 5 times)
+/// until `wanted(snapshot indexes, durable purge point)` holds on disk: how
+/// far the log reaches back depends on when raft's purge after a snapshot
+/// lands, which the tests that damage a snapshot must not leave to chance.
+fn two_snapshots_where(
+    dir: &Path,
+    keep: u64,
+    wanted: impl Fn(&[u64], u64) -> bool,
+) -> (ReplicationConfig, Vec<PathBuf>) {
+    let mut seen = Vec::new();
+    for attempt in 0..5 {
+        let sub = dir.join(format!("try-{attempt}"));
+        let (cfg, files) = two_snapshots_once(&sub, keep);
+        let indexes: Vec<u64> = snapshot_dir::list(&sub.join("snapshots"))
+            .expect("list")
+            .iter()
+            .filter_map(|f| f.meta.last_log_id.map(|l| l.index))
+            .collect();
+        let purged = crate::replication::LogStore::open_reporting(
+            &sub.join("raft"),
+            crate::replication::log_store::LogOptions::default(),
+        )
+        .expect("reopen the log")
+        .last_purged()
+        .map_or(0, |p| p.index);
+        if wanted(&indexes, purged) {
+            return (cfg, files);
+        }
+        seen.push((indexes, purged));
+    }
+    panic!("no run gave the wanted snapshots and purge point: {seen:?}");
+}
+
+fn two_snapshots_once(dir: &Path, keep: u64) -> (ReplicationConfig, Vec<PathBuf>) {
     let mut cfg = config(dir);
     cfg.snapshot_logs_since_last = 25;
     cfg.logs_to_keep_after_snapshot = keep;
@@ -110,20 +147,48 @@ fn two_snapshots(dir: &Path, keep: u64) -> (ReplicationConfig, Vec<PathBuf>) {
             files_ending(&snapshots, ".snap").len() == 2
         })
         .await;
-        // The purge follows the snapshot: wait until the log was cut back to
-        // `keep` entries behind the newest one, so what the log reaches is
-        // decided here and not by the timing of the purge.
-        let snapshot = r.raft().metrics().borrow().snapshot.map_or(0, |s| s.index);
-        if let Some(upto) = snapshot.checked_sub(keep).filter(|u| *u > 0) {
-            write_until(&r, "the purge behind the newest snapshot", || {
-                r.purged_index().is_some_and(|p| p >= upto)
-            })
-            .await;
+        // No more writes from here. A snapshot begun by the last write may
+        // still land (and push the older file out), and the purge follows
+        // each snapshot: wait until the newest file is the snapshot raft
+        // reports and the log was cut back to `keep` entries behind it, so
+        // what the log reaches is decided here, not by the timing of the
+        // snapshot thread or the purge.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let snapshot = r.raft().metrics().borrow().snapshot.map_or(0, |s| s.index);
+            // The store's own purge point: shutdown flushes what reached it.
+            let purged = r.store_purged_index().unwrap_or(0);
+            let indexes: Vec<u64> = snapshot_dir::list(&snapshots)
+                .expect("list")
+                .iter()
+                .filter_map(|f| f.meta.last_log_id.map(|l| l.index))
+                .collect();
+            let newest_file = indexes.last().copied();
+            let purged_enough = snapshot <= keep || purged >= snapshot - keep;
+            if newest_file == Some(snapshot) && purged_enough {
+                if indexes.len() == 2 && indexes[0] < indexes[1] {
+                    break;
+                }
+                // Two builds at the same index (the entry-count policy and
+                // the log-size trigger may both fire): move on to a later
+                // snapshot so that the two files hold different states.
+                for i in 0..25 {
+                    r.write(noop_command(i)).await.expect("write");
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "snapshot {snapshot}, newest file {newest_file:?}, purged {purged}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         r.shutdown().await.expect("shutdown");
     });
     let files = snapshot_dir::list(&snapshots).expect("list");
     assert_eq!(files.len(), 2);
+    // Later starts replay the entries after the newest snapshot; they must
+    // not take a third one (which would push the older file out).
+    cfg.snapshot_logs_since_last = 1_000_000;
     (cfg, files.into_iter().map(|f| f.path).collect())
 }
 
@@ -160,7 +225,8 @@ fn an_unreadable_older_snapshot_does_not_block_start() {
 fn a_damaged_newest_snapshot_falls_back_to_the_older_one_and_the_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     // 40 entries kept: the log still reaches back past the older snapshot.
-    let (cfg, files) = two_snapshots(dir.path(), 40);
+    // The log must reach back past the older snapshot.
+    let (cfg, files) = two_snapshots_where(dir.path(), 40, |idx, purged| purged <= idx[0]);
     let before = {
         let rt = runtime();
         rt.block_on(async {
@@ -189,11 +255,22 @@ fn a_damaged_newest_snapshot_falls_back_to_the_older_one_and_the_log() {
 fn a_damaged_newest_snapshot_is_refused_when_the_log_no_longer_reaches_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Nothing kept behind a snapshot: only the newest one reaches the log.
-    let (cfg, files) = two_snapshots(dir.path(), 0);
+    // The log must start after the newer snapshot.
+    let (cfg, files) = two_snapshots_where(dir.path(), 0, |idx, purged| purged >= idx[1]);
     damage(&files[1], 10);
     runtime().block_on(async {
         match Replica::start(cfg, Arc::new(CountingObserver::default())).await {
-            Ok(_) => panic!("started without the state the damaged snapshot held"),
+            Ok(r) => panic!(
+                "started without the state the damaged snapshot held: purged {:?}, applied {:?}, \
+                 damaged {}, dir {:?}",
+                r.purged_index(),
+                r.applied_index(),
+                files[1].display(),
+                std::fs::read_dir(files[1].parent().unwrap())
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect::<Vec<_>>()
+            ),
             Err(e) => {
                 let msg = e.to_string();
                 assert!(msg.contains(&files[1].display().to_string()), "{msg}");
