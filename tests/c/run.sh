@@ -73,9 +73,11 @@ done
 [ -n "$addr" ] || { echo "server did not start" >&2; cat "$tmp/server.log" >&2; exit 1; }
 export COORD_TEST_SERVERS="$addr"
 echo "server on $addr"
+# test_cluster_lock starts (and kills) its own 3-member cluster of this binary.
+export COORD_BIN="$target/debug/coord"
 
 vg=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite
-    --errors-for-leak-kinds=definite --trace-children=yes)
+    --errors-for-leak-kinds=definite --trace-children=yes --trace-children-skip='*/coord')
 
 run_bounded() { # seconds, command...
   local secs="$1"; shift
@@ -84,7 +86,7 @@ run_bounded() { # seconds, command...
 
 step "C tests under valgrind memcheck"
 # COORD_C_TESTS narrows the list while working on one test.
-for t in ${COORD_C_TESTS:-test_api test_lock_threads test_failover}; do
+for t in ${COORD_C_TESTS:-test_api test_lock_threads test_failover test_cluster_lock}; do
   echo "[$t]"
   run_bounded 600 "${vg[@]}" "$tmp/bin/$t"
 done
