@@ -1,0 +1,211 @@
+'use strict'
+// A real 3-member coord cluster for tests: `coord serve` processes on
+// 127.0.0.1 (free ports, fresh temp data dirs), killed by `stop()` and, as a
+// last resort, when this process exits. The binary is $COORD_BIN, else the
+// workspace's target/debug/coord, built first with `cargo build -p coord-cli`
+// (a no-op when it is up to date). Every wait has a deadline.
+
+const fs = require('node:fs')
+const net = require('node:net')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn, execFile, execFileSync } = require('node:child_process')
+
+const root = path.resolve(__dirname, '..', '..', '..')
+// Short Raft timers: an election takes well under a second.
+const MEMBER_FLAGS = ['--heartbeat-ms', '50', '--election-timeout-ms', '300', '--min-session-timeout-ms', '200']
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+function coordBin() {
+  if (process.env.COORD_BIN) return process.env.COORD_BIN
+  execFileSync('cargo', ['build', '-q', '--locked', '-p', 'coord-cli'], { cwd: root, stdio: 'inherit', timeout: 900_000 })
+  const target = process.env.CARGO_TARGET_DIR || path.join(root, 'target')
+  return path.join(target, 'debug', 'coord')
+}
+
+/** Free loopback ports (bound, noted, released). */
+async function freePorts(n) {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise((resolve, reject) => {
+      const s = net.createServer()
+      s.once('error', reject)
+      s.listen(0, '127.0.0.1', () => resolve(s))
+    })),
+  )
+  const ports = servers.map((s) => s.address().port)
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+// Every member process started in this process, killed at exit if still alive.
+const started = new Set()
+process.on('exit', () => {
+  for (const child of started) {
+    try { child.kill('SIGKILL') } catch {}
+  }
+})
+
+class Member {
+  constructor(bin, id, peerPort, spec, dataDir) {
+    this.id = id
+    this.log = []
+    this.addr = null
+    this.child = spawn(bin, ['serve', '--id', String(id), '--listen', '127.0.0.1:0',
+      '--peer-listen', `127.0.0.1:${peerPort}`, '--cluster', spec, '--data-dir', dataDir, ...MEMBER_FLAGS], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info,openraft=error' },
+    })
+    started.add(this.child)
+    this.exited = new Promise((resolve) => this.child.on('exit', () => {
+      started.delete(this.child)
+      resolve()
+    }))
+    this.serving = new Promise((resolve, reject) => {
+      let buf = ''
+      this.child.stderr.setEncoding('utf8')
+      this.child.stderr.on('data', (d) => {
+        buf += d
+        let i
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i)
+          buf = buf.slice(i + 1)
+          this.log.push(line)
+          if (line.startsWith('coord: serving on ') && !this.addr) {
+            this.addr = line.slice('coord: serving on '.length).trim()
+            resolve(this.addr)
+          }
+        }
+      })
+      this.exited.then(() => reject(new Error(`member ${id} exited before serving:\n${this.log.join('\n')}`)))
+    })
+    this.serving.catch(() => {}) // observed by start()
+  }
+
+  alive() {
+    return this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  /** SIGKILL (no shutdown path runs); resolves once reaped. */
+  async kill() {
+    if (this.alive()) this.child.kill('SIGKILL')
+    await Promise.race([this.exited, sleep(10_000)])
+  }
+}
+
+class Cluster {
+  static async start(size = 3) {
+    const c = new Cluster()
+    try {
+      c.bin = coordBin()
+      c.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coord-node-cluster-'))
+      const ports = await freePorts(size)
+      const spec = ports.map((p, i) => `${i + 1}=127.0.0.1:${p}`).join(',')
+      c.members = ports.map((p, i) => new Member(c.bin, i + 1, p, spec, path.join(c.dir, `m${i + 1}`)))
+      await Promise.race([
+        Promise.all(c.members.map((m) => m.serving)),
+        sleep(60_000).then(() => { throw new Error('members did not serve within 60 s') }),
+      ])
+      await c.leader()
+      return c
+    } catch (e) {
+      await c.stop()
+      throw e
+    }
+  }
+
+  constructor() {
+    this.members = []
+    this.dir = null
+  }
+
+  /** Client addresses of every member, live or not. */
+  get servers() {
+    return this.members.map((m) => m.addr).join(',')
+  }
+
+  liveServers() {
+    return this.members.filter((m) => m.alive()).map((m) => m.addr).join(',')
+  }
+
+  member(id) {
+    return this.members.find((m) => m.id === id)
+  }
+
+  /** `coord cluster status --json` once it names a leader other than `exclude`. */
+  async status({ exclude = null, timeoutMs = 30_000 } = {}) {
+    const deadline = Date.now() + timeoutMs
+    let last = ''
+    for (;;) {
+      const r = await new Promise((resolve) => {
+        execFile(this.bin, ['--servers', this.liveServers(), '--session-timeout-ms', '4000', 'cluster', 'status', '--json'],
+          { timeout: 10_000 }, (err, stdout, stderr) => resolve({ err, stdout, stderr }))
+      })
+      last = `${r.stdout}${r.stderr}`
+      if (!r.err) {
+        try {
+          const s = JSON.parse(r.stdout)
+          if (Number.isInteger(s.leader) && s.leader !== exclude) return s
+        } catch {}
+      }
+      if (Date.now() > deadline) throw new Error(`no leader within ${timeoutMs} ms: ${last}`)
+      await sleep(100)
+    }
+  }
+
+  async leader(options) {
+    return (await this.status(options)).leader
+  }
+
+  async kill(id) {
+    await this.member(id).kill()
+  }
+
+  /** Kills every member started here and removes the data. Idempotent. */
+  async stop() {
+    await Promise.all(this.members.map((m) => m.kill()))
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true })
+    this.dir = null
+  }
+
+  logs() {
+    return this.members.map((m) => `--- member ${m.id}\n${m.log.slice(-40).join('\n')}`).join('\n')
+  }
+}
+
+/** Inodes of this process's sockets (Linux /proc). */
+function ownSocketInodes() {
+  const inodes = new Set()
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const t = fs.readlinkSync(`/proc/self/fd/${fd}`)
+      if (t.startsWith('socket:[')) inodes.add(t.slice(8, -1))
+    } catch {}
+  }
+  return inodes
+}
+
+/**
+ * The member that this process's one new established TCP connection (a
+ * socket not in `known`) goes to: how a test finds the server a client
+ * picked from its list. null when not exactly one.
+ */
+function connectedMember(cluster, known) {
+  const byPort = new Map(cluster.members.map((m) => [Number(m.addr.split(':').pop()), m.id]))
+  const mine = ownSocketInodes()
+  const found = new Set()
+  for (const table of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+    let text
+    try { text = fs.readFileSync(table, 'utf8') } catch { continue }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/)
+      if (f.length < 10 || f[3] !== '01') continue // ESTABLISHED only
+      const inode = f[9]
+      const port = parseInt(f[2].split(':').pop(), 16)
+      if (mine.has(inode) && !known.has(inode) && byPort.has(port)) found.add(byPort.get(port))
+    }
+  }
+  return found.size === 1 ? [...found][0] : null
+}
+
+module.exports = { Cluster, connectedMember, ownSocketInodes, sleep }
