@@ -14,7 +14,15 @@
 # disk, not tmpfs, for the fsync numbers to mean anything), BENCH_OUT (default
 # BENCHMARKS.md at the repository root), BENCH_ARGS (extra harness flags, e.g.
 # "--sessions 2000 --scale-secs 30 --skip scale").
+#
+# `tests/bench/run.sh --cluster [ARGS]` runs the cluster benchmark instead
+# (tests/bench/cluster.sh: 3-member coord vs ZooKeeper ensemble and etcd cluster).
 set -euo pipefail
+
+if [ "${1:-}" = --cluster ]; then
+  shift
+  exec "$(dirname "${BASH_SOURCE[0]}")/cluster.sh" "$@"
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"

@@ -361,7 +361,7 @@ impl LockHandle {
     }
 }
 
-struct Cycle(LockHandle);
+pub(crate) struct Cycle(pub(crate) LockHandle);
 
 impl Worker for Cycle {
     type Error = BoxError;
@@ -401,7 +401,7 @@ pub(crate) async fn handoff(target: &Target, contenders: usize, bounds: Bounds) 
     Ok(summary)
 }
 
-struct Handoff(LockHandle);
+pub(crate) struct Handoff(pub(crate) LockHandle);
 
 impl Contender for Handoff {
     type Error = BoxError;

@@ -12,6 +12,9 @@
 //! machine facts and `BENCHMARKS.md` section writer; this crate adds the
 //! peers' clients and the workloads only they run.
 
+mod cluster;
+mod cluster_bench;
+mod cluster_report;
 mod fanout;
 mod locks;
 mod report;
@@ -44,6 +47,10 @@ struct Cli {
 enum Cmd {
     /// Runs every workload against the given servers.
     Run(Box<RunArgs>),
+    /// Starts a 3-member cluster of coord, ZooKeeper and etcd, runs the
+    /// cluster workloads (throughput, CPU per op, locks, failover) and
+    /// stops them.
+    Cluster(Box<ClusterArgs>),
     /// Internal: holds sessions with ephemeral nodes until killed.
     Hold {
         #[arg(long)]
@@ -124,6 +131,58 @@ struct RunArgs {
     settings: String,
 }
 
+#[derive(clap::Args, Debug)]
+struct ClusterArgs {
+    /// The `coord` binary (release build).
+    #[arg(long)]
+    coord_bin: PathBuf,
+    /// ZooKeeper's zkServer.sh.
+    #[arg(long, default_value = "/usr/share/zookeeper/bin/zkServer.sh")]
+    zk_server: PathBuf,
+    /// The etcd binary.
+    #[arg(long, default_value = "etcd")]
+    etcd_bin: PathBuf,
+    /// Fresh directory for the members' data and logs.
+    #[arg(long)]
+    work: PathBuf,
+    /// Systems to run (coord is always run).
+    #[arg(long, value_delimiter = ',', default_value = "coord,zk,etcd")]
+    systems: Vec<String>,
+    /// Measured window of each throughput workload, ms.
+    #[arg(long, default_value_t = 3000)]
+    duration_ms: u64,
+    /// Warm-up before each throughput workload, ms.
+    #[arg(long, default_value_t = 500)]
+    warmup_ms: u64,
+    /// Most measured operations per workload.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_ops: u64,
+    /// Unmeasured 32-client writes, then reads, on every cluster before the
+    /// measured workloads (JIT, caches, connections), ms each; 0: none.
+    #[arg(long, default_value_t = 2000)]
+    prewarm_ms: u64,
+    /// Leader kills per system in the failover workload.
+    #[arg(long, default_value_t = 5)]
+    kills: usize,
+    /// Writes flow this long before each kill, ms.
+    #[arg(long, default_value_t = 1000)]
+    settle_ms: u64,
+    /// Workload groups to skip (write,read,lock,failover).
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// Where to rewrite the bench:cluster section.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, default_value = "")]
+    date: String,
+    #[arg(long, default_value = "")]
+    command: String,
+    #[arg(long, default_value = "")]
+    versions: String,
+    #[arg(long, default_value = "")]
+    settings: String,
+}
+
 fn main() -> Res<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -145,6 +204,11 @@ fn main() -> Res<()> {
         )),
         Cmd::Run(args) => {
             let r = runtime.block_on(run(*args));
+            runtime.shutdown_timeout(Duration::from_secs(5));
+            r
+        }
+        Cmd::Cluster(args) => {
+            let r = runtime.block_on(run_cluster(*args));
             runtime.shutdown_timeout(Duration::from_secs(5));
             r
         }
@@ -386,6 +450,209 @@ async fn run(args: RunArgs) -> Res<()> {
     println!("{md}");
     if let Some(out) = &args.out {
         coord_cli::bench::update_section(out, report::START, report::END, &md)?;
+        eprintln!("peer-bench: wrote {}", out.display());
+    }
+    Ok(())
+}
+
+/// The cluster benchmark: every cluster started, every workload run on each
+/// (interleaved per workload, coord first, so that a change in the machine's
+/// load hits every system alike), failover last, every member stopped.
+async fn run_cluster(args: ClusterArgs) -> Res<()> {
+    use cluster::{Cluster, Programs};
+    use cluster_report::{Meta as CMeta, Results as CResults, Row as CRow, Workload as CW};
+
+    let started = Instant::now();
+    let load_start = loadavg();
+    let skip = |g: &str| args.skip.iter().any(|s| s == g);
+    let programs = Programs {
+        coord: args.coord_bin.clone(),
+        zk_server: args.zk_server.clone(),
+        etcd: args.etcd_bin.clone(),
+    };
+    let bounds = Bounds {
+        warmup: Duration::from_millis(args.warmup_ms),
+        duration: Duration::from_millis(args.duration_ms),
+        max_ops: args.max_ops,
+    };
+    let tck = cluster::clk_tck();
+    let mut res = CResults::default();
+    let mut clusters: Vec<Cluster> = Vec::new();
+    for (name, system) in [
+        ("coord", System::Coord),
+        ("zk", System::Zk),
+        ("etcd", System::Etcd),
+    ] {
+        if system != System::Coord && !args.systems.iter().any(|s| s == name) {
+            continue;
+        }
+        let what = format!("start a 3-member {} cluster", system.name());
+        match guarded(
+            &what,
+            Cluster::start(system, &programs, &args.work, Duration::from_secs(120)),
+        )
+        .await
+        {
+            Ok(c) => {
+                eprintln!(
+                    "peer-bench: {} members at {} (pids {:?})",
+                    system.name(),
+                    c.addrs().join(","),
+                    c.pids()
+                );
+                clusters.push(c);
+            }
+            Err(e) => res.not_started.push((system, e)),
+        }
+    }
+    // Root node, and the member order (followers first) of every cluster.
+    let mut orders = Vec::new();
+    for c in &mut clusters {
+        let leader = c.wait_leader(Duration::from_secs(30)).await?;
+        if matches!(c.system, System::Coord | System::Zk) {
+            let mut conn = systems::Conn::connect(c.system, &c.addrs()[leader]).await?;
+            conn.ensure_node(systems::ROOT, &[]).await?;
+            conn.close().await;
+        }
+        eprintln!(
+            "peer-bench: {} leader: member {}",
+            c.system.name(),
+            leader + 1
+        );
+        orders.push(cluster_bench::spread_order(leader));
+    }
+
+    if args.prewarm_ms > 0 {
+        let warm = Bounds {
+            warmup: Duration::ZERO,
+            duration: Duration::from_millis(args.prewarm_ms),
+            max_ops: args.max_ops,
+        };
+        for write in [true, false] {
+            for (c, order) in clusters.iter().zip(&orders) {
+                let what = format!(
+                    "pre-warm (not measured): 32-client {} on {}",
+                    if write { "writes" } else { "reads" },
+                    c.system.name()
+                );
+                let _ = guarded(&what, cluster_bench::kv(c, order, 32, write, warm, tck)).await;
+            }
+        }
+    }
+    let mut kv_runs: Vec<(CW, usize, bool)> = Vec::new();
+    if !skip("write") {
+        kv_runs.push((CW::Write, 1, true));
+        kv_runs.push((CW::Write, 32, true));
+    }
+    if !skip("read") {
+        kv_runs.push((CW::Read, 32, false));
+    }
+    for (workload, clients, write) in kv_runs {
+        for (c, order) in clusters.iter().zip(&orders) {
+            let what = format!(
+                "cluster {} {clients} clients on {}",
+                if write { "write" } else { "read" },
+                c.system.name()
+            );
+            let result = guarded(
+                &what,
+                cluster_bench::kv(c, order, clients, write, bounds, tck),
+            )
+            .await;
+            res.rows.push(CRow {
+                workload,
+                system: c.system,
+                clients,
+                result,
+            });
+        }
+    }
+    if !skip("lock") {
+        for (c, order) in clusters.iter().zip(&orders) {
+            let what = format!("cluster lock cycle on {}", c.system.name());
+            let result = guarded(&what, cluster_bench::lock_cycle(c, order[0], bounds, tck)).await;
+            res.rows.push(CRow {
+                workload: CW::LockCycle,
+                system: c.system,
+                clients: 1,
+                result,
+            });
+        }
+        for (c, order) in clusters.iter().zip(&orders) {
+            let what = format!("cluster lock handoff on {}", c.system.name());
+            let result = guarded(
+                &what,
+                cluster_bench::lock_handoff(c, order, locks::CONTENDERS, bounds, tck),
+            )
+            .await;
+            res.rows.push(CRow {
+                workload: CW::Handoff,
+                system: c.system,
+                clients: locks::CONTENDERS,
+                result,
+            });
+        }
+    }
+    if !skip("failover") {
+        let settle = Duration::from_millis(args.settle_ms);
+        for c in &mut clusters {
+            let what = format!(
+                "failover, {} kills of the leader, on {}",
+                args.kills,
+                c.system.name()
+            );
+            // Bounded by the kills: each waits at most 60 s for the gap, 90 s
+            // for the restart and 30 s for writes to flow again.
+            let bound = Duration::from_secs(60 + 200 * args.kills as u64);
+            let system = c.system;
+            let result =
+                match tokio::time::timeout(bound, cluster_bench::failover(c, args.kills, settle))
+                    .await
+                {
+                    Ok(Ok(f)) => Ok(f),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("did not finish within {bound:?}")),
+                };
+            match &result {
+                Ok(f) => eprintln!(
+                    "peer-bench: {what}: done, {} acknowledged, {} lost",
+                    f.acked, f.lost
+                ),
+                Err(e) => eprintln!("peer-bench: {what}: FAILED: {e}"),
+            }
+            res.failover.push((system, result));
+        }
+    }
+    for c in clusters {
+        c.stop().await;
+    }
+
+    let meta = CMeta {
+        date: args.date.clone(),
+        command: args.command.clone(),
+        versions: args.versions.clone(),
+        settings: args.settings.clone(),
+        machine: MachineInfo::probe(&args.work),
+        bounds: format!(
+            "warm-up {} ms + {} ms per throughput workload (at most {} ops), every op bounded by {:?}; \
+             before them an unmeasured pre-warm of {} ms of 32-client writes and {} ms of reads per system; \
+             failover: {} kills per system, {} ms of writes before each",
+            args.warmup_ms,
+            args.duration_ms,
+            args.max_ops,
+            driver::OP_TIMEOUT,
+            args.prewarm_ms,
+            args.prewarm_ms,
+            args.kills,
+            args.settle_ms
+        ),
+        wall_secs: started.elapsed().as_secs_f64(),
+        load: (load_start, loadavg()),
+    };
+    let md = res.to_markdown(&meta);
+    println!("{md}");
+    if let Some(out) = &args.out {
+        coord_cli::bench::update_section(out, cluster_report::START, cluster_report::END, &md)?;
         eprintln!("peer-bench: wrote {}", out.display());
     }
     Ok(())
