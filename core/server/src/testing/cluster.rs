@@ -384,10 +384,8 @@ impl TestCluster {
     pub async fn remove_member(&mut self, id: u64) -> Result<()> {
         self.change(proto::cluster_change_request::Change::Remove(id))
             .await?;
-        if let Some(slot) = self.slots.remove(&id) {
-            if let Some(server) = slot.server {
-                server.abort().await;
-            }
+        if let Some(server) = self.slots.remove(&id).and_then(|s| s.server) {
+            server.abort().await;
         }
         self.links.retain(|(a, b), _| *a != id && *b != id);
         self.routes
