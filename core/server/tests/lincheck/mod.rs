@@ -164,6 +164,19 @@ fn step(state: Reg, input: Input, outcome: Outcome) -> Option<Reg> {
     }
 }
 
+/// Whether an op that was told `outcome` can no longer take effect from
+/// `state` or any later state (versions only grow; a version's value is
+/// fixed once written).
+fn doomed(state: Reg, outcome: Outcome) -> bool {
+    match outcome {
+        Outcome::Read(r) => {
+            r.version < state.version || (r.version == state.version && r.value != state.value)
+        }
+        Outcome::Written(v) => v <= state.version,
+        Outcome::BadVersion | Outcome::Unknown => false,
+    }
+}
+
 /// The verdict on one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -337,6 +350,9 @@ pub fn check_key(ops: &[Op], init: Reg, budget: u64) -> Verdict {
     // - else a known write that fits now is taken alone: it names the
     //   version it made, so no other write can come first, and the ops that
     //   change nothing were taken by the rule above.
+    // A known op that needs an older state than the one reached (versions
+    // only grow, and a version's value never changes) ends the branch at
+    // once.
     // Only when no known op fits are the ops of unknown outcome tried, and
     // of those whose written value no read saw only one per kind: they are
     // interchangeable (the model's other ops look at the version only), so
@@ -356,6 +372,9 @@ pub fn check_key(ops: &[Op], init: Reg, budget: u64) -> Verdict {
         let mut e = list[0].next;
         while e != NIL && list[e].is_call {
             let op = &ops[list[e].op];
+            if doomed(state, op.outcome) {
+                return Vec::new();
+            }
             if op.outcome != Outcome::Unknown {
                 match step(state, op.input, op.outcome) {
                     Some(next) if next == state => return vec![e],
