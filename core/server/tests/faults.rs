@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use coord_client::recipes::Lock;
+use coord_client::recipes::election::Election;
 use coord_client::{Client, CreateMode, Error, Op};
 use coord_server::testing::TestCluster;
 use lincheck::{Input, Outcome, Reg};
@@ -683,27 +684,43 @@ async fn a_fenced_lock_never_lets_two_holders_writes_interleave_across_failovers
             accepted_by.insert(t, me);
         }
     }
-    // The resource's writes in commit order (sequence numbers).
     c.wait_for_leader(PATIENCE)
         .await
         .expect("a leader at the end");
+    let writes = fenced_writes(&c, "/res").await;
+    assert!(
+        writes.len() >= acked,
+        "acknowledged guarded writes are missing"
+    );
+    assert_fenced(&writes, &accepted_by, 5);
+    drop(setup);
+    c.stop().await.expect("stop");
+}
+
+/// The `who:token` writes under `parent`, in commit order (their sequence
+/// numbers), read on the leader.
+async fn fenced_writes(c: &TestCluster, parent: &str) -> Vec<(u64, u64)> {
     let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
-    let names = children_on(&c, leader, "/res").await;
+    let names = children_on(c, leader, parent).await;
     let reader = client(&c.addr(leader), Duration::from_secs(5)).await;
-    let mut writes: Vec<(u64, u64)> = Vec::new();
+    let mut writes = Vec::new();
     for name in &names {
         let (data, _) = reader
-            .get(&format!("/res/{name}"))
+            .get(&format!("{parent}/{name}"))
             .await
             .expect("a resource write");
         let text = String::from_utf8_lossy(&data).to_string();
         let (who, token) = text.split_once(':').expect("who:token");
         writes.push((who.parse().expect("who"), token.parse().expect("token")));
     }
-    assert!(
-        writes.len() >= acked,
-        "acknowledged guarded writes are missing"
-    );
+    let _ = reader.close().await;
+    writes
+}
+
+/// Writes fenced by tokens never interleave: in commit order the tokens
+/// never go down, a token is one writer's, every accepted write's token is
+/// there, and there were at least `min_holds` holds.
+fn assert_fenced(writes: &[(u64, u64)], accepted_by: &BTreeMap<u64, u64>, min_holds: usize) {
     let mut holder_of: BTreeMap<u64, u64> = BTreeMap::new();
     for (i, (who, token)) in writes.iter().enumerate() {
         if i > 0 {
@@ -715,17 +732,98 @@ async fn a_fenced_lock_never_lets_two_holders_writes_interleave_across_failovers
             );
         }
         let first = *holder_of.entry(*token).or_insert(*who);
-        assert_eq!(first, *who, "token {token} used by two lockers");
+        assert_eq!(first, *who, "token {token} used by two holders");
     }
-    for (token, who) in &accepted_by {
+    for (token, who) in accepted_by {
         assert_eq!(holder_of.get(token), Some(who), "accepted write lost");
     }
     assert!(
-        holder_of.len() >= 5,
+        holder_of.len() >= min_holds,
         "too few holds to tell anything: {}",
         holder_of.len()
     );
-    let _ = reader.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elected_leaders_fenced_writes_never_interleave_across_failovers() {
+    let (mut c, _) = cluster(3).await;
+    let setup = client(&c.servers(), Duration::from_secs(3)).await;
+    create_surely(&setup, "/eres").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut candidates = Vec::new();
+    for me in 0..3u64 {
+        let cl = client(&servers_from(&c, me + 1), Duration::from_secs(2)).await;
+        let stop = stop.clone();
+        candidates.push(tokio::spawn(async move {
+            let election = Election::new(&cl, "/election", me.to_string());
+            let mut terms = Vec::new();
+            let mut accepted = Vec::new();
+            for _ in 0..10_000 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let term = match election.campaign_timeout(Duration::from_secs(3)).await {
+                    Ok(t) => t,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                terms.push(term.token);
+                for _ in 0..3 {
+                    // Fenced by hand: only while our candidate node exists.
+                    let ops = vec![
+                        Op::Check {
+                            path: term.node.clone(),
+                            version: -1,
+                        },
+                        Op::Create {
+                            path: "/eres/w-".into(),
+                            data: format!("{me}:{}", term.token).into_bytes().into(),
+                            mode: CreateMode::PersistentSequential,
+                        },
+                    ];
+                    match cl.multi(ops).await {
+                        Ok(_) => accepted.push(term.token),
+                        Err(Error::NoNode(_)) => break,
+                        Err(_) => {}
+                    }
+                }
+                let _ = election.resign().await;
+            }
+            drop(election);
+            drop(cl);
+            (me, terms, accepted)
+        }));
+    }
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
+        c.kill(leader).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        c.restart(leader).await.expect("restart");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut accepted_by: BTreeMap<u64, u64> = BTreeMap::new();
+    for t in candidates {
+        let (me, terms, accepted) = tokio::time::timeout(PATIENCE, t)
+            .await
+            .expect("a candidate stops")
+            .expect("candidate");
+        assert!(
+            terms.windows(2).all(|w| w[0] <= w[1]),
+            "candidate {me} got terms that go back: {terms:?}"
+        );
+        for t in accepted {
+            accepted_by.insert(t, me);
+        }
+    }
+    c.wait_for_leader(PATIENCE)
+        .await
+        .expect("a leader at the end");
+    let writes = fenced_writes(&c, "/eres").await;
+    assert_fenced(&writes, &accepted_by, 5);
     drop(setup);
     c.stop().await.expect("stop");
 }
