@@ -414,10 +414,10 @@ async fn register_client(
     seed: u64,
     clock: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
-) -> (Vec<lincheck::Op>, BTreeMap<&'static str, u64>) {
+) -> (Vec<lincheck::Op>, BTreeMap<String, u64>) {
     let mut rng = StdRng::seed_from_u64(seed ^ (me as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut history = Vec::new();
-    let mut errors: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut seen_version = [0i32; KEYS];
     let mut next_value = 0u64;
     while !stop.load(Ordering::SeqCst) {
@@ -461,7 +461,12 @@ async fn register_client(
             Ok(o) => o,
             Err(Error::BadVersion(_)) if matches!(input, Input::Cas { .. }) => Outcome::BadVersion,
             Err(e) => {
-                *errors.entry(e.name()).or_default() += 1;
+                let kind = match input {
+                    Input::Get => "get",
+                    Input::Set(_) => "set",
+                    Input::Cas { .. } => "cas",
+                };
+                *errors.entry(format!("{kind}:{}", e.name())).or_default() += 1;
                 if matches!(e, Error::SessionExpired(_) | Error::Closed(_)) {
                     // A new session; its old one's writes may still land.
                     if let Ok(fresh) = tokio::time::timeout(
@@ -602,7 +607,7 @@ async fn get_set_cas_histories_stay_linearizable_under_partitions_and_kills() {
     eprintln!("lincheck: faults done: {faults:?}");
     stop.store(true, Ordering::SeqCst);
     let mut history = Vec::new();
-    let mut errors: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     for t in clients {
         let (h, e) = tokio::time::timeout(PATIENCE, t)
             .await
@@ -661,6 +666,10 @@ async fn get_set_cas_histories_stay_linearizable_under_partitions_and_kills() {
         report.gave_up.len(),
         started.elapsed().as_millis(),
         faults.len(),
+    );
+    assert!(
+        faults.len() >= 4,
+        "seed {seed}: the run was too short for any fault: {faults:?}"
     );
     assert!(
         known > 200,
