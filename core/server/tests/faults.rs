@@ -900,3 +900,48 @@ async fn elected_leaders_fenced_writes_never_interleave_across_failovers() {
     drop(setup);
     c.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_way_cut_from_the_leader_to_a_follower_does_not_stop_writes() {
+    let (mut c, leader) = cluster(3).await;
+    let follower = c.other_than(leader);
+    let third = c
+        .members()
+        .into_iter()
+        .find(|id| *id != leader && *id != follower)
+        .expect("a third member");
+    let cl = client(&servers_from(&c, third), Duration::from_secs(2)).await;
+    create_surely(&cl, "/o").await;
+    // The leader can no longer reach the follower; the follower still
+    // reaches the leader (and may campaign there).
+    c.cut_link(leader, follower);
+    let until = Instant::now() + Duration::from_secs(3);
+    let (mut ok, mut failed) = (0u32, 0u32);
+    let mut longest_gap = Duration::ZERO;
+    let mut last_ok = Instant::now();
+    for i in 0..100_000u32 {
+        if Instant::now() >= until {
+            break;
+        }
+        match cl
+            .create(&format!("/o/n-{i}"), Vec::new(), CreateMode::Persistent)
+            .await
+        {
+            Ok(_) => {
+                ok += 1;
+                longest_gap = longest_gap.max(last_ok.elapsed());
+                last_ok = Instant::now();
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    longest_gap = longest_gap.max(last_ok.elapsed());
+    eprintln!("one-way cut: {ok} ok, {failed} failed, longest gap {longest_gap:?}");
+    assert!(
+        longest_gap < Duration::from_millis(2500),
+        "writes stalled for {longest_gap:?} ({ok} ok, {failed} failed)"
+    );
+    c.heal();
+    let _ = cl.close().await;
+    c.stop().await.expect("stop");
+}
