@@ -8,7 +8,8 @@
 //!
 //! Random choices come from a seed printed at the start and on failure;
 //! `COORD_FAULT_SEED` replays one, `COORD_FAULT_SECS` makes the
-//! linearizability run longer (`scripts/faults.sh` runs it for long).
+//! linearizability run longer and `COORD_FAULT_MEMBERS` its cluster larger
+//! (default 3; `scripts/faults.sh` runs it for long).
 
 mod lincheck;
 mod support;
@@ -575,8 +576,15 @@ async fn fault_schedule(c: &mut TestCluster, rng: &mut StdRng, until: Instant) -
 async fn get_set_cas_histories_stay_linearizable_under_partitions_and_kills() {
     let seed = seed();
     let secs = fault_secs();
-    eprintln!("lincheck: seed {seed}, {secs} s (replay: COORD_FAULT_SEED={seed})");
-    let (mut c, _) = cluster(3).await;
+    let size: u64 = std::env::var("COORD_FAULT_MEMBERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    eprintln!(
+        "lincheck: seed {seed}, {secs} s, {size} members \
+         (replay: COORD_FAULT_SEED={seed} COORD_FAULT_MEMBERS={size})"
+    );
+    let (mut c, _) = cluster(size).await;
     let setup = client(&c.servers(), Duration::from_secs(3)).await;
     for k in 0..KEYS {
         setup
