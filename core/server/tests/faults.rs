@@ -467,7 +467,11 @@ async fn register_client(
                     Input::Set(_) => "set",
                     Input::Cas { .. } => "cas",
                 };
-                *errors.entry(format!("{kind}:{}", e.name())).or_default() += 1;
+                let n = errors.entry(format!("{kind}:{}", e.name())).or_default();
+                *n += 1;
+                if *n == 1 && matches!(e, Error::Internal(_) | Error::Io(_) | Error::Unknown(_)) {
+                    eprintln!("lincheck: client {me}: first {kind} failing with {e:?}");
+                }
                 if matches!(e, Error::SessionExpired(_) | Error::Closed(_)) {
                     // A new session; its old one's writes may still land.
                     if let Ok(fresh) = tokio::time::timeout(
