@@ -569,6 +569,10 @@ async fn fault_schedule(c: &mut TestCluster, rng: &mut StdRng, until: Instant) -
                 c.restart(id).await.expect("restart");
             }
         }
+        for (id, e) in c.failed_members() {
+            eprintln!("lincheck: member {id} failed: {e:?}");
+            log.push(format!("member {id} FAILED: {e}"));
+        }
         log.push("heal + restart".into());
         tracing::info!(fault = ?log[log.len() - 2], "fault schedule: healed");
         tokio::time::sleep(Duration::from_millis(rng.gen_range(200..1200))).await;
@@ -678,6 +682,11 @@ async fn get_set_cas_histories_stay_linearizable_under_partitions_and_kills() {
         report.gave_up.len(),
         started.elapsed().as_millis(),
         faults.len(),
+    );
+    let failed: Vec<&String> = faults.iter().filter(|f| f.contains("FAILED")).collect();
+    assert!(
+        failed.is_empty(),
+        "seed {seed}: members failed (fail-stop) during the run: {failed:?}"
     );
     assert!(
         faults.len() >= 4,

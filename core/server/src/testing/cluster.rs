@@ -243,6 +243,17 @@ impl TestCluster {
             .collect()
     }
 
+    /// Running members that failed (fail-stop: a storage error or a panic in
+    /// the raft core) with why; `coord serve` would have exited.
+    pub fn failed_members(&self) -> Vec<(u64, Error)> {
+        use futures::FutureExt;
+        self.slots
+            .iter()
+            .filter_map(|(id, s)| s.server.as_ref().map(|srv| (*id, srv)))
+            .filter_map(|(id, srv)| srv.failed().now_or_never().map(|e| (id, e)))
+            .collect()
+    }
+
     /// Waits (at most `limit`) until one running member leads and every
     /// running member knows it; returns its id.
     pub async fn wait_for_leader(&self, limit: Duration) -> Result<u64> {
