@@ -212,10 +212,9 @@ const WRITES_PAST_THE_KEPT_LOG: usize = 1300;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_missed_more_than_the_kept_log_catches_up_by_snapshot() {
     init_log();
-    let c = TestCluster::start_with(3, |cfg| cfg.snapshot_logs_since_last = 100)
+    let mut c = TestCluster::start_with(3, |cfg| cfg.snapshot_logs_since_last = 100)
         .await
         .expect("cluster starts");
-    let mut c = c;
     let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
     let behind = c.other_than(leader);
     let writer = client(&servers_from(&c, leader), Duration::from_secs(3)).await;
