@@ -311,7 +311,20 @@ impl TestCluster {
             .get_mut(&id)
             .ok_or_else(|| Error::BadArguments(format!("no member {id}")))?;
         if slot.server.is_none() {
-            slot.server = Some(Server::start(slot.cfg.clone()).await?);
+            // A killed member's store may still hold the data dir for a
+            // moment after `Server::abort` returned (a dead process would
+            // have let go at once): retry while it says so, within a bound.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let server = loop {
+                match Server::start(slot.cfg.clone()).await {
+                    Err(Error::Io(e)) if e.contains("in use") && Instant::now() < deadline => {
+                        tracing::warn!(id, error = %e, "restart: the data dir is still held");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    other => break other?,
+                }
+            };
+            slot.server = Some(server);
         }
         self.apply_links();
         Ok(())
