@@ -168,12 +168,13 @@ struct ClusterArgs {
     max_peer_connections: u64,
     /// Leader heartbeat interval, ms [10, 10000] (and below half of
     /// --election-timeout-ms).
-    #[arg(long, env = "COORD_HEARTBEAT_MS", default_value_t = 100,
+    #[arg(long, env = "COORD_HEARTBEAT_MS", default_value_t = 50,
           value_parser = ranged!(bounds::HEARTBEAT_MS), allow_negative_numbers = true)]
     heartbeat_ms: u64,
-    /// A follower that hears no leader for between this and twice this
-    /// starts an election, ms [50, 60000].
-    #[arg(long, env = "COORD_ELECTION_TIMEOUT_MS", default_value_t = 300,
+    /// Election timeout, ms [50, 60000]: a follower that stops hearing its
+    /// leader waits out the leader's lease (1.5 times this) plus a random
+    /// time between this and 1.5 times this, then starts an election.
+    #[arg(long, env = "COORD_ELECTION_TIMEOUT_MS", default_value_t = 150,
           value_parser = ranged!(bounds::ELECTION_TIMEOUT_MS), allow_negative_numbers = true)]
     election_timeout_ms: u64,
 }

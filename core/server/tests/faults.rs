@@ -269,10 +269,6 @@ async fn write_past_the_kept_log_while_cut_off(c: &mut TestCluster, behind: u64,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a member that installs a snapshot keeps its client connections open \
-            (server/sessions.rs on_reset closes only those whose session is gone) and \
-            fires no watch for the changes the snapshot brought: a watch set there \
-            before never fires (DESIGN: installing a snapshot closes the connections)"]
 async fn a_watch_on_a_member_that_catches_up_by_snapshot_fires() {
     init_log();
     let mut c = TestCluster::start_with(3, |cfg| cfg.snapshot_logs_since_last = 100)

@@ -131,11 +131,13 @@ pub struct ServerConfig {
     /// two to every other.
     pub max_peer_connections: usize,
     /// Leader heartbeat interval (`--heartbeat-ms`, `COORD_HEARTBEAT_MS`);
-    /// 10 ms ..= 10 s, below half the election timeout.
+    /// 10 ms ..= 10 s, below half the election timeout. Default 50 ms.
     pub heartbeat: Duration,
-    /// A follower that hears no leader for a random time between this and
-    /// twice this starts an election (`--election-timeout-ms`,
-    /// `COORD_ELECTION_TIMEOUT_MS`); 50 ms ..= 60 s.
+    /// Election timeout (`--election-timeout-ms`,
+    /// `COORD_ELECTION_TIMEOUT_MS`); 50 ms ..= 60 s, default 150 ms. A
+    /// follower that stops hearing its leader waits out the leader's lease
+    /// (1.5 times this) plus a random time between this and 1.5 times this,
+    /// then starts an election.
     pub election_timeout: Duration,
     /// Test hook, not a setting: a peer listener bound beforehand (tests
     /// bind every member's port first so that each knows the others').
@@ -186,8 +188,8 @@ impl ServerConfig {
             cluster: None,
             max_peer_frame_bytes: crate::replication::peer::DEFAULT_MAX_PEER_FRAME_BYTES,
             max_peer_connections: 1024,
-            heartbeat: Duration::from_millis(100),
-            election_timeout: Duration::from_millis(300),
+            heartbeat: Duration::from_millis(50),
+            election_timeout: Duration::from_millis(150),
             peer_socket: None,
             peer_dial: None,
             pause_before_watched_reply: Duration::ZERO,

@@ -50,7 +50,9 @@ use coord_proto::wire::{FrameError, FrameReader, PROTOCOL_VERSION, frame_shape};
 /// Serves one connection until it closes.
 pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: ConnId) {
     let span = info_span!("conn", id = conn, %peer);
+    let forwarder = shared.forwarder.clone();
     serve(shared, socket, peer, conn).instrument(span).await;
+    forwarder.forget(conn);
 }
 
 async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: ConnId) {

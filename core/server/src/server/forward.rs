@@ -26,7 +26,7 @@
 //! connection (`SessionMoved`), proposes the rest in order, and answers each
 //! command once the leader applied it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -55,6 +55,12 @@ const MAX_BATCH: usize = 1024;
 /// How long to wait before opening a stream again after a failure.
 const RETRY: Duration = Duration::from_millis(50);
 
+/// A forwarded write waiting for its outcome.
+struct Waiter {
+    conn: ConnId,
+    tx: oneshot::Sender<Result<Outcome, Error>>,
+}
+
 /// What a follower sends its leader.
 enum Up {
     Command { cmd: Command, conn: ConnId },
@@ -71,7 +77,12 @@ pub(crate) struct Forwarder {
     room: Arc<Semaphore>,
     room_max: usize,
     next_tag: AtomicU64,
-    waiters: Mutex<HashMap<u64, oneshot::Sender<Result<Outcome, Error>>>>,
+    waiters: Mutex<HashMap<u64, Waiter>>,
+    /// Connections one of whose forwarded writes failed with an unknown
+    /// outcome: they are closing, and nothing more of theirs may be
+    /// forwarded (a later write applied after an earlier one was lost would
+    /// break the session's order).
+    poisoned: Mutex<HashSet<ConnId>>,
     reads: Mutex<HashMap<u64, oneshot::Sender<Result<u64, Error>>>>,
     tx: mpsc::UnboundedSender<Up>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<Up>>>,
@@ -91,6 +102,7 @@ impl Forwarder {
             room_max,
             next_tag: AtomicU64::new(start.max(1)),
             waiters: Mutex::default(),
+            poisoned: Mutex::default(),
             reads: Mutex::default(),
             tx,
             rx: Mutex::new(Some(rx)),
@@ -106,13 +118,15 @@ impl Forwarder {
         mut cmd: Command,
         conn: ConnId,
     ) -> Result<OutcomeFuture, Error> {
-        match replica.leader() {
-            Some(l) if l != self.node_id => {}
-            _ => {
-                return Err(Error::ConnectionLoss(
-                    "this server knows no leader to forward the write to".into(),
-                ));
-            }
+        if replica.leader() == Some(self.node_id) {
+            return Err(Error::ConnectionLoss(
+                "this server became the leader while the write was admitted".into(),
+            ));
+        }
+        if lock(&self.poisoned).contains(&conn) {
+            return Err(Error::ConnectionLoss(
+                "an earlier write of this connection was lost with its leader".into(),
+            ));
         }
         let charge = crate::replication::proposal_bytes(&cmd)
             .min(self.room_max)
@@ -129,7 +143,7 @@ impl Forwarder {
             tag,
         };
         let (tx, rx) = oneshot::channel();
-        lock(&self.waiters).insert(tag, tx);
+        lock(&self.waiters).insert(tag, Waiter { conn, tx });
         if self.tx.send(Up::Command { cmd, conn }).is_err() {
             lock(&self.waiters).remove(&tag);
             return Err(Error::ShuttingDown("server is stopping".into()));
@@ -173,8 +187,8 @@ impl Forwarder {
         if cmd.origin.node != self.node_id || cmd.origin.tag == 0 {
             return;
         }
-        if let Some(tx) = lock(&self.waiters).remove(&cmd.origin.tag) {
-            let _ = tx.send(Ok(outcome.clone()));
+        if let Some(w) = lock(&self.waiters).remove(&cmd.origin.tag) {
+            let _ = w.tx.send(Ok(outcome.clone()));
         }
     }
 
@@ -184,20 +198,29 @@ impl Forwarder {
         if !waiters.is_empty() {
             debug!(count = waiters.len(), why, "failing forwarded writes");
         }
-        for (_, tx) in waiters {
-            let _ = tx.send(Err(Error::ConnectionLoss(format!(
+        let mut poisoned = lock(&self.poisoned);
+        for (_, w) in waiters {
+            poisoned.insert(w.conn);
+            let _ = w.tx.send(Err(Error::ConnectionLoss(format!(
                 "{why}; the write may or may not have been applied"
             ))));
         }
+        drop(poisoned);
         for (_, tx) in lock(&self.reads).drain() {
             let _ = tx.send(Err(Error::ConnectionLoss(why.to_string())));
         }
     }
 
     fn fail_one(&self, tag: u64, e: Error) {
-        if let Some(tx) = lock(&self.waiters).remove(&tag) {
-            let _ = tx.send(Err(e));
+        if let Some(w) = lock(&self.waiters).remove(&tag) {
+            lock(&self.poisoned).insert(w.conn);
+            let _ = w.tx.send(Err(e));
         }
+    }
+
+    /// Connection `conn` has ended: forget it.
+    pub(crate) fn forget(&self, conn: ConnId) {
+        lock(&self.poisoned).remove(&conn);
     }
 
     fn answer_read(&self, id: u64, r: Result<u64, Error>) {
@@ -220,6 +243,7 @@ pub(crate) async fn run(
         Some(s) => s.replica.metrics(),
         None => return,
     };
+    let mut unreachable_since: Option<std::time::Instant> = None;
     loop {
         if *shutdown.borrow() {
             return;
@@ -231,26 +255,54 @@ pub(crate) async fn run(
             .filter(|l| *l != me)
             .and_then(|l| s.replica.member(l).map(|m| (l, m.peer_addr)));
         let Some((leader, addr)) = target else {
-            // Leader, or no leader known: nothing can be forwarded.
-            drain(&mut rx);
-            s.forwarder.fail_all("no leader to forward to");
+            if leader == Some(me) {
+                // This member leads: nothing is forwarded any more.
+                drain(&mut rx);
+                s.forwarder.fail_all("this server became the leader");
+                drop(s);
+                wait_leader_change(&mut metrics, &mut shutdown, leader).await;
+                continue;
+            }
+            // An election is under way: what waits here was never sent
+            // anywhere, so it may go to the next leader; past the patience
+            // it fails and the clients move on.
+            let patience = s.forward_patience();
             drop(s);
-            tokio::select! {
-                _ = metrics.changed() => {}
-                _ = shutdown.changed() => {}
+            let changed = tokio::time::timeout(
+                patience,
+                wait_leader_change(&mut metrics, &mut shutdown, leader),
+            )
+            .await;
+            if changed.is_err()
+                && let Some(s) = shared.upgrade()
+            {
+                drain(&mut rx);
+                s.forwarder.fail_all("no leader elected");
             }
             continue;
         };
         drop(s);
         let stream = match open_forward(&peer, leader, &addr).await {
-            Ok(stream) => stream,
+            Ok(stream) => {
+                unreachable_since = None;
+                stream
+            }
             Err(e) => {
                 debug!(leader, %addr, error = %e, "cannot open the forward stream");
-                if let Some(s) = shared.upgrade() {
+                // The leader may have died: an election follows. Unsent
+                // writes wait for it, up to the patience.
+                let since = *unreachable_since.get_or_insert_with(std::time::Instant::now);
+                if let Some(s) = shared.upgrade()
+                    && since.elapsed() >= s.forward_patience()
+                {
                     drain(&mut rx);
                     s.forwarder.fail_all("cannot reach the leader");
+                    unreachable_since = None;
                 }
-                tokio::time::sleep(RETRY).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => {}
+                    _ = shutdown.changed() => {}
+                }
                 continue;
             }
         };
@@ -273,6 +325,24 @@ pub(crate) async fn run(
         if metrics.borrow().current_leader == Some(leader) {
             // Same leader, broken stream: do not reopen in a tight loop.
             tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+/// Waits until the known leader differs from `leader` (or shutdown).
+async fn wait_leader_change(
+    metrics: &mut watch::Receiver<openraft::RaftMetrics<NodeId, crate::replication::Member>>,
+    shutdown: &mut watch::Receiver<bool>,
+    leader: Option<NodeId>,
+) {
+    loop {
+        tokio::select! {
+            changed = metrics.changed() => {
+                if changed.is_err() || metrics.borrow_and_update().current_leader != leader {
+                    return;
+                }
+            }
+            _ = shutdown.changed() => return,
         }
     }
 }

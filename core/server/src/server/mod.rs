@@ -147,6 +147,13 @@ impl Shared {
         dispatch::wait_applied(self, zxid).await
     }
 
+    /// How long a follower holds writes that it cannot forward yet (no
+    /// leader elected, or the leader unreachable) before failing them: two
+    /// full election rounds.
+    pub(crate) fn forward_patience(&self) -> std::time::Duration {
+        self.cfg.election_timeout * 4 + self.cfg.heartbeat * 2
+    }
+
     /// Session `session_id` is now carried by connection `conn` here: a
     /// follower tells the leader, which records the owner.
     pub(crate) fn announce_owner(&self, session_id: u64, conn: watch_conn::ConnId) {
@@ -228,7 +235,10 @@ impl Server {
         rcfg.max_pending_proposal_bytes = cfg.max_pending_proposal_bytes;
         rcfg.heartbeat_ms = ms(cfg.heartbeat);
         rcfg.election_timeout_min_ms = ms(cfg.election_timeout);
-        rcfg.election_timeout_max_ms = 2 * ms(cfg.election_timeout);
+        // openraft holds a leader lease of the upper bound: a follower
+        // campaigns that long plus its random timeout after the last
+        // heartbeat, so a narrow range keeps failover short.
+        rcfg.election_timeout_max_ms = ms(cfg.election_timeout) * 3 / 2;
         let listener = listen(cfg.listen)
             .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", cfg.listen)))?;
         let local_addr = listener.local_addr()?;
