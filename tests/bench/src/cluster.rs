@@ -3,7 +3,7 @@
 //! process (`tests/bench/cluster.sh` only installs, builds and cleans up).
 //!
 //! - coord: `coord serve --id N --listen --peer-listen --cluster --data-dir`,
-//!   heartbeat and election timeout at their defaults (100 ms / 300 ms); the
+//!   heartbeat and election timeout at their defaults (`coord serve --help`); the
 //!   leader is what `cluster status` says (`Client::cluster_status`, asked of
 //!   each member through a client connected to that member alone).
 //! - ZooKeeper: `zkServer.sh start-foreground zoo.cfg` per member (it execs the
