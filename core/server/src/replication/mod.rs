@@ -45,6 +45,7 @@ mod wal_scan;
 mod tests;
 
 pub use files::create_data_dir;
+pub(crate) use files::write_atomic;
 pub use log_store::{DEFAULT_LOG_CACHE_BYTES, LogReader, LogStore};
 pub use network::{NetworkFactory, PeerClient};
 pub use replica::{DEFAULT_SNAPSHOT_LOG_BYTES, Replica, ReplicationConfig};

@@ -208,7 +208,7 @@ impl Server {
     /// serving.
     pub async fn start(mut cfg: ServerConfig) -> Result<Server> {
         bounds::validate(&cfg)?;
-        crate::replication::create_data_dir(&cfg.data_dir)?;
+        // Creates the data dir durably, then records or checks the id.
         node_id::check_or_record(&cfg.data_dir, cfg.node_id)?;
         resources::check_free_space(&cfg.data_dir, cfg.min_free_disk_bytes)?;
         cfg.max_connections =

@@ -3,8 +3,8 @@
 //! with another `--id` is refused instead of joining the cluster under a
 //! second identity with the first one's log.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -75,16 +75,9 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<u64> {
         })
 }
 
-/// Writes the id durably: a temp file, fsynced, renamed over `node-id`, then
-/// the directory fsynced, so a crash leaves either no file or the whole id.
+/// Writes the id durably (a crash leaves either no file or the whole id).
 fn record(data_dir: &Path, node_id: u64) -> io::Result<()> {
-    let tmp = data_dir.join(format!("{NODE_ID_FILE}.tmp"));
-    let mut file = File::create(&tmp)?;
-    file.write_all(format!("{node_id}\n").as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, data_dir.join(NODE_ID_FILE))?;
-    File::open(data_dir)?.sync_all()
+    crate::replication::write_atomic(data_dir, NODE_ID_FILE, format!("{node_id}\n").as_bytes())
 }
 
 #[cfg(test)]
