@@ -32,11 +32,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
             return;
         }
         if !shared.replica.is_leader() {
+            // A follower keeps its clients' touches for the leader.
+            shared.sessions.set_relay(true);
             leading = false;
             continue;
         }
         // The leader hears its own clients directly.
-        shared.sessions.take_touched();
+        shared.sessions.set_relay(false);
         if !leading {
             if let Err(e) = take_office(&shared).await {
                 warn!(error = %e, "a newly elected leader could not take office; retrying");

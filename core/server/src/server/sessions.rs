@@ -25,7 +25,7 @@
 //! asks connections (through [`ConnHandle`]) to close.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,8 +67,10 @@ pub(crate) struct SessionManager {
     node_id: u64,
     tracker: LivenessTracker,
     /// Sessions heard from since the last [`SessionManager::take_touched`]
-    /// (a follower relays them to the leader).
+    /// (a follower relays them to the leader); kept only while `relay` is
+    /// set, so a leader's requests pay nothing for it.
     touched: Mutex<HashSet<u64>>,
+    relay: AtomicBool,
     watches: Arc<WatchRegistry>,
     conns: Mutex<Conns>,
     /// `ExpireSessions` commands applied since start.
@@ -81,6 +83,7 @@ impl SessionManager {
             node_id,
             tracker: LivenessTracker::new(),
             touched: Mutex::default(),
+            relay: AtomicBool::new(false),
             watches,
             conns: Mutex::new(Conns::default()),
             expire_commands: AtomicU64::new(0),
@@ -161,7 +164,17 @@ impl SessionManager {
     /// A sign of life from the session's client: pushes its deadline.
     pub(crate) fn touch(&self, session_id: u64) {
         self.tracker.touch(session_id, Instant::now());
-        lock(&self.touched).insert(session_id);
+        if self.relay.load(Ordering::Relaxed) {
+            lock(&self.touched).insert(session_id);
+        }
+    }
+
+    /// Whether touches are kept for relaying (this member follows). Turning
+    /// it off drops what was kept.
+    pub(crate) fn set_relay(&self, relay: bool) {
+        if self.relay.swap(relay, Ordering::Relaxed) && !relay {
+            lock(&self.touched).clear();
+        }
     }
 
     /// Sessions touched since the last call (a follower sends them to the
