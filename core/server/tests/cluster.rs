@@ -230,6 +230,9 @@ async fn when_the_leader_dies_writes_resume_and_sessions_keep_their_ephemerals()
     }
     assert_eq!(on_follower.session_id(), s1);
     assert_eq!(on_leader.session_id(), s2);
+    // /after-l came through the other session: read after a sync, since a
+    // session is only promised its own writes without one.
+    on_follower.sync("/").await.expect("sync");
     for p in ["/f", "/l", "/after-f", "/after-l"] {
         assert!(
             on_follower.exists(p).await.expect("exists").is_some(),
