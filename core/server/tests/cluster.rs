@@ -269,6 +269,161 @@ async fn a_member_cut_off_from_any_leader_refuses_new_sessions() {
     c.stop().await.expect("stop");
 }
 
+/// Opens a session on `addr` or returns the refusal.
+async fn try_session(addr: std::net::SocketAddr) -> Result<Raw, Option<coord_proto::Error>> {
+    Raw::try_handshake(
+        addr,
+        proto::Connect {
+            protocol_version: coord_proto::wire::PROTOCOL_VERSION,
+            requested_timeout_ms: 5000,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Resumes `first`'s session on `addr` or returns the refusal.
+async fn try_resume(
+    addr: std::net::SocketAddr,
+    first: &Raw,
+    last_zxid: u64,
+) -> Result<Raw, Option<coord_proto::Error>> {
+    Raw::try_handshake(
+        addr,
+        proto::Connect {
+            protocol_version: coord_proto::wire::PROTOCOL_VERSION,
+            requested_timeout_ms: 5000,
+            session_id: first.connected.session_id,
+            session_secret: first.connected.session_secret.clone(),
+            last_zxid,
+        },
+    )
+    .await
+}
+
+/// Panics unless `r` is a refusal with `ConnectionLoss` whose text holds `why`.
+fn assert_refused(r: Result<Raw, Option<coord_proto::Error>>, why: &str, what: &str) {
+    match r {
+        Err(Some(coord_proto::Error::ConnectionLoss(text))) if text.contains(why) => {}
+        Err(other) => panic!("{what}: refused with {other:?}, expected ConnectionLoss ({why})"),
+        Ok(raw) => panic!("{what}: accepted (session {:#x})", raw.connected.session_id),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_cut_off_from_the_leader_refuses_new_and_resumed_sessions() {
+    let (mut c, leader) = cluster().await;
+    c.add_member(4, true).await.expect("learner added");
+    let addr = |c: &TestCluster, id: u64| c.server(id).unwrap().local_addr();
+    let on_leader = Raw::session(addr(&c, leader), 5000).await;
+    // In touch, the learner takes sessions.
+    let fine = eventually(PATIENCE, || async {
+        try_session(addr(&c, 4)).await.is_ok()
+    })
+    .await;
+    assert!(fine, "the learner never took a session");
+    // A learner never campaigns, so it keeps believing in its leader; it
+    // must notice the silence itself.
+    c.partition(4);
+    let why = "has not heard from the leader";
+    let refused = eventually(Duration::from_secs(5), || async {
+        matches!(try_session(addr(&c, 4)).await,
+            Err(Some(coord_proto::Error::ConnectionLoss(t))) if t.contains(why))
+    })
+    .await;
+    assert!(refused, "the cut-off learner kept taking new sessions");
+    // Nor does it take over a session (which would read old state there).
+    let r = try_resume(addr(&c, 4), &on_leader, on_leader.connected.last_zxid).await;
+    assert_refused(r, why, "resuming a session on the cut-off learner");
+    c.heal();
+    let back = eventually(PATIENCE, || async {
+        try_session(addr(&c, 4)).await.is_ok()
+    })
+    .await;
+    assert!(back, "the healed learner never took sessions again");
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_on_the_minority_side_refuses_new_and_resumed_sessions() {
+    let (mut c, leader) = cluster().await;
+    let addr = |c: &TestCluster, id: u64| c.server(id).unwrap().local_addr();
+    let mut s = Raw::session(addr(&c, leader), 5000).await;
+    let r = s.call(1, create_op("/before")).await;
+    assert!(error_of(&r).is_none(), "{r:?}");
+    let seen = r.zxid;
+    c.partition(leader);
+    // The old leader may go on believing it leads for a while; it must not
+    // take sessions it cannot serve meanwhile.
+    let why = "has not heard from a majority";
+    // Past the contact limit (3 x the 150 ms election timeout) the leader
+    // knows a majority has been silent.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let refused = eventually(Duration::from_secs(5), || async {
+        matches!(try_session(addr(&c, leader)).await,
+            Err(Some(coord_proto::Error::ConnectionLoss(t))) if t.contains(why)
+                || t.contains("knows no leader"))
+    })
+    .await;
+    assert!(
+        refused,
+        "the leader cut off from its followers kept taking sessions"
+    );
+    let r = try_resume(addr(&c, leader), &s, seen).await;
+    match r {
+        Err(Some(coord_proto::Error::ConnectionLoss(_))) => {}
+        Err(other) => panic!("resume on the cut-off leader refused with {other:?}"),
+        Ok(raw) => panic!(
+            "the cut-off leader resumed session {:#x}",
+            raw.connected.session_id
+        ),
+    }
+    // The majority elects a new leader and takes the session.
+    let others: Vec<u64> = c.running().into_iter().filter(|id| *id != leader).collect();
+    let new_leader = c
+        .wait_for_leader_among(&others, PATIENCE)
+        .await
+        .expect("new leader");
+    let moved = try_resume(addr(&c, new_leader), &s, seen).await;
+    assert!(
+        moved.is_ok(),
+        "the majority side refused the session: {:?}",
+        moved.err()
+    );
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_behind_the_clients_view_refuses_its_session_at_once() {
+    let (mut c, leader) = cluster().await;
+    let follower = c.other_than(leader);
+    let addr = |c: &TestCluster, id: u64| c.server(id).unwrap().local_addr();
+    let mut s = Raw::session(addr(&c, leader), 5000).await;
+    // The leader can no longer send the follower anything (the follower
+    // still reaches the leader): the next write is not on the follower.
+    c.cut_link(leader, follower);
+    let r = s.call(1, create_op("/unseen-there")).await;
+    assert!(error_of(&r).is_none(), "{r:?}");
+    let started = std::time::Instant::now();
+    let r = try_resume(addr(&c, follower), &s, r.zxid).await;
+    match r {
+        Err(Some(coord_proto::Error::ConnectionLoss(_))) => {}
+        Err(other) => panic!("refused with {other:?}, expected ConnectionLoss"),
+        Ok(raw) => panic!(
+            "the follower resumed session {:#x} behind its view",
+            raw.connected.session_id
+        ),
+    }
+    // Refused within the contact limit (3 x the 150 ms election timeout),
+    // not after the 10 s a read waits to catch up.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused only after {:?}",
+        started.elapsed()
+    );
+    c.stop().await.expect("stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_refuses_a_moved_sessions_old_connection_on_another_follower() {
     let (c, leader) = cluster().await;

@@ -37,6 +37,7 @@ impl Peers {
         cfg: &ServerConfig,
         client_addr: &str,
         directory: &crate::replication::peer::Directory,
+        contact: &crate::replication::peer::Contact,
     ) -> Result<Peers> {
         let listener = match (&cfg.peer_socket, cfg.peer_listen) {
             (Some(socket), _) => {
@@ -60,6 +61,7 @@ impl Peers {
         peer.max_frame_bytes = cfg.max_peer_frame_bytes;
         peer.client_addr = client_addr.to_string();
         peer.directory = directory.clone();
+        peer.contact = contact.clone();
         peer.dial = cfg.peer_dial.clone();
         let addr = listener
             .local_addr()

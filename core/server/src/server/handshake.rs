@@ -14,7 +14,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::Shared;
-use super::dispatch;
+use super::in_touch;
 use super::outbound::ConnSink;
 use super::sessions::ConnGuard;
 use crate::error::Error;
@@ -88,6 +88,9 @@ where
             "this server knows no leader; try another member".into(),
         ));
     }
+    // Cut off from the leader, behind it, or a leader without a majority:
+    // the client moves on rather than wait here.
+    in_touch::ready_for_sessions(shared).await?;
     if connect.session_id == 0 {
         return open_session(shared, connect.requested_timeout_ms, conn, sink).await;
     }
@@ -96,7 +99,7 @@ where
     // First catch up with what the client has seen (never let it read older
     // state), then judge the session by the replicated table as of that
     // state: a close or expiry the client may have seen is applied by now.
-    dispatch::wait_applied(shared, connect.last_zxid).await?;
+    caught_up_with_client(shared, id, connect.last_zxid).await?;
     let sm = shared.read_sm();
     let timeout_ms = match sm.session(id) {
         Some(s) if secrets_equal(&s.secret, &secret) => s.timeout_ms,
@@ -122,6 +125,27 @@ where
         resumed: true,
         _attached: attached,
     })
+}
+
+/// Waits (at most `in_touch::contact_limit`) until this server has applied
+/// `zxid`, the newest the client has seen; `ConnectionLoss` if it does not
+/// (the client tries another member rather than read older state here).
+async fn caught_up_with_client(shared: &Shared, session: u64, zxid: u64) -> Result<(), Error> {
+    let mut applied = shared.applied.clone();
+    let limit = in_touch::contact_limit(shared);
+    let reached = tokio::time::timeout(limit, applied.wait_for(|z| *z >= zxid))
+        .await
+        .map(|r| r.is_ok());
+    match reached {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::ShuttingDown("server is stopping".into())),
+        Err(_) => Err(Error::ConnectionLoss(format!(
+            "session {session:#x} has seen zxid {zxid} but this server has applied only up \
+             to {} within {} ms; try another member",
+            *applied.borrow(),
+            limit.as_millis()
+        ))),
+    }
 }
 
 async fn open_session(

@@ -23,6 +23,7 @@ mod dispatch;
 mod forward;
 mod handshake;
 mod housekeeping;
+mod in_touch;
 mod node_id;
 mod outbound;
 mod resources;
@@ -94,6 +95,9 @@ pub(crate) struct Shared {
     pub(crate) forwarder: Arc<forward::Forwarder>,
     /// Client addresses of the other members (from peer handshakes).
     pub(crate) directory: crate::replication::peer::Directory,
+    /// When this member last heard from its leader or its followers (see
+    /// `in_touch`).
+    pub(crate) contact: crate::replication::peer::Contact,
     /// This member's addresses as it serves now (cluster members only); a
     /// new leader corrects its own entry in the membership if they changed.
     pub(crate) own_member: Option<crate::replication::Member>,
@@ -244,10 +248,11 @@ impl Server {
         let local_addr = listener.local_addr()?;
         rcfg.client_addr = local_addr.to_string();
         let directory = crate::replication::peer::Directory::default();
+        let contact = crate::replication::peer::Contact::default();
         // With a peer port this server is a cluster member (perhaps of a
         // cluster of one that can grow); without, the embedded single node.
         let peer = if cfg.peer_listen.is_some() || cfg.peer_socket.is_some() {
-            Some(cluster::Peers::bind(&cfg, &rcfg.client_addr, &directory).await?)
+            Some(cluster::Peers::bind(&cfg, &rcfg.client_addr, &directory, &contact).await?)
         } else {
             None
         };
@@ -304,6 +309,7 @@ impl Server {
                 .map_err(|e| Error::Io(format!("cannot start the bulk reply thread: {e}")))?,
             forwarder,
             directory,
+            contact,
             own_member,
         });
         let peers = peer.map(|p| p.serve(&shared, shutdown_rx.clone()));

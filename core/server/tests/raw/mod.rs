@@ -87,6 +87,19 @@ impl Raw {
 
     /// Sends `connect` and waits for `Connected`.
     pub async fn handshake(addr: SocketAddr, connect: proto::Connect) -> Raw {
+        match Self::try_handshake(addr, connect).await {
+            Ok(raw) => raw,
+            Err(e) => panic!("expected Connected, the server refused: {e:?}"),
+        }
+    }
+
+    /// Sends `connect`; `Connected` gives the connection, a refusal its
+    /// reason (`None` if the server closed without one).
+    #[allow(dead_code)] // Not every test binary refuses a handshake.
+    pub async fn try_handshake(
+        addr: SocketAddr,
+        connect: proto::Connect,
+    ) -> Result<Raw, Option<coord_proto::Error>> {
         let (rd, mut wr) = TcpStream::connect(addr).await.unwrap().into_split();
         wr.write_all(&encode(client_message::Body::Connect(connect)))
             .await
@@ -94,14 +107,15 @@ impl Raw {
         let mut rd = FrameReader::new(rd, 64 << 20);
         let frame = tokio::time::timeout(PATIENCE, rd.next_frame())
             .await
-            .expect("handshake answered in time")
-            .unwrap()
-            .expect("a frame");
-        let connected = match proto::ServerMessage::decode(frame).unwrap().body {
-            Some(server_message::Body::Connected(c)) => c,
-            other => panic!("expected Connected, got {other:?}"),
+            .expect("handshake answered in time");
+        let Ok(Some(frame)) = frame else {
+            return Err(None);
         };
-        Raw { rd, wr, connected }
+        match proto::ServerMessage::decode(frame).unwrap().body {
+            Some(server_message::Body::Connected(connected)) => Ok(Raw { rd, wr, connected }),
+            Some(server_message::Body::Closing(e)) => Err(Some((&e).into())),
+            other => panic!("expected Connected or Closing, got {other:?}"),
+        }
     }
 
     pub async fn send(&mut self, body: client_message::Body) {

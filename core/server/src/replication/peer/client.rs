@@ -261,9 +261,14 @@ impl RaftNetwork<TypeConfig> for TcpPeer {
         let request = proto::PeerRequest {
             request: Some(proto::peer_request::Request::AppendEntries(request)),
         };
+        let sent = std::time::Instant::now();
         match self.call(request, option.hard_ttl()).await {
             Ok(Response::AppendEntries(r)) => {
-                convert::append_reply_from(r).map_err(|e| self.bad_answer(e))
+                let reply = convert::append_reply_from(r).map_err(|e| self.bad_answer(e))?;
+                if !matches!(reply, AppendEntriesResponse::HigherVote(_)) {
+                    self.cfg.contact.acked_by(self.target, sent);
+                }
+                Ok(reply)
             }
             Ok(Response::Error(e)) => Err(self.failed_remotely(peer_error_text(e))),
             Ok(_) => Err(self.bad_answer("not an append-entries answer")),

@@ -16,6 +16,7 @@
 //! `Replica` runs over this or over the in-process `Router` of the tests.
 
 mod client;
+mod contact;
 mod convert;
 pub(crate) mod frame;
 mod server;
@@ -24,6 +25,7 @@ mod server;
 mod tests;
 
 pub use client::{TcpNetwork, TcpPeer, open_forward};
+pub use contact::{Contact, LeaderContact};
 pub use server::serve_peers;
 
 use std::collections::BTreeMap;
@@ -73,6 +75,8 @@ pub struct PeerConfig {
     pub client_addr: String,
     /// The client addresses peers told this member, by member id.
     pub directory: Directory,
+    /// When this member last heard from its leader and its followers.
+    pub contact: Contact,
     /// Test hook: where to dial a member instead of its peer address (tests
     /// put a fault-injecting proxy on each link).
     pub dial: Option<PeerDial>,
@@ -124,6 +128,7 @@ impl PeerConfig {
             connect_timeout: Duration::from_secs(2),
             client_addr: String::new(),
             directory: Directory::default(),
+            contact: Contact::default(),
             dial: None,
         }
     }

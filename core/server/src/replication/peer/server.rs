@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use openraft::Raft;
 use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::AppendEntriesResponse;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::client::MAX_HANDSHAKE_BYTES;
-use super::{ForwardService, PROTOCOL_VERSION, PeerConfig, convert, frame, proto};
+use super::{Contact, ForwardService, PROTOCOL_VERSION, PeerConfig, convert, frame, proto};
 use crate::replication::TypeConfig;
 
 /// Accepts peer connections on `listener` and answers their requests from
@@ -116,7 +117,7 @@ async fn serve_one(
             frame::write(&mut s, &opened, cfg.max_frame_bytes).await?;
             return forward.serve(hello.from, s).await;
         }
-        let response = answer(raft, request).await?;
+        let response = answer(raft, &cfg.contact, request).await?;
         frame::write(&mut s, &response, cfg.max_frame_bytes).await?;
     }
 }
@@ -144,18 +145,41 @@ fn refusal(hello: &proto::Hello, cfg: &PeerConfig) -> Option<String> {
     None
 }
 
-/// Hands one request to raft; `InvalidData` for a request that does not
-/// convert (the connection is then closed).
+/// The leader a request with `vote` comes from, if the vote is a leader's.
+fn leader_of(
+    vote: &openraft::Vote<crate::replication::NodeId>,
+) -> Option<crate::replication::NodeId> {
+    vote.is_committed()
+        .then(|| vote.leader_id().voted_for())
+        .flatten()
+}
+
+/// Hands one request to raft, noting in `contact` what a leader's requests
+/// tell; `InvalidData` for a request that does not convert (the connection
+/// is then closed).
 async fn answer(
     raft: &Raft<TypeConfig>,
+    contact: &Contact,
     request: proto::PeerRequest,
 ) -> io::Result<proto::PeerResponse> {
     use proto::peer_request::Request;
     use proto::peer_response::Response;
     let response = match request.request {
         Some(Request::AppendEntries(r)) => {
-            match raft.append_entries(convert::append_from(r)?).await {
-                Ok(r) => Response::AppendEntries(convert::append_reply_to(&r)),
+            let r = convert::append_from(r)?;
+            let leader = leader_of(&r.vote);
+            let committed = r.leader_commit.map_or(0, |c| c.index);
+            match raft.append_entries(r).await {
+                Ok(r) => {
+                    // Anything but a higher vote means raft took the sender
+                    // as its leader (a conflict too: alive, and ahead of us).
+                    if let (Some(leader), false) =
+                        (leader, matches!(r, AppendEntriesResponse::HigherVote(_)))
+                    {
+                        contact.heard_from(leader, committed);
+                    }
+                    Response::AppendEntries(convert::append_reply_to(&r))
+                }
                 Err(e) => failed(e),
             }
         }
@@ -164,8 +188,17 @@ async fn answer(
             Err(e) => failed(e),
         },
         Some(Request::InstallSnapshot(r)) => {
-            match raft.install_snapshot(convert::snapshot_from(r)?).await {
-                Ok(r) => Response::InstallSnapshot(convert::snapshot_reply_to(&r)),
+            let r = convert::snapshot_from(r)?;
+            let (vote, leader) = (r.vote, leader_of(&r.vote));
+            let last = r.meta.last_log_id.map_or(0, |l| l.index);
+            match raft.install_snapshot(r).await {
+                Ok(r) => {
+                    // Answered with a higher vote: refused, not from our leader.
+                    if let (Some(leader), false) = (leader, r.vote > vote) {
+                        contact.installing_from(leader, last);
+                    }
+                    Response::InstallSnapshot(convert::snapshot_reply_to(&r))
+                }
                 Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(m))) => {
                     Response::Error(proto::PeerError {
                         error: Some(proto::peer_error::Error::SnapshotMismatch(
