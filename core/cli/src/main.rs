@@ -425,11 +425,20 @@ async fn serve(cfg: ServerConfig) -> Result<(), Error> {
     eprintln!("coord: serving on {}", server.local_addr());
     let failure = tokio::select! {
         _ = wait_for_signal() => None,
+        () = server.removed() => {
+            // An orderly end: exit 0, so that a supervisor restarting on
+            // failure leaves a removed member stopped.
+            eprintln!(
+                "coord: this member was removed from the cluster; stopping (its data dir \
+                 will not serve again)"
+            );
+            None
+        }
         e = server.failed() => Some(e),
     };
     match failure {
         None => {
-            tracing::info!("signal received; shutting down");
+            tracing::info!("shutting down");
             server.shutdown().await
         }
         Some(e) => {

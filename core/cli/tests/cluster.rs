@@ -3,7 +3,8 @@
 //! --json` names the leader; after kill -9 of the leader writes go on and
 //! nothing acknowledged is lost; the killed member rejoins with its data; a
 //! fourth member started without `--cluster` joins through `coord cluster
-//! add` and leaves through `coord cluster remove`; a data dir refuses another
+//! add` and leaves through `coord cluster remove` (then stops by itself,
+//! and its data dir refuses to serve again); a data dir refuses another
 //! member id.
 
 mod support;
@@ -235,6 +236,34 @@ fn coord_serve_processes_form_a_cluster_fail_over_rejoin_and_change_members() {
             .iter()
             .all(|m| m["id"] != 4),
         "{without}"
+    );
+    // The removed member learns it, stops by itself (exit 0: nothing
+    // failed) and its data dir never serves again.
+    let mut fourth = fourth;
+    let Some(status) = fourth.wait_exit(Duration::from_secs(30)) else {
+        panic!("the removed member kept running: {}", fourth.log_text());
+    };
+    assert!(
+        status.success(),
+        "exit status {status:?}: {}",
+        fourth.log_text()
+    );
+    assert!(
+        fourth.log_text().contains("was removed from the cluster"),
+        "{}",
+        fourth.log_text()
+    );
+    let mut again = member(dir.path(), 4, ports[3], None);
+    assert!(
+        !again.is_serving(),
+        "a removed member's data dir served again"
+    );
+    let status = again.wait_exit(Duration::from_secs(30)).expect("exits");
+    assert!(!status.success());
+    let log = again.log_text();
+    assert!(
+        log.contains("was removed from its cluster") && log.contains("fresh data dir"),
+        "{log}"
     );
 }
 

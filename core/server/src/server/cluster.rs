@@ -32,6 +32,11 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
+    /// The peer network's settings (for calls of the server's own).
+    pub(crate) fn config(&self) -> &PeerConfig {
+        &self.cfg
+    }
+
     /// Binds `--peer-listen` (or takes the test's pre-bound socket).
     pub(crate) async fn bind(
         cfg: &ServerConfig,

@@ -26,6 +26,7 @@ mod housekeeping;
 mod in_touch;
 mod node_id;
 mod outbound;
+mod removal;
 mod resources;
 mod sessions;
 #[cfg(test)]
@@ -60,6 +61,9 @@ pub struct Server {
     housekeeping: tokio::task::JoinHandle<()>,
     fail_stop: tokio::task::JoinHandle<()>,
     failed: watch::Receiver<Option<Error>>,
+    /// Watches the membership for this member's removal (see `removal`).
+    removal: tokio::task::JoinHandle<()>,
+    removed: watch::Receiver<bool>,
     /// The peer listener and the forward stream of a cluster member.
     peers: Option<cluster::PeerTasks>,
 }
@@ -98,6 +102,8 @@ pub(crate) struct Shared {
     /// When this member last heard from its leader or its followers (see
     /// `in_touch`).
     pub(crate) contact: crate::replication::peer::Contact,
+    /// The peer network's settings (cluster members only).
+    pub(crate) peer_cfg: Option<crate::replication::peer::PeerConfig>,
     /// This member's addresses as it serves now (cluster members only); a
     /// new leader corrects its own entry in the membership if they changed.
     pub(crate) own_member: Option<crate::replication::Member>,
@@ -310,10 +316,17 @@ impl Server {
             forwarder,
             directory,
             contact,
+            peer_cfg: peer.as_ref().map(|p| p.config().clone()),
             own_member,
         });
         let peers = peer.map(|p| p.serve(&shared, shutdown_rx.clone()));
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));
+        let (removed_tx, removed) = watch::channel(false);
+        let removal = tokio::spawn(removal::watch(
+            shared.clone(),
+            removed_tx,
+            shutdown_rx.clone(),
+        ));
         let housekeeping = tokio::spawn(housekeeping::run(shared.clone(), shutdown_rx, leading));
         let (failed_tx, failed) = watch::channel(None);
         let fail_stop = tokio::spawn(fail_stop(
@@ -330,8 +343,22 @@ impl Server {
             housekeeping,
             fail_stop,
             failed,
+            removal,
+            removed,
             peers,
         })
+    }
+
+    /// Resolves when this member has learned that the cluster removed it
+    /// (`coord cluster remove`): it has marked its data dir so that no later
+    /// start serves from it, and the caller should [`Server::shutdown`]
+    /// (`coord serve` does, and exits 0).
+    pub async fn removed(&self) {
+        let mut rx = self.removed.clone();
+        if rx.wait_for(|r| *r).await.is_err() {
+            // The watcher ended without a removal (the server is stopping).
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Resolves when the server has failed and stopped serving: raft stopped
@@ -446,6 +473,8 @@ impl Server {
         }
         let _ = self.housekeeping.await;
         self.fail_stop.abort();
+        self.removal.abort();
+        let _ = self.removal.await;
         if let Some(p) = self.peers {
             p.stop().await;
         }
@@ -460,11 +489,13 @@ impl Server {
         self.accept.abort();
         self.housekeeping.abort();
         self.fail_stop.abort();
+        self.removal.abort();
         let _ = self.shutdown_tx.send(true);
         // Dropping the accept task's JoinSet aborts every connection task, and
         // with it each connection's socket, responder, writer and registration.
         let _ = self.accept.await;
         let _ = self.housekeeping.await;
+        let _ = self.removal.await;
         if let Some(p) = self.peers {
             p.stop().await;
         }

@@ -12,6 +12,10 @@ use crate::error::{Error, Result};
 /// The file under the data dir that holds the id.
 const NODE_ID_FILE: &str = "node-id";
 
+/// The file a member writes when it learns it was removed from its cluster
+/// (see `removal`): its data dir must not serve again.
+const REMOVED_FILE: &str = "removed";
+
 /// What a single-node server is, and what a data dir written before ids
 /// were recorded belongs to.
 const SINGLE_NODE_ID: u64 = 1;
@@ -43,14 +47,39 @@ pub(crate) fn check_or_record(data_dir: &Path, node_id: u64) -> Result<()> {
             return Err(Error::Io(format!("cannot read {}: {e}", path.display())));
         }
     };
-    if recorded == node_id {
-        return Ok(());
+    if recorded != node_id {
+        return Err(Error::BadArguments(format!(
+            "data dir {} belongs to member {recorded}, not --id {node_id}: start with --id \
+             {recorded}, or give member {node_id} a fresh data dir",
+            data_dir.display()
+        )));
     }
-    Err(Error::BadArguments(format!(
-        "data dir {} belongs to member {recorded}, not --id {node_id}: start with --id \
-         {recorded}, or give member {node_id} a fresh data dir",
-        data_dir.display()
-    )))
+    match fs::read_to_string(data_dir.join(REMOVED_FILE)) {
+        Ok(why) => Err(Error::BadArguments(format!(
+            "data dir {} belongs to member {node_id}, which was removed from its cluster ({}): \
+             to join again, start with a fresh data dir and have the cluster add the member",
+            data_dir.display(),
+            why.trim()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Io(format!(
+            "cannot read {}: {e}",
+            data_dir.join(REMOVED_FILE).display()
+        ))),
+    }
+}
+
+/// Marks the data dir as that of a removed member (`why` says when), so
+/// that no later start serves from it.
+pub(crate) fn record_removed(data_dir: &Path, why: &str) -> Result<()> {
+    crate::replication::write_atomic(data_dir, REMOVED_FILE, format!("{why}\n").as_bytes()).map_err(
+        |e| {
+            Error::Io(format!(
+                "cannot record the removal in {}: {e}",
+                data_dir.join(REMOVED_FILE).display()
+            ))
+        },
+    )
 }
 
 /// Whether the data dir holds raft state written by a server older than the
@@ -116,6 +145,19 @@ mod tests {
             assert!(text.contains(want), "{want:?} missing from: {text}");
         }
         assert_eq!(recorded(tmp.path()), "2\n", "the recorded id is kept");
+    }
+
+    #[test]
+    fn a_removed_members_data_dir_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        check_or_record(tmp.path(), 4).unwrap();
+        record_removed(tmp.path(), "the membership at raft index 40 leaves it out").unwrap();
+        let e = check_or_record(tmp.path(), 4).unwrap_err();
+        assert!(matches!(e, Error::BadArguments(_)), "{e:?}");
+        let text = e.to_string();
+        for want in ["member 4", "was removed", "raft index 40", "fresh data dir"] {
+            assert!(text.contains(want), "{want:?} missing from: {text}");
+        }
     }
 
     #[test]

@@ -403,13 +403,22 @@ impl TestCluster {
         .await
     }
 
-    /// Has the leader remove member `id` from the cluster, then stops it and
-    /// forgets it (its data dir is deleted).
+    /// Has the leader remove member `id` from the cluster, waits (within
+    /// [`CHANGE_PATIENCE`]) until the member, if running, learned of its
+    /// removal, then stops it and forgets it (its data dir is deleted).
     pub async fn remove_member(&mut self, id: u64) -> Result<()> {
         self.change(proto::cluster_change_request::Change::Remove(id))
             .await?;
-        if let Some(server) = self.slots.remove(&id).and_then(|s| s.server) {
+        // The slot (and with it the data dir) goes only after the server.
+        let mut slot = self.slots.remove(&id);
+        if let Some(server) = slot.as_mut().and_then(|s| s.server.take()) {
+            let learned = tokio::time::timeout(CHANGE_PATIENCE, server.removed()).await;
             server.abort().await;
+            if learned.is_err() {
+                return Err(Error::OperationTimeout(format!(
+                    "member {id} did not learn of its removal within {CHANGE_PATIENCE:?}"
+                )));
+            }
         }
         self.links.retain(|(a, b), _| *a != id && *b != id);
         self.routes

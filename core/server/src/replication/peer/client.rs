@@ -132,6 +132,57 @@ pub async fn open_forward(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::R
     }
 }
 
+/// The newest membership a peer holds, as it answered [`ask_membership`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerMembership {
+    /// The raft index of the membership entry.
+    pub log_index: u64,
+    /// How far the peer has applied: the membership is committed when this
+    /// reaches `log_index`.
+    pub applied: u64,
+    /// Its voters and learners.
+    pub members: Vec<NodeId>,
+}
+
+/// Asks member `target` (peer address `addr`) which membership it holds, on
+/// a connection of its own, within `cfg.connect_timeout` for each step.
+pub async fn ask_membership(
+    cfg: &PeerConfig,
+    target: NodeId,
+    addr: &str,
+) -> io::Result<PeerMembership> {
+    let mut s = connect(cfg, target, addr).await?;
+    let request = proto::PeerRequest {
+        request: Some(proto::peer_request::Request::Membership(proto::Empty {})),
+    };
+    let exchange = async {
+        frame::write(&mut s, &request, MAX_HANDSHAKE_BYTES).await?;
+        frame::read::<_, proto::PeerResponse>(&mut s, MAX_HANDSHAKE_BYTES).await
+    };
+    let reply = tokio::time::timeout(cfg.connect_timeout, exchange)
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "member {target} did not answer within {:?}",
+                    cfg.connect_timeout
+                ),
+            )
+        })??;
+    match reply.response {
+        Some(proto::peer_response::Response::Membership(m)) => Ok(PeerMembership {
+            log_index: m.log_index,
+            applied: m.applied,
+            members: m.members,
+        }),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("member {target} answered a membership question with {other:?}"),
+        )),
+    }
+}
+
 /// One member's connection to one peer, opened on first use and dropped on
 /// any failure (the next call opens a new one).
 #[derive(Debug)]

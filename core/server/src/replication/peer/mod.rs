@@ -24,7 +24,7 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-pub use client::{TcpNetwork, TcpPeer, open_forward};
+pub use client::{PeerMembership, TcpNetwork, TcpPeer, ask_membership, open_forward};
 pub use contact::{Contact, LeaderContact};
 pub use server::serve_peers;
 

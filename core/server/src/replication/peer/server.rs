@@ -214,6 +214,15 @@ async fn answer(
                 Err(e) => failed(e),
             }
         }
+        Some(Request::Membership(_)) => {
+            let m = raft.metrics().borrow().clone();
+            let stored = &m.membership_config;
+            Response::Membership(proto::MembershipReply {
+                log_index: stored.log_id().map_or(0, |l| l.index),
+                applied: m.last_applied.map_or(0, |l| l.index),
+                members: stored.membership().nodes().map(|(id, _)| *id).collect(),
+            })
+        }
         Some(Request::OpenForward(_)) | None => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
