@@ -245,6 +245,45 @@ async fn when_the_leader_dies_writes_resume_and_sessions_keep_their_ephemerals()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_on_a_follower_during_an_election_waits_for_the_next_leader() {
+    let (mut c, leader) = cluster().await;
+    let follower = c.other_than(leader);
+    let addr = c.server(follower).unwrap().local_addr();
+    let mut s = Raw::session(addr, 10_000).await;
+    let sync = || proto::request::Op::Sync(proto::SyncRequest { path: "/".into() });
+    let r = s.call(1, sync()).await;
+    assert!(error_of(&r).is_none(), "sync with a leader: {r:?}");
+    // Sent while the follower still names the dead leader (or none yet):
+    // answered once the next leader confirmed a read index, not NOT_LEADER
+    // or a lost connection.
+    c.kill(leader).await;
+    // One sync after another through the whole election (bounded: 200
+    // syncs or 10 s), until the follower has known the new leader for 3.
+    let started = std::time::Instant::now();
+    let mut after_election = 0;
+    for xid in 2..202 {
+        let r = s.call(xid, sync()).await;
+        assert!(
+            error_of(&r).is_none(),
+            "sync {xid} during the election: {r:?}"
+        );
+        let known = c.server(follower).unwrap().leader();
+        if known.is_some_and(|l| l != leader) {
+            after_election += 1;
+        }
+        if after_election >= 3 || started.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        after_election >= 3,
+        "the follower never learned a new leader"
+    );
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_cut_off_from_any_leader_refuses_new_sessions() {
     let (mut c, leader) = cluster().await;
     let follower = c.other_than(leader);

@@ -385,6 +385,13 @@ impl Client {
     /// A barrier: returns once the server this client talks to has applied
     /// every write committed before the call, so that later reads are
     /// linearizable with respect to it.
+    ///
+    /// In a cluster the server asks the leader for a read index a quorum
+    /// confirmed. During an election it waits for the next leader (at most
+    /// 4 election timeouts plus 2 heartbeats, 0.7 s with the defaults);
+    /// `Error::NotLeader` means no leader could be reached from that server
+    /// in time (it is on the minority side of a partition): retry, and the
+    /// client may meanwhile have moved to another member.
     pub async fn sync(&self, path: &str) -> Result<()> {
         let resp = self
             .call_without_min_zxid(Req::Sync(proto::SyncRequest {

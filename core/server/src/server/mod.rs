@@ -149,12 +149,42 @@ impl Shared {
     /// Waits until a read here is linearizable: the leader confirms its
     /// leadership with a quorum (read index) and this member applies up to
     /// the index it names.
+    ///
+    /// During an election (no leader known, this member just lost the lead,
+    /// or the leader's stream broke) it waits for the next leader, at most
+    /// [`Self::forward_patience`] as writes do, and asks again; after that
+    /// the error stands (`NotLeader`: no leader could be reached from here).
     pub(crate) async fn linearize(&self) -> Result<()> {
-        if self.replica.is_leader() {
-            return self.replica.ensure_linearizable().await;
+        let deadline = tokio::time::Instant::now() + self.forward_patience();
+        loop {
+            let attempt = if self.replica.is_leader() {
+                self.replica.ensure_linearizable().await
+            } else {
+                match self.forwarder.read_index(&self.replica).await {
+                    Ok(zxid) => return dispatch::wait_applied(self, zxid).await,
+                    Err(e) => Err(e),
+                }
+            };
+            match attempt {
+                // A read index is asked again safely (it changes nothing):
+                // also when the leader's stream broke under it.
+                Err(Error::NotLeader(why) | Error::ConnectionLoss(why))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    let was = self.replica.leader();
+                    let mut metrics = self.replica.metrics();
+                    // The next leader, or a short pause when this member
+                    // still names one that failed the check.
+                    let _ = tokio::time::timeout_at(
+                        deadline.min(tokio::time::Instant::now() + self.cfg.election_timeout),
+                        metrics.wait_for(|m| m.current_leader.is_some() && m.current_leader != was),
+                    )
+                    .await;
+                    tracing::debug!(why, "sync: no leader confirmed yet; asking again");
+                }
+                other => return other,
+            }
         }
-        let zxid = self.forwarder.read_index(&self.replica).await?;
-        dispatch::wait_applied(self, zxid).await
     }
 
     /// How long a follower holds writes that it cannot forward yet (no
