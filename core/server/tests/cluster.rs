@@ -25,17 +25,10 @@ fn create_op(path: &str) -> proto::request::Op {
 
 /// Resumes `first`'s session on another connection to `addr`.
 async fn resume(addr: std::net::SocketAddr, first: &Raw) -> Raw {
-    Raw::handshake(
-        addr,
-        proto::Connect {
-            protocol_version: coord_proto::wire::PROTOCOL_VERSION,
-            requested_timeout_ms: 5000,
-            session_id: first.connected.session_id,
-            session_secret: first.connected.session_secret.clone(),
-            last_zxid: first.connected.last_zxid,
-        },
-    )
-    .await
+    match try_resume(addr, first, first.connected.last_zxid).await {
+        Ok(raw) => raw,
+        Err(e) => panic!("resuming on {addr} was refused: {e:?}"),
+    }
 }
 
 const PATIENCE: Duration = Duration::from_secs(20);

@@ -133,19 +133,15 @@ where
 async fn caught_up_with_client(shared: &Shared, session: u64, zxid: u64) -> Result<(), Error> {
     let mut applied = shared.applied.clone();
     let limit = in_touch::contact_limit(shared);
-    let reached = tokio::time::timeout(limit, applied.wait_for(|z| *z >= zxid))
-        .await
-        .map(|r| r.is_ok());
-    match reached {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::ShuttingDown("server is stopping".into())),
-        Err(_) => Err(Error::ConnectionLoss(format!(
-            "session {session:#x} has seen zxid {zxid} but this server has applied only up \
-             to {} within {} ms; try another member",
-            *applied.borrow(),
-            limit.as_millis()
-        ))),
+    if in_touch::wait_within(&mut applied, limit, |z| *z >= zxid).await? {
+        return Ok(());
     }
+    Err(Error::ConnectionLoss(format!(
+        "session {session:#x} has seen zxid {zxid} but this server has applied only up to {} \
+         within {} ms; try another member",
+        *applied.borrow(),
+        limit.as_millis()
+    )))
 }
 
 async fn open_session(

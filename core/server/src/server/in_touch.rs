@@ -16,6 +16,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use crate::error::Error;
 
 use super::Shared;
@@ -58,13 +60,8 @@ pub(crate) async fn ready_for_sessions(shared: &Shared) -> Result<(), Error> {
     let applied = |m: &openraft::RaftMetrics<NodeId, crate::replication::Member>| {
         m.last_applied.map_or(0, |l| l.index)
     };
-    let reached = tokio::time::timeout(limit, metrics.wait_for(|m| applied(m) >= heard.committed))
-        .await
-        .map(|r| r.is_ok());
-    match reached {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::ShuttingDown("server is stopping".into())),
-        Err(_) => Err(Error::ConnectionLoss(format!(
+    let lagging = |metrics: &watch::Receiver<_>| {
+        Error::ConnectionLoss(format!(
             "this server is behind the leader: it has applied up to raft index {} of the {} \
              the leader (member {}) has committed, and did not catch up within {} ms; try \
              another member",
@@ -72,7 +69,27 @@ pub(crate) async fn ready_for_sessions(shared: &Shared) -> Result<(), Error> {
             heard.committed,
             heard.leader,
             limit.as_millis()
-        ))),
+        ))
+    };
+    if wait_within(&mut metrics, limit, |m| applied(m) >= heard.committed).await? {
+        Ok(())
+    } else {
+        Err(lagging(&metrics))
+    }
+}
+
+/// Waits at most `limit` until `rx`'s value satisfies `done`: `Ok(true)` if
+/// it did, `Ok(false)` if time ran out, `ShuttingDown` if the sender is
+/// gone (the server is stopping).
+pub(crate) async fn wait_within<T>(
+    rx: &mut watch::Receiver<T>,
+    limit: Duration,
+    done: impl FnMut(&T) -> bool,
+) -> Result<bool, Error> {
+    match tokio::time::timeout(limit, rx.wait_for(done)).await {
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(_)) => Err(Error::ShuttingDown("server is stopping".into())),
+        Err(_) => Ok(false),
     }
 }
 
