@@ -745,34 +745,8 @@ async fn a_fenced_lock_never_lets_two_holders_writes_interleave_across_failovers
             (me, tokens, accepted)
         }));
     }
-    // Kill the leader a few times while they work.
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
-        c.kill(leader).await;
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        c.restart(leader).await.expect("restart");
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::SeqCst);
-    let mut accepted_by: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut acked = 0;
-    for t in lockers {
-        let (me, tokens, accepted) = tokio::time::timeout(PATIENCE, t)
-            .await
-            .expect("a locker stops")
-            .expect("locker");
-        // Equal only when a release failed (connection loss) and the next
-        // acquire found the same lock node still there: the same hold.
-        assert!(
-            tokens.windows(2).all(|w| w[0] <= w[1]),
-            "locker {me} got tokens that go back: {tokens:?}"
-        );
-        for t in accepted {
-            acked += 1;
-            accepted_by.insert(t, me);
-        }
-    }
+    kill_leaders_then_stop(&mut c, 3, &stop).await;
+    let (accepted_by, acked) = gather(lockers, "locker").await;
     c.wait_for_leader(PATIENCE)
         .await
         .expect("a leader at the end");
@@ -784,6 +758,52 @@ async fn a_fenced_lock_never_lets_two_holders_writes_interleave_across_failovers
     assert_fenced(&writes, &accepted_by, 5);
     drop(setup);
     c.stop().await.expect("stop");
+}
+
+/// Kills the leader `rounds` times while the workers run (each killed
+/// member restarted 0.8 s later), then lets them run 0.5 s more and tells
+/// them to stop.
+async fn kill_leaders_then_stop(c: &mut TestCluster, rounds: usize, stop: &AtomicBool) {
+    for _ in 0..rounds {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
+        c.kill(leader).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        c.restart(leader).await.expect("restart");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+}
+
+/// What a fenced worker returns: its id, the tokens it was granted in
+/// order, and the tokens of its writes the resource accepted.
+type Worked = (u64, Vec<u64>, Vec<u64>);
+
+/// Joins the `what` workers; checks that each one's tokens never went back
+/// (equal only when a release failed on a lost connection and the next
+/// acquire found the same node: the same hold). Returns who wrote under
+/// each accepted token and how many writes were accepted.
+async fn gather(
+    workers: Vec<tokio::task::JoinHandle<Worked>>,
+    what: &str,
+) -> (BTreeMap<u64, u64>, usize) {
+    let mut accepted_by = BTreeMap::new();
+    let mut acked = 0;
+    for w in workers {
+        let (me, tokens, accepted) = tokio::time::timeout(PATIENCE, w)
+            .await
+            .unwrap_or_else(|_| panic!("a {what} stops"))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(
+            tokens.windows(2).all(|w| w[0] <= w[1]),
+            "{what} {me} got tokens that go back: {tokens:?}"
+        );
+        acked += accepted.len();
+        for t in accepted {
+            accepted_by.insert(t, me);
+        }
+    }
+    (accepted_by, acked)
 }
 
 /// The `who:token` writes under `parent`, in commit order (their sequence
@@ -885,29 +905,8 @@ async fn elected_leaders_fenced_writes_never_interleave_across_failovers() {
             (me, terms, accepted)
         }));
     }
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
-        c.kill(leader).await;
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        c.restart(leader).await.expect("restart");
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::SeqCst);
-    let mut accepted_by: BTreeMap<u64, u64> = BTreeMap::new();
-    for t in candidates {
-        let (me, terms, accepted) = tokio::time::timeout(PATIENCE, t)
-            .await
-            .expect("a candidate stops")
-            .expect("candidate");
-        assert!(
-            terms.windows(2).all(|w| w[0] <= w[1]),
-            "candidate {me} got terms that go back: {terms:?}"
-        );
-        for t in accepted {
-            accepted_by.insert(t, me);
-        }
-    }
+    kill_leaders_then_stop(&mut c, 3, &stop).await;
+    let (accepted_by, _) = gather(candidates, "candidate").await;
     c.wait_for_leader(PATIENCE)
         .await
         .expect("a leader at the end");
