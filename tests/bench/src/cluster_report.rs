@@ -8,6 +8,7 @@ use coord_cli::bench::MachineInfo;
 
 use crate::cluster_bench::{Failover, Measured};
 use crate::locks::CONTENDERS;
+use crate::report::{one_line, ratio, write_targets};
 use crate::systems::System;
 
 pub(crate) const START: &str = "<!-- bench:cluster:start -->";
@@ -247,7 +248,7 @@ impl Results {
                 s,
                 "- **{} cluster did not start**: {}",
                 sys.name(),
-                one_line(why)
+                one_line(why, 200)
             );
         }
 
@@ -291,7 +292,7 @@ impl Results {
                         row.workload.label(),
                         row.clients,
                         row.system.name(),
-                        one_line(e)
+                        one_line(e, 200)
                     );
                 }
             }
@@ -356,7 +357,7 @@ impl Results {
                         s,
                         "| {} | failed: {} | | | | | | | | |",
                         sys.name(),
-                        one_line(e)
+                        one_line(e, 200)
                     );
                 }
             }
@@ -402,7 +403,7 @@ impl Results {
                         "write errors seen: {}",
                         f.errors
                             .iter()
-                            .map(|e| format!("`{}`", one_line(e)))
+                            .map(|e| format!("`{}`", one_line(e, 200)))
                             .collect::<Vec<_>>()
                             .join("; ")
                     ));
@@ -412,31 +413,9 @@ impl Results {
             }
         }
 
-        let _ = writeln!(s, "\n### Targets (cluster)\n");
-        for (name, verdict, detail) in self.targets() {
-            let v = match verdict {
-                Some(true) => "PASS",
-                Some(false) => "MISS",
-                None => "n/a",
-            };
-            let _ = writeln!(s, "- **{v}** {name}: {detail}");
-        }
+        write_targets(&mut s, "cluster", self.targets());
         s
     }
-}
-
-fn ratio(a: f64, b: f64) -> String {
-    if b > 0.0 {
-        format!("{:.2}", a / b)
-    } else {
-        "—".into()
-    }
-}
-
-fn one_line(e: &str) -> String {
-    let mut s: String = e.replace(['\n', '|'], " ");
-    s.truncate(200);
-    s
 }
 
 #[cfg(test)]

@@ -346,7 +346,7 @@ impl Results {
                     );
                 }
                 Some(Err(e)) => {
-                    let _ = writeln!(s, "| {label} | failed: {} | | |", one_line(e));
+                    let _ = writeln!(s, "| {label} | failed: {} | | |", one_line(e, 160));
                 }
                 None => {
                     let _ = writeln!(s, "| {label} | not run | | |");
@@ -390,7 +390,7 @@ impl Results {
                         row.workload.label(),
                         row.clients,
                         row.system.name(),
-                        one_line(e)
+                        one_line(e, 160)
                     );
                 }
             }
@@ -412,7 +412,7 @@ impl Results {
             };
             let n = match &h.result {
                 Ok(n) => n.to_string(),
-                Err(e) => format!("failed: {}", one_line(e)),
+                Err(e) => format!("failed: {}", one_line(e, 160)),
             };
             let _ = writeln!(
                 s,
@@ -458,7 +458,7 @@ impl Results {
                         s,
                         "| {} | failed: {} | | | | | | |",
                         sys.name(),
-                        one_line(e)
+                        one_line(e, 160)
                     );
                 }
             }
@@ -490,7 +490,12 @@ impl Results {
                     );
                 }
                 Err(e) => {
-                    let _ = writeln!(s, "| {} | failed: {} | | | | | |", sys.name(), one_line(e));
+                    let _ = writeln!(
+                        s,
+                        "| {} | failed: {} | | | | | |",
+                        sys.name(),
+                        one_line(e, 160)
+                    );
                 }
             }
         }
@@ -529,26 +534,36 @@ impl Results {
                         s,
                         "| {} | failed: {} | | | | | | |",
                         sys.name(),
-                        one_line(e)
+                        one_line(e, 160)
                     );
                 }
             }
         }
 
-        let _ = writeln!(s, "\n### Targets (issue 7)\n");
-        for (name, verdict, detail) in self.targets() {
-            let v = match verdict {
-                Some(true) => "PASS",
-                Some(false) => "MISS",
-                None => "n/a",
-            };
-            let _ = writeln!(s, "- **{v}** {name}: {detail}");
-        }
+        write_targets(&mut s, "issue 7", self.targets());
         s
     }
 }
 
-fn ratio(a: f64, b: f64) -> String {
+/// The `### Targets (TITLE)` list: one PASS / MISS / n/a line per target.
+pub(crate) fn write_targets(
+    s: &mut String,
+    title: &str,
+    targets: Vec<(String, Option<bool>, String)>,
+) {
+    let _ = writeln!(s, "\n### Targets ({title})\n");
+    for (name, verdict, detail) in targets {
+        let v = match verdict {
+            Some(true) => "PASS",
+            Some(false) => "MISS",
+            None => "n/a",
+        };
+        let _ = writeln!(s, "- **{v}** {name}: {detail}");
+    }
+}
+
+/// `a / b` with two decimals, or a dash when `b` is not positive.
+pub(crate) fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 {
         format!("{:.2}", a / b)
     } else {
@@ -560,8 +575,31 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-fn one_line(e: &str) -> String {
+/// `e` on one table-safe line, at most `max` bytes (cut at a character
+/// boundary).
+pub(crate) fn one_line(e: &str, max: usize) -> String {
     let mut s: String = e.replace(['\n', '|'], " ");
-    s.truncate(160);
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_flattens_and_cuts_at_a_character_boundary() {
+        assert_eq!(one_line("a|b\nc", 100), "a b c");
+        // "—" is three bytes: a cut inside it must step back, not panic.
+        let text = format!("ab{}", "—".repeat(10));
+        let cut = one_line(&text, 4);
+        assert_eq!(cut, "ab");
+        assert_eq!(one_line(&text, 5), "ab—");
+    }
 }
