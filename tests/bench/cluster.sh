@@ -31,28 +31,11 @@ OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
 log() { echo "cluster.sh: $*" >&2; }
 STARTED=$(date +%s)
 
-# --- 1. peers from Debian ------------------------------------------------------
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-need=()
-[ -f /usr/share/java/zookeeper.jar ] && [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
-command -v etcd >/dev/null || need+=(etcd-server)
-command -v java >/dev/null || need+=(default-jre-headless)
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"
-fi
-
-# --- 2. build ------------------------------------------------------------------
-PROFILE="${BENCH_PROFILE:-release}"
-PROFILE_DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-log "building coord and the harness ($PROFILE)"
-cargo build --profile "$PROFILE" -p coord-cli --bin coord
-cargo build --profile "$PROFILE" -p coord-peer-bench
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-COORD="$TARGET_DIR/$PROFILE_DIR/coord"
-HARNESS="$TARGET_DIR/$PROFILE_DIR/coord-peer-bench"
+# --- 1. peers from Debian, 2. build (common.sh) ---------------------------------
+# shellcheck source=tests/bench/common.sh
+. "$ROOT/tests/bench/common.sh"
+install_peers
+build_bench
 
 # --- 3. the run ------------------------------------------------------------------
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -75,8 +58,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-deb() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
-lockver() { awk -v n="$1" '$0 == "name = \""n"\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"; }
 COORD_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COORD_REV="$COORD_REV + uncommitted changes"
 VERSIONS="coord $COORD_REV ($PROFILE build); ZooKeeper $(deb zookeeper) (Debian, $(java -version 2>&1 | head -1)); etcd $(deb etcd-server) (Debian); clients: coord_client::client, zookeeper-client $(lockver zookeeper-client), etcd-client $(lockver etcd-client) (crates.io)"

@@ -30,33 +30,11 @@ COMMAND="tests/bench/run.sh${*:+ $*}${BENCH_ARGS:+ (BENCH_ARGS=$BENCH_ARGS)}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
 log() { echo "run.sh: $*" >&2; }
 
-# --- 1. peers from Debian ------------------------------------------------------
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-need=()
-[ -f /usr/share/java/zookeeper.jar ] && [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
-command -v etcd >/dev/null || need+=(etcd-server)
-command -v redis-server >/dev/null || need+=(redis-server)
-command -v java >/dev/null || need+=(default-jre-headless)
-# No protobuf-compiler: etcd-client's build script gets the vendored protoc
-# (with its well-known types) through PROTOC=scripts/protoc, .cargo/config.toml.
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${need[@]}"
-fi
-
-# --- 2. build ------------------------------------------------------------------
-# BENCH_PROFILE=dev builds debug binaries, for trying the harness quickly;
-# the published numbers are always from the release build.
-PROFILE="${BENCH_PROFILE:-release}"
-PROFILE_DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-log "building coord and the harness ($PROFILE)"
-cargo build --profile "$PROFILE" -p coord-cli --bin coord
-cargo build --profile "$PROFILE" -p coord-peer-bench
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-COORD="$TARGET_DIR/$PROFILE_DIR/coord"
-HARNESS="$TARGET_DIR/$PROFILE_DIR/coord-peer-bench"
+# --- 1. peers from Debian, 2. build (common.sh) ---------------------------------
+# shellcheck source=tests/bench/common.sh
+. "$ROOT/tests/bench/common.sh"
+install_peers redis
+build_bench
 
 # --- 3. servers ----------------------------------------------------------------
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -142,8 +120,6 @@ wait_for "Redis (AOF)" 30 redis-cli -p "$REDIS_AOF_PORT" ping
 wait_for "Redis (no persistence)" 30 redis-cli -p "$REDIS_MEM_PORT" ping
 
 # --- 4. versions and the run --------------------------------------------------------
-deb() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
-lockver() { awk -v n="$1" '$0 == "name = \""n"\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"; }
 COORD_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COORD_REV="$COORD_REV + uncommitted changes"
 VERSIONS="coord $COORD_REV ($PROFILE build); ZooKeeper $(deb zookeeper) (Debian, $(java -version 2>&1 | head -1)); etcd $(deb etcd-server) (Debian); Redis $(deb redis-server) (Debian); clients: coord_client::client, zookeeper-client $(lockver zookeeper-client), etcd-client $(lockver etcd-client), redis $(lockver redis) (crates.io)"

@@ -1,0 +1,46 @@
+# Shared by tests/bench/run.sh and tests/bench/cluster.sh (sourced, not run):
+# installing the peers from Debian, building coord and the harness, and the
+# version lookups for the report. Expects ROOT (the repository root) and a
+# log function.
+
+# install_peers [redis]: installs what is missing of ZooKeeper, etcd and a
+# JRE (and Redis when asked) with apt. No protobuf-compiler: etcd-client's
+# build script gets the vendored protoc (with its well-known types) through
+# PROTOC=scripts/protoc, .cargo/config.toml.
+install_peers() {
+  local sudo="" need=()
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  [ -f /usr/share/java/zookeeper.jar ] && [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
+  command -v etcd >/dev/null || need+=(etcd-server)
+  if [ "${1:-}" = redis ]; then
+    command -v redis-server >/dev/null || need+=(redis-server)
+  fi
+  command -v java >/dev/null || need+=(default-jre-headless)
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]}"
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${need[@]}"
+  fi
+}
+
+# build_bench: builds `coord` and the harness with BENCH_PROFILE (release
+# unless set; dev builds debug binaries for trying the harness quickly, the
+# published numbers are always from release) and sets PROFILE, COORD and
+# HARNESS.
+build_bench() {
+  local profile_dir target_dir
+  PROFILE="${BENCH_PROFILE:-release}"
+  profile_dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+  log "building coord and the harness ($PROFILE)"
+  cargo build --profile "$PROFILE" -p coord-cli --bin coord
+  cargo build --profile "$PROFILE" -p coord-peer-bench
+  target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+  COORD="$target_dir/$profile_dir/coord"
+  HARNESS="$target_dir/$profile_dir/coord-peer-bench"
+}
+
+# deb PACKAGE: its installed Debian version, or "?".
+deb() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
+
+# lockver CRATE: its version in Cargo.lock.
+lockver() { awk -v n="$1" '$0 == "name = \""n"\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"; }
