@@ -218,38 +218,48 @@ impl TcpPeer {
         ttl: Duration,
     ) -> Result<proto::peer_response::Response, Failure> {
         let max = self.cfg.max_frame_bytes;
+        // The connection is taken out of `self` for the exchange and put back
+        // only once its reply has been read whole. A call ends early not only
+        // through its own deadline: openraft wraps each call in a timeout of
+        // the same length, started before this one, and drops the call when
+        // that fires first. A connection left in `self` then would carry the
+        // dropped call's request and reply, and the next call on it would
+        // take that reply for its own (a Success or Conflict for other log
+        // ids). Owned by the exchange, it is closed with it instead.
+        let conn = self.conn.take();
         let exchange = async {
-            if self.conn.is_none() {
-                self.conn = Some(self.connect().await.map_err(Failure::Unreachable)?);
-            }
-            let Some(conn) = self.conn.as_mut() else {
-                return Err(Failure::Network(io::Error::other("no connection")));
+            let mut conn = match conn {
+                Some(c) => c,
+                None => self.connect().await.map_err(Failure::Unreachable)?,
             };
-            frame::write(conn, &request, max).await.map_err(|e| {
+            frame::write(&mut conn, &request, max).await.map_err(|e| {
                 if e.kind() == io::ErrorKind::InvalidInput {
                     Failure::TooLarge
                 } else {
                     Failure::Network(e)
                 }
             })?;
-            let reply: proto::PeerResponse =
-                frame::read(conn, max).await.map_err(Failure::Network)?;
-            reply.response.ok_or_else(|| {
+            let reply: proto::PeerResponse = frame::read(&mut conn, max)
+                .await
+                .map_err(Failure::Network)?;
+            let response = reply.response.ok_or_else(|| {
                 Failure::Network(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "peer answer without a response",
                 ))
-            })
+            })?;
+            Ok((conn, response))
         };
-        let result = match tokio::time::timeout(ttl, exchange).await {
-            Ok(r) => r,
+        // On any failure the connection is dropped with the exchange: its
+        // state is unknown (half a frame may be on it).
+        match tokio::time::timeout(ttl, exchange).await {
+            Ok(Ok((conn, response))) => {
+                self.conn = Some(conn);
+                Ok(response)
+            }
+            Ok(Err(f)) => Err(f),
             Err(_) => Err(Failure::Timeout(ttl)),
-        };
-        if result.is_err() {
-            // The connection's state is unknown (half a frame may be on it).
-            self.conn = None;
         }
-        result
     }
 
     fn rpc_error<E: std::error::Error>(

@@ -140,3 +140,101 @@ fn garbage_and_oversized_frames_close_only_their_own_connection() {
         still_serves(&replica, "/after-garbage").await;
     });
 }
+
+/// A fake member 2 for a caller: welcomes every connection, answers the very
+/// first request only after `hold`, with Conflict, and every later one at
+/// once with Success.
+async fn slow_then_fast_peer(hold: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let first = first.clone();
+            tokio::spawn(async move {
+                let _: proto::Hello = frame::read(&mut s, 1 << 16).await.expect("hello");
+                let welcome = proto::HelloReply {
+                    reply: Some(proto::hello_reply::Reply::Welcome(proto::Welcome {
+                        protocol_version: PROTOCOL_VERSION,
+                        client_addr: String::new(),
+                    })),
+                };
+                frame::write(&mut s, &welcome, 1 << 16)
+                    .await
+                    .expect("welcome");
+                loop {
+                    let Ok(_req) = frame::read::<_, proto::PeerRequest>(&mut s, 1 << 26).await
+                    else {
+                        return;
+                    };
+                    let result = if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        tokio::time::sleep(hold).await;
+                        proto::append_entries_response::Result::Conflict(proto::Empty {})
+                    } else {
+                        proto::append_entries_response::Result::Success(proto::Empty {})
+                    };
+                    let resp = proto::PeerResponse {
+                        response: Some(proto::peer_response::Response::AppendEntries(
+                            proto::AppendEntriesResponse {
+                                result: Some(result),
+                            },
+                        )),
+                    };
+                    if frame::write(&mut s, &resp, 1 << 26).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn append_req(
+    prev_index: u64,
+) -> openraft::raft::AppendEntriesRequest<crate::replication::TypeConfig> {
+    openraft::raft::AppendEntriesRequest {
+        vote: openraft::Vote::new_committed(1, 1),
+        prev_log_id: Some(openraft::LogId::new(
+            openraft::CommittedLeaderId::new(1, 1),
+            prev_index,
+        )),
+        leader_commit: None,
+        entries: vec![],
+    }
+}
+
+/// openraft 0.9 wraps every AppendEntries in its own timeout of the same
+/// length as `RPCOption::hard_ttl`, started before the call runs; when it
+/// fires first it drops the call after the request went out. The next call on
+/// that peer must not get the dropped call's reply.
+#[test]
+fn a_call_dropped_by_its_caller_does_not_leave_its_reply_to_the_next_call() {
+    use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+    crate::replication::tests::replica::runtime().block_on(async {
+        let ttl = Duration::from_millis(100);
+        let addr = slow_then_fast_peer(Duration::from_millis(300)).await;
+        let mut net = TcpNetwork::new(PeerConfig::new("c1", 1));
+        let mut peer = net.new_client(2, &Member::new("", addr)).await;
+        // As in openraft's ReplicationCore::send_log_entries: the outer
+        // timeout starts first; the call starts its own a little later
+        // (here 2 ms: converting a large batch of entries takes that long).
+        let first = tokio::time::timeout(ttl, async {
+            let t = std::time::Instant::now();
+            while t.elapsed() < Duration::from_millis(2) {}
+            peer.append_entries(append_req(9), RPCOption::new(ttl))
+                .await
+        })
+        .await;
+        assert!(first.is_err(), "the outer timeout fires first: {first:?}");
+        // The dropped call's reply (Conflict for prev 9) arrives meanwhile.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let second = peer
+            .append_entries(append_req(3), RPCOption::new(Duration::from_secs(2)))
+            .await;
+        assert!(
+            matches!(second, Ok(openraft::raft::AppendEntriesResponse::Success)),
+            "the second call (prev 3) got: {second:?}"
+        );
+    });
+}
