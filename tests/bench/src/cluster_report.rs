@@ -8,28 +8,19 @@ use coord_cli::bench::MachineInfo;
 
 use crate::cluster_bench::{Failover, Measured};
 use crate::locks::CONTENDERS;
+pub(crate) use crate::report::Workload;
 use crate::report::{one_line, ratio, write_targets};
 use crate::systems::System;
 
 pub(crate) const START: &str = "<!-- bench:cluster:start -->";
 pub(crate) const END: &str = "<!-- bench:cluster:end -->";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Workload {
-    Write,
-    Read,
-    LockCycle,
-    Handoff,
-}
-
-impl Workload {
-    fn label(self) -> &'static str {
-        match self {
-            Workload::Write => "durable write, 100 B",
-            Workload::Read => "read, 100 B",
-            Workload::LockCycle => "lock: uncontended acquire+release",
-            Workload::Handoff => "lock: handoff (ops = handoffs)",
-        }
+/// The table's label of `w`: the peers report's, except the handoff row,
+/// which keeps the cluster table's shorter label.
+fn label(w: Workload) -> &'static str {
+    match w {
+        Workload::Handoff => "lock: handoff (ops = handoffs)",
+        other => other.label(),
     }
 }
 
@@ -275,7 +266,7 @@ impl Results {
                     let _ = writeln!(
                         s,
                         "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {ro} | {rc} |",
-                        row.workload.label(),
+                        label(row.workload),
                         row.clients,
                         row.system.name(),
                         x.summary.ops,
@@ -289,7 +280,7 @@ impl Results {
                     let _ = writeln!(
                         s,
                         "| {} | {} | {} | failed: {} | | | | | | |",
-                        row.workload.label(),
+                        label(row.workload),
                         row.clients,
                         row.system.name(),
                         one_line(e, 200)

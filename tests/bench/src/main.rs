@@ -117,18 +117,8 @@ struct RunArgs {
     /// Workload groups to skip (write,read,lock,herd,fanout,scale,sessions).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
-    /// Where to rewrite the bench:peers section.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Shown in the report.
-    #[arg(long, default_value = "")]
-    date: String,
-    #[arg(long, default_value = "")]
-    command: String,
-    #[arg(long, default_value = "")]
-    versions: String,
-    #[arg(long, default_value = "")]
-    settings: String,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -170,9 +160,17 @@ struct ClusterArgs {
     /// Workload groups to skip (write,read,lock,failover).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
-    /// Where to rewrite the bench:cluster section.
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+/// Where a run's report goes and what its header says (both subcommands).
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// The file whose section (bench:peers or bench:cluster) is rewritten.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Shown in the report.
     #[arg(long, default_value = "")]
     date: String,
     #[arg(long, default_value = "")]
@@ -431,10 +429,10 @@ async fn run(args: RunArgs) -> Res<()> {
     }
 
     let meta = Meta {
-        date: args.date.clone(),
-        command: args.command.clone(),
-        versions: args.versions.clone(),
-        settings: args.settings.clone(),
+        date: args.report.date.clone(),
+        command: args.report.command.clone(),
+        versions: args.report.versions.clone(),
+        settings: args.report.settings.clone(),
         machine: MachineInfo::probe(&args.data_dir),
         bounds: format!(
             "warm-up {} ms + {} ms per throughput workload (at most {} ops), every op bounded by {:?}",
@@ -448,7 +446,7 @@ async fn run(args: RunArgs) -> Res<()> {
     };
     let md = res.to_markdown(&meta);
     println!("{md}");
-    if let Some(out) = &args.out {
+    if let Some(out) = &args.report.out {
         coord_cli::bench::update_section(out, report::START, report::END, &md)?;
         eprintln!("peer-bench: wrote {}", out.display());
     }
@@ -628,10 +626,10 @@ async fn run_cluster(args: ClusterArgs) -> Res<()> {
     }
 
     let meta = CMeta {
-        date: args.date.clone(),
-        command: args.command.clone(),
-        versions: args.versions.clone(),
-        settings: args.settings.clone(),
+        date: args.report.date.clone(),
+        command: args.report.command.clone(),
+        versions: args.report.versions.clone(),
+        settings: args.report.settings.clone(),
         machine: MachineInfo::probe(&args.work),
         bounds: format!(
             "warm-up {} ms + {} ms per throughput workload (at most {} ops), every op bounded by {:?}; \
@@ -651,7 +649,7 @@ async fn run_cluster(args: ClusterArgs) -> Res<()> {
     };
     let md = res.to_markdown(&meta);
     println!("{md}");
-    if let Some(out) = &args.out {
+    if let Some(out) = &args.report.out {
         coord_cli::bench::update_section(out, cluster_report::START, cluster_report::END, &md)?;
         eprintln!("peer-bench: wrote {}", out.display());
     }

@@ -25,7 +25,7 @@ pub(crate) enum Workload {
 }
 
 impl Workload {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Workload::Write => "durable write, 100 B",
             Workload::Read => "read, 100 B",
