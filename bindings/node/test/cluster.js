@@ -10,12 +10,12 @@ const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 const { spawn, execFile, execFileSync } = require('node:child_process')
+const { onLines, sleep } = require('./helpers.js')
 
 const root = path.resolve(__dirname, '..', '..', '..')
 // Short Raft timers: an election takes well under a second.
 const MEMBER_FLAGS = ['--heartbeat-ms', '50', '--election-timeout-ms', '300', '--min-session-timeout-ms', '200']
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 function coordBin() {
   if (process.env.COORD_BIN) return process.env.COORD_BIN
@@ -62,19 +62,11 @@ class Member {
       resolve()
     }))
     this.serving = new Promise((resolve, reject) => {
-      let buf = ''
-      this.child.stderr.setEncoding('utf8')
-      this.child.stderr.on('data', (d) => {
-        buf += d
-        let i
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i)
-          buf = buf.slice(i + 1)
-          this.log.push(line)
-          if (line.startsWith('coord: serving on ') && !this.addr) {
-            this.addr = line.slice('coord: serving on '.length).trim()
-            resolve(this.addr)
-          }
+      onLines(this.child.stderr, (line) => {
+        this.log.push(line)
+        if (line.startsWith('coord: serving on ') && !this.addr) {
+          this.addr = line.slice('coord: serving on '.length).trim()
+          resolve(this.addr)
         }
       })
       this.exited.then(() => reject(new Error(`member ${id} exited before serving:\n${this.log.join('\n')}`)))

@@ -37,6 +37,21 @@ async function eventually(check, ms = 3000, what = 'condition') {
 }
 
 /** Spawns test/fixtures/worker.js with `args`; collects its stdout lines. */
+// Calls `each` with every whole line `stream` yields (as UTF-8 text).
+function onLines(stream, each) {
+  let buf = ''
+  stream.setEncoding('utf8')
+  stream.on('data', (d) => {
+    buf += d
+    let i
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i)
+      buf = buf.slice(i + 1)
+      each(line)
+    }
+  })
+}
+
 function worker(server, args) {
   const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'worker.js'), ...args], {
     env: { ...process.env, COORD_SERVERS: server.addr },
@@ -44,20 +59,12 @@ function worker(server, args) {
   })
   child.lines = []
   child.waiters = []
-  let buf = ''
-  child.stdout.setEncoding('utf8')
-  child.stdout.on('data', (d) => {
-    buf += d
-    let i
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i)
-      buf = buf.slice(i + 1)
-      child.lines.push(line)
-      for (const w of child.waiters.splice(0)) w()
-    }
+  onLines(child.stdout, (line) => {
+    child.lines.push(line)
+    for (const w of child.waiters.splice(0)) w()
   })
   child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
   return child
 }
 
-module.exports = { startServer, connect, uniquePath, sleep, deadline, eventually, worker }
+module.exports = { startServer, connect, uniquePath, sleep, deadline, eventually, worker, onLines }
