@@ -42,7 +42,9 @@ pub(crate) async fn watch(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let me = shared.replica.node_id();
-    let mut metrics = shared.replica.metrics();
+    let metrics = shared.replica.metrics();
+    // Each tick, not each metrics change: raft's metrics change with every
+    // applied batch, and a removal needs no faster answer than a tick.
     let mut tick = tokio::time::interval(shared.cfg.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_member = false;
@@ -50,10 +52,6 @@ pub(crate) async fn watch(
     let mut last_asked: Option<Instant> = None;
     loop {
         tokio::select! {
-            changed = metrics.changed() => if changed.is_err() {
-                debug!(me, "raft's metrics ended: no more removal checks");
-                return;
-            },
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
@@ -61,20 +59,13 @@ pub(crate) async fn watch(
             debug!(me, "stopping: no more removal checks");
             return;
         }
-        let (included, index, applied, peers) = {
+        let (included, index, applied) = {
             let m = metrics.borrow();
             let stored = &m.membership_config;
-            let peers: Vec<(NodeId, String)> = stored
-                .membership()
-                .nodes()
-                .filter(|(id, n)| **id != me && !n.peer_addr.is_empty())
-                .map(|(id, n)| (*id, n.peer_addr.clone()))
-                .collect();
             (
                 stored.membership().nodes().any(|(id, _)| *id == me),
                 stored.log_id().map_or(0, |l| l.index),
                 m.last_applied.map_or(0, |l| l.index),
-                peers,
             )
         };
         was_member |= included;
@@ -103,6 +94,14 @@ pub(crate) async fn watch(
             continue;
         };
         last_asked = Some(Instant::now());
+        let peers: Vec<(NodeId, String)> = metrics
+            .borrow()
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, n)| **id != me && !n.peer_addr.is_empty())
+            .map(|(id, n)| (*id, n.peer_addr.clone()))
+            .collect();
         debug!(
             included,
             index, applied, "no word from a leader for long: asking the peers"

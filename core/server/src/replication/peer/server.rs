@@ -215,7 +215,8 @@ async fn answer(
             }
         }
         Some(Request::Membership(_)) => {
-            let m = raft.metrics().borrow().clone();
+            let metrics = raft.metrics();
+            let m = metrics.borrow();
             let stored = &m.membership_config;
             Response::Membership(proto::MembershipReply {
                 log_index: stored.log_id().map_or(0, |l| l.index),
