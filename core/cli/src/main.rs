@@ -422,6 +422,10 @@ async fn serve(cfg: ServerConfig) -> Result<(), Error> {
     .map_err(|e| tracing::warn!(error = %e, "cannot handle SIGXFSZ"))
     .ok();
     let server = Server::start(cfg).await?;
+    if let Some(zk) = server.zk_addr() {
+        // Before the "serving on" line, which scripts wait for.
+        eprintln!("coord: zookeeper protocol on {zk}");
+    }
     eprintln!("coord: serving on {}", server.local_addr());
     let failure = tokio::select! {
         _ = wait_for_signal() => None,

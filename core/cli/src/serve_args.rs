@@ -136,6 +136,8 @@ pub(crate) struct ServeArgs {
     hardening: HardeningArgs,
     #[command(flatten)]
     cluster: ClusterArgs,
+    #[command(flatten)]
+    zookeeper: ZkArgs,
 }
 
 /// Membership of a cluster and the peer network (see README).
@@ -286,6 +288,29 @@ impl HardeningArgs {
     }
 }
 
+/// The ZooKeeper-protocol port (see README, "Using ZooKeeper clients").
+#[derive(Args, Debug)]
+struct ZkArgs {
+    /// Also accept ZooKeeper clients (kazoo, Curator, the C client, zkCli)
+    /// on this address, onto the same tree, sessions and watches; off unless
+    /// set.
+    #[arg(long, env = "COORD_ZK_LISTEN")]
+    zk_listen: Option<SocketAddr>,
+    /// Largest packet a ZooKeeper client may send, bytes [4 KiB, 1 GiB]
+    /// (ZooKeeper's jute.maxbuffer); a larger one closes that connection.
+    #[arg(long, env = "COORD_ZK_MAX_PACKET_BYTES",
+          default_value_t = coord_server::server::DEFAULT_ZK_MAX_PACKET_BYTES as u64,
+          value_parser = ranged!(bounds::ZK_MAX_PACKET_BYTES), allow_negative_numbers = true)]
+    zk_max_packet_bytes: u64,
+}
+
+impl ZkArgs {
+    fn apply(self, cfg: &mut ServerConfig) {
+        cfg.zk_listen = self.zk_listen;
+        cfg.zk_max_packet_bytes = size(self.zk_max_packet_bytes);
+    }
+}
+
 /// A flag value already range-checked by clap (all ranges fit `usize` on
 /// the 64-bit targets coord builds for).
 fn size(v: u64) -> usize {
@@ -318,6 +343,7 @@ impl ServeArgs {
         cfg.max_listing_bytes = size(self.max_listing_bytes);
         self.hardening.apply(&mut cfg);
         self.cluster.apply(&mut cfg);
+        self.zookeeper.apply(&mut cfg);
         cfg
     }
 }

@@ -57,6 +57,8 @@ pub const WATCH_HISTORY_BYTES: RangeInclusive<u64> = 0..=64 * GIB;
 /// `--fd-reserve`: descriptors kept back from connections for the log,
 /// snapshots, peers and the runtime.
 pub const FD_RESERVE: RangeInclusive<u64> = 16..=1_000_000;
+/// `--zk-max-packet-bytes`: largest ZooKeeper-protocol packet.
+pub const ZK_MAX_PACKET_BYTES: RangeInclusive<u64> = 4 * KIB..=GIB;
 /// `--min-free-disk-bytes` (0 turns the start-up check off).
 pub const MIN_FREE_DISK_BYTES: RangeInclusive<u64> = 0..=1 << 50;
 
@@ -292,6 +294,12 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         &MAX_REPLY_BACKLOG_BYTES,
     )?;
 
+    check(
+        "zk_max_packet_bytes",
+        "zk-max-packet-bytes",
+        cfg.zk_max_packet_bytes as u64,
+        &ZK_MAX_PACKET_BYTES,
+    )?;
     check("node_id", "id", cfg.node_id, &NODE_ID)?;
     check(
         "max_peer_frame_bytes",

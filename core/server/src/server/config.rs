@@ -14,6 +14,10 @@ use coord_proto::wire::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDSHAKE_FRAME_BYT
 /// Default client listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2281";
 
+/// Default `zk_max_packet_bytes`: ZooKeeper's default `jute.maxbuffer`
+/// rounded to 1 MiB.
+pub const DEFAULT_ZK_MAX_PACKET_BYTES: usize = 1024 * 1024;
+
 /// Everything a server needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -139,6 +143,16 @@ pub struct ServerConfig {
     /// (1.5 times this) plus a random time between this and 1.5 times this,
     /// then starts an election.
     pub election_timeout: Duration,
+    /// Address to accept ZooKeeper clients on (`--zk-listen`,
+    /// `COORD_ZK_LISTEN`); `None` (the default): no ZooKeeper port. Clients
+    /// there speak ZooKeeper's protocol (3.5-3.9) onto the same tree,
+    /// sessions and watches as the native port.
+    pub zk_listen: Option<SocketAddr>,
+    /// Largest packet a ZooKeeper client may send, ZooKeeper's
+    /// `jute.maxbuffer` (`--zk-max-packet-bytes`, `COORD_ZK_MAX_PACKET_BYTES`);
+    /// 4 KiB ..= 1 GiB, default 1 MiB. A larger one closes that connection
+    /// only, as ZooKeeper does.
+    pub zk_max_packet_bytes: usize,
     /// Test hook, not a setting: a peer listener bound beforehand (tests
     /// bind every member's port first so that each knows the others').
     #[doc(hidden)]
@@ -190,6 +204,8 @@ impl ServerConfig {
             max_peer_connections: 1024,
             heartbeat: Duration::from_millis(50),
             election_timeout: Duration::from_millis(150),
+            zk_listen: None,
+            zk_max_packet_bytes: DEFAULT_ZK_MAX_PACKET_BYTES,
             peer_socket: None,
             peer_dial: None,
             pause_before_watched_reply: Duration::ZERO,

@@ -40,7 +40,7 @@ use tracing::{Instrument, debug, info_span};
 
 use super::dispatch::{self, Pending};
 use super::handshake::{frame_error, handshake};
-use super::outbound::{ConnSink, server_frame, write_loop};
+use super::outbound::{ConnSink, Dialect, server_frame, write_loop};
 use super::{Shared, shutting_down_error};
 use crate::error::Error;
 use crate::watch::ConnId;
@@ -70,6 +70,7 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: C
         stop_tx,
         conn,
         peer,
+        Dialect::Native,
     );
     let mut stopping = shared.stopping.clone();
     // A graceful stop does not wait for a client that is slow to say hello.
@@ -125,7 +126,7 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: C
 }
 
 /// Tells a client why it was refused, giving up if it does not read.
-async fn refuse(wr: &mut OwnedWriteHalf, e: Error, write_timeout: std::time::Duration) {
+pub(crate) async fn refuse(wr: &mut OwnedWriteHalf, e: Error, write_timeout: std::time::Duration) {
     debug!(error = %e, "handshake refused");
     let frame = server_frame(proto::server_message::Body::Closing((&e).into()));
     let _ = tokio::time::timeout(write_timeout, wr.write_all(&frame)).await;
@@ -194,7 +195,7 @@ where
     }
 }
 
-async fn respond_loop(
+pub(crate) async fn respond_loop(
     shared: &Shared,
     conn: ConnId,
     session: u64,

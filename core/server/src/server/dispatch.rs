@@ -61,7 +61,14 @@ pub(crate) enum Pending {
     },
     /// Runs when its turn comes, after every earlier request was answered.
     Read { xid: u64, min_zxid: u64, op: Req },
+    /// Answered at its turn by the connection's own protocol (a ZooKeeper
+    /// request with no native twin): the frame to send, already encoded,
+    /// and whether the connection closes after it.
+    Custom(CustomAnswer),
 }
+
+/// See [`Pending::Custom`].
+pub(crate) type CustomAnswer = Box<dyn FnOnce(&Shared, ConnId, u64) -> (Bytes, bool) + Send>;
 
 fn error_frame(xid: u64, zxid: u64, e: &Error) -> Bytes {
     server_frame(proto::server_message::Body::Response(proto::Response {
@@ -250,6 +257,11 @@ pub(crate) async fn complete(
         Pending::Ready(frame) => {
             sink.send_frame(frame);
             false
+        }
+        Pending::Custom(answer) => {
+            let (frame, close) = answer(shared, conn, session);
+            sink.send_encoded(frame);
+            close
         }
         Pending::Write { xid, kind, outcome } => {
             let outcome = outcome.await;

@@ -75,6 +75,17 @@ where
         Some(proto::client_message::Body::Connect(c)) => c,
         _ => return Err(Error::Protocol("first message must be a Connect".into())),
     };
+    attach(shared, connect, conn, sink).await
+}
+
+/// Opens or resumes the session a `Connect` asks for (whichever protocol
+/// carried it) and attaches connection `conn` to it.
+pub(crate) async fn attach(
+    shared: &Shared,
+    connect: proto::Connect,
+    conn: ConnId,
+    sink: &Arc<ConnSink>,
+) -> Result<AttachedSession, Error> {
     if connect.protocol_version != PROTOCOL_VERSION {
         return Err(Error::Protocol(format!(
             "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
@@ -153,7 +164,9 @@ async fn open_session(
     let timeout_ms = shared.cfg.session_limits.negotiate(requested_ms);
     // Drawn here and carried in the command: apply stays deterministic.
     for _ in 0..4 {
-        let id = rand::random::<u64>() | 1;
+        // Odd, and below 2^63: ZooKeeper clients read the id as a signed
+        // long and some print or compare it as a positive one.
+        let id = (rand::random::<u64>() & (i64::MAX as u64)) | 1;
         let secret: [u8; 16] = rand::random();
         let create = Command::new(
             0,

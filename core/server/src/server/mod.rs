@@ -32,8 +32,9 @@ mod sessions;
 #[cfg(test)]
 mod sessions_tests;
 mod watch_requests;
+mod zk;
 
-pub use config::{DEFAULT_LISTEN, ServerConfig};
+pub use config::{DEFAULT_LISTEN, DEFAULT_ZK_MAX_PACKET_BYTES, ServerConfig};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +56,7 @@ use sessions::SessionManager;
 /// A running server.
 pub struct Server {
     local_addr: SocketAddr,
+    zk_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     shutdown_tx: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<JoinSet<()>>,
@@ -107,6 +109,8 @@ pub(crate) struct Shared {
     /// This member's addresses as it serves now (cluster members only); a
     /// new leader corrects its own entry in the membership if they changed.
     pub(crate) own_member: Option<crate::replication::Member>,
+    /// Counters of the ZooKeeper port (see `zk`).
+    pub(crate) zk_stats: Arc<zk::ZkStats>,
 }
 
 impl Shared {
@@ -282,6 +286,18 @@ impl Server {
         let listener = listen(cfg.listen)
             .map_err(|e| Error::Io(format!("cannot listen on {}: {e}", cfg.listen)))?;
         let local_addr = listener.local_addr()?;
+        let zk_listener = match cfg.zk_listen {
+            Some(addr) => Some(listen(addr).map_err(|e| {
+                Error::Io(format!(
+                    "cannot listen for ZooKeeper clients on {addr}: {e}"
+                ))
+            })?),
+            None => None,
+        };
+        let zk_addr = match &zk_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         rcfg.client_addr = local_addr.to_string();
         let directory = crate::replication::peer::Directory::default();
         let contact = crate::replication::peer::Contact::default();
@@ -348,9 +364,18 @@ impl Server {
             contact,
             peer_cfg: peer.as_ref().map(|p| p.config().clone()),
             own_member,
+            zk_stats: Default::default(),
         });
         let peers = peer.map(|p| p.serve(&shared, shutdown_rx.clone()));
-        let accept = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx.clone()));
+        if let Some(addr) = zk_addr {
+            info!(%addr, "accepting ZooKeeper clients");
+        }
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            zk_listener,
+            shared.clone(),
+            shutdown_rx.clone(),
+        ));
         let (removed_tx, removed) = watch::channel(false);
         let removal = tokio::spawn(removal::watch(
             shared.clone(),
@@ -367,6 +392,7 @@ impl Server {
         ));
         Ok(Server {
             local_addr,
+            zk_addr,
             shared,
             shutdown_tx,
             accept,
@@ -412,6 +438,12 @@ impl Server {
     /// The address clients connect to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address ZooKeeper clients connect to, when
+    /// [`ServerConfig::zk_listen`] is set.
+    pub fn zk_addr(&self) -> Option<SocketAddr> {
+        self.zk_addr
     }
 
     /// Watch registrations currently held by this server (all kinds).
@@ -610,8 +642,21 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// A connection on the optional ZooKeeper listener (never, without one).
+async fn accept_zk(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Accepts clients on the native port and on the ZooKeeper port (if any),
+/// under one `max_connections` budget.
 async fn accept_loop(
     listener: TcpListener,
+    zk_listener: Option<TcpListener>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinSet<()> {
@@ -624,16 +669,21 @@ async fn accept_loop(
             _ = shutdown.changed() => break,
         };
         let accepted = tokio::select! {
-            a = listener.accept() => a,
+            a = listener.accept() => a.map(|(s, p)| (s, p, false)),
+            a = accept_zk(zk_listener.as_ref()) => a.map(|(s, p)| (s, p, true)),
             _ = shutdown.changed() => break,
         };
         match accepted {
-            Ok((socket, peer)) => {
+            Ok((socket, peer, zookeeper)) => {
                 let _ = socket.set_nodelay(true);
                 let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
                 let shared = shared.clone();
                 conns.spawn(async move {
-                    connection::run(shared, socket, peer, id).await;
+                    if zookeeper {
+                        zk::connection::run(shared, socket, peer, id).await;
+                    } else {
+                        connection::run(shared, socket, peer, id).await;
+                    }
                     drop(permit);
                 });
             }

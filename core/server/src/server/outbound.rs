@@ -77,6 +77,14 @@ pub(crate) fn server_frame(body: proto::server_message::Body) -> Bytes {
     buf.freeze()
 }
 
+/// How a connection's frames are written: coord's own protocol, or
+/// ZooKeeper's (the connection's state translates each native frame and
+/// event, see `zk::convert`).
+pub(crate) enum Dialect {
+    Native,
+    ZooKeeper(Arc<super::zk::ZkConn>),
+}
+
 /// The server-wide outbound budget (see the module docs).
 pub(crate) struct OutboundBudget {
     limit: usize,
@@ -156,6 +164,7 @@ pub(crate) struct ConnSink {
     peer: SocketAddr,
     /// The session once the handshake attached one (0 before), for logs.
     session: AtomicU64,
+    dialect: Dialect,
 }
 
 /// The receiving end of a [`ConnSink`], for [`write_loop`]; dropping it
@@ -180,6 +189,7 @@ impl ConnSink {
         stop: StopSender,
         conn: ConnId,
         peer: SocketAddr,
+        dialect: Dialect,
     ) -> (Arc<ConnSink>, Queue) {
         let (out, rx) = mpsc::unbounded_channel();
         let sink = Arc::new(ConnSink {
@@ -193,6 +203,7 @@ impl ConnSink {
             conn,
             peer,
             session: AtomicU64::new(0),
+            dialect,
         });
         lock(&budget.sinks).insert(conn, Arc::downgrade(&sink));
         let queue = Queue {
@@ -229,9 +240,23 @@ impl ConnSink {
         }
     }
 
-    /// Queues a frame, or drops this connection's output when it goes over
-    /// its own cap; then enforces the server-wide budget.
+    /// Queues a native frame (a `ServerMessage`), translated first when the
+    /// connection speaks ZooKeeper's protocol.
     pub(crate) fn send_frame(&self, frame: Bytes) {
+        match &self.dialect {
+            Dialect::Native => self.send_encoded(frame),
+            Dialect::ZooKeeper(zk) => {
+                if let Some(f) = zk.reply(frame) {
+                    self.send_encoded(f);
+                }
+            }
+        }
+    }
+
+    /// Queues a frame already in this connection's protocol, or drops this
+    /// connection's output when it goes over its own cap; then enforces the
+    /// server-wide budget.
+    pub(crate) fn send_encoded(&self, frame: Bytes) {
         let cost = frame.len() + FRAME_OVERHEAD_BYTES;
         // The total is raised first, so it never lags what the backlogs hold.
         self.budget.total.fetch_add(cost, Ordering::Relaxed);
@@ -321,9 +346,16 @@ impl super::sessions::ConnHandle for ConnSink {
 
 impl EventSink for ConnSink {
     fn push(&self, event: &WatchEvent) {
-        self.send_frame(server_frame(proto::server_message::Body::Event(
-            event.into(),
-        )));
+        match &self.dialect {
+            Dialect::Native => self.send_encoded(server_frame(proto::server_message::Body::Event(
+                event.into(),
+            ))),
+            Dialect::ZooKeeper(_) => {
+                for frame in super::zk::convert::event_frames(event) {
+                    self.send_encoded(frame);
+                }
+            }
+        }
     }
 }
 
@@ -397,7 +429,11 @@ pub(crate) async fn write_loop(mut wr: OwnedWriteHalf, mut queue: Queue, write_t
                 Err(_) => break,
             };
         }
-        if let Some(Some(reason)) = &close {
+        if let Some(Some(reason)) = &close
+            && matches!(sink.dialect, Dialect::Native)
+        {
+            // ZooKeeper's protocol has no closing message: its clients
+            // learn only that the connection ended.
             batch.extend_from_slice(&server_frame(proto::server_message::Body::Closing(
                 reason.into(),
             )));
@@ -445,7 +481,7 @@ mod tests {
     fn sink(budget: &Arc<OutboundBudget>, conn: ConnId, limit: usize) -> (Arc<ConnSink>, Queue) {
         let (stop, _) = watch::channel(None);
         let peer = SocketAddr::from(([127, 0, 0, 1], 1000 + conn as u16));
-        ConnSink::open(budget, limit, stop, conn, peer)
+        ConnSink::open(budget, limit, stop, conn, peer, Dialect::Native)
     }
 
     fn frame(len: usize) -> Bytes {

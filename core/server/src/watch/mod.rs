@@ -250,6 +250,18 @@ impl WatchRegistry {
         found
     }
 
+    /// Whether `conn` holds a watch of the given kinds on `path`
+    /// (ZooKeeper's checkWatches).
+    pub fn has(&self, conn: ConnId, path: &str, which: WatcherType) -> bool {
+        let inner = self.lock();
+        KINDS.into_iter().any(|kind| {
+            which.covers(kind)
+                && inner.tables[slot(kind)]
+                    .get(path)
+                    .is_some_and(|conns| conns.contains(&conn))
+        })
+    }
+
     /// Number of registrations (all kinds, all connections).
     pub fn len(&self) -> usize {
         let inner = self.lock();

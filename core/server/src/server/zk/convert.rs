@@ -1,0 +1,740 @@
+//! Translation between ZooKeeper's requests and replies and coord's native
+//! ones, so that a ZooKeeper client goes through the same admission,
+//! ordering, log and watch paths as a native client.
+//!
+//! A request becomes a native `proto::Request` whose xid packs the ZooKeeper
+//! opcode and xid ([`pack_xid`]): the reply is rebuilt from the native
+//! response alone, plus what the connection kept for it (a sync's path, the
+//! create opcodes of a multi). Requests with no native twin (ACLs, auth,
+//! whoAmI, ephemerals, counts, checkWatches, and opcodes coord does not
+//! serve) become [`Local`] ops, answered at their turn by `local`.
+//!
+//! Nothing here reads the tree or touches a socket.
+
+use bytes::{Bytes, BytesMut};
+use prost::Message;
+use tracing::debug;
+
+use super::ZkConn;
+use super::jute::{Jute, JuteError, Reader};
+use super::records::{
+    self as rec, Acl, AddWatchRequest, CheckVersionRequest, Create2Response, CreateRequest,
+    CreateResponse, CreateTtlRequest, DeleteRequest, GetChildren2Response, GetChildrenResponse,
+    GetDataResponse, MultiOp, MultiResult, PathOnly, PathWatch, ReplyHeader, RequestHeader,
+    SetAclRequest, SetDataRequest, SetWatches, SetWatches2, StatResponse, WatcherEvent,
+    WatchesRequest, err, event, flags, op, reply_frame,
+};
+use crate::error::Error;
+use crate::state_machine::WatchEvent;
+use coord_proto::EventType;
+use coord_proto::proto::{self, request::Op as Req, response::Result as Res};
+
+/// The native xid of a ZooKeeper request: its opcode in the high half, its
+/// xid in the low half, so the reply can be rebuilt from the response.
+pub(crate) fn pack_xid(opcode: i32, xid: i32) -> u64 {
+    (u64::from(opcode as u32) << 32) | u64::from(xid as u32)
+}
+
+/// The (opcode, xid) a native xid packs.
+pub(crate) fn unpack_xid(native: u64) -> (i32, i32) {
+    ((native >> 32) as u32 as i32, native as u32 as i32)
+}
+
+/// What coord does with one ZooKeeper request.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// Served by the native paths.
+    Native(proto::Request),
+    /// Answered by the ZooKeeper listener itself, at its turn.
+    Local { xid: i32, op: Local },
+}
+
+/// Requests answered by `local`.
+#[derive(Debug)]
+pub(crate) enum Local {
+    GetAcl(String),
+    SetAcl(SetAclRequest),
+    Auth {
+        scheme: String,
+        auth: Bytes,
+    },
+    WhoAmI,
+    GetEphemerals(String),
+    GetAllChildrenNumber(String),
+    CheckWatches(WatchesRequest),
+    /// Answered with this error code at once (an opcode coord does not
+    /// serve, an ACL it cannot keep, a bad argument); `why` goes to the log.
+    Refuse {
+        opcode: i32,
+        code: i32,
+        why: String,
+    },
+}
+
+/// Decodes one request frame (header and body).
+pub(crate) fn decode_request(
+    frame: Bytes,
+    zk: &ZkConn,
+    max_multi_ops: usize,
+) -> Result<Decoded, JuteError> {
+    let mut r = Reader::new(frame);
+    let h = RequestHeader::read(&mut r, "RequestHeader")?;
+    let native = |o: Req| {
+        Decoded::Native(proto::Request {
+            xid: pack_xid(h.op, h.xid),
+            min_zxid: 0,
+            op: Some(o),
+        })
+    };
+    let local = |o: Local| Decoded::Local { xid: h.xid, op: o };
+    let refuse = |code: i32, why: String| {
+        local(Local::Refuse {
+            opcode: h.op,
+            code,
+            why,
+        })
+    };
+    let decoded = match h.op {
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
+            let c = CreateRequest::read(&mut r, "CreateRequest")?;
+            match native_create(h.op, c.path, c.data, &c.acl, c.flags, 0) {
+                Ok(c) => native(Req::Create(c)),
+                Err((code, why)) => refuse(code, why),
+            }
+        }
+        op::CREATE_TTL => {
+            let c = CreateTtlRequest::read(&mut r, "CreateTTLRequest")?;
+            match native_create(h.op, c.path, c.data, &c.acl, c.flags, c.ttl) {
+                Ok(c) => native(Req::Create(c)),
+                Err((code, why)) => refuse(code, why),
+            }
+        }
+        op::DELETE => {
+            let d = DeleteRequest::read(&mut r, "DeleteRequest")?;
+            native(Req::Delete(proto::DeleteRequest {
+                path: d.path,
+                version: d.version,
+            }))
+        }
+        op::EXISTS => {
+            let e = PathWatch::read(&mut r, "ExistsRequest")?;
+            native(Req::Exists(proto::ExistsRequest {
+                path: e.path,
+                watch: e.watch,
+            }))
+        }
+        op::GET_DATA => {
+            let g = PathWatch::read(&mut r, "GetDataRequest")?;
+            native(Req::GetData(proto::GetDataRequest {
+                path: g.path,
+                watch: g.watch,
+            }))
+        }
+        op::SET_DATA => {
+            let s = SetDataRequest::read(&mut r, "SetDataRequest")?;
+            native(Req::SetData(proto::SetDataRequest {
+                path: s.path,
+                data: s.data.unwrap_or_default(),
+                version: s.version,
+            }))
+        }
+        op::GET_CHILDREN | op::GET_CHILDREN2 => {
+            let g = PathWatch::read(&mut r, "GetChildrenRequest")?;
+            native(Req::GetChildren(proto::GetChildrenRequest {
+                path: g.path,
+                watch: g.watch,
+                ..Default::default()
+            }))
+        }
+        op::SYNC => {
+            let s = PathOnly::read(&mut r, "SyncRequest")?;
+            zk.remember_sync(h.xid, s.path.clone());
+            native(Req::Sync(proto::SyncRequest { path: s.path }))
+        }
+        op::PING => native(Req::Ping(proto::PingRequest {})),
+        op::CLOSE_SESSION => native(Req::CloseSession(proto::CloseSessionRequest {})),
+        op::MULTI => {
+            let ops = rec::decode_multi(&mut r, max_multi_ops)?;
+            match native_multi(ops) {
+                Ok((m, creates)) => {
+                    zk.remember_multi(h.xid, creates);
+                    native(Req::Multi(m))
+                }
+                Err((code, why)) => refuse(code, why),
+            }
+        }
+        op::SET_WATCHES => {
+            let s = SetWatches::read(&mut r, "SetWatches")?;
+            native(Req::SetWatches(proto::SetWatchesRequest {
+                last_zxid: s.relative_zxid.max(0) as u64,
+                data: s.data,
+                exist: s.exist,
+                children: s.child,
+                ..Default::default()
+            }))
+        }
+        op::SET_WATCHES2 => {
+            let s = SetWatches2::read(&mut r, "SetWatches2")?;
+            native(Req::SetWatches(proto::SetWatchesRequest {
+                last_zxid: s.relative_zxid.max(0) as u64,
+                data: s.data,
+                exist: s.exist,
+                children: s.child,
+                persistent: s.persistent,
+                persistent_recursive: s.persistent_recursive,
+            }))
+        }
+        op::ADD_WATCH => {
+            let a = AddWatchRequest::read(&mut r, "AddWatchRequest")?;
+            let mode = match a.mode {
+                0 => proto::WatchMode::Persistent,
+                1 => proto::WatchMode::PersistentRecursive,
+                m => return Ok(refuse(err::BAD_ARGUMENTS, format!("addWatch mode {m}"))),
+            };
+            native(Req::AddWatch(proto::AddWatchRequest {
+                path: a.path,
+                mode: mode as i32,
+            }))
+        }
+        op::REMOVE_WATCHES => {
+            let w = WatchesRequest::read(&mut r, "RemoveWatchesRequest")?;
+            match native_watcher_type(w.kind) {
+                Some(t) => native(Req::RemoveWatches(proto::RemoveWatchesRequest {
+                    path: w.path,
+                    watcher_type: t as i32,
+                })),
+                None => refuse(err::BAD_ARGUMENTS, format!("watcher type {}", w.kind)),
+            }
+        }
+        op::CHECK_WATCHES => local(Local::CheckWatches(WatchesRequest::read(
+            &mut r,
+            "CheckWatchesRequest",
+        )?)),
+        op::GET_ACL => local(Local::GetAcl(PathOnly::read(&mut r, "GetACLRequest")?.path)),
+        op::SET_ACL => local(Local::SetAcl(SetAclRequest::read(&mut r, "SetACLRequest")?)),
+        op::AUTH => {
+            let a = rec::AuthPacket::read(&mut r, "AuthPacket")?;
+            local(Local::Auth {
+                scheme: a.scheme,
+                auth: a.auth.unwrap_or_default(),
+            })
+        }
+        op::WHO_AM_I => local(Local::WhoAmI),
+        op::GET_EPHEMERALS => local(Local::GetEphemerals(
+            PathOnly::read(&mut r, "GetEphemeralsRequest")?.path,
+        )),
+        op::GET_ALL_CHILDREN_NUMBER => local(Local::GetAllChildrenNumber(
+            PathOnly::read(&mut r, "GetAllChildrenNumberRequest")?.path,
+        )),
+        other => {
+            // The body is not read: its shape is unknown or unused here.
+            return Ok(refuse(
+                err::UNIMPLEMENTED,
+                format!("opcode {other} ({}) is not served by coord", op_name(other)),
+            ));
+        }
+    };
+    r.finish(op_name(h.op))?;
+    Ok(decoded)
+}
+
+/// A name for logs.
+pub(crate) fn op_name(opcode: i32) -> &'static str {
+    match opcode {
+        op::CREATE => "create",
+        op::DELETE => "delete",
+        op::EXISTS => "exists",
+        op::GET_DATA => "getData",
+        op::SET_DATA => "setData",
+        op::GET_ACL => "getACL",
+        op::SET_ACL => "setACL",
+        op::GET_CHILDREN => "getChildren",
+        op::SYNC => "sync",
+        op::PING => "ping",
+        op::GET_CHILDREN2 => "getChildren2",
+        op::CHECK => "check",
+        op::MULTI => "multi",
+        op::CREATE2 => "create2",
+        op::RECONFIG => "reconfig",
+        op::CHECK_WATCHES => "checkWatches",
+        op::REMOVE_WATCHES => "removeWatches",
+        op::CREATE_CONTAINER => "createContainer",
+        op::DELETE_CONTAINER => "deleteContainer",
+        op::CREATE_TTL => "createTTL",
+        op::MULTI_READ => "multiRead",
+        op::AUTH => "auth",
+        op::SET_WATCHES => "setWatches",
+        op::SASL => "sasl",
+        op::GET_EPHEMERALS => "getEphemerals",
+        op::GET_ALL_CHILDREN_NUMBER => "getAllChildrenNumber",
+        op::SET_WATCHES2 => "setWatches2",
+        op::ADD_WATCH => "addWatch",
+        op::WHO_AM_I => "whoAmI",
+        op::CREATE_SESSION => "createSession",
+        op::CLOSE_SESSION => "closeSession",
+        _ => "unknown",
+    }
+}
+
+/// The only ACL coord keeps today: everyone may do everything, ZooKeeper's
+/// `OPEN_ACL_UNSAFE` (the default of kazoo, Curator and zkCli). Any other
+/// list is refused rather than ignored: a client asking for protection must
+/// not believe it has it.
+pub(crate) fn check_open_acl(acl: &[Acl], path: &str) -> Result<(), (i32, String)> {
+    if acl.is_empty() {
+        return Err((err::INVALID_ACL, format!("empty ACL for {path}")));
+    }
+    let open = acl
+        .iter()
+        .all(|a| a.perms == rec::perms::ALL && a.id.scheme == "world" && a.id.id == "anyone");
+    if open {
+        Ok(())
+    } else {
+        let list: Vec<String> = acl
+            .iter()
+            .map(|a| format!("{}:{}:{}", a.id.scheme, a.id.id, a.perms))
+            .collect();
+        Err((
+            err::UNIMPLEMENTED,
+            format!(
+                "ACL [{}] for {path}: coord keeps only world:anyone with all permissions \
+                 (OPEN_ACL_UNSAFE) for now",
+                list.join(", ")
+            ),
+        ))
+    }
+}
+
+/// The largest TTL ZooKeeper accepts (`EphemeralType.MAX_TTL`).
+const MAX_TTL_MS: i64 = 0x00FF_FFFF_FFFF;
+
+fn native_create(
+    opcode: i32,
+    path: String,
+    data: Option<Bytes>,
+    acl: &[Acl],
+    zk_flags: i32,
+    ttl: i64,
+) -> Result<proto::CreateRequest, (i32, String)> {
+    check_open_acl(acl, &path)?;
+    use proto::NodeKind as K;
+    let (kind, sequential) = match zk_flags {
+        flags::PERSISTENT => (K::Persistent, false),
+        flags::EPHEMERAL => (K::Ephemeral, false),
+        flags::PERSISTENT_SEQUENTIAL => (K::Persistent, true),
+        flags::EPHEMERAL_SEQUENTIAL => (K::Ephemeral, true),
+        flags::CONTAINER => (K::Container, false),
+        flags::PERSISTENT_WITH_TTL => (K::Ttl, false),
+        flags::PERSISTENT_SEQUENTIAL_WITH_TTL => (K::Ttl, true),
+        f => return Err((err::BAD_ARGUMENTS, format!("create flags {f} for {path}"))),
+    };
+    let is_ttl = kind == K::Ttl;
+    // As ZooKeeper: containers only through createContainer, TTLs only
+    // through createTTL with a TTL in range.
+    if (opcode == op::CREATE_TTL) != is_ttl
+        || (opcode == op::CREATE_CONTAINER) != (kind == K::Container)
+    {
+        return Err((
+            err::BAD_ARGUMENTS,
+            format!(
+                "create flags {zk_flags} with {} for {path}",
+                op_name(opcode)
+            ),
+        ));
+    }
+    if is_ttl && !(1..=MAX_TTL_MS).contains(&ttl) {
+        return Err((err::BAD_ARGUMENTS, format!("TTL {ttl} ms for {path}")));
+    }
+    Ok(proto::CreateRequest {
+        path,
+        data: data.unwrap_or_default(),
+        mode: Some(proto::CreateMode {
+            kind: kind as i32,
+            sequential,
+            ttl_ms: if is_ttl { ttl as u64 } else { 0 },
+        }),
+        return_predecessor: false,
+    })
+}
+
+/// A multi as a native one, and the create opcodes of its ops (`None` for
+/// the others), which decide the shape of each create's result.
+fn native_multi(
+    ops: Vec<MultiOp>,
+) -> Result<(proto::MultiRequest, Vec<Option<i32>>), (i32, String)> {
+    use proto::op::Op as P;
+    let mut out = Vec::with_capacity(ops.len());
+    let mut creates = Vec::with_capacity(ops.len());
+    for o in ops {
+        let (native, create) = match o {
+            MultiOp::Create(opcode, c) => (
+                P::Create(native_create(opcode, c.path, c.data, &c.acl, c.flags, 0)?),
+                Some(opcode),
+            ),
+            MultiOp::CreateTtl(c) => (
+                P::Create(native_create(
+                    op::CREATE_TTL,
+                    c.path,
+                    c.data,
+                    &c.acl,
+                    c.flags,
+                    c.ttl,
+                )?),
+                Some(op::CREATE_TTL),
+            ),
+            MultiOp::Delete(d) => (
+                P::Delete(proto::DeleteRequest {
+                    path: d.path,
+                    version: d.version,
+                }),
+                None,
+            ),
+            MultiOp::SetData(s) => (
+                P::SetData(proto::SetDataRequest {
+                    path: s.path,
+                    data: s.data.unwrap_or_default(),
+                    version: s.version,
+                }),
+                None,
+            ),
+            MultiOp::Check(CheckVersionRequest { path, version }) => {
+                (P::Check(proto::CheckRequest { path, version }), None)
+            }
+            MultiOp::Read(..) => {
+                return Err((
+                    err::UNIMPLEMENTED,
+                    "reads inside a multi (multiRead) are not served by coord".into(),
+                ));
+            }
+        };
+        out.push(proto::Op { op: Some(native) });
+        creates.push(create);
+    }
+    Ok((proto::MultiRequest { ops: out }, creates))
+}
+
+fn native_watcher_type(kind: i32) -> Option<proto::WatcherType> {
+    use proto::WatcherType as W;
+    use rec::watcher_type as T;
+    Some(match kind {
+        T::CHILDREN => W::Children,
+        T::DATA => W::Data,
+        T::ANY => W::Any,
+        T::PERSISTENT => W::Persistent,
+        T::PERSISTENT_RECURSIVE => W::PersistentRecursive,
+        _ => return None,
+    })
+}
+
+/// The native watcher type of a ZooKeeper one, for checkWatches.
+pub(crate) fn watcher_type(kind: i32) -> Option<coord_proto::WatcherType> {
+    use coord_proto::WatcherType as W;
+    use rec::watcher_type as T;
+    Some(match kind {
+        T::CHILDREN => W::Children,
+        T::DATA => W::Data,
+        T::ANY => W::Any,
+        T::PERSISTENT => W::Persistent,
+        T::PERSISTENT_RECURSIVE => W::PersistentRecursive,
+        _ => return None,
+    })
+}
+
+/// ZooKeeper's code for a coord error.
+pub(crate) fn zk_code(e: &Error) -> i32 {
+    match e {
+        Error::RolledBack(_) => err::OK,
+        Error::RuntimeInconsistency(_) => err::RUNTIME_INCONSISTENCY,
+        Error::ConnectionLoss(_) | Error::NotLeader(_) | Error::ShuttingDown(_) => {
+            err::CONNECTION_LOSS
+        }
+        Error::Protocol(_) => err::MARSHALLING_ERROR,
+        Error::Unimplemented(_) => err::UNIMPLEMENTED,
+        Error::OperationTimeout(_) => err::OPERATION_TIMEOUT,
+        Error::BadArguments(_) | Error::InvalidPath(_) | Error::TooLarge(_) => err::BAD_ARGUMENTS,
+        Error::NoNode(_) => err::NO_NODE,
+        Error::BadVersion(_) => err::BAD_VERSION,
+        Error::NoChildrenForEphemerals(_) => err::NO_CHILDREN_FOR_EPHEMERALS,
+        Error::NodeExists(_) => err::NODE_EXISTS,
+        Error::NotEmpty(_) => err::NOT_EMPTY,
+        Error::SessionExpired(_) => err::SESSION_EXPIRED,
+        Error::SessionMoved(_) => err::SESSION_MOVED,
+        Error::NoWatcher(_) => err::NO_WATCHER,
+        _ => err::SYSTEM_ERROR,
+    }
+}
+
+/// A native stat in ZooKeeper's shape (coord keeps no ACL version).
+pub(crate) fn zk_stat(s: &proto::Stat) -> rec::Stat {
+    rec::Stat {
+        czxid: s.czxid as i64,
+        mzxid: s.mzxid as i64,
+        ctime: s.ctime,
+        mtime: s.mtime,
+        version: s.version,
+        cversion: s.cversion,
+        aversion: 0,
+        ephemeral_owner: s.ephemeral_owner as i64,
+        data_length: s.data_length as i32,
+        num_children: s.num_children as i32,
+        pzxid: s.pzxid as i64,
+    }
+}
+
+fn stat_of(s: Option<proto::Stat>) -> rec::Stat {
+    s.as_ref().map(zk_stat).unwrap_or_default()
+}
+
+/// A reply with only a header.
+pub(crate) fn header_frame(xid: i32, zxid: i64, code: i32) -> Bytes {
+    reply_frame(
+        &ReplyHeader {
+            xid,
+            zxid,
+            err: code,
+        },
+        |_| {},
+    )
+}
+
+/// Rebuilds the ZooKeeper reply of a native frame; `None` for frames a
+/// ZooKeeper client has no use for (a native closing reason).
+pub(crate) fn reply(zk: &ZkConn, frame: Bytes) -> Option<Bytes> {
+    // Native frames carry their length prefix.
+    let msg = match proto::ServerMessage::decode(frame.slice(4..)) {
+        Ok(m) => m,
+        Err(e) => {
+            debug!(error = %e, "cannot translate a native frame for a ZooKeeper client");
+            return None;
+        }
+    };
+    let resp = match msg.body? {
+        proto::server_message::Body::Response(r) => r,
+        proto::server_message::Body::Closing(e) => {
+            debug!(
+                code = e.code,
+                detail = e.detail,
+                "closing a ZooKeeper connection"
+            );
+            return None;
+        }
+        other => {
+            debug!(?other, "native message with no ZooKeeper form");
+            return None;
+        }
+    };
+    let (opcode, xid) = unpack_xid(resp.xid);
+    let zxid = resp.zxid as i64;
+    let context = zk.take_context(opcode, xid);
+    if let Some(e) = resp.error {
+        let e = Error::from_code(e.code, e.detail);
+        // exists on a missing node answers NONODE (and has set its watch).
+        return Some(header_frame(xid, zxid, zk_code(&e)));
+    }
+    let header = ReplyHeader { xid, zxid, err: 0 };
+    let Some(result) = resp.result else {
+        return Some(header_frame(xid, zxid, err::SYSTEM_ERROR));
+    };
+    Some(match result {
+        Res::Create(c) => reply_frame(&header, |w| {
+            if opcode == op::CREATE {
+                CreateResponse { path: c.path }.write(w);
+            } else {
+                Create2Response {
+                    path: c.path,
+                    stat: stat_of(c.stat),
+                }
+                .write(w);
+            }
+        }),
+        Res::Exists(e) => match e.stat {
+            Some(s) => reply_frame(&header, |w| StatResponse { stat: zk_stat(&s) }.write(w)),
+            None => header_frame(xid, zxid, err::NO_NODE),
+        },
+        Res::GetData(g) => reply_frame(&header, |w| {
+            GetDataResponse {
+                data: Some(g.data),
+                stat: stat_of(g.stat),
+            }
+            .write(w)
+        }),
+        Res::SetData(s) => reply_frame(&header, |w| {
+            StatResponse {
+                stat: stat_of(s.stat),
+            }
+            .write(w)
+        }),
+        Res::GetChildren(g) => reply_frame(&header, |w| {
+            if opcode == op::GET_CHILDREN2 {
+                GetChildren2Response {
+                    children: g.names,
+                    stat: stat_of(g.stat),
+                }
+                .write(w)
+            } else {
+                GetChildrenResponse { children: g.names }.write(w)
+            }
+        }),
+        Res::Sync(_) => {
+            let path = match context {
+                Some(Context::Sync(p)) => p,
+                _ => String::new(),
+            };
+            reply_frame(&header, |w| PathOnly { path }.write(w))
+        }
+        Res::Multi(m) => {
+            let creates = match context {
+                Some(Context::Multi(c)) => c,
+                _ => Vec::new(),
+            };
+            let results = multi_results(m.results, &creates);
+            reply_frame(&header, |w| rec::encode_multi_results(&results, w))
+        }
+        Res::Delete(_)
+        | Res::Ping(_)
+        | Res::SetWatches(_)
+        | Res::AddWatch(_)
+        | Res::RemoveWatches(_)
+        | Res::CloseSession(_) => header_frame(xid, zxid, err::OK),
+        Res::ClusterStatus(_) | Res::ClusterChange(_) => {
+            header_frame(xid, zxid, err::UNIMPLEMENTED)
+        }
+    })
+}
+
+fn multi_results(results: Vec<proto::OpResult>, creates: &[Option<i32>]) -> Vec<MultiResult> {
+    use proto::op_result::Result as R;
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| match r.result {
+            Some(R::Create(c)) => match creates.get(i).copied().flatten() {
+                Some(op::CREATE) => MultiResult::Create(c.path),
+                _ => MultiResult::Create2(c.path, stat_of(c.stat)),
+            },
+            Some(R::Delete(_)) => MultiResult::Delete,
+            Some(R::SetData(s)) => MultiResult::SetData(stat_of(s.stat)),
+            Some(R::Check(_)) => MultiResult::Check,
+            Some(R::Error(e)) => MultiResult::Error(zk_code(&Error::from_code(e.code, e.detail))),
+            None => MultiResult::Error(err::SYSTEM_ERROR),
+        })
+        .collect()
+}
+
+/// What a reply needs besides the native response.
+#[derive(Debug)]
+pub(crate) enum Context {
+    Sync(String),
+    Multi(Vec<Option<i32>>),
+}
+
+/// The notification frames of one event. A coord-only "events lost" (the
+/// server no longer had every event since the client's last zxid) has no
+/// ZooKeeper form: it becomes a data change and a children change, which
+/// make every kind of watcher on the path re-read.
+pub(crate) fn event_frames(e: &WatchEvent) -> Vec<Bytes> {
+    let kinds: &[i32] = match e.kind {
+        EventType::NodeCreated => &[event::NODE_CREATED],
+        EventType::NodeDeleted => &[event::NODE_DELETED],
+        EventType::NodeDataChanged => &[event::NODE_DATA_CHANGED],
+        EventType::NodeChildrenChanged => &[event::NODE_CHILDREN_CHANGED],
+        EventType::EventsLost => &[event::NODE_DATA_CHANGED, event::NODE_CHILDREN_CHANGED],
+    };
+    kinds
+        .iter()
+        .map(|&kind| {
+            reply_frame(
+                &ReplyHeader {
+                    xid: rec::xid::NOTIFICATION,
+                    zxid: -1,
+                    err: 0,
+                },
+                |w| {
+                    WatcherEvent {
+                        kind,
+                        state: event::STATE_SYNC_CONNECTED,
+                        path: e.path.clone(),
+                    }
+                    .write(w)
+                },
+            )
+        })
+        .collect()
+}
+
+/// Encodes any record after a header (for local answers).
+pub(crate) fn record_frame<T: Jute>(xid: i32, zxid: i64, body: &T) -> Bytes {
+    reply_frame(&ReplyHeader { xid, zxid, err: 0 }, |w: &mut BytesMut| {
+        body.write(w)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_xids_keep_negative_opcodes_and_xids() {
+        for (o, x) in [
+            (1, 7),
+            (-11, 3),
+            (op::PING, -2),
+            (op::SET_WATCHES, -8),
+            (0, i32::MIN),
+        ] {
+            assert_eq!(unpack_xid(pack_xid(o, x)), (o, x));
+        }
+    }
+
+    #[test]
+    fn only_the_open_acl_is_accepted() {
+        let open = Acl {
+            perms: rec::perms::ALL,
+            id: rec::Id {
+                scheme: "world".into(),
+                id: "anyone".into(),
+            },
+        };
+        assert!(check_open_acl(std::slice::from_ref(&open), "/a").is_ok());
+        assert_eq!(check_open_acl(&[], "/a").unwrap_err().0, err::INVALID_ACL);
+        let read_only = Acl {
+            perms: 1,
+            ..open.clone()
+        };
+        let (code, why) = check_open_acl(&[read_only], "/a").unwrap_err();
+        assert_eq!(code, err::UNIMPLEMENTED);
+        assert!(
+            why.contains("world:anyone:1") && why.contains("/a"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn create_flags_must_match_the_opcode() {
+        let acl = [Acl {
+            perms: rec::perms::ALL,
+            id: rec::Id {
+                scheme: "world".into(),
+                id: "anyone".into(),
+            },
+        }];
+        let c = |opcode, f, ttl| native_create(opcode, "/a".into(), None, &acl, f, ttl);
+        let seq = c(op::CREATE, flags::EPHEMERAL_SEQUENTIAL, 0).unwrap();
+        let mode = seq.mode.unwrap();
+        assert_eq!(mode.kind, proto::NodeKind::Ephemeral as i32);
+        assert!(mode.sequential);
+        assert!(c(op::CREATE, flags::CONTAINER, 0).is_err());
+        assert!(c(op::CREATE_CONTAINER, flags::CONTAINER, 0).is_ok());
+        assert!(c(op::CREATE, flags::PERSISTENT_WITH_TTL, 0).is_err());
+        assert!(c(op::CREATE_TTL, flags::PERSISTENT_WITH_TTL, 0).is_err());
+        assert_eq!(
+            c(op::CREATE_TTL, flags::PERSISTENT_WITH_TTL, 500)
+                .unwrap()
+                .mode
+                .unwrap()
+                .ttl_ms,
+            500
+        );
+        assert_eq!(c(op::CREATE, 99, 0).unwrap_err().0, err::BAD_ARGUMENTS);
+    }
+}
