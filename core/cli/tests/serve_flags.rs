@@ -45,6 +45,7 @@ const FLAGS: &[(&str, bool, &str)] = &[
     ("max-peer-connections", false, ABOVE),
     ("heartbeat-ms", false, ABOVE),
     ("election-timeout-ms", false, ABOVE),
+    ("zk-max-packet-bytes", false, ABOVE),
 ];
 
 /// What `coord serve` did with one setting.

@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     pub(crate) own_member: Option<crate::replication::Member>,
     /// Counters of the ZooKeeper port (see `zk`).
     pub(crate) zk_stats: Arc<zk::ZkStats>,
+    /// Where the ZooKeeper port listens, once bound.
+    pub(crate) zk_addr: Option<SocketAddr>,
 }
 
 impl Shared {
@@ -365,6 +367,7 @@ impl Server {
             peer_cfg: peer.as_ref().map(|p| p.config().clone()),
             own_member,
             zk_stats: Default::default(),
+            zk_addr,
         });
         let peers = peer.map(|p| p.serve(&shared, shutdown_rx.clone()));
         if let Some(addr) = zk_addr {

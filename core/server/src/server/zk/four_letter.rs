@@ -164,7 +164,7 @@ pub(crate) fn answer(shared: &Shared, word: Word) -> String {
         }
         Word::Conf => {
             let cfg = &shared.cfg;
-            let zk = cfg.zk_listen.unwrap_or(cfg.listen);
+            let zk = shared.zk_addr.unwrap_or(cfg.listen);
             let _ = writeln!(out, "clientPort={}", zk.port());
             let _ = writeln!(out, "clientPortAddress={}", zk.ip());
             let _ = writeln!(out, "dataDir={}", cfg.data_dir.display());
