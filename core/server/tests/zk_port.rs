@@ -94,7 +94,10 @@ async fn node_operations_answer_with_zookeepers_shapes_and_codes() {
     assert_eq!(seq_path, "/a/s-0000000000");
     let stat = r.body.stat();
     assert_eq!(stat.ephemeral_owner, z.connected.session);
-    assert!(r.zxid >= stat.czxid && stat.czxid > 0, "header carries the zxid");
+    assert!(
+        r.zxid >= stat.czxid && stat.czxid > 0,
+        "header carries the zxid"
+    );
 
     // getData / exists / setData with versions.
     let mut r = z
@@ -210,7 +213,10 @@ async fn a_failed_multi_answers_rolled_back_the_error_and_runtime_inconsistency(
         if done {
             break;
         }
-        assert_eq!(kind, -1, "every result of a failed multi is an error result");
+        assert_eq!(
+            kind, -1,
+            "every result of a failed multi is an error result"
+        );
         assert_eq!(r.body.int(), err);
         errors.push(err);
     }
@@ -240,15 +246,30 @@ async fn a_failed_multi_answers_rolled_back_the_error_and_runtime_inconsistency(
         })
         .await;
     assert_eq!(r.err, 0);
-    assert_eq!((r.body.int(), r.body.boolean(), r.body.int()), (op::CREATE, false, 0));
+    assert_eq!(
+        (r.body.int(), r.body.boolean(), r.body.int()),
+        (op::CREATE, false, 0)
+    );
     assert_eq!(r.body.str(), "/m/a");
-    assert_eq!((r.body.int(), r.body.boolean(), r.body.int()), (op::CREATE2, false, 0));
+    assert_eq!(
+        (r.body.int(), r.body.boolean(), r.body.int()),
+        (op::CREATE2, false, 0)
+    );
     assert_eq!(r.body.str(), "/m/b");
     assert_eq!(r.body.stat().version, 0);
-    assert_eq!((r.body.int(), r.body.boolean(), r.body.int()), (op::CHECK, false, 0));
-    assert_eq!((r.body.int(), r.body.boolean(), r.body.int()), (op::SET_DATA, false, 0));
+    assert_eq!(
+        (r.body.int(), r.body.boolean(), r.body.int()),
+        (op::CHECK, false, 0)
+    );
+    assert_eq!(
+        (r.body.int(), r.body.boolean(), r.body.int()),
+        (op::SET_DATA, false, 0)
+    );
     assert_eq!(r.body.stat().version, 1);
-    assert_eq!((r.body.int(), r.body.boolean(), r.body.int()), (-1, true, -1));
+    assert_eq!(
+        (r.body.int(), r.body.boolean(), r.body.int()),
+        (-1, true, -1)
+    );
     f.server.shutdown().await.unwrap();
 }
 
@@ -257,7 +278,10 @@ async fn watches_fire_for_writes_through_either_port_before_the_read_that_shows_
     let f = start().await;
     let coord = native(&f).await;
     let mut z = zkwire::connect(f.zk).await;
-    coord.create("/w", &b"0"[..], CreateMode::Persistent).await.unwrap();
+    coord
+        .create("/w", &b"0"[..], CreateMode::Persistent)
+        .await
+        .unwrap();
 
     // A data watch set on the ZooKeeper port, fired by a native write.
     let r = z
@@ -276,7 +300,10 @@ async fn watches_fire_for_writes_through_either_port_before_the_read_that_shows_
         })
         .await;
     let first = z.next().await.unwrap();
-    assert!(first.is_event(), "the event comes before the read showing newer data");
+    assert!(
+        first.is_event(),
+        "the event comes before the read showing newer data"
+    );
     let ev = first.event();
     assert_eq!(
         (ev.kind, ev.state, ev.path.as_str()),
@@ -295,7 +322,10 @@ async fn watches_fire_for_writes_through_either_port_before_the_read_that_shows_
         .err,
         NO_NODE
     );
-    coord.create("/w/new", Vec::new(), CreateMode::Persistent).await.unwrap();
+    coord
+        .create("/w/new", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
     let ev = z.event().await;
     assert_eq!((ev.kind, ev.path.as_str()), (NODE_CREATED, "/w/new"));
 
@@ -312,19 +342,24 @@ async fn watches_fire_for_writes_through_either_port_before_the_read_that_shows_
     let mut got = vec![z.event().await, z.event().await];
     got.sort_by_key(|e| e.kind);
     assert_eq!(
-        got.iter().map(|e| (e.kind, e.path.as_str())).collect::<Vec<_>>(),
+        got.iter()
+            .map(|e| (e.kind, e.path.as_str()))
+            .collect::<Vec<_>>(),
         vec![(NODE_DELETED, "/w/new"), (NODE_CHILDREN_CHANGED, "/w")]
     );
 
     // A persistent-recursive watch added on the ZooKeeper port sees a
     // native write below it, again and again.
-    assert_eq!(
-        z.call(op::ADD_WATCH, |e| {
+    let mut r = z
+        .call(op::ADD_WATCH, |e| {
             e.str("/w").int(1);
         })
-        .await
-        .err,
-        0
+        .await;
+    assert_eq!(r.err, 0);
+    assert_eq!(
+        r.body.int(),
+        0,
+        "addWatch answers an error record of 0, as ZooKeeper"
     );
     assert_eq!(
         z.call(op::CHECK_WATCHES, |e| {
@@ -336,7 +371,10 @@ async fn watches_fire_for_writes_through_either_port_before_the_read_that_shows_
         "checkWatches finds the persistent-recursive watch"
     );
     for i in 0..2 {
-        coord.create(&format!("/w/r{i}"), Vec::new(), CreateMode::Persistent).await.unwrap();
+        coord
+            .create(&format!("/w/r{i}"), Vec::new(), CreateMode::Persistent)
+            .await
+            .unwrap();
         let ev = z.event().await;
         assert_eq!((ev.kind, ev.path), (NODE_CREATED, format!("/w/r{i}")));
     }
@@ -366,7 +404,11 @@ async fn sessions_of_both_ports_are_one_kind_and_resume_or_expire_as_in_zookeepe
     let mut z = zkwire::connect(f.zk).await;
     let (session, passwd) = (z.connected.session, z.connected.passwd.clone());
     z.create("/e", b"", 1).await;
-    let stat = coord.exists("/e").await.unwrap().expect("ephemeral visible natively");
+    let stat = coord
+        .exists("/e")
+        .await
+        .unwrap()
+        .expect("ephemeral visible natively");
     assert_eq!(stat.ephemeral_owner, session as u64);
 
     // A data watch, then the connection drops; a native write happens
@@ -375,10 +417,7 @@ async fn sessions_of_both_ports_are_one_kind_and_resume_or_expire_as_in_zookeepe
         e.str("/e").boolean(true);
     })
     .await;
-    let last_zxid = z
-        .call(op::PING, |_| {})
-        .await
-        .zxid;
+    let last_zxid = z.call(op::PING, |_| {}).await.zxid;
     drop(z);
     coord.set("/e", &b"moved"[..], None).await.unwrap();
     let mut z = zkwire::connect_with(f.zk, session, &passwd, 10_000, last_zxid)
@@ -391,7 +430,11 @@ async fn sessions_of_both_ports_are_one_kind_and_resume_or_expire_as_in_zookeepe
         })
         .await;
     assert_eq!(r.err, 0);
-    let ev = z.events.first().cloned().expect("the missed change was replayed before the reply");
+    let ev = z
+        .events
+        .first()
+        .cloned()
+        .expect("the missed change was replayed before the reply");
     assert_eq!((ev.kind, ev.path.as_str()), (NODE_DATA_CHANGED, "/e"));
 
     // A wrong password: timeout 0, and the connection closes.
@@ -399,7 +442,10 @@ async fn sessions_of_both_ports_are_one_kind_and_resume_or_expire_as_in_zookeepe
     wrong[0] ^= 1;
     match zkwire::connect_with(f.zk, session, &wrong, 10_000, 0).await {
         Err(Some(c)) => assert_eq!((c.timeout, c.session), (0, 0)),
-        other => panic!("a wrong password must be refused with timeout 0, got {:?}", other.is_ok()),
+        other => panic!(
+            "a wrong password must be refused with timeout 0, got {:?}",
+            other.is_ok()
+        ),
     }
     // An unknown session: the same.
     assert!(matches!(
@@ -412,11 +458,17 @@ async fn sessions_of_both_ports_are_one_kind_and_resume_or_expire_as_in_zookeepe
     let Ok(huge) = zkwire::connect_with(f.zk, 0, &[0; 16], i32::MAX, 0).await else {
         panic!("a new session is never refused");
     };
-    assert_eq!(huge.connected.timeout as u128, limits.max_timeout.as_millis());
+    assert_eq!(
+        huge.connected.timeout as u128,
+        limits.max_timeout.as_millis()
+    );
     let Ok(tiny) = zkwire::connect_with(f.zk, 0, &[0; 16], 1, 0).await else {
         panic!("a new session is never refused");
     };
-    assert_eq!(tiny.connected.timeout as u128, limits.min_timeout.as_millis());
+    assert_eq!(
+        tiny.connected.timeout as u128,
+        limits.min_timeout.as_millis()
+    );
 
     // closeSession removes the ephemerals at once and the server closes.
     let r = z.call(op::CLOSE_SESSION, |_| {}).await;
@@ -442,7 +494,10 @@ async fn acl_auth_whoami_ephemerals_and_counts_are_answered() {
         .await;
     assert_eq!(r.err, 0);
     assert_eq!(r.body.int(), 1);
-    assert_eq!((r.body.int(), r.body.str(), r.body.str()), (31, "world".into(), "anyone".into()));
+    assert_eq!(
+        (r.body.int(), r.body.str(), r.body.str()),
+        (31, "world".into(), "anyone".into())
+    );
     assert_eq!(r.body.stat().num_children, 2);
     // setACL: the open ACL is kept; any other is refused, not ignored.
     let r = z
@@ -468,7 +523,10 @@ async fn acl_auth_whoami_ephemerals_and_counts_are_answered() {
                 .int(0);
         })
         .await;
-    assert_eq!(r.err, UNIMPLEMENTED, "a protected create is refused, not made open");
+    assert_eq!(
+        r.err, UNIMPLEMENTED,
+        "a protected create is refused, not made open"
+    );
 
     let mut r = z
         .call(op::GET_EPHEMERALS, |e| {
@@ -495,7 +553,10 @@ async fn acl_auth_whoami_ephemerals_and_counts_are_answered() {
     let infos: Vec<(String, String)> = (0..n).map(|_| (r.body.str(), r.body.str())).collect();
     assert_eq!(
         infos,
-        vec![("ip".into(), "127.0.0.1".into()), ("digest".into(), "alice".into())]
+        vec![
+            ("ip".into(), "127.0.0.1".into()),
+            ("digest".into(), "alice".into())
+        ]
     );
     // An unknown scheme: AUTHFAILED, then the connection closes.
     let r = z
@@ -591,8 +652,14 @@ async fn four_letter_words_answer_what_monitoring_scripts_read() {
     assert_eq!(four_letters(f.zk, "ruok").await, "imok");
     let srvr = four_letters(f.zk, "srvr").await;
     assert!(srvr.contains("Mode: standalone"), "{srvr}");
-    let zxid_line = srvr.lines().find(|l| l.starts_with("Zxid: 0x")).expect(&srvr);
-    assert!(u64::from_str_radix(&zxid_line[8..], 16).unwrap() >= 2, "{srvr}");
+    let zxid_line = srvr
+        .lines()
+        .find(|l| l.starts_with("Zxid: 0x"))
+        .expect(&srvr);
+    assert!(
+        u64::from_str_radix(&zxid_line[8..], 16).unwrap() >= 2,
+        "{srvr}"
+    );
     assert!(srvr.contains("Connections: 1"), "{srvr}");
     let stat = four_letters(f.zk, "stat").await;
     assert!(stat.contains("Clients:\n /127.0.0.1:"), "{stat}");
@@ -608,7 +675,10 @@ async fn four_letter_words_answer_what_monitoring_scripts_read() {
     assert!(field("zk_packets_received").parse::<u64>().unwrap() >= 1);
     field("zk_avg_latency").parse::<f64>().unwrap();
     let conf = four_letters(f.zk, "conf").await;
-    assert!(conf.contains(&format!("clientPort={}", f.zk.port())), "{conf}");
+    assert!(
+        conf.contains(&format!("clientPort={}", f.zk.port())),
+        "{conf}"
+    );
     f.server.shutdown().await.unwrap();
 }
 
@@ -648,8 +718,14 @@ async fn truncated_and_random_packets_close_only_their_connection() {
     let mut s = tokio::net::TcpStream::connect(f.zk).await.unwrap();
     s.write_all(&[0xff; 64]).await.unwrap();
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await.unwrap().unwrap_or(0);
-    assert_eq!(n, 0, "a negative length closes the connection without an answer");
+    let n = tokio::time::timeout(PATIENCE, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(
+        n, 0,
+        "a negative length closes the connection without an answer"
+    );
     assert_eq!(good.create("/alive", b"", 0).await.err, 0);
     f.server.shutdown().await.unwrap();
 }
@@ -657,9 +733,10 @@ async fn truncated_and_random_packets_close_only_their_connection() {
 #[tokio::test]
 async fn zookeeper_clients_are_served_by_every_member_of_a_cluster() {
     use coord_server::testing::TestCluster;
-    let cluster = TestCluster::start_with(3, |c| c.zk_listen = Some("127.0.0.1:0".parse().unwrap()))
-        .await
-        .unwrap();
+    let cluster =
+        TestCluster::start_with(3, |c| c.zk_listen = Some("127.0.0.1:0".parse().unwrap()))
+            .await
+            .unwrap();
     let leader = cluster.wait_for_leader(PATIENCE).await.unwrap();
     let follower = cluster.other_than(leader);
     let zk_of = |id| cluster.server(id).unwrap().zk_addr().unwrap();

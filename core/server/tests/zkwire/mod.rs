@@ -234,9 +234,12 @@ pub async fn connect_with(
     let socket = TcpStream::connect(addr).await.expect("connect");
     let (rd, mut wr) = socket.into_split();
     let mut rd = FrameReader::new(rd, 64 << 20);
-    write_packet(&mut wr, &connect_request(session, passwd, timeout, last_zxid))
-        .await
-        .expect("send connect");
+    write_packet(
+        &mut wr,
+        &connect_request(session, passwd, timeout, last_zxid),
+    )
+    .await
+    .expect("send connect");
     let frame = tokio::time::timeout(PATIENCE, rd.next_frame())
         .await
         .expect("connect reply in time");

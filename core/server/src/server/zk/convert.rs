@@ -62,6 +62,9 @@ pub(crate) enum Local {
     GetEphemerals(String),
     GetAllChildrenNumber(String),
     CheckWatches(WatchesRequest),
+    /// getData / getChildren ops read at one state, each with its own
+    /// result or error.
+    MultiRead(Vec<MultiOp>),
     /// Answered with this error code at once (an opcode coord does not
     /// serve, an ACL it cannot keep, a bad argument); `why` goes to the log.
     Refuse {
@@ -161,6 +164,14 @@ pub(crate) fn decode_request(
                     native(Req::Multi(m))
                 }
                 Err((code, why)) => refuse(code, why),
+            }
+        }
+        op::MULTI_READ => {
+            let ops = rec::decode_multi(&mut r, max_multi_ops)?;
+            if ops.iter().all(|o| matches!(o, MultiOp::Read(..))) {
+                local(Local::MultiRead(ops))
+            } else {
+                refuse(err::BAD_ARGUMENTS, "multiRead with a write op".into())
             }
         }
         op::SET_WATCHES => {
@@ -401,10 +412,7 @@ fn native_multi(
                 (P::Check(proto::CheckRequest { path, version }), None)
             }
             MultiOp::Read(..) => {
-                return Err((
-                    err::UNIMPLEMENTED,
-                    "reads inside a multi (multiRead) are not served by coord".into(),
-                ));
+                return Err((err::BAD_ARGUMENTS, "a read op inside a multi".into()));
             }
         };
         out.push(proto::Op { op: Some(native) });
@@ -590,10 +598,12 @@ pub(crate) fn reply(zk: &ZkConn, frame: Bytes) -> Option<Bytes> {
             let results = multi_results(m.results, &creates);
             reply_frame(&header, |w| rec::encode_multi_results(&results, w))
         }
+        // ZooKeeper answers addWatch with an error record of 0 after the
+        // header (its Java client fails to read the reply without it).
+        Res::AddWatch(_) => reply_frame(&header, |w| rec::ErrorResult { err: 0 }.write(w)),
         Res::Delete(_)
         | Res::Ping(_)
         | Res::SetWatches(_)
-        | Res::AddWatch(_)
         | Res::RemoveWatches(_)
         | Res::CloseSession(_) => header_frame(xid, zxid, err::OK),
         Res::ClusterStatus(_) | Res::ClusterChange(_) => {

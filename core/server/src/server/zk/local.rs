@@ -16,8 +16,9 @@ use tracing::info;
 use super::ZkConn;
 use super::convert::{self, Local, header_frame, record_frame, watcher_type, zk_stat};
 use super::records::{
-    Acl, ClientInfo, GetAclResponse, GetAllChildrenNumberResponse, GetEphemeralsResponse, Id,
-    StatResponse, WhoAmIResponse, err, perms,
+    Acl, ClientInfo, GetAclResponse, GetAllChildrenNumberResponse, GetChildrenResponse,
+    GetDataResponse, GetEphemeralsResponse, Id, MultiOp, MultiResult, PathWatch, ReplyHeader,
+    StatResponse, WhoAmIResponse, encode_multi_results, err, op, perms, reply_frame,
 };
 use crate::server::Shared;
 use crate::server::dispatch::Pending;
@@ -189,6 +190,43 @@ fn answer(
                 Some(t) if shared.watches.has(conn, &req.path, t) => fail(err::OK),
                 Some(_) => fail(err::NO_WATCHER),
             }
+        }
+        Local::MultiRead(ops) => {
+            // Every read at one state, as ZooKeeper runs them in one request.
+            let results = ops
+                .into_iter()
+                .map(|o| {
+                    let MultiOp::Read(opcode, PathWatch { path, .. }) = o else {
+                        return MultiResult::Error(err::BAD_ARGUMENTS);
+                    };
+                    if let Err(code) = check(&path) {
+                        return MultiResult::Error(code);
+                    }
+                    let read = if opcode == op::GET_DATA {
+                        sm.get(&path).map(|(data, stat)| {
+                            MultiResult::GetData(GetDataResponse {
+                                data: Some(data),
+                                stat: zk_stat(&(&stat).into()),
+                            })
+                        })
+                    } else {
+                        sm.children(&path).map(|(mut children, _)| {
+                            children.sort_unstable();
+                            MultiResult::GetChildren(GetChildrenResponse { children })
+                        })
+                    };
+                    read.unwrap_or_else(|e| MultiResult::Error(convert::zk_code(&e)))
+                })
+                .collect::<Vec<_>>();
+            let frame = reply_frame(
+                &ReplyHeader {
+                    xid,
+                    zxid,
+                    err: err::OK,
+                },
+                |w| encode_multi_results(&results, w),
+            );
+            (frame, false)
         }
         Local::Refuse { opcode, code, why } => {
             info!(

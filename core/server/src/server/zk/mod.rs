@@ -14,6 +14,8 @@
 //! Modules: `jute` (the encoding), `records` (the protocol's records),
 //! `convert`, `local`, `four_letter`, `connection`.
 
+#[cfg(test)]
+mod captured_tests;
 pub(crate) mod connection;
 pub(crate) mod convert;
 mod four_letter;

@@ -248,6 +248,14 @@ record!(WatcherEvent {
     state: i32,
     path: String
 });
+// Read only to check captures: coord does not serve reconfig.
+#[cfg(test)]
+record!(ReconfigRequest {
+    joining: Option<String>,
+    leaving: Option<String>,
+    new_members: Option<String>,
+    cur_config_id: i64,
+});
 record!(MultiHeader {
     op: i32,
     done: bool,
@@ -265,7 +273,7 @@ pub(crate) enum MultiOp {
     SetData(SetDataRequest),
     Check(CheckVersionRequest),
     /// getChildren / getData inside a multiRead.
-    Read(i32, PathOnly),
+    Read(i32, PathWatch),
 }
 
 #[cfg(test)]
@@ -304,7 +312,7 @@ pub(crate) fn decode_multi(r: &mut Reader, max_ops: usize) -> Result<Vec<MultiOp
             op::DELETE => MultiOp::Delete(DeleteRequest::read(r, f)?),
             op::SET_DATA => MultiOp::SetData(SetDataRequest::read(r, f)?),
             op::CHECK => MultiOp::Check(CheckVersionRequest::read(r, f)?),
-            op::GET_CHILDREN | op::GET_DATA => MultiOp::Read(h.op, PathOnly::read(r, f)?),
+            op::GET_CHILDREN | op::GET_DATA => MultiOp::Read(h.op, PathWatch::read(r, f)?),
             other => {
                 return Err(JuteError(format!(
                     "multi op #{} has opcode {other}",
@@ -355,6 +363,9 @@ pub(crate) enum MultiResult {
     SetData(Stat),
     Check,
     Error(i32),
+    /// multiRead results.
+    GetData(GetDataResponse),
+    GetChildren(GetChildrenResponse),
 }
 
 /// Writes a multi response body.
@@ -367,6 +378,8 @@ pub(crate) fn encode_multi_results(results: &[MultiResult], w: &mut BytesMut) {
             MultiResult::SetData(_) => (op::SET_DATA, 0),
             MultiResult::Check => (op::CHECK, 0),
             MultiResult::Error(e) => (op::ERROR, *e),
+            MultiResult::GetData(_) => (op::GET_DATA, 0),
+            MultiResult::GetChildren(_) => (op::GET_CHILDREN, 0),
         };
         MultiHeader {
             op: opcode,
@@ -382,6 +395,8 @@ pub(crate) fn encode_multi_results(results: &[MultiResult], w: &mut BytesMut) {
             }
             MultiResult::SetData(stat) => stat.write(w),
             MultiResult::Error(e) => ErrorResult { err: *e }.write(w),
+            MultiResult::GetData(g) => g.write(w),
+            MultiResult::GetChildren(g) => g.write(w),
             MultiResult::Delete | MultiResult::Check => {}
         }
     }
@@ -407,6 +422,10 @@ pub(crate) fn decode_multi_results(r: &mut Reader) -> Result<Vec<MultiResult>, J
             op::SET_DATA => MultiResult::SetData(Stat::read(r, "SetDataResponse.stat")?),
             op::CHECK => MultiResult::Check,
             op::ERROR => MultiResult::Error(ErrorResult::read(r, "ErrorResult")?.err),
+            op::GET_DATA => MultiResult::GetData(GetDataResponse::read(r, "GetDataResponse")?),
+            op::GET_CHILDREN => {
+                MultiResult::GetChildren(GetChildrenResponse::read(r, "GetChildrenResponse")?)
+            }
             other => return Err(JuteError(format!("multi result with opcode {other}"))),
         });
     }
