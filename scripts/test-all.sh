@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite of coord: Rust (unit, integration, doc), C (libcoord),
-# Python and Node. CI runs exactly this (.ci/run), as root, on a clean clone.
+# Python, Node, and ZooKeeper clients (kazoo, zkCli.sh, cli_mt) against the
+# ZooKeeper port. CI runs exactly this (.ci/run), as root, on a clean clone.
 #
 #   ./scripts/test-all.sh               # everything
 #   ./scripts/test-all.sh --build-only  # checks, format, build and clippy only
@@ -24,6 +25,11 @@
 #                                    the venv target/python-venv
 #   Node    @napi-rs/cli, typescript bindings/node/run-tests.sh: npm ci
 #           (napi, tsc), @types/node (package-lock.json)
+#   ZK      kazoo, pytest            tests/zk/run.sh: pip, into the venv
+#                                    target/zk-venv
+#   ZK      zkCli.sh + Java, cli_mt  tests/zk/cli.sh: apt-get (zookeeper,
+#                                    default-jre-headless, zookeeper-bin),
+#                                    when missing (root or sudo)
 #
 # The guard: every cargo step (format, build, clippy, tests) runs with a PATH
 # holding only an allowlist of toolchain tools (scripts/toolchain-path.sh), so
@@ -83,6 +89,14 @@ if [ -z "$build_only" ]; then
     "$py" -c 'import venv, ensurepip' >/dev/null 2>&1 ||
       refuse Python "\`$py -m venv\` cannot create a venv with pip (Debian: apt-get install python3-venv)"
   fi
+  if [ -x tests/zk/run.sh ]; then
+    py="${PYTHON:-python3}"
+    need ZooKeeper "$py" "CPython >= 3.9, for kazoo"
+  fi
+  if [ -x tests/zk/cli.sh ]; then
+    need_apt ZooKeeper java default-jre-headless
+    need_apt ZooKeeper cli_mt zookeeper-bin
+  fi
   if [ -x bindings/node/run-tests.sh ]; then
     need Node node "Node >= 20"
     need Node npm "installs the package's JS tooling"
@@ -138,7 +152,8 @@ else
 fi
 tc cargo test --workspace --locked --doc
 
-for suite in tests/c/run.sh bindings/python/run-tests.sh bindings/node/run-tests.sh; do
+for suite in tests/c/run.sh bindings/python/run-tests.sh bindings/node/run-tests.sh \
+  tests/zk/run.sh tests/zk/cli.sh; do
   if [ -x "$suite" ]; then
     step "$suite"
     "$root/$suite"

@@ -24,6 +24,25 @@ pub struct Limits {
     pub max_path_bytes: usize,
     /// Most ops in one multi (`--max-multi-ops`, default 1000).
     pub max_multi_ops: usize,
+    /// Whether deleting a child bumps its parent's `cversion`, as ZooKeeper
+    /// 3.8 does (and with it the next sequence suffix). Not a setting: `true`
+    /// for every state this version creates, `false` in states replicated
+    /// before it was, so that replaying an older log names sequential nodes
+    /// as they were named then; the leader's first `SetLimits` turns it on.
+    pub delete_bumps_parent_cversion: bool,
+}
+
+impl Limits {
+    /// The limits of a state no `SetLimits` has reached yet (an empty
+    /// replica, or one replaying a log from its start): the defaults with
+    /// the semantics of the first logs, so that an old log replays as it was
+    /// first applied. A leader replicates its configured limits at once.
+    pub fn initial() -> Limits {
+        Limits {
+            delete_bumps_parent_cversion: false,
+            ..Limits::default()
+        }
+    }
 }
 
 impl Default for Limits {
@@ -32,6 +51,7 @@ impl Default for Limits {
             max_data_bytes: 1024 * 1024,
             max_path_bytes: 4096,
             max_multi_ops: 1000,
+            delete_bumps_parent_cversion: true,
         }
     }
 }

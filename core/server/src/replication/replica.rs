@@ -434,6 +434,12 @@ impl Replica {
             .map_err(|_| Error::Internal("state machine lock poisoned".into()))?
             .limits()
             .clone();
+        // Only a change of a limit a user set is worth a warning; the first
+        // SetLimits of a new state (or one that turns on newer semantics,
+        // see `Limits::initial`) is routine.
+        let user_visible = current.max_data_bytes != wanted.max_data_bytes
+            || current.max_path_bytes != wanted.max_path_bytes
+            || current.max_multi_ops != wanted.max_multi_ops;
         if &current == wanted {
             tracing::info!(limits = ?current, "configured limits match the replicated ones");
             return Ok(false);
@@ -447,13 +453,17 @@ impl Replica {
             })
             .await?;
         match outcome.result {
-            Ok(_) => {
+            Ok(_) if user_visible => {
                 tracing::warn!(
                     from = ?current,
                     to = ?wanted,
                     zxid = outcome.zxid,
                     "configured limits differ from the replicated ones: changed them through the log; they apply to commands after this zxid"
                 );
+                Ok(true)
+            }
+            Ok(_) => {
+                tracing::info!(limits = ?wanted, zxid = outcome.zxid, "replicated the limits");
                 Ok(true)
             }
             Err(e) => Err(Error::BadArguments(format!(

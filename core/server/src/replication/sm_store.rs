@@ -166,7 +166,7 @@ impl SmStore {
                 (sm, applied, Some(file))
             }
             None => (
-                StateMachine::new(Limits::default()),
+                StateMachine::new(Limits::initial()),
                 Applied::default(),
                 None,
             ),

@@ -247,7 +247,7 @@ pub(crate) fn load(path: &Path) -> io::Result<(StateMachine, SnapFile)> {
     let limits = header
         .limits
         .as_ref()
-        .map_or_else(Limits::default, limits_from_storage);
+        .map_or_else(Limits::initial, limits_from_storage);
     let sm = StateMachine::read_snapshot_records(
         &mut body,
         header.last_zxid,
@@ -405,9 +405,9 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_from_before_replicated_limits_reads_as_the_defaults() {
+    fn snapshot_from_before_replicated_limits_reads_as_the_first_limits() {
         let sm = reread(true);
-        assert_eq!(sm.limits(), &Limits::default());
+        assert_eq!(sm.limits(), &Limits::initial());
         assert_eq!(sm.last_time_ms(), 0);
     }
 }

@@ -90,6 +90,8 @@ fn set_limits(sm: &mut StateMachine, limits: &Limits, ctx: Ctx) -> Result<Comman
         )));
     }
     sm.limits = limits.clone();
+    sm.tree
+        .set_delete_bumps_parent_cversion(limits.delete_bumps_parent_cversion);
     Ok(CommandResult::LimitsSet)
 }
 

@@ -51,6 +51,7 @@ pub fn limits_to_storage(l: &Limits) -> storage::Limits {
         max_data_bytes: l.max_data_bytes as u64,
         max_path_bytes: l.max_path_bytes as u64,
         max_multi_ops: l.max_multi_ops as u64,
+        delete_bumps_parent_cversion: l.delete_bumps_parent_cversion,
     }
 }
 
@@ -62,6 +63,7 @@ pub fn limits_from_storage(l: &storage::Limits) -> Limits {
         max_data_bytes: size(l.max_data_bytes),
         max_path_bytes: size(l.max_path_bytes),
         max_multi_ops: size(l.max_multi_ops),
+        delete_bumps_parent_cversion: l.delete_bumps_parent_cversion,
     }
 }
 
@@ -279,6 +281,7 @@ mod tests {
                 max_data_bytes: 524_288,
                 max_path_bytes: 300,
                 max_multi_ops: 7,
+                delete_bumps_parent_cversion: true,
             }),
         ];
         for kind in kinds {

@@ -21,11 +21,6 @@ use super::node::{Node, NodeKind};
 use crate::error::{Error, Result};
 use coord_proto::Stat;
 
-/// ZooKeeper 3.8 bumps the parent's `cversion` when a child is created, but
-/// not when one is deleted (`DataTree.deleteNode` only moves `pzxid`). Kept
-/// as one named switch because older ZooKeeper (before 3.4) did bump it.
-const DELETE_BUMPS_PARENT_CVERSION: bool = false;
-
 /// How to reverse one mutation. Applied newest first by [`DataTree::undo`].
 #[derive(Debug)]
 pub(crate) enum Undo {
@@ -73,6 +68,9 @@ pub struct DataTree {
     ephemerals: BTreeMap<u64, BTreeSet<Arc<str>>>,
     /// Paths of container and TTL nodes, for the reaper.
     reapable: BTreeSet<Arc<str>>,
+    /// Whether deleting a child bumps the parent's cversion (ZooKeeper 3.8
+    /// does); set by the state machine from its replicated limits.
+    delete_bumps_parent_cversion: bool,
 }
 
 impl Default for DataTree {
@@ -91,7 +89,14 @@ impl DataTree {
             nodes,
             ephemerals: BTreeMap::new(),
             reapable: BTreeSet::new(),
+            delete_bumps_parent_cversion: true,
         }
+    }
+
+    /// Whether deleting a child bumps its parent's cversion from now on
+    /// (see [`Limits::delete_bumps_parent_cversion`](crate::config::Limits)).
+    pub(crate) fn set_delete_bumps_parent_cversion(&mut self, on: bool) {
+        self.delete_bumps_parent_cversion = on;
     }
 
     /// Number of nodes, the root included.
@@ -214,7 +219,7 @@ impl DataTree {
             .ok_or_else(|| Error::Internal(format!("{path}: parent {parent_path} is missing")))?;
         let parent_cversion = parent.cversion;
         let parent_pzxid = parent.pzxid;
-        if DELETE_BUMPS_PARENT_CVERSION {
+        if self.delete_bumps_parent_cversion {
             parent.cversion = parent.cversion.wrapping_add(1);
         }
         parent.pzxid = zxid;

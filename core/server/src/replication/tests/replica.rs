@@ -177,8 +177,8 @@ fn replicated_limits_survive_a_snapshot_and_a_restart() {
             let state = r.state();
             assert_eq!(
                 state.read().expect("state lock").limits(),
-                &Limits::default(),
-                "a new data dir starts with the default limits"
+                &Limits::initial(),
+                "a new data dir starts with the first limits (the leader replicates its own)"
             );
             assert!(r.replicate_limits(&lowered, 1).await.expect("set limits"));
             assert!(!r.replicate_limits(&lowered, 2).await.expect("no change"));

@@ -187,14 +187,15 @@ fn snapshot_round_trip_preserves_stats_data_sessions_kinds_and_counters() {
         .map(|t| t.path)
         .collect();
     assert_eq!(paths, ["/t"]);
-    // The sequence counter (parent cversion) survives the deletes.
+    // The sequence counter (parent cversion, bumped by creates and deletes)
+    // survives the snapshot.
     let mut r = Harness {
         sm: restored,
         now: h.now,
     };
     assert_eq!(
         r.create(0, "/a/s-", CreateMode::PersistentSequential),
-        Ok("/a/s-0000000002".into())
+        Ok("/a/s-0000000003".into())
     );
     r.run(5, CommandKind::CloseSession);
     assert!(!r.has("/a/e-0000000000"));
