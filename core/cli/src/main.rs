@@ -51,7 +51,7 @@ struct Cli {
 enum Command {
     /// Run a server: the durable single-node default, or a cluster member
     /// (--id, --peer-listen, --cluster).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create a node; prints the created path.
     Create {
         /// Path (for --sequential, the prefix).

@@ -133,6 +133,32 @@ pub(crate) async fn refuse(wr: &mut OwnedWriteHalf, e: Error, write_timeout: std
     let _ = wr.shutdown().await;
 }
 
+/// The next request frame, or why reading ends: the stop's reason, nothing
+/// (the client left or broke off mid-frame), or a frame over the limit.
+pub(crate) async fn next_frame<R>(
+    reader: &mut FrameReader<R>,
+    stop: &mut watch::Receiver<Option<Option<Error>>>,
+) -> Result<Bytes, Option<Error>>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    loop {
+        if let Some(reason) = stop.borrow().clone() {
+            return Err(reason);
+        }
+        let frame = tokio::select! {
+            f = reader.next_frame() => f,
+            _ = stop.changed() => continue,
+        };
+        return match frame {
+            Ok(Some(b)) => Ok(b),
+            Ok(None) => Err(None),
+            Err(e @ FrameError::TooLarge { .. }) => Err(Some(frame_error(e))),
+            Err(_) => Err(None),
+        };
+    }
+}
+
 /// Reads requests until the client leaves, breaks the protocol, or the
 /// connection is asked to stop. Returns the reason to tell the client.
 async fn read_loop<R>(
@@ -147,18 +173,9 @@ where
     R: tokio::io::AsyncRead + Unpin,
 {
     loop {
-        if let Some(reason) = stop.borrow().clone() {
-            return reason;
-        }
-        let frame = tokio::select! {
-            f = reader.next_frame() => f,
-            _ = stop.changed() => continue,
-        };
-        let bytes = match frame {
-            Ok(Some(b)) => b,
-            Ok(None) => return None,
-            Err(e @ FrameError::TooLarge { .. }) => return Some(frame_error(e)),
-            Err(_) => return None,
+        let bytes = match next_frame(reader, &mut stop).await {
+            Ok(b) => b,
+            Err(reason) => return reason,
         };
         // Counts first: prost would allocate every listed entry.
         let refused = match frame_shape(&bytes) {

@@ -23,13 +23,13 @@ use super::records::{ConnectRequest, ConnectResponse};
 use super::{ZkConn, four_letter, local};
 use crate::error::Error;
 use crate::server::Shared;
-use crate::server::connection::respond_loop;
+use crate::server::connection::{next_frame, respond_loop};
 use crate::server::dispatch::{self, Pending};
 use crate::server::handshake::{self, AttachedSession, frame_error};
 use crate::server::outbound::{ConnSink, Dialect, write_loop};
 use crate::watch::ConnId;
 use coord_proto::proto;
-use coord_proto::wire::{FrameError, FrameReader, PROTOCOL_VERSION};
+use coord_proto::wire::{FrameReader, PROTOCOL_VERSION};
 
 /// Serves one ZooKeeper-port connection until it closes.
 pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: ConnId) {
@@ -202,25 +202,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut stop: watch::Receiver<Option<Option<Error>>>,
 ) -> Option<Error> {
     loop {
-        if let Some(reason) = stop.borrow().clone() {
-            return reason;
-        }
-        let frame = tokio::select! {
-            f = reader.next_frame() => f,
-            _ = stop.changed() => continue,
-        };
-        let bytes = match frame {
-            Ok(Some(b)) => b,
-            Ok(None) => return None,
-            Err(e @ FrameError::TooLarge { .. }) => {
+        let bytes = match next_frame(reader, &mut stop).await {
+            Ok(b) => b,
+            // The reader's own limit (a stop for another reason was logged
+            // where it was decided).
+            Err(Some(e @ Error::TooLarge(_))) if e.detail().contains("zk_max_packet_bytes") => {
                 warn!(
                     session = format_args!("{session:#x}"),
                     error = %e,
                     "ZooKeeper packet over zk_max_packet_bytes: closing this connection"
                 );
-                return Some(frame_error(e));
+                return Some(e);
             }
-            Err(_) => return None,
+            Err(reason) => return reason,
         };
         shared.sessions.touch(session);
         let max_ops = shared.read_sm().limits().max_multi_ops;

@@ -291,7 +291,7 @@ pub(crate) fn op_name(opcode: i32) -> &'static str {
 /// `OPEN_ACL_UNSAFE` (the default of kazoo, Curator and zkCli). Any other
 /// list is refused rather than ignored: a client asking for protection must
 /// not believe it has it.
-pub(crate) fn check_open_acl(acl: &[Acl], path: &str) -> Result<(), (i32, String)> {
+pub(crate) fn check_open_acl(acl: &[Acl], path: &str) -> Result<(), Refusal> {
     if acl.is_empty() {
         return Err((err::INVALID_ACL, format!("empty ACL for {path}")));
     }
@@ -326,7 +326,7 @@ fn native_create(
     acl: &[Acl],
     zk_flags: i32,
     ttl: i64,
-) -> Result<proto::CreateRequest, (i32, String)> {
+) -> Result<proto::CreateRequest, Refusal> {
     check_open_acl(acl, &path)?;
     use proto::NodeKind as K;
     let (kind, sequential) = match zk_flags {
@@ -368,11 +368,13 @@ fn native_create(
     })
 }
 
+/// Why a request is answered with an error code without reaching the
+/// native paths: the code, and what goes to the log.
+type Refusal = (i32, String);
+
 /// A multi as a native one, and the create opcodes of its ops (`None` for
 /// the others), which decide the shape of each create's result.
-fn native_multi(
-    ops: Vec<MultiOp>,
-) -> Result<(proto::MultiRequest, Vec<Option<i32>>), (i32, String)> {
+fn native_multi(ops: Vec<MultiOp>) -> Result<(proto::MultiRequest, CreateOpcodes), Refusal> {
     use proto::op::Op as P;
     let mut out = Vec::with_capacity(ops.len());
     let mut creates = Vec::with_capacity(ops.len());
@@ -631,11 +633,14 @@ fn multi_results(results: Vec<proto::OpResult>, creates: &[Option<i32>]) -> Vec<
         .collect()
 }
 
+/// The opcode of each create in a multi (`None` for its other ops).
+pub(crate) type CreateOpcodes = Vec<Option<i32>>;
+
 /// What a reply needs besides the native response.
 #[derive(Debug)]
 pub(crate) enum Context {
     Sync(String),
-    Multi(Vec<Option<i32>>),
+    Multi(CreateOpcodes),
 }
 
 /// The notification frames of one event. A coord-only "events lost" (the
