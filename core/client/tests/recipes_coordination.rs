@@ -314,6 +314,64 @@ async fn resigning_hands_leadership_to_the_next_candidate() {
 }
 
 #[tokio::test]
+async fn a_kazoo_named_candidate_leads_until_it_leaves() {
+    let srv = TestServer::start().await;
+    let path = "/election/kazoo";
+    let raw = srv.client().await;
+    raw.create_parents(path, Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    // A reader node is no candidate (kazoo's election is a kazoo Lock).
+    raw.create(
+        &format!("{path}/00112233445566778899aabbccddeeff__rlock__"),
+        Vec::new(),
+        CreateMode::EphemeralSequential,
+    )
+    .await
+    .unwrap();
+    // kazoo's candidate: `uuid4().hex` + `__lock__`, the identifier as data.
+    let kazoo = raw
+        .create(
+            &format!("{path}/0f1e2d3c4b5a69788796a5b4c3d2e1f0__lock__"),
+            b"kazoo-1".to_vec(),
+            CreateMode::EphemeralSequential,
+        )
+        .await
+        .unwrap();
+    let seen = Election::leader(&srv.client().await, path)
+        .await
+        .unwrap()
+        .expect("a leader");
+    assert_eq!(seen.identity.as_ref(), b"kazoo-1");
+    let ours = Election::new(&srv.client().await, path, "coord-1");
+    assert!(matches!(
+        ours.campaign_timeout(Duration::from_millis(300)).await,
+        Err(Error::LockTimeout(_))
+    ));
+    let ours = Arc::new(ours);
+    let campaign = tokio::spawn({
+        let ours = ours.clone();
+        async move { ours.campaign().await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!campaign.is_finished(), "the coord candidate waits in line");
+    raw.delete(&kazoo, None).await.unwrap();
+    let term = within("the coord candidate is elected", campaign)
+        .await
+        .unwrap()
+        .unwrap();
+    let seen = Election::leader(&raw, path)
+        .await
+        .unwrap()
+        .expect("a leader");
+    assert_eq!(seen.identity.as_ref(), b"coord-1");
+    assert_eq!(seen.token, term.token);
+    assert!(seen.node.contains("__lock__"));
+    ours.resign().await.unwrap();
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn dropping_a_campaign_removes_its_candidate_node() {
     let srv = TestServer::start().await;
     let path = "/election/cancel";

@@ -388,6 +388,91 @@ async fn readers_overlap_writer_excludes_and_is_not_starved() {
     ts.stop().await.expect("clean shutdown");
 }
 
+/// Creates a node the way kazoo's recipes name theirs: `uuid4().hex`, the
+/// marker, the sequence suffix; its data is the contender's identifier.
+async fn kazoo_node(c: &coord_client::Client, dir: &str, marker: &str, ident: &str) -> String {
+    let hex: String = (0..32)
+        .map(|i| char::from(b"0123456789abcdef"[i % 16]))
+        .collect();
+    c.create(
+        &format!("{dir}/{hex}{marker}"),
+        ident.as_bytes().to_vec(),
+        CreateMode::EphemeralSequential,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coord_locks_follow_kazoo_named_nodes_in_the_same_line() {
+    let ts = support::start_server().await;
+    let raw = support::client_of(&ts).await;
+    let c = support::client_of(&ts).await;
+    raw.create("/kz", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    // A child outside the contender pattern is ignored, even though the
+    // server reports it as the node just ahead of ours.
+    raw.create("/kz/other-", Vec::new(), CreateMode::PersistentSequential)
+        .await
+        .unwrap();
+    let lock = Lock::new(&c, "/kz");
+    lock.acquire_timeout(Duration::from_secs(2))
+        .await
+        .expect("a non-contender does not block");
+    let (data, _) = raw
+        .get(&format!(
+            "/kz/{}",
+            raw.children("/kz")
+                .await
+                .unwrap()
+                .iter()
+                .find(|n| n.contains("__lock__"))
+                .unwrap()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        data.as_ref(),
+        lock.owner_id().as_bytes(),
+        "kazoo reads our owner id"
+    );
+    lock.release().await.unwrap();
+
+    // kazoo writer ahead, then a kazoo reader: the server reports the reader as
+    // our reader's predecessor, but the writer further ahead blocks us.
+    let writer = kazoo_node(&raw, "/kz", "__lock__", "kazoo-writer").await;
+    let reader = kazoo_node(&raw, "/kz", "__rlock__", "kazoo-reader").await;
+    let rw = RwLock::new(&c, "/kz");
+    assert!(matches!(
+        rw.read.acquire_timeout(Duration::from_millis(300)).await,
+        Err(Error::LockTimeout(_))
+    ));
+    assert!(matches!(
+        lock.acquire_timeout(Duration::from_millis(300)).await,
+        Err(Error::LockTimeout(_))
+    ));
+    raw.delete(&writer, None).await.unwrap();
+    rw.read
+        .acquire_timeout(Duration::from_secs(2))
+        .await
+        .expect("readers share with the kazoo reader");
+    // A writer (and a mutex) waits for the kazoo reader.
+    assert!(matches!(
+        rw.write.acquire_timeout(Duration::from_millis(300)).await,
+        Err(Error::LockTimeout(_))
+    ));
+    rw.read.release().await.unwrap();
+    assert!(matches!(
+        lock.acquire_timeout(Duration::from_millis(300)).await,
+        Err(Error::LockTimeout(_))
+    ));
+    raw.delete(&reader, None).await.unwrap();
+    lock.acquire_timeout(Duration::from_secs(2)).await.unwrap();
+    lock.release().await.unwrap();
+    ts.stop().await.expect("clean shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn semaphore_grants_at_most_n_and_multilock_is_all_or_nothing() {
     let ts = support::start_server().await;

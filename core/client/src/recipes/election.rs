@@ -2,7 +2,7 @@
 //! fencing token per term.
 //!
 //! A candidate joins the waiting line of the election path with an
-//! ephemeral-sequential node `<owner-id>-candidate-NNNNNNNNNN` whose data is its
+//! ephemeral-sequential node `<owner-id>__lock__NNNNNNNNNN` whose data is its
 //! identity. The lowest sequence is the leader; every other candidate watches
 //! only the candidate just ahead of it (the shared waiting line of
 //! [`super::line`], as for the lock), so a leader's exit wakes exactly one
@@ -12,6 +12,15 @@
 //!
 //! Anybody, candidate or not, can ask who leads ([`Election::leader`]) or
 //! follow every change of leader ([`Election::observe`]).
+//!
+//! **ZooKeeper clients**: this is kazoo's `Election` on the wire (a kazoo
+//! `Lock` whose identifier is the candidate's identity), so kazoo candidates
+//! and coord candidates on one path stand in one line: the first `__lock__`
+//! node by sequence leads, whoever created it, and other children (even
+//! `__rlock__` ones, which kazoo's election ignores too) play no part. kazoo's
+//! `contenders()` reads coord identities from the node data (as UTF-8: give
+//! kazoo-visible candidates a text identity), and [`Election::leader`] names a
+//! kazoo leader by its identifier.
 //!
 //! # Error handling
 //! - *Connection loss (Suspended)*: the client holds new requests until it has
@@ -45,8 +54,9 @@ use super::support::{OwnedNode, child_path};
 use crate::client::{Client, WatchMode};
 use crate::error::{Error, Result};
 
-/// Marker in candidate node names: `<owner-id>-candidate-NNNNNNNNNN`.
-pub const CANDIDATE_MARKER: &str = "-candidate-";
+/// Marker in candidate node names: `<owner-id>__lock__NNNNNNNNNN` (kazoo's
+/// election is a lock, so its candidates are lock nodes).
+pub const CANDIDATE_MARKER: &str = sequence::LOCK_MARKER;
 
 /// The leader of an election, as anybody can see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,9 +162,9 @@ impl Election {
         let waited = line::wait_turn(
             &self.client,
             &self.path,
-            ours.ahead.first_decision(),
+            ours.ahead.first_decision(sequence::CANDIDATE_BLOCKED_BY),
             deadline,
-            |children| sequence::decide(children, CANDIDATE_MARKER, &name, 1),
+            |children| sequence::decide_lock(children, &name, sequence::CANDIDATE_BLOCKED_BY),
         )
         .await;
         if let Err(e) = waited {
@@ -229,7 +239,7 @@ impl Election {
         };
         // The line only moves forward: if the first candidate left between
         // the listing and the read, the next one in sequence leads.
-        for (_, name) in sequence::sorted_by_sequence(&children, CANDIDATE_MARKER) {
+        for (_, name) in sequence::lock_line(&children, sequence::CANDIDATE_BLOCKED_BY) {
             let node = child_path(path, name);
             match client.get(&node).await {
                 Ok((identity, stat)) => {

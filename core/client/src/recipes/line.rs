@@ -14,13 +14,15 @@
 
 use tokio::time::Instant;
 
-use super::sequence::Decision;
+use super::sequence::{self, Decision, LockNode};
 use super::support::{RETRY_PAUSE, WRITE_ATTEMPTS, fired, is_retryable, retry_after};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use coord_proto::{CreateMode, Stat};
 
-/// A fresh random owner id in UUID v4 text form.
+/// A fresh random owner id in UUID v4 text form: hex digits and dashes, so it
+/// never contains a lock marker (`__lock__`, `__rlock__`) and the marker we
+/// append after it is the one that names our node's kind.
 pub fn new_owner_id() -> String {
     let b: [u8; 16] = rand::random();
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -77,11 +79,13 @@ pub enum Ahead {
 }
 
 impl Ahead {
-    /// The first decision of a single-slot line, if known without listing.
-    pub fn first_decision(&self) -> Option<Decision> {
+    /// The first decision of a lock-shaped line (kazoo's rule: wait for the
+    /// nearest node ahead whose kind is in `blocked_by`), if known without
+    /// listing; see [`sequence::first_decision`].
+    pub fn first_decision(&self, blocked_by: &[LockNode]) -> Option<Decision> {
         match self {
-            Ahead::Nobody => Some(Decision::Acquired),
-            Ahead::Node(n) => Some(Decision::Watch(n.clone())),
+            Ahead::Nobody => sequence::first_decision(None, blocked_by),
+            Ahead::Node(n) => sequence::first_decision(Some(n), blocked_by),
             Ahead::Unknown => None,
         }
     }
@@ -293,6 +297,20 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(a.as_bytes()[14], b'4');
         assert_eq!(a.matches('-').count(), 4);
+    }
+
+    #[test]
+    fn owner_ids_never_contain_a_lock_marker() {
+        // Hex digits and dashes only: no `_`, so neither `__lock__` nor
+        // `__rlock__` can appear before the marker we append.
+        for _ in 0..100 {
+            let id = new_owner_id();
+            assert!(
+                id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'),
+                "{id}"
+            );
+            assert!(sequence::lock_node(&format!("{id}x0000000001")).is_none());
+        }
     }
 
     #[test]

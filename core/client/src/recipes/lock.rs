@@ -1,11 +1,20 @@
 //! A fair, herd-free distributed mutex with fencing tokens.
 //!
 //! To acquire, a [`Lock`] creates an ephemeral-sequential child
-//! `<owner-id>-lock-NNNNNNNNNN` under the lock path. The lowest sequence holds
-//! the lock; every other waiter watches only the node just ahead of it, so a
-//! release wakes exactly one waiter, in FIFO order. The create asks the server
-//! for the node ahead of ours in the same round trip, so an uncontended
-//! acquire is one round trip and a release another.
+//! `<owner-id>__lock__NNNNNNNNNN` under the lock path, whose data is the owner
+//! id. The lowest sequence holds the lock; every other waiter watches only the
+//! node just ahead of it, so a release wakes exactly one waiter, in FIFO order.
+//! The create asks the server for the node ahead of ours in the same round
+//! trip, so an uncontended acquire is one round trip and a release another.
+//!
+//! **ZooKeeper clients**: the names and the line rules are kazoo's (`Lock`,
+//! `WriteLock`, `ReadLock`; [`super::sequence::decide_lock`]), so a kazoo lock
+//! and a coord lock on the same path, one through coord's ZooKeeper port,
+//! exclude each other and hand over in FIFO order. A mutex waits for every
+//! `__lock__` and `__rlock__` node ahead (kazoo's `WriteLock`; kazoo's `Lock`
+//! creates the same names), a reader only for `__lock__` nodes; children of
+//! any other name are ignored. kazoo's `contenders()` lists a coord holder by
+//! its owner id.
 //!
 //! The **fencing token** of a hold is the czxid of our lock node: it strictly
 //! increases from one holder to the next, so a storage system that remembers
@@ -50,8 +59,7 @@ use crate::client::{Client, Op, OpResult};
 use crate::error::{Error, Result};
 use coord_proto::failing_op;
 
-/// Marker in lock node names.
-pub const LOCK_MARKER: &str = "-lock-";
+pub use super::sequence::{LOCK_MARKER, READ_LOCK_MARKER};
 
 /// Which line discipline a [`Lock`] follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,28 +75,26 @@ pub enum LockKind {
 impl LockKind {
     fn marker(self) -> &'static str {
         match self {
-            LockKind::Exclusive => LOCK_MARKER,
-            LockKind::Read => sequence::READ_MARKER,
-            LockKind::Write => sequence::WRITE_MARKER,
+            LockKind::Exclusive | LockKind::Write => LOCK_MARKER,
+            LockKind::Read => READ_LOCK_MARKER,
+        }
+    }
+
+    /// The kinds of node ahead of ours that keep us waiting.
+    fn blocked_by(self) -> &'static [sequence::LockNode] {
+        match self {
+            LockKind::Exclusive | LockKind::Write => sequence::EXCLUSIVE_BLOCKED_BY,
+            LockKind::Read => sequence::SHARED_BLOCKED_BY,
         }
     }
 
     fn decide(self, children: &[String], ours: &str) -> sequence::Decision {
-        match self {
-            LockKind::Exclusive => sequence::decide(children, LOCK_MARKER, ours, 1),
-            LockKind::Read | LockKind::Write => sequence::decide_rw(children, ours),
-        }
+        sequence::decide_lock(children, ours, self.blocked_by())
     }
 
     /// The first decision from what the create reported, when it is enough.
     fn first_decision(self, ahead: &line::Ahead) -> Option<sequence::Decision> {
-        match (self, ahead) {
-            (_, line::Ahead::Nobody) => Some(sequence::Decision::Acquired),
-            // A writer waits for its immediate predecessor, a mutex waiter too.
-            (LockKind::Exclusive | LockKind::Write, a) => a.first_decision(),
-            // A reader needs the last writer ahead: list the children.
-            (LockKind::Read, _) => None,
-        }
+        ahead.first_decision(self.blocked_by())
     }
 }
 
@@ -208,7 +214,8 @@ impl Lock {
 
     async fn enqueue(&self) -> Result<Enqueued> {
         let prefix = format!("{}{}", self.owner, self.kind.marker());
-        line::enqueue(&self.client, &self.path, &prefix, &[]).await
+        // The data is what kazoo's `contenders()` reports for our node.
+        line::enqueue(&self.client, &self.path, &prefix, self.owner.as_bytes()).await
     }
 
     async fn acquire_until(&self, deadline: Option<Instant>) -> Result<u64> {

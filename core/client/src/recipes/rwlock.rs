@@ -1,10 +1,13 @@
 //! A fair, herd-free distributed read-write lock.
 //!
-//! Readers create `<owner>-read-N` and writers `<owner>-write-N` under the
-//! lock path, in one line. A reader holds unless a writer is ahead of it and
-//! then watches only the last writer ahead; a writer holds only when first and
+//! Readers create `<owner>__rlock__NNNNNNNNNN` and writers
+//! `<owner>__lock__NNNNNNNNNN` under the lock path, in one line: kazoo's
+//! `ReadLock` and `WriteLock` names, so kazoo's read-write lock and coord's on
+//! one path share it. A reader holds unless a writer is ahead of it and then
+//! watches only the last writer ahead; a writer holds only when first and
 //! watches its immediate predecessor. Order is FIFO across kinds, so a stream
-//! of readers cannot starve a waiting writer.
+//! of readers cannot starve a waiting writer. A writer and a [`super::Lock`]
+//! on the same path exclude each other (they are the same node kind).
 //!
 //! # Error handling
 //! Exactly as [`super::Lock`] (each side is a `Lock` with its own discipline):

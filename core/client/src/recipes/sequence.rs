@@ -2,6 +2,13 @@
 //! server appends to sequential nodes, ordering children by it, and deciding
 //! "do I hold it / whom do I watch". No I/O here; all of it is unit-tested
 //! without a server.
+//!
+//! Locks, read-write locks and elections follow kazoo's node names and line
+//! rules exactly ([`lock_node`], [`decide_lock`]), so that coord and
+//! ZooKeeper clients using kazoo's recipes can share a path: a contender is a
+//! child whose name ends in `__lock__` or `__rlock__` and ten digits; an
+//! exclusive node waits for the nearest contender of either kind ahead, a
+//! reader for the nearest `__lock__` ahead; other children are ignored.
 
 pub use coord_proto::sequence::{SEQUENCE_DIGITS, predecessor, sequence_of, sorted_by_sequence};
 
@@ -33,43 +40,117 @@ pub fn decide(children: &[String], marker: &str, ours: &str, slots: usize) -> De
     }
 }
 
-/// The read-write decision. Readers hold unless a writer is ahead of them and
-/// then watch the last writer ahead; writers hold only when first and watch
-/// their immediate predecessor (reader or writer), so writers are never starved
-/// and every release wakes only the nodes that can now proceed.
-pub fn decide_rw(children: &[String], ours: &str) -> Decision {
-    let line = sorted_by_sequence(children, "");
-    let line: Vec<&str> = line
-        .into_iter()
-        .map(|(_, n)| n)
-        .filter(|n| is_read_node(n) || is_write_node(n))
-        .collect();
-    let Some(pos) = line.iter().position(|n| *n == ours) else {
-        return Decision::Missing;
-    };
-    if is_read_node(ours) {
-        match line[..pos].iter().rev().find(|n| is_write_node(n)) {
-            None => Decision::Acquired,
-            Some(w) => Decision::Watch((*w).to_string()),
-        }
-    } else if pos == 0 {
-        Decision::Acquired
+/// Marker of exclusive lock nodes, `<owner>__lock__NNNNNNNNNN`: the node name
+/// of kazoo's `Lock` and `WriteLock` (and so of its `Election`), used by
+/// [`super::Lock`], the write side of [`super::RwLock`] and
+/// [`super::Election`].
+pub const LOCK_MARKER: &str = "__lock__";
+/// Marker of shared lock nodes, `<owner>__rlock__NNNNNNNNNN`: kazoo's
+/// `ReadLock`, and the read side of [`super::RwLock`].
+pub const READ_LOCK_MARKER: &str = "__rlock__";
+
+/// The two kinds of node in a lock's line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockNode {
+    /// `…__lock__NNNNNNNNNN`: a mutex, a writer or an election candidate.
+    Exclusive,
+    /// `…__rlock__NNNNNNNNNN`: a reader.
+    Shared,
+}
+
+/// What a child of a lock path is in its line: kazoo's contender pattern
+/// `(?:__lock__|__rlock__)(\d{10})$`, read with the ten-digit suffix rule.
+/// Any other name (another recipe's node, a stray child) is no contender and
+/// is ignored, as kazoo ignores it. The two markers cannot be confused:
+/// `__rlock__` does not end in `__lock__`.
+pub fn lock_node(name: &str) -> Option<(LockNode, i64)> {
+    let seq = sequence_of(name)?;
+    let head = &name[..name.len() - SEQUENCE_DIGITS];
+    if head.ends_with(LOCK_MARKER) {
+        Some((LockNode::Exclusive, seq))
+    } else if head.ends_with(READ_LOCK_MARKER) {
+        Some((LockNode::Shared, seq))
     } else {
-        Decision::Watch(line[pos - 1].to_string())
+        None
     }
 }
 
-/// Marker of read-lock nodes.
-pub const READ_MARKER: &str = "-read-";
-/// Marker of write-lock nodes.
-pub const WRITE_MARKER: &str = "-write-";
-
-fn is_read_node(n: &str) -> bool {
-    n.contains(READ_MARKER)
+/// The contenders among `children` whose kind is in `kinds`, sorted by
+/// sequence (kazoo's order: it sorts by the ten digits, which is the same).
+pub fn lock_line<'a>(children: &'a [String], kinds: &[LockNode]) -> Vec<(i64, &'a str)> {
+    let mut v: Vec<(i64, &str)> = children
+        .iter()
+        .filter_map(|c| match lock_node(c) {
+            Some((kind, seq)) if kinds.contains(&kind) => Some((seq, c.as_str())),
+            _ => None,
+        })
+        .collect();
+    v.sort_unstable();
+    v
 }
 
-fn is_write_node(n: &str) -> bool {
-    n.contains(WRITE_MARKER)
+/// Kazoo's predecessor rule: `ours` holds when no contender of a kind in
+/// `blocked_by` has a lower sequence; otherwise it watches the one with the
+/// highest sequence below ours (the nearest blocker ahead). Everything else
+/// (contenders of other kinds, non-contenders) is ignored.
+pub fn decide_lock(children: &[String], ours: &str, blocked_by: &[LockNode]) -> Decision {
+    let Some(seq) = sequence_of(ours).filter(|_| children.iter().any(|c| c == ours)) else {
+        return Decision::Missing;
+    };
+    let ahead = children
+        .iter()
+        .filter_map(|c| match lock_node(c) {
+            Some((kind, s)) if s < seq && blocked_by.contains(&kind) => Some((s, c.as_str())),
+            _ => None,
+        })
+        .max();
+    match ahead {
+        None => Decision::Acquired,
+        Some((_, name)) => Decision::Watch(name.to_string()),
+    }
+}
+
+/// Whom a node of our role must wait for: an exclusive holder (kazoo's
+/// `WriteLock`) for every contender ahead, a reader only for exclusive ones.
+/// coord's [`super::Lock`] is exclusive in this sense too: kazoo's `Lock` and
+/// `WriteLock` create the same names, so waiting for readers as well is the
+/// choice that excludes both.
+pub const EXCLUSIVE_BLOCKED_BY: &[LockNode] = &[LockNode::Exclusive, LockNode::Shared];
+/// See [`EXCLUSIVE_BLOCKED_BY`]: a reader waits only for exclusive nodes.
+pub const SHARED_BLOCKED_BY: &[LockNode] = &[LockNode::Exclusive];
+/// An election candidate follows kazoo's `Election` (a kazoo `Lock`), which
+/// sees only `__lock__` nodes, so every client agrees on who leads.
+pub const CANDIDATE_BLOCKED_BY: &[LockNode] = &[LockNode::Exclusive];
+
+/// The read-write decision, from our own node's kind. Readers hold unless an
+/// exclusive node is ahead of them and then watch the last one ahead; writers
+/// (and mutex holders) hold only when first and watch their immediate
+/// predecessor (reader or writer), so writers are never starved and every
+/// release wakes only the nodes that can now proceed.
+pub fn decide_rw(children: &[String], ours: &str) -> Decision {
+    match lock_node(ours) {
+        Some((LockNode::Shared, _)) => decide_lock(children, ours, SHARED_BLOCKED_BY),
+        _ => decide_lock(children, ours, EXCLUSIVE_BLOCKED_BY),
+    }
+}
+
+/// The first decision from the predecessor a create reported (the sibling
+/// with the highest sequence below ours among *all* children with a sequence
+/// suffix, whatever their names), when it is enough; `None` when the
+/// children must be listed. Nobody ahead means no contender is ahead either;
+/// a reported sibling of a kind that blocks us is the nearest blocker ahead;
+/// any other sibling (a reader ahead of a reader, a non-contender) says
+/// nothing about the blockers further ahead.
+pub fn first_decision(ahead: Option<&str>, blocked_by: &[LockNode]) -> Option<Decision> {
+    match ahead {
+        None => Some(Decision::Acquired),
+        Some(name) => match lock_node(name) {
+            Some((kind, _)) if blocked_by.contains(&kind) => {
+                Some(Decision::Watch(name.to_string()))
+            }
+            _ => None,
+        },
+    }
 }
 
 #[cfg(test)]
@@ -82,40 +163,40 @@ mod tests {
 
     #[test]
     fn sequence_is_read_from_the_ten_digit_suffix() {
-        assert_eq!(sequence_of("abc-lock-0000000042"), Some(42));
+        assert_eq!(sequence_of("abc__lock__0000000042"), Some(42));
         assert_eq!(sequence_of("0000000000"), Some(0));
         assert_eq!(sequence_of("lock-42"), None);
-        assert_eq!(sequence_of("x-lock-00000000a1"), None);
+        assert_eq!(sequence_of("x__lock__00000000a1"), None);
     }
 
     #[test]
     fn lowest_sequence_holds_regardless_of_name_order() {
         // uuids sort differently from sequence numbers: order must follow the suffix.
         let kids = names(&[
-            "ffff-lock-0000000003",
-            "0000-lock-0000000007",
-            "aaaa-lock-0000000001",
+            "ffff__lock__0000000003",
+            "0000__lock__0000000007",
+            "aaaa__lock__0000000001",
         ]);
         assert_eq!(
-            decide(&kids, "-lock-", "aaaa-lock-0000000001", 1),
+            decide_lock(&kids, "aaaa__lock__0000000001", EXCLUSIVE_BLOCKED_BY),
             Decision::Acquired
         );
         assert_eq!(
-            decide(&kids, "-lock-", "0000-lock-0000000007", 1),
-            Decision::Watch("ffff-lock-0000000003".into())
+            decide_lock(&kids, "0000__lock__0000000007", EXCLUSIVE_BLOCKED_BY),
+            Decision::Watch("ffff__lock__0000000003".into())
         );
         assert_eq!(
-            decide(&kids, "-lock-", "ffff-lock-0000000003", 1),
-            Decision::Watch("aaaa-lock-0000000001".into())
+            decide_lock(&kids, "ffff__lock__0000000003", EXCLUSIVE_BLOCKED_BY),
+            Decision::Watch("aaaa__lock__0000000001".into())
         );
     }
 
     #[test]
     fn each_waiter_watches_a_different_node_so_no_herd() {
-        let kids: Vec<String> = (0..50).map(|i| format!("u{i}-lock-{i:010}")).collect();
+        let kids: Vec<String> = (0..50).map(|i| format!("u{i}__lock__{i:010}")).collect();
         let mut watched = std::collections::HashSet::new();
         for k in &kids[1..] {
-            match decide(&kids, "-lock-", k, 1) {
+            match decide_lock(&kids, k, EXCLUSIVE_BLOCKED_BY) {
                 Decision::Watch(p) => assert!(watched.insert(p), "two waiters watch one node"),
                 other => panic!("{k} should wait, got {other:?}"),
             }
@@ -125,9 +206,9 @@ mod tests {
 
     #[test]
     fn missing_own_node_is_reported() {
-        let kids = names(&["a-lock-0000000001"]);
+        let kids = names(&["a__lock__0000000001"]);
         assert_eq!(
-            decide(&kids, "-lock-", "b-lock-0000000002", 1),
+            decide_lock(&kids, "b__lock__0000000002", EXCLUSIVE_BLOCKED_BY),
             Decision::Missing
         );
     }
@@ -145,41 +226,169 @@ mod tests {
     #[test]
     fn readers_share_until_a_writer_is_ahead() {
         let kids = names(&[
-            "a-read-0000000001",
-            "b-read-0000000002",
-            "c-write-0000000003",
-            "d-read-0000000004",
-            "e-write-0000000005",
+            "a__rlock__0000000001",
+            "b__rlock__0000000002",
+            "c__lock__0000000003",
+            "d__rlock__0000000004",
+            "e__lock__0000000005",
         ]);
-        assert_eq!(decide_rw(&kids, "a-read-0000000001"), Decision::Acquired);
-        assert_eq!(decide_rw(&kids, "b-read-0000000002"), Decision::Acquired);
+        assert_eq!(decide_rw(&kids, "a__rlock__0000000001"), Decision::Acquired);
+        assert_eq!(decide_rw(&kids, "b__rlock__0000000002"), Decision::Acquired);
         // The writer waits for its immediate predecessor only.
         assert_eq!(
-            decide_rw(&kids, "c-write-0000000003"),
-            Decision::Watch("b-read-0000000002".into())
+            decide_rw(&kids, "c__lock__0000000003"),
+            Decision::Watch("b__rlock__0000000002".into())
         );
         // A reader behind a writer waits for that writer: writers are not starved.
         assert_eq!(
-            decide_rw(&kids, "d-read-0000000004"),
-            Decision::Watch("c-write-0000000003".into())
+            decide_rw(&kids, "d__rlock__0000000004"),
+            Decision::Watch("c__lock__0000000003".into())
         );
         assert_eq!(
-            decide_rw(&kids, "e-write-0000000005"),
-            Decision::Watch("d-read-0000000004".into())
+            decide_rw(&kids, "e__lock__0000000005"),
+            Decision::Watch("d__rlock__0000000004".into())
         );
+    }
+
+    // kazoo's names: `uuid4().hex` (32 hex digits), the marker, the sequence.
+    const KAZOO_W: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0__lock__0000000001";
+    const KAZOO_R: &str = "00112233445566778899aabbccddeeff__rlock__0000000003";
+    // coord's names: a UUID with dashes, the marker, the sequence.
+    const COORD_R: &str = "6f0c1a52-8d3e-4b7a-9c21-0e5f4d3c2b1a__rlock__0000000002";
+    const COORD_W: &str = "1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b__lock__0000000004";
+
+    #[test]
+    fn a_coord_mutex_waits_for_a_kazoo_lock_ahead() {
+        let kids = names(&[
+            COORD_W,
+            "9a8b7c6d5e4f30211203f4e5d6c7b8a9__lock__0000000000",
+        ]);
+        assert_eq!(
+            decide_lock(&kids, COORD_W, EXCLUSIVE_BLOCKED_BY),
+            Decision::Watch("9a8b7c6d5e4f30211203f4e5d6c7b8a9__lock__0000000000".into())
+        );
+        assert_eq!(
+            decide_lock(
+                &kids,
+                "9a8b7c6d5e4f30211203f4e5d6c7b8a9__lock__0000000000",
+                EXCLUSIVE_BLOCKED_BY
+            ),
+            Decision::Acquired
+        );
+    }
+
+    #[test]
+    fn mixed_readers_and_writers_wait_as_kazoo_waits() {
+        // kazoo writer, coord reader, kazoo reader, coord writer.
+        let kids = names(&[COORD_W, KAZOO_R, COORD_R, KAZOO_W]);
+        // Both readers wait for the kazoo writer (the only `__lock__` ahead).
+        assert_eq!(decide_rw(&kids, COORD_R), Decision::Watch(KAZOO_W.into()));
+        assert_eq!(decide_rw(&kids, KAZOO_R), Decision::Watch(KAZOO_W.into()));
+        // The coord writer waits for the nearest reader ahead, kazoo's one.
+        assert_eq!(decide_rw(&kids, COORD_W), Decision::Watch(KAZOO_R.into()));
+        assert_eq!(decide_rw(&kids, KAZOO_W), Decision::Acquired);
+        // With the writer gone the readers share, the coord writer still waits.
+        let kids = names(&[COORD_W, KAZOO_R, COORD_R]);
+        assert_eq!(decide_rw(&kids, COORD_R), Decision::Acquired);
+        assert_eq!(decide_rw(&kids, KAZOO_R), Decision::Acquired);
+        assert_eq!(decide_rw(&kids, COORD_W), Decision::Watch(KAZOO_R.into()));
+    }
+
+    #[test]
+    fn children_outside_the_contender_pattern_are_ignored() {
+        let kids = names(&[
+            // Another recipe's node, an old-style name, a marker not at the
+            // end, eleven digits, and a bare sequence: none is a contender.
+            "x-lease-0000000001",
+            "y-lock-0000000002",
+            "z__lock__x0000000003",
+            "w__lock__00000000004",
+            "0000000005",
+            COORD_W,
+        ]);
+        assert_eq!(lock_line(&kids, EXCLUSIVE_BLOCKED_BY), vec![(4, COORD_W)]);
+        assert_eq!(decide_rw(&kids, COORD_W), Decision::Acquired);
+        assert_eq!(
+            decide_lock(&kids, COORD_W, CANDIDATE_BLOCKED_BY),
+            Decision::Acquired
+        );
+    }
+
+    #[test]
+    fn election_candidates_see_only_lock_nodes() {
+        // kazoo's Election is a kazoo Lock: an `__rlock__` node is no candidate.
+        let kids = names(&[KAZOO_R, COORD_W, KAZOO_W]);
+        assert_eq!(
+            lock_line(&kids, CANDIDATE_BLOCKED_BY),
+            vec![(1, KAZOO_W), (4, COORD_W)]
+        );
+        assert_eq!(
+            decide_lock(&kids, COORD_W, CANDIDATE_BLOCKED_BY),
+            Decision::Watch(KAZOO_W.into())
+        );
+    }
+
+    #[test]
+    fn the_reported_predecessor_decides_only_when_it_blocks_us() {
+        assert_eq!(
+            first_decision(None, SHARED_BLOCKED_BY),
+            Some(Decision::Acquired)
+        );
+        // A writer ahead of a reader is the last writer ahead.
+        assert_eq!(
+            first_decision(Some(KAZOO_W), SHARED_BLOCKED_BY),
+            Some(Decision::Watch(KAZOO_W.into()))
+        );
+        // A kazoo reader just ahead of a reader: a writer may be further ahead.
+        assert_eq!(first_decision(Some(KAZOO_R), SHARED_BLOCKED_BY), None);
+        // A reader just ahead blocks a writer, but not an election candidate.
+        assert_eq!(
+            first_decision(Some(KAZOO_R), EXCLUSIVE_BLOCKED_BY),
+            Some(Decision::Watch(KAZOO_R.into()))
+        );
+        assert_eq!(first_decision(Some(KAZOO_R), CANDIDATE_BLOCKED_BY), None);
+        // A non-contender just ahead says nothing.
+        assert_eq!(
+            first_decision(Some("x-lease-0000000001"), EXCLUSIVE_BLOCKED_BY),
+            None
+        );
+    }
+
+    #[test]
+    fn markers_are_told_apart() {
+        assert_eq!(
+            lock_node("a__rlock__0000000007"),
+            Some((LockNode::Shared, 7))
+        );
+        assert_eq!(
+            lock_node("a__lock__0000000007"),
+            Some((LockNode::Exclusive, 7))
+        );
+        assert_eq!(lock_node("a__lock__"), None);
+        assert_eq!(
+            lock_node("__lock__0000000007"),
+            Some((LockNode::Exclusive, 7))
+        );
+    }
+
+    #[test]
+    fn missing_lock_node_is_reported() {
+        let kids = names(&[KAZOO_W]);
+        assert_eq!(decide_rw(&kids, COORD_W), Decision::Missing);
+        assert_eq!(decide_rw(&kids, COORD_R), Decision::Missing);
     }
 
     #[test]
     fn predecessor_is_the_previous_in_sequence() {
         let kids = names(&[
-            "z-lock-0000000002",
-            "a-lock-0000000009",
-            "m-lock-0000000001",
+            "z__lock__0000000002",
+            "a__lock__0000000009",
+            "m__lock__0000000001",
         ]);
         assert_eq!(
-            predecessor(&kids, "-lock-", "a-lock-0000000009"),
-            Some("z-lock-0000000002")
+            predecessor(&kids, LOCK_MARKER, "a__lock__0000000009"),
+            Some("z__lock__0000000002")
         );
-        assert_eq!(predecessor(&kids, "-lock-", "m-lock-0000000001"), None);
+        assert_eq!(predecessor(&kids, LOCK_MARKER, "m__lock__0000000001"), None);
     }
 }
