@@ -321,10 +321,15 @@ static void *sample_holders(void *arg) {
   return NULL;
 }
 
-/* The lock's line, sorted by sequence (names are OWNER-lock-SEQ). */
+/* The lock's line, sorted by sequence (names are OWNER__lock__SEQ, SEQ the
+ * last ten digits). */
+static const char *seq_of(const char *name) {
+  size_t n = strlen(name);
+  return n >= 10 ? name + n - 10 : name;
+}
+
 static int by_seq(const void *x, const void *y) {
-  const char *a = strrchr(*(char *const *)x, '-'), *b = strrchr(*(char *const *)y, '-');
-  return strcmp(a ? a : "", b ? b : "");
+  return strcmp(seq_of(*(char *const *)x), seq_of(*(char *const *)y));
 }
 
 static void stat_of(coord_client *c, const char *name, coord_stat *st) {

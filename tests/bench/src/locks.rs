@@ -8,7 +8,8 @@
 //!   watches its predecessor; create returns the predecessor in one round trip).
 //! - ZooKeeper herd-free: ephemeral-sequential child, list children, watch the
 //!   predecessor with `exists` — the decision is coord's own pure function
-//!   `coord_client::recipes::sequence::decide`, so both use the same semantics.
+//!   `coord_client::recipes::sequence::decide_lock`, so both use the same
+//!   semantics (and kazoo's node names, `…__lock__N`).
 //! - ZooKeeper / coord naive: every waiter watches the parent's children.
 //! - etcd: the server-side v3 lock API (`Lock`/`Unlock`) with a lease per client.
 //! - Redis: `SET key token NX PX 30000`, release by a compare-and-delete Lua
@@ -34,8 +35,8 @@ use crate::tasks::{self, BoxError, Res};
 pub(crate) const REDIS_POLL: Duration = Duration::from_millis(1);
 /// Contenders in the handoff workload.
 pub(crate) const CONTENDERS: usize = 16;
-/// Marker in sequential lock node names (same as coord's recipe).
-const MARKER: &str = "-lock-";
+/// Marker in sequential lock node names (same as coord's recipe and kazoo's).
+const MARKER: &str = sequence::LOCK_MARKER;
 /// Redis lock expiry (the lock's lease).
 const REDIS_PX_MS: u64 = 30_000;
 /// etcd lease of a lock client, seconds (longer than any workload).
@@ -113,14 +114,18 @@ impl TreeClient {
         match self {
             TreeClient::Coord(c) => {
                 let (children, watch) = c.children_watch(dir).await?;
-                if sequence::decide(&children, MARKER, ours, 1) == Decision::Acquired {
+                if sequence::decide_lock(&children, ours, sequence::EXCLUSIVE_BLOCKED_BY)
+                    == Decision::Acquired
+                {
                     return Ok(true);
                 }
                 watch.await?;
             }
             TreeClient::Zk(c) => {
                 let (children, watch) = c.list_and_watch_children(dir).await?;
-                if sequence::decide(&children, MARKER, ours, 1) == Decision::Acquired {
+                if sequence::decide_lock(&children, ours, sequence::EXCLUSIVE_BLOCKED_BY)
+                    == Decision::Acquired
+                {
                     return Ok(true);
                 }
                 watch.changed().await;
@@ -193,7 +198,7 @@ impl Recipe {
                 continue;
             }
             let children = self.client.children(&self.dir).await?;
-            match sequence::decide(&children, MARKER, &ours, 1) {
+            match sequence::decide_lock(&children, &ours, sequence::EXCLUSIVE_BLOCKED_BY) {
                 Decision::Acquired => return Ok(()),
                 Decision::Missing => return Err("our lock node vanished".into()),
                 Decision::Watch(pred) => {

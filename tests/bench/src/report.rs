@@ -309,7 +309,7 @@ impl Results {
              create returns the predecessor, one round trip when free); ZooKeeper the same \
              herd-free recipe written here on `zookeeper-client` (create ephemeral-sequential, \
              list children, `exists`-watch the predecessor; decision by coord's own \
-             `recipes::sequence::decide`); etcd its v3 lock API (`Lock`/`Unlock`, server-side \
+             `recipes::sequence::decide_lock`); etcd its v3 lock API (`Lock`/`Unlock`, server-side \
              wait on the predecessor key, one lease per client); Redis `SET key token NX PX 30000` \
              + compare-and-delete Lua script, waiters poll every {} ms (tokio timer, so >= 1 ms). \
              Naive (herd) recipe: every waiter watches the parent's children.",

@@ -179,7 +179,7 @@ pub(crate) async fn notifications(
 async fn naive_acquire(client: &Client, dir: &str) -> Result<(), Error> {
     let ours = client
         .create(
-            &format!("{dir}/naive-lock-"),
+            &format!("{dir}/naive{}", sequence::LOCK_MARKER),
             Bytes::new(),
             CreateMode::EphemeralSequential,
         )
@@ -187,7 +187,7 @@ async fn naive_acquire(client: &Client, dir: &str) -> Result<(), Error> {
     let name = ours.rsplit('/').next().unwrap_or_default().to_string();
     loop {
         let (children, watch) = client.children_watch(dir).await?;
-        let line = sequence::sorted_by_sequence(&children, "-lock-");
+        let line = sequence::lock_line(&children, sequence::EXCLUSIVE_BLOCKED_BY);
         if line.first().map(|(_, n)| *n) == Some(name.as_str()) {
             return Ok(());
         }
