@@ -4,24 +4,26 @@
 # Called by scripts/test-all.sh; works on a fresh machine with Rust and
 # Python >= 3.9. The venv is a cache: delete target/python-venv to rebuild it.
 #
-# maturin gets its own target dir (target/maturin) so that it does not fight
-# cargo over pyo3's build configuration in target/debug.
+# maturin gets its own target dir (target/maturin, or $CARGO_TARGET_DIR/maturin
+# when that is set) so that it does not fight cargo over pyo3's build
+# configuration in target/debug.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 venv="${COORD_PY_VENV:-$root/target/python-venv}"
+target="${CARGO_TARGET_DIR:-$root/target}"
 python="${PYTHON:-python3}"
 
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import maturin, pytest, mypy' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import maturin, pytest, mypy, kazoo' >/dev/null 2>&1; then
   "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    "maturin>=1.16,<2" "pytest>=7" "mypy>=1.8"
+    "maturin>=1.16,<2" "pytest>=7" "mypy>=1.8" "kazoo==2.11.0"
 fi
 
 cd "$here"
 VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \
-  "$venv/bin/maturin" develop --locked --features testing --target-dir "$root/target/maturin" ${MATURIN_ARGS:-}
+  "$venv/bin/maturin" develop --locked --features testing --target-dir "$target/maturin" ${MATURIN_ARGS:-}
 cd "$here/tests"
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
