@@ -40,7 +40,8 @@ async function connectOn(cluster, wantLeader, leader) {
   throw new Error('the client never picked the wanted member in 40 connects')
 }
 
-const seqOf = (name) => name.split('-').pop()
+// Lock nodes are OWNER__lock__SEQ: the sequence is the last ten digits.
+const seqOf = (name) => name.slice(-10)
 
 for (const aOnLeader of [false, true]) {
   const where = aOnLeader ? 'the leader A is connected to' : 'the leader (A on a follower)'

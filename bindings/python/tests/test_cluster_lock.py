@@ -99,7 +99,8 @@ def test_lock_holder_keeps_the_lock_through_a_leader_kill(a_on_leader: bool) -> 
                 assert a_lock.locked() and not a_lock.is_lost, "A still holds the lock"
                 assert a_lock.token == token_a
                 observer.sync(LOCK)
-                line = sorted(observer.children(LOCK), key=lambda n: n.rsplit("-", 1)[1])
+                # Lock nodes are OWNER__lock__SEQ: order by the ten-digit sequence.
+                line = sorted(observer.children(LOCK), key=lambda n: n[-10:])
                 assert len(line) == 2, line
                 head_stat = observer.exists(f"{LOCK}/{line[0]}")
                 assert head_stat is not None
