@@ -3,15 +3,15 @@
 # version lookups for the report. Expects ROOT (the repository root) and a
 # log function.
 
-# install_peers [redis]: installs what is missing of ZooKeeper, etcd and a
-# JRE (and Redis when asked) with apt. No protobuf-compiler: etcd-client's
+# install_peers [redis|zk]: installs what is missing of ZooKeeper, etcd and a
+# JRE (and Redis when asked; ZooKeeper and the JRE only with zk) with apt. No protobuf-compiler: etcd-client's
 # build script gets the vendored protoc (with its well-known types) through
 # PROTOC=scripts/protoc, .cargo/config.toml.
 install_peers() {
   local sudo="" need=()
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   [ -f /usr/share/java/zookeeper.jar ] && [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need+=(zookeeper)
-  command -v etcd >/dev/null || need+=(etcd-server)
+  [ "${1:-}" = zk ] || command -v etcd >/dev/null || need+=(etcd-server)
   if [ "${1:-}" = redis ]; then
     command -v redis-server >/dev/null || need+=(redis-server)
   fi

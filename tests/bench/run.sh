@@ -15,6 +15,15 @@
 # BENCHMARKS.md at the repository root), BENCH_ARGS (extra harness flags, e.g.
 # "--sessions 2000 --scale-secs 30 --skip scale").
 #
+# coord also listens for the ZooKeeper protocol (--zk-listen) and the
+# harness's ZooKeeper workloads run against that port too, rewriting the
+# section between <!-- bench:zkport:start --> and <!-- bench:zkport:end -->
+# (issue 14: coord's ZooKeeper port vs ZooKeeper and coord native).
+#
+# `tests/bench/run.sh --zk-protocol [ARGS]` runs only that comparison: coord
+# and ZooKeeper are started (no etcd, no Redis), the harness gets
+# `--only zk-protocol` and rewrites only the bench:zkport section.
+#
 # `tests/bench/run.sh --cluster [ARGS]` runs the cluster benchmark instead
 # (tests/bench/cluster.sh: 3-member coord vs ZooKeeper ensemble and etcd cluster).
 set -euo pipefail
@@ -27,13 +36,18 @@ fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 COMMAND="tests/bench/run.sh${*:+ $*}${BENCH_ARGS:+ (BENCH_ARGS=$BENCH_ARGS)}"
+ZK_ONLY=""
+if [ "${1:-}" = --zk-protocol ]; then
+  shift
+  ZK_ONLY=1
+fi
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
 log() { echo "run.sh: $*" >&2; }
 
 # --- 1. peers from Debian, 2. build (common.sh) ---------------------------------
 # shellcheck source=tests/bench/common.sh
 . "$ROOT/tests/bench/common.sh"
-install_peers redis
+if [ -n "$ZK_ONLY" ]; then install_peers zk; else install_peers redis; fi
 build_bench
 
 # --- 3. servers ----------------------------------------------------------------
@@ -70,13 +84,16 @@ wait_for() {
   log "$name did not become ready in ${secs}s"; return 1
 }
 
-# coord: the real binary, durable single node.
+# coord: the real binary, durable single node, with its ZooKeeper port on a
+# port the kernel picks (it prints it before "serving on").
 pick_port; COORD_PORT=$PORT
 mkdir -p "$WORK/coord"
-"$COORD" serve --listen "127.0.0.1:$COORD_PORT" --data-dir "$WORK/coord/data" \
-  --max-connections 20000 2>"$WORK/coord/stderr.log" &
+"$COORD" serve --listen "127.0.0.1:$COORD_PORT" --zk-listen 127.0.0.1:0 \
+  --data-dir "$WORK/coord/data" --max-connections 20000 2>"$WORK/coord/stderr.log" &
 COORD_PID=$!; PIDS+=("$COORD_PID")
 wait_for coord 30 grep -q "coord: serving on" "$WORK/coord/stderr.log"
+COORD_ZK_ADDR="$(sed -n 's/^coord: zookeeper protocol on //p' "$WORK/coord/stderr.log" | head -1)"
+[ -n "$COORD_ZK_ADDR" ] || { log "coord did not say where its ZooKeeper port is"; exit 1; }
 
 # ZooKeeper standalone, from the Debian jars via the packaged zkServer.sh
 # (start-foreground execs java, so $! is the JVM). Stock settings (forceSync=yes,
@@ -97,41 +114,52 @@ ZK_PID=$!; PIDS+=("$ZK_PID")
 zk_ready() { exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && echo srvr >&3 && grep -q "Mode: standalone" <&3; }
 wait_for ZooKeeper 60 zk_ready
 
-# etcd single member, stock settings.
-pick_port; ETCD_PORT=$PORT; pick_port; ETCD_PEER=$PORT
-etcd --name peer-bench --data-dir "$WORK/etcd" \
-  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
-  --initial-cluster "peer-bench=http://127.0.0.1:$ETCD_PEER" >"$WORK/etcd.log" 2>&1 &
-ETCD_PID=$!; PIDS+=("$ETCD_PID")
-etcd_ready() { grep -q "ready to serve client requests" "$WORK/etcd.log"; }
-wait_for etcd 60 etcd_ready
+if [ -z "$ZK_ONLY" ]; then
+  # etcd single member, stock settings.
+  pick_port; ETCD_PORT=$PORT; pick_port; ETCD_PEER=$PORT
+  etcd --name peer-bench --data-dir "$WORK/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+    --initial-cluster "peer-bench=http://127.0.0.1:$ETCD_PEER" >"$WORK/etcd.log" 2>&1 &
+  ETCD_PID=$!; PIDS+=("$ETCD_PID")
+  etcd_ready() { grep -q "ready to serve client requests" "$WORK/etcd.log"; }
+  wait_for etcd 60 etcd_ready
 
-# Redis twice: AOF with fsync on every write, and no persistence at all.
-pick_port; REDIS_AOF_PORT=$PORT; pick_port; REDIS_MEM_PORT=$PORT
-mkdir -p "$WORK/redis-aof" "$WORK/redis-mem"
-redis-server --port "$REDIS_AOF_PORT" --bind 127.0.0.1 --dir "$WORK/redis-aof" \
-  --appendonly yes --appendfsync always --daemonize no >"$WORK/redis-aof.log" 2>&1 &
-PIDS+=("$!")
-redis-server --port "$REDIS_MEM_PORT" --bind 127.0.0.1 --dir "$WORK/redis-mem" \
-  --appendonly no --save '' --daemonize no >"$WORK/redis-mem.log" 2>&1 &
-PIDS+=("$!")
-wait_for "Redis (AOF)" 30 redis-cli -p "$REDIS_AOF_PORT" ping
-wait_for "Redis (no persistence)" 30 redis-cli -p "$REDIS_MEM_PORT" ping
+  # Redis twice: AOF with fsync on every write, and no persistence at all.
+  pick_port; REDIS_AOF_PORT=$PORT; pick_port; REDIS_MEM_PORT=$PORT
+  mkdir -p "$WORK/redis-aof" "$WORK/redis-mem"
+  redis-server --port "$REDIS_AOF_PORT" --bind 127.0.0.1 --dir "$WORK/redis-aof" \
+    --appendonly yes --appendfsync always --daemonize no >"$WORK/redis-aof.log" 2>&1 &
+  PIDS+=("$!")
+  redis-server --port "$REDIS_MEM_PORT" --bind 127.0.0.1 --dir "$WORK/redis-mem" \
+    --appendonly no --save '' --daemonize no >"$WORK/redis-mem.log" 2>&1 &
+  PIDS+=("$!")
+  wait_for "Redis (AOF)" 30 redis-cli -p "$REDIS_AOF_PORT" ping
+  wait_for "Redis (no persistence)" 30 redis-cli -p "$REDIS_MEM_PORT" ping
+fi
 
 # --- 4. versions and the run --------------------------------------------------------
 COORD_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COORD_REV="$COORD_REV + uncommitted changes"
-VERSIONS="coord $COORD_REV ($PROFILE build); ZooKeeper $(deb zookeeper) (Debian, $(java -version 2>&1 | head -1)); etcd $(deb etcd-server) (Debian); Redis $(deb redis-server) (Debian); clients: coord_client::client, zookeeper-client $(lockver zookeeper-client), etcd-client $(lockver etcd-client), redis $(lockver redis) (crates.io)"
-SETTINGS="each its own process on 127.0.0.1, data in a fresh temp dir on the same disk. coord: \`coord serve\` (durable, fsync before ack, group commit), --max-connections 20000. ZooKeeper: zkServer.sh start-foreground, standalone, stock (tickTime 2000, forceSync yes, JVM defaults) + maxClientCnxns=0, admin server off. etcd: single member, stock flags. Redis: one instance with appendonly yes + appendfsync always, one with appendonly no + save ''"
+COORD_SETTINGS="coord: \`coord serve --zk-listen 127.0.0.1:0\` (durable, fsync before ack, group commit; one process serves the native and the ZooKeeper port), --max-connections 20000"
+ZK_SETTINGS="ZooKeeper: zkServer.sh start-foreground, standalone, stock (tickTime 2000, forceSync yes, JVM defaults) + maxClientCnxns=0, admin server off"
+if [ -n "$ZK_ONLY" ]; then
+  VERSIONS="coord $COORD_REV ($PROFILE build); ZooKeeper $(deb zookeeper) (Debian, $(java -version 2>&1 | head -1)); clients: coord_client::client, zookeeper-client $(lockver zookeeper-client) (crates.io)"
+  SETTINGS="each its own process on 127.0.0.1, data in a fresh temp dir on the same disk. $COORD_SETTINGS. $ZK_SETTINGS"
+  PEER_ARGS=(--only zk-protocol)
+else
+  VERSIONS="coord $COORD_REV ($PROFILE build); ZooKeeper $(deb zookeeper) (Debian, $(java -version 2>&1 | head -1)); etcd $(deb etcd-server) (Debian); Redis $(deb redis-server) (Debian); clients: coord_client::client, zookeeper-client $(lockver zookeeper-client), etcd-client $(lockver etcd-client), redis $(lockver redis) (crates.io)"
+  SETTINGS="each its own process on 127.0.0.1, data in a fresh temp dir on the same disk. $COORD_SETTINGS. $ZK_SETTINGS. etcd: single member, stock flags. Redis: one instance with appendonly yes + appendfsync always, one with appendonly no + save ''"
+  PEER_ARGS=(--etcd "127.0.0.1:$ETCD_PORT" --etcd-pid "$ETCD_PID"
+    --redis-aof "127.0.0.1:$REDIS_AOF_PORT" --redis-mem "127.0.0.1:$REDIS_MEM_PORT")
+fi
 
-log "servers up (coord $COORD_PID, ZooKeeper $ZK_PID, etcd $ETCD_PID); running the workloads"
+log "servers up (coord $COORD_PID with its ZooKeeper port on $COORD_ZK_ADDR, ZooKeeper $ZK_PID${ETCD_PID:+, etcd $ETCD_PID}); running the workloads"
 # shellcheck disable=SC2086
 timeout 900 "$HARNESS" run \
-  --coord "127.0.0.1:$COORD_PORT" --coord-pid "$COORD_PID" \
+  --coord "127.0.0.1:$COORD_PORT" --coord-pid "$COORD_PID" --coord-zk "$COORD_ZK_ADDR" \
   --zk "127.0.0.1:$ZK_PORT" --zk-pid "$ZK_PID" \
-  --etcd "127.0.0.1:$ETCD_PORT" --etcd-pid "$ETCD_PID" \
-  --redis-aof "127.0.0.1:$REDIS_AOF_PORT" --redis-mem "127.0.0.1:$REDIS_MEM_PORT" \
+  "${PEER_ARGS[@]}" \
   --data-dir "$WORK" --out "$OUT" \
   --date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" --command "$COMMAND" \
   --versions "$VERSIONS" --settings "$SETTINGS" \

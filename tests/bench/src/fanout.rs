@@ -119,7 +119,7 @@ async fn spawn_watcher(
                 }
             })
         }
-        System::Zk => {
+        System::Zk | System::CoordZk => {
             let client = systems::zk_connect(&target.addr, SESSION_TIMEOUT).await?;
             let mut watcher = client.watch(key, zk::AddWatchMode::Persistent).await?;
             tokio::spawn(async move {

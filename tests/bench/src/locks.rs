@@ -9,7 +9,8 @@
 //! - ZooKeeper herd-free: ephemeral-sequential child, list children, watch the
 //!   predecessor with `exists` — the decision is coord's own pure function
 //!   `coord_client::recipes::sequence::decide_lock`, so both use the same
-//!   semantics (and kazoo's node names, `…__lock__N`).
+//!   semantics (and kazoo's node names, `…__lock__N`). coord's ZooKeeper port
+//!   ([`System::CoordZk`]) runs this same recipe.
 //! - ZooKeeper / coord naive: every waiter watches the parent's children.
 //! - etcd: the server-side v3 lock API (`Lock`/`Unlock`) with a lease per client.
 //! - Redis: `SET key token NX PX 30000`, release by a compare-and-delete Lua
@@ -238,7 +239,7 @@ impl LockHandle {
                 let lock = CoordLock::new(&client, &dir);
                 LockHandle::Coord { client, lock }
             }
-            System::Coord | System::Zk => {
+            System::Coord | System::Zk | System::CoordZk => {
                 let client = if target.system == System::Coord {
                     TreeClient::Coord(systems::coord_connect(&target.addr, SESSION_TIMEOUT).await?)
                 } else {

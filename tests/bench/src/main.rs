@@ -2,7 +2,10 @@
 //! every system driven by the same workload code from one process, each
 //! server its own process (started by `tests/bench/run.sh`). Prints the
 //! results section and, with `--out`, rewrites it in BENCHMARKS.md between
-//! the `bench:peers` markers.
+//! the `bench:peers` markers. Given coord's ZooKeeper port (`--coord-zk`),
+//! the ZooKeeper workloads also run against it and the `bench:zkport`
+//! section compares it with ZooKeeper and coord native; `--only zk-protocol`
+//! runs just that comparison.
 //!
 //! Every workload is bounded in time and count, and any one failing is written
 //! in the table as failed instead of stopping the run.
@@ -21,6 +24,7 @@ mod report;
 mod scale;
 mod systems;
 mod tasks;
+mod zkport;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -73,6 +77,10 @@ struct RunArgs {
     coord: String,
     #[arg(long)]
     coord_pid: Option<u32>,
+    /// coord's ZooKeeper port (`coord serve --zk-listen`, same server as
+    /// `--coord`): the ZooKeeper workloads run against it too.
+    #[arg(long)]
+    coord_zk: Option<String>,
     #[arg(long)]
     zk: Option<String>,
     #[arg(long)]
@@ -117,8 +125,20 @@ struct RunArgs {
     /// Workload groups to skip (write,read,lock,herd,fanout,scale,sessions).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
+    /// Runs one comparison only and rewrites only its section.
+    #[arg(long, value_enum)]
+    only: Option<Only>,
     #[command(flatten)]
     report: ReportArgs,
+}
+
+/// A comparison `run --only` runs by itself.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Only {
+    /// coord's ZooKeeper port vs ZooKeeper and coord native (issue 14): writes
+    /// and reads with 1 and 32 clients and the lock handoff, on those three
+    /// systems only (needs `--coord-zk` and `--zk`); no floor, no etcd or Redis.
+    ZkProtocol,
 }
 
 #[derive(clap::Args, Debug)]
@@ -269,18 +289,30 @@ async fn loopback_rtt(bounds: &Bounds) -> Result<Summary, coord_client::Error> {
 async fn run(args: RunArgs) -> Res<()> {
     let started = Instant::now();
     let load_start = loadavg();
-    let skip = |g: &str| args.skip.iter().any(|s| s == g);
+    let zk_only = args.only == Some(Only::ZkProtocol);
+    if zk_only && (args.coord_zk.is_none() || args.zk.is_none()) {
+        return Err("--only zk-protocol needs --coord-zk and --zk".into());
+    }
+    let skip = |g: &str| {
+        args.skip.iter().any(|s| s == g) || (zk_only && !matches!(g, "write" | "read" | "lock"))
+    };
     let mut targets = vec![Target {
         system: System::Coord,
         addr: args.coord.clone(),
         pid: args.coord_pid,
     }];
+    // coord's ZooKeeper port right after coord native, so that the two see
+    // the machine's load as alike as one run allows.
     for (system, addr, pid) in [
+        (System::CoordZk, &args.coord_zk, args.coord_pid),
         (System::Zk, &args.zk, args.zk_pid),
         (System::Etcd, &args.etcd, args.etcd_pid),
         (System::RedisAof, &args.redis_aof, None),
         (System::RedisMem, &args.redis_mem, None),
     ] {
+        if zk_only && !zkport::SYSTEMS.contains(&system) {
+            continue;
+        }
         if let Some(addr) = addr {
             targets.push(Target {
                 system,
@@ -298,7 +330,7 @@ async fn run(args: RunArgs) -> Res<()> {
 
     // Root node for every tree system.
     for t in &targets {
-        if matches!(t.system, System::Coord | System::Zk) {
+        if matches!(t.system, System::Coord | System::CoordZk | System::Zk) {
             let mut c = systems::Conn::connect(t.system, &t.addr).await?;
             c.ensure_node(systems::ROOT, &[]).await?;
             c.close().await;
@@ -310,8 +342,10 @@ async fn run(args: RunArgs) -> Res<()> {
         duration: Duration::from_secs(2),
         max_ops: 100_000,
     };
-    eprintln!("peer-bench: floor");
-    measure_floor(&args.data_dir, &floor_bounds, &mut res).await;
+    if !zk_only {
+        eprintln!("peer-bench: floor");
+        measure_floor(&args.data_dir, &floor_bounds, &mut res).await;
+    }
 
     for (group, workload, write) in [
         ("write", Workload::Write, true),
@@ -335,7 +369,11 @@ async fn run(args: RunArgs) -> Res<()> {
     }
 
     if !skip("lock") {
-        for t in &targets {
+        // coord's ZooKeeper port runs the handoff only (its section's workloads).
+        for t in targets
+            .iter()
+            .filter(|t| !zk_only && t.system != System::CoordZk)
+        {
             let what = format!("lock cycle on {}", t.system.name());
             let result = guarded(&what, locks::cycle(t, bounds)).await;
             res.rows.push(Row {
@@ -444,11 +482,19 @@ async fn run(args: RunArgs) -> Res<()> {
         wall_secs: started.elapsed().as_secs_f64(),
         load: (load_start, loadavg()),
     };
-    let md = res.to_markdown(&meta);
-    println!("{md}");
-    if let Some(out) = &args.report.out {
-        coord_cli::bench::update_section(out, report::START, report::END, &md)?;
-        eprintln!("peer-bench: wrote {}", out.display());
+    let mut sections = Vec::new();
+    if !zk_only {
+        sections.push((report::START, report::END, res.to_markdown(&meta)));
+    }
+    if args.coord_zk.is_some() {
+        sections.push((zkport::START, zkport::END, zkport::to_markdown(&res, &meta)));
+    }
+    for (start, end, md) in &sections {
+        println!("{md}");
+        if let Some(out) = &args.report.out {
+            coord_cli::bench::update_section(out, start, end, md)?;
+            eprintln!("peer-bench: wrote {start} in {}", out.display());
+        }
     }
     Ok(())
 }

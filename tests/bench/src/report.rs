@@ -78,7 +78,7 @@ pub(crate) struct Meta {
 }
 
 impl Results {
-    fn find(&self, w: Workload, s: System, clients: usize) -> Option<&Summary> {
+    pub(crate) fn find(&self, w: Workload, s: System, clients: usize) -> Option<&Summary> {
         self.rows
             .iter()
             .find(|r| r.workload == w && r.system == s && r.clients == clients)
@@ -360,7 +360,8 @@ impl Results {
             "| workload | clients | system | ops | ops/s | p50 (us) | p99 (us) | coord/system ops/s | coord/system p50 |\n\
              |---|---:|---|---:|---:|---:|---:|---:|---:|"
         );
-        for row in &self.rows {
+        // coord's ZooKeeper port has its own section (`zkport`).
+        for row in self.rows.iter().filter(|r| r.system != System::CoordZk) {
             let coord = self.find(row.workload, System::Coord, row.clients);
             match &row.result {
                 Ok(x) => {

@@ -1,7 +1,9 @@
 //! The systems under test and one connection type over their clients, so that
 //! every workload is written once: coord through its native async client,
 //! ZooKeeper through `zookeeper-client`, etcd through `etcd-client` (gRPC),
-//! Redis through `redis` (one multiplexed connection per client).
+//! Redis through `redis` (one multiplexed connection per client). coord's
+//! ZooKeeper port (`coord serve --zk-listen`) is driven by the very same
+//! `zookeeper-client` code as ZooKeeper: only the address differs.
 //!
 //! Keys are the same strings everywhere (`/pb/...`): a node path for coord and
 //! ZooKeeper, a plain key for etcd and Redis.
@@ -31,6 +33,9 @@ pub(crate) const ROOT: &str = "/pb";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum System {
     Coord,
+    /// The same coord server through its ZooKeeper port, driven by the
+    /// ZooKeeper client code of this harness.
+    CoordZk,
     Zk,
     Etcd,
     /// Redis with `appendonly yes`, `appendfsync always`.
@@ -43,6 +48,7 @@ impl System {
     pub(crate) fn name(self) -> &'static str {
         match self {
             System::Coord => "coord",
+            System::CoordZk => "coord (ZooKeeper protocol)",
             System::Zk => "ZooKeeper",
             System::Etcd => "etcd",
             System::RedisAof => "Redis (AOF fsync always)",
@@ -95,7 +101,7 @@ impl Conn {
     pub(crate) async fn connect(system: System, addr: &str) -> Res<Conn> {
         Ok(match system {
             System::Coord => Conn::Coord(coord_connect(addr, SESSION_TIMEOUT).await?),
-            System::Zk => Conn::Zk(zk_connect(addr, SESSION_TIMEOUT).await?),
+            System::Zk | System::CoordZk => Conn::Zk(zk_connect(addr, SESSION_TIMEOUT).await?),
             System::Etcd => Conn::Etcd(Box::new(etcd_client::Client::connect([addr], None).await?)),
             System::RedisAof | System::RedisMem => {
                 let client = redis::Client::open(format!("redis://{addr}/"))?;

@@ -1,0 +1,222 @@
+//! coord's ZooKeeper port side by side with ZooKeeper and with coord's native
+//! protocol (issue 14): the targets judged from one run's rows and the
+//! markdown section of BENCHMARKS.md between the `bench:zkport` markers.
+//! Pure: no I/O.
+//!
+//! The rows are the side-by-side run's own ([`Results::rows`]): the
+//! ZooKeeper workloads of this harness pointed at coord's `--zk-listen`
+//! address ([`System::CoordZk`]), measured in the same run, interleaved with
+//! coord native and ZooKeeper per workload.
+
+use std::fmt::Write as _;
+
+use crate::locks::CONTENDERS;
+use crate::report::{Meta, Results, Workload, one_line, ratio, write_targets};
+use crate::systems::System;
+
+pub(crate) const START: &str = "<!-- bench:zkport:start -->";
+pub(crate) const END: &str = "<!-- bench:zkport:end -->";
+
+/// The workloads of this comparison, in the order they are run.
+pub(crate) const WORKLOADS: [Workload; 3] = [Workload::Write, Workload::Read, Workload::Handoff];
+
+/// The systems of this comparison, in the order they are run per workload.
+pub(crate) const SYSTEMS: [System; 3] = [System::Coord, System::CoordZk, System::Zk];
+
+/// coord-ZK over ZooKeeper, ops/s, at least this (32 clients).
+const MIN_VS_ZK: f64 = 1.5;
+/// coord-ZK over coord native, ops/s, at least this (32 clients).
+const MIN_VS_NATIVE: f64 = 0.90;
+
+/// The targets of issue 14, each PASS, MISS or n/a (a side not measured).
+pub(crate) fn targets(res: &Results) -> Vec<(String, Option<bool>, String)> {
+    let mut out = Vec::new();
+    for (what, w) in [
+        ("durable writes", Workload::Write),
+        ("reads", Workload::Read),
+    ] {
+        for (other, min, rule) in [
+            (
+                System::Zk,
+                MIN_VS_ZK,
+                format!(">= {MIN_VS_ZK}x ZooKeeper ops/s"),
+            ),
+            (
+                System::Coord,
+                MIN_VS_NATIVE,
+                format!("within 10% of coord native ops/s (ratio >= {MIN_VS_NATIVE:.2})"),
+            ),
+        ] {
+            let v = match (res.find(w, System::CoordZk, 32), res.find(w, other, 32)) {
+                (Some(c), Some(o)) if o.ops_per_sec() > 0.0 => {
+                    let r = c.ops_per_sec() / o.ops_per_sec();
+                    (
+                        Some(r >= min),
+                        format!(
+                            "{r:.2}x (coord-ZK {:.0}/s vs {} {:.0}/s)",
+                            c.ops_per_sec(),
+                            other.name(),
+                            o.ops_per_sec()
+                        ),
+                    )
+                }
+                _ => (None, "not measured".to_string()),
+            };
+            out.push((
+                format!("{what}, 32 clients, coord through the ZooKeeper protocol: {rule}"),
+                v.0,
+                v.1,
+            ));
+        }
+    }
+    out
+}
+
+/// The `bench:zkport` section.
+pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
+    let mut s = String::new();
+    let m = &meta.machine;
+    let _ = writeln!(
+        s,
+        "## coord's ZooKeeper port vs ZooKeeper and coord native\n"
+    );
+    let _ = writeln!(s, "- date: {}", meta.date);
+    let _ = writeln!(
+        s,
+        "- machine: {} CPUs ({}), kernel {}, data dir on {}",
+        m.nproc, m.cpu_model, m.kernel, m.data_fs
+    );
+    let _ = writeln!(s, "- versions: {}", meta.versions);
+    let _ = writeln!(s, "- command: `{}`", meta.command);
+    let _ = writeln!(
+        s,
+        "- bounds: {}; whole harness run {:.0} s",
+        meta.bounds, meta.wall_secs
+    );
+    let _ = writeln!(
+        s,
+        "- machine load (`/proc/loadavg` 1/5/15 min) at start: {}; at end: {} (other work on \
+         the machine shares its CPUs with every server and client here)",
+        meta.load.0, meta.load.1
+    );
+    let _ = writeln!(s, "- servers: {}", meta.settings);
+    let _ = writeln!(
+        s,
+        "- clients: coord native is `coord_client::client`; \"coord (ZooKeeper protocol)\" and \
+         ZooKeeper are driven by the same `zookeeper-client` code of this harness (the workload \
+         code of the side-by-side section, only the address differs), against one `coord serve` \
+         that has both listeners (one tree, one log). Per workload the three run one after \
+         another, coord native first, then coord's ZooKeeper port, then ZooKeeper, in one \
+         process and one run."
+    );
+    let _ = writeln!(
+        s,
+        "- semantics: writes are `set` / `setData` of 100 B on an existing node, each client its \
+         own node and connection (session); reads are `get` / `getData`. Lock handoff: \
+         {CONTENDERS} contenders, latency from the holder's release start to the next holder's \
+         acquire returning; coord native runs its `recipes::Lock` (create returns the \
+         predecessor), the ZooKeeper protocol rows the herd-free recipe written here on \
+         `zookeeper-client` (create ephemeral-sequential, list children, `exists`-watch the \
+         predecessor), so the handoff rows compare recipes as well as protocols and carry no \
+         target. Ratios are coord-ZK / that row's system (ops/s: higher is better for coord-ZK; \
+         p50: lower is better).\n"
+    );
+
+    let _ = writeln!(s, "### Throughput and latency\n");
+    let _ = writeln!(
+        s,
+        "| workload | clients | system | ops | ops/s | p50 (us) | p99 (us) | coord-ZK/system ops/s | coord-ZK/system p50 |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|"
+    );
+    for row in res
+        .rows
+        .iter()
+        .filter(|r| WORKLOADS.contains(&r.workload) && SYSTEMS.contains(&r.system))
+    {
+        let zk_port = res.find(row.workload, System::CoordZk, row.clients);
+        match &row.result {
+            Ok(x) => {
+                let (ro, rp) = match zk_port {
+                    Some(c) if row.system != System::CoordZk => (
+                        ratio(c.ops_per_sec(), x.ops_per_sec()),
+                        ratio(c.p50_us, x.p50_us),
+                    ),
+                    _ => ("—".into(), "—".into()),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {ro} | {rp} |",
+                    row.workload.label(),
+                    row.clients,
+                    row.system.name(),
+                    x.ops,
+                    x.ops_per_sec(),
+                    x.p50_us,
+                    x.p99_us
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | failed: {} | | | | | |",
+                    row.workload.label(),
+                    row.clients,
+                    row.system.name(),
+                    one_line(e, 160)
+                );
+            }
+        }
+    }
+
+    write_targets(&mut s, "issue 14", targets(res));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use coord_cli::bench::stats::Summary;
+
+    use super::*;
+    use crate::report::Row;
+
+    fn row(workload: Workload, system: System, ops_per_sec: f64) -> Row {
+        Row {
+            workload,
+            system,
+            clients: 32,
+            result: Ok(Summary {
+                ops: (ops_per_sec * 3.0) as u64,
+                elapsed: std::time::Duration::from_secs(3),
+                p50_us: 1000.0,
+                p99_us: 2000.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn zk_port_targets_need_one_and_a_half_zookeeper_and_nine_tenths_native() {
+        let res = Results {
+            rows: vec![
+                row(Workload::Write, System::Coord, 1000.0),
+                row(Workload::Write, System::CoordZk, 950.0),
+                row(Workload::Write, System::Zk, 600.0),
+                row(Workload::Read, System::Coord, 1000.0),
+                row(Workload::Read, System::CoordZk, 850.0),
+                row(Workload::Read, System::Zk, 600.0),
+            ],
+            ..Results::default()
+        };
+        let verdicts: Vec<Option<bool>> = targets(&res).into_iter().map(|t| t.1).collect();
+        // Writes: 950/600 = 1.58 (pass), 0.95 (pass); reads: 1.42 (miss), 0.85 (miss).
+        assert_eq!(verdicts, [Some(true), Some(true), Some(false), Some(false)]);
+    }
+
+    #[test]
+    fn zk_port_target_without_a_side_is_not_judged() {
+        let res = Results {
+            rows: vec![row(Workload::Write, System::CoordZk, 950.0)],
+            ..Results::default()
+        };
+        assert!(targets(&res).iter().all(|t| t.1.is_none()));
+    }
+}
