@@ -46,10 +46,31 @@ async fn with_cpu<F>(pids: Vec<u32>, tck: f64, warmup: Duration, fut: F) -> Res<
 where
     F: Future<Output = Res<Summary>>,
 {
+    let (summary, each) = with_cpu_each(pids, tck, warmup, fut).await?;
+    Ok(Measured {
+        summary,
+        cpu_secs: each.iter().sum(),
+    })
+}
+
+/// [`with_cpu`] with the CPU seconds of each process of `pids` apart (in
+/// their order).
+pub(crate) async fn with_cpu_each<F>(
+    pids: Vec<u32>,
+    tck: f64,
+    warmup: Duration,
+    fut: F,
+) -> Res<(Summary, Vec<f64>)>
+where
+    F: Future<Output = Res<Summary>>,
+{
+    let each = move |pids: &[u32]| -> Res<Vec<f64>> {
+        pids.iter().map(|p| cluster::cpu_secs(&[*p], tck)).collect()
+    };
     let sample_pids = pids.clone();
     let sampler = tokio::spawn(async move {
         tokio::time::sleep(warmup).await;
-        cluster::cpu_secs(&sample_pids, tck).map_err(|e| e.to_string())
+        each(&sample_pids).map_err(|e| e.to_string())
     });
     let summary = match fut.await {
         Ok(s) => s,
@@ -59,11 +80,11 @@ where
         }
     };
     let before = sampler.await??;
-    let after = cluster::cpu_secs(&pids, tck)?;
-    Ok(Measured {
+    let after = each(&pids)?;
+    Ok((
         summary,
-        cpu_secs: after - before,
-    })
+        after.iter().zip(&before).map(|(a, b)| a - b).collect(),
+    ))
 }
 
 /// The member order the clients are spread in: followers first, so that a

@@ -357,7 +357,27 @@ async fn run(args: RunArgs) -> Res<()> {
         for clients in [1, 32] {
             for t in &targets {
                 let what = format!("{group} {clients} clients on {}", t.system.name());
-                let result = guarded(&what, systems::kv(t, clients, write, bounds)).await;
+                // The ZooKeeper-port comparison also takes the CPU time of
+                // the server and of this process (the clients) per operation.
+                let cpu_of = match t.pid {
+                    Some(pid) if args.coord_zk.is_some() && zkport::SYSTEMS.contains(&t.system) => {
+                        vec![pid, std::process::id()]
+                    }
+                    _ => Vec::new(),
+                };
+                let measured = guarded(&what, systems::kv(t, clients, write, bounds, cpu_of)).await;
+                let result = measured.map(|(summary, cpu)| {
+                    if let [server, harness] = cpu[..] {
+                        res.cpu.push(report::CpuRow {
+                            workload,
+                            system: t.system,
+                            clients,
+                            server_us: server * 1e6 / summary.ops.max(1) as f64,
+                            client_us: harness * 1e6 / summary.ops.max(1) as f64,
+                        });
+                    }
+                    summary
+                });
                 res.rows.push(Row {
                     workload,
                     system: t.system,

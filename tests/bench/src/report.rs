@@ -51,6 +51,16 @@ pub(crate) struct HerdRow {
     pub(crate) result: Result<u64, String>,
 }
 
+/// CPU time per operation of a throughput row's measured window: the
+/// server process and the harness process (every client of the row).
+pub(crate) struct CpuRow {
+    pub(crate) workload: Workload,
+    pub(crate) system: System,
+    pub(crate) clients: usize,
+    pub(crate) server_us: f64,
+    pub(crate) client_us: f64,
+}
+
 /// Everything one run measured.
 #[derive(Default)]
 pub(crate) struct Results {
@@ -58,6 +68,8 @@ pub(crate) struct Results {
     pub(crate) fsync_prealloc: Option<Result<Summary, String>>,
     pub(crate) rtt: Option<Result<Summary, String>>,
     pub(crate) rows: Vec<Row>,
+    /// Only for the rows of the ZooKeeper-port comparison.
+    pub(crate) cpu: Vec<CpuRow>,
     pub(crate) herd: Vec<HerdRow>,
     pub(crate) fanout: Vec<(System, Result<FanOut, String>)>,
     pub(crate) scale: Vec<(System, Result<NodeScale, String>)>,

@@ -215,12 +215,15 @@ impl Worker for KvWorker {
 }
 
 /// Writes (or reads) with `clients` connections, each on its own key.
+/// Returns the measured window's summary and the CPU seconds (utime +
+/// stime) each process of `cpu_of` spent in it (empty if `cpu_of` is).
 pub(crate) async fn kv(
     target: &Target,
     clients: usize,
     write: bool,
     bounds: Bounds,
-) -> Res<Summary> {
+    cpu_of: Vec<u32>,
+) -> Res<(Summary, Vec<f64>)> {
     let value = vec![b'v'; VALUE_BYTES];
     let mut workers = Vec::with_capacity(clients);
     for i in 0..clients {
@@ -235,10 +238,18 @@ pub(crate) async fn kv(
             value: value.clone(),
         });
     }
-    let outcome = driver::drive(workers, &bounds).await?;
-    let summary = outcome.summary();
-    for w in outcome.workers {
-        w.conn.close().await;
-    }
-    Ok(summary)
+    let tck = if cpu_of.is_empty() {
+        0.0
+    } else {
+        crate::cluster::clk_tck()
+    };
+    crate::cluster_bench::with_cpu_each(cpu_of, tck, bounds.warmup, async {
+        let outcome = driver::drive(workers, &bounds).await?;
+        let summary = outcome.summary();
+        for w in outcome.workers {
+            w.conn.close().await;
+        }
+        Ok(summary)
+    })
+    .await
 }

@@ -119,14 +119,23 @@ pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
          `zookeeper-client` (create ephemeral-sequential, list children, `exists`-watch the \
          predecessor), so the handoff rows compare recipes as well as protocols and carry no \
          target. Ratios are coord-ZK / that row's system (ops/s: higher is better for coord-ZK; \
-         p50: lower is better).\n"
+         p50: lower is better)."
+    );
+    let _ = writeln!(
+        s,
+        "- CPU per op (writes and reads): utime + stime from `/proc/PID/stat` over the measured \
+         window (warm-up excluded) divided by its operations, of the server process (coord's one \
+         process for both of its rows; ZooKeeper's JVM) and of this harness's process (all the \
+         row's clients: `coord_client` for coord native, `zookeeper-client` for the other two). \
+         Clients and servers share the machine's CPUs, so client CPU per op is throughput the \
+         server cannot have.\n"
     );
 
     let _ = writeln!(s, "### Throughput and latency\n");
     let _ = writeln!(
         s,
-        "| workload | clients | system | ops | ops/s | p50 (us) | p99 (us) | coord-ZK/system ops/s | coord-ZK/system p50 |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|"
+        "| workload | clients | system | ops | ops/s | p50 (us) | p99 (us) | server CPU/op (us) | client CPU/op (us) | coord-ZK/system ops/s | coord-ZK/system p50 |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for row in res
         .rows
@@ -143,9 +152,20 @@ pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
                     ),
                     _ => ("—".into(), "—".into()),
                 };
+                let (cs, cc) = res
+                    .cpu
+                    .iter()
+                    .find(|c| {
+                        c.workload == row.workload
+                            && c.system == row.system
+                            && c.clients == row.clients
+                    })
+                    .map_or(("—".into(), "—".into()), |c| {
+                        (format!("{:.1}", c.server_us), format!("{:.1}", c.client_us))
+                    });
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {ro} | {rp} |",
+                    "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {cs} | {cc} | {ro} | {rp} |",
                     row.workload.label(),
                     row.clients,
                     row.system.name(),
@@ -158,7 +178,7 @@ pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
             Err(e) => {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | failed: {} | | | | | |",
+                    "| {} | {} | {} | failed: {} | | | | | | | |",
                     row.workload.label(),
                     row.clients,
                     row.system.name(),
