@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::outbound::{ConnSink, server_frame};
+use super::outbound::ConnSink;
 use super::{Shared, shutting_down_error, watch_requests};
 use crate::config::Limits;
 use crate::error::Error;
@@ -52,7 +52,7 @@ pub(crate) enum WriteKind {
 /// A request admitted by the reader, answered by the responder in order.
 pub(crate) enum Pending {
     /// Already answered (a pre-check failed).
-    Ready(Bytes),
+    Ready(proto::Response),
     /// Enqueued in the log; the future resolves once applied.
     Write {
         xid: u64,
@@ -70,22 +70,22 @@ pub(crate) enum Pending {
 /// See [`Pending::Custom`].
 pub(crate) type CustomAnswer = Box<dyn FnOnce(&Shared, ConnId, u64) -> (Bytes, bool) + Send>;
 
-fn error_frame(xid: u64, zxid: u64, e: &Error) -> Bytes {
-    server_frame(proto::server_message::Body::Response(proto::Response {
+fn error_response(xid: u64, zxid: u64, e: &Error) -> proto::Response {
+    proto::Response {
         xid,
         zxid,
         error: Some(e.into()),
         result: None,
-    }))
+    }
 }
 
-fn ok_frame(xid: u64, zxid: u64, result: Res) -> Bytes {
-    server_frame(proto::server_message::Body::Response(proto::Response {
+fn ok_response(xid: u64, zxid: u64, result: Res) -> proto::Response {
+    proto::Response {
         xid,
         zxid,
         error: None,
         result: Some(result),
-    }))
+    }
 }
 
 /// The limits `apply` enforces now (replicated; never this server's flags, so
@@ -140,7 +140,7 @@ pub(crate) fn refuse_by_shape(
     } else {
         return None;
     };
-    Some(Pending::Ready(error_frame(
+    Some(Pending::Ready(error_response(
         shape.xid,
         *shared.applied.borrow(),
         &e,
@@ -201,7 +201,7 @@ pub(crate) async fn admit(
     let kind_cmd = match checked {
         Ok(c) => c,
         Err(e) => {
-            return Ok(Pending::Ready(error_frame(
+            return Ok(Pending::Ready(error_response(
                 xid,
                 *shared.applied.borrow(),
                 &e,
@@ -220,7 +220,7 @@ pub(crate) async fn admit(
             kind,
             outcome: fut,
         }),
-        Err(e) => Ok(Pending::Ready(error_frame(
+        Err(e) => Ok(Pending::Ready(error_response(
             xid,
             *shared.applied.borrow(),
             &e,
@@ -254,13 +254,13 @@ pub(crate) async fn complete(
     sink: &ConnSink,
 ) -> bool {
     match item {
-        Pending::Ready(frame) => {
-            sink.send_frame(frame);
+        Pending::Ready(resp) => {
+            sink.send_response(resp);
             false
         }
         Pending::Custom(answer) => {
             let (frame, close) = answer(shared, conn, session);
-            sink.send_encoded(frame);
+            sink.send_frame(frame);
             close
         }
         Pending::Write { xid, kind, outcome } => {
@@ -277,7 +277,7 @@ pub(crate) async fn complete(
             }
             let close = (matches!(kind, WriteKind::CloseSession) && outcome.is_ok())
                 || matches!(outcome, Err(Error::SessionMoved(_)));
-            sink.send_frame(write_response(shared, xid, kind, outcome));
+            sink.send_response(write_response(shared, xid, kind, outcome));
             close
         }
         Pending::Read { xid, min_zxid, op } => {
@@ -292,18 +292,18 @@ fn write_response(
     xid: u64,
     kind: WriteKind,
     outcome: Result<Outcome, Error>,
-) -> Bytes {
+) -> proto::Response {
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e) => return error_frame(xid, *shared.applied.borrow(), &e),
+        Err(e) => return error_response(xid, *shared.applied.borrow(), &e),
     };
     let zxid = outcome.zxid;
     let result = match outcome.result {
         Ok(r) => r,
-        Err(e) => return error_frame(xid, zxid, &e),
+        Err(e) => return error_response(xid, zxid, &e),
     };
     let body = match (kind, result) {
-        (_, CommandResult::Op(OpResult::Error(e))) => return error_frame(xid, zxid, &e),
+        (_, CommandResult::Op(OpResult::Error(e))) => return error_response(xid, zxid, &e),
         (
             WriteKind::Create(with_predecessor),
             CommandResult::Op(OpResult::Create { path, stat }),
@@ -333,10 +333,10 @@ fn write_response(
         }
         (kind, other) => {
             let e = Error::Internal(format!("{kind:?} produced unexpected result {other:?}"));
-            return error_frame(xid, zxid, &e);
+            return error_response(xid, zxid, &e);
         }
     };
-    ok_frame(xid, zxid, body)
+    ok_response(xid, zxid, body)
 }
 
 /// The sibling just ahead of `path` in sequence order, read after the create
@@ -382,12 +382,12 @@ async fn read_response(
     sink: &ConnSink,
 ) {
     if let Err(e) = wait_applied(shared, min_zxid).await {
-        return sink.send_frame(error_frame(xid, *shared.applied.borrow(), &e));
+        return sink.send_response(error_response(xid, *shared.applied.borrow(), &e));
     }
-    let frame = match op {
+    let resp = match op {
         Req::Sync(s) => {
             if let Err(e) = check_path(shared, &s.path) {
-                return sink.send_frame(error_frame(xid, *shared.applied.borrow(), &e));
+                return sink.send_response(error_response(xid, *shared.applied.borrow(), &e));
             }
             let synced = shared.linearize().await;
             let synced = synced.and_then(|()| match session_gone(&shared.read_sm(), session) {
@@ -395,13 +395,13 @@ async fn read_response(
                 None => Ok(()),
             });
             match synced {
-                Ok(()) => ok_frame(xid, *shared.applied.borrow(), Res::Sync(proto::Empty {})),
-                Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
+                Ok(()) => ok_response(xid, *shared.applied.borrow(), Res::Sync(proto::Empty {})),
+                Err(e) => error_response(xid, *shared.applied.borrow(), &e),
             }
         }
         Req::Ping(_) => match session_gone(&shared.read_sm(), session) {
-            Some(e) => error_frame(xid, *shared.applied.borrow(), &e),
-            None => ok_frame(xid, *shared.applied.borrow(), Res::Ping(proto::Empty {})),
+            Some(e) => error_response(xid, *shared.applied.borrow(), &e),
+            None => ok_response(xid, *shared.applied.borrow(), Res::Ping(proto::Empty {})),
         },
         Req::SetWatches(r) => {
             let gone = session_gone(&shared.read_sm(), session);
@@ -410,11 +410,11 @@ async fn read_response(
                 None => watch_requests::set_watches(shared, conn, session, r).await,
             };
             match registered {
-                Ok(zxid) => ok_frame(xid, zxid, Res::SetWatches(proto::Empty {})),
-                Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
+                Ok(zxid) => ok_response(xid, zxid, Res::SetWatches(proto::Empty {})),
+                Err(e) => error_response(xid, *shared.applied.borrow(), &e),
             }
         }
-        Req::ClusterStatus(_) => ok_frame(
+        Req::ClusterStatus(_) => ok_response(
             xid,
             *shared.applied.borrow(),
             Res::ClusterStatus(super::cluster::status(shared)),
@@ -427,13 +427,15 @@ async fn read_response(
                 )),
             };
             match changed {
-                Ok(status) => ok_frame(xid, *shared.applied.borrow(), Res::ClusterChange(status)),
-                Err(e) => error_frame(xid, *shared.applied.borrow(), &e),
+                Ok(status) => {
+                    ok_response(xid, *shared.applied.borrow(), Res::ClusterChange(status))
+                }
+                Err(e) => error_response(xid, *shared.applied.borrow(), &e),
             }
         }
         other => match read_now(shared, conn, session, xid, other, sink) {
             ReadReply::Sent => return,
-            ReadReply::Ready(frame) => frame,
+            ReadReply::Ready(resp) => resp,
             ReadReply::Listing {
                 zxid,
                 listing: Ok(l),
@@ -441,19 +443,27 @@ async fn read_response(
                 // Thousands of names take milliseconds to make and encode:
                 // on the low-priority bulk thread, not before the small
                 // requests of other clients.
+                let dialect = sink.dialect().clone();
                 match shared
                     .bulk
-                    .run(move || listing_frame(xid, zxid, Ok(*l)))
+                    .run(move || dialect.encode(listing_response(xid, zxid, Ok(*l))))
                     .await
                 {
-                    Some(frame) => frame,
-                    None => error_frame(xid, zxid, &shutting_down_error()),
+                    Some(frame) => {
+                        if let Some(frame) = frame {
+                            sink.send_frame(frame);
+                        }
+                        return;
+                    }
+                    None => error_response(xid, zxid, &shutting_down_error()),
                 }
             }
-            ReadReply::Listing { zxid, listing } => listing_frame(xid, zxid, listing.map(|l| *l)),
+            ReadReply::Listing { zxid, listing } => {
+                listing_response(xid, zxid, listing.map(|l| *l))
+            }
         },
     };
-    sink.send_frame(frame);
+    sink.send_response(resp);
 }
 
 /// Listings of at least this many children are made and encoded on the
@@ -466,7 +476,7 @@ const OFFLOAD_LISTING_ENTRIES: usize = 2048;
 enum ReadReply {
     /// Queued already (a read that set a watch, see [`read_now`]).
     Sent,
-    Ready(Bytes),
+    Ready(proto::Response),
     Listing {
         zxid: u64,
         listing: Result<Box<Listing>, Error>,
@@ -481,13 +491,13 @@ fn pause_before_watched_reply(shared: &Shared) {
     }
 }
 
-fn listing_frame(xid: u64, zxid: u64, listing: Result<Listing, Error>) -> Bytes {
+fn listing_response(xid: u64, zxid: u64, listing: Result<Listing, Error>) -> proto::Response {
     match listing {
         Ok(l) => match l.finish() {
-            Ok(page) => ok_frame(xid, zxid, Res::GetChildren(page.into())),
-            Err(e) => error_frame(xid, zxid, &e),
+            Ok(page) => ok_response(xid, zxid, Res::GetChildren(page.into())),
+            Err(e) => error_response(xid, zxid, &e),
         },
-        Err(e) => error_frame(xid, zxid, &e),
+        Err(e) => error_response(xid, zxid, &e),
     }
 }
 
@@ -518,10 +528,10 @@ fn read_now(
     let sm = shared.read_sm();
     let zxid = sm.last_zxid();
     if let Some(e) = session_gone(&sm, session) {
-        return ReadReply::Ready(error_frame(xid, zxid, &e));
+        return ReadReply::Ready(error_response(xid, zxid, &e));
     }
     if let Err(e) = watch_requests::check_watch_room(shared, &sm, conn, session, &op) {
-        return ReadReply::Ready(error_frame(xid, zxid, &e));
+        return ReadReply::Ready(error_response(xid, zxid, &e));
     }
     let watches = &shared.watches;
     // A listing takes its child set under the lock and walks it after.
@@ -539,7 +549,7 @@ fn read_now(
             });
             if watched {
                 pause_before_watched_reply(shared);
-                sink.send_frame(listing_frame(xid, zxid, listing));
+                sink.send_response(listing_response(xid, zxid, listing));
                 return ReadReply::Sent;
             }
             drop(sm);
@@ -597,16 +607,16 @@ fn read_now(
         }
         other => Err(Error::Internal(format!("not a read: {other:?}"))),
     };
-    let frame = |result: Result<Res, Error>| match result {
-        Ok(body) => ok_frame(xid, zxid, body),
-        Err(e) => error_frame(xid, zxid, &e),
+    let response = |result: Result<Res, Error>| match result {
+        Ok(body) => ok_response(xid, zxid, body),
+        Err(e) => error_response(xid, zxid, &e),
     };
     if watched {
         pause_before_watched_reply(shared);
-        sink.send_frame(frame(result));
+        sink.send_response(response(result));
         return ReadReply::Sent;
     }
     // Encoding (a copy of up to a frame's bytes) needs no lock: writes go on.
     drop(sm);
-    ReadReply::Ready(frame(result))
+    ReadReply::Ready(response(result))
 }

@@ -77,12 +77,24 @@ pub(crate) fn server_frame(body: proto::server_message::Body) -> Bytes {
     buf.freeze()
 }
 
-/// How a connection's frames are written: coord's own protocol, or
-/// ZooKeeper's (the connection's state translates each native frame and
-/// event, see `zk::convert`).
+/// How a connection's responses and events are written: coord's own
+/// protocol, or ZooKeeper's (the connection's state writes each response
+/// and event in ZooKeeper's form, see `zk::convert`).
+#[derive(Clone)]
 pub(crate) enum Dialect {
     Native,
     ZooKeeper(Arc<super::zk::ZkConn>),
+}
+
+impl Dialect {
+    /// A response as a frame of this protocol; `None` when it has no form
+    /// in it.
+    pub(crate) fn encode(&self, resp: proto::Response) -> Option<Bytes> {
+        match self {
+            Dialect::Native => Some(server_frame(proto::server_message::Body::Response(resp))),
+            Dialect::ZooKeeper(zk) => zk.response(resp),
+        }
+    }
 }
 
 /// The server-wide outbound budget (see the module docs).
@@ -240,23 +252,22 @@ impl ConnSink {
         }
     }
 
-    /// Queues a native frame (a `ServerMessage`), translated first when the
-    /// connection speaks ZooKeeper's protocol.
-    pub(crate) fn send_frame(&self, frame: Bytes) {
-        match &self.dialect {
-            Dialect::Native => self.send_encoded(frame),
-            Dialect::ZooKeeper(zk) => {
-                if let Some(f) = zk.reply(frame) {
-                    self.send_encoded(f);
-                }
-            }
+    /// The protocol this connection speaks.
+    pub(crate) fn dialect(&self) -> &Dialect {
+        &self.dialect
+    }
+
+    /// Queues a response, written in this connection's protocol.
+    pub(crate) fn send_response(&self, resp: proto::Response) {
+        if let Some(frame) = self.dialect.encode(resp) {
+            self.send_frame(frame);
         }
     }
 
     /// Queues a frame already in this connection's protocol, or drops this
     /// connection's output when it goes over its own cap; then enforces the
     /// server-wide budget.
-    pub(crate) fn send_encoded(&self, frame: Bytes) {
+    pub(crate) fn send_frame(&self, frame: Bytes) {
         let cost = frame.len() + FRAME_OVERHEAD_BYTES;
         // The total is raised first, so it never lags what the backlogs hold.
         self.budget.total.fetch_add(cost, Ordering::Relaxed);
@@ -347,12 +358,12 @@ impl super::sessions::ConnHandle for ConnSink {
 impl EventSink for ConnSink {
     fn push(&self, event: &WatchEvent) {
         match &self.dialect {
-            Dialect::Native => self.send_encoded(server_frame(proto::server_message::Body::Event(
+            Dialect::Native => self.send_frame(server_frame(proto::server_message::Body::Event(
                 event.into(),
             ))),
             Dialect::ZooKeeper(_) => {
                 for frame in super::zk::convert::event_frames(event) {
-                    self.send_encoded(frame);
+                    self.send_frame(frame);
                 }
             }
         }

@@ -173,7 +173,7 @@ fn check_capture(name: &str, text: &str) -> Seen {
                     ops.insert(h.xid, h.op);
                     seen.requests.insert(h.op);
                     request(h.op, &mut r, &frame[8..], &what);
-                    let decoded = decode_request(frame.clone(), &zk, 1000)
+                    let decoded = decode_request(frame.clone(), &zk, || 1000)
                         .unwrap_or_else(|e| panic!("{what}: the listener cannot read it: {e}"));
                     if let Decoded::Local {
                         op: super::convert::Local::Refuse { opcode, code, why },
@@ -336,7 +336,7 @@ fn damaged_frames_never_panic_the_decoders() {
         let damaged = Bytes::from(mutate(frame, &mut rng));
         // Each must return (Ok or a JuteError), never panic or allocate
         // what the frame cannot hold.
-        if decode_request(damaged.clone(), &zk, 1000).is_ok() {
+        if decode_request(damaged.clone(), &zk, || 1000).is_ok() {
             decoded += 1;
         }
         let _ = rec::ConnectRequest::decode(damaged.clone());

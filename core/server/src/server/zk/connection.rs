@@ -111,7 +111,7 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: C
         resumed = session.resumed,
         "ZooKeeper session attached"
     );
-    sink.send_encoded(connect_frame(&ConnectResponse {
+    sink.send_frame(connect_frame(&ConnectResponse {
         protocol_version: 0,
         timeout: i32::try_from(session.timeout_ms).unwrap_or(i32::MAX),
         session_id: session.id as i64,
@@ -217,7 +217,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Err(reason) => return reason,
         };
         shared.sessions.touch(session);
-        let max_ops = shared.read_sm().limits().max_multi_ops;
+        let max_ops = || shared.read_sm().limits().max_multi_ops;
         let decoded = match convert::decode_request(bytes, zk, max_ops) {
             Ok(d) => d,
             Err(e) => {

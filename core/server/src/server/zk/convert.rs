@@ -12,8 +12,6 @@
 //! Nothing here reads the tree or touches a socket.
 
 use bytes::{Bytes, BytesMut};
-use prost::Message;
-use tracing::debug;
 
 use super::ZkConn;
 use super::jute::{Jute, JuteError, Reader};
@@ -74,11 +72,12 @@ pub(crate) enum Local {
     },
 }
 
-/// Decodes one request frame (header and body).
+/// Decodes one request frame (header and body); `max_multi_ops` is asked
+/// only for a multi (it reads the replicated limits).
 pub(crate) fn decode_request(
     frame: Bytes,
     zk: &ZkConn,
-    max_multi_ops: usize,
+    max_multi_ops: impl Fn() -> usize,
 ) -> Result<Decoded, JuteError> {
     let mut r = Reader::new(frame);
     let h = RequestHeader::read(&mut r, "RequestHeader")?;
@@ -157,7 +156,7 @@ pub(crate) fn decode_request(
         op::PING => native(Req::Ping(proto::PingRequest {})),
         op::CLOSE_SESSION => native(Req::CloseSession(proto::CloseSessionRequest {})),
         op::MULTI => {
-            let ops = rec::decode_multi(&mut r, max_multi_ops)?;
+            let ops = rec::decode_multi(&mut r, max_multi_ops())?;
             match native_multi(ops) {
                 Ok((m, creates)) => {
                     zk.remember_multi(h.xid, creates);
@@ -167,7 +166,7 @@ pub(crate) fn decode_request(
             }
         }
         op::MULTI_READ => {
-            let ops = rec::decode_multi(&mut r, max_multi_ops)?;
+            let ops = rec::decode_multi(&mut r, max_multi_ops())?;
             if ops.iter().all(|o| matches!(o, MultiOp::Read(..))) {
                 local(Local::MultiRead(ops))
             } else {
@@ -507,32 +506,9 @@ pub(crate) fn header_frame(xid: i32, zxid: i64, code: i32) -> Bytes {
     )
 }
 
-/// Rebuilds the ZooKeeper reply of a native frame; `None` for frames a
-/// ZooKeeper client has no use for (a native closing reason).
-pub(crate) fn reply(zk: &ZkConn, frame: Bytes) -> Option<Bytes> {
-    // Native frames carry their length prefix.
-    let msg = match proto::ServerMessage::decode(frame.slice(4..)) {
-        Ok(m) => m,
-        Err(e) => {
-            debug!(error = %e, "cannot translate a native frame for a ZooKeeper client");
-            return None;
-        }
-    };
-    let resp = match msg.body? {
-        proto::server_message::Body::Response(r) => r,
-        proto::server_message::Body::Closing(e) => {
-            debug!(
-                code = e.code,
-                detail = e.detail,
-                "closing a ZooKeeper connection"
-            );
-            return None;
-        }
-        other => {
-            debug!(?other, "native message with no ZooKeeper form");
-            return None;
-        }
-    };
+/// The ZooKeeper reply to a native response (whose xid packs the request's
+/// opcode and xid); `None` for a response no ZooKeeper request asked for.
+pub(crate) fn reply(zk: &ZkConn, resp: proto::Response) -> Option<Bytes> {
     let (opcode, xid) = unpack_xid(resp.xid);
     let zxid = resp.zxid as i64;
     let context = zk.take_context(opcode, xid);

@@ -7,7 +7,6 @@
 //! them.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 
 use crate::server::Shared;
 
@@ -72,7 +71,8 @@ struct Figures {
 
 fn figures(shared: &Shared) -> Figures {
     let stats = &shared.zk_stats;
-    let count = stats.latency_count.load(Ordering::Relaxed);
+    let totals = stats.totals();
+    let count = totals.latency_count;
     let ms = |us: u64| us as f64 / 1000.0;
     let conns = stats.connections();
     let (nodes, ephemerals) = {
@@ -87,19 +87,15 @@ fn figures(shared: &Shared) -> Figures {
     Figures {
         zxid: *shared.applied.borrow(),
         nodes,
-        min_ms: if count == 0 {
-            0.0
-        } else {
-            ms(stats.latency_min_us.load(Ordering::Relaxed))
-        },
+        min_ms: ms(totals.latency_min_us),
         avg_ms: if count == 0 {
             0.0
         } else {
-            ms(stats.latency_sum_us.load(Ordering::Relaxed)) / count as f64
+            ms(totals.latency_sum_us) / count as f64
         },
-        max_ms: ms(stats.latency_max_us.load(Ordering::Relaxed)),
-        received: stats.received.load(Ordering::Relaxed),
-        sent: stats.sent.load(Ordering::Relaxed),
+        max_ms: ms(totals.latency_max_us),
+        received: totals.received,
+        sent: totals.sent,
         connections: conns.len(),
         outstanding: conns.iter().map(|c| c.outstanding()).sum(),
         watches: shared.watches.len(),
@@ -119,13 +115,14 @@ pub(crate) fn answer(shared: &Shared, word: Word) -> String {
             if word == Word::Stat {
                 out.push_str("Clients:\n");
                 for c in shared.zk_stats.connections() {
+                    let t = c.timing();
                     let _ = writeln!(
                         out,
                         " /{}[1](queued={},recved={},sent={})",
                         c.peer,
                         c.outstanding(),
-                        c.received.load(Ordering::Relaxed),
-                        c.sent.load(Ordering::Relaxed)
+                        t.received,
+                        t.sent
                     );
                 }
                 out.push('\n');

@@ -25,7 +25,6 @@ pub(crate) mod records;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -36,20 +35,50 @@ use crate::watch::ConnId;
 use convert::Context;
 
 /// One ZooKeeper connection's state: what its replies need besides the
-/// native response, the identities it authenticated, and its counters.
+/// native response, the identities it authenticated, and its counters
+/// (kept per connection, so that requests touch no counter shared with
+/// other connections; `ZkStats` adds them up when asked).
 pub(crate) struct ZkConn {
     conn: ConnId,
     peer: SocketAddr,
     /// Replies that need more than the native response, by request xid.
     contexts: Mutex<HashMap<i32, Context>>,
-    /// When each request still unanswered arrived, in order (replies are
-    /// sent in request order).
-    started: Mutex<VecDeque<Instant>>,
+    /// Arrival times of the requests not answered yet (replies go out in
+    /// request order), and the counters.
+    timing: Mutex<Timing>,
     /// (scheme, user) pairs added with `auth`.
     identities: Mutex<Vec<(String, String)>>,
-    received: AtomicU64,
-    sent: AtomicU64,
     stats: Arc<ZkStats>,
+}
+
+/// Requests and replies of one connection (or of all closed ones), and the
+/// latency of the replies, in microseconds.
+#[derive(Default, Clone)]
+struct Timing {
+    started: VecDeque<Instant>,
+    received: u64,
+    sent: u64,
+    latency_count: u64,
+    latency_sum_us: u64,
+    latency_min_us: u64,
+    latency_max_us: u64,
+}
+
+impl Timing {
+    fn add(&mut self, other: &Timing) {
+        if other.latency_count > 0 {
+            self.latency_min_us = if self.latency_count == 0 {
+                other.latency_min_us
+            } else {
+                self.latency_min_us.min(other.latency_min_us)
+            };
+        }
+        self.received += other.received;
+        self.sent += other.sent;
+        self.latency_count += other.latency_count;
+        self.latency_sum_us += other.latency_sum_us;
+        self.latency_max_us = self.latency_max_us.max(other.latency_max_us);
+    }
 }
 
 impl ZkConn {
@@ -58,19 +87,17 @@ impl ZkConn {
             conn,
             peer,
             contexts: Mutex::new(HashMap::new()),
-            started: Mutex::new(VecDeque::new()),
+            timing: Mutex::new(Timing::default()),
             identities: Mutex::new(Vec::new()),
-            received: AtomicU64::new(0),
-            sent: AtomicU64::new(0),
             stats: stats.clone(),
         });
         lock(&stats.conns).insert(conn, Arc::downgrade(&zk));
         zk
     }
 
-    /// The ZooKeeper form of a native frame queued for this connection.
-    pub(crate) fn reply(&self, frame: Bytes) -> Option<Bytes> {
-        let out = convert::reply(self, frame);
+    /// The ZooKeeper form of a native response for this connection.
+    pub(crate) fn response(&self, resp: coord_proto::proto::Response) -> Option<Bytes> {
+        let out = convert::reply(self, resp);
         if out.is_some() {
             self.replied();
         }
@@ -79,30 +106,47 @@ impl ZkConn {
 
     /// A request arrived.
     fn received(&self) {
-        self.received.fetch_add(1, Ordering::Relaxed);
-        self.stats.received.fetch_add(1, Ordering::Relaxed);
-        lock(&self.started).push_back(Instant::now());
+        let mut t = lock(&self.timing);
+        t.received += 1;
+        t.started.push_back(Instant::now());
     }
 
     /// A reply left (in request order): counts it and its latency.
     fn replied(&self) {
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        self.stats.sent.fetch_add(1, Ordering::Relaxed);
-        if let Some(t) = lock(&self.started).pop_front() {
-            self.stats.record_latency(t.elapsed());
+        let mut t = lock(&self.timing);
+        t.sent += 1;
+        if let Some(start) = t.started.pop_front() {
+            let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            t.latency_min_us = if t.latency_count == 0 {
+                us
+            } else {
+                t.latency_min_us.min(us)
+            };
+            t.latency_count += 1;
+            t.latency_sum_us += us;
+            t.latency_max_us = t.latency_max_us.max(us);
+        }
+    }
+
+    /// This connection's counters now.
+    fn timing(&self) -> Timing {
+        let t = lock(&self.timing);
+        Timing {
+            started: VecDeque::new(),
+            ..t.clone()
         }
     }
 
     /// Requests received and not answered yet.
     fn outstanding(&self) -> usize {
-        lock(&self.started).len()
+        lock(&self.timing).started.len()
     }
 
     fn remember_sync(&self, xid: i32, path: String) {
         lock(&self.contexts).insert(xid, Context::Sync(path));
     }
 
-    fn remember_multi(&self, xid: i32, creates: Vec<Option<i32>>) {
+    fn remember_multi(&self, xid: i32, creates: convert::CreateOpcodes) {
         lock(&self.contexts).insert(xid, Context::Multi(creates));
     }
 
@@ -117,34 +161,20 @@ impl ZkConn {
 impl Drop for ZkConn {
     fn drop(&mut self) {
         lock(&self.stats.conns).remove(&self.conn);
+        let mine = lock(&self.timing).clone();
+        lock(&self.stats.closed).add(&mine);
     }
 }
 
-/// Counters of the ZooKeeper port, for the four-letter words.
+/// The ZooKeeper port's connections and the counters of those closed, for
+/// the four-letter words.
 #[derive(Default)]
 pub(crate) struct ZkStats {
-    received: AtomicU64,
-    sent: AtomicU64,
-    /// Latency of answered requests, microseconds.
-    latency_count: AtomicU64,
-    latency_sum_us: AtomicU64,
-    latency_min_us: AtomicU64,
-    latency_max_us: AtomicU64,
     conns: Mutex<HashMap<ConnId, std::sync::Weak<ZkConn>>>,
+    closed: Mutex<Timing>,
 }
 
 impl ZkStats {
-    fn record_latency(&self, d: std::time::Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        if self.latency_count.fetch_add(1, Ordering::Relaxed) == 0 {
-            self.latency_min_us.store(us, Ordering::Relaxed);
-        } else {
-            self.latency_min_us.fetch_min(us, Ordering::Relaxed);
-        }
-        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
-        self.latency_max_us.fetch_max(us, Ordering::Relaxed);
-    }
-
     /// The open ZooKeeper connections.
     fn connections(&self) -> Vec<Arc<ZkConn>> {
         let mut v: Vec<Arc<ZkConn>> = lock(&self.conns)
@@ -153,5 +183,14 @@ impl ZkStats {
             .collect();
         v.sort_by_key(|c| c.conn);
         v
+    }
+
+    /// Counters of every connection since start, open or closed.
+    fn totals(&self) -> Timing {
+        let mut all = lock(&self.closed).clone();
+        for c in self.connections() {
+            all.add(&c.timing());
+        }
+        all
     }
 }
