@@ -339,7 +339,7 @@ async fn watches_fire_for_writes_through_either_port_before_the_read_that_shows_
     })
     .await;
     coord.delete("/w/new", None).await.unwrap();
-    let mut got = vec![z.event().await, z.event().await];
+    let mut got = [z.event().await, z.event().await];
     got.sort_by_key(|e| e.kind);
     assert_eq!(
         got.iter()
