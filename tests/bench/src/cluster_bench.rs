@@ -302,6 +302,7 @@ async fn create(conn: &mut Conn, key: &str, value: &[u8]) -> Res<()> {
             c.put(key, value, None).await?;
         }
         Conn::Redis(_) => return Err("Redis is not measured as a cluster".into()),
+        Conn::ZkWire(_) => return Err("the minimal client is not used for clusters".into()),
     }
     Ok(())
 }
@@ -333,6 +334,7 @@ async fn list_round(conn: &mut Conn, dir: &str) -> Res<HashSet<String>> {
                 .collect()
         }
         Conn::Redis(_) => return Err("Redis is not measured as a cluster".into()),
+        Conn::ZkWire(_) => return Err("the minimal client is not used for clusters".into()),
     })
 }
 

@@ -147,6 +147,9 @@ async fn spawn_watcher(
                 }
             })
         }
+        System::CoordZkWire | System::ZkWire => {
+            return Err("the minimal client has no watches".into());
+        }
         System::RedisAof | System::RedisMem => {
             return Err("Redis has no watches (keyspace notifications are off by default)".into());
         }

@@ -264,6 +264,9 @@ impl LockHandle {
                     key: None,
                 }
             }
+            System::CoordZkWire | System::ZkWire => {
+                return Err("the minimal client has no watches".into());
+            }
             System::RedisAof | System::RedisMem => {
                 let Conn::Redis(conn) = Conn::connect(target.system, &target.addr).await? else {
                     return Err("a Redis target gave another connection".into());

@@ -25,6 +25,7 @@ mod scale;
 mod systems;
 mod tasks;
 mod zkport;
+mod zkwire;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -305,7 +306,9 @@ async fn run(args: RunArgs) -> Res<()> {
     // the machine's load as alike as one run allows.
     for (system, addr, pid) in [
         (System::CoordZk, &args.coord_zk, args.coord_pid),
+        (System::CoordZkWire, &args.coord_zk, args.coord_pid),
         (System::Zk, &args.zk, args.zk_pid),
+        (System::ZkWire, &args.zk, args.zk_pid),
         (System::Etcd, &args.etcd, args.etcd_pid),
         (System::RedisAof, &args.redis_aof, None),
         (System::RedisMem, &args.redis_mem, None),
@@ -392,7 +395,7 @@ async fn run(args: RunArgs) -> Res<()> {
         // coord's ZooKeeper port runs the handoff only (its section's workloads).
         for t in targets
             .iter()
-            .filter(|t| !zk_only && t.system != System::CoordZk)
+            .filter(|t| !zk_only && t.system != System::CoordZk && !t.system.minimal_client())
         {
             let what = format!("lock cycle on {}", t.system.name());
             let result = guarded(&what, locks::cycle(t, bounds)).await;
@@ -403,7 +406,8 @@ async fn run(args: RunArgs) -> Res<()> {
                 result,
             });
         }
-        for t in &targets {
+        // The minimal client has no watches: no lock rows for it.
+        for t in targets.iter().filter(|t| !t.system.minimal_client()) {
             let what = format!(
                 "lock handoff, {} contenders, on {}",
                 locks::CONTENDERS,

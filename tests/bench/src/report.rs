@@ -373,7 +373,11 @@ impl Results {
              |---|---:|---|---:|---:|---:|---:|---:|---:|"
         );
         // coord's ZooKeeper port has its own section (`zkport`).
-        for row in self.rows.iter().filter(|r| r.system != System::CoordZk) {
+        for row in self
+            .rows
+            .iter()
+            .filter(|r| r.system != System::CoordZk && !r.system.minimal_client())
+        {
             let coord = self.find(row.workload, System::Coord, row.clients);
             match &row.result {
                 Ok(x) => {

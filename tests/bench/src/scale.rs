@@ -153,7 +153,9 @@ async fn create_batch(conn: &Conn, keys: &[String], value: &[u8]) -> Res<()> {
                 .txn(etcd_client::Txn::new().and_then(ops))
                 .await?;
         }
-        Conn::Redis(_) => return Err("the scale workload covers coord, ZooKeeper and etcd".into()),
+        Conn::Redis(_) | Conn::ZkWire(_) => {
+            return Err("the scale workload covers coord, ZooKeeper and etcd".into());
+        }
     }
     Ok(())
 }
@@ -263,7 +265,9 @@ async fn children_count(conn: &mut Conn, dir: &str) -> Res<u64> {
             .check_stat(dir)
             .await?
             .map_or(0, |s| u64::try_from(s.num_children).unwrap_or(0)),
-        Conn::Etcd(_) | Conn::Redis(_) => return Err("no ephemerals here".into()),
+        Conn::Etcd(_) | Conn::Redis(_) | Conn::ZkWire(_) => {
+            return Err("no ephemerals here".into());
+        }
     })
 }
 

@@ -36,7 +36,12 @@ pub(crate) enum System {
     /// The same coord server through its ZooKeeper port, driven by the
     /// ZooKeeper client code of this harness.
     CoordZk,
+    /// coord's ZooKeeper port through the harness's minimal client
+    /// (`zkwire`), writes and reads only.
+    CoordZkWire,
     Zk,
+    /// ZooKeeper through the minimal client, writes and reads only.
+    ZkWire,
     Etcd,
     /// Redis with `appendonly yes`, `appendfsync always`.
     RedisAof,
@@ -45,11 +50,18 @@ pub(crate) enum System {
 }
 
 impl System {
+    /// Driven by the harness's minimal ZooKeeper client (writes and reads).
+    pub(crate) fn minimal_client(self) -> bool {
+        matches!(self, System::CoordZkWire | System::ZkWire)
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             System::Coord => "coord",
             System::CoordZk => "coord (ZooKeeper protocol)",
+            System::CoordZkWire => "coord (ZooKeeper protocol, minimal client)",
             System::Zk => "ZooKeeper",
+            System::ZkWire => "ZooKeeper (minimal client)",
             System::Etcd => "etcd",
             System::RedisAof => "Redis (AOF fsync always)",
             System::RedisMem => "Redis (no persistence)",
@@ -70,6 +82,7 @@ pub(crate) struct Target {
 pub(crate) enum Conn {
     Coord(CoordClient),
     Zk(zk::Client),
+    ZkWire(crate::zkwire::Client),
     /// Boxed: the gRPC client is large.
     Etcd(Box<etcd_client::Client>),
     Redis(redis::aio::MultiplexedConnection),
@@ -102,6 +115,9 @@ impl Conn {
         Ok(match system {
             System::Coord => Conn::Coord(coord_connect(addr, SESSION_TIMEOUT).await?),
             System::Zk | System::CoordZk => Conn::Zk(zk_connect(addr, SESSION_TIMEOUT).await?),
+            System::ZkWire | System::CoordZkWire => {
+                Conn::ZkWire(crate::zkwire::Client::connect(addr, SESSION_TIMEOUT).await?)
+            }
             System::Etcd => Conn::Etcd(Box::new(etcd_client::Client::connect([addr], None).await?)),
             System::RedisAof | System::RedisMem => {
                 let client = redis::Client::open(format!("redis://{addr}/"))?;
@@ -132,6 +148,7 @@ impl Conn {
                     Err(e) => return Err(e.into()),
                 }
             }
+            Conn::ZkWire(c) => c.create(path, value).await?,
             Conn::Etcd(_) | Conn::Redis(_) => self.write(path, value).await?,
         }
         Ok(())
@@ -146,6 +163,7 @@ impl Conn {
             Conn::Zk(c) => {
                 c.set_data(key, value, None).await?;
             }
+            Conn::ZkWire(c) => c.set(key, value).await?,
             Conn::Etcd(c) => {
                 c.put(key, value, None).await?;
             }
@@ -165,6 +183,7 @@ impl Conn {
         Ok(match self {
             Conn::Coord(c) => c.get(key).await?.0.len(),
             Conn::Zk(c) => c.get_data(key).await?.0.len(),
+            Conn::ZkWire(c) => c.get(key).await?,
             Conn::Etcd(c) => {
                 let resp = c.get(key, None).await?;
                 resp.kvs().first().map_or(0, |kv| kv.value().len())
@@ -183,6 +202,7 @@ impl Conn {
                 let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
             }
             Conn::Zk(c) => drop(c),
+            Conn::ZkWire(c) => c.close().await,
             Conn::Etcd(c) => drop(c),
             Conn::Redis(c) => drop(c),
         }
