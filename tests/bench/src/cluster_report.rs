@@ -4,11 +4,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use coord_cli::bench::MachineInfo;
-
 use crate::cluster_bench::{Failover, Measured};
 use crate::locks::CONTENDERS;
-pub(crate) use crate::report::Workload;
+pub(crate) use crate::report::{Meta, Workload};
 use crate::report::{one_line, ratio, write_targets};
 use crate::systems::System;
 
@@ -37,17 +35,6 @@ pub(crate) struct Results {
     pub(crate) failover: Vec<(System, Result<Failover, String>)>,
     /// Clusters that did not start, with why.
     pub(crate) not_started: Vec<(System, String)>,
-}
-
-pub(crate) struct Meta {
-    pub(crate) date: String,
-    pub(crate) command: String,
-    pub(crate) versions: String,
-    pub(crate) settings: String,
-    pub(crate) machine: MachineInfo,
-    pub(crate) bounds: String,
-    pub(crate) wall_secs: f64,
-    pub(crate) load: (String, String),
 }
 
 /// Median (upper median for an even count) and max of `v`, seconds.
@@ -192,31 +179,14 @@ impl Results {
 
     pub(crate) fn to_markdown(&self, meta: &Meta) -> String {
         let mut s = String::new();
-        let m = &meta.machine;
-        let _ = writeln!(
-            s,
-            "## Replicated: 3-member coord cluster vs ZooKeeper ensemble and etcd cluster\n"
+        meta.write_header(
+            &mut s,
+            "Replicated: 3-member coord cluster vs ZooKeeper ensemble and etcd cluster",
+            "data dirs",
+            "; all nine servers and the clients share it",
+            "other work on the machine shares its 2 CPUs with every server and client here: \
+             single figures are noisy",
         );
-        let _ = writeln!(s, "- date: {}", meta.date);
-        let _ = writeln!(
-            s,
-            "- machine: {} CPUs ({}), kernel {}, data dirs on {}; all nine servers and the clients share it",
-            m.nproc, m.cpu_model, m.kernel, m.data_fs
-        );
-        let _ = writeln!(s, "- versions: {}", meta.versions);
-        let _ = writeln!(s, "- command: `{}`", meta.command);
-        let _ = writeln!(
-            s,
-            "- bounds: {}; whole harness run {:.0} s",
-            meta.bounds, meta.wall_secs
-        );
-        let _ = writeln!(
-            s,
-            "- machine load (`/proc/loadavg` 1/5/15 min) at start: {}; at end: {} (other work on \
-             the machine shares its 2 CPUs with every server and client here: single figures are noisy)",
-            meta.load.0, meta.load.1
-        );
-        let _ = writeln!(s, "- servers: {}", meta.settings);
         let _ = writeln!(
             s,
             "- clients: spread over the members, followers first: the 1-client rows and the lock cycle \

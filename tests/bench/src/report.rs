@@ -89,6 +89,43 @@ pub(crate) struct Meta {
     pub(crate) load: (String, String),
 }
 
+impl Meta {
+    /// The lines every section of the harness starts with: its title, then
+    /// date, machine, versions, command, bounds, load and servers.
+    /// `data_dirs` names where data lived ("data dir", "data dirs"),
+    /// `machine_note` and `load_note` add to those two lines.
+    pub(crate) fn write_header(
+        &self,
+        s: &mut String,
+        title: &str,
+        data_dirs: &str,
+        machine_note: &str,
+        load_note: &str,
+    ) {
+        let m = &self.machine;
+        let _ = writeln!(s, "## {title}\n");
+        let _ = writeln!(s, "- date: {}", self.date);
+        let _ = writeln!(
+            s,
+            "- machine: {} CPUs ({}), kernel {}, {data_dirs} on {}{machine_note}",
+            m.nproc, m.cpu_model, m.kernel, m.data_fs
+        );
+        let _ = writeln!(s, "- versions: {}", self.versions);
+        let _ = writeln!(s, "- command: `{}`", self.command);
+        let _ = writeln!(
+            s,
+            "- bounds: {}; whole harness run {:.0} s",
+            self.bounds, self.wall_secs
+        );
+        let _ = writeln!(
+            s,
+            "- machine load (`/proc/loadavg` 1/5/15 min) at start: {}; at end: {} ({load_note})",
+            self.load.0, self.load.1
+        );
+        let _ = writeln!(s, "- servers: {}", self.settings);
+    }
+}
+
 impl Results {
     pub(crate) fn find(&self, w: Workload, s: System, clients: usize) -> Option<&Summary> {
         self.rows
@@ -293,28 +330,13 @@ impl Results {
 
     pub(crate) fn to_markdown(&self, meta: &Meta) -> String {
         let mut s = String::new();
-        let m = &meta.machine;
-        let _ = writeln!(s, "## Side by side: coord vs ZooKeeper, etcd, Redis\n");
-        let _ = writeln!(s, "- date: {}", meta.date);
-        let _ = writeln!(
-            s,
-            "- machine: {} CPUs ({}), kernel {}, data dir on {}",
-            m.nproc, m.cpu_model, m.kernel, m.data_fs
+        meta.write_header(
+            &mut s,
+            "Side by side: coord vs ZooKeeper, etcd, Redis",
+            "data dir",
+            "",
+            "other work on the machine shares its CPUs with every server and client here",
         );
-        let _ = writeln!(s, "- versions: {}", meta.versions);
-        let _ = writeln!(s, "- command: `{}`", meta.command);
-        let _ = writeln!(
-            s,
-            "- bounds: {}; whole harness run {:.0} s",
-            meta.bounds, meta.wall_secs
-        );
-        let _ = writeln!(
-            s,
-            "- machine load (`/proc/loadavg` 1/5/15 min) at start: {}; at end: {} (other work on \
-             the machine shares its CPUs with every server and client here)",
-            meta.load.0, meta.load.1
-        );
-        let _ = writeln!(s, "- servers: {}", meta.settings);
         let _ = writeln!(
             s,
             "- recipes: coord `recipes::Lock` (ephemeral-sequential, watch the predecessor; \

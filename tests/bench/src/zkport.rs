@@ -105,31 +105,13 @@ pub(crate) fn targets(res: &Results) -> Vec<(String, Option<bool>, String)> {
 /// The `bench:zkport` section.
 pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
     let mut s = String::new();
-    let m = &meta.machine;
-    let _ = writeln!(
-        s,
-        "## coord's ZooKeeper port vs ZooKeeper and coord native\n"
+    meta.write_header(
+        &mut s,
+        "coord's ZooKeeper port vs ZooKeeper and coord native",
+        "data dir",
+        "",
+        "other work on the machine shares its CPUs with every server and client here",
     );
-    let _ = writeln!(s, "- date: {}", meta.date);
-    let _ = writeln!(
-        s,
-        "- machine: {} CPUs ({}), kernel {}, data dir on {}",
-        m.nproc, m.cpu_model, m.kernel, m.data_fs
-    );
-    let _ = writeln!(s, "- versions: {}", meta.versions);
-    let _ = writeln!(s, "- command: `{}`", meta.command);
-    let _ = writeln!(
-        s,
-        "- bounds: {}; whole harness run {:.0} s",
-        meta.bounds, meta.wall_secs
-    );
-    let _ = writeln!(
-        s,
-        "- machine load (`/proc/loadavg` 1/5/15 min) at start: {}; at end: {} (other work on \
-         the machine shares its CPUs with every server and client here)",
-        meta.load.0, meta.load.1
-    );
-    let _ = writeln!(s, "- servers: {}", meta.settings);
     let _ = writeln!(
         s,
         "- clients: coord native is `coord_client::client`; \"coord (ZooKeeper protocol)\" and \
