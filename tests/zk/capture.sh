@@ -65,9 +65,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=tests/zk/zookeeper.sh
+. "$ROOT/tests/zk/zookeeper.sh"
+free_port() { zk_free_port; }
 
 four_letter() { # four_letter PORT WORD: a four-letter word straight to the server
   "$python" - "$1" "$2" <<'EOF' 2>/dev/null
@@ -87,29 +87,8 @@ EOF
 }
 
 start_zk() {
-  local dir="$work/zk-$1"
-  mkdir -p "$dir/data"
-  ZK_PORT=$(free_port)
-  cat >"$dir/zoo.cfg" <<EOF
-tickTime=2000
-dataDir=$dir/data
-clientPort=$ZK_PORT
-clientPortAddress=127.0.0.1
-maxClientCnxns=60
-admin.enableServer=false
-4lw.commands.whitelist=*
-EOF
-  timeout 600 java -Xmx256m -Dzookeeper.extendedTypesEnabled=true -Dznode.container.checkIntervalMs=1000 \
-    -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \
-    org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
-  zk_pid=$!
-  for _ in $(seq 1 60); do
-    if four_letter "$ZK_PORT" ruok | grep -q imok; then
-      log "ZooKeeper up on 127.0.0.1:$ZK_PORT"; return 0
-    fi
-    sleep 0.5
-  done
-  log "ZooKeeper did not start"; cat "$dir/server.log" >&2; return 1
+  zk_start "$work/zk-$1" || return 1
+  zk_pid=$ZK_PID
 }
 
 stop_zk() {

@@ -103,41 +103,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-ruok() { # ruok PORT: true when the server answers imok
-  local reply
-  reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf ruok >&3 && cat <&3' _ "$1" 2>/dev/null)
-  [ "$reply" = imok ]
-}
+# shellcheck source=tests/zk/zookeeper.sh
+. "$ROOT/tests/zk/zookeeper.sh"
 
 start_zookeeper() {
-  local port dir="$work/zookeeper" i
-  mkdir -p "$dir/data"
-  port=$(free_port)
-  cat >"$dir/zoo.cfg" <<EOF
-tickTime=2000
-dataDir=$dir/data
-clientPort=$port
-clientPortAddress=127.0.0.1
-maxClientCnxns=60
-admin.enableServer=false
-4lw.commands.whitelist=*
-EOF
-  timeout 300 java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -Dzookeeper.extendedTypesEnabled=true -Dznode.container.checkIntervalMs=1000 \
-    -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \
-    org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" >"$work/server.log" 2>&1 &
-  server_pid=$!
-  for ((i = 0; i < 120; i++)); do
-    if ruok "$port"; then SERVER="127.0.0.1:$port"; return 0; fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.25
-  done
-  log "step 'start server': ZooKeeper did not answer ruok"; tail -20 "$work/server.log" >&2
-  return 1
+  zk_start "$work/zookeeper" || return 1
+  server_pid=$ZK_PID
+  ln -sf "$work/zookeeper/server.log" "$work/server.log"
+  SERVER="127.0.0.1:$ZK_PORT"
 }
 
 start_coord() {
