@@ -44,6 +44,36 @@ pub(crate) struct Row {
     pub(crate) result: Result<Summary, String>,
 }
 
+impl Row {
+    /// The leading cells of a measured row, `| workload | clients | system |
+    /// ops | ops/s | p50 | p99 |`; sections append their own columns.
+    pub(crate) fn summary_cells(&self, x: &Summary) -> String {
+        format!(
+            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} |",
+            self.workload.label(),
+            self.clients,
+            self.system.name(),
+            x.ops,
+            x.ops_per_sec(),
+            x.p50_us,
+            x.p99_us
+        )
+    }
+
+    /// A row whose workload failed: the error in the ops column, then
+    /// `blank` empty cells.
+    pub(crate) fn failed_cells(&self, e: &str, blank: usize) -> String {
+        format!(
+            "| {} | {} | {} | failed: {} |{}",
+            self.workload.label(),
+            self.clients,
+            self.system.name(),
+            one_line(e, 160),
+            " |".repeat(blank)
+        )
+    }
+}
+
 pub(crate) struct HerdRow {
     pub(crate) system: System,
     pub(crate) naive: bool,
@@ -410,27 +440,10 @@ impl Results {
                         ),
                         _ => ("—".into(), "—".into()),
                     };
-                    let _ = writeln!(
-                        s,
-                        "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {ro} | {rp} |",
-                        row.workload.label(),
-                        row.clients,
-                        row.system.name(),
-                        x.ops,
-                        x.ops_per_sec(),
-                        x.p50_us,
-                        x.p99_us
-                    );
+                    let _ = writeln!(s, "{} {ro} | {rp} |", row.summary_cells(x));
                 }
                 Err(e) => {
-                    let _ = writeln!(
-                        s,
-                        "| {} | {} | {} | failed: {} | | | | | |",
-                        row.workload.label(),
-                        row.clients,
-                        row.system.name(),
-                        one_line(e, 160)
-                    );
+                    let _ = writeln!(s, "{}", row.failed_cells(e, 5));
                 }
             }
         }

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use crate::locks::CONTENDERS;
-use crate::report::{Meta, Results, Workload, one_line, ratio, write_targets};
+use crate::report::{Meta, Results, Workload, ratio, write_targets};
 use crate::systems::System;
 
 pub(crate) const START: &str = "<!-- bench:zkport:start -->";
@@ -181,27 +181,10 @@ pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
                     .map_or(("—".into(), "—".into()), |c| {
                         (format!("{:.1}", c.server_us), format!("{:.1}", c.client_us))
                     });
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {cs} | {cc} | {ro} | {rp} |",
-                    row.workload.label(),
-                    row.clients,
-                    row.system.name(),
-                    x.ops,
-                    x.ops_per_sec(),
-                    x.p50_us,
-                    x.p99_us
-                );
+                let _ = writeln!(s, "{} {cs} | {cc} | {ro} | {rp} |", row.summary_cells(x));
             }
             Err(e) => {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | failed: {} | | | | | | | |",
-                    row.workload.label(),
-                    row.clients,
-                    row.system.name(),
-                    one_line(e, 160)
-                );
+                let _ = writeln!(s, "{}", row.failed_cells(e, 7));
             }
         }
     }

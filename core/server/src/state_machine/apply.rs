@@ -90,8 +90,6 @@ fn set_limits(sm: &mut StateMachine, limits: &Limits, ctx: Ctx) -> Result<Comman
         )));
     }
     sm.limits = limits.clone();
-    sm.tree
-        .set_delete_bumps_parent_cversion(limits.delete_bumps_parent_cversion);
     Ok(CommandResult::LimitsSet)
 }
 
@@ -110,7 +108,8 @@ fn apply_op(
         }
         Op::Delete { path, version } => {
             tree::validate_path(path, max_path)?;
-            let undo = sm.tree.delete(path, *version, ctx.zxid)?;
+            let bump = sm.limits.delete_bumps_parent_cversion;
+            let undo = sm.tree.delete(path, *version, ctx.zxid, bump)?;
             push_removed(events, path, ctx.zxid);
             Ok((OpResult::Delete, Some(undo)))
         }
@@ -264,10 +263,11 @@ fn reap(
 ) -> Result<CommandResult> {
     let mut reaped = Vec::new();
     let mut undo_log = Vec::new();
+    let bump = sm.limits.delete_bumps_parent_cversion;
     for target in targets {
         match sm
             .tree
-            .reap(&target.path, target.czxid, ctx.time_ms, ctx.zxid)
+            .reap(&target.path, target.czxid, ctx.time_ms, ctx.zxid, bump)
         {
             Ok(None) => {}
             Ok(Some(undo)) => {

@@ -51,10 +51,8 @@ impl StateMachine {
     /// `limits` (a replica starts from `Limits::default()`: anything else
     /// must arrive through the log).
     pub fn new(limits: Limits) -> Self {
-        let mut tree = DataTree::new();
-        tree.set_delete_bumps_parent_cversion(limits.delete_bumps_parent_cversion);
         StateMachine {
-            tree,
+            tree: DataTree::new(),
             sessions: BTreeMap::new(),
             last_zxid: 0,
             last_time_ms: 0,

@@ -85,8 +85,9 @@ pub(super) fn expire(
 /// each firing `NodeDeleted` and `NodeChildrenChanged(parent)`, then drops
 /// the session.
 fn end(sm: &mut StateMachine, session_id: u64, zxid: u64, events: &mut Vec<WatchEvent>) {
+    let bump = sm.limits.delete_bumps_parent_cversion;
     for path in sm.tree.ephemerals_of(session_id) {
-        match sm.tree.delete(&path, -1, zxid) {
+        match sm.tree.delete(&path, -1, zxid, bump) {
             Ok(_undo) => push_removed(events, &path, zxid),
             // Ephemerals never have children and the index names only live
             // nodes, so this is a bug; keep going so the session still ends.

@@ -150,7 +150,6 @@ pub(super) fn read_records(
             "ephemerals owned by session 0x{owner:x}, which is not in the snapshot"
         )));
     }
-    tree.set_delete_bumps_parent_cversion(limits.delete_bumps_parent_cversion);
     Ok(StateMachine {
         tree,
         sessions,

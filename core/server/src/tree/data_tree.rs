@@ -68,9 +68,6 @@ pub struct DataTree {
     ephemerals: BTreeMap<u64, BTreeSet<Arc<str>>>,
     /// Paths of container and TTL nodes, for the reaper.
     reapable: BTreeSet<Arc<str>>,
-    /// Whether deleting a child bumps the parent's cversion (ZooKeeper 3.8
-    /// does); set by the state machine from its replicated limits.
-    delete_bumps_parent_cversion: bool,
 }
 
 impl Default for DataTree {
@@ -89,14 +86,7 @@ impl DataTree {
             nodes,
             ephemerals: BTreeMap::new(),
             reapable: BTreeSet::new(),
-            delete_bumps_parent_cversion: true,
         }
-    }
-
-    /// Whether deleting a child bumps its parent's cversion from now on
-    /// (see [`Limits::delete_bumps_parent_cversion`](crate::config::Limits)).
-    pub(crate) fn set_delete_bumps_parent_cversion(&mut self, on: bool) {
-        self.delete_bumps_parent_cversion = on;
     }
 
     /// Number of nodes, the root included.
@@ -191,8 +181,17 @@ impl DataTree {
         Ok((stat, undo))
     }
 
-    /// Deletes the childless node at `path` if `version` is -1 or matches.
-    pub(crate) fn delete(&mut self, path: &str, version: i32, zxid: u64) -> Result<Undo> {
+    /// Deletes the childless node at `path` if `version` is -1 or matches;
+    /// `bump_cversion`: the delete also bumps the parent's cversion, as
+    /// ZooKeeper 3.8 does (the replicated
+    /// [`Limits::delete_bumps_parent_cversion`](crate::config::Limits)).
+    pub(crate) fn delete(
+        &mut self,
+        path: &str,
+        version: i32,
+        zxid: u64,
+        bump_cversion: bool,
+    ) -> Result<Undo> {
         let node = self
             .nodes
             .get(path)
@@ -209,17 +208,23 @@ impl DataTree {
                 node.children.len()
             )));
         }
-        self.remove_leaf(path, parent_path, zxid)
+        self.remove_leaf(path, parent_path, zxid, bump_cversion)
     }
 
     /// Removes the leaf `path` (checked by the caller) from the map, its
     /// parent's child set and the indexes.
-    fn remove_leaf(&mut self, path: &str, parent_path: &str, zxid: u64) -> Result<Undo> {
+    fn remove_leaf(
+        &mut self,
+        path: &str,
+        parent_path: &str,
+        zxid: u64,
+        bump_cversion: bool,
+    ) -> Result<Undo> {
         let parent = node_mut(&mut self.nodes, parent_path)
             .ok_or_else(|| Error::Internal(format!("{path}: parent {parent_path} is missing")))?;
         let parent_cversion = parent.cversion;
         let parent_pzxid = parent.pzxid;
-        if self.delete_bumps_parent_cversion {
+        if bump_cversion {
             parent.cversion = parent.cversion.wrapping_add(1);
         }
         parent.pzxid = zxid;
@@ -278,19 +283,23 @@ impl DataTree {
 
     /// Deletes `path` if it is still the node with `czxid` and still
     /// reapable at `now_ms`. `Ok(None)` when it no longer qualifies.
+    /// `bump_cversion` as for [`DataTree::delete`].
     pub(crate) fn reap(
         &mut self,
         path: &str,
         czxid: u64,
         now_ms: i64,
         zxid: u64,
+        bump_cversion: bool,
     ) -> Result<Option<Undo>> {
         let qualifies = self
             .nodes
             .get(path)
             .is_some_and(|n| n.czxid == czxid && n.is_reapable_at(now_ms));
         match coord_proto::parent(path) {
-            Some(parent_path) if qualifies => self.remove_leaf(path, parent_path, zxid).map(Some),
+            Some(parent_path) if qualifies => self
+                .remove_leaf(path, parent_path, zxid, bump_cversion)
+                .map(Some),
             _ => Ok(None),
         }
     }

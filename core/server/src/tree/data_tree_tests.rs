@@ -44,7 +44,7 @@ fn undo_reverses_create_delete_and_set_exactly() {
     let mut t = tree_with(&["/a", "/a/b"]);
     let before = snapshot_view(&t);
     let log = vec![
-        t.delete("/a/b", -1, 10).unwrap(),
+        t.delete("/a/b", -1, 10, true).unwrap(),
         t.create("/a/b", Bytes::from_static(b"x"), NodeKind::Container, 10, 5)
             .unwrap()
             .1,
@@ -80,8 +80,8 @@ fn ephemeral_index_follows_creates_and_deletes() {
     }
     let listed: Vec<String> = t.ephemerals_of(7).iter().map(|p| p.to_string()).collect();
     assert_eq!(listed, ["/p/a", "/p/b"]);
-    t.delete("/p/a", -1, 6).unwrap();
-    t.delete("/p/b", -1, 7).unwrap();
+    t.delete("/p/a", -1, 6, true).unwrap();
+    t.delete("/p/b", -1, 7, true).unwrap();
     assert_eq!(t.ephemeral_owners().count(), 0, "no empty sets are kept");
 }
 
@@ -91,17 +91,26 @@ fn reap_skips_nodes_that_no_longer_qualify() {
     t.create("/c", Bytes::new(), NodeKind::Container, 1, 0)
         .unwrap();
     assert!(
-        t.reap("/c", 1, 100, 2).unwrap().is_none(),
+        t.reap("/c", 1, 100, 2, true).unwrap().is_none(),
         "never had a child"
     );
     t.create("/c/x", Bytes::new(), NodeKind::Persistent, 2, 0)
         .unwrap();
-    assert!(t.reap("/c", 1, 100, 3).unwrap().is_none(), "has a child");
-    t.delete("/c/x", -1, 3).unwrap();
-    assert!(t.reap("/c", 99, 100, 4).unwrap().is_none(), "other czxid");
-    assert!(t.reap("/c", 1, 100, 4).unwrap().is_some());
+    assert!(
+        t.reap("/c", 1, 100, 3, true).unwrap().is_none(),
+        "has a child"
+    );
+    t.delete("/c/x", -1, 3, true).unwrap();
+    assert!(
+        t.reap("/c", 99, 100, 4, true).unwrap().is_none(),
+        "other czxid"
+    );
+    assert!(t.reap("/c", 1, 100, 4, true).unwrap().is_some());
     assert!(t.node("/c").is_none());
-    assert!(t.reap("/c", 1, 100, 5).unwrap().is_none(), "already gone");
+    assert!(
+        t.reap("/c", 1, 100, 5, true).unwrap().is_none(),
+        "already gone"
+    );
 }
 
 #[test]

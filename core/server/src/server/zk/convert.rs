@@ -97,16 +97,20 @@ pub(crate) fn decode_request(
         })
     };
     let decoded = match h.op {
-        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
-            let c = CreateRequest::read(&mut r, "CreateRequest")?;
-            match native_create(h.op, c.path, c.data, &c.acl, c.flags, 0) {
-                Ok(c) => native(Req::Create(c)),
-                Err((code, why)) => refuse(code, why),
-            }
-        }
-        op::CREATE_TTL => {
-            let c = CreateTtlRequest::read(&mut r, "CreateTTLRequest")?;
-            match native_create(h.op, c.path, c.data, &c.acl, c.flags, c.ttl) {
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
+            let (c, ttl) = if h.op == op::CREATE_TTL {
+                let t = CreateTtlRequest::read(&mut r, "CreateTTLRequest")?;
+                let c = CreateRequest {
+                    path: t.path,
+                    data: t.data,
+                    acl: t.acl,
+                    flags: t.flags,
+                };
+                (c, t.ttl)
+            } else {
+                (CreateRequest::read(&mut r, "CreateRequest")?, 0)
+            };
+            match native_create(h.op, c.path, c.data, &c.acl, c.flags, ttl) {
                 Ok(c) => native(Req::Create(c)),
                 Err((code, why)) => refuse(code, why),
             }
@@ -422,20 +426,12 @@ fn native_multi(ops: Vec<MultiOp>) -> Result<(proto::MultiRequest, CreateOpcodes
     Ok((proto::MultiRequest { ops: out }, creates))
 }
 
+/// The protocol form of [`watcher_type`], for removeWatches.
 fn native_watcher_type(kind: i32) -> Option<proto::WatcherType> {
-    use proto::WatcherType as W;
-    use rec::watcher_type as T;
-    Some(match kind {
-        T::CHILDREN => W::Children,
-        T::DATA => W::Data,
-        T::ANY => W::Any,
-        T::PERSISTENT => W::Persistent,
-        T::PERSISTENT_RECURSIVE => W::PersistentRecursive,
-        _ => return None,
-    })
+    watcher_type(kind).map(proto::WatcherType::from)
 }
 
-/// The native watcher type of a ZooKeeper one, for checkWatches.
+/// The native watcher type of a ZooKeeper one (checkWatches, removeWatches).
 pub(crate) fn watcher_type(kind: i32) -> Option<coord_proto::WatcherType> {
     use coord_proto::WatcherType as W;
     use rec::watcher_type as T;

@@ -54,9 +54,9 @@ fn answer(
 ) -> (Bytes, bool) {
     let zxid = *shared.applied.borrow() as i64;
     let fail = |code: i32| (header_frame(xid, zxid, code), false);
-    let limits_path = shared.read_sm().limits().max_path_bytes;
-    let check = |path: &str| validate_path(path, limits_path).map_err(|e| convert::zk_code(&e));
     let sm = shared.read_sm();
+    let limits_path = sm.limits().max_path_bytes;
+    let check = |path: &str| validate_path(path, limits_path).map_err(|e| convert::zk_code(&e));
     if sm.session(session).is_none() {
         return fail(err::SESSION_EXPIRED);
     }

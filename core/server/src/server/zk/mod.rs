@@ -45,7 +45,7 @@ pub(crate) struct ZkConn {
     contexts: Mutex<HashMap<i32, Context>>,
     /// Arrival times of the requests not answered yet (replies go out in
     /// request order), and the counters.
-    timing: Mutex<Timing>,
+    timing: Mutex<(VecDeque<Instant>, Timing)>,
     /// (scheme, user) pairs added with `auth`.
     identities: Mutex<Vec<(String, String)>>,
     stats: Arc<ZkStats>,
@@ -53,9 +53,8 @@ pub(crate) struct ZkConn {
 
 /// Requests and replies of one connection (or of all closed ones), and the
 /// latency of the replies, in microseconds.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Copy)]
 struct Timing {
-    started: VecDeque<Instant>,
     received: u64,
     sent: u64,
     latency_count: u64,
@@ -87,7 +86,7 @@ impl ZkConn {
             conn,
             peer,
             contexts: Mutex::new(HashMap::new()),
-            timing: Mutex::new(Timing::default()),
+            timing: Mutex::new((VecDeque::new(), Timing::default())),
             identities: Mutex::new(Vec::new()),
             stats: stats.clone(),
         });
@@ -107,39 +106,34 @@ impl ZkConn {
     /// A request arrived.
     fn received(&self) {
         let mut t = lock(&self.timing);
-        t.received += 1;
-        t.started.push_back(Instant::now());
+        t.1.received += 1;
+        t.0.push_back(Instant::now());
     }
 
     /// A reply left (in request order): counts it and its latency.
     fn replied(&self) {
         let mut t = lock(&self.timing);
-        t.sent += 1;
-        if let Some(start) = t.started.pop_front() {
+        t.1.sent += 1;
+        if let Some(start) = t.0.pop_front() {
             let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-            t.latency_min_us = if t.latency_count == 0 {
-                us
-            } else {
-                t.latency_min_us.min(us)
-            };
-            t.latency_count += 1;
-            t.latency_sum_us += us;
-            t.latency_max_us = t.latency_max_us.max(us);
+            t.1.add(&Timing {
+                latency_count: 1,
+                latency_sum_us: us,
+                latency_min_us: us,
+                latency_max_us: us,
+                ..Timing::default()
+            });
         }
     }
 
     /// This connection's counters now.
     fn timing(&self) -> Timing {
-        let t = lock(&self.timing);
-        Timing {
-            started: VecDeque::new(),
-            ..t.clone()
-        }
+        lock(&self.timing).1
     }
 
     /// Requests received and not answered yet.
     fn outstanding(&self) -> usize {
-        lock(&self.timing).started.len()
+        lock(&self.timing).0.len()
     }
 
     fn remember_sync(&self, xid: i32, path: String) {
@@ -161,7 +155,7 @@ impl ZkConn {
 impl Drop for ZkConn {
     fn drop(&mut self) {
         lock(&self.stats.conns).remove(&self.conn);
-        let mine = lock(&self.timing).clone();
+        let mine = self.timing();
         lock(&self.stats.closed).add(&mine);
     }
 }
@@ -187,7 +181,7 @@ impl ZkStats {
 
     /// Counters of every connection since start, open or closed.
     fn totals(&self) -> Timing {
-        let mut all = lock(&self.closed).clone();
+        let mut all = *lock(&self.closed);
         for c in self.connections() {
             all.add(&c.timing());
         }
