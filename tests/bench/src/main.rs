@@ -21,6 +21,7 @@ mod cluster_report;
 mod fanout;
 mod locks;
 mod report;
+mod rounds;
 mod scale;
 mod systems;
 mod tasks;
@@ -129,6 +130,12 @@ struct RunArgs {
     /// Runs one comparison only and rewrites only its section.
     #[arg(long, value_enum)]
     only: Option<Only>,
+    /// Rounds of the write and read workloads: each round runs every system
+    /// once per workload, interleaved; the report keeps each row's median
+    /// round, lists every round's ops/s and judges the ZooKeeper-port
+    /// targets on the median of the per-round ratios.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=15))]
+    rounds: u32,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -350,6 +357,8 @@ async fn run(args: RunArgs) -> Res<()> {
         measure_floor(&args.data_dir, &floor_bounds, &mut res).await;
     }
 
+    let rounds = args.rounds as usize;
+    let mut measured_rounds = Vec::new();
     for (group, workload, write) in [
         ("write", Workload::Write, true),
         ("read", Workload::Read, false),
@@ -358,8 +367,16 @@ async fn run(args: RunArgs) -> Res<()> {
             continue;
         }
         for clients in [1, 32] {
-            for t in &targets {
-                let what = format!("{group} {clients} clients on {}", t.system.name());
+            for (round, t) in (0..rounds).flat_map(|r| targets.iter().map(move |t| (r, t))) {
+                let what = if rounds > 1 {
+                    format!(
+                        "{group} {clients} clients on {} (round {} of {rounds})",
+                        t.system.name(),
+                        round + 1
+                    )
+                } else {
+                    format!("{group} {clients} clients on {}", t.system.name())
+                };
                 // The ZooKeeper-port comparison also takes the CPU time of
                 // the server and of this process (the clients) per operation.
                 let cpu_of = match t.pid {
@@ -369,9 +386,10 @@ async fn run(args: RunArgs) -> Res<()> {
                     _ => Vec::new(),
                 };
                 let measured = guarded(&what, systems::kv(t, clients, write, bounds, cpu_of)).await;
+                let mut cpu_row = None;
                 let result = measured.map(|(summary, cpu)| {
                     if let [server, harness] = cpu[..] {
-                        res.cpu.push(report::CpuRow {
+                        cpu_row = Some(report::CpuRow {
                             workload,
                             system: t.system,
                             clients,
@@ -381,15 +399,20 @@ async fn run(args: RunArgs) -> Res<()> {
                     }
                     summary
                 });
-                res.rows.push(Row {
-                    workload,
-                    system: t.system,
-                    clients,
-                    result,
+                measured_rounds.push(rounds::RoundRow {
+                    round,
+                    row: Row {
+                        workload,
+                        system: t.system,
+                        clients,
+                        result,
+                    },
+                    cpu: cpu_row,
                 });
             }
         }
     }
+    rounds::fold(rounds, measured_rounds, &mut res);
 
     if !skip("lock") {
         // coord's ZooKeeper port runs the handoff only (its section's workloads).
@@ -497,10 +520,18 @@ async fn run(args: RunArgs) -> Res<()> {
         settings: args.report.settings.clone(),
         machine: MachineInfo::probe(&args.data_dir),
         bounds: format!(
-            "warm-up {} ms + {} ms per throughput workload (at most {} ops), every op bounded by {:?}",
+            "warm-up {} ms + {} ms per throughput workload (at most {} ops){}, every op bounded by {:?}",
             args.warmup_ms,
             args.duration_ms,
             args.max_ops,
+            if args.rounds > 1 {
+                format!(
+                    ", writes and reads in {} interleaved rounds (each round runs every system once per workload)",
+                    args.rounds
+                )
+            } else {
+                String::new()
+            },
             driver::OP_TIMEOUT
         ),
         wall_secs: started.elapsed().as_secs_f64(),

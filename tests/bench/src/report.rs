@@ -100,6 +100,9 @@ pub(crate) struct Results {
     pub(crate) rows: Vec<Row>,
     /// Only for the rows of the ZooKeeper-port comparison.
     pub(crate) cpu: Vec<CpuRow>,
+    /// Every round's ops/s of the write and read rows (`run --rounds N`,
+    /// N > 1); `rows` and `cpu` then hold each row's median round.
+    pub(crate) per_round: Vec<crate::rounds::PerRound>,
     pub(crate) herd: Vec<HerdRow>,
     pub(crate) fanout: Vec<(System, Result<FanOut, String>)>,
     pub(crate) scale: Vec<(System, Result<NodeScale, String>)>,

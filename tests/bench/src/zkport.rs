@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use crate::locks::CONTENDERS;
 use crate::report::{Meta, Results, Workload, ratio, write_targets};
+use crate::rounds;
 use crate::systems::System;
 
 pub(crate) const START: &str = "<!-- bench:zkport:start -->";
@@ -74,7 +75,27 @@ pub(crate) fn targets(res: &Results) -> Vec<(String, Option<bool>, String)> {
                     format!("within 10% of coord native ops/s (ratio >= {MIN_VS_NATIVE:.2})"),
                 ),
             ] {
+                let per_round = rounds::ratios(res, w, port, other, 32);
                 let v = match (res.find(w, port, 32), res.find(w, other, 32)) {
+                    // With rounds: the median of the per-round ratios (the
+                    // two sides of one round saw the same machine load).
+                    (Some(c), Some(o)) if !per_round.is_empty() => {
+                        let r = rounds::median(&per_round).unwrap_or(0.0);
+                        let each: Vec<String> =
+                            per_round.iter().map(|r| format!("{r:.2}")).collect();
+                        (
+                            Some(r >= min),
+                            format!(
+                                "median of {} per-round ratios {r:.2}x (rounds: {}; median rounds: \
+                                 coord-ZK {:.0}/s vs {} {:.0}/s)",
+                                per_round.len(),
+                                each.join(", "),
+                                c.ops_per_sec(),
+                                other.name(),
+                                o.ops_per_sec()
+                            ),
+                        )
+                    }
                     (Some(c), Some(o)) if o.ops_per_sec() > 0.0 => {
                         let r = c.ops_per_sec() / o.ops_per_sec();
                         (
@@ -149,10 +170,25 @@ pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
     );
 
     let _ = writeln!(s, "### Throughput and latency\n");
+    let with_rounds = !res.per_round.is_empty();
+    if with_rounds {
+        let _ = writeln!(
+            s,
+            "Writes and reads ran in rounds: each row is its median round (by ops/s; its \
+             latency and CPU are that round's), and the last column lists every round's ops/s \
+             in the order run.\n"
+        );
+    }
     let _ = writeln!(
         s,
-        "| workload | clients | system | ops | ops/s | p50 (us) | p99 (us) | server CPU/op (us) | client CPU/op (us) | coord-ZK/system ops/s | coord-ZK/system p50 |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| workload | clients | system | ops | ops/s | p50 (us) | p99 (us) | server CPU/op (us) | client CPU/op (us) | coord-ZK/system ops/s | coord-ZK/system p50 |{}\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|{}",
+        if with_rounds {
+            " ops/s per round |"
+        } else {
+            ""
+        },
+        if with_rounds { "---|" } else { "" },
     );
     for row in res
         .rows
@@ -181,16 +217,46 @@ pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
                     .map_or(("—".into(), "—".into()), |c| {
                         (format!("{:.1}", c.server_us), format!("{:.1}", c.client_us))
                     });
-                let _ = writeln!(s, "{} {cs} | {cc} | {ro} | {rp} |", row.summary_cells(x));
+                let _ = writeln!(
+                    s,
+                    "{} {cs} | {cc} | {ro} | {rp} |{}",
+                    row.summary_cells(x),
+                    round_cell(res, row, with_rounds)
+                );
             }
             Err(e) => {
-                let _ = writeln!(s, "{}", row.failed_cells(e, 7));
+                let _ = writeln!(
+                    s,
+                    "{}{}",
+                    row.failed_cells(e, 7),
+                    round_cell(res, row, with_rounds)
+                );
             }
         }
     }
 
     write_targets(&mut s, "issue 14", targets(res));
     s
+}
+
+/// The `ops/s per round` cell (with its trailing `|`), or nothing without
+/// rounds; a dash for a row that was not run in rounds (the lock handoff).
+fn round_cell(res: &Results, row: &crate::report::Row, with_rounds: bool) -> String {
+    if !with_rounds {
+        return String::new();
+    }
+    let cell = res
+        .per_round
+        .iter()
+        .find(|p| p.workload == row.workload && p.system == row.system && p.clients == row.clients)
+        .map_or("—".to_string(), |p| {
+            p.ops_per_sec
+                .iter()
+                .map(|o| o.map_or("failed".to_string(), |o| format!("{o:.0}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+    format!(" {cell} |")
 }
 
 #[cfg(test)]
@@ -244,6 +310,50 @@ mod tests {
                 none
             ]
         );
+    }
+
+    #[test]
+    fn with_rounds_a_target_is_judged_on_the_median_per_round_ratio() {
+        use crate::rounds::PerRound;
+        let per = |system, ops: [f64; 3]| PerRound {
+            workload: Workload::Write,
+            system,
+            clients: 32,
+            ops_per_sec: ops.iter().copied().map(Some).collect(),
+        };
+        // The median rows alone give 900/1000 = 0.90 (pass); the rounds'
+        // ratios are 0.80, 0.85, 1.00, so the median ratio 0.85 misses.
+        let res = Results {
+            rows: vec![
+                row(Workload::Write, System::Coord, 1000.0),
+                row(Workload::Write, System::CoordZk, 900.0),
+            ],
+            per_round: vec![
+                per(System::Coord, [1000.0, 1000.0, 900.0]),
+                per(System::CoordZk, [800.0, 850.0, 900.0]),
+            ],
+            ..Results::default()
+        };
+        let vs_native = &targets(&res)[1];
+        assert_eq!(vs_native.1, Some(false), "{}", vs_native.2);
+        assert!(vs_native.2.contains("0.80, 0.85, 1.00"), "{}", vs_native.2);
+        let meta = Meta {
+            date: String::new(),
+            command: String::new(),
+            versions: String::new(),
+            settings: String::new(),
+            machine: coord_cli::bench::MachineInfo {
+                nproc: 2,
+                kernel: String::new(),
+                cpu_model: String::new(),
+                data_fs: String::new(),
+            },
+            bounds: String::new(),
+            wall_secs: 0.0,
+            load: (String::new(), String::new()),
+        };
+        let md = to_markdown(&res, &meta);
+        assert!(md.contains("| 1000, 1000, 900 |"), "{md}");
     }
 
     #[test]
