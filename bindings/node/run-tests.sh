@@ -11,15 +11,11 @@ step() { printf '\n--> node: %s\n' "$*"; }
 step "npm dependencies"
 # --ignore-scripts: this package's own install script would build the addon
 # in release mode; the tests build it in debug below.
-if [ -f package-lock.json ]; then
-  # npm 11 leaves other platforms' optional packages of @napi-rs/cli's
-  # dependencies out of the lock and then refuses it in `npm ci`; fall back
-  # to an install that follows the lock without rewriting it.
-  npm ci --ignore-scripts --no-audit --no-fund ||
-    npm install --ignore-scripts --no-audit --no-fund --no-save
-else
-  npm install --ignore-scripts --no-audit --no-fund
-fi
+# Plain `npm ci`, no fallback: the committed lock must install as it is
+# (issue 17: a lock missing other platforms' optional packages made `npm ci`
+# refuse it, and a fallback to `npm install` hid that). After changing
+# package.json, refresh the lock with `npm install --package-lock-only`.
+npm ci --ignore-scripts --no-audit --no-fund
 
 step "build the addon (debug) and check the generated bindings for drift"
 saved=$(mktemp -d)
