@@ -18,6 +18,7 @@ use futures::StreamExt;
 
 mod cluster_cmd;
 mod serve_args;
+mod wrap_cmd;
 use serve_args::ServeArgs;
 
 #[derive(Parser, Debug)]
@@ -104,6 +105,53 @@ enum Command {
         #[command(subcommand)]
         action: cluster_cmd::ClusterCmd,
     },
+    /// Run a command while holding the lock at PATH, e.g.
+    /// `coord lock /locks/backup -- ./backup.sh`: waits for the lock, runs the
+    /// command with COORD_LOCK_TOKEN (the fencing token) and COORD_LOCK_PATH
+    /// in its environment, releases when it exits and exits with its code;
+    /// if the lock is lost meanwhile, stops the command (SIGTERM, then
+    /// SIGKILL after --kill-after) and exits 40.
+    Lock {
+        path: String,
+        /// Give up waiting for the lock after this long (e.g. 500ms, 10s,
+        /// 2m): exit 22.
+        #[arg(long, value_parser = wrap_cmd::parse_wait)]
+        timeout: Option<Duration>,
+        /// SIGTERM to SIGKILL, when the command must stop.
+        #[arg(long, value_parser = wrap_cmd::parse_wait, default_value = wrap_cmd::DEFAULT_KILL_AFTER)]
+        kill_after: Duration,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Run a command only while leading the election at PATH, e.g.
+    /// `coord elect /services/mailer --identity host1 -- ./mailer`: campaigns,
+    /// runs the command once leader (COORD_LEADER_TOKEN,
+    /// COORD_LEADER_IDENTITY, COORD_ELECTION_PATH in its environment),
+    /// resigns when it exits and exits with its code; stops it and exits 40
+    /// if leadership is lost. `--observe` prints `IDENTITY TOKEN` per leader
+    /// change (`-`: no leader) instead.
+    Elect {
+        path: String,
+        /// What the other candidates and observers see as this leader.
+        #[arg(long, required_unless_present = "observe")]
+        identity: Option<String>,
+        /// Print leader changes instead of campaigning.
+        #[arg(long, conflicts_with_all = ["identity", "timeout"])]
+        observe: bool,
+        /// With --observe: stop after this many lines.
+        #[arg(long, requires = "observe")]
+        count: Option<u64>,
+        /// Give up campaigning after this long: exit 22.
+        #[arg(long, value_parser = wrap_cmd::parse_wait)]
+        timeout: Option<Duration>,
+        /// SIGTERM to SIGKILL, when the command must stop.
+        #[arg(long, value_parser = wrap_cmd::parse_wait, default_value = wrap_cmd::DEFAULT_KILL_AFTER)]
+        kill_after: Duration,
+        /// The command and its arguments, after `--` (not with --observe).
+        #[arg(last = true, required_unless_present = "observe", value_name = "CMD")]
+        command: Vec<String>,
+    },
     /// Print events on a node (or its subtree), one per line, until interrupted.
     Watch {
         path: String,
@@ -182,6 +230,8 @@ fn exit_code(e: &Error) -> u8 {
         Error::BadArguments(_) => 17,
         Error::ConnectionLoss(_) | Error::OperationTimeout(_) => 20,
         Error::SessionExpired(_) => 21,
+        Error::LockTimeout(_) => 22,
+        Error::Cancelled(_) => 130,
         Error::Io(_) => 30,
         _ => 1,
     }
@@ -211,7 +261,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("coord: {e}");
             ExitCode::from(exit_code(&e))
@@ -219,10 +269,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+/// Runs the command; the exit code on success (0, or a wrapped command's).
+async fn run(cli: Cli) -> Result<u8, Error> {
     let command = match cli.command {
-        Command::Serve(args) => return serve(args.into_config()).await,
-        Command::Bench(args) => return bench(args).await,
+        Command::Serve(args) => return serve(args.into_config()).await.map(|()| 0),
+        Command::Bench(args) => return bench(args).await.map(|()| 0),
         other => other,
     };
     let client = Client::builder()
@@ -231,24 +282,51 @@ async fn run(cli: Cli) -> Result<(), Error> {
         .connect()
         .await?;
     let result = match command {
-        Command::Cluster { action } => {
-            cluster_cmd::run(
-                &client,
-                action,
-                Duration::from_millis(cli.session_timeout_ms),
-            )
-            .await
+        Command::Cluster { action } => cluster_cmd::run(
+            &client,
+            action,
+            Duration::from_millis(cli.session_timeout_ms),
+        )
+        .await
+        .map(|()| 0),
+        Command::Lock {
+            path,
+            timeout,
+            kill_after,
+            command,
+        } => wrap_cmd::lock(&client, &path, timeout, kill_after, &command).await,
+        Command::Elect {
+            path,
+            observe: true,
+            count,
+            ..
+        } => wrap_cmd::observe(&client, &path, count).await,
+        Command::Elect {
+            path,
+            identity,
+            timeout,
+            kill_after,
+            command,
+            ..
+        } => {
+            let identity = identity.unwrap_or_default();
+            wrap_cmd::elect(&client, &path, &identity, timeout, kill_after, &command).await
         }
-        command => verb(&client, command).await,
+        command => verb(&client, command).await.map(|()| 0),
     };
     let closed = client.close().await;
-    result.and(closed)
+    let code = result?;
+    closed.map(|()| code)
 }
 
 async fn verb(client: &Client, command: Command) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Serve(_) | Command::Bench(_) | Command::Cluster { .. } => {
+        Command::Serve(_)
+        | Command::Bench(_)
+        | Command::Cluster { .. }
+        | Command::Lock { .. }
+        | Command::Elect { .. } => {
             unreachable!("handled in run")
         }
         Command::Create {
