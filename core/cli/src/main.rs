@@ -4,20 +4,20 @@
 //! Exit codes: 0 success; 2 bad usage; otherwise the error's kind (see
 //! `exit_code`), so scripts can tell "no such node" from "server down".
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+use coord_client::CreateMode;
 use coord_client::Error;
-use coord_client::client::{Client, WatchMode};
-use coord_client::{CreateMode, Stat};
+use coord_client::client::Client;
 use coord_server::server::{Server, ServerConfig};
-use futures::StreamExt;
 
+mod bench_cmd;
 mod cluster_cmd;
 mod serve_args;
+mod verbs;
 mod wrap_cmd;
 use serve_args::ServeArgs;
 
@@ -44,6 +44,15 @@ struct Cli {
         default_value_t = 10_000
     )]
     session_timeout_ms: u64,
+    /// Most bytes `create`/`set` read from --file or standard input (the
+    /// server's --max-data-bytes still applies).
+    #[arg(
+        long,
+        global = true,
+        env = "COORD_MAX_VALUE_BYTES",
+        default_value_t = verbs::DEFAULT_MAX_VALUE_BYTES
+    )]
+    max_value_bytes: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,12 +62,17 @@ enum Command {
     /// Run a server: the durable single-node default, or a cluster member
     /// (--id, --peer-listen, --cluster).
     Serve(Box<ServeArgs>),
-    /// Create a node; prints the created path.
+    /// Create a node; prints the created path. The value is an argument, a
+    /// file (`--file F`) or standard input (`--file -`), e.g.
+    /// `coord create /config/app --file app.json --parents`.
     Create {
         /// Path (for --sequential, the prefix).
         path: String,
         /// Data (UTF-8), default empty.
         data: Option<String>,
+        /// Read the data from this file (`-`: standard input), any bytes.
+        #[arg(long, conflicts_with = "data")]
+        file: Option<PathBuf>,
         /// Delete the node when this command's session ends.
         #[arg(long)]
         ephemeral: bool,
@@ -75,17 +89,32 @@ enum Command {
         #[arg(long)]
         parents: bool,
     },
-    /// Print a node's data.
-    Get { path: String },
-    /// Replace a node's data.
+    /// Print a node's data: the raw bytes (a newline is added only on a
+    /// terminal), `--hex`, or `--json` with the stat, e.g.
+    /// `coord get /config/app > app.json`.
+    Get {
+        path: String,
+        /// Print the data as lowercase hex.
+        #[arg(long, conflicts_with = "json")]
+        hex: bool,
+        /// Print `{"path", "data" (text, or null if not UTF-8), "data_hex", "stat"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a node's data, from an argument, a file or standard input,
+    /// e.g. `coord set /config/app --file app.json --version 3`.
     Set {
         path: String,
-        data: String,
+        /// Data (UTF-8).
+        data: Option<String>,
+        /// Read the data from this file (`-`: standard input), any bytes.
+        #[arg(long, conflicts_with = "data")]
+        file: Option<PathBuf>,
         /// Only if the node is at this version.
         #[arg(long)]
         version: Option<i32>,
     },
-    /// Delete a node.
+    /// Delete a node, e.g. `coord delete /config/app --version 3`.
     Delete {
         path: String,
         /// Only if the node is at this version.
@@ -93,13 +122,28 @@ enum Command {
         version: Option<i32>,
     },
     /// List children in name order, one per line (read in pages, so a
-    /// directory of any size is listed).
-    Ls { path: String },
-    /// Print a node's metadata.
-    Stat { path: String },
+    /// directory of any size is listed), e.g. `coord ls / --recursive`.
+    Ls {
+        path: String,
+        /// Every descendant's full path, depth first.
+        #[arg(long)]
+        recursive: bool,
+        /// One JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the subtree under a path, indented by depth, e.g. `coord tree /config`.
+    Tree { path: String },
+    /// Print a node's metadata (times in ISO 8601, UTC), e.g. `coord stat /config --json`.
+    Stat {
+        path: String,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure the machine's floor and coord's create/set/get; print a table
     /// (with --soak: the soak under abusive clients instead).
-    Bench(BenchArgs),
+    Bench(Box<bench_cmd::BenchArgs>),
     /// Cluster membership: status, add, remove.
     Cluster {
         #[command(subcommand)]
@@ -164,59 +208,6 @@ enum Command {
     },
 }
 
-#[derive(Args, Debug)]
-struct BenchArgs {
-    /// Measure these servers instead of an embedded one.
-    #[arg(long = "against")]
-    against: Option<String>,
-    /// Where fsync is measured and the embedded server keeps its data.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Measured window of each workload, ms.
-    #[arg(long, default_value_t = 3000)]
-    duration_ms: u64,
-    /// Unrecorded warm-up before each workload, ms.
-    #[arg(long, default_value_t = 300)]
-    warmup_ms: u64,
-    /// Most measured operations per workload.
-    #[arg(long, default_value_t = 1_000_000)]
-    max_ops: u64,
-    /// Concurrent client counts, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,32")]
-    clients: Vec<usize>,
-    /// Also write the table into this BENCHMARKS.md (between its markers).
-    #[arg(long)]
-    markdown_out: Option<PathBuf>,
-    /// Run the soak instead, e.g. `30s`, `10m`: a baseline and an abused
-    /// phase of half each, against `coord serve` child processes.
-    #[arg(long, value_name = "DURATION", value_parser = coord_cli::bench::soak::parse_duration)]
-    soak: Option<Duration>,
-    /// Seed of the soak's random choices (default: from the clock).
-    #[arg(long, requires = "soak")]
-    seed: Option<u64>,
-    /// A `coord serve` flag for the soak's servers, repeatable, e.g.
-    /// `--serve-arg=--max-outbound-bytes=1048576`.
-    #[arg(long = "serve-arg", requires = "soak", allow_hyphen_values = true)]
-    serve_args: Vec<String>,
-    /// Run the soak's abusers at nice 19, as if their client-side work ran on
-    /// other machines (the report says which).
-    #[arg(long, requires = "soak")]
-    soak_nice_abusers: bool,
-    /// Only these abusers in the abused phase, by letter (a silent, b
-    /// garbage, c stalled readers, d watch flood, e SetWatches, f empty
-    /// multi, g 1 MiB writes, h wide directory, i session churn), e.g. `h`.
-    #[arg(long, requires = "soak", value_parser = abuser_letters)]
-    soak_abusers: Option<String>,
-}
-
-/// The soak's `--serve-arg`s read as `coord serve` reads them, so that the
-/// RSS bound sees the settings the children run with.
-#[derive(Parser, Debug)]
-struct SoakServeFlags {
-    #[command(flatten)]
-    serve: ServeArgs,
-}
-
 /// Process exit code for an error kind. Stable: scripts depend on it.
 fn exit_code(e: &Error) -> u8 {
     match e {
@@ -273,7 +264,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<u8, Error> {
     let command = match cli.command {
         Command::Serve(args) => return serve(args.into_config()).await.map(|()| 0),
-        Command::Bench(args) => return bench(args).await.map(|()| 0),
+        Command::Bench(args) => return bench_cmd::bench(*args).await.map(|()| 0),
         other => other,
     };
     let client = Client::builder()
@@ -312,15 +303,16 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             let identity = identity.unwrap_or_default();
             wrap_cmd::elect(&client, &path, &identity, timeout, kill_after, &command).await
         }
-        command => verb(&client, command).await.map(|()| 0),
+        command => verb(&client, command, cli.max_value_bytes)
+            .await
+            .map(|()| 0),
     };
     let closed = client.close().await;
     let code = result?;
     closed.map(|()| code)
 }
 
-async fn verb(client: &Client, command: Command) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
+async fn verb(client: &Client, command: Command, max_value: u64) -> Result<(), Error> {
     match command {
         Command::Serve(_)
         | Command::Bench(_)
@@ -332,156 +324,57 @@ async fn verb(client: &Client, command: Command) -> Result<(), Error> {
         Command::Create {
             path,
             data,
+            file,
             ephemeral,
             sequential,
             container,
             ttl_ms,
             parents,
         } => {
-            let mode = CreateMode::from_flags(ephemeral, sequential, container, ttl_ms)?;
-            let data = data.unwrap_or_default().into_bytes();
-            let created = if parents {
-                client.create_parents(&path, data, mode).await?
-            } else {
-                client.create(&path, data, mode).await?
+            let create = verbs::Create {
+                path,
+                value: verbs::ValueSource { data, file },
+                mode: CreateMode::from_flags(ephemeral, sequential, container, ttl_ms)?,
+                parents,
             };
-            writeln!(out, "{created}")?;
+            verbs::create(client, create, max_value).await
         }
-        Command::Get { path } => {
-            let (data, _) = client.get(&path).await?;
-            out.write_all(&data)?;
-            writeln!(out)?;
+        Command::Get { path, hex, json } => {
+            let format = match (hex, json) {
+                (true, _) => verbs::DataFormat::Hex,
+                (_, true) => verbs::DataFormat::Json,
+                _ => verbs::DataFormat::Raw,
+            };
+            verbs::get(client, &path, format).await
         }
         Command::Set {
             path,
             data,
+            file,
             version,
         } => {
-            client.set(&path, data.into_bytes(), version).await?;
+            verbs::set(
+                client,
+                &path,
+                verbs::ValueSource { data, file },
+                version,
+                max_value,
+            )
+            .await
         }
-        Command::Delete { path, version } => client.delete(&path, version).await?,
-        Command::Ls { path } => {
-            // Page by page, printed as read: any directory size, little memory.
-            // Each page comes from one state; a child created or deleted
-            // meanwhile may or may not be printed (see `Client::children`).
-            let mut cursor: Option<String> = None;
-            loop {
-                let page = client.children_page(&path, cursor.as_deref(), None).await?;
-                for child in &page.names {
-                    writeln!(out, "{child}")?;
-                }
-                match page.next_start_after() {
-                    Some(last) => cursor = Some(last.to_string()),
-                    None => break,
-                }
-            }
-        }
-        Command::Stat { path } => match client.exists(&path).await? {
-            Some(stat) => print_stat(&mut out, &stat)?,
-            None => return Err(Error::NoNode(path)),
-        },
+        Command::Delete { path, version } => client.delete(&path, version).await,
+        Command::Ls {
+            path,
+            recursive,
+            json,
+        } => verbs::ls(client, &path, recursive, json).await,
+        Command::Tree { path } => verbs::tree(client, &path).await,
+        Command::Stat { path, json } => verbs::stat(client, &path, json).await,
         Command::Watch {
             path,
             recursive,
             count,
-        } => {
-            let mode = if recursive {
-                WatchMode::PersistentRecursive
-            } else {
-                WatchMode::Persistent
-            };
-            let mut events = client.watch(&path, mode).await?;
-            let mut seen = 0u64;
-            loop {
-                let next = tokio::select! {
-                    e = events.next() => e,
-                    _ = tokio::signal::ctrl_c() => None,
-                };
-                let Some(event) = next else { break };
-                let event = event?;
-                writeln!(out, "{:?} {} {}", event.kind, event.path, event.zxid)?;
-                out.flush()?;
-                seen += 1;
-                if count.is_some_and(|c| seen >= c) {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn print_stat(out: &mut impl Write, s: &Stat) -> std::io::Result<()> {
-    writeln!(out, "czxid: {}", s.czxid)?;
-    writeln!(out, "mzxid: {}", s.mzxid)?;
-    writeln!(out, "pzxid: {}", s.pzxid)?;
-    writeln!(out, "ctime: {}", s.ctime)?;
-    writeln!(out, "mtime: {}", s.mtime)?;
-    writeln!(out, "version: {}", s.version)?;
-    writeln!(out, "cversion: {}", s.cversion)?;
-    writeln!(out, "ephemeral_owner: {:#x}", s.ephemeral_owner)?;
-    writeln!(out, "data_length: {}", s.data_length)?;
-    writeln!(out, "num_children: {}", s.num_children)
-}
-
-async fn bench(args: BenchArgs) -> Result<(), Error> {
-    if let Some(duration) = args.soak {
-        return soak(args, duration).await;
-    }
-    let opts = coord_cli::bench::BenchOptions {
-        servers: args.against,
-        data_dir: args.data_dir,
-        duration: Duration::from_millis(args.duration_ms),
-        warmup: Duration::from_millis(args.warmup_ms),
-        max_ops: args.max_ops,
-        clients: args.clients,
-        markdown_out: args.markdown_out,
-        command: None,
-    };
-    let report = coord_cli::bench::run(opts).await?;
-    println!("{}", report.to_markdown());
-    Ok(())
-}
-
-/// `--soak-abusers`: checked while parsing, read in [`soak`].
-fn abuser_letters(s: &str) -> Result<String, String> {
-    coord_cli::bench::soak::parse_abusers(s).map(|_| s.to_string())
-}
-
-async fn soak(args: BenchArgs, duration: Duration) -> Result<(), Error> {
-    let flags = std::iter::once("serve".to_string()).chain(args.serve_args.iter().cloned());
-    let serve = SoakServeFlags::try_parse_from(flags)
-        .map_err(|e| Error::BadArguments(format!("--serve-arg: {e}")))?
-        .serve;
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_secs())
-    });
-    let opts = coord_cli::bench::soak::SoakOptions {
-        duration,
-        seed,
-        server_exe: std::env::current_exe()?,
-        serve_args: args.serve_args,
-        server_config: serve.into_config(),
-        data_dir: args.data_dir,
-        markdown_out: args.markdown_out,
-        command: None,
-        nice_abusers: args.soak_nice_abusers,
-        abusers: match &args.soak_abusers {
-            Some(letters) => {
-                coord_cli::bench::soak::parse_abusers(letters).map_err(Error::BadArguments)?
-            }
-            None => Vec::new(),
-        },
-    };
-    let report = coord_cli::bench::soak::run(opts).await?;
-    println!("{}", report.to_markdown());
-    match report.lost() {
-        0 => Ok(()),
-        lost => Err(Error::Internal(format!(
-            "{lost} acknowledged writes were lost across kill -9"
-        ))),
+        } => verbs::watch(client, &path, recursive, count).await,
     }
 }
 
