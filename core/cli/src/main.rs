@@ -397,6 +397,9 @@ async fn serve(cfg: ServerConfig) -> Result<(), Error> {
         // Before the "serving on" line, which scripts wait for.
         eprintln!("coord: zookeeper protocol on {zk}");
     }
+    if let Some(http) = server.http_addr() {
+        eprintln!("coord: http on {http}");
+    }
     eprintln!("coord: serving on {}", server.local_addr());
     let failure = tokio::select! {
         _ = wait_for_signal() => None,

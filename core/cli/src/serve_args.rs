@@ -138,6 +138,10 @@ pub(crate) struct ServeArgs {
     cluster: ClusterArgs,
     #[command(flatten)]
     zookeeper: ZkArgs,
+    /// Serve /metrics (Prometheus text), /health and /ready on this address
+    /// (HTTP); off unless set.
+    #[arg(long, env = "COORD_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
 }
 
 /// Membership of a cluster and the peer network (see README).
@@ -344,6 +348,7 @@ impl ServeArgs {
         self.hardening.apply(&mut cfg);
         self.cluster.apply(&mut cfg);
         self.zookeeper.apply(&mut cfg);
+        cfg.http_listen = self.http_listen;
         cfg
     }
 }

@@ -70,15 +70,34 @@ pub(crate) enum Job {
 }
 
 /// Counters the writer keeps, for tests and metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct WriterStats {
     /// `fdatasync` calls that made records durable.
     pub(crate) fsyncs: AtomicU64,
+    /// Seconds each of those took.
+    pub(crate) fsync_seconds: prometheus_client::metrics::histogram::Histogram,
+    /// Appended entries each of those made durable (group commit).
+    pub(crate) batch_entries: prometheus_client::metrics::histogram::Histogram,
     /// Syncs after extending the zero-filled space (rare: one per
     /// `PREALLOCATE_BYTES` of log).
     pub(crate) prealloc_syncs: AtomicU64,
     /// Completed compactions.
     pub(crate) compactions: AtomicU64,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+        WriterStats {
+            fsyncs: AtomicU64::new(0),
+            // 20 us to ~5 s.
+            fsync_seconds: Histogram::new(exponential_buckets(20e-6, 2.0, 19)),
+            // 1 to 4096 entries.
+            batch_entries: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            prealloc_syncs: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
+        }
+    }
 }
 
 /// A cloneable handle for queueing jobs to the writer thread. The thread exits once
@@ -293,10 +312,12 @@ impl Writer {
     fn flush(&mut self, batch: &mut Batch, force: bool) {
         let need_sync = force || !batch.waiting.is_empty();
         let mut res = Ok(());
+        let mut entries = 0;
         if !batch.buf.is_empty() {
             res = self.write_at_end(&batch.buf);
             batch.buf.clear();
             let appends = std::mem::take(&mut batch.appends);
+            entries = appends.iter().map(|(_, at)| at.len()).sum::<usize>();
             if res.is_ok() && !appends.is_empty() {
                 // Readable from the file from now on (fsynced or not).
                 let mut mem = lock(&self.mem);
@@ -306,7 +327,12 @@ impl Writer {
             }
         }
         if res.is_ok() && need_sync {
+            let started = std::time::Instant::now();
             res = self.file.sync_data();
+            self.stats
+                .fsync_seconds
+                .observe(started.elapsed().as_secs_f64());
+            self.stats.batch_entries.observe(entries as f64);
             self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
             if res.is_ok() {
                 // Before any callback: an acknowledged record has a marker after it.

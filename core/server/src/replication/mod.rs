@@ -51,6 +51,7 @@ pub use network::{NetworkFactory, PeerClient};
 pub use replica::{DEFAULT_SNAPSHOT_LOG_BYTES, Replica, ReplicationConfig};
 pub use router::{Router, RouterNetwork, RouterPeer};
 pub use sm_store::{ApplyObserver, DEFAULT_SNAPSHOT_RETRY, NoopObserver, SmStore};
+pub(crate) use snapshot_dir::newest_snapshot_file;
 
 use crate::state_machine::{BatchOutcome, CommandBatch};
 

@@ -566,6 +566,18 @@ impl Replica {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The log writer's histograms: fsync seconds and entries per fsync
+    /// (shared handles: registering them exports the live figures).
+    pub(crate) fn log_histograms(
+        &self,
+    ) -> (
+        prometheus_client::metrics::histogram::Histogram,
+        prometheus_client::metrics::histogram::Histogram,
+    ) {
+        let stats = self.log.stats();
+        (stats.fsync_seconds.clone(), stats.batch_entries.clone())
+    }
+
     /// The state-machine store.
     #[cfg(test)]
     pub(crate) fn sm_store(&self) -> &SmStore {

@@ -27,6 +27,17 @@ pub(crate) fn list(dir: &Path) -> io::Result<Vec<SnapFile>> {
     Ok(found)
 }
 
+/// The newest finished snapshot file under a data dir (by modification
+/// time), for monitoring; `None` when there is none or the dir cannot be read.
+pub(crate) fn newest_snapshot_file(data_dir: &Path) -> Option<PathBuf> {
+    snap_paths(&data_dir.join("snapshots"))
+        .ok()?
+        .into_iter()
+        .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+}
+
 /// Paths of the finished snapshot files in `dir`.
 fn snap_paths(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();

@@ -148,6 +148,10 @@ pub struct ServerConfig {
     /// there speak ZooKeeper's protocol (3.5-3.9) onto the same tree,
     /// sessions and watches as the native port.
     pub zk_listen: Option<SocketAddr>,
+    /// Address of the HTTP port (`--http-listen`, `COORD_HTTP_LISTEN`):
+    /// `/metrics` (Prometheus), `/health`, `/ready`; `None` (the default):
+    /// no HTTP port, and no request metrics are recorded.
+    pub http_listen: Option<SocketAddr>,
     /// Largest packet a ZooKeeper client may send, ZooKeeper's
     /// `jute.maxbuffer` (`--zk-max-packet-bytes`, `COORD_ZK_MAX_PACKET_BYTES`);
     /// 4 KiB ..= 1 GiB, default 1 MiB. A larger one closes that connection
@@ -205,6 +209,7 @@ impl ServerConfig {
             heartbeat: Duration::from_millis(50),
             election_timeout: Duration::from_millis(150),
             zk_listen: None,
+            http_listen: None,
             zk_max_packet_bytes: DEFAULT_ZK_MAX_PACKET_BYTES,
             peer_socket: None,
             peer_dial: None,

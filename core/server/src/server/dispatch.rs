@@ -15,10 +15,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::metrics::OpKind;
 use super::outbound::ConnSink;
 use super::{Shared, shutting_down_error, watch_requests};
 use crate::config::Limits;
@@ -49,6 +50,18 @@ pub(crate) enum WriteKind {
     CloseSession,
 }
 
+impl WriteKind {
+    fn op_kind(self) -> OpKind {
+        match self {
+            WriteKind::Create(_) => OpKind::Create,
+            WriteKind::Delete => OpKind::Delete,
+            WriteKind::SetData => OpKind::SetData,
+            WriteKind::Multi => OpKind::Multi,
+            WriteKind::CloseSession => OpKind::CloseSession,
+        }
+    }
+}
+
 /// A request admitted by the reader, answered by the responder in order.
 pub(crate) enum Pending {
     /// Already answered (a pre-check failed).
@@ -58,9 +71,16 @@ pub(crate) enum Pending {
         xid: u64,
         kind: WriteKind,
         outcome: WriteFuture,
+        /// When it arrived, for `/metrics` (`None`: not measured).
+        started: Option<Instant>,
     },
     /// Runs when its turn comes, after every earlier request was answered.
-    Read { xid: u64, min_zxid: u64, op: Req },
+    Read {
+        xid: u64,
+        min_zxid: u64,
+        op: Req,
+        started: Option<Instant>,
+    },
     /// Answered at its turn by the connection's own protocol (a ZooKeeper
     /// request with no native twin): the frame to send, already encoded,
     /// and whether the connection closes after it.
@@ -156,6 +176,7 @@ pub(crate) async fn admit(
     session: u64,
     request: proto::Request,
 ) -> Result<Pending, Error> {
+    let started = shared.metrics.start();
     let xid = request.xid;
     let Some(op) = request.op else {
         return Err(Error::Protocol(format!(
@@ -189,6 +210,7 @@ pub(crate) async fn admit(
                 xid,
                 min_zxid: request.min_zxid,
                 op: other,
+                started,
             });
         }
     };
@@ -219,6 +241,7 @@ pub(crate) async fn admit(
             xid,
             kind,
             outcome: fut,
+            started,
         }),
         Err(e) => Ok(Pending::Ready(error_response(
             xid,
@@ -263,8 +286,14 @@ pub(crate) async fn complete(
             sink.send_frame(frame);
             close
         }
-        Pending::Write { xid, kind, outcome } => {
+        Pending::Write {
+            xid,
+            kind,
+            outcome,
+            started,
+        } => {
             let outcome = outcome.await;
+            shared.metrics.observe(kind.op_kind(), started);
             if let Err(Error::ConnectionLoss(why)) = &outcome {
                 // A forwarded write whose fate is unknown (the leader went
                 // away, or refused it after later writes of the session were
@@ -280,8 +309,15 @@ pub(crate) async fn complete(
             sink.send_response(write_response(shared, xid, kind, outcome));
             close
         }
-        Pending::Read { xid, min_zxid, op } => {
+        Pending::Read {
+            xid,
+            min_zxid,
+            op,
+            started,
+        } => {
+            let kind = OpKind::of(&op);
             read_response(shared, conn, session, xid, min_zxid, op, sink).await;
+            shared.metrics.observe(kind, started);
             false
         }
     }

@@ -23,7 +23,9 @@ mod dispatch;
 mod forward;
 mod handshake;
 mod housekeeping;
+mod http;
 mod in_touch;
+mod metrics;
 mod node_id;
 mod outbound;
 mod removal;
@@ -57,6 +59,7 @@ use sessions::SessionManager;
 pub struct Server {
     local_addr: SocketAddr,
     zk_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     shutdown_tx: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<JoinSet<()>>,
@@ -113,6 +116,8 @@ pub(crate) struct Shared {
     pub(crate) zk_stats: Arc<zk::ZkStats>,
     /// Where the ZooKeeper port listens, once bound.
     pub(crate) zk_addr: Option<SocketAddr>,
+    /// Request latencies for `/metrics` (recorded only with an HTTP port).
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl Shared {
@@ -300,6 +305,14 @@ impl Server {
             Some(l) => Some(l.local_addr()?),
             None => None,
         };
+        let http_listener = match cfg.http_listen {
+            Some(addr) => Some(http::bind(addr).await?),
+            None => None,
+        };
+        let http_addr = match &http_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         rcfg.client_addr = local_addr.to_string();
         let directory = crate::replication::peer::Directory::default();
         let contact = crate::replication::peer::Contact::default();
@@ -368,7 +381,12 @@ impl Server {
             own_member,
             zk_stats: Default::default(),
             zk_addr,
+            metrics: metrics::Metrics::new(http_listener.is_some()),
         });
+        if let Some(listener) = http_listener {
+            info!(addr = ?http_addr, "serving /metrics, /health and /ready over HTTP");
+            tokio::spawn(http::serve(listener, shared.clone(), shutdown_rx.clone()));
+        }
         let peers = peer.map(|p| p.serve(&shared, shutdown_rx.clone()));
         if let Some(addr) = zk_addr {
             info!(%addr, "accepting ZooKeeper clients");
@@ -396,6 +414,7 @@ impl Server {
         Ok(Server {
             local_addr,
             zk_addr,
+            http_addr,
             shared,
             shutdown_tx,
             accept,
@@ -447,6 +466,11 @@ impl Server {
     /// [`ServerConfig::zk_listen`] is set.
     pub fn zk_addr(&self) -> Option<SocketAddr> {
         self.zk_addr
+    }
+
+    /// Where the HTTP port (`/metrics`, `/health`, `/ready`) listens, if on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Watch registrations currently held by this server (all kinds).
