@@ -16,6 +16,7 @@ use coord_server::server::{Server, ServerConfig};
 
 mod bench_cmd;
 mod cluster_cmd;
+mod locks_cmd;
 mod serve_args;
 mod verbs;
 mod wrap_cmd;
@@ -165,8 +166,20 @@ enum Command {
     /// in its environment, releases when it exits and exits with its code;
     /// if the lock is lost meanwhile, stops the command (SIGTERM, then
     /// SIGKILL after --kill-after) and exits 40.
+    ///
+    /// `coord lock break PATH [--yes]` instead removes the holder's node:
+    /// its lost signal fires, its guarded writes fail, and the next waiter
+    /// gets the lock with a higher token (asks first unless --yes).
     Lock {
+        /// The lock's path (or `break`, then the path).
+        #[arg(value_name = "PATH")]
         path: String,
+        /// With `break`: the lock's path.
+        #[arg(value_name = "BREAK_PATH")]
+        break_path: Option<String>,
+        /// With `break`: do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
         /// Give up waiting for the lock after this long (e.g. 500ms, 10s,
         /// 2m): exit 22.
         #[arg(long, value_parser = wrap_cmd::parse_wait)]
@@ -175,8 +188,32 @@ enum Command {
         #[arg(long, value_parser = wrap_cmd::parse_wait, default_value = wrap_cmd::DEFAULT_KILL_AFTER)]
         kill_after: Duration,
         /// The command and its arguments, after `--`.
-        #[arg(last = true, required = true, value_name = "CMD")]
+        #[arg(
+            last = true,
+            required_unless_present = "break_path",
+            value_name = "CMD"
+        )]
         command: Vec<String>,
+    },
+    /// List every lock (and read-write lock) under PATH: holders, then
+    /// waiters in line, with session, fencing token and how long, e.g.
+    /// `coord locks /locks --json`.
+    Locks {
+        #[arg(default_value = "/")]
+        path: String,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the election at PATH (or every one under it): the leader's
+    /// identity, since when, its token, and the candidates in line, e.g.
+    /// `coord elections /services/mailer`.
+    Elections {
+        #[arg(default_value = "/")]
+        path: String,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a command only while leading the election at PATH, e.g.
     /// `coord elect /services/mailer --identity host1 -- ./mailer`: campaigns,
@@ -296,10 +333,30 @@ async fn run(cli: Cli) -> Result<u8, Error> {
         .map(|()| 0),
         Command::Lock {
             path,
+            break_path: Some(target),
+            yes,
+            ..
+        } if path == "break" => locks_cmd::break_lock(&client, &target, yes)
+            .await
+            .map(|()| 0),
+        Command::Lock {
+            break_path: Some(extra),
+            ..
+        } => Err(Error::BadArguments(format!(
+            "lock: unexpected argument `{extra}` (the command goes after `--`; \
+             `coord lock break PATH` breaks a lock)"
+        ))),
+        Command::Lock {
+            path,
             timeout,
             kill_after,
             command,
+            ..
         } => wrap_cmd::lock(&client, &path, timeout, kill_after, &command).await,
+        Command::Locks { path, json } => locks_cmd::locks(&client, &path, json).await.map(|()| 0),
+        Command::Elections { path, json } => {
+            locks_cmd::elections(&client, &path, json).await.map(|()| 0)
+        }
         Command::Elect {
             path,
             observe: true,
@@ -332,6 +389,8 @@ async fn verb(client: &Client, command: Command, max_value: u64) -> Result<(), E
         | Command::Bench(_)
         | Command::Cluster { .. }
         | Command::Lock { .. }
+        | Command::Locks { .. }
+        | Command::Elections { .. }
         | Command::Elect { .. } => {
             unreachable!("handled in run")
         }

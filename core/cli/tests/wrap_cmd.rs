@@ -261,3 +261,143 @@ fn a_command_dies_with_a_killed_coord_and_the_next_leader_takes_over() {
     b.kill().unwrap();
     b.wait().unwrap();
 }
+
+#[test]
+fn locks_lists_holder_and_waiters_and_break_hands_the_lock_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(&dir.path().join("data"), &[]);
+    let addr = server.addr();
+    let flag = dir.path().join("holding");
+    let hold = format!("touch {}; while true; do sleep 0.05; done", flag.display());
+    let mut holder = coord_bg(
+        addr,
+        &[
+            "lock",
+            "/locks/a",
+            "--kill-after",
+            "300ms",
+            "--",
+            "sh",
+            "-c",
+            &hold,
+        ],
+    );
+    wait_until(Duration::from_secs(30), "holder runs", || flag.exists());
+    let mut waiter = coord_bg(
+        addr,
+        &[
+            "lock",
+            "/locks/a",
+            "--",
+            "sh",
+            "-c",
+            "echo $COORD_LOCK_TOKEN",
+        ],
+    );
+    let listed = || -> serde_json::Value {
+        let out = coord(addr, &["locks", "/locks", "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    wait_until(Duration::from_secs(30), "the waiter is in line", || {
+        listed()[0]["waiters"]
+            .as_array()
+            .is_some_and(|w| w.len() == 1)
+    });
+    let v = listed();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0]["path"], "/locks/a");
+    let held_token = v[0]["holders"][0]["token"].as_u64().unwrap();
+    assert!(
+        v[0]["holders"][0]["session"]
+            .as_str()
+            .unwrap()
+            .starts_with("0x")
+    );
+    assert_eq!(v[0]["holders"][0]["kind"], "exclusive");
+    let text = String::from_utf8(coord(addr, &["locks", "/locks"]).stdout).unwrap();
+    assert!(text.starts_with("/locks/a\n  held by  owner="), "{text}");
+    assert!(text.contains("\n  waiter 1 owner="), "{text}");
+    // Without --yes and without a terminal nothing is broken.
+    let refused = coord(addr, &["lock", "break", "/locks/a"]);
+    assert_eq!(refused.status.code(), Some(17), "{refused:?}");
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "broken without confirmation"
+    );
+    let broke = coord(addr, &["lock", "break", "/locks/a", "--yes"]);
+    assert!(broke.status.success(), "{broke:?}");
+    assert!(String::from_utf8_lossy(&broke.stdout).starts_with("broke /locks/a/"));
+    wait_until(Duration::from_secs(30), "holder and waiter finish", || {
+        holder.try_wait().unwrap().is_some() && waiter.try_wait().unwrap().is_some()
+    });
+    assert_eq!(holder.wait().unwrap().code(), Some(40));
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let next: u64 = lines(&out.stdout)[0].parse().unwrap();
+    assert!(
+        next > held_token,
+        "the next holder's token {next} is above {held_token}"
+    );
+    let nobody = coord(addr, &["lock", "break", "/locks/a", "--yes"]);
+    assert_eq!(nobody.status.code(), Some(10), "{nobody:?}");
+}
+
+#[test]
+fn elections_shows_the_leader_and_the_candidates_in_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(&dir.path().join("data"), &[]);
+    let addr = server.addr();
+    let spin = "while true; do sleep 0.05; done";
+    let shown = || -> serde_json::Value {
+        let out = coord(addr, &["elections", "/svc", "--json"]);
+        assert!(out.status.success(), "{out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    coord(addr, &["create", "/svc"]);
+    let mut a = coord_bg(
+        addr,
+        &[
+            "elect",
+            "/svc",
+            "--identity",
+            "host-a",
+            "--",
+            "sh",
+            "-c",
+            spin,
+        ],
+    );
+    wait_until(Duration::from_secs(30), "a leads", || {
+        shown()[0]["leader"]["identity"] == "host-a"
+    });
+    let mut b = coord_bg(
+        addr,
+        &[
+            "elect",
+            "/svc",
+            "--identity",
+            "host-b",
+            "--",
+            "sh",
+            "-c",
+            spin,
+        ],
+    );
+    wait_until(Duration::from_secs(30), "b is a candidate", || {
+        shown()[0]["candidates"]
+            .as_array()
+            .is_some_and(|c| c.len() == 1)
+    });
+    let v = shown();
+    assert_eq!(v[0]["path"], "/svc");
+    assert_eq!(v[0]["leader"]["identity"], "host-a");
+    assert_eq!(v[0]["candidates"][0]["identity"], "host-b");
+    let text = String::from_utf8(coord(addr, &["elections", "/svc"]).stdout).unwrap();
+    assert!(text.contains("  leader      host-a owner="), "{text}");
+    assert!(text.contains("  candidate 1 host-b owner="), "{text}");
+    for c in [&mut a, &mut b] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+}

@@ -21,6 +21,7 @@
 //! before ours, so it is either listed or gone by the end of the listing,
 //! and one that is gone is no longer ahead.
 
+pub mod info;
 pub mod line;
 pub mod lock;
 pub mod multilock;
@@ -28,6 +29,7 @@ pub mod rwlock;
 pub mod semaphore;
 pub mod sequence;
 
+pub use info::{Contender, LockInfo};
 pub use lock::{Lock, LockKind};
 pub use multilock::MultiLock;
 pub use rwlock::RwLock;
