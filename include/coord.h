@@ -114,6 +114,8 @@ enum coord_result
   COORD_RESULT_LOCK_LOST = 201,
   // The caller does not hold the lock.
   COORD_RESULT_NOT_HELD = 202,
+  // A write would take a subtree over its quota.
+  COORD_RESULT_QUOTA_EXCEEDED = 125,
   // ABI: a required pointer argument was NULL.
   COORD_RESULT_NULL_PARAMETER = 1000,
   // ABI: the library panicked; the call had no effect it could vouch for.

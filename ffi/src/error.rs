@@ -83,6 +83,8 @@ pub enum coord_result {
     LockLost = 201,
     /// The caller does not hold the lock.
     NotHeld = 202,
+    /// A write would take a subtree over its quota.
+    QuotaExceeded = 125,
     /// ABI: a required pointer argument was NULL.
     NullParameter = 1000,
     /// ABI: the library panicked; the call had no effect it could vouch for.
@@ -139,6 +141,7 @@ const ALL: &[coord_result] = {
         LockTimeout,
         LockLost,
         NotHeld,
+        QuotaExceeded,
         NullParameter,
         Panic,
         InvalidUtf8,

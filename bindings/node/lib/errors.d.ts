@@ -37,6 +37,7 @@ export type CoordErrorCode =
   | 'LOCK_TIMEOUT'
   | 'LOCK_LOST'
   | 'NOT_HELD'
+  | 'QUOTA_EXCEEDED'
 
 /** internal error (`INTERNAL`, 1). */
 export declare class InternalError extends CoordError {
@@ -225,6 +226,13 @@ export declare class NotHeldError extends CoordError {
   readonly code: 'NOT_HELD'
   static readonly code: 'NOT_HELD'
   static readonly numericCode: 202
+}
+
+/** quota exceeded (`QUOTA_EXCEEDED`, 125). */
+export declare class QuotaExceededError extends CoordError {
+  readonly code: 'QUOTA_EXCEEDED'
+  static readonly code: 'QUOTA_EXCEEDED'
+  static readonly numericCode: 125
 }
 
 /** Every row of the core error table. */

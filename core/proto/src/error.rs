@@ -142,6 +142,9 @@ error_table! {
     LockLost = 201, "LOCK_LOST", "lock lost";
     /// The caller does not hold the lock it tried to use.
     NotHeld = 202, "NOT_HELD", "lock not held";
+    /// A write would take a subtree over its quota (names the quota's path,
+    /// the limit, and the value the write would have reached).
+    QuotaExceeded = 125, "QUOTA_EXCEEDED", "quota exceeded";
 }
 
 impl std::fmt::Display for Error {

@@ -41,6 +41,7 @@ from ._coord import (  # generated from the core's error table (test_errors chec
     LockTimeout,
     LockLost,
     NotHeldError,
+    QuotaExceededError,
 )
 from ._async import (
     AsyncBarrier,
@@ -117,4 +118,5 @@ __all__ = [
     "LockTimeout",
     "LockLost",
     "NotHeldError",
+    "QuotaExceededError",
 ]

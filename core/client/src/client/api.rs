@@ -81,7 +81,7 @@ macro_rules! expect {
     };
 }
 
-fn result_name(r: &Option<Res>) -> &'static str {
+pub(super) fn result_name(r: &Option<Res>) -> &'static str {
     match r {
         None => "no result",
         Some(Res::Create(_)) => "Create",
@@ -99,6 +99,8 @@ fn result_name(r: &Option<Res>) -> &'static str {
         Some(Res::CloseSession(_)) => "CloseSession",
         Some(Res::ClusterStatus(_)) => "ClusterStatus",
         Some(Res::ClusterChange(_)) => "ClusterChange",
+        Some(Res::SetQuota(_)) => "SetQuota",
+        Some(Res::GetQuota(_)) => "GetQuota",
     }
 }
 
@@ -180,7 +182,7 @@ impl Client {
     /// what this client has seen) and with no watch action: for writes, which
     /// the log orders after everything this session sent; for `sync`, which
     /// waits for a quorum-confirmed read index anyway; and for `add_watch`.
-    async fn call_without_min_zxid(&self, op: Req) -> Result<proto::Response> {
+    pub(super) async fn call_without_min_zxid(&self, op: Req) -> Result<proto::Response> {
         self.inner().call(op, false, Action::None).await
     }
 

@@ -25,7 +25,8 @@
 //!   it reports to the session through `ConnectionEvents`.
 //! - `supervisor`: the task that owns reconnects, server rotation and expiry.
 //! - `api`: [`Client`]'s public methods; `children`: its children listings
-//!   (one page, the count, and every child page after page).
+//!   (one page, the count, and every child page after page); `quota`: its
+//!   subtree quota calls.
 //!
 //! Guarantees kept here: requests are written in the order they were issued;
 //! a watch event is routed to the watchers before any later response is
@@ -40,6 +41,7 @@ mod config;
 mod connection;
 mod inner;
 mod outbox;
+mod quota;
 mod request;
 mod session;
 mod supervisor;
@@ -54,6 +56,7 @@ pub use watcher::{OneshotWatch, WatchStream};
 
 pub use coord_proto::{ChildrenPage, CreateMode, Stat};
 pub use coord_proto::{EventType, Op, OpResult, WatchEvent};
+pub use coord_proto::{Quota, QuotaLimits, QuotaUsage};
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,7 @@ use crate::state_machine::{
 };
 use crate::tree::validate_path;
 use crate::watch::{ConnId, WatchKind};
+use coord_proto::QuotaLimits;
 use coord_proto::proto::{self, request::Op as Req, response::Result as Res};
 use coord_proto::wire::{
     FrameShape, create_from_proto, ops_from_proto, watch_mode_from_proto, watcher_type_from_proto,
@@ -48,6 +49,7 @@ pub(crate) enum WriteKind {
     SetData,
     Multi,
     CloseSession,
+    SetQuota,
 }
 
 impl WriteKind {
@@ -205,6 +207,7 @@ pub(crate) async fn admit(
         ),
         Req::Multi(m) => (WriteKind::Multi, multi_command(shared, m)),
         Req::CloseSession(_) => (WriteKind::CloseSession, Ok(CommandKind::CloseSession)),
+        Req::SetQuota(q) => (WriteKind::SetQuota, set_quota_command(shared, q)),
         other => {
             return Ok(Pending::Read {
                 xid,
@@ -265,6 +268,19 @@ fn multi_command(shared: &Shared, m: proto::MultiRequest) -> Result<CommandKind,
             .map_err(|e| Error::from_code(e.code(), format!("op #{i}: {}", e.detail())))?;
     }
     Ok(CommandKind::Multi(ops))
+}
+
+fn set_quota_command(shared: &Shared, q: proto::SetQuotaRequest) -> Result<CommandKind, Error> {
+    check_path(shared, &q.path)?;
+    let limits = if q.clear {
+        None
+    } else {
+        Some(q.limits.as_ref().map(QuotaLimits::from).unwrap_or_default())
+    };
+    Ok(CommandKind::SetQuota {
+        path: q.path,
+        limits,
+    })
 }
 
 /// Produces the answer frame for one admitted request; `true` when the
@@ -367,6 +383,7 @@ fn write_response(
         (WriteKind::CloseSession, CommandResult::SessionClosed) => {
             Res::CloseSession(proto::Empty {})
         }
+        (WriteKind::SetQuota, CommandResult::QuotaSet) => Res::SetQuota(proto::Empty {}),
         (kind, other) => {
             let e = Error::Internal(format!("{kind:?} produced unexpected result {other:?}"));
             return error_response(xid, zxid, &e);
@@ -641,6 +658,10 @@ fn read_now(
                 }
             })
         }
+        Req::GetQuota(r) => sm.quota(&r.path).and_then(|quota| match quota {
+            Some(q) => Ok(Res::GetQuota(q.into())),
+            None => Err(Error::NoNode(format!("no quota is set on {}", r.path))),
+        }),
         other => Err(Error::Internal(format!("not a read: {other:?}"))),
     };
     let response = |result: Result<Res, Error>| match result {

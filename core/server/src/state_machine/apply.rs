@@ -59,6 +59,8 @@ pub(super) fn apply(sm: &mut StateMachine, cmd: &Command) -> (Outcome, Vec<Watch
         CommandKind::Reap(targets) => reap(sm, targets, ctx, &mut events),
         CommandKind::Noop => Ok(CommandResult::Noop),
         CommandKind::SetLimits(limits) => set_limits(sm, limits, ctx),
+        CommandKind::SetQuota { path, limits } => require_session(sm, ctx)
+            .and_then(|()| super::quota::set_quota(sm, path, limits.as_ref())),
     };
     if result.is_err() {
         events.clear();
@@ -110,6 +112,7 @@ fn apply_op(
             tree::validate_path(path, max_path)?;
             let bump = sm.limits.delete_bumps_parent_cversion;
             let undo = sm.tree.delete(path, *version, ctx.zxid, bump)?;
+            let undo = charge(sm, undo, "delete", path)?;
             push_removed(events, path, ctx.zxid);
             Ok((OpResult::Delete, Some(undo)))
         }
@@ -123,6 +126,7 @@ fn apply_op(
             let (stat, undo) =
                 sm.tree
                     .set_data(path, owned(data), *version, ctx.zxid, ctx.time_ms)?;
+            let undo = charge(sm, undo, "set", path)?;
             events.push(event(EventType::NodeDataChanged, path, ctx.zxid));
             Ok((OpResult::SetData { stat }, Some(undo)))
         }
@@ -181,6 +185,7 @@ fn create(
     let (stat, undo) = sm
         .tree
         .create(&full, owned(data), kind, ctx.zxid, ctx.time_ms)?;
+    let undo = charge(sm, undo, "create", &full)?;
     events.push(event(EventType::NodeCreated, &full, ctx.zxid));
     events.push(event(
         EventType::NodeChildrenChanged,
@@ -217,7 +222,7 @@ fn multi(
             }
             Err(failure) => {
                 for undo in undo_log.into_iter().rev() {
-                    sm.tree.undo(undo);
+                    undo_change(sm, undo);
                 }
                 return Ok(CommandResult::Multi(failed_results(ops, i, failure)));
             }
@@ -271,6 +276,8 @@ fn reap(
         {
             Ok(None) => {}
             Ok(Some(undo)) => {
+                // Shrinking never exceeds a quota.
+                let _ = sm.quotas.charge(&sm.tree, &undo, &"reap");
                 undo_log.push(undo);
                 push_removed(events, &target.path, ctx.zxid);
                 reaped.push(target.path.clone());
@@ -278,13 +285,34 @@ fn reap(
             Err(e) => {
                 // Only a broken tree gets here; leave it as it was.
                 for undo in undo_log.into_iter().rev() {
-                    sm.tree.undo(undo);
+                    undo_change(sm, undo);
                 }
                 return Err(e);
             }
         }
     }
     Ok(CommandResult::Reaped(reaped))
+}
+
+/// Charges a change of the tree to the quotas over `path`; when that takes
+/// a subtree over a limit, undoes the change and fails with `QuotaExceeded`.
+fn charge(sm: &mut StateMachine, undo: Undo, op: &str, path: &str) -> Result<Undo> {
+    match sm
+        .quotas
+        .charge(&sm.tree, &undo, &format_args!("{op} {path}"))
+    {
+        Ok(()) => Ok(undo),
+        Err(e) => {
+            sm.tree.undo(undo);
+            Err(e)
+        }
+    }
+}
+
+/// Reverses one change of the tree and its quota charge (rollback).
+fn undo_change(sm: &mut StateMachine, undo: Undo) {
+    sm.quotas.uncharge(&sm.tree, &undo);
+    sm.tree.undo(undo);
 }
 
 /// Events of a removed node: `NodeDeleted(path)`, `NodeChildrenChanged(parent)`.

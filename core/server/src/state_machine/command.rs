@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Limits;
 use crate::error::Error;
-pub use coord_proto::{EventType, Op, OpResult, WatchEvent};
+pub use coord_proto::{EventType, Op, OpResult, QuotaLimits, WatchEvent};
 
 /// One entry of the replicated log's application payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +90,13 @@ pub enum CommandKind {
     /// Proposed by the leader at start when its flags differ from the replicated
     /// limits.
     SetLimits(Limits),
+    /// Sets the quota on the subtree at `path` (`Some`) or removes it (`None`).
+    SetQuota {
+        /// Root of the subtree.
+        path: String,
+        /// The new limits; `None` clears the quota.
+        limits: Option<QuotaLimits>,
+    },
 }
 
 /// A node the leader believes should be reaped.
@@ -134,4 +141,6 @@ pub enum CommandResult {
     Noop,
     /// The limits were replaced.
     LimitsSet,
+    /// A quota was set or cleared.
+    QuotaSet,
 }

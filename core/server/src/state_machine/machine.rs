@@ -15,7 +15,9 @@ use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::tree::{self, DataTree, Node, Stat};
 
+use super::quota::Quotas;
 use super::{Command, Outcome, ReapTarget, WatchEvent};
+use coord_proto::Quota;
 
 /// A session as the replicated state knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,9 @@ pub struct StateMachine {
     pub(super) last_time_ms: i64,
     /// The limits `apply` enforces; changed only by a `SetLimits` command.
     pub(super) limits: Limits,
+    /// Subtree quotas and their usage; changed by `SetQuota` commands and
+    /// charged by every change of the tree.
+    pub(super) quotas: Quotas,
 }
 
 impl StateMachine {
@@ -57,6 +62,7 @@ impl StateMachine {
             last_zxid: 0,
             last_time_ms: 0,
             limits,
+            quotas: Quotas::default(),
         }
     }
 
@@ -132,6 +138,20 @@ impl StateMachine {
             })
             .collect();
         Ok((children, node.stat()))
+    }
+
+    /// The quota on exactly `path` and its subtree's usage, if one is set.
+    pub fn quota(&self, path: &str) -> Result<Option<Quota>> {
+        tree::validate_path(path, self.limits.max_path_bytes)?;
+        Ok(self.quotas.get(path))
+    }
+
+    /// Every quota with its usage, in path order.
+    pub fn quotas(&self) -> Vec<(String, Quota)> {
+        self.quotas
+            .iter()
+            .map(|(p, q)| (p.to_string(), *q))
+            .collect()
     }
 
     /// A live session.

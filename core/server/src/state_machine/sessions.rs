@@ -88,7 +88,11 @@ fn end(sm: &mut StateMachine, session_id: u64, zxid: u64, events: &mut Vec<Watch
     let bump = sm.limits.delete_bumps_parent_cversion;
     for path in sm.tree.ephemerals_of(session_id) {
         match sm.tree.delete(&path, -1, zxid, bump) {
-            Ok(_undo) => push_removed(events, &path, zxid),
+            Ok(undo) => {
+                // Shrinking never exceeds a quota.
+                let _ = sm.quotas.charge(&sm.tree, &undo, &"session end");
+                push_removed(events, &path, zxid);
+            }
             // Ephemerals never have children and the index names only live
             // nodes, so this is a bug; keep going so the session still ends.
             Err(e) => debug_assert!(false, "deleting ephemeral {path}: {e}"),

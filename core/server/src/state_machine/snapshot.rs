@@ -1,6 +1,8 @@
 //! The state machine's snapshot stream: nodes parents-first, then sessions,
 //! each a length-delimited `storage::SnapshotRecord`.
 //!
+//! Quota records (path and limits) follow the sessions; their usage is
+//! counted from the nodes when read back, so it cannot disagree with them.
 //! This module owns the order of the stream and the whole-state checks made
 //! when reading it back (root first, parents before children, child counts,
 //! ephemeral owners, session records). How one node is encoded and checked is
@@ -15,6 +17,8 @@ use crate::tree::snapshot::{invalid, node_from_record, node_record, read_record,
 use crate::tree::{DataTree, NodeMap, walk};
 
 use super::machine::{SessionInfo, StateMachine};
+use super::quota::Quotas;
+use coord_proto::QuotaLimits;
 
 /// Size of the buffer records are gathered in before reaching the caller's writer.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
@@ -26,6 +30,7 @@ const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 pub struct Frozen {
     nodes: NodeMap,
     sessions: Vec<SessionInfo>,
+    quotas: Vec<(String, QuotaLimits)>,
     last_zxid: u64,
     last_time_ms: i64,
     limits: Limits,
@@ -37,6 +42,11 @@ impl Frozen {
         Frozen {
             nodes: sm.tree.frozen_nodes(),
             sessions: sm.sessions.values().cloned().collect(),
+            quotas: sm
+                .quotas
+                .iter()
+                .map(|(p, q)| (p.to_string(), q.limits))
+                .collect(),
             last_zxid: sm.last_zxid,
             last_time_ms: sm.last_time_ms,
             limits: sm.limits.clone(),
@@ -88,6 +98,16 @@ fn write_records(state: &Frozen, out: &mut dyn Write) -> io::Result<()> {
         };
         write_record(out, &rec, &mut buf)?;
     }
+    for (path, limits) in &state.quotas {
+        let rec = storage::SnapshotRecord {
+            record: Some(Record::Quota(storage::SnapshotQuota {
+                path: path.clone(),
+                max_nodes: limits.max_nodes,
+                max_bytes: limits.max_bytes,
+            })),
+        };
+        write_record(out, &rec, &mut buf)?;
+    }
     out.flush()
 }
 
@@ -100,6 +120,7 @@ pub(super) fn read_records(
 ) -> io::Result<StateMachine> {
     let mut tree = DataTree::new();
     let mut sessions = BTreeMap::new();
+    let mut quotas = BTreeMap::new();
     let mut seen_root = false;
     // Child counts the records claim, kept only for nodes that claim any
     // (parents are few next to leaves) and checked once all nodes are in.
@@ -108,9 +129,9 @@ pub(super) fn read_records(
     while let Some(rec) = read_record(input, &mut buf)? {
         match rec.record {
             Some(Record::Node(node_rec)) => {
-                if !sessions.is_empty() {
+                if !sessions.is_empty() || !quotas.is_empty() {
                     return Err(invalid(format!(
-                        "node {:?} after session records",
+                        "node {:?} after session or quota records",
                         node_rec.path
                     )));
                 }
@@ -129,7 +150,19 @@ pub(super) fn read_records(
                     claimed_children.insert(path, num_children);
                 }
             }
+            Some(Record::Quota(q)) => {
+                let limits = QuotaLimits {
+                    max_nodes: q.max_nodes,
+                    max_bytes: q.max_bytes,
+                };
+                if quotas.insert(q.path.clone(), limits).is_some() {
+                    return Err(invalid(format!("quota on {:?} is listed twice", q.path)));
+                }
+            }
             Some(Record::Session(s)) => {
+                if !quotas.is_empty() {
+                    return Err(invalid("session record after quota records".to_string()));
+                }
                 let info = session_from_record(s)?;
                 if sessions.insert(info.session_id, info).is_some() {
                     return Err(invalid("a session is listed twice".to_string()));
@@ -151,6 +184,7 @@ pub(super) fn read_records(
         )));
     }
     Ok(StateMachine {
+        quotas: Quotas::restored(&tree, quotas),
         tree,
         sessions,
         last_zxid,

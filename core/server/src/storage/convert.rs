@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use coord_proto::wire::secret_from_bytes;
-use coord_proto::{CreateMode, Error, Op, Stat};
+use coord_proto::{CreateMode, Error, Op, QuotaLimits, Stat};
 
 use super::generated as storage;
 use crate::config::Limits;
@@ -185,6 +185,12 @@ pub fn command_to_storage(cmd: &Command) -> storage::Command {
         }),
         CommandKind::Noop => P::Noop(storage::Empty {}),
         CommandKind::SetLimits(limits) => P::SetLimits(limits_to_storage(limits)),
+        CommandKind::SetQuota { path, limits } => P::SetQuota(storage::SetQuotaCommand {
+            path: path.clone(),
+            clear: limits.is_none(),
+            max_nodes: limits.and_then(|l| l.max_nodes),
+            max_bytes: limits.and_then(|l| l.max_bytes),
+        }),
     };
     storage::Command {
         session_id: cmd.session_id,
@@ -224,6 +230,13 @@ pub fn command_from_storage(p: storage::Command) -> Result<Command, Error> {
         ),
         P::Noop(_) => CommandKind::Noop,
         P::SetLimits(l) => CommandKind::SetLimits(limits_from_storage(&l)),
+        P::SetQuota(q) => CommandKind::SetQuota {
+            path: q.path,
+            limits: (!q.clear).then_some(QuotaLimits {
+                max_nodes: q.max_nodes,
+                max_bytes: q.max_bytes,
+            }),
+        },
     };
     Ok(Command {
         session_id: p.session_id,
@@ -283,6 +296,17 @@ mod tests {
                 max_multi_ops: 7,
                 delete_bumps_parent_cversion: true,
             }),
+            CommandKind::SetQuota {
+                path: "/q".into(),
+                limits: Some(QuotaLimits {
+                    max_nodes: Some(0),
+                    max_bytes: None,
+                }),
+            },
+            CommandKind::SetQuota {
+                path: "/q".into(),
+                limits: None,
+            },
         ];
         for kind in kinds {
             let cmd = Command {

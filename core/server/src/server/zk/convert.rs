@@ -465,6 +465,7 @@ pub(crate) fn zk_code(e: &Error) -> i32 {
         Error::SessionExpired(_) => err::SESSION_EXPIRED,
         Error::SessionMoved(_) => err::SESSION_MOVED,
         Error::NoWatcher(_) => err::NO_WATCHER,
+        Error::QuotaExceeded(_) => err::QUOTA_EXCEEDED,
         _ => err::SYSTEM_ERROR,
     }
 }
@@ -580,7 +581,7 @@ pub(crate) fn reply(zk: &ZkConn, resp: proto::Response) -> Option<Bytes> {
         | Res::SetWatches(_)
         | Res::RemoveWatches(_)
         | Res::CloseSession(_) => header_frame(xid, zxid, err::OK),
-        Res::ClusterStatus(_) | Res::ClusterChange(_) => {
+        Res::ClusterStatus(_) | Res::ClusterChange(_) | Res::SetQuota(_) | Res::GetQuota(_) => {
             header_frame(xid, zxid, err::UNIMPLEMENTED)
         }
     })

@@ -68,6 +68,8 @@ pub(crate) mod err {
     pub(crate) const AUTH_FAILED: i32 = -115;
     pub(crate) const SESSION_MOVED: i32 = -118;
     pub(crate) const NO_WATCHER: i32 = -121;
+    /// ZooKeeper 3.8's `QUOTAEXCEEDED` (hard quotas).
+    pub(crate) const QUOTA_EXCEEDED: i32 = -125;
 }
 
 /// Watch event types (`Watcher.Event.EventType`).

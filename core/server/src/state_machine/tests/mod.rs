@@ -13,6 +13,7 @@ use crate::tree::{CreateMode, Stat};
 mod listing;
 mod multi;
 mod ops;
+mod quota;
 mod reap;
 mod replicated;
 mod sessions;

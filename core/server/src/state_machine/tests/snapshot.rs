@@ -9,7 +9,7 @@ use super::*;
 use crate::storage::{self, snapshot_record::Record};
 
 /// A varied, reproducible command list (a fixed LCG, no randomness).
-fn workload(n: usize) -> Vec<Command> {
+pub(super) fn workload(n: usize) -> Vec<Command> {
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
     let mut next = move |m: u64| {
         seed = seed
