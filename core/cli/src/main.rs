@@ -17,6 +17,7 @@ use coord_server::server::{Server, ServerConfig};
 mod bench_cmd;
 mod cluster_cmd;
 mod locks_cmd;
+mod quota_cmd;
 mod serve_args;
 mod verbs;
 mod wrap_cmd;
@@ -243,6 +244,11 @@ enum Command {
         #[arg(last = true, required_unless_present = "observe", value_name = "CMD")]
         command: Vec<String>,
     },
+    /// Hard quotas on subtrees: set, get, clear.
+    Quota {
+        #[command(subcommand)]
+        action: quota_cmd::QuotaCmd,
+    },
     /// Print events on a node (or its subtree), one per line, until interrupted.
     Watch {
         path: String,
@@ -266,6 +272,7 @@ fn exit_code(e: &Error) -> u8 {
         Error::InvalidPath(_) => 15,
         Error::TooLarge(_) => 16,
         Error::BadArguments(_) => 17,
+        Error::QuotaExceeded(_) => 18,
         Error::ConnectionLoss(_) | Error::OperationTimeout(_) => 20,
         Error::SessionExpired(_) => 21,
         Error::LockTimeout(_) => 22,
@@ -374,6 +381,7 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             let identity = identity.unwrap_or_default();
             wrap_cmd::elect(&client, &path, &identity, timeout, kill_after, &command).await
         }
+        Command::Quota { action } => quota_cmd::run(&client, action).await.map(|()| 0),
         command => verb(&client, command, cli.max_value_bytes)
             .await
             .map(|()| 0),
@@ -391,7 +399,8 @@ async fn verb(client: &Client, command: Command, max_value: u64) -> Result<(), E
         | Command::Lock { .. }
         | Command::Locks { .. }
         | Command::Elections { .. }
-        | Command::Elect { .. } => {
+        | Command::Elect { .. }
+        | Command::Quota { .. } => {
             unreachable!("handled in run")
         }
         Command::Create {

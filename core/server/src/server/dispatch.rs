@@ -60,6 +60,7 @@ impl WriteKind {
             WriteKind::SetData => OpKind::SetData,
             WriteKind::Multi => OpKind::Multi,
             WriteKind::CloseSession => OpKind::CloseSession,
+            WriteKind::SetQuota => OpKind::Quota,
         }
     }
 }

@@ -45,11 +45,12 @@ pub(crate) enum OpKind {
     AddWatch,
     RemoveWatches,
     Cluster,
+    Quota,
     Other,
 }
 
 impl OpKind {
-    const ALL: [OpKind; 15] = [
+    const ALL: [OpKind; 16] = [
         OpKind::Create,
         OpKind::Delete,
         OpKind::SetData,
@@ -64,6 +65,7 @@ impl OpKind {
         OpKind::AddWatch,
         OpKind::RemoveWatches,
         OpKind::Cluster,
+        OpKind::Quota,
         OpKind::Other,
     ];
 
@@ -84,6 +86,7 @@ impl OpKind {
             OpKind::AddWatch => "add_watch",
             OpKind::RemoveWatches => "remove_watches",
             OpKind::Cluster => "cluster",
+            OpKind::Quota => "quota",
             OpKind::Other => "other",
         }
     }
@@ -105,6 +108,7 @@ impl OpKind {
             Req::AddWatch(_) => OpKind::AddWatch,
             Req::RemoveWatches(_) => OpKind::RemoveWatches,
             Req::ClusterStatus(_) | Req::ClusterChange(_) => OpKind::Cluster,
+            Req::SetQuota(_) | Req::GetQuota(_) => OpKind::Quota,
             #[allow(unreachable_patterns)]
             _ => OpKind::Other,
         }
