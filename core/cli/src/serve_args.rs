@@ -278,6 +278,16 @@ struct HardeningArgs {
     #[arg(long, env = "COORD_MAX_REPLY_BACKLOG_BYTES", default_value_t = 1024 * 1024,
           value_parser = ranged!(bounds::MAX_REPLY_BACKLOG_BYTES), allow_negative_numbers = true)]
     max_reply_backlog_bytes: u64,
+    /// Most ephemeral nodes one session may own [1, 10^8] (replicated,
+    /// like --max-data-bytes).
+    #[arg(long, env = "COORD_MAX_EPHEMERALS_PER_SESSION", default_value_t = 65_536,
+          value_parser = ranged!(bounds::MAX_EPHEMERALS_PER_SESSION), allow_negative_numbers = true)]
+    max_ephemerals_per_session: u64,
+    /// Most open client connections from one IP address, both ports
+    /// together; one more is refused and logged [1, 10^7].
+    #[arg(long, env = "COORD_MAX_CONNECTIONS_PER_IP", default_value_t = 10_000,
+          value_parser = ranged!(bounds::MAX_CONNECTIONS_PER_IP), allow_negative_numbers = true)]
+    max_connections_per_ip: u64,
 }
 
 impl HardeningArgs {
@@ -289,6 +299,8 @@ impl HardeningArgs {
         cfg.max_watches_per_session = size(self.max_watches_per_session);
         cfg.max_pending_proposal_bytes = size(self.max_pending_proposal_bytes);
         cfg.max_reply_backlog_bytes = size(self.max_reply_backlog_bytes);
+        cfg.limits.max_ephemerals_per_session = size(self.max_ephemerals_per_session);
+        cfg.max_connections_per_ip = size(self.max_connections_per_ip);
     }
 }
 

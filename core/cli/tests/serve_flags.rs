@@ -46,6 +46,8 @@ const FLAGS: &[(&str, bool, &str)] = &[
     ("heartbeat-ms", false, ABOVE),
     ("election-timeout-ms", false, ABOVE),
     ("zk-max-packet-bytes", false, ABOVE),
+    ("max-ephemerals-per-session", false, ABOVE),
+    ("max-connections-per-ip", false, ABOVE),
 ];
 
 /// What `coord serve` did with one setting.

@@ -30,6 +30,10 @@ pub struct Limits {
     /// before it was, so that replaying an older log names sequential nodes
     /// as they were named then; the leader's first `SetLimits` turns it on.
     pub delete_bumps_parent_cversion: bool,
+    /// Most ephemeral nodes one session may own at once
+    /// (`--max-ephemerals-per-session`, default 65536). A create past it
+    /// fails with `TooLarge` naming the session and the limit.
+    pub max_ephemerals_per_session: usize,
 }
 
 impl Limits {
@@ -40,6 +44,8 @@ impl Limits {
     pub fn initial() -> Limits {
         Limits {
             delete_bumps_parent_cversion: false,
+            // The first logs had no such limit: replay them as applied.
+            max_ephemerals_per_session: usize::MAX,
             ..Limits::default()
         }
     }
@@ -52,6 +58,7 @@ impl Default for Limits {
             max_path_bytes: 4096,
             max_multi_ops: 1000,
             delete_bumps_parent_cversion: true,
+            max_ephemerals_per_session: 65_536,
         }
     }
 }

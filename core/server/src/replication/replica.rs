@@ -439,7 +439,8 @@ impl Replica {
         // see `Limits::initial`) is routine.
         let user_visible = current.max_data_bytes != wanted.max_data_bytes
             || current.max_path_bytes != wanted.max_path_bytes
-            || current.max_multi_ops != wanted.max_multi_ops;
+            || current.max_multi_ops != wanted.max_multi_ops
+            || current.max_ephemerals_per_session != wanted.max_ephemerals_per_session;
         if &current == wanted {
             tracing::info!(limits = ?current, "configured limits match the replicated ones");
             return Ok(false);

@@ -79,6 +79,11 @@ pub const WRITE_TIMEOUT_MS: RangeInclusive<u64> = 100..=HOUR_MS;
 pub const SHUTDOWN_GRACE_MS: RangeInclusive<u64> = 0..=600_000;
 /// `--max-watches-per-session`.
 pub const MAX_WATCHES_PER_SESSION: RangeInclusive<u64> = 1..=100_000_000;
+/// `--max-ephemerals-per-session`: ephemeral nodes one session may own.
+pub const MAX_EPHEMERALS_PER_SESSION: RangeInclusive<u64> = 1..=100_000_000;
+/// `--max-connections-per-ip`: open client connections from one IP address
+/// (native and ZooKeeper ports together).
+pub const MAX_CONNECTIONS_PER_IP: RangeInclusive<u64> = 1..=10_000_000;
 /// `--max-pending-proposal-bytes`: writes queued in front of the log.
 pub const MAX_PENDING_PROPOSAL_BYTES: RangeInclusive<u64> = 64 * KIB..=64 * GIB;
 /// `--max-reply-backlog-bytes`: output a connection may have waiting before
@@ -280,6 +285,18 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         "max-watches-per-session",
         cfg.max_watches_per_session as u64,
         &MAX_WATCHES_PER_SESSION,
+    )?;
+    check(
+        "limits.max_ephemerals_per_session",
+        "max-ephemerals-per-session",
+        cfg.limits.max_ephemerals_per_session as u64,
+        &MAX_EPHEMERALS_PER_SESSION,
+    )?;
+    check(
+        "max_connections_per_ip",
+        "max-connections-per-ip",
+        cfg.max_connections_per_ip as u64,
+        &MAX_CONNECTIONS_PER_IP,
     )?;
     check(
         "max_pending_proposal_bytes",

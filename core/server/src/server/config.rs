@@ -36,6 +36,11 @@ pub struct ServerConfig {
     pub max_frame_bytes: usize,
     /// Most concurrent client connections (`--max-connections`); more wait in accept.
     pub max_connections: usize,
+    /// Most open client connections from one IP address, native and
+    /// ZooKeeper ports together (`--max-connections-per-ip`). One more is
+    /// refused at once: a native client gets a `TooLarge` closing message
+    /// naming the limit, a ZooKeeper client is closed; both are logged.
+    pub max_connections_per_ip: usize,
     /// Most requests one connection may have in flight before the server stops
     /// reading from it (`--max-inflight-per-connection`).
     pub max_inflight_per_connection: usize,
@@ -181,6 +186,7 @@ impl ServerConfig {
             session_limits: SessionLimits::default(),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_connections: 10_000,
+            max_connections_per_ip: 10_000,
             max_inflight_per_connection: 1024,
             max_outbound_bytes: 64 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),

@@ -28,6 +28,7 @@ mod in_touch;
 mod metrics;
 mod node_id;
 mod outbound;
+mod per_ip;
 mod removal;
 mod resources;
 mod sessions;
@@ -680,7 +681,7 @@ async fn accept_zk(
 }
 
 /// Accepts clients on the native port and on the ZooKeeper port (if any),
-/// under one `max_connections` budget.
+/// under one `max_connections` budget and the per-address cap (`per_ip`).
 async fn accept_loop(
     listener: TcpListener,
     zk_listener: Option<TcpListener>,
@@ -688,6 +689,7 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinSet<()> {
     let limit = Arc::new(Semaphore::new(shared.cfg.max_connections));
+    let per_ip = per_ip::PerIp::new(shared.cfg.max_connections_per_ip);
     let mut conns = JoinSet::new();
     loop {
         // Wait for a connection slot first so that we stop accepting when full.
@@ -703,9 +705,20 @@ async fn accept_loop(
         match accepted {
             Ok((socket, peer, zookeeper)) => {
                 let _ = socket.set_nodelay(true);
+                let slot = match per_ip.take(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(e) => {
+                        conns.spawn(async move {
+                            per_ip::refuse(socket, peer, e, zookeeper).await;
+                            drop(permit);
+                        });
+                        continue;
+                    }
+                };
                 let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
                 let shared = shared.clone();
                 conns.spawn(async move {
+                    let _slot = slot;
                     if zookeeper {
                         zk::connection::run(shared, socket, peer, id).await;
                     } else {

@@ -160,6 +160,16 @@ fn create(
                 "ttl_ms {ttl_ms} for {path}: must be in 1..={MAX_TTL_MS}"
             )));
         }
+        NodeKind::Ephemeral { owner } => {
+            let limit = sm.limits.max_ephemerals_per_session;
+            let held = sm.tree.ephemeral_count(owner);
+            if held >= limit {
+                return Err(Error::TooLarge(format!(
+                    "ephemeral {path}: session 0x{owner:x} owns {held} ephemerals, \
+                     limit max_ephemerals_per_session = {limit}"
+                )));
+            }
+        }
         _ => {}
     }
     check_data_size(sm, path, data)?;

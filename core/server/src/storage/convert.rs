@@ -52,6 +52,7 @@ pub fn limits_to_storage(l: &Limits) -> storage::Limits {
         max_path_bytes: l.max_path_bytes as u64,
         max_multi_ops: l.max_multi_ops as u64,
         delete_bumps_parent_cversion: l.delete_bumps_parent_cversion,
+        max_ephemerals_per_session: l.max_ephemerals_per_session as u64,
     }
 }
 
@@ -64,6 +65,11 @@ pub fn limits_from_storage(l: &storage::Limits) -> Limits {
         max_path_bytes: size(l.max_path_bytes),
         max_multi_ops: size(l.max_multi_ops),
         delete_bumps_parent_cversion: l.delete_bumps_parent_cversion,
+        // 0: written before the limit existed, when there was none.
+        max_ephemerals_per_session: match l.max_ephemerals_per_session {
+            0 => usize::MAX,
+            v => size(v),
+        },
     }
 }
 
@@ -295,6 +301,7 @@ mod tests {
                 max_path_bytes: 300,
                 max_multi_ops: 7,
                 delete_bumps_parent_cversion: true,
+                max_ephemerals_per_session: 3,
             }),
             CommandKind::SetQuota {
                 path: "/q".into(),

@@ -112,6 +112,11 @@ impl DataTree {
             .unwrap_or_default()
     }
 
+    /// Number of ephemeral nodes owned by session `owner`.
+    pub fn ephemeral_count(&self, owner: u64) -> usize {
+        self.ephemerals.get(&owner).map_or(0, BTreeSet::len)
+    }
+
     /// Sessions that own at least one ephemeral node, in id order.
     pub fn ephemeral_owners(&self) -> impl Iterator<Item = u64> + '_ {
         self.ephemerals.keys().copied()
