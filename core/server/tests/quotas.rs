@@ -3,6 +3,7 @@
 //! multi applying nothing; usage after deletes and session ends; and quotas
 //! surviving a restart, from the log and from a snapshot.
 
+mod raw;
 mod support;
 
 use std::path::Path;
@@ -151,6 +152,48 @@ async fn ephemerals_of_a_closed_session_leave_the_quota_usage() {
     server.stop().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemerals_of_an_expired_session_leave_the_quota_usage() {
+    use coord_proto::proto::{self, request};
+    let server = support::start_server().await;
+    let c = support::client_of(&server).await;
+    c.create("/svc", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.set_quota("/svc", limits(Some(2), Some(5))).await.unwrap();
+    let addr: std::net::SocketAddr = server.addr().parse().unwrap();
+    let mut doomed = raw::Raw::session(addr, 200).await;
+    let create = request::Op::Create(proto::CreateRequest {
+        path: "/svc/e".into(),
+        data: b"12345".to_vec().into(),
+        mode: Some(proto::CreateMode {
+            kind: proto::NodeKind::Ephemeral as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let r = doomed.call(1, create).await;
+    assert!(raw::error_of(&r).is_none(), "{r:?}");
+    assert_eq!(usage(&c, "/svc").await, QuotaUsage { nodes: 2, bytes: 5 });
+    exceeded(c.create("/svc/f", Vec::new(), CreateMode::Persistent).await);
+    // The connection goes without closing its session: it expires.
+    drop(doomed);
+    let gone = eventually(Duration::from_secs(10), || async {
+        c.get_quota("/svc").await.map(|q| q.usage) == Ok(QuotaUsage { nodes: 1, bytes: 0 })
+    })
+    .await;
+    assert!(
+        gone,
+        "usage after the session expired: {:?}",
+        c.get_quota("/svc").await
+    );
+    c.create("/svc/f", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    server.stop().await.unwrap();
+}
+
 fn snapshot_count(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("snapshots")).map_or(0, |d| {
         d.filter_map(Result::ok)
@@ -221,4 +264,42 @@ async fn quotas_survive_a_restart_from_the_log_and_from_a_snapshot() {
     assert_eq!(c.get_quota("/q").await.unwrap(), before);
     assert_quota_holds(&c, 50).await;
     stop(server, c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_set_through_a_follower_is_enforced_by_every_member() {
+    use coord_server::testing::TestCluster;
+    let cluster = TestCluster::start(3).await.unwrap();
+    let leader = cluster
+        .wait_for_leader(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let follower = cluster.other_than(leader);
+    let on_follower = support::client_to(&cluster.addr(follower), Duration::from_secs(5)).await;
+    on_follower
+        .create("/c", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    on_follower
+        .set_quota("/c", limits(Some(2), None))
+        .await
+        .unwrap();
+    on_follower
+        .create("/c/x", Vec::new(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    for id in cluster.members() {
+        let c = support::client_to(&cluster.addr(id), Duration::from_secs(5)).await;
+        c.sync("/").await.unwrap();
+        assert_eq!(
+            usage(&c, "/c").await,
+            QuotaUsage { nodes: 2, bytes: 0 },
+            "member {id}"
+        );
+        let d = exceeded(c.create("/c/y", Vec::new(), CreateMode::Persistent).await);
+        assert!(d.contains("quota on /c"), "member {id}: {d}");
+        c.close().await.unwrap();
+    }
+    on_follower.close().await.unwrap();
+    cluster.stop().await.unwrap();
 }
