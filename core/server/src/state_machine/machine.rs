@@ -1,5 +1,5 @@
 //! The replicated state: tree + session table + zxid counter + limits + leader
-//! time, and its reads.
+//! time + subtree quotas, and its reads.
 //!
 //! This module owns [`StateMachine`]'s fields and its read API. Writes go
 //! through [`StateMachine::apply`], whose logic lives in `apply` (ops, multi,

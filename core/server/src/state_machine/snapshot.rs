@@ -25,7 +25,8 @@ const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 
 /// The state as of one zxid, taken under the state's lock and written as a
 /// snapshot after it is released: the node map is persistent, so taking it
-/// is one pointer copy; the sessions are copied (a few dozen bytes each).
+/// is one pointer copy; the sessions and quota limits are copied (a few
+/// dozen bytes each).
 #[derive(Debug, Clone)]
 pub struct Frozen {
     nodes: NodeMap,
