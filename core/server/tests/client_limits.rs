@@ -1,8 +1,9 @@
 //! Per-session and per-address limits: one client over a limit gets a clear
 //! error while another client keeps its service. Ephemerals per session
 //! (replicated, enforced in apply) and open connections per IP address
-//! (native and ZooKeeper ports). Watches per session are `watch_limits`'s;
-//! pipelined requests per connection are backpressure (`slow_clients`).
+//! (native and ZooKeeper ports), and requests in flight per connection
+//! (backpressure, never an error). Watches per session are `watch_limits`'s;
+//! a client that stops reading is `slow_clients`'s.
 
 mod raw;
 mod support;
@@ -151,5 +152,58 @@ async fn one_address_over_max_connections_per_ip_is_refused_and_others_connect()
         .unwrap();
     third.close().await.unwrap();
     first.close().await.unwrap();
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelining_past_max_inflight_is_slowed_not_refused_and_others_are_served() {
+    const FLOOD: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = raw::config(&dir);
+    cfg.max_inflight_per_connection = 2;
+    let server = Server::start(cfg).await.unwrap();
+    let other = raw::client(&server).await;
+    let flooder = Raw::session(server.local_addr(), 5_000).await;
+    let Raw { mut rd, mut wr, .. } = flooder;
+    // One write of every request, far past the 2 the server takes at once.
+    let mut frames = bytes::BytesMut::new();
+    for xid in 1..=FLOOD {
+        frames.extend_from_slice(&raw::encode(raw::request(xid, raw::get_data("/"))));
+    }
+    let writer = tokio::spawn(async move {
+        wr.write_all(&frames).await.unwrap();
+        wr
+    });
+    let reader = tokio::spawn(async move {
+        for xid in 1..=FLOOD {
+            let frame = tokio::time::timeout(PATIENCE, rd.next_frame())
+                .await
+                .expect("answered in time")
+                .expect("readable")
+                .expect("the server keeps the flooder's connection open");
+            match proto::ServerMessage::decode(frame).unwrap().body {
+                Some(server_message::Body::Response(r)) => {
+                    assert_eq!(r.xid, xid, "answers in order");
+                    assert!(r.error.is_none(), "request {xid} refused: {:?}", r.error);
+                }
+                other => panic!("expected response {xid}, got {other:?}"),
+            }
+        }
+    });
+    // Meanwhile another client is served.
+    for i in 0..50 {
+        tokio::time::timeout(
+            PATIENCE,
+            other.create(&format!("/o{i}"), Vec::new(), CreateMode::Persistent),
+        )
+        .await
+        .expect("served during the flood")
+        .unwrap();
+    }
+    reader
+        .await
+        .expect("every flooded request answered, in order, without error");
+    drop(writer.await.unwrap());
+    other.close().await.unwrap();
     server.shutdown().await.unwrap();
 }
