@@ -19,8 +19,8 @@ pub mod embed;
 pub mod recipes;
 
 pub use client::{
-    Client, ClientBuilder, OneshotWatch, SessionState, StateStream, WatchMode, WatchStream,
-    WatcherType,
+    Client, ClientBuilder, OneshotWatch, Pem, SessionState, StateStream, TlsOptions, WatchMode,
+    WatchStream, WatcherType,
 };
 pub use coord_proto::error;
 pub use coord_proto::{

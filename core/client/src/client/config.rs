@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use coord_proto::wire::DEFAULT_MAX_FRAME_BYTES;
 
 use super::Client;
+use super::tls::{ClientTls, TlsOptions};
 
 /// Server list used when none is given and `COORD_SERVERS` is unset.
 pub(crate) const DEFAULT_SERVERS: &str = "127.0.0.1:2281";
@@ -37,6 +38,7 @@ pub struct ClientBuilder {
     backoff_min: Duration,
     backoff_max: Duration,
     max_frame_bytes: usize,
+    tls: Option<TlsOptions>,
 }
 
 impl Default for ClientBuilder {
@@ -49,6 +51,7 @@ impl Default for ClientBuilder {
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            tls: None,
         }
     }
 }
@@ -98,6 +101,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Speaks TLS to every server (default: plain TCP). The CA and client
+    /// certificate files are read when the client is built.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Opens a session with one of the servers (tried in random order until
     /// `connect_timeout` has passed) and starts the client's tasks.
     pub async fn connect(self) -> Result<Client> {
@@ -138,7 +148,12 @@ impl ClientBuilder {
                 self.max_frame_bytes
             )));
         }
+        let tls = match &self.tls {
+            Some(t) => Some(t.build()?),
+            None => None,
+        };
         Ok(Config {
+            tls,
             servers,
             session_timeout: self.session_timeout,
             connect_timeout: self.connect_timeout,
@@ -167,6 +182,8 @@ pub(crate) struct Config {
     pub(crate) backoff_max: Duration,
     /// Largest frame accepted.
     pub(crate) max_frame_bytes: usize,
+    /// TLS settings (`None`: plain TCP).
+    pub(crate) tls: Option<ClientTls>,
 }
 
 /// `$COORD_SERVERS`, or `127.0.0.1:2281` when unset or empty.

@@ -14,17 +14,20 @@ use std::time::Duration;
 use bytes::BytesMut;
 use prost::Message;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::Instant;
 
 use crate::error::Error;
 use coord_proto::WatchEvent;
 use coord_proto::proto;
 use coord_proto::proto::server_message::Body;
-use coord_proto::wire::{FrameReader, PROTOCOL_VERSION, encode_frame, secret_from_bytes};
+use coord_proto::wire::{
+    FrameError, FrameReader, PROTOCOL_VERSION, encode_frame, secret_from_bytes,
+};
 
 use super::outbox::{self, Outbox, WriteQueue};
 use super::session::Credentials;
+use super::tls::{ClientTls, describe};
+use super::transport::{self, ReadSide};
 
 /// What a connection tells the session it serves. Called from the reader and
 /// writer of the connection; every method must return without waiting.
@@ -43,12 +46,14 @@ pub(crate) trait ConnectionEvents: Sync {
 }
 
 /// What the client asks of every connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Terms {
     /// The session timeout to ask the server for.
     pub(crate) session_timeout: Duration,
     /// Largest frame accepted from the server.
     pub(crate) max_frame_bytes: usize,
+    /// TLS to speak (`None`: plain TCP).
+    pub(crate) tls: Option<ClientTls>,
 }
 
 /// A connection whose handshake succeeded.
@@ -71,7 +76,7 @@ pub(crate) struct Established {
 /// timeout that paces its reads and pings.
 #[derive(Debug)]
 pub(crate) struct Reader {
-    frames: FrameReader<OwnedReadHalf>,
+    frames: FrameReader<ReadSide>,
     session_timeout: Duration,
 }
 
@@ -124,7 +129,14 @@ async fn handshake(
         .map_err(|e| failed("cannot connect to", &e))?;
     // Small frames must not wait for Nagle: latency is the point of pipelining.
     let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = match &terms.tls {
+        None => transport::plain(stream),
+        Some(tls) => transport::tls(
+            tls.connect(addr, stream)
+                .await
+                .map_err(HandshakeError::Failed)?,
+        ),
+    };
     let connect = proto::ClientMessage {
         body: Some(proto::client_message::Body::Connect(proto::Connect {
             protocol_version: PROTOCOL_VERSION,
@@ -147,6 +159,11 @@ async fn handshake(
     let frame = match reader.next_frame().await {
         Ok(Some(f)) => f,
         Ok(None) => return Err(failed("handshake refused by", &"connection closed")),
+        // Over TLS 1.3 a server that refuses the client's certificate says
+        // so only after the client finished its side of the TLS handshake.
+        Err(FrameError::Io(e)) if terms.tls.is_some() => {
+            return Err(failed("TLS with", &describe(&e)));
+        }
         Err(e) => return Err(failed("handshake failed with", &e)),
     };
     events.heard();
@@ -251,7 +268,7 @@ pub(crate) async fn run(
 /// read: an event reaches the session before any response sent after it.
 async fn read_loop(
     events: &impl ConnectionEvents,
-    mut reader: FrameReader<OwnedReadHalf>,
+    mut reader: FrameReader<ReadSide>,
     read_timeout: Duration,
 ) -> Ended {
     loop {

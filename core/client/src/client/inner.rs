@@ -115,6 +115,7 @@ impl Inner {
         Terms {
             session_timeout: self.config.session_timeout,
             max_frame_bytes: self.config.max_frame_bytes,
+            tls: self.config.tls.clone(),
         }
     }
 

@@ -21,6 +21,8 @@
 //!   expiry, close.
 //! - `outbox`: one connection's queue of frames to write and the wire-order
 //!   rule (a caller writes directly only while the writer is idle).
+//! - `tls`: [`TlsOptions`] and the TLS handshake; `transport`: a
+//!   connection's read and write halves, plain TCP or TLS.
 //! - `connection`: one TCP connection: handshake, reader, writer task, pings;
 //!   it reports to the session through `ConnectionEvents`.
 //! - `supervisor`: the task that owns reconnects, server rotation and expiry.
@@ -45,12 +47,15 @@ mod quota;
 mod request;
 mod session;
 mod supervisor;
+mod tls;
+mod transport;
 mod watch;
 mod watcher;
 
 pub use api::Client;
 pub use config::ClientBuilder;
 pub use session::{SessionState, StateStream};
+pub use tls::{Pem, TlsOptions};
 pub use watch::{WatchMode, WatcherType};
 pub use watcher::{OneshotWatch, WatchStream};
 

@@ -29,11 +29,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
 use coord_proto::proto;
 use coord_proto::wire::encode_frame;
+
+use super::transport::WriteSide;
 
 /// Most frames taken from the queue for one write.
 const MAX_BATCH: usize = 1024;
@@ -46,7 +47,7 @@ const SCRATCH_KEEP: usize = 64 * 1024;
 const BUF_KEEP: usize = 1024 * 1024;
 
 /// A new outbox over `socket`: the callers' end and the writer's end.
-pub(crate) fn new(socket: OwnedWriteHalf) -> (Outbox, WriteQueue) {
+pub(crate) fn new(socket: WriteSide) -> (Outbox, WriteQueue) {
     let socket = Arc::new(socket);
     let queued = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::unbounded_channel();
@@ -83,7 +84,7 @@ enum Outgoing {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     tx: mpsc::UnboundedSender<Outgoing>,
-    socket: Arc<OwnedWriteHalf>,
+    socket: Arc<WriteSide>,
     /// Frames (or tails) handed to the writer and not yet fully written.
     queued: Arc<AtomicUsize>,
     /// Reused encoding buffer for direct writes.
@@ -162,7 +163,7 @@ impl Outbox {
 #[derive(Debug)]
 pub(crate) struct WriteQueue {
     rx: mpsc::UnboundedReceiver<Outgoing>,
-    socket: Arc<OwnedWriteHalf>,
+    socket: Arc<WriteSide>,
     queued: Arc<AtomicUsize>,
     /// Received by [`WriteQueue::ready`], encoded by [`WriteQueue::flush`].
     batch: Vec<Outgoing>,
@@ -222,16 +223,8 @@ impl WriteQueue {
 }
 
 /// Writes all of `buf`, waiting for room when the socket buffer is full.
-pub(crate) async fn write_all(socket: &OwnedWriteHalf, mut buf: &[u8]) -> std::io::Result<()> {
-    while !buf.is_empty() {
-        match socket.try_write(buf) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => socket.writable().await?,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+pub(crate) async fn write_all(socket: &WriteSide, buf: &[u8]) -> std::io::Result<()> {
+    socket.write_all(buf).await
 }
 
 #[cfg(test)]

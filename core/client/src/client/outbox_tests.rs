@@ -32,7 +32,7 @@ async fn small_buffer_outbox() -> (Outbox, WriteQueue, OwnedReadHalf, TcpStream)
         .unwrap();
     let (peer, _) = listener.accept().await.unwrap();
     let (rd, wr) = stream.into_split();
-    let (outbox, queue) = new(wr);
+    let (outbox, queue) = new(crate::client::transport::WriteSide::Tcp(wr));
     (outbox, queue, rd, peer)
 }
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::tls::TlsFiles;
 use crate::config::{Limits, SessionLimits};
 use crate::watch::DEFAULT_WATCH_HISTORY_BYTES;
 use coord_proto::children::DEFAULT_MAX_LISTING_BYTES;
@@ -162,6 +163,15 @@ pub struct ServerConfig {
     /// 4 KiB ..= 1 GiB, default 1 MiB. A larger one closes that connection
     /// only, as ZooKeeper does.
     pub zk_max_packet_bytes: usize,
+    /// TLS on the client port and the ZooKeeper port (`--tls-cert`,
+    /// `--tls-key`, `--tls-client-ca`, `COORD_TLS_*`); `None` (the default):
+    /// plain TCP. With a client CA, clients must present a certificate it
+    /// signed (mTLS). Re-read by [`crate::server::Server::reload_tls`] (SIGHUP).
+    pub tls: Option<TlsFiles>,
+    /// TLS on the peer port (`--peer-tls-cert`, `--peer-tls-key`,
+    /// `--peer-tls-ca`); `None`: the client set ([`ServerConfig::tls`]) is
+    /// used, its client CA as the peers' CA.
+    pub peer_tls: Option<TlsFiles>,
     /// Test hook, not a setting: a peer listener bound beforehand (tests
     /// bind every member's port first so that each knows the others').
     #[doc(hidden)]
@@ -217,6 +227,8 @@ impl ServerConfig {
             zk_listen: None,
             http_listen: None,
             zk_max_packet_bytes: DEFAULT_ZK_MAX_PACKET_BYTES,
+            tls: None,
+            peer_tls: None,
             peer_socket: None,
             peer_dial: None,
             pause_before_watched_reply: Duration::ZERO,

@@ -26,21 +26,25 @@
 //! the session manager (`sessions`), which owns the registration; this module
 //! never edits the connection or owner maps itself, and the registration is
 //! undone by a guard however the task ends.
+//!
+//! On a TLS port the connection first goes through `tls::accept`; the loop
+//! itself runs on any read and write halves, so the plain path keeps tokio's
+//! lock-free TCP halves.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, info_span, warn};
 
 use super::dispatch::{self, Pending};
 use super::handshake::{frame_error, handshake};
 use super::outbound::{ConnSink, Dialect, server_frame, write_loop};
+use super::tls;
 use super::{Shared, shutting_down_error};
 use crate::error::Error;
 use crate::watch::ConnId;
@@ -51,13 +55,48 @@ use coord_proto::wire::{FrameError, FrameReader, PROTOCOL_VERSION, frame_shape};
 pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: ConnId) {
     let span = info_span!("conn", id = conn, %peer);
     let forwarder = shared.forwarder.clone();
-    serve(shared, socket, peer, conn).instrument(span).await;
+    async {
+        let Some(source) = &shared.tls else {
+            let (rd, wr) = socket.into_split();
+            return serve(shared, rd, wr, peer, conn, None).await;
+        };
+        match tls::accept(source, socket, shared.cfg.handshake_timeout).await {
+            Ok(a) => {
+                let subject = a.client_subject;
+                let (rd, wr) = tokio::io::split(a.stream);
+                serve(shared, rd, wr, peer, conn, subject).await
+            }
+            Err((why, plain)) => {
+                warn!(%why, "TLS connection refused");
+                if let Some(socket) = plain {
+                    // Told in the native protocol, so that a client without
+                    // TLS reads why instead of undecodable bytes.
+                    let (_, mut wr) = socket.into_split();
+                    let e = Error::ConnectionLoss(
+                        "server requires TLS on this port (connect with a CA: --tls-ca)".into(),
+                    );
+                    refuse(&mut wr, e, shared.cfg.write_timeout).await;
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await;
     forwarder.forget(conn);
 }
 
-async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: ConnId) {
+async fn serve<R, W>(
+    shared: Arc<Shared>,
+    rd: R,
+    mut wr: W,
+    peer: SocketAddr,
+    conn: ConnId,
+    x509_subject: Option<String>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let cfg = &shared.cfg;
-    let (rd, mut wr) = socket.into_split();
     let mut reader = FrameReader::with_limit(
         rd,
         cfg.max_handshake_frame_bytes,
@@ -77,7 +116,7 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: C
     let attached = tokio::select! {
         r = tokio::time::timeout(
             cfg.handshake_timeout,
-            handshake(&shared, &mut reader, conn, &sink),
+            handshake(&shared, &mut reader, conn, &sink, x509_subject),
         ) => Some(r),
         _ = stopping.wait_for(|s| *s) => None,
     };
@@ -98,6 +137,7 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: C
     debug!(
         session = format_args!("{:#x}", session.id),
         resumed = session.resumed,
+        x509_subject = session.x509_subject.as_deref(),
         "session attached"
     );
 
@@ -126,7 +166,11 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: C
 }
 
 /// Tells a client why it was refused, giving up if it does not read.
-pub(crate) async fn refuse(wr: &mut OwnedWriteHalf, e: Error, write_timeout: std::time::Duration) {
+pub(crate) async fn refuse<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    e: Error,
+    write_timeout: std::time::Duration,
+) {
     debug!(error = %e, "handshake refused");
     let frame = server_frame(proto::server_message::Body::Closing((&e).into()));
     let _ = tokio::time::timeout(write_timeout, wr.write_all(&frame)).await;

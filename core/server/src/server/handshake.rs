@@ -31,6 +31,9 @@ pub(crate) struct AttachedSession {
     pub(crate) secret: [u8; 16],
     pub(crate) timeout_ms: u32,
     pub(crate) resumed: bool,
+    /// The subject of the client's TLS certificate (`CN=alice,O=team`),
+    /// when the connection presented one: the session's `x509` identity.
+    pub(crate) x509_subject: Option<String>,
     /// This connection's registration; dropped with the connection's future.
     _attached: ConnGuard,
 }
@@ -55,11 +58,13 @@ pub(crate) fn frame_error(e: FrameError) -> Error {
 }
 
 /// Reads the `Connect` and attaches the connection to its session.
+/// `x509_subject`: the client certificate's subject (TLS with a client CA).
 pub(crate) async fn handshake<R>(
     shared: &Shared,
     reader: &mut FrameReader<R>,
     conn: ConnId,
     sink: &Arc<ConnSink>,
+    x509_subject: Option<String>,
 ) -> Result<AttachedSession, Error>
 where
     R: tokio::io::AsyncRead + Unpin,
@@ -75,16 +80,18 @@ where
         Some(proto::client_message::Body::Connect(c)) => c,
         _ => return Err(Error::Protocol("first message must be a Connect".into())),
     };
-    attach(shared, connect, conn, sink).await
+    attach(shared, connect, conn, sink, x509_subject).await
 }
 
 /// Opens or resumes the session a `Connect` asks for (whichever protocol
-/// carried it) and attaches connection `conn` to it.
+/// carried it) and attaches connection `conn` to it. `x509_subject` is the
+/// subject of the certificate the client presented over TLS, if any.
 pub(crate) async fn attach(
     shared: &Shared,
     connect: proto::Connect,
     conn: ConnId,
     sink: &Arc<ConnSink>,
+    x509_subject: Option<String>,
 ) -> Result<AttachedSession, Error> {
     if connect.protocol_version != PROTOCOL_VERSION {
         return Err(Error::Protocol(format!(
@@ -103,7 +110,14 @@ pub(crate) async fn attach(
     // the client moves on rather than wait here.
     in_touch::ready_for_sessions(shared).await?;
     if connect.session_id == 0 {
-        return open_session(shared, connect.requested_timeout_ms, conn, sink).await;
+        return open_session(
+            shared,
+            connect.requested_timeout_ms,
+            conn,
+            sink,
+            x509_subject,
+        )
+        .await;
     }
     let id = connect.session_id;
     let secret = secret_from_bytes(&connect.session_secret)?;
@@ -134,6 +148,7 @@ pub(crate) async fn attach(
         secret,
         timeout_ms,
         resumed: true,
+        x509_subject,
         _attached: attached,
     })
 }
@@ -160,6 +175,7 @@ async fn open_session(
     requested_ms: u32,
     conn: ConnId,
     sink: &Arc<ConnSink>,
+    x509_subject: Option<String>,
 ) -> Result<AttachedSession, Error> {
     let timeout_ms = shared.cfg.session_limits.negotiate(requested_ms);
     // Drawn here and carried in the command: apply stays deterministic.
@@ -190,6 +206,7 @@ async fn open_session(
                     secret,
                     timeout_ms,
                     resumed: false,
+                    x509_subject,
                     _attached: attached,
                 });
             }

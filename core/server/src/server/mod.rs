@@ -34,10 +34,12 @@ mod resources;
 mod sessions;
 #[cfg(test)]
 mod sessions_tests;
+pub(crate) mod tls;
 mod watch_requests;
 mod zk;
 
 pub use config::{DEFAULT_LISTEN, DEFAULT_ZK_MAX_PACKET_BYTES, ServerConfig};
+pub use tls::TlsFiles;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,6 +121,8 @@ pub(crate) struct Shared {
     pub(crate) zk_addr: Option<SocketAddr>,
     /// Request latencies for `/metrics` (recorded only with an HTTP port).
     pub(crate) metrics: metrics::Metrics,
+    /// TLS of the client and ZooKeeper ports (`None`: plain TCP).
+    pub(crate) tls: Option<tls::TlsSource>,
 }
 
 impl Shared {
@@ -260,6 +264,10 @@ impl Server {
     /// serving.
     pub async fn start(mut cfg: ServerConfig) -> Result<Server> {
         bounds::validate(&cfg)?;
+        let tls = match &cfg.tls {
+            Some(files) => Some(tls::TlsSource::load(files.clone(), "tls")?),
+            None => None,
+        };
         // Creates the data dir durably, then records or checks the id.
         node_id::check_or_record(&cfg.data_dir, cfg.node_id)?;
         resources::check_free_space(&cfg.data_dir, cfg.min_free_disk_bytes)?;
@@ -383,6 +391,7 @@ impl Server {
             zk_stats: Default::default(),
             zk_addr,
             metrics: metrics::Metrics::new(http_listener.is_some()),
+            tls,
         });
         if let Some(listener) = http_listener {
             info!(addr = ?http_addr, "serving /metrics, /health and /ready over HTTP");
@@ -456,6 +465,27 @@ impl Server {
             // sending or when the server is dropped.
             Err(_) => std::future::pending().await,
         }
+    }
+
+    /// Re-reads the TLS certificates and keys (`coord serve` does on
+    /// SIGHUP): connections accepted from now on get the new ones, open
+    /// connections and their sessions stay as they are. On error (a file
+    /// missing or unusable) the certificates in use stay, and the error names
+    /// the file. Without TLS there is nothing to re-read.
+    pub fn reload_tls(&self) -> Result<()> {
+        match &self.shared.tls {
+            Some(source) => {
+                source.reload()?;
+                info!("TLS certificates re-read; new connections get them");
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the client port speaks TLS.
+    pub fn tls_enabled(&self) -> bool {
+        self.shared.tls.is_some()
     }
 
     /// The address clients connect to.

@@ -24,8 +24,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, mpsc, watch};
 use tracing::{info, warn};
 
@@ -382,8 +381,8 @@ enum WriteEnd {
 
 /// Writes all of `buf`, giving up when one write makes no progress for
 /// `timeout` or the output is dropped.
-async fn write_with_progress(
-    wr: &mut OwnedWriteHalf,
+async fn write_with_progress<W: AsyncWrite + Unpin>(
+    wr: &mut W,
     buf: &[u8],
     timeout: Duration,
     kill: &Notify,
@@ -400,12 +399,22 @@ async fn write_with_progress(
             Err(_) => return Err(WriteEnd::Stalled),
         }
     }
-    Ok(())
+    // A TLS stream may hold encrypted bytes the socket did not take yet;
+    // a TCP half's flush does nothing.
+    match tokio::time::timeout(timeout, wr.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(WriteEnd::Gone),
+        Err(_) => Err(WriteEnd::Stalled),
+    }
 }
 
 /// Drains the queue into the socket until the connection closes, the client
 /// is gone, the output is dropped or a write stalls for `write_timeout`.
-pub(crate) async fn write_loop(mut wr: OwnedWriteHalf, mut queue: Queue, write_timeout: Duration) {
+pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut queue: Queue,
+    write_timeout: Duration,
+) {
     let sink = queue.sink.clone();
     let mut batch = BytesMut::new();
     loop {

@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use coord_proto::wire::FrameReader;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Either half of a connection, plain or TLS.
+pub type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
+pub type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Longest a test waits for any one thing from the server.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -194,8 +197,8 @@ pub struct Connected {
 }
 
 pub struct Zk {
-    pub rd: FrameReader<OwnedReadHalf>,
-    pub wr: OwnedWriteHalf,
+    pub rd: FrameReader<ReadSide>,
+    pub wr: WriteSide,
     pub connected: Connected,
     next_xid: i32,
     /// Events that arrived while a reply was awaited, in order.
@@ -203,11 +206,15 @@ pub struct Zk {
 }
 
 /// Writes one length-prefixed packet.
-pub async fn write_packet(wr: &mut OwnedWriteHalf, payload: &[u8]) -> std::io::Result<()> {
+pub async fn write_packet(
+    wr: &mut (impl AsyncWrite + Unpin + ?Sized),
+    payload: &[u8],
+) -> std::io::Result<()> {
     let mut f = BytesMut::with_capacity(payload.len() + 4);
     f.put_i32(payload.len() as i32);
     f.put_slice(payload);
-    wr.write_all(&f).await
+    wr.write_all(&f).await?;
+    wr.flush().await
 }
 
 /// A connect request.
@@ -232,7 +239,27 @@ pub async fn connect_with(
     last_zxid: i64,
 ) -> Result<Zk, Option<Connected>> {
     let socket = TcpStream::connect(addr).await.expect("connect");
-    let (rd, mut wr) = socket.into_split();
+    let (rd, wr) = socket.into_split();
+    connect_over(
+        Box::new(rd),
+        Box::new(wr),
+        session,
+        passwd,
+        timeout,
+        last_zxid,
+    )
+    .await
+}
+
+/// [`connect_with`] over halves of a stream already open (a TLS stream).
+pub async fn connect_over(
+    rd: ReadSide,
+    mut wr: WriteSide,
+    session: i64,
+    passwd: &[u8],
+    timeout: i32,
+    last_zxid: i64,
+) -> Result<Zk, Option<Connected>> {
     let mut rd = FrameReader::new(rd, 64 << 20);
     write_packet(
         &mut wr,

@@ -7,12 +7,13 @@
 //! ZooKeeper's protocol has no way to tell a client why it is closed: a
 //! packet too large, an undecodable one or a protocol violation closes the
 //! connection with a log line naming the client, and only that connection.
+//! The same holds for a refused TLS handshake or plain text on a TLS port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -27,6 +28,7 @@ use crate::server::connection::{next_frame, respond_loop};
 use crate::server::dispatch::{self, Pending};
 use crate::server::handshake::{self, AttachedSession, frame_error};
 use crate::server::outbound::{ConnSink, Dialect, write_loop};
+use crate::server::tls;
 use crate::watch::ConnId;
 use coord_proto::proto;
 use coord_proto::wire::{FrameReader, PROTOCOL_VERSION};
@@ -35,13 +37,38 @@ use coord_proto::wire::{FrameReader, PROTOCOL_VERSION};
 pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: ConnId) {
     let span = info_span!("zk", id = conn, %peer);
     let forwarder = shared.forwarder.clone();
-    serve(shared, socket, peer, conn).instrument(span).await;
+    async {
+        let Some(source) = &shared.tls else {
+            let (rd, wr) = socket.into_split();
+            return serve(shared, rd, wr, peer, conn, None).await;
+        };
+        match tls::accept(source, socket, shared.cfg.handshake_timeout).await {
+            Ok(a) => {
+                let subject = a.client_subject;
+                let (rd, wr) = tokio::io::split(a.stream);
+                serve(shared, rd, wr, peer, conn, subject).await
+            }
+            // ZooKeeper's protocol cannot say why: the log does.
+            Err((why, _)) => warn!(%why, "TLS connection refused on the ZooKeeper port"),
+        }
+    }
+    .instrument(span)
+    .await;
     forwarder.forget(conn);
 }
 
-async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: ConnId) {
+async fn serve<R, W>(
+    shared: Arc<Shared>,
+    mut rd: R,
+    mut wr: W,
+    peer: SocketAddr,
+    conn: ConnId,
+    x509_subject: Option<String>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let cfg = &shared.cfg;
-    let (mut rd, mut wr) = socket.into_split();
     let mut stopping = shared.stopping.clone();
     // The first four bytes are a packet length or a four-letter word.
     let mut head = [0u8; 4];
@@ -77,7 +104,7 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: C
     let attached = tokio::select! {
         r = tokio::time::timeout(
             cfg.handshake_timeout,
-            connect(&shared, &mut reader, conn, &sink),
+            connect(&shared, &mut reader, conn, &sink, x509_subject),
         ) => r,
         _ = stopping.wait_for(|s| *s) => return,
     };
@@ -109,6 +136,7 @@ async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: C
     debug!(
         session = format_args!("{:#x}", session.id),
         resumed = session.resumed,
+        x509_subject = session.x509_subject.as_deref(),
         "ZooKeeper session attached"
     );
     sink.send_frame(connect_frame(&ConnectResponse {
@@ -160,6 +188,7 @@ async fn connect<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     conn: ConnId,
     sink: &Arc<ConnSink>,
+    x509_subject: Option<String>,
 ) -> Result<AttachedSession, Refused> {
     let frame = match reader.next_frame().await {
         Ok(Some(f)) => f,
@@ -181,7 +210,7 @@ async fn connect<R: AsyncRead + Unpin>(
         requested_timeout_ms: u32::try_from(f.timeout).unwrap_or(0),
         last_zxid: u64::try_from(f.last_zxid_seen).unwrap_or(0),
     };
-    match handshake::attach(shared, connect, conn, sink).await {
+    match handshake::attach(shared, connect, conn, sink, x509_subject).await {
         Ok(s) => Ok(s),
         Err(Error::SessionExpired(why)) => Err(Refused::Expired(why)),
         // A password that is not 16 bytes cannot be the session's.

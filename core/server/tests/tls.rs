@@ -1,0 +1,383 @@
+//! TLS on the client port and the ZooKeeper port, against an in-process
+//! server with rcgen-made CAs and certificates: sessions over TLS and mTLS,
+//! each refusal (plain text, a foreign CA, an expired certificate, a wrong
+//! host name, no client certificate) with its client-side error and its
+//! server log line while a good client on the same server keeps working,
+//! the ZooKeeper port over TLS, and re-reading certificates (SIGHUP) while
+//! sessions stay.
+
+mod tlscerts;
+mod zkwire;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use coord_client::{Client, CreateMode, TlsOptions};
+use coord_server::server::{Server, ServerConfig, TlsFiles};
+use tlscerts::{Ca, CertFiles, Leaf};
+
+/// Everything the server logs in this test binary (tests run in parallel,
+/// so a check looks for a line only its own test produces).
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("coord_server=debug"))
+            .with_ansi(false)
+            .with_writer(move || LogWriter(sink.clone()))
+            .try_init();
+        buf
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Waits (bounded) for a log line holding every one of `parts`.
+async fn logged(parts: &[&str]) -> bool {
+    for _ in 0..200 {
+        let found = {
+            let text = logs().lock().unwrap();
+            String::from_utf8_lossy(&text)
+                .lines()
+                .any(|l| parts.iter().all(|p| l.contains(p)))
+        };
+        if found {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // What was refused, to explain a failure.
+    let text = logs().lock().unwrap();
+    for l in String::from_utf8_lossy(&text)
+        .lines()
+        .filter(|l| l.contains("refused"))
+    {
+        eprintln!("log: {l}");
+    }
+    false
+}
+
+/// A server with TLS on both client ports.
+struct Fixture {
+    server: Server,
+    dir: tempfile::TempDir,
+    ca: Ca,
+    ca_file: std::path::PathBuf,
+}
+
+async fn start(mtls: bool, adjust: impl FnOnce(&Ca, &Path, &mut TlsFiles)) -> Fixture {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("coord test CA");
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let server_cert = ca.server(dir.path(), "server");
+    let mut files = TlsFiles {
+        cert: server_cert.cert,
+        key: server_cert.key,
+        client_ca: mtls.then(|| ca_file.clone()),
+    };
+    adjust(&ca, dir.path(), &mut files);
+    let mut cfg = ServerConfig::for_test(&dir.path().join("data"));
+    cfg.zk_listen = Some("127.0.0.1:0".parse().unwrap());
+    cfg.tls = Some(files);
+    let server = Server::start(cfg).await.expect("server starts");
+    Fixture {
+        server,
+        dir,
+        ca,
+        ca_file,
+    }
+}
+
+impl Fixture {
+    fn addr(&self) -> String {
+        self.server.local_addr().to_string()
+    }
+
+    /// A client certificate of this fixture's CA.
+    fn client_cert(&self, name: &str) -> CertFiles {
+        self.ca.client(self.dir.path(), name, name, "team")
+    }
+
+    /// Connects with `tls`, giving up after 2 s.
+    async fn connect(&self, tls: TlsOptions) -> coord_client::Result<Client> {
+        Client::builder()
+            .servers(self.addr())
+            .connect_timeout(Duration::from_secs(2))
+            .tls(tls)
+            .connect()
+            .await
+    }
+
+    /// A client that presents a certificate of this fixture's CA.
+    async fn good_client(&self, name: &str) -> Client {
+        let c = self.client_cert(name);
+        self.connect(TlsOptions::ca_file(&self.ca_file).client_cert_files(c.cert, c.key))
+            .await
+            .expect("a client with a good certificate connects")
+    }
+}
+
+/// `client` still reads and writes.
+async fn works(client: &Client, path: &str) {
+    client
+        .create(path, &b"v"[..], CreateMode::Persistent)
+        .await
+        .expect("create over TLS");
+    let (data, _) = client.get(path).await.expect("get over TLS");
+    assert_eq!(&data[..], b"v");
+}
+
+fn refused(r: coord_client::Result<Client>) -> String {
+    match r {
+        Ok(_) => panic!("the connection should have been refused"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn mtls_client_does_ops_and_its_subject_reaches_the_handshake() {
+    let f = start(true, |_, _, _| {}).await;
+    let client = f.good_client("alice-subject").await;
+    works(&client, "/a").await;
+    assert!(
+        logged(&["session attached", "CN=alice-subject,O=team"]).await,
+        "the session's x509 subject is known where the handshake runs"
+    );
+    client.close().await.unwrap();
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn tls_without_client_ca_needs_no_client_certificate() {
+    let f = start(false, |_, _, _| {}).await;
+    let client = f.connect(TlsOptions::ca_file(&f.ca_file)).await.unwrap();
+    works(&client, "/plain-auth").await;
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn plain_client_on_a_tls_port_is_told_the_server_requires_tls() {
+    let f = start(true, |_, _, _| {}).await;
+    let good = f.good_client("good-plain").await;
+    let err = refused(
+        Client::builder()
+            .servers(f.addr())
+            .connect_timeout(Duration::from_secs(1))
+            .connect()
+            .await,
+    );
+    assert!(err.contains("server requires TLS"), "{err}");
+    assert!(logged(&["TLS connection refused", "plain text on a TLS port"]).await);
+    works(&good, "/after-plain").await;
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn client_certificate_from_another_ca_is_refused() {
+    let f = start(true, |_, _, _| {}).await;
+    let good = f.good_client("good-foreign").await;
+    let other = Ca::new("another CA");
+    let c = other.client(f.dir.path(), "mallory", "mallory", "elsewhere");
+    let err = refused(
+        f.connect(TlsOptions::ca_file(&f.ca_file).client_cert_files(c.cert, c.key))
+            .await,
+    );
+    assert!(err.contains("refused our client certificate"), "{err}");
+    assert!(logged(&["TLS connection refused", "UnknownIssuer"]).await);
+    works(&good, "/after-foreign").await;
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn client_without_certificate_is_refused_when_mtls_is_on() {
+    let f = start(true, |_, _, _| {}).await;
+    let good = f.good_client("good-nocert").await;
+    let err = refused(f.connect(TlsOptions::ca_file(&f.ca_file)).await);
+    assert!(err.contains("requires a client certificate"), "{err}");
+    assert!(logged(&["TLS connection refused", "peer sent no certificates"]).await);
+    works(&good, "/after-nocert").await;
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn expired_server_certificate_is_refused() {
+    let f = start(false, |ca, dir, files| {
+        let expired = ca.leaf(
+            dir,
+            "expired",
+            &["127.0.0.1"],
+            Leaf {
+                expired: true,
+                ..Leaf::default()
+            },
+        );
+        files.cert = expired.cert;
+        files.key = expired.key;
+    })
+    .await;
+    let err = refused(f.connect(TlsOptions::ca_file(&f.ca_file)).await);
+    assert!(err.contains("server certificate expired"), "{err}");
+    assert!(logged(&["TLS connection refused", "CertificateExpired"]).await);
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_host_name_is_refused_and_the_ip_is_checked_by_default() {
+    let f = start(false, |_, _, _| {}).await;
+    // The default name is the address's host, 127.0.0.1: an IP SAN.
+    let good = f.connect(TlsOptions::ca_file(&f.ca_file)).await.unwrap();
+    let err = refused(
+        f.connect(TlsOptions::ca_file(&f.ca_file).server_name("db.example"))
+            .await,
+    );
+    assert!(err.contains("name mismatch"), "{err}");
+    assert!(logged(&["TLS connection refused", "BadCertificate"]).await);
+    let named = f
+        .connect(TlsOptions::ca_file(&f.ca_file).server_name("localhost"))
+        .await
+        .unwrap();
+    works(&named, "/by-name").await;
+    works(&good, "/after-name").await;
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn unreadable_tls_files_stop_the_start_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::for_test(&dir.path().join("data"));
+    let missing = dir.path().join("missing.pem");
+    cfg.tls = Some(TlsFiles {
+        cert: missing.clone(),
+        key: missing.clone(),
+        client_ca: None,
+    });
+    let err = Server::start(cfg).await.expect_err("no certificate");
+    let text = err.to_string();
+    assert!(
+        text.contains("--tls-cert") && text.contains("missing.pem"),
+        "{text}"
+    );
+}
+
+/// A rustls client configuration trusting `ca` and presenting `client`.
+fn rustls_client(ca: &Path, client: &CertFiles) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let certs: Vec<_> = CertificateDer::pem_file_iter(&client.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&client.key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .unwrap();
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn zookeeper_port_speaks_tls() {
+    let f = start(true, |_, _, _| {}).await;
+    let zk_addr = f.server.zk_addr().unwrap();
+    let config = rustls_client(&f.ca_file, &f.client_cert("zk-alice"));
+    let tcp = tokio::net::TcpStream::connect(zk_addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake on the ZooKeeper port");
+    let (rd, wr) = tokio::io::split(tls);
+    let mut zk = zkwire::connect_over(Box::new(rd), Box::new(wr), 0, &[0; 16], 10_000, 0)
+        .await
+        .expect("ZooKeeper session over TLS");
+    assert_eq!(zk.create("/zk-tls", b"z", 0).await.err, 0);
+    let reply = zk
+        .call(zkwire::op::GET_DATA, |e| {
+            e.str("/zk-tls").boolean(false);
+        })
+        .await;
+    assert_eq!(reply.err, 0);
+    assert!(logged(&["ZooKeeper session attached", "CN=zk-alice,O=team"]).await);
+    // The native port sees the same tree, over TLS too.
+    let native = f.good_client("zk-native").await;
+    let (data, _) = native.get("/zk-tls").await.unwrap();
+    assert_eq!(&data[..], b"z");
+
+    // Plain text on the ZooKeeper TLS port: closed, logged, nothing else hurt.
+    let plain = zkwire::connect_with(zk_addr, 0, &[0; 16], 10_000, 0).await;
+    assert!(plain.is_err(), "a plain ZooKeeper client gets no session");
+    assert!(logged(&["TLS connection refused on the ZooKeeper port", "plain text"]).await);
+    assert_eq!(zk.create("/zk-tls-after", b"", 0).await.err, 0);
+    f.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn reload_serves_new_certificates_to_new_connections_and_keeps_sessions() {
+    let f = start(true, |_, _, _| {}).await;
+    let old = f.good_client("before-reload").await;
+    let session = old.session_id();
+    works(&old, "/before").await;
+
+    // New server certificate, from a new CA, written over the same files.
+    let new_ca = Ca::new("coord rotated CA");
+    let rotated = new_ca.server(f.dir.path(), "rotated");
+    let files = TlsFiles {
+        cert: f.dir.path().join("server.pem"),
+        key: f.dir.path().join("server-key.pem"),
+        client_ca: Some(f.ca_file.clone()),
+    };
+    std::fs::copy(&rotated.cert, &files.cert).unwrap();
+    std::fs::copy(&rotated.key, &files.key).unwrap();
+    f.server.reload_tls().expect("reload");
+
+    let new_ca_file = new_ca.write(f.dir.path(), "new-ca.pem");
+    let c = f.client_cert("after-reload");
+    let fresh = f
+        .connect(TlsOptions::ca_file(&new_ca_file).client_cert_files(&c.cert, &c.key))
+        .await
+        .expect("the new certificate is served to new connections");
+    works(&fresh, "/after").await;
+    let err = refused(
+        f.connect(TlsOptions::ca_file(&f.ca_file).client_cert_files(&c.cert, &c.key))
+            .await,
+    );
+    assert!(err.contains("unknown issuer"), "{err}");
+    // The connection accepted before the reload carries on, same session.
+    works(&old, "/before-still").await;
+    assert_eq!(old.session_id(), session);
+
+    // A broken key file: the reload fails naming it, the certificates in
+    // use stay.
+    std::fs::write(&files.key, "not a key").unwrap();
+    let err = f.server.reload_tls().expect_err("a broken key is refused");
+    assert!(err.to_string().contains("--tls-key"), "{err}");
+    let again = f
+        .connect(TlsOptions::ca_file(&new_ca_file).client_cert_files(&c.cert, &c.key))
+        .await
+        .expect("the last good certificates are still served");
+    works(&again, "/after-failed-reload").await;
+    works(&old, "/before-still-2").await;
+    f.server.shutdown().await.unwrap();
+}
