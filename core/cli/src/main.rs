@@ -21,6 +21,7 @@ mod quota_cmd;
 mod serve_args;
 mod verbs;
 mod wrap_cmd;
+mod tls_args;
 use serve_args::ServeArgs;
 
 #[derive(Parser, Debug)]
@@ -59,6 +60,8 @@ struct Cli {
     /// line, for log shippers).
     #[arg(long, global = true, env = "COORD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    tls: tls_args::TlsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -321,15 +324,22 @@ fn main() -> ExitCode {
 /// Runs the command; the exit code on success (0, or a wrapped command's).
 async fn run(cli: Cli) -> Result<u8, Error> {
     let command = match cli.command {
-        Command::Serve(args) => return serve(args.into_config()).await.map(|()| 0),
+        Command::Serve(mut args) => {
+            let tls = std::mem::take(&mut args.tls);
+            let mut cfg = args.into_config();
+            tls.apply(&cli.tls, &mut cfg)?;
+            return serve(cfg).await.map(|()| 0);
+        }
         Command::Bench(args) => return bench_cmd::bench(*args).await.map(|()| 0),
         other => other,
     };
-    let client = Client::builder()
+    let mut builder = Client::builder()
         .servers(cli.servers.clone())
-        .session_timeout(Duration::from_millis(cli.session_timeout_ms))
-        .connect()
-        .await?;
+        .session_timeout(Duration::from_millis(cli.session_timeout_ms));
+    if let Some(tls) = cli.tls.client_options()? {
+        builder = builder.tls(tls);
+    }
+    let client = builder.connect().await?;
     let result = match command {
         Command::Cluster { action } => cluster_cmd::run(
             &client,
@@ -485,6 +495,7 @@ async fn serve(cfg: ServerConfig) -> Result<(), Error> {
     eprintln!("coord: serving on {}", server.local_addr());
     let failure = tokio::select! {
         _ = wait_for_signal() => None,
+        () = reload_tls_on_sighup(&server) => None,
         () = server.removed() => {
             // An orderly end: exit 0, so that a supervisor restarting on
             // failure leaves a removed member stopped.
@@ -512,6 +523,32 @@ async fn serve(cfg: ServerConfig) -> Result<(), Error> {
             Err(e)
         }
     }
+}
+
+/// Re-reads the TLS certificates and keys on each SIGHUP; never returns
+/// (unless SIGHUP cannot be handled, then it waits forever).
+async fn reload_tls_on_sighup(server: &Server) {
+    #[cfg(unix)]
+    if server.tls_enabled() {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                while hup.recv().await.is_some() {
+                    match server.reload_tls() {
+                        Ok(()) => eprintln!("coord: SIGHUP: TLS certificates re-read"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "SIGHUP: TLS re-read failed; the certificates in use stay");
+                            eprintln!(
+                                "coord: SIGHUP: TLS re-read failed, the certificates in use stay: {e}"
+                            );
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot handle SIGHUP: no TLS re-read"),
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 async fn wait_for_signal() {

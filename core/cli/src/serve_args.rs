@@ -142,6 +142,9 @@ pub(crate) struct ServeArgs {
     /// (HTTP); off unless set.
     #[arg(long, env = "COORD_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
+    /// TLS flags of `serve` (applied with the global ones, see `tls_args`).
+    #[command(flatten)]
+    pub(crate) tls: crate::tls_args::ServeTlsArgs,
 }
 
 /// Membership of a cluster and the peer network (see README).

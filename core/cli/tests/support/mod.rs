@@ -72,6 +72,11 @@ impl Served {
         }
     }
 
+    /// The server's process id (to send it signals).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the server announced an address (it is serving).
     pub(crate) fn is_serving(&self) -> bool {
         self.addr.is_some()
