@@ -3,7 +3,8 @@
 //! global: for a client verb they are the CA to trust and the client
 //! certificate to present; for `coord serve` the certificate and key are the
 //! server's. `coord serve` adds `--tls-client-ca` (mTLS) and the peer port's
-//! `--peer-tls-*` set, which defaults to the client set.
+//! `--peer-tls-*` set, which defaults to the client set (the peer CA to
+//! `--tls-client-ca`, else `--tls-ca`).
 //!
 //! This module only turns flags into `TlsOptions` / `TlsFiles`; reading the
 //! files and every TLS decision belong to the client and server crates.

@@ -381,3 +381,85 @@ async fn reload_serves_new_certificates_to_new_connections_and_keeps_sessions() 
     works(&old, "/before-still-2").await;
     f.server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn cluster_members_replicate_over_mutual_tls() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("coord peers CA");
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let cert = ca.server(dir.path(), "member");
+    let files = TlsFiles {
+        cert: cert.cert,
+        key: cert.key,
+        client_ca: Some(ca_file.clone()),
+    };
+    let peer_ports = Arc::new(Mutex::new(Vec::new()));
+    let seen = peer_ports.clone();
+    let cluster = coord_server::testing::TestCluster::start_with(3, move |cfg| {
+        cfg.tls = Some(files.clone());
+        if let Some(founders) = &cfg.cluster {
+            *seen.lock().unwrap() = founders.values().copied().collect();
+        }
+    })
+    .await
+    .expect("a TLS cluster starts");
+    let leader = cluster
+        .wait_for_leader(Duration::from_secs(20))
+        .await
+        .expect("a leader is elected over TLS peer connections");
+    let follower = cluster.other_than(leader);
+    let c = TlsOptions::ca_file(&ca_file);
+    let client_cert = ca.client(dir.path(), "cluster-client", "cluster-client", "team");
+    let tls = c.client_cert_files(&client_cert.cert, &client_cert.key);
+    let connect = |addr: String| {
+        let tls = tls.clone();
+        async move {
+            Client::builder()
+                .servers(addr)
+                .tls(tls)
+                .connect()
+                .await
+                .expect("a TLS client of a member")
+        }
+    };
+    // A write through a follower travels the forward stream to the leader
+    // and comes back through raft's append: both over peer TLS.
+    let writer = connect(cluster.addr(follower)).await;
+    works(&writer, "/through-follower").await;
+    for id in cluster.members() {
+        let reader = connect(cluster.addr(id)).await;
+        let mut found = false;
+        for _ in 0..200 {
+            if reader.exists("/through-follower").await.unwrap().is_some() {
+                found = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(found, "member {id} applied the write");
+    }
+
+    // Plain text to a peer port: refused in the TLS handshake, logged, and
+    // the cluster goes on.
+    let ports = peer_ports.lock().unwrap().clone();
+    assert_eq!(ports.len(), 3);
+    let mut plain = tokio::net::TcpStream::connect(ports[0]).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut plain, b"\x00\x00\x00\x05hello")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read(&mut plain, &mut buf),
+    )
+    .await
+    .expect("the peer port answers or closes");
+    assert!(
+        matches!(n, Ok(0) | Err(_)) || buf[0] == 0x15,
+        "no peer handshake answer in plain text"
+    );
+    assert!(logged(&["peer connection closed", "TLS handshake failed"]).await);
+    works(&writer, "/after-plain-peer").await;
+    cluster.stop().await.unwrap();
+}

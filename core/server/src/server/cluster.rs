@@ -68,6 +68,13 @@ impl Peers {
         peer.directory = directory.clone();
         peer.contact = contact.clone();
         peer.dial = cfg.peer_dial.clone();
+        // The peer set, else the client port's (its client CA then checks
+        // the members' certificates).
+        peer.tls = match (&cfg.peer_tls, &cfg.tls) {
+            (Some(files), _) => Some(super::tls::peer_tls(files, "peer-tls")?),
+            (None, Some(files)) => Some(super::tls::peer_tls(files, "tls")?),
+            (None, None) => None,
+        };
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Io(format!("peer socket: {e}")))?;

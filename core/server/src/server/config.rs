@@ -169,8 +169,10 @@ pub struct ServerConfig {
     /// signed (mTLS). Re-read by [`crate::server::Server::reload_tls`] (SIGHUP).
     pub tls: Option<TlsFiles>,
     /// TLS on the peer port (`--peer-tls-cert`, `--peer-tls-key`,
-    /// `--peer-tls-ca`); `None`: the client set ([`ServerConfig::tls`]) is
-    /// used, its client CA as the peers' CA.
+    /// `--peer-tls-ca` as `client_ca`), mutual: both ends present `cert` and
+    /// check the other's against `client_ca` (required). `None`: the client
+    /// set ([`ServerConfig::tls`]) is used, its client CA as the peers' CA.
+    /// Not re-read on SIGHUP.
     pub peer_tls: Option<TlsFiles>,
     /// Test hook, not a setting: a peer listener bound beforehand (tests
     /// bind every member's port first so that each knows the others').

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use crate::replication::peer::PeerStream;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
@@ -358,12 +358,12 @@ async fn stream_to_leader(
     shared: &Weak<Shared>,
     peer: &PeerConfig,
     leader: NodeId,
-    stream: TcpStream,
+    stream: PeerStream,
     rx: &mut mpsc::UnboundedReceiver<Up>,
     metrics: &mut watch::Receiver<openraft::RaftMetrics<NodeId, crate::replication::Member>>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> String {
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let max = peer.max_frame_bytes;
     let reader_shared = shared.clone();
     let mut reader = tokio::spawn(async move {
@@ -525,7 +525,7 @@ impl ForwardService for LeaderService {
     fn serve(
         &self,
         from: NodeId,
-        stream: TcpStream,
+        stream: PeerStream,
     ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'static>> {
         Box::pin(serve_follower(
             self.shared.clone(),
@@ -539,10 +539,10 @@ impl ForwardService for LeaderService {
 async fn serve_follower(
     shared: Weak<Shared>,
     from: NodeId,
-    stream: TcpStream,
+    stream: PeerStream,
     max: usize,
 ) -> io::Result<()> {
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (out, mut out_rx) = mpsc::unbounded_channel::<proto::ForwardDown>();
     let writer = tokio::spawn(async move {
         while let Some(mut down) = out_rx.recv().await {

@@ -17,6 +17,7 @@ use openraft::raft::{
 };
 use tokio::net::TcpStream;
 
+use super::stream::{PeerStream, host_of};
 use super::{PROTOCOL_VERSION, PeerConfig, convert, frame, proto};
 use crate::replication::{Member, NodeId, TypeConfig};
 
@@ -51,7 +52,10 @@ impl RaftNetworkFactory<TypeConfig> for TcpNetwork {
 
 /// Opens a connection to member `target` at `addr` and shakes hands, within
 /// `cfg.connect_timeout`.
-async fn connect(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<TcpStream> {
+async fn connect(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<PeerStream> {
+    // The certificate names the member's own address, also when a test
+    // routes the connection through a proxy.
+    let member_host = host_of(addr).to_string();
     let routed = cfg.dial.as_ref().and_then(|d| (d.0)(target));
     let addr = routed.as_deref().unwrap_or(addr);
     if addr.is_empty() {
@@ -61,8 +65,19 @@ async fn connect(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<Tcp
         ));
     }
     let open = async {
-        let mut s = TcpStream::connect(addr).await?;
-        s.set_nodelay(true)?;
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let mut s = match &cfg.tls {
+            None => PeerStream::Tcp(tcp),
+            Some(tls) => {
+                let name = rustls::pki_types::ServerName::try_from(member_host)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let s = tls.connector.connect(name, tcp).await.map_err(|e| {
+                    io::Error::new(e.kind(), format!("TLS with member {target} at {addr}: {e}"))
+                })?;
+                PeerStream::Client(Box::new(s))
+            }
+        };
         let hello = proto::Hello {
             protocol_version: PROTOCOL_VERSION,
             cluster_name: cfg.cluster_name.clone(),
@@ -104,7 +119,7 @@ async fn connect(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<Tcp
 
 /// Opens a forward stream to member `target` (the leader) at `addr`: a peer
 /// connection past its handshake and `open_forward` (see `peer.proto`).
-pub async fn open_forward(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<TcpStream> {
+pub async fn open_forward(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<PeerStream> {
     let mut s = connect(cfg, target, addr).await?;
     let open = proto::PeerRequest {
         request: Some(proto::peer_request::Request::OpenForward(proto::Empty {})),
@@ -190,7 +205,7 @@ pub struct TcpPeer {
     cfg: Arc<PeerConfig>,
     target: NodeId,
     addr: String,
-    conn: Option<TcpStream>,
+    conn: Option<PeerStream>,
 }
 
 /// Why a call did not get an answer.
@@ -207,7 +222,7 @@ enum Failure {
 
 impl TcpPeer {
     /// Opens a connection and shakes hands.
-    async fn connect(&self) -> io::Result<TcpStream> {
+    async fn connect(&self) -> io::Result<PeerStream> {
         connect(&self.cfg, self.target, &self.addr).await
     }
 

@@ -11,6 +11,9 @@
 //!   talking to someone else, is refused and closed; so is any frame over
 //!   [`PeerConfig::max_frame_bytes`] or that does not decode. A refused or
 //!   broken connection costs only itself.
+//! - With [`PeerConfig::tls`] every connection is mutual TLS before the
+//!   handshake (`stream`); a peer whose certificate is not the peers' CA's
+//!   never reaches it.
 //!
 //! Nothing else in `replication` knows how peers are reached: the same
 //! `Replica` runs over this or over the in-process `Router` of the tests.
@@ -20,6 +23,7 @@ mod contact;
 mod convert;
 pub(crate) mod frame;
 mod server;
+mod stream;
 
 #[cfg(test)]
 mod tests;
@@ -27,6 +31,7 @@ mod tests;
 pub use client::{PeerMembership, TcpNetwork, TcpPeer, ask_membership, open_forward};
 pub use contact::{Contact, LeaderContact};
 pub use server::serve_peers;
+pub use stream::{PeerStream, PeerTls};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -34,8 +39,6 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use tokio::net::TcpStream;
 
 use super::NodeId;
 
@@ -52,7 +55,7 @@ pub trait ForwardService: Send + Sync + 'static {
     fn serve(
         &self,
         from: NodeId,
-        stream: TcpStream,
+        stream: PeerStream,
     ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'static>>;
 }
 
@@ -80,6 +83,8 @@ pub struct PeerConfig {
     /// Test hook: where to dial a member instead of its peer address (tests
     /// put a fault-injecting proxy on each link).
     pub dial: Option<PeerDial>,
+    /// TLS on peer connections, both ways (`None`: plain TCP).
+    pub tls: Option<PeerTls>,
 }
 
 /// See [`PeerConfig::dial`]: maps a member id to the address to dial, or
@@ -130,6 +135,7 @@ impl PeerConfig {
             directory: Directory::default(),
             contact: Contact::default(),
             dial: None,
+            tls: None,
         }
     }
 }

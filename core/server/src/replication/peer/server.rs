@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::client::MAX_HANDSHAKE_BYTES;
+use super::stream::PeerStream;
 use super::{Contact, ForwardService, PROTOCOL_VERSION, PeerConfig, convert, frame, proto};
 use crate::replication::TypeConfig;
 
@@ -59,12 +60,32 @@ pub async fn serve_peers(
 /// Shakes hands, then answers requests one after another until the caller
 /// closes or sends something that is not a peer request.
 async fn serve_one(
-    mut s: TcpStream,
+    tcp: TcpStream,
     raft: &Raft<TypeConfig>,
     cfg: &PeerConfig,
     forward: Option<&dyn ForwardService>,
 ) -> io::Result<()> {
-    s.set_nodelay(true)?;
+    tcp.set_nodelay(true)?;
+    let mut s = match &cfg.tls {
+        None => PeerStream::Tcp(tcp),
+        Some(tls) => {
+            match tokio::time::timeout(cfg.connect_timeout, tls.acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => PeerStream::Server(Box::new(s)),
+                Ok(Err(e)) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("TLS handshake failed: {e}"),
+                    ));
+                }
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no TLS handshake within {:?}", cfg.connect_timeout),
+                    ));
+                }
+            }
+        }
+    };
     let hello: proto::Hello = match tokio::time::timeout(
         cfg.connect_timeout,
         frame::read(&mut s, MAX_HANDSHAKE_BYTES),

@@ -125,6 +125,42 @@ pub(crate) fn server_config(files: &TlsFiles, prefix: &str) -> Result<Arc<rustls
     Ok(Arc::new(config))
 }
 
+/// The peer port's TLS from `files`: both sides present `files.cert` and
+/// check the other's against `files.client_ca` (required: peers always
+/// authenticate each other). `prefix` names the flags in errors.
+pub(crate) fn peer_tls(
+    files: &TlsFiles,
+    prefix: &str,
+) -> Result<crate::replication::peer::PeerTls> {
+    let Some(ca) = &files.client_ca else {
+        return Err(Error::BadArguments(
+            "TLS on the peer port needs the CA of the members' certificates: \
+             --peer-tls-ca (or --tls-client-ca)"
+                .into(),
+        ));
+    };
+    let acceptor = TlsAcceptor::from(server_config(files, prefix)?);
+    let roots = read_roots(ca, &format!("--{prefix}-ca"))?;
+    let certs = read_certs(&files.cert, &format!("--{prefix}-cert"))?;
+    let key = read_key(&files.key, &format!("--{prefix}-key"))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(format!("TLS protocol versions: {e}")))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| {
+            Error::BadArguments(format!(
+                "--{prefix}-cert {} and --{prefix}-key {} do not make a usable pair: {e}",
+                files.cert.display(),
+                files.key.display()
+            ))
+        })?;
+    Ok(crate::replication::peer::PeerTls {
+        connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        acceptor,
+    })
+}
+
 /// A TLS listener's configuration, re-readable while connections run.
 pub(crate) struct TlsSource {
     files: TlsFiles,
