@@ -64,7 +64,10 @@ struct SoakServeFlags {
     serve: ServeArgs,
 }
 
-pub(crate) async fn bench(args: BenchArgs) -> Result<(), Error> {
+pub(crate) async fn bench(
+    args: BenchArgs,
+    tls: Option<coord_client::TlsOptions>,
+) -> Result<(), Error> {
     if let Some(duration) = args.soak {
         return soak(args, duration).await;
     }
@@ -77,6 +80,7 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<(), Error> {
         clients: args.clients,
         markdown_out: args.markdown_out,
         command: None,
+        tls,
     };
     let report = coord_cli::bench::run(opts).await?;
     println!("{}", report.to_markdown());

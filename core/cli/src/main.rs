@@ -330,7 +330,11 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             tls.apply(&cli.tls, &mut cfg)?;
             return serve_cmd::serve(cfg).await.map(|()| 0);
         }
-        Command::Bench(args) => return bench_cmd::bench(*args).await.map(|()| 0),
+        Command::Bench(args) => {
+            return bench_cmd::bench(*args, cli.tls.client_options()?)
+                .await
+                .map(|()| 0);
+        }
         other => other,
     };
     let mut builder = Client::builder()

@@ -53,7 +53,7 @@ async fn serve(data_dir: PathBuf, ready: Ready, stop: oneshot::Receiver<()>) -> 
 
 /// Runs create, set and get once per client count against `servers`.
 pub(crate) async fn measure(
-    servers: &str,
+    servers: &Target,
     client_counts: &[usize],
     bounds: &Bounds,
     run_id: &str,
@@ -107,12 +107,23 @@ fn slug(kind: Kind) -> &'static str {
     }
 }
 
-pub(crate) async fn connect(servers: &str) -> Result<Client, Error> {
-    Client::builder()
-        .servers(servers)
-        .session_timeout(SESSION_TIMEOUT)
-        .connect()
-        .await
+/// The servers measured and how to reach them.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// `host:port,...`
+    pub(crate) servers: String,
+    /// TLS to speak (`None`: plain TCP).
+    pub(crate) tls: Option<coord_client::TlsOptions>,
+}
+
+pub(crate) async fn connect(target: &Target) -> Result<Client, Error> {
+    let mut builder = Client::builder()
+        .servers(target.servers.clone())
+        .session_timeout(SESSION_TIMEOUT);
+    if let Some(tls) = &target.tls {
+        builder = builder.tls(tls.clone());
+    }
+    builder.connect().await
 }
 
 /// Closing is best effort: the numbers are already taken.

@@ -53,7 +53,7 @@ impl Worker for Cycle {
 
 /// Uncontended acquire + release, one client.
 pub(crate) async fn uncontended(
-    servers: &str,
+    servers: &super::coord_ops::Target,
     root: &str,
     bounds: &Bounds,
 ) -> Result<Measurement, Error> {
@@ -70,7 +70,7 @@ pub(crate) async fn uncontended(
 /// `contenders` clients loop acquire -> release on one lock for the measured
 /// window ([`driver::handoff`]).
 pub(crate) async fn handoff(
-    servers: &str,
+    servers: &super::coord_ops::Target,
     root: &str,
     contenders: usize,
     bounds: &Bounds,
@@ -113,7 +113,7 @@ impl Contender for Handoff {
 
 /// One release with `waiters` queued: how many watchers it wakes.
 pub(crate) async fn notifications(
-    servers: &str,
+    servers: &super::coord_ops::Target,
     root: &str,
     waiters: usize,
     naive: bool,

@@ -73,6 +73,9 @@ pub struct BenchOptions {
     pub markdown_out: Option<PathBuf>,
     /// The command line to print in the report; `None` uses this process's arguments.
     pub command: Option<String>,
+    /// TLS to speak to `servers` (`coord bench --against ... --tls-ca ...`);
+    /// needs `servers` (the embedded server speaks plain TCP).
+    pub tls: Option<coord_client::TlsOptions>,
 }
 
 impl Default for BenchOptions {
@@ -86,6 +89,7 @@ impl Default for BenchOptions {
             clients: vec![1, 32],
             markdown_out: None,
             command: None,
+            tls: None,
         }
     }
 }
@@ -147,12 +151,16 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
             )
         }
     };
-    let target = match (&opts.servers, &embedded) {
+    let servers = match (&opts.servers, &embedded) {
         (Some(servers), _) => servers.clone(),
         (None, Some(server)) => server.addr().to_string(),
         (None, None) => return Err(Error::Internal("no server to measure".into())),
     };
-    tracing::info!(%target, "bench: coord operations");
+    tracing::info!(%servers, tls = opts.tls.is_some(), "bench: coord operations");
+    let target = coord_ops::Target {
+        servers,
+        tls: opts.tls.clone(),
+    };
     let run = run_id();
     let measured = client_rt.block_on(async {
         let mut rows = coord_ops::measure(&target, &opts.clients, &bounds, &run).await?;
@@ -195,6 +203,11 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
 }
 
 fn validate(opts: &BenchOptions) -> Result<(), Error> {
+    if opts.tls.is_some() && opts.servers.is_none() {
+        return Err(Error::BadArguments(
+            "TLS options need --against (the embedded server speaks plain TCP)".into(),
+        ));
+    }
     if opts.clients.is_empty() || opts.clients.iter().any(|&c| c == 0 || c > MAX_CLIENTS) {
         return Err(Error::BadArguments(format!(
             "clients: each count must be 1..={MAX_CLIENTS}, got {:?}",
@@ -280,6 +293,19 @@ mod tests {
         };
         assert!(matches!(validate(&opts), Err(Error::BadArguments(_))));
         assert!(validate(&BenchOptions::default()).is_ok());
+        // TLS is for servers given with --against.
+        let tls = Some(coord_client::TlsOptions::ca_file("ca.pem"));
+        let opts = BenchOptions {
+            tls: tls.clone(),
+            ..BenchOptions::default()
+        };
+        assert!(matches!(validate(&opts), Err(Error::BadArguments(_))));
+        let opts = BenchOptions {
+            tls,
+            servers: Some("127.0.0.1:2281".into()),
+            ..BenchOptions::default()
+        };
+        assert!(validate(&opts).is_ok());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio_rustls::client::TlsStream;
 use crate::error::{Error, Result};
 
 /// PEM text, from a file or given as bytes.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Pem {
     /// A PEM file to read when the client is built.
     File(PathBuf),
@@ -94,7 +94,7 @@ impl Pem {
 ///     .await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsOptions {
     ca: Pem,
     client: Option<(Pem, Pem)>,
