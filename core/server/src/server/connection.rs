@@ -67,7 +67,11 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr
                 serve(shared, rd, wr, peer, conn, subject).await
             }
             Err((why, plain)) => {
-                warn!(%why, "TLS connection refused");
+                if why.is_quiet() {
+                    debug!(%why, "TLS connection closed before its handshake");
+                } else {
+                    warn!(%why, "TLS connection refused");
+                }
                 if let Some(socket) = plain {
                     // Told in the native protocol, so that a client without
                     // TLS reads why instead of undecodable bytes.

@@ -217,6 +217,14 @@ pub(crate) enum Refusal {
     Closed,
 }
 
+impl Refusal {
+    /// A client that connected and left without a byte (a port probe or a
+    /// load balancer's health check): not worth a warning.
+    pub(crate) fn is_quiet(&self) -> bool {
+        matches!(self, Refusal::Closed)
+    }
+}
+
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

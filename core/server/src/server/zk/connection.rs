@@ -49,6 +49,9 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr
                 serve(shared, rd, wr, peer, conn, subject).await
             }
             // ZooKeeper's protocol cannot say why: the log does.
+            Err((why, _)) if why.is_quiet() => {
+                debug!(%why, "TLS connection closed before its handshake");
+            }
             Err((why, _)) => warn!(%why, "TLS connection refused on the ZooKeeper port"),
         }
     }
