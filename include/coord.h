@@ -94,6 +94,8 @@ enum coord_result
   COORD_RESULT_SHUTTING_DOWN = 16,
   // The node does not exist.
   COORD_RESULT_NO_NODE = 101,
+  // The session lacks a permission the node's ACL requires.
+  COORD_RESULT_NO_AUTH = 102,
   // The expected version did not match.
   COORD_RESULT_BAD_VERSION = 103,
   // Ephemeral nodes may not have children.
@@ -104,6 +106,10 @@ enum coord_result
   COORD_RESULT_NOT_EMPTY = 111,
   // The session has expired.
   COORD_RESULT_SESSION_EXPIRED = 112,
+  // An ACL list is malformed.
+  COORD_RESULT_INVALID_ACL = 114,
+  // Credentials were refused.
+  COORD_RESULT_AUTH_FAILED = 115,
   // The session moved to another connection.
   COORD_RESULT_SESSION_MOVED = 118,
   // No such watcher.

@@ -154,6 +154,7 @@ pub(crate) fn ops_in(ops: *const coord_op, n: usize) -> Res<Vec<Op>> {
             let path = unsafe { util::path(op.path, &format!("ops[{i}].path")) }?;
             Ok(match op.kind {
                 COORD_OP_CREATE => Op::Create {
+                    acl: Vec::new(),
                     path,
                     data: unsafe { util::bytes(op.data, op.data_len, "data") }?.into(),
                     mode: create_mode(op.mode, op.ttl_ms)?,

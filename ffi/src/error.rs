@@ -63,6 +63,8 @@ pub enum coord_result {
     ShuttingDown = 16,
     /// The node does not exist.
     NoNode = 101,
+    /// The session lacks a permission the node's ACL requires.
+    NoAuth = 102,
     /// The expected version did not match.
     BadVersion = 103,
     /// Ephemeral nodes may not have children.
@@ -73,6 +75,10 @@ pub enum coord_result {
     NotEmpty = 111,
     /// The session has expired.
     SessionExpired = 112,
+    /// An ACL list is malformed.
+    InvalidAcl = 114,
+    /// Credentials were refused.
+    AuthFailed = 115,
     /// The session moved to another connection.
     SessionMoved = 118,
     /// No such watcher.
@@ -131,11 +137,14 @@ const ALL: &[coord_result] = {
         Unknown,
         ShuttingDown,
         NoNode,
+        NoAuth,
         BadVersion,
         NoChildrenForEphemerals,
         NodeExists,
         NotEmpty,
         SessionExpired,
+        InvalidAcl,
+        AuthFailed,
         SessionMoved,
         NoWatcher,
         LockTimeout,

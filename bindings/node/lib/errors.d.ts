@@ -27,11 +27,14 @@ export type CoordErrorCode =
   | 'UNKNOWN'
   | 'SHUTTING_DOWN'
   | 'NO_NODE'
+  | 'NO_AUTH'
   | 'BAD_VERSION'
   | 'NO_CHILDREN_FOR_EPHEMERALS'
   | 'NODE_EXISTS'
   | 'NOT_EMPTY'
   | 'SESSION_EXPIRED'
+  | 'INVALID_ACL'
+  | 'AUTH_FAILED'
   | 'SESSION_MOVED'
   | 'NO_WATCHER'
   | 'LOCK_TIMEOUT'
@@ -158,6 +161,13 @@ export declare class NoNodeError extends CoordError {
   static readonly numericCode: 101
 }
 
+/** not authorized (`NO_AUTH`, 102). */
+export declare class NoAuthError extends CoordError {
+  readonly code: 'NO_AUTH'
+  static readonly code: 'NO_AUTH'
+  static readonly numericCode: 102
+}
+
 /** version mismatch (`BAD_VERSION`, 103). */
 export declare class BadVersionError extends CoordError {
   readonly code: 'BAD_VERSION'
@@ -191,6 +201,20 @@ export declare class SessionExpiredError extends CoordError {
   readonly code: 'SESSION_EXPIRED'
   static readonly code: 'SESSION_EXPIRED'
   static readonly numericCode: 112
+}
+
+/** invalid ACL (`INVALID_ACL`, 114). */
+export declare class InvalidAclError extends CoordError {
+  readonly code: 'INVALID_ACL'
+  static readonly code: 'INVALID_ACL'
+  static readonly numericCode: 114
+}
+
+/** authentication failed (`AUTH_FAILED`, 115). */
+export declare class AuthFailedError extends CoordError {
+  readonly code: 'AUTH_FAILED'
+  static readonly code: 'AUTH_FAILED'
+  static readonly numericCode: 115
 }
 
 /** session moved to another connection (`SESSION_MOVED`, 118). */

@@ -104,6 +104,7 @@ pub(crate) fn op(o: TxnOp) -> Result<Op> {
     let version = o.version.unwrap_or(-1);
     Ok(match o.op.as_str() {
         "create" => Op::Create {
+            acl: Vec::new(),
             mode: create_mode(&o.create.unwrap_or_default())?,
             path: o.path,
             data: bytes(o.data),

@@ -177,6 +177,7 @@ fn op(spec: OpSpec) -> Result<Op> {
             path,
             data: data.into(),
             mode: create_mode(e, s, c, ttl)?,
+            acl: Vec::new(),
         }),
         OpSpec::Versioned(kind, path, version) if kind == "delete" => {
             Ok(Op::Delete { path, version })

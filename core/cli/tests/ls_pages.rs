@@ -42,6 +42,7 @@ async fn ls_prints_every_child_in_order_when_the_directory_needs_many_pages() {
         let ops = chunk
             .iter()
             .map(|n| Op::Create {
+                acl: Vec::new(),
                 path: format!("/wide/{n}"),
                 data: Vec::new().into(),
                 mode: CreateMode::Persistent,

@@ -52,6 +52,7 @@ async fn fill(c: &Client, dir: &str, prefix: &str, n: usize) -> Vec<String> {
         let ops = chunk
             .iter()
             .map(|name| Op::Create {
+                acl: Vec::new(),
                 path: format!("{dir}/{name}"),
                 data: Vec::new().into(),
                 mode: CreateMode::Persistent,
@@ -201,6 +202,7 @@ async fn a_directory_of_120k_children_lists_with_default_settings() {
         .map(|b| {
             let ops = (b * 1000..(b + 1) * 1000)
                 .map(|i| Op::Create {
+                    acl: Vec::new(),
                     path: format!("/huge/{}", name(i)),
                     data: Vec::new().into(),
                     mode: CreateMode::Persistent,

@@ -232,6 +232,7 @@ async fn multi_applies_all_ops_or_none_and_names_the_failing_op() {
     let ok = c
         .multi(vec![
             Op::Create {
+                acl: Vec::new(),
                 path: "/m".into(),
                 data: Bytes::from("0"),
                 mode: CreateMode::Persistent,
@@ -254,6 +255,7 @@ async fn multi_applies_all_ops_or_none_and_names_the_failing_op() {
 
     let failing = vec![
         Op::Create {
+            acl: Vec::new(),
             path: "/n".into(),
             data: Bytes::new(),
             mode: CreateMode::Persistent,

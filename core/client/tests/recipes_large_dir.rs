@@ -50,6 +50,7 @@ async fn crowd(c: &Client, dir: &str) {
     for start in (0..FILLERS).step_by(500) {
         let ops = (start..start + 500)
             .map(|i| Op::Create {
+                acl: Vec::new(),
                 path: format!("{dir}/filler-{i:06}-{}", "p".repeat(1 + i % 9)),
                 data: Vec::new().into(),
                 mode: CreateMode::Persistent,
@@ -139,6 +140,7 @@ async fn queue_works_in_a_directory_too_large_for_one_reply() {
     for start in (0..FILLERS).step_by(500) {
         let ops = (start..start + 500)
             .map(|i| Op::Create {
+                acl: Vec::new(),
                 path: "/queues/many/item-".into(),
                 data: format!("item {i}").into_bytes().into(),
                 mode: CreateMode::PersistentSequential,

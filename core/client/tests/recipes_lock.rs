@@ -197,6 +197,7 @@ async fn holder_whose_session_expires_loses_the_lock_visibly() {
     proxy.unblock();
     let write = holder
         .guarded(vec![Op::Create {
+            acl: Vec::new(),
             path: "/stale-write".into(),
             data: Default::default(),
             mode: CreateMode::Persistent,
@@ -308,6 +309,7 @@ async fn reentrant_acquire_counts_up_and_guarded_writes_commit_while_held() {
     assert!(lock.is_held(), "still held after one of two releases");
     let results = lock
         .guarded(vec![Op::Create {
+            acl: Vec::new(),
             path: "/guarded".into(),
             data: b"x".to_vec().into(),
             mode: CreateMode::Persistent,

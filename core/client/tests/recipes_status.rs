@@ -53,6 +53,7 @@ async fn lock_status_answers_at_once_while_an_acquire_of_the_same_handle_waits()
     let guarded = tokio::time::timeout(
         AT_ONCE,
         lock.guarded(vec![Op::Create {
+            acl: Vec::new(),
             path: "/status-write".into(),
             data: Default::default(),
             mode: CreateMode::Persistent,

@@ -122,6 +122,9 @@ error_table! {
     ShuttingDown = 16, "SHUTTING_DOWN", "server shutting down";
     /// The node does not exist.
     NoNode = 101, "NO_NODE", "no node";
+    /// The session lacks the permission an operation needs (names the path,
+    /// the permission and the node whose ACL refused it).
+    NoAuth = 102, "NO_AUTH", "not authorized";
     /// The expected version did not match the node's version.
     BadVersion = 103, "BAD_VERSION", "version mismatch";
     /// Ephemeral nodes may not have children.
@@ -130,6 +133,10 @@ error_table! {
     NodeExists = 110, "NODE_EXISTS", "node already exists";
     /// The node has children and cannot be deleted.
     NotEmpty = 111, "NOT_EMPTY", "node has children";
+    /// An ACL list is malformed (names the entry and why).
+    InvalidAcl = 114, "INVALID_ACL", "invalid ACL";
+    /// Credentials were refused (unknown scheme, bad token, identity required).
+    AuthFailed = 115, "AUTH_FAILED", "authentication failed";
     /// The session has expired (or was closed); its ephemerals are gone.
     SessionExpired = 112, "SESSION_EXPIRED", "session expired";
     /// The session is now attached to another connection.

@@ -4,6 +4,7 @@
 //! - [`wire`]: the frame codec and every conversion between messages and domain types.
 //! - [`children`]: children listings (all, one page, count) and their byte budget.
 //! - [`error`]: the single error table ([`Error`], stable numeric codes).
+//! - [`acl`]: identities, ACL entries, permission bits, the digest id.
 //! - Domain types: [`Stat`], [`CreateMode`], [`Op`], [`OpResult`],
 //!   [`WatchEvent`], [`EventType`], [`WatchMode`], [`WatcherType`], [`WatchKind`],
 //!   [`Quota`] ([`QuotaLimits`], [`QuotaUsage`]).
@@ -14,6 +15,7 @@
 //! caller brings; nothing here knows about sessions, the tree or replication.
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod children;
 pub mod error;
 mod op;
@@ -29,6 +31,7 @@ mod stat;
 pub mod watch;
 pub mod wire;
 
+pub use acl::{Acl, Identity};
 pub use children::{ChildrenPage, ListChildren, ListShape};
 pub use error::{Error, Result};
 pub use op::{EventType, Op, OpResult, WatchEvent, failing_op};

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::acl::Acl;
 use crate::error::Error;
 use crate::stat::{CreateMode, Stat};
 
@@ -19,6 +20,9 @@ pub enum Op {
         data: Bytes,
         /// Node kind.
         mode: CreateMode,
+        /// The new node's ACL; empty: `world:anyone:cdrwa` (open).
+        #[serde(default)]
+        acl: Vec<Acl>,
     },
     /// Delete a node; `version` -1 means any version.
     Delete {

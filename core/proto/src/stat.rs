@@ -28,6 +28,9 @@ pub struct Stat {
     pub data_length: u32,
     /// Number of children.
     pub num_children: u32,
+    /// Number of ACL changes since creation (what setACL's version checks).
+    #[serde(default)]
+    pub aversion: i32,
 }
 
 /// What kind of node a create makes. Mirrors ZooKeeper's `CreateMode`.

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use coord_proto::Identity;
 use serde::{Deserialize, Serialize};
 
 /// Limits that decide outcomes inside the replicated state machine.
@@ -34,6 +35,10 @@ pub struct Limits {
     /// (`--max-ephemerals-per-session`, default 65536). A create past it
     /// fails with `TooLarge` naming the session and the limit.
     pub max_ephemerals_per_session: usize,
+    /// Identities that bypass every ACL check (`--superuser`, none by
+    /// default), as ZooKeeper's `superDigest`.
+    #[serde(default)]
+    pub superusers: Vec<Identity>,
 }
 
 impl Limits {
@@ -59,6 +64,7 @@ impl Default for Limits {
             max_multi_ops: 1000,
             delete_bumps_parent_cversion: true,
             max_ephemerals_per_session: 65_536,
+            superusers: Vec::new(),
         }
     }
 }

@@ -195,6 +195,7 @@ async fn a_large_frame_before_the_handshake_is_refused_naming_the_handshake_limi
     let first = raw::Raw::session(addr, 10_000).await;
     let hello = first.connected.clone();
     let widest = proto::Connect {
+        token: String::new(),
         protocol_version: u32::MAX,
         session_id: u64::MAX,
         session_secret: vec![0xff; 16].into(),
@@ -206,6 +207,7 @@ async fn a_large_frame_before_the_handshake_is_refused_naming_the_handshake_limi
     let resumed = raw::Raw::handshake(
         addr,
         proto::Connect {
+            token: String::new(),
             protocol_version: PROTOCOL_VERSION,
             session_id: hello.session_id,
             session_secret: hello.session_secret.clone(),

@@ -122,6 +122,7 @@ async fn unpaged_listing_over_the_budget_is_refused_naming_the_path_and_pages_st
     }
     let ops = (0..500)
         .map(|i| Op::Create {
+            acl: Vec::new(),
             path: format!("/big/child-{i:04}-padding-padding"),
             data: Vec::new().into(),
             mode: CreateMode::Persistent,

@@ -323,6 +323,7 @@ async fn try_resume(
     Raw::try_handshake(
         addr,
         proto::Connect {
+            token: String::new(),
             protocol_version: coord_proto::wire::PROTOCOL_VERSION,
             requested_timeout_ms: 5000,
             session_id: first.connected.session_id,

@@ -728,6 +728,7 @@ async fn a_fenced_lock_never_lets_two_holders_writes_interleave_across_failovers
                 tokens.push(token);
                 for _ in 0..3 {
                     let write = Op::Create {
+                        acl: Vec::new(),
                         path: "/res/w-".into(),
                         data: format!("{me}:{token}").into_bytes().into(),
                         mode: CreateMode::PersistentSequential,
@@ -887,6 +888,7 @@ async fn elected_leaders_fenced_writes_never_interleave_across_failovers() {
                             version: -1,
                         },
                         Op::Create {
+                            acl: Vec::new(),
                             path: "/eres/w-".into(),
                             data: format!("{me}:{}", term.token).into_bytes().into(),
                             mode: CreateMode::PersistentSequential,

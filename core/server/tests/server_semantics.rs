@@ -94,6 +94,7 @@ async fn failed_multi_changes_nothing_and_names_the_failing_op() {
         .unwrap();
     let ops = vec![
         Op::Create {
+            acl: Vec::new(),
             path: "/m/a".into(),
             data: Default::default(),
             mode: CreateMode::Persistent,
@@ -135,11 +136,13 @@ async fn failed_multi_changes_nothing_and_names_the_failing_op() {
                 version: 0,
             },
             Op::Create {
+                acl: Vec::new(),
                 path: "/m/b".into(),
                 data: Default::default(),
                 mode: CreateMode::Persistent,
             },
             Op::Create {
+                acl: Vec::new(),
                 path: "/m/b/c".into(),
                 data: Default::default(),
                 mode: CreateMode::Persistent,

@@ -41,6 +41,7 @@ impl Raw {
 
     async fn connect(&mut self, session_id: u64, secret: &[u8], last_zxid: u64) {
         self.send(client_message::Body::Connect(proto::Connect {
+            token: String::new(),
             protocol_version: PROTOCOL_VERSION,
             session_id,
             session_secret: secret.to_vec().into(),

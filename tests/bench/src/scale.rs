@@ -128,6 +128,7 @@ async fn create_batch(conn: &Conn, keys: &[String], value: &[u8]) -> Res<()> {
             let ops = keys
                 .iter()
                 .map(|k| Op::Create {
+                    acl: Vec::new(),
                     path: k.clone(),
                     data: data.clone(),
                     mode: CreateMode::Persistent,

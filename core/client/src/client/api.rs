@@ -101,6 +101,10 @@ pub(super) fn result_name(r: &Option<Res>) -> &'static str {
         Some(Res::ClusterChange(_)) => "ClusterChange",
         Some(Res::SetQuota(_)) => "SetQuota",
         Some(Res::GetQuota(_)) => "GetQuota",
+        Some(Res::GetAcl(_)) => "GetAcl",
+        Some(Res::SetAcl(_)) => "SetAcl",
+        Some(Res::AddAuth(_)) => "AddAuth",
+        Some(Res::WhoAmI(_)) => "WhoAmI",
     }
 }
 
@@ -209,6 +213,7 @@ impl Client {
                 data: data.into(),
                 mode: Some(mode.into()),
                 return_predecessor: false,
+                acl: Vec::new(),
             }))
             .await?;
         let c = expect!(resp, Create);
@@ -230,6 +235,7 @@ impl Client {
                 data: data.into(),
                 mode: Some(mode.into()),
                 return_predecessor: true,
+                acl: Vec::new(),
             }))
             .await?;
         let c = expect!(resp, Create);

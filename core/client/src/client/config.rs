@@ -39,6 +39,17 @@ pub struct ClientBuilder {
     backoff_max: Duration,
     max_frame_bytes: usize,
     tls: Option<TlsOptions>,
+    token: Option<Token>,
+}
+
+/// A bearer token; `Debug` never shows it.
+#[derive(Clone)]
+pub(crate) struct Token(pub(crate) std::sync::Arc<str>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<hidden>)")
+    }
 }
 
 impl Default for ClientBuilder {
@@ -52,6 +63,7 @@ impl Default for ClientBuilder {
             backoff_max: Duration::from_secs(2),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             tls: None,
+            token: None,
         }
     }
 }
@@ -108,6 +120,15 @@ impl ClientBuilder {
         self
     }
 
+    /// A bearer token from the server's tokens file, presented at connect:
+    /// the session holds the identity `token:<user>` from its start (needed
+    /// when the server runs with `--auth-required`). Never logged.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        let token: String = token.into();
+        self.token = (!token.is_empty()).then(|| Token(token.into()));
+        self
+    }
+
     /// Opens a session with one of the servers (tried in random order until
     /// `connect_timeout` has passed) and starts the client's tasks.
     pub async fn connect(self) -> Result<Client> {
@@ -161,6 +182,7 @@ impl ClientBuilder {
             backoff_min: self.backoff_min,
             backoff_max: self.backoff_max,
             max_frame_bytes: self.max_frame_bytes,
+            token: self.token,
         })
     }
 }
@@ -184,6 +206,8 @@ pub(crate) struct Config {
     pub(crate) max_frame_bytes: usize,
     /// TLS settings (`None`: plain TCP).
     pub(crate) tls: Option<ClientTls>,
+    /// Bearer token presented at connect (see [`ClientBuilder::token`]).
+    pub(crate) token: Option<Token>,
 }
 
 /// `$COORD_SERVERS`, or `127.0.0.1:2281` when unset or empty.

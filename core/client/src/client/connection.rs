@@ -48,6 +48,8 @@ pub(crate) trait ConnectionEvents: Sync {
 /// What the client asks of every connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Terms {
+    /// A bearer token to present at connect (the session gets `token:<user>`).
+    pub(crate) token: Option<super::config::Token>,
     /// The session timeout to ask the server for.
     pub(crate) session_timeout: Duration,
     /// Largest frame accepted from the server.
@@ -148,6 +150,11 @@ async fn handshake(
             },
             requested_timeout_ms: terms.session_timeout.as_millis() as u32,
             last_zxid: events.last_zxid(),
+            token: terms
+                .token
+                .as_ref()
+                .map(|t| t.0.to_string())
+                .unwrap_or_default(),
         })),
     };
     let mut buf = BytesMut::new();

@@ -113,6 +113,7 @@ impl Inner {
     /// What every connection asks of its server.
     pub(crate) fn terms(&self) -> Terms {
         Terms {
+            token: self.config.token.clone(),
             session_timeout: self.config.session_timeout,
             max_frame_bytes: self.config.max_frame_bytes,
             tls: self.config.tls.clone(),

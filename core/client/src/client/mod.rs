@@ -26,9 +26,9 @@
 //! - `connection`: one TCP connection: handshake, reader, writer task, pings;
 //!   it reports to the session through `ConnectionEvents`.
 //! - `supervisor`: the task that owns reconnects, server rotation and expiry.
-//! - `api`: [`Client`]'s public methods; `children`: its children listings
-//!   (one page, the count, and every child page after page); `quota`: its
-//!   subtree quota calls.
+//! - `api`: [`Client`]'s public methods; `acl`: its identity and ACL calls;
+//!   `children`: its children listings (one page, the count, and every child
+//!   page after page); `quota`: its subtree quota calls.
 //!
 //! Guarantees kept here: requests are written in the order they were issued;
 //! a watch event is routed to the watchers before any later response is
@@ -36,6 +36,7 @@
 //! flight requests fail with [`Error::ConnectionLoss`](crate::Error::ConnectionLoss)
 //! on a lost connection, requests issued while suspended wait for the reconnect.
 
+mod acl;
 mod api;
 mod backoff;
 mod children;

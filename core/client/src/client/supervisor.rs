@@ -54,6 +54,11 @@ pub(crate) async fn start(inner: &Arc<Inner>) -> Result<()> {
                 return Ok(());
             }
             Err(HandshakeError::Expired(d)) => last_err = Some(Error::SessionExpired(d)),
+            // Refused credentials (or none under --auth-required): the
+            // caller must fix them; retrying would only hide the refusal.
+            Err(HandshakeError::Failed(Error::AuthFailed(d))) => {
+                return Err(Error::AuthFailed(format!("{addr}: {d}")));
+            }
             Err(HandshakeError::Failed(e)) => last_err = Some(e),
         }
         tracing::debug!(server = %addr, error = ?last_err, "connect attempt failed");

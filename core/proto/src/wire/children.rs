@@ -158,6 +158,7 @@ mod tests {
             ephemeral_owner: u64::MAX,
             data_length: u32::MAX,
             num_children: u32::MAX,
+            aversion: -1,
         }
     }
 

@@ -1,6 +1,7 @@
 //! proto <-> domain conversions. Decoding is strict: a message missing a
 //! required part becomes `Error::Protocol` naming the field.
 
+use crate::acl::{Acl, Identity};
 use crate::error::Error;
 use crate::op::{EventType, Op, OpResult, WatchEvent};
 use crate::proto;
@@ -24,6 +25,7 @@ impl From<&Stat> for proto::Stat {
             ephemeral_owner: s.ephemeral_owner,
             data_length: s.data_length,
             num_children: s.num_children,
+            aversion: s.aversion,
         }
     }
 }
@@ -41,6 +43,7 @@ impl From<&proto::Stat> for Stat {
             ephemeral_owner: s.ephemeral_owner,
             data_length: s.data_length,
             num_children: s.num_children,
+            aversion: s.aversion,
         }
     }
 }
@@ -104,11 +107,17 @@ impl From<&Op> for proto::Op {
     fn from(op: &Op) -> Self {
         use proto::op::Op as P;
         let inner = match op {
-            Op::Create { path, data, mode } => P::Create(proto::CreateRequest {
+            Op::Create {
+                path,
+                data,
+                mode,
+                acl,
+            } => P::Create(proto::CreateRequest {
                 path: path.clone(),
                 data: data.clone(),
                 mode: Some((*mode).into()),
                 return_predecessor: false,
+                acl: acl.iter().map(proto::Acl::from).collect(),
             }),
             Op::Delete { path, version } => P::Delete(proto::DeleteRequest {
                 path: path.clone(),
@@ -142,7 +151,53 @@ pub fn create_from_proto(c: proto::CreateRequest) -> Result<Op, Error> {
         path: c.path,
         data: c.data,
         mode,
+        acl: acl_from_proto(c.acl),
     })
+}
+
+impl From<&Acl> for proto::Acl {
+    fn from(a: &Acl) -> Self {
+        proto::Acl {
+            perms: a.perms,
+            scheme: a.identity.scheme.clone(),
+            id: a.identity.id.clone(),
+        }
+    }
+}
+
+impl From<proto::Acl> for Acl {
+    fn from(a: proto::Acl) -> Self {
+        Acl {
+            perms: a.perms,
+            identity: Identity {
+                scheme: a.scheme,
+                id: a.id,
+            },
+        }
+    }
+}
+
+/// An ACL list as the domain keeps it (checked by the server, in apply).
+pub fn acl_from_proto(acl: Vec<proto::Acl>) -> Vec<Acl> {
+    acl.into_iter().map(Acl::from).collect()
+}
+
+impl From<&Identity> for proto::Identity {
+    fn from(i: &Identity) -> Self {
+        proto::Identity {
+            scheme: i.scheme.clone(),
+            id: i.id.clone(),
+        }
+    }
+}
+
+impl From<proto::Identity> for Identity {
+    fn from(i: proto::Identity) -> Self {
+        Identity {
+            scheme: i.scheme,
+            id: i.id,
+        }
+    }
 }
 
 impl TryFrom<proto::Op> for Op {

@@ -174,6 +174,13 @@ pub struct ServerConfig {
     /// set ([`ServerConfig::tls`]) is used, its client CA as the peers' CA.
     /// Not re-read on SIGHUP.
     pub peer_tls: Option<TlsFiles>,
+    /// Bearer tokens and their users (`--tokens-file`, `COORD_TOKENS_FILE`;
+    /// format in `Tokens`); `None`: the token scheme refuses every token.
+    pub tokens: Option<std::sync::Arc<super::tokens::Tokens>>,
+    /// Refuse sessions that hold no identity but `ip` / `world` at connect
+    /// (`--auth-required`, `COORD_AUTH_REQUIRED`); default off: such
+    /// sessions are `world:anyone`.
+    pub auth_required: bool,
     /// Test hook, not a setting: a peer listener bound beforehand (tests
     /// bind every member's port first so that each knows the others').
     #[doc(hidden)]
@@ -231,6 +238,8 @@ impl ServerConfig {
             zk_max_packet_bytes: DEFAULT_ZK_MAX_PACKET_BYTES,
             tls: None,
             peer_tls: None,
+            tokens: None,
+            auth_required: false,
             peer_socket: None,
             peer_dial: None,
             pause_before_watched_reply: Duration::ZERO,

@@ -41,6 +41,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, info_span, warn};
 
+use super::acl_requests::PeerIdentity;
 use super::dispatch::{self, Pending};
 use super::handshake::{frame_error, handshake};
 use super::outbound::{ConnSink, Dialect, server_frame, write_loop};
@@ -117,10 +118,15 @@ async fn serve<R, W>(
     );
     let mut stopping = shared.stopping.clone();
     // A graceful stop does not wait for a client that is slow to say hello.
+    // The verified client certificate's subject is the session's x509 identity.
+    let peer_identity = PeerIdentity {
+        x509_subject,
+        ..PeerIdentity::tcp(peer)
+    };
     let attached = tokio::select! {
         r = tokio::time::timeout(
             cfg.handshake_timeout,
-            handshake(&shared, &mut reader, conn, &sink, x509_subject),
+            handshake(&shared, &mut reader, conn, &sink, &peer_identity),
         ) => Some(r),
         _ = stopping.wait_for(|s| *s) => None,
     };

@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use super::metrics::OpKind;
 use super::outbound::ConnSink;
-use super::{Shared, shutting_down_error, watch_requests};
+use super::{Shared, acl_requests, shutting_down_error, watch_requests};
 use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{
@@ -49,6 +49,8 @@ pub(crate) enum WriteKind {
     SetData,
     Multi,
     CloseSession,
+    SetAcl,
+    AddAuth,
     SetQuota,
 }
 
@@ -61,6 +63,7 @@ impl WriteKind {
             WriteKind::Multi => OpKind::Multi,
             WriteKind::CloseSession => OpKind::CloseSession,
             WriteKind::SetQuota => OpKind::Quota,
+            WriteKind::SetAcl | WriteKind::AddAuth => OpKind::Acl,
         }
     }
 }
@@ -209,6 +212,11 @@ pub(crate) async fn admit(
         Req::Multi(m) => (WriteKind::Multi, multi_command(shared, m)),
         Req::CloseSession(_) => (WriteKind::CloseSession, Ok(CommandKind::CloseSession)),
         Req::SetQuota(q) => (WriteKind::SetQuota, set_quota_command(shared, q)),
+        Req::SetAcl(s) => (WriteKind::SetAcl, Ok(acl_requests::set_acl_command(s))),
+        Req::AddAuth(a) => (
+            WriteKind::AddAuth,
+            acl_requests::add_auth_command(shared, a),
+        ),
         other => {
             return Ok(Pending::Read {
                 xid,
@@ -385,6 +393,10 @@ fn write_response(
             Res::CloseSession(proto::Empty {})
         }
         (WriteKind::SetQuota, CommandResult::QuotaSet) => Res::SetQuota(proto::Empty {}),
+        (WriteKind::SetAcl, CommandResult::AclSet(stat)) => Res::SetAcl(proto::StatResponse {
+            stat: Some((&stat).into()),
+        }),
+        (WriteKind::AddAuth, CommandResult::IdentityAdded) => Res::AddAuth(proto::Empty {}),
         (kind, other) => {
             let e = Error::Internal(format!("{kind:?} produced unexpected result {other:?}"));
             return error_response(xid, zxid, &e);
@@ -584,6 +596,9 @@ fn read_now(
     if let Some(e) = session_gone(&sm, session) {
         return ReadReply::Ready(error_response(xid, zxid, &e));
     }
+    if let Err(e) = acl_requests::check_read(&sm, session, &op) {
+        return ReadReply::Ready(error_response(xid, zxid, &e));
+    }
     if let Err(e) = watch_requests::check_watch_room(shared, &sm, conn, session, &op) {
         return ReadReply::Ready(error_response(xid, zxid, &e));
     }
@@ -663,6 +678,8 @@ fn read_now(
             Some(q) => Ok(Res::GetQuota(q.into())),
             None => Err(Error::NoNode(format!("no quota is set on {}", r.path))),
         }),
+        Req::GetAcl(r) => acl_requests::get_acl(&sm, &r.path),
+        Req::WhoAmI(_) => Ok(acl_requests::who_am_i(&sm, session)),
         other => Err(Error::Internal(format!("not a read: {other:?}"))),
     };
     let response = |result: Result<Res, Error>| match result {

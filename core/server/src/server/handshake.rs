@@ -14,6 +14,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::Shared;
+use super::acl_requests::{PeerIdentity, connect_identities};
 use super::in_touch;
 use super::outbound::ConnSink;
 use super::sessions::ConnGuard;
@@ -64,7 +65,7 @@ pub(crate) async fn handshake<R>(
     reader: &mut FrameReader<R>,
     conn: ConnId,
     sink: &Arc<ConnSink>,
-    x509_subject: Option<String>,
+    peer: &PeerIdentity,
 ) -> Result<AttachedSession, Error>
 where
     R: tokio::io::AsyncRead + Unpin,
@@ -80,18 +81,19 @@ where
         Some(proto::client_message::Body::Connect(c)) => c,
         _ => return Err(Error::Protocol("first message must be a Connect".into())),
     };
-    attach(shared, connect, conn, sink, x509_subject).await
+    attach(shared, connect, conn, sink, peer).await
 }
 
 /// Opens or resumes the session a `Connect` asks for (whichever protocol
-/// carried it) and attaches connection `conn` to it. `x509_subject` is the
-/// subject of the certificate the client presented over TLS, if any.
+/// carried it) and attaches connection `conn` to it. A new session starts
+/// with the identities `peer` and the `Connect`'s token prove; a resumed
+/// one keeps those it has (they are in the replicated session table).
 pub(crate) async fn attach(
     shared: &Shared,
     connect: proto::Connect,
     conn: ConnId,
     sink: &Arc<ConnSink>,
-    x509_subject: Option<String>,
+    peer: &PeerIdentity,
 ) -> Result<AttachedSession, Error> {
     if connect.protocol_version != PROTOCOL_VERSION {
         return Err(Error::Protocol(format!(
@@ -110,12 +112,14 @@ pub(crate) async fn attach(
     // the client moves on rather than wait here.
     in_touch::ready_for_sessions(shared).await?;
     if connect.session_id == 0 {
+        let identities = connect_identities(shared, &connect.token, peer)?;
         return open_session(
             shared,
             connect.requested_timeout_ms,
+            identities,
             conn,
             sink,
-            x509_subject,
+            peer.x509_subject.clone(),
         )
         .await;
     }
@@ -148,7 +152,7 @@ pub(crate) async fn attach(
         secret,
         timeout_ms,
         resumed: true,
-        x509_subject,
+        x509_subject: peer.x509_subject.clone(),
         _attached: attached,
     })
 }
@@ -173,6 +177,7 @@ async fn caught_up_with_client(shared: &Shared, session: u64, zxid: u64) -> Resu
 async fn open_session(
     shared: &Shared,
     requested_ms: u32,
+    identities: Vec<coord_proto::Identity>,
     conn: ConnId,
     sink: &Arc<ConnSink>,
     x509_subject: Option<String>,
@@ -191,6 +196,7 @@ async fn open_session(
                 session_id: id,
                 timeout_ms,
                 secret,
+                identities: identities.clone(),
             },
         );
         let outcome = shared.propose(create, conn).await?.await?;

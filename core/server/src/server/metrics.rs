@@ -46,11 +46,12 @@ pub(crate) enum OpKind {
     RemoveWatches,
     Cluster,
     Quota,
+    Acl,
     Other,
 }
 
 impl OpKind {
-    const ALL: [OpKind; 16] = [
+    const ALL: [OpKind; 17] = [
         OpKind::Create,
         OpKind::Delete,
         OpKind::SetData,
@@ -66,6 +67,7 @@ impl OpKind {
         OpKind::RemoveWatches,
         OpKind::Cluster,
         OpKind::Quota,
+        OpKind::Acl,
         OpKind::Other,
     ];
 
@@ -87,6 +89,7 @@ impl OpKind {
             OpKind::RemoveWatches => "remove_watches",
             OpKind::Cluster => "cluster",
             OpKind::Quota => "quota",
+            OpKind::Acl => "acl",
             OpKind::Other => "other",
         }
     }
@@ -109,6 +112,7 @@ impl OpKind {
             Req::RemoveWatches(_) => OpKind::RemoveWatches,
             Req::ClusterStatus(_) | Req::ClusterChange(_) => OpKind::Cluster,
             Req::SetQuota(_) | Req::GetQuota(_) => OpKind::Quota,
+            Req::GetAcl(_) | Req::SetAcl(_) | Req::AddAuth(_) | Req::WhoAmI(_) => OpKind::Acl,
             #[allow(unreachable_patterns)]
             _ => OpKind::Other,
         }

@@ -13,6 +13,7 @@
 //! connections and session owners). It never decides an outcome: every write
 //! goes through the log and `apply`.
 
+mod acl_requests;
 pub mod bounds;
 mod bulk;
 mod clock;
@@ -35,11 +36,13 @@ mod sessions;
 #[cfg(test)]
 mod sessions_tests;
 pub(crate) mod tls;
+mod tokens;
 mod watch_requests;
 mod zk;
 
 pub use config::{DEFAULT_LISTEN, DEFAULT_ZK_MAX_PACKET_BYTES, ServerConfig};
 pub use tls::TlsFiles;
+pub use tokens::Tokens;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -389,6 +389,7 @@ mod tests {
 
     fn create(id: u64) -> CommandKind {
         CommandKind::CreateSession {
+            identities: Vec::new(),
             session_id: id,
             timeout_ms: 1000,
             secret: [0; 16],

@@ -58,6 +58,7 @@ async fn aborted_connection_task_leaves_no_watch_and_no_map_entry() {
     send(
         &mut wr,
         client_message::Body::Connect(proto::Connect {
+            token: String::new(),
             protocol_version: PROTOCOL_VERSION,
             session_id: 0,
             session_secret: Default::default(),

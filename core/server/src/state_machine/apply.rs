@@ -18,7 +18,8 @@ use crate::tree::{self, CreateMode, MAX_TTL_MS, NodeKind, Undo};
 
 use super::machine::StateMachine;
 use super::{Command, CommandKind, CommandResult, EventType, Op, OpResult, Outcome, WatchEvent};
-use super::{ReapTarget, sessions};
+use super::{ReapTarget, acl, sessions};
+use coord_proto::acl::perms;
 
 /// Who runs an op, under which zxid, at which leader time.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +48,8 @@ pub(super) fn apply(sm: &mut StateMachine, cmd: &Command) -> (Outcome, Vec<Watch
             session_id,
             timeout_ms,
             secret,
-        } => sessions::create(sm, *session_id, *timeout_ms, *secret),
+            identities,
+        } => sessions::create(sm, *session_id, *timeout_ms, *secret, identities),
         CommandKind::CloseSession => sessions::close(sm, ctx, &mut events),
         CommandKind::ExpireSessions(ids) => sessions::expire(sm, ids, ctx, &mut events),
         CommandKind::Op(op) => require_session(sm, ctx)
@@ -61,6 +63,10 @@ pub(super) fn apply(sm: &mut StateMachine, cmd: &Command) -> (Outcome, Vec<Watch
         CommandKind::SetLimits(limits) => set_limits(sm, limits, ctx),
         CommandKind::SetQuota { path, limits } => require_session(sm, ctx)
             .and_then(|()| super::quota::set_quota(sm, path, limits.as_ref())),
+        CommandKind::AddIdentity(identity) => acl::add_identity(sm, identity, ctx),
+        CommandKind::SetAcl { path, acl, version } => {
+            require_session(sm, ctx).and_then(|()| acl::set_acl(sm, path, acl, *version, ctx))
+        }
     };
     if result.is_err() {
         events.clear();
@@ -105,11 +111,15 @@ fn apply_op(
 ) -> Result<(OpResult, Option<Undo>)> {
     let max_path = sm.limits.max_path_bytes;
     match op {
-        Op::Create { path, data, mode } => {
-            create(sm, path, data, *mode, ctx, events).map(|(r, u)| (r, Some(u)))
-        }
+        Op::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => create(sm, path, data, *mode, acl, ctx, events).map(|(r, u)| (r, Some(u))),
         Op::Delete { path, version } => {
             tree::validate_path(path, max_path)?;
+            acl::require_on_parent(sm, ctx.session_id, path, perms::DELETE)?;
             let bump = sm.limits.delete_bumps_parent_cversion;
             let undo = sm.tree.delete(path, *version, ctx.zxid, bump)?;
             let undo = charge(sm, undo, "delete", path)?;
@@ -123,6 +133,7 @@ fn apply_op(
         } => {
             check_data_size(sm, path, data)?;
             tree::validate_path(path, max_path)?;
+            acl::require(sm, ctx.session_id, path, path, perms::WRITE)?;
             let (stat, undo) =
                 sm.tree
                     .set_data(path, owned(data), *version, ctx.zxid, ctx.time_ms)?;
@@ -132,6 +143,7 @@ fn apply_op(
         }
         Op::Check { path, version } => {
             tree::validate_path(path, max_path)?;
+            acl::require(sm, ctx.session_id, path, path, perms::READ)?;
             sm.tree.check(path, *version)?;
             Ok((OpResult::Check, None))
         }
@@ -139,12 +151,15 @@ fn apply_op(
 }
 
 /// ZooKeeper's create, in its order of checks: mode and TTL, data size, path,
-/// parent, sequential name, then the tree's NodeExists / ephemeral parent.
+/// parent, CREATE on the parent, the new ACL, sequential name, then the
+/// tree's NodeExists / ephemeral parent.
+#[allow(clippy::too_many_arguments)]
 fn create(
     sm: &mut StateMachine,
     path: &str,
     data: &Bytes,
     mode: CreateMode,
+    acl: &[coord_proto::Acl],
     ctx: Ctx,
     events: &mut Vec<WatchEvent>,
 ) -> Result<(OpResult, Undo)> {
@@ -192,10 +207,13 @@ fn create(
         tree::validate_path(path, max_path)?;
         path.to_string()
     };
+    acl::require_on_parent(sm, ctx.session_id, &full, perms::CREATE)?;
+    let node_acl = acl::for_create(sm, ctx.session_id, &full, acl)?;
     let (stat, undo) = sm
         .tree
         .create(&full, owned(data), kind, ctx.zxid, ctx.time_ms)?;
     let undo = charge(sm, undo, "create", &full)?;
+    sm.tree.init_acl(&full, node_acl);
     events.push(event(EventType::NodeCreated, &full, ctx.zxid));
     events.push(event(
         EventType::NodeChildrenChanged,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Limits;
 use crate::error::Error;
+use coord_proto::{Acl, Identity};
 pub use coord_proto::{EventType, Op, OpResult, QuotaLimits, WatchEvent};
 
 /// One entry of the replicated log's application payload.
@@ -72,6 +73,9 @@ pub enum CommandKind {
         timeout_ms: u32,
         /// Secret that lets a client resume the session on another connection.
         secret: [u8; 16],
+        /// Identities the server established at connect (token, x509, ip).
+        #[serde(default)]
+        identities: Vec<Identity>,
     },
     /// The owner closed its session: delete its ephemerals.
     CloseSession,
@@ -90,6 +94,19 @@ pub enum CommandKind {
     /// Proposed by the leader at start when its flags differ from the replicated
     /// limits.
     SetLimits(Limits),
+    /// Add an identity the server authenticated (digest, token) to the
+    /// command's session. Carries the identity only, never credentials.
+    AddIdentity(Identity),
+    /// Replace a node's ACL (needs ADMIN on it); `version` is the expected
+    /// aversion, -1 for any.
+    SetAcl {
+        /// The node.
+        path: String,
+        /// The new list (empty: open).
+        acl: Vec<Acl>,
+        /// Expected aversion, or -1.
+        version: i32,
+    },
     /// Sets the quota on the subtree at `path` (`Some`) or removes it (`None`).
     SetQuota {
         /// Root of the subtree.
@@ -143,4 +160,8 @@ pub enum CommandResult {
     LimitsSet,
     /// A quota was set or cleared.
     QuotaSet,
+    /// The identity was added to the session.
+    IdentityAdded,
+    /// The ACL was replaced; the node's stat after the change.
+    AclSet(coord_proto::Stat),
 }

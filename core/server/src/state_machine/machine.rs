@@ -14,6 +14,7 @@ use bytes::Bytes;
 use crate::config::Limits;
 use crate::error::{Error, Result};
 use crate::tree::{self, DataTree, Node, Stat};
+use coord_proto::{Acl, Identity};
 
 use super::quota::Quotas;
 use super::{Command, Outcome, ReapTarget, WatchEvent};
@@ -28,6 +29,10 @@ pub struct SessionInfo {
     pub timeout_ms: u32,
     /// Secret required to resume the session.
     pub secret: [u8; 16],
+    /// Who the session is (sorted, no duplicates): established at connect
+    /// or added later by `AddIdentity`. Every session also matches
+    /// `world:anyone`, which is not listed.
+    pub identities: Vec<Identity>,
 }
 
 /// The deterministic replicated state.
@@ -49,6 +54,9 @@ pub struct StateMachine {
     /// Subtree quotas and their usage; changed by `SetQuota` commands and
     /// charged by every change of the tree.
     pub(super) quotas: Quotas,
+    /// Every distinct ACL list in use, so nodes with the same list share
+    /// one allocation (see `acl::intern`).
+    pub(super) acls: super::acl::AclSet,
 }
 
 impl StateMachine {
@@ -63,6 +71,7 @@ impl StateMachine {
             last_time_ms: 0,
             limits,
             quotas: Quotas::default(),
+            acls: Default::default(),
         }
     }
 
@@ -138,6 +147,34 @@ impl StateMachine {
             })
             .collect();
         Ok((children, node.stat()))
+    }
+
+    /// `Ok` when `session_id` may do what `perm` (bits of
+    /// `coord_proto::acl::perms`) allows on the node at `path`, or the node
+    /// does not exist (the read's own NoNode follows); `NoAuth` naming the
+    /// path, the permission and the session otherwise. Reads check READ here
+    /// under the same lock as the read itself.
+    pub fn check_perm(&self, session_id: u64, path: &str, perm: u32) -> Result<()> {
+        super::acl::require(self, session_id, path, path, perm)
+    }
+
+    /// A node's ACL (the open list `world:anyone:cdrwa` for a node that has
+    /// none) and stat. Needs no permission, as in ZooKeeper.
+    pub fn acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
+        let node = self.existing(path)?;
+        let acl = match node.acl() {
+            [] => vec![Acl::open()],
+            list => list.to_vec(),
+        };
+        Ok((acl, node.stat()))
+    }
+
+    /// The identities of a live session (empty if none or unknown).
+    pub fn identities(&self, session_id: u64) -> &[Identity] {
+        self.sessions
+            .get(&session_id)
+            .map(|s| s.identities.as_slice())
+            .unwrap_or_default()
     }
 
     /// The quota on exactly `path` and its subtree's usage, if one is set.

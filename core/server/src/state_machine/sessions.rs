@@ -6,6 +6,7 @@
 //! decided here: expiry arrives as an `ExpireSessions` command.
 
 use crate::error::{Error, Result};
+use coord_proto::Identity;
 
 use super::apply::{Ctx, push_removed};
 use super::machine::{SessionInfo, StateMachine};
@@ -24,6 +25,7 @@ pub(super) fn create(
     session_id: u64,
     timeout_ms: u32,
     secret: [u8; 16],
+    identities: &[Identity],
 ) -> Result<CommandResult> {
     if session_id == 0 {
         return Err(Error::BadArguments(
@@ -41,6 +43,12 @@ pub(super) fn create(
             session_id,
             timeout_ms,
             secret,
+            identities: {
+                let mut ids = identities.to_vec();
+                ids.sort();
+                ids.dedup();
+                ids
+            },
         },
     );
     Ok(CommandResult::SessionCreated {

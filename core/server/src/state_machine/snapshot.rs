@@ -16,9 +16,11 @@ use crate::storage::{self, snapshot_record::Record};
 use crate::tree::snapshot::{invalid, node_from_record, node_record, read_record, write_record};
 use crate::tree::{DataTree, NodeMap, walk};
 
+use super::acl::AclSet;
 use super::machine::{SessionInfo, StateMachine};
 use super::quota::Quotas;
 use coord_proto::QuotaLimits;
+use crate::storage::{identity_from_storage, identity_to_storage};
 
 /// Size of the buffer records are gathered in before reaching the caller's writer.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;
@@ -95,6 +97,7 @@ fn write_records(state: &Frozen, out: &mut dyn Write) -> io::Result<()> {
                 session_id: s.session_id,
                 timeout_ms: s.timeout_ms,
                 secret: bytes::Bytes::copy_from_slice(&s.secret),
+                identities: s.identities.iter().map(identity_to_storage).collect(),
             })),
         };
         write_record(out, &rec, &mut buf)?;
@@ -120,6 +123,7 @@ pub(super) fn read_records(
     limits: Limits,
 ) -> io::Result<StateMachine> {
     let mut tree = DataTree::new();
+    let mut acls = AclSet::default();
     let mut sessions = BTreeMap::new();
     let mut quotas = BTreeMap::new();
     let mut seen_root = false;
@@ -136,7 +140,9 @@ pub(super) fn read_records(
                         node_rec.path
                     )));
                 }
-                let (path, node, num_children) = node_from_record(node_rec, last_zxid)?;
+                let (path, mut node, num_children, (acl, aversion)) =
+                    node_from_record(node_rec, last_zxid)?;
+                node.acl = super::acl::intern_in(&mut acls, aversion, acl);
                 if seen_root == (path == "/") {
                     return Err(invalid(if seen_root {
                         "second root record".to_string()
@@ -191,6 +197,7 @@ pub(super) fn read_records(
         last_zxid,
         last_time_ms,
         limits,
+        acls,
     })
 }
 
@@ -225,5 +232,15 @@ fn session_from_record(s: storage::SnapshotSession) -> io::Result<SessionInfo> {
         session_id: s.session_id,
         timeout_ms: s.timeout_ms,
         secret,
+        identities: {
+            let mut ids: Vec<_> = s
+                .identities
+                .into_iter()
+                .map(identity_from_storage)
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        },
     })
 }

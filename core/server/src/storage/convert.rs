@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use coord_proto::wire::secret_from_bytes;
-use coord_proto::{CreateMode, Error, Op, QuotaLimits, Stat};
+use coord_proto::{Acl, CreateMode, Error, Identity, Op, QuotaLimits, Stat};
 
 use super::generated as storage;
 use crate::config::Limits;
@@ -26,6 +26,7 @@ pub fn stat_to_storage(s: &Stat) -> storage::Stat {
         ephemeral_owner: s.ephemeral_owner,
         data_length: s.data_length,
         num_children: s.num_children,
+        aversion: s.aversion,
     }
 }
 
@@ -42,6 +43,7 @@ pub fn stat_from_storage(s: &storage::Stat) -> Stat {
         ephemeral_owner: s.ephemeral_owner,
         data_length: s.data_length,
         num_children: s.num_children,
+        aversion: s.aversion,
     }
 }
 
@@ -53,6 +55,7 @@ pub fn limits_to_storage(l: &Limits) -> storage::Limits {
         max_multi_ops: l.max_multi_ops as u64,
         delete_bumps_parent_cversion: l.delete_bumps_parent_cversion,
         max_ephemerals_per_session: l.max_ephemerals_per_session as u64,
+        superusers: l.superusers.iter().map(identity_to_storage).collect(),
     }
 }
 
@@ -70,7 +73,40 @@ pub fn limits_from_storage(l: &storage::Limits) -> Limits {
             0 => usize::MAX,
             v => size(v),
         },
+        superusers: l
+            .superusers
+            .iter()
+            .cloned()
+            .map(identity_from_storage)
+            .collect(),
     }
+}
+
+/// The stored form of an ACL entry.
+pub fn acl_to_storage(a: &Acl) -> storage::Acl {
+    storage::Acl {
+        perms: a.perms,
+        scheme: a.identity.scheme.clone(),
+        id: a.identity.id.clone(),
+    }
+}
+
+/// An ACL entry from its stored form.
+pub fn acl_from_storage(a: storage::Acl) -> Acl {
+    Acl::new(a.scheme, a.id, a.perms)
+}
+
+/// The stored form of an identity.
+pub fn identity_to_storage(i: &Identity) -> storage::Identity {
+    storage::Identity {
+        scheme: i.scheme.clone(),
+        id: i.id.clone(),
+    }
+}
+
+/// An identity from its stored form.
+pub fn identity_from_storage(i: storage::Identity) -> Identity {
+    Identity::new(i.scheme, i.id)
 }
 
 fn mode_to_storage(m: CreateMode) -> storage::CreateMode {
@@ -106,10 +142,16 @@ fn mode_from_storage(m: &storage::CreateMode) -> Result<CreateMode, Error> {
 fn op_to_storage(op: &Op) -> storage::Op {
     use storage::op::Op as P;
     let inner = match op {
-        Op::Create { path, data, mode } => P::Create(storage::CreateOp {
+        Op::Create {
+            path,
+            data,
+            mode,
+            acl,
+        } => P::Create(storage::CreateOp {
             path: path.clone(),
             data: data.clone(),
             mode: Some(mode_to_storage(*mode)),
+            acl: acl.iter().map(acl_to_storage).collect(),
         }),
         Op::Delete { path, version } => P::Delete(storage::DeleteOp {
             path: path.clone(),
@@ -142,6 +184,7 @@ fn op_from_storage(op: storage::Op) -> Result<Op, Error> {
                 Some(m) => mode_from_storage(m)?,
                 None => CreateMode::Persistent,
             },
+            acl: c.acl.into_iter().map(acl_from_storage).collect(),
         },
         P::Delete(d) => Op::Delete {
             path: d.path,
@@ -167,10 +210,12 @@ pub fn command_to_storage(cmd: &Command) -> storage::Command {
             session_id,
             timeout_ms,
             secret,
+            identities,
         } => P::CreateSession(storage::CreateSessionCommand {
             session_id: *session_id,
             timeout_ms: *timeout_ms,
             secret: Bytes::copy_from_slice(secret),
+            identities: identities.iter().map(identity_to_storage).collect(),
         }),
         CommandKind::CloseSession => P::CloseSession(storage::Empty {}),
         CommandKind::ExpireSessions(ids) => P::ExpireSessions(storage::ExpireSessionsCommand {
@@ -191,6 +236,14 @@ pub fn command_to_storage(cmd: &Command) -> storage::Command {
         }),
         CommandKind::Noop => P::Noop(storage::Empty {}),
         CommandKind::SetLimits(limits) => P::SetLimits(limits_to_storage(limits)),
+        CommandKind::AddIdentity(identity) => P::AddIdentity(storage::AddIdentityCommand {
+            identity: Some(identity_to_storage(identity)),
+        }),
+        CommandKind::SetAcl { path, acl, version } => P::SetAcl(storage::SetAclCommand {
+            path: path.clone(),
+            acl: acl.iter().map(acl_to_storage).collect(),
+            version: *version,
+        }),
         CommandKind::SetQuota { path, limits } => P::SetQuota(storage::SetQuotaCommand {
             path: path.clone(),
             clear: limits.is_none(),
@@ -215,6 +268,11 @@ pub fn command_from_storage(p: storage::Command) -> Result<Command, Error> {
             session_id: c.session_id,
             timeout_ms: c.timeout_ms,
             secret: secret_from_bytes(&c.secret)?,
+            identities: c
+                .identities
+                .into_iter()
+                .map(identity_from_storage)
+                .collect(),
         },
         P::CloseSession(_) => CommandKind::CloseSession,
         P::ExpireSessions(e) => CommandKind::ExpireSessions(e.session_ids),
@@ -236,6 +294,15 @@ pub fn command_from_storage(p: storage::Command) -> Result<Command, Error> {
         ),
         P::Noop(_) => CommandKind::Noop,
         P::SetLimits(l) => CommandKind::SetLimits(limits_from_storage(&l)),
+        P::AddIdentity(a) => CommandKind::AddIdentity(identity_from_storage(
+            a.identity
+                .ok_or_else(|| missing("AddIdentityCommand.identity"))?,
+        )),
+        P::SetAcl(s) => CommandKind::SetAcl {
+            path: s.path,
+            acl: s.acl.into_iter().map(acl_from_storage).collect(),
+            version: s.version,
+        },
         P::SetQuota(q) => CommandKind::SetQuota {
             path: q.path,
             limits: (!q.clear).then_some(QuotaLimits {
@@ -263,6 +330,7 @@ mod tests {
     fn every_command_kind_round_trips() {
         let ops = vec![
             Op::Create {
+                acl: Vec::new(),
                 path: "/a".into(),
                 data: Bytes::from_static(b"x"),
                 mode: CreateMode::PersistentSequentialWithTtl(5000),
@@ -283,6 +351,7 @@ mod tests {
         ];
         let kinds = vec![
             CommandKind::CreateSession {
+                identities: Vec::new(),
                 session_id: 9,
                 timeout_ms: 4000,
                 secret: [7; 16],
@@ -297,6 +366,7 @@ mod tests {
             }]),
             CommandKind::Noop,
             CommandKind::SetLimits(Limits {
+                superusers: Vec::new(),
                 max_data_bytes: 524_288,
                 max_path_bytes: 300,
                 max_multi_ops: 7,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::node::{Node, NodeKind};
+use super::node::{Node, NodeKind, SharedAcl};
 
 use crate::error::{Error, Result};
 use coord_proto::Stat;
@@ -275,6 +275,23 @@ impl DataTree {
         node.mzxid = zxid;
         node.mtime = time_ms;
         Ok((node.stat(), undo))
+    }
+
+    /// Gives the node just created at `path` its ACL (a create's second
+    /// step; the create's [`Undo`] removes the node with it).
+    pub(crate) fn init_acl(&mut self, path: &str, acl: SharedAcl) {
+        if let Some(node) = node_mut(&mut self.nodes, path) {
+            node.acl = acl;
+        }
+    }
+
+    /// Replaces the ACL (and aversion) of `path`; the caller checked the
+    /// version. Not part of a multi, so no undo.
+    pub(crate) fn set_acl(&mut self, path: &str, acl: SharedAcl) -> Result<Stat> {
+        let node =
+            node_mut(&mut self.nodes, path).ok_or_else(|| Error::NoNode(path.to_string()))?;
+        node.acl = acl;
+        Ok(node.stat())
     }
 
     /// Fails unless `path` exists and `version` is -1 or matches.

@@ -10,6 +10,6 @@ pub(crate) mod snapshot;
 
 pub(crate) use data_tree::Undo;
 pub use data_tree::{DataTree, NodeMap, Walk, walk};
-pub use node::{ChildSet, MAX_TTL_MS, Node, NodeKind, children_after};
+pub use node::{ChildSet, MAX_TTL_MS, Node, NodeAcl, NodeKind, SharedAcl, children_after};
 // Shared with the client (coord-proto); re-exported for the tree's users.
 pub use coord_proto::{CreateMode, Stat, name, parent, validate_path};

@@ -10,7 +10,22 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use coord_proto::{CreateMode, Stat};
+use coord_proto::{Acl, CreateMode, Stat};
+
+/// A node's ACL and its version, kept apart from the node (one pointer in
+/// it) and shared between the nodes that have the same pair: the state
+/// machine interns them, and most nodes share a few lists at aversion 0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NodeAcl {
+    /// Number of ACL changes since creation.
+    pub aversion: i32,
+    /// The entries; empty when open (`world:anyone:cdrwa`).
+    pub list: Box<[Acl]>,
+}
+
+/// A node's [`NodeAcl`] as the tree keeps it; `None`: open at aversion 0
+/// (the ACL of every node created before ACLs existed).
+pub type SharedAcl = Option<Arc<NodeAcl>>;
 
 /// Largest TTL ZooKeeper accepts: 2^40 - 1 ms (its `EphemeralType.TTL` mask).
 pub const MAX_TTL_MS: u64 = (1 << 40) - 1;
@@ -91,10 +106,14 @@ pub struct Node {
     pub(crate) version: i32,
     pub(crate) cversion: i32,
     pub(crate) kind: NodeKind,
+    pub(crate) acl: SharedAcl,
 }
 
 impl Node {
-    /// A node created by the write with `zxid` at leader time `time_ms`.
+    /// A node created by the write with `zxid` at leader time `time_ms`
+    /// (open ACL; the creator sets it with [`DataTree::init_acl`]).
+    ///
+    /// [`DataTree::init_acl`]: super::DataTree
     pub(crate) fn new(data: Bytes, kind: NodeKind, zxid: u64, time_ms: i64) -> Node {
         Node {
             data,
@@ -107,6 +126,7 @@ impl Node {
             version: 0,
             cversion: 0,
             kind,
+            acl: None,
         }
     }
 
@@ -123,12 +143,28 @@ impl Node {
             version: stat.version,
             cversion: stat.cversion,
             kind,
+            acl: None,
         }
     }
 
     /// The node's data (a cheap reference-counted clone).
     pub fn data(&self) -> &Bytes {
         &self.data
+    }
+
+    /// The node's ACL; empty when open (see [`SharedAcl`]).
+    pub fn acl(&self) -> &[Acl] {
+        self.acl.as_deref().map(|a| &*a.list).unwrap_or_default()
+    }
+
+    /// Number of ACL changes since creation.
+    pub fn aversion(&self) -> i32 {
+        self.acl.as_deref().map_or(0, |a| a.aversion)
+    }
+
+    /// The node's ACL as shared (see [`SharedAcl`]).
+    pub fn shared_acl(&self) -> &SharedAcl {
+        &self.acl
     }
 
     /// The node's kind.
@@ -180,6 +216,7 @@ impl Node {
             ephemeral_owner: self.kind.ephemeral_owner(),
             data_length: u32::try_from(self.data.len()).unwrap_or(u32::MAX),
             num_children: u32::try_from(self.children.len()).unwrap_or(u32::MAX),
+            aversion: self.aversion(),
         }
     }
 
@@ -229,8 +266,9 @@ mod tests {
     #[test]
     fn node_stays_small() {
         // Budget for 1M nodes: the map entry (key + node) must stay compact.
+        // 128 = 120 before ACLs + one pointer to the shared ACL and aversion.
         assert!(
-            std::mem::size_of::<Node>() <= 120,
+            std::mem::size_of::<Node>() <= 128,
             "{}",
             std::mem::size_of::<Node>()
         );

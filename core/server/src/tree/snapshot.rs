@@ -18,6 +18,9 @@ use crate::storage;
 /// smaller); guards against allocating on a corrupt length prefix.
 const MAX_RECORD_BYTES: u64 = 1 << 31;
 
+/// A node's ACL entries and aversion as read from a snapshot.
+pub(crate) type StoredAcl = (Vec<coord_proto::Acl>, i32);
+
 /// The snapshot form of one node.
 pub(crate) fn node_record(path: &str, node: &Node) -> storage::SnapshotRecord {
     let (kind, ttl_ms) = match node.kind() {
@@ -38,6 +41,7 @@ pub(crate) fn node_record(path: &str, node: &Node) -> storage::SnapshotRecord {
                     sequential: false,
                     ttl_ms,
                 }),
+                acl: node.acl().iter().map(storage::acl_to_storage).collect(),
             },
         )),
     }
@@ -46,11 +50,12 @@ pub(crate) fn node_record(path: &str, node: &Node) -> storage::SnapshotRecord {
 /// A node read from a snapshot, checked on its own: the path is well formed,
 /// the stat agrees with the data and the kind, no zxid is newer than
 /// `last_zxid`. Returns the node and the `num_children` the stat claims (the
-/// caller checks it once all nodes are in).
+/// caller checks it once all nodes are in) and the node's ACL (empty: open)
+/// with its aversion, for the caller to intern.
 pub(crate) fn node_from_record(
     rec: storage::SnapshotNode,
     last_zxid: u64,
-) -> io::Result<(String, Node, u32)> {
+) -> io::Result<(String, Node, u32, StoredAcl)> {
     let p = rec.path;
     // Syntax only: a lowered max_path_bytes must not make a snapshot unreadable.
     coord_proto::validate_path(&p, usize::MAX).map_err(|e| invalid(format!("node path: {e}")))?;
@@ -115,7 +120,9 @@ pub(crate) fn node_from_record(
     } else {
         Bytes::copy_from_slice(&rec.data)
     };
-    Ok((p, Node::from_stat(data, kind, &domain), stat.num_children))
+    let acl = rec.acl.into_iter().map(storage::acl_from_storage).collect();
+    let node = Node::from_stat(data, kind, &domain);
+    Ok((p, node, stat.num_children, (acl, stat.aversion)))
 }
 
 /// Writes one length-delimited record, reusing `buf` between calls.

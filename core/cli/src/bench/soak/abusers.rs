@@ -291,6 +291,7 @@ async fn wide_dir(ctx: Ctx, tally: Arc<Tally>) {
         let batch = WIDE_BATCH.min(total - created);
         let ops: Vec<Op> = (created..created + batch)
             .map(|i| Op::Create {
+                acl: Vec::new(),
                 path: format!("{WIDE_DIR}/child-{i:07}"),
                 data: Bytes::new(),
                 mode: CreateMode::Persistent,

@@ -64,6 +64,7 @@ pub(super) fn create_command(path: &str, bytes: usize) -> Command {
         session_id: 0,
         time_ms: 1,
         kind: CommandKind::Op(Op::Create {
+            acl: Vec::new(),
             path: path.into(),
             data: vec![7u8; bytes].into(),
             mode: CreateMode::Persistent,

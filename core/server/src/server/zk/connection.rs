@@ -24,6 +24,7 @@ use super::records::{ConnectRequest, ConnectResponse};
 use super::{ZkConn, four_letter, local};
 use crate::error::Error;
 use crate::server::Shared;
+use crate::server::acl_requests::PeerIdentity;
 use crate::server::connection::{next_frame, respond_loop};
 use crate::server::dispatch::{self, Pending};
 use crate::server::handshake::{self, AttachedSession, frame_error};
@@ -104,10 +105,15 @@ async fn serve<R, W>(
         peer,
         Dialect::ZooKeeper(zk.clone()),
     );
+    // The verified client certificate's subject is the session's x509 identity.
+    let peer_identity = PeerIdentity {
+        x509_subject,
+        ..PeerIdentity::tcp(peer)
+    };
     let attached = tokio::select! {
         r = tokio::time::timeout(
             cfg.handshake_timeout,
-            connect(&shared, &mut reader, conn, &sink, x509_subject),
+            connect(&shared, &mut reader, conn, &sink, &peer_identity),
         ) => r,
         _ = stopping.wait_for(|s| *s) => return,
     };
@@ -191,7 +197,7 @@ async fn connect<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
     conn: ConnId,
     sink: &Arc<ConnSink>,
-    x509_subject: Option<String>,
+    peer: &PeerIdentity,
 ) -> Result<AttachedSession, Refused> {
     let frame = match reader.next_frame().await {
         Ok(Some(f)) => f,
@@ -203,6 +209,7 @@ async fn connect<R: AsyncRead + Unpin>(
     let f = req.fields;
     let resuming = f.session_id != 0;
     let connect = proto::Connect {
+        token: String::new(),
         protocol_version: PROTOCOL_VERSION,
         session_id: f.session_id as u64,
         session_secret: if resuming {
@@ -213,7 +220,7 @@ async fn connect<R: AsyncRead + Unpin>(
         requested_timeout_ms: u32::try_from(f.timeout).unwrap_or(0),
         last_zxid: u64::try_from(f.last_zxid_seen).unwrap_or(0),
     };
-    match handshake::attach(shared, connect, conn, sink, x509_subject).await {
+    match handshake::attach(shared, connect, conn, sink, peer).await {
         Ok(s) => Ok(s),
         Err(Error::SessionExpired(why)) => Err(Refused::Expired(why)),
         // A password that is not 16 bytes cannot be the session's.

@@ -368,6 +368,7 @@ fn native_create(
             ttl_ms: if is_ttl { ttl as u64 } else { 0 },
         }),
         return_predecessor: false,
+        acl: Vec::new(),
     })
 }
 
@@ -581,9 +582,14 @@ pub(crate) fn reply(zk: &ZkConn, resp: proto::Response) -> Option<Bytes> {
         | Res::SetWatches(_)
         | Res::RemoveWatches(_)
         | Res::CloseSession(_) => header_frame(xid, zxid, err::OK),
-        Res::ClusterStatus(_) | Res::ClusterChange(_) | Res::SetQuota(_) | Res::GetQuota(_) => {
-            header_frame(xid, zxid, err::UNIMPLEMENTED)
-        }
+        Res::ClusterStatus(_)
+        | Res::ClusterChange(_)
+        | Res::SetQuota(_)
+        | Res::GetQuota(_)
+        | Res::GetAcl(_)
+        | Res::SetAcl(_)
+        | Res::AddAuth(_)
+        | Res::WhoAmI(_) => header_frame(xid, zxid, err::UNIMPLEMENTED),
     })
 }
 

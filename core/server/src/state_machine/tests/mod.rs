@@ -51,6 +51,7 @@ impl Harness {
         let (out, _) = self.run(
             0,
             CommandKind::CreateSession {
+                identities: Vec::new(),
                 session_id: id,
                 timeout_ms: 10_000,
                 secret: [id as u8; 16],
@@ -112,6 +113,7 @@ impl Harness {
 
 fn create_op(path: &str, mode: CreateMode) -> Op {
     Op::Create {
+        acl: Vec::new(),
         path: path.to_string(),
         data: Bytes::new(),
         mode,

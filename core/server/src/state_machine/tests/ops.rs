@@ -9,6 +9,7 @@ fn create_sets_the_new_nodes_stat_and_bumps_the_parent() {
     let (out, events) = h.run(
         0,
         CommandKind::Op(Op::Create {
+            acl: Vec::new(),
             path: "/a".into(),
             data: Bytes::from_static(b"hello"),
             mode: CreateMode::Persistent,
@@ -16,6 +17,7 @@ fn create_sets_the_new_nodes_stat_and_bumps_the_parent() {
     );
     let z = out.zxid;
     let expected = Stat {
+        aversion: 0,
         czxid: z,
         mzxid: z,
         pzxid: z,
@@ -86,6 +88,7 @@ fn data_over_the_limit_is_too_large_for_create_and_set() {
     };
     let mut h = Harness::with_limits(limits);
     let big = Op::Create {
+        acl: Vec::new(),
         path: "/a".into(),
         data: Bytes::from_static(b"12345"),
         mode: CreateMode::Persistent,

@@ -17,6 +17,7 @@ fn set_limits(h: &mut Harness, session: u64, l: Limits) -> Outcome {
 
 fn data_op(path: &str, len: usize) -> Op {
     Op::Create {
+        acl: Vec::new(),
         path: path.to_string(),
         data: Bytes::from(vec![7u8; len]),
         mode: CreateMode::Persistent,

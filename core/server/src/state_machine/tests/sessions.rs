@@ -10,6 +10,7 @@ fn create_session_rejects_id_zero_and_existing_ids() {
         let (out, _) = h.run(
             0,
             CommandKind::CreateSession {
+                identities: Vec::new(),
                 session_id: id,
                 timeout_ms: 1,
                 secret: [0; 16],

@@ -20,6 +20,7 @@ pub(super) fn workload(n: usize) -> Vec<Command> {
     let mut cmds = Vec::new();
     for sid in 1..=3u64 {
         cmds.push(CommandKind::CreateSession {
+            identities: Vec::new(),
             session_id: sid,
             timeout_ms: 5_000,
             secret: [sid as u8; 16],
@@ -50,6 +51,7 @@ pub(super) fn workload(n: usize) -> Vec<Command> {
             5 => CommandKind::Multi(vec![check_op(&path, -1), delete_op(&child, -1)]),
             6 if next(2) == 0 => CommandKind::ExpireSessions(vec![next(5)]),
             6 => CommandKind::CreateSession {
+                identities: Vec::new(),
                 session_id: next(3) + 1,
                 timeout_ms: 5_000,
                 secret: [9; 16],
@@ -204,6 +206,7 @@ fn snapshot_round_trip_preserves_stats_data_sessions_kinds_and_counters() {
 fn node_rec(path: &str, stat: storage::Stat, kind: storage::NodeKind) -> storage::SnapshotRecord {
     storage::SnapshotRecord {
         record: Some(Record::Node(storage::SnapshotNode {
+            acl: Vec::new(),
             path: path.into(),
             data: Bytes::new(),
             stat: Some(stat),
@@ -314,6 +317,7 @@ fn corrupt_snapshots_are_rejected_saying_what_is_wrong() {
     assert_corrupt(&encode(&[root.clone(), lying]), 1, "data_length 0 but 3");
     let bad_session = storage::SnapshotRecord {
         record: Some(Record::Session(storage::SnapshotSession {
+            identities: Vec::new(),
             session_id: 4,
             timeout_ms: 1,
             secret: Bytes::from_static(b"short"),
