@@ -22,6 +22,8 @@ const BAD_ARGUMENTS: i32 = -8;
 const UNIMPLEMENTED: i32 = -6;
 const RUNTIME_INCONSISTENCY: i32 = -2;
 const AUTH_FAILED: i32 = -115;
+const NO_AUTH: i32 = -102;
+const INVALID_ACL: i32 = -114;
 const NO_WATCHER: i32 = -121;
 const NODE_CREATED: i32 = 1;
 const NODE_DELETED: i32 = 2;
@@ -498,34 +500,52 @@ async fn acl_auth_whoami_ephemerals_and_counts_are_answered() {
         (r.body.int(), r.body.str(), r.body.str()),
         (31, "world".into(), "anyone".into())
     );
-    assert_eq!(r.body.stat().num_children, 2);
-    // setACL: the open ACL is kept; any other is refused, not ignored.
-    let r = z
+    let stat = r.body.stat();
+    assert_eq!((stat.num_children, stat.aversion), (2, 0));
+    // setACL checks the ACL version (aversion) and bumps it.
+    let mut r = z
         .call(op::SET_ACL, |e| {
             e.str("/p").open_acl().int(-1);
         })
         .await;
     assert_eq!(r.err, 0);
+    assert_eq!(r.body.stat().aversion, 1);
     let r = z
         .call(op::SET_ACL, |e| {
-            e.str("/p").int(1).int(1).str("world").str("anyone").int(-1);
+            e.str("/p").open_acl().int(0);
         })
         .await;
-    assert_eq!(r.err, UNIMPLEMENTED);
+    assert_eq!(r.err, BAD_VERSION);
+    let r = z
+        .call(op::SET_ACL, |e| {
+            e.str("/p").int(0).int(-1);
+        })
+        .await;
+    assert_eq!(r.err, INVALID_ACL, "an empty list, as ZooKeeper");
+    let alice = coord_proto::acl::digest_id("alice", "secret");
     let r = z
         .call(op::CREATE, |e| {
-            e.str("/p/secret")
-                .buf(b"")
+            e.str("/secret")
+                .buf(b"s")
                 .int(1)
                 .int(31)
                 .str("digest")
-                .str("alice:hash")
+                .str(&alice)
                 .int(0);
         })
         .await;
+    assert_eq!(r.err, 0, "a protected create is kept");
+    assert_eq!(get_data_err(&mut z, "/secret").await, NO_AUTH);
+    let mut r = z
+        .call(op::GET_ACL, |e| {
+            e.str("/secret");
+        })
+        .await;
+    assert_eq!(r.err, 0, "getACL needs no permission");
+    assert_eq!(r.body.int(), 1);
     assert_eq!(
-        r.err, UNIMPLEMENTED,
-        "a protected create is refused, not made open"
+        (r.body.int(), r.body.str(), r.body.str()),
+        (31, "digest".into(), alice.clone())
     );
 
     let mut r = z
@@ -541,13 +561,15 @@ async fn acl_auth_whoami_ephemerals_and_counts_are_answered() {
         .await;
     assert_eq!(r.body.int(), 3, "q, q/r and e1");
 
-    // auth digest is taken; whoAmI names it after the client's address.
+    // auth digest is replicated into the session; whoAmI names it after the
+    // client's address, by user name as ZooKeeper does; the ACL now grants.
     let r = z
         .call(op::AUTH, |e| {
             e.int(0).str("digest").buf(b"alice:secret");
         })
         .await;
     assert_eq!(r.err, 0);
+    assert_eq!(get_data_err(&mut z, "/secret").await, 0);
     let mut r = z.call(op::WHO_AM_I, |_| {}).await;
     let n = r.body.int();
     let infos: Vec<(String, String)> = (0..n).map(|_| (r.body.str(), r.body.str())).collect();
@@ -567,6 +589,14 @@ async fn acl_auth_whoami_ephemerals_and_counts_are_answered() {
     assert_eq!(r.err, AUTH_FAILED);
     assert!(z.closed().await);
     f.server.shutdown().await.unwrap();
+}
+
+async fn get_data_err(z: &mut zkwire::Zk, path: &str) -> i32 {
+    z.call(op::GET_DATA, |e| {
+        e.str(path).boolean(false);
+    })
+    .await
+    .err
 }
 
 #[tokio::test]

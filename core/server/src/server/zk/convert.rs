@@ -50,13 +50,11 @@ pub(crate) enum Decoded {
 /// Requests answered by `local`.
 #[derive(Debug)]
 pub(crate) enum Local {
-    GetAcl(String),
-    SetAcl(SetAclRequest),
+    /// An auth packet of a scheme coord does not take: AUTHFAILED, then
+    /// the connection closes, as in ZooKeeper.
     Auth {
         scheme: String,
-        auth: Bytes,
     },
-    WhoAmI,
     GetEphemerals(String),
     GetAllChildrenNumber(String),
     CheckWatches(WatchesRequest),
@@ -224,16 +222,32 @@ pub(crate) fn decode_request(
             &mut r,
             "CheckWatchesRequest",
         )?)),
-        op::GET_ACL => local(Local::GetAcl(PathOnly::read(&mut r, "GetACLRequest")?.path)),
-        op::SET_ACL => local(Local::SetAcl(SetAclRequest::read(&mut r, "SetACLRequest")?)),
+        op::GET_ACL => native(Req::GetAcl(proto::GetAclRequest {
+            path: PathOnly::read(&mut r, "GetACLRequest")?.path,
+        })),
+        op::SET_ACL => {
+            let s = SetAclRequest::read(&mut r, "SetACLRequest")?;
+            match native_acl(&s.acl, &s.path) {
+                Ok(acl) => native(Req::SetAcl(proto::SetAclRequest {
+                    path: s.path,
+                    acl,
+                    version: s.version,
+                })),
+                Err((code, why)) => refuse(code, why),
+            }
+        }
         op::AUTH => {
             let a = rec::AuthPacket::read(&mut r, "AuthPacket")?;
-            local(Local::Auth {
-                scheme: a.scheme,
-                auth: a.auth.unwrap_or_default(),
-            })
+            if a.scheme == "digest" || a.scheme == "token" {
+                native(Req::AddAuth(proto::AddAuthRequest {
+                    scheme: a.scheme,
+                    credentials: a.auth.unwrap_or_default(),
+                }))
+            } else {
+                local(Local::Auth { scheme: a.scheme })
+            }
         }
-        op::WHO_AM_I => local(Local::WhoAmI),
+        op::WHO_AM_I => native(Req::WhoAmI(proto::WhoAmIRequest {})),
         op::GET_EPHEMERALS => local(Local::GetEphemerals(
             PathOnly::read(&mut r, "GetEphemeralsRequest")?.path,
         )),
@@ -290,33 +304,35 @@ pub(crate) fn op_name(opcode: i32) -> &'static str {
     }
 }
 
-/// The only ACL coord keeps today: everyone may do everything, ZooKeeper's
-/// `OPEN_ACL_UNSAFE` (the default of kazoo, Curator and zkCli). Any other
-/// list is refused rather than ignored: a client asking for protection must
-/// not believe it has it.
-pub(crate) fn check_open_acl(acl: &[Acl], path: &str) -> Result<(), Refusal> {
+/// A ZooKeeper ACL list as the native protocol carries it. ZooKeeper
+/// refuses an empty list (INVALID_ACL); every other check (schemes, ids,
+/// `auth` expansion) is made where the list is applied, as for a native
+/// client.
+pub(crate) fn native_acl(acl: &[Acl], path: &str) -> Result<Vec<proto::Acl>, Refusal> {
     if acl.is_empty() {
         return Err((err::INVALID_ACL, format!("empty ACL for {path}")));
     }
-    let open = acl
+    Ok(acl
         .iter()
-        .all(|a| a.perms == rec::perms::ALL && a.id.scheme == "world" && a.id.id == "anyone");
-    if open {
-        Ok(())
-    } else {
-        let list: Vec<String> = acl
-            .iter()
-            .map(|a| format!("{}:{}:{}", a.id.scheme, a.id.id, a.perms))
-            .collect();
-        Err((
-            err::UNIMPLEMENTED,
-            format!(
-                "ACL [{}] for {path}: coord keeps only world:anyone with all permissions \
-                 (OPEN_ACL_UNSAFE) for now",
-                list.join(", ")
-            ),
-        ))
-    }
+        .map(|a| proto::Acl {
+            perms: u32::try_from(a.perms).unwrap_or(0),
+            scheme: a.id.scheme.clone(),
+            id: a.id.id.clone(),
+        })
+        .collect())
+}
+
+/// A native ACL list in ZooKeeper's records.
+pub(crate) fn zk_acl(acl: Vec<proto::Acl>) -> Vec<Acl> {
+    acl.into_iter()
+        .map(|a| Acl {
+            perms: i32::try_from(a.perms).unwrap_or(0),
+            id: rec::Id {
+                scheme: a.scheme,
+                id: a.id,
+            },
+        })
+        .collect()
 }
 
 /// The largest TTL ZooKeeper accepts (`EphemeralType.MAX_TTL`).
@@ -330,7 +346,7 @@ fn native_create(
     zk_flags: i32,
     ttl: i64,
 ) -> Result<proto::CreateRequest, Refusal> {
-    check_open_acl(acl, &path)?;
+    let native_acl = native_acl(acl, &path)?;
     use proto::NodeKind as K;
     let (kind, sequential) = match zk_flags {
         flags::PERSISTENT => (K::Persistent, false),
@@ -368,7 +384,7 @@ fn native_create(
             ttl_ms: if is_ttl { ttl as u64 } else { 0 },
         }),
         return_predecessor: false,
-        acl: Vec::new(),
+        acl: native_acl,
     })
 }
 
@@ -459,6 +475,9 @@ pub(crate) fn zk_code(e: &Error) -> i32 {
         Error::OperationTimeout(_) => err::OPERATION_TIMEOUT,
         Error::BadArguments(_) | Error::InvalidPath(_) | Error::TooLarge(_) => err::BAD_ARGUMENTS,
         Error::NoNode(_) => err::NO_NODE,
+        Error::NoAuth(_) => err::NO_AUTH,
+        Error::InvalidAcl(_) => err::INVALID_ACL,
+        Error::AuthFailed(_) => err::AUTH_FAILED,
         Error::BadVersion(_) => err::BAD_VERSION,
         Error::NoChildrenForEphemerals(_) => err::NO_CHILDREN_FOR_EPHEMERALS,
         Error::NodeExists(_) => err::NODE_EXISTS,
@@ -471,7 +490,7 @@ pub(crate) fn zk_code(e: &Error) -> i32 {
     }
 }
 
-/// A native stat in ZooKeeper's shape (coord keeps no ACL version).
+/// A native stat in ZooKeeper's shape.
 pub(crate) fn zk_stat(s: &proto::Stat) -> rec::Stat {
     rec::Stat {
         czxid: s.czxid as i64,
@@ -480,7 +499,7 @@ pub(crate) fn zk_stat(s: &proto::Stat) -> rec::Stat {
         mtime: s.mtime,
         version: s.version,
         cversion: s.cversion,
-        aversion: 0,
+        aversion: s.aversion,
         ephemeral_owner: s.ephemeral_owner as i64,
         data_length: s.data_length as i32,
         num_children: s.num_children as i32,
@@ -582,14 +601,42 @@ pub(crate) fn reply(zk: &ZkConn, resp: proto::Response) -> Option<Bytes> {
         | Res::SetWatches(_)
         | Res::RemoveWatches(_)
         | Res::CloseSession(_) => header_frame(xid, zxid, err::OK),
-        Res::ClusterStatus(_)
-        | Res::ClusterChange(_)
-        | Res::SetQuota(_)
-        | Res::GetQuota(_)
-        | Res::GetAcl(_)
-        | Res::SetAcl(_)
-        | Res::AddAuth(_)
-        | Res::WhoAmI(_) => header_frame(xid, zxid, err::UNIMPLEMENTED),
+        Res::GetAcl(g) => reply_frame(&header, |w| {
+            rec::GetAclResponse {
+                acl: zk_acl(g.acl),
+                stat: stat_of(g.stat),
+            }
+            .write(w)
+        }),
+        Res::SetAcl(s) => reply_frame(&header, |w| {
+            StatResponse {
+                stat: stat_of(s.stat),
+            }
+            .write(w)
+        }),
+        Res::AddAuth(_) => header_frame(xid, zxid, err::OK),
+        Res::WhoAmI(mut who) => reply_frame(&header, |w| {
+            // ZooKeeper lists the address first.
+            who.identities.sort_by_key(|i| i.scheme != "ip");
+            rec::WhoAmIResponse {
+                client_info: who
+                    .identities
+                    .into_iter()
+                    .map(|i| rec::ClientInfo {
+                        // ZooKeeper names a digest identity by its user.
+                        user: match (i.scheme.as_str(), i.id.split_once(':')) {
+                            ("digest", Some((user, _))) => user.to_string(),
+                            _ => i.id,
+                        },
+                        auth_scheme: i.scheme,
+                    })
+                    .collect(),
+            }
+            .write(w)
+        }),
+        Res::ClusterStatus(_) | Res::ClusterChange(_) | Res::SetQuota(_) | Res::GetQuota(_) => {
+            header_frame(xid, zxid, err::UNIMPLEMENTED)
+        }
     })
 }
 
@@ -681,26 +728,25 @@ mod tests {
     }
 
     #[test]
-    fn only_the_open_acl_is_accepted() {
-        let open = Acl {
-            perms: rec::perms::ALL,
-            id: rec::Id {
-                scheme: "world".into(),
-                id: "anyone".into(),
-            },
-        };
-        assert!(check_open_acl(std::slice::from_ref(&open), "/a").is_ok());
-        assert_eq!(check_open_acl(&[], "/a").unwrap_err().0, err::INVALID_ACL);
+    fn acl_lists_pass_to_the_native_protocol_and_an_empty_one_is_invalid() {
         let read_only = Acl {
             perms: 1,
-            ..open.clone()
+            id: rec::Id {
+                scheme: "digest".into(),
+                id: "alice:abc=".into(),
+            },
         };
-        let (code, why) = check_open_acl(&[read_only], "/a").unwrap_err();
-        assert_eq!(code, err::UNIMPLEMENTED);
-        assert!(
-            why.contains("world:anyone:1") && why.contains("/a"),
-            "{why}"
+        let native = native_acl(std::slice::from_ref(&read_only), "/a").unwrap();
+        assert_eq!(
+            native,
+            vec![proto::Acl {
+                perms: 1,
+                scheme: "digest".into(),
+                id: "alice:abc=".into()
+            }]
         );
+        assert_eq!(zk_acl(native), vec![read_only]);
+        assert_eq!(native_acl(&[], "/a").unwrap_err().0, err::INVALID_ACL);
     }
 
     #[test]

@@ -46,8 +46,6 @@ pub(crate) struct ZkConn {
     /// Arrival times of the requests not answered yet (replies go out in
     /// request order), and the counters.
     timing: Mutex<(VecDeque<Instant>, Timing)>,
-    /// (scheme, user) pairs added with `auth`.
-    identities: Mutex<Vec<(String, String)>>,
     stats: Arc<ZkStats>,
 }
 
@@ -87,7 +85,6 @@ impl ZkConn {
             peer,
             contexts: Mutex::new(HashMap::new()),
             timing: Mutex::new((VecDeque::new(), Timing::default())),
-            identities: Mutex::new(Vec::new()),
             stats: stats.clone(),
         });
         lock(&stats.conns).insert(conn, Arc::downgrade(&zk));

@@ -59,6 +59,7 @@ pub(crate) mod err {
     pub(crate) const OPERATION_TIMEOUT: i32 = -7;
     pub(crate) const BAD_ARGUMENTS: i32 = -8;
     pub(crate) const NO_NODE: i32 = -101;
+    pub(crate) const NO_AUTH: i32 = -102;
     pub(crate) const BAD_VERSION: i32 = -103;
     pub(crate) const NO_CHILDREN_FOR_EPHEMERALS: i32 = -108;
     pub(crate) const NODE_EXISTS: i32 = -110;
@@ -103,6 +104,7 @@ pub(crate) mod watcher_type {
 }
 
 /// ACL permission bits (`ZooDefs.Perms`).
+#[cfg(test)]
 pub(crate) mod perms {
     pub(crate) const ALL: i32 = 31;
 }
