@@ -1,5 +1,6 @@
 //! The `coord` command: `coord serve` runs a server; the other verbs are a
-//! scriptable client (`create`, `get`, `set`, `delete`, `ls`, `stat`, `watch`).
+//! scriptable client (`create`, `get`, `set`, `delete`, `ls`, `stat`, `watch`,
+//! `acl`, `whoami`; credentials through `--token` / `--digest`).
 //!
 //! Exit codes: 0 success; 2 bad usage; otherwise the error's kind (see
 //! `exit_code`), so scripts can tell "no such node" from "server down".
@@ -13,6 +14,7 @@ use coord_client::CreateMode;
 use coord_client::Error;
 use coord_client::client::Client;
 
+mod acl_cmd;
 mod bench_cmd;
 mod cluster_cmd;
 mod locks_cmd;
@@ -62,6 +64,8 @@ struct Cli {
     log_format: LogFormat,
     #[command(flatten)]
     tls: tls_args::TlsArgs,
+    #[command(flatten)]
+    credentials: acl_cmd::Credentials,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,6 +107,10 @@ enum Command {
         /// Create missing parents as persistent nodes.
         #[arg(long)]
         parents: bool,
+        /// The node's ACL, entries `SCHEME:ID:PERMS` (e.g. `world:anyone:r
+        /// digest:alice:<hash>:cdrwa`); default world:anyone:cdrwa.
+        #[arg(long, num_args = 1.., value_parser = acl_cmd::acl_entry)]
+        acl: Vec<coord_proto::Acl>,
     },
     /// Print a node's data: the raw bytes (a newline is added only on a
     /// terminal), `--hex`, or `--json` with the stat, e.g.
@@ -252,6 +260,14 @@ enum Command {
         #[command(subcommand)]
         action: quota_cmd::QuotaCmd,
     },
+    /// A node's ACL: get, set.
+    Acl {
+        #[command(subcommand)]
+        action: acl_cmd::AclCmd,
+    },
+    /// Print the identities this command's session holds (from --token,
+    /// --digest and the connection), one SCHEME:ID per line.
+    Whoami,
     /// Print events on a node (or its subtree), one per line, until interrupted.
     Watch {
         path: String,
@@ -280,6 +296,9 @@ fn exit_code(e: &Error) -> u8 {
         Error::SessionExpired(_) => 21,
         Error::LockTimeout(_) => 22,
         Error::Cancelled(_) => 130,
+        Error::NoAuth(_) => 19,
+        Error::AuthFailed(_) => 23,
+        Error::InvalidAcl(_) => 17,
         Error::Io(_) => 30,
         _ => 1,
     }
@@ -343,8 +362,17 @@ async fn run(cli: Cli) -> Result<u8, Error> {
     if let Some(tls) = cli.tls.client_options()? {
         builder = builder.tls(tls);
     }
+    if let Some(token) = &cli.credentials.token {
+        builder = builder.token(token.clone());
+    }
     let client = builder.connect().await?;
+    if let Err(e) = cli.credentials.add_to(&client).await {
+        let _ = client.close().await;
+        return Err(e);
+    }
     let result = match command {
+        Command::Acl { action } => acl_cmd::run(&client, action).await.map(|()| 0),
+        Command::Whoami => acl_cmd::whoami(&client).await.map(|()| 0),
         Command::Cluster { action } => cluster_cmd::run(
             &client,
             action,
@@ -414,7 +442,9 @@ async fn verb(client: &Client, command: Command, max_value: u64) -> Result<(), E
         | Command::Locks { .. }
         | Command::Elections { .. }
         | Command::Elect { .. }
-        | Command::Quota { .. } => {
+        | Command::Quota { .. }
+        | Command::Acl { .. }
+        | Command::Whoami => {
             unreachable!("handled in run")
         }
         Command::Create {
@@ -426,12 +456,14 @@ async fn verb(client: &Client, command: Command, max_value: u64) -> Result<(), E
             container,
             ttl_ms,
             parents,
+            acl,
         } => {
             let create = verbs::Create {
                 path,
                 value: verbs::ValueSource { data, file },
                 mode: CreateMode::from_flags(ephemeral, sequential, container, ttl_ms)?,
                 parents,
+                acl,
             };
             verbs::create(client, create, max_value).await
         }

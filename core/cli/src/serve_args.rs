@@ -145,6 +145,45 @@ pub(crate) struct ServeArgs {
     /// TLS flags of `serve` (applied with the global ones, see `tls_args`).
     #[command(flatten)]
     pub(crate) tls: crate::tls_args::ServeTlsArgs,
+    #[command(flatten)]
+    security: SecurityArgs,
+}
+
+/// Identities and ACL settings.
+#[derive(Args, Debug)]
+struct SecurityArgs {
+    /// Bearer tokens for the `token` identity scheme: a file of `USER TOKEN`
+    /// lines (`#` comments); read at start, never logged. Unset: every token
+    /// is refused.
+    #[arg(long, env = "COORD_TOKENS_FILE", value_parser = tokens_file)]
+    tokens_file: Option<std::sync::Arc<coord_server::server::Tokens>>,
+    /// Refuse sessions that hold no identity but their address at connect
+    /// (no token, no client certificate); otherwise they are world:anyone.
+    #[arg(long, env = "COORD_AUTH_REQUIRED")]
+    auth_required: bool,
+    /// An identity that bypasses every ACL, SCHEME:ID (e.g. `token:admin` or
+    /// `digest:admin:<base64 sha1>`); repeat or separate with commas.
+    /// Replicated, like the limits.
+    #[arg(long, env = "COORD_SUPERUSER", value_delimiter = ',', value_parser = identity)]
+    superuser: Vec<coord_proto::Identity>,
+}
+
+fn tokens_file(path: &str) -> Result<std::sync::Arc<coord_server::server::Tokens>, String> {
+    coord_server::server::Tokens::load(std::path::Path::new(path))
+        .map(std::sync::Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+fn identity(text: &str) -> Result<coord_proto::Identity, String> {
+    coord_proto::Identity::parse(text).map_err(|e| e.to_string())
+}
+
+impl SecurityArgs {
+    fn apply(self, cfg: &mut ServerConfig) {
+        cfg.tokens = self.tokens_file;
+        cfg.auth_required = self.auth_required;
+        cfg.limits.superusers = self.superuser;
+    }
 }
 
 /// Membership of a cluster and the peer network (see README).
@@ -364,6 +403,7 @@ impl ServeArgs {
         self.cluster.apply(&mut cfg);
         self.zookeeper.apply(&mut cfg);
         cfg.http_listen = self.http_listen;
+        self.security.apply(&mut cfg);
         cfg
     }
 }

@@ -76,11 +76,20 @@ pub(crate) struct Create {
     pub(crate) value: ValueSource,
     pub(crate) mode: CreateMode,
     pub(crate) parents: bool,
+    /// The new node's ACL (`--acl`); empty: open (`world:anyone:cdrwa`).
+    pub(crate) acl: Vec<coord_proto::Acl>,
 }
 
 pub(crate) async fn create(client: &Client, c: Create, max_value: u64) -> Result<(), Error> {
+    if !c.acl.is_empty() && c.parents {
+        return Err(Error::BadArguments(
+            "--acl with --parents: create the parents first".into(),
+        ));
+    }
     let data = c.value.read(max_value)?;
-    let created = if c.parents {
+    let created = if !c.acl.is_empty() {
+        client.create_with_acl(&c.path, data, c.mode, &c.acl).await?.0
+    } else if c.parents {
         client.create_parents(&c.path, data, c.mode).await?
     } else {
         client.create(&c.path, data, c.mode).await?
