@@ -462,3 +462,40 @@ async fn a_watch_on_a_node_the_session_cannot_read_is_refused() {
     assert_eq!(server.watch_count(), 0, "no watch was registered");
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recursive_watch_hears_nothing_about_nodes_the_session_cannot_read() {
+    use coord_client::client::{EventType, WatchMode};
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(ServerConfig::for_test(dir.path())).await;
+    let alice = digest_client(&addr, "alice").await;
+    let bob = digest_client(&addr, "bob").await;
+    let mut events = bob
+        .watch("/", WatchMode::PersistentRecursive)
+        .await
+        .expect("watch /");
+    let private = [acl_for("alice", perms::ALL)];
+    alice
+        .create_with_acl("/secret", "", CreateMode::Persistent, &private)
+        .await
+        .expect("create /secret");
+    alice.set("/secret", "x", None).await.expect("set /secret");
+    alice.delete("/secret", None).await.expect("delete /secret");
+    alice
+        .create("/open", "", CreateMode::Persistent)
+        .await
+        .expect("create /open");
+    // Events arrive in zxid order: anything about /secret would come first.
+    let first = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within the patience")
+        .expect("stream open")
+        .expect("event");
+    assert_eq!(
+        (first.kind, first.path.as_str()),
+        (EventType::NodeCreated, "/open"),
+        "bob heard of a node he cannot read"
+    );
+    server.shutdown().await.expect("shutdown");
+}

@@ -245,8 +245,9 @@ impl ApplyObserver for Observer {
         self.forwarder.applied(cmd, outcome);
     }
 
-    fn on_apply(&self, _sm: &StateMachine, zxid: u64, events: &[WatchEvent]) {
-        self.watches.fire(events);
+    fn on_apply(&self, sm: &StateMachine, zxid: u64, events: &[WatchEvent]) {
+        self.watches
+            .fire_checked(events, &|session, event| sm.may_see(session, event));
         self.applied.send_replace(zxid);
     }
 

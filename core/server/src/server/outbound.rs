@@ -355,6 +355,10 @@ impl super::sessions::ConnHandle for ConnSink {
 }
 
 impl EventSink for ConnSink {
+    fn session(&self) -> u64 {
+        self.session.load(Ordering::Relaxed)
+    }
+
     fn push(&self, event: &WatchEvent) {
         match &self.dialect {
             Dialect::Native => self.send_frame(server_frame(proto::server_message::Body::Event(

@@ -103,6 +103,14 @@ pub(super) fn require(
     )))
 }
 
+/// Whether `session_id` gets `perm` from the list `acl` (super users and
+/// the server always do).
+pub(super) fn allows(sm: &StateMachine, session_id: u64, acl: &[Acl], perm: u32) -> bool {
+    acl.is_empty()
+        || is_super(sm, session_id)
+        || model::allows(acl, identities(sm, session_id), perm)
+}
+
 /// `require` on the parent of `path` (the root's "parent" is itself).
 pub(super) fn require_on_parent(
     sm: &StateMachine,

@@ -33,6 +33,7 @@ pub(super) struct Ctx {
 pub(super) fn apply(sm: &mut StateMachine, cmd: &Command) -> (Outcome, Vec<WatchEvent>) {
     let zxid = sm.last_zxid.wrapping_add(1);
     sm.last_zxid = zxid;
+    sm.tree.forget_removed_acls();
     // A new leader's clock may be behind the old one's: ctime/mtime and TTL
     // expiry must still never go backwards.
     let time_ms = cmd.time_ms.max(sm.last_time_ms);

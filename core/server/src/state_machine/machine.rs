@@ -158,6 +158,20 @@ impl StateMachine {
         super::acl::require(self, session_id, path, path, perm)
     }
 
+    /// Whether `session_id` may hear of `event` (called right after the
+    /// command that fired it): READ on the node, or for a deletion READ in
+    /// the ACL the node had.
+    pub fn may_see(&self, session_id: u64, event: &super::WatchEvent) -> bool {
+        let read = coord_proto::acl::perms::READ;
+        if event.kind == super::EventType::NodeDeleted {
+            return match self.tree.removed_acl(&event.path) {
+                Some(acl) => super::acl::allows(self, session_id, acl, read),
+                None => true,
+            };
+        }
+        self.check_perm(session_id, &event.path, read).is_ok()
+    }
+
     /// A node's ACL (the open list `world:anyone:cdrwa` for a node that has
     /// none) and stat. Needs no permission, as in ZooKeeper.
     pub fn acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {

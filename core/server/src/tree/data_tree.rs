@@ -68,6 +68,10 @@ pub struct DataTree {
     ephemerals: BTreeMap<u64, BTreeSet<Arc<str>>>,
     /// Paths of container and TTL nodes, for the reaper.
     reapable: BTreeSet<Arc<str>>,
+    /// Nodes with a non-open ACL removed by the command being applied, so
+    /// that their deletion event reaches only sessions that could read them
+    /// (emptied before each command by [`DataTree::forget_removed_acls`]).
+    removed_acls: Vec<(Arc<str>, SharedAcl)>,
 }
 
 impl Default for DataTree {
@@ -86,6 +90,7 @@ impl DataTree {
             nodes,
             ephemerals: BTreeMap::new(),
             reapable: BTreeSet::new(),
+            removed_acls: Vec::new(),
         }
     }
 
@@ -239,6 +244,9 @@ impl DataTree {
             .remove_with_key(path)
             .ok_or_else(|| Error::Internal(format!("{path} vanished during delete")))?;
         self.index_remove(&key, node.kind);
+        if node.acl.is_some() {
+            self.removed_acls.push((key.clone(), node.acl.clone()));
+        }
         Ok(Undo::Deleted {
             path: key,
             node,
@@ -275,6 +283,22 @@ impl DataTree {
         node.mzxid = zxid;
         node.mtime = time_ms;
         Ok((node.stat(), undo))
+    }
+
+    /// Forgets the ACLs of nodes removed by earlier commands.
+    pub(crate) fn forget_removed_acls(&mut self) {
+        self.removed_acls.clear();
+    }
+
+    /// The ACL of `path` if the command being applied removed it (`None`
+    /// also when it was open).
+    pub fn removed_acl(&self, path: &str) -> Option<&[coord_proto::Acl]> {
+        self.removed_acls
+            .iter()
+            .rev()
+            .find(|(p, _)| &**p == path)
+            .and_then(|(_, acl)| acl.as_deref())
+            .map(|a| &*a.list)
     }
 
     /// Gives the node just created at `path` its ACL (a create's second

@@ -51,6 +51,12 @@ pub type ConnId = u64;
 pub trait EventSink: Send + Sync {
     /// Queue one event for the connection.
     fn push(&self, event: &WatchEvent);
+
+    /// The session the connection serves (0 before its handshake), for
+    /// [`WatchRegistry::fire_checked`]'s permission check.
+    fn session(&self) -> u64 {
+        0
+    }
 }
 
 type PathTable = HashMap<String, HashSet<ConnId>>;
@@ -90,29 +96,33 @@ impl Inner {
     }
 
     /// Routes one event, consuming the one-shot watches it reaches; returns
-    /// the connections to send it to, each once.
-    fn route(&mut self, event: &WatchEvent, targets: &mut Vec<ConnId>) {
+    /// the connections to send it to, each once, with `true` when only a
+    /// recursive watch on an ancestor reached it (the watcher never asked
+    /// about this node, so its permission to read it is checked at delivery).
+    fn route(&mut self, event: &WatchEvent, targets: &mut Vec<(ConnId, bool)>) {
         targets.clear();
         for (kind, path) in watches_reached(event.kind, &event.path) {
             let table = &mut self.tables[slot(kind)];
             if table.is_empty() {
                 continue;
             }
+            let via_ancestor = kind == WatchKind::PersistentRecursive && path != event.path;
             if !kind.is_one_shot() {
                 if let Some(conns) = table.get(path) {
-                    targets.extend(conns.iter().copied());
+                    targets.extend(conns.iter().map(|&c| (c, via_ancestor)));
                 }
             } else if let Some(conns) = table.remove(path) {
                 for c in conns {
                     if let Some(owned) = self.owned.get_mut(&c) {
                         owned.remove(&(kind, path.to_string()));
                     }
-                    targets.push(c);
+                    targets.push((c, false));
                 }
             }
         }
+        // A connection reached both ways keeps the direct (unchecked) entry.
         targets.sort_unstable();
-        targets.dedup();
+        targets.dedup_by_key(|t| t.0);
     }
 }
 
@@ -287,6 +297,14 @@ impl WatchRegistry {
     /// connections watching them (one-shot watches are consumed), and keeps
     /// them in the history.
     pub fn fire(&self, events: &[WatchEvent]) {
+        self.fire_checked(events, &|_, _| true);
+    }
+
+    /// [`WatchRegistry::fire`], but an event that reaches a connection only
+    /// through a recursive watch on an ancestor is sent only if
+    /// `may_see(session, event)`: no events about nodes the session cannot
+    /// read.
+    pub fn fire_checked(&self, events: &[WatchEvent], may_see: &dyn Fn(u64, &WatchEvent) -> bool) {
         if events.is_empty() {
             return;
         }
@@ -294,13 +312,19 @@ impl WatchRegistry {
         let inner = &mut *guard;
         let first_seq = inner.history.next_seq();
         inner.history.record(events);
-        let mut targets: Vec<ConnId> = Vec::new();
+        let mut targets: Vec<(ConnId, bool)> = Vec::new();
         for (seq, event) in (first_seq..).zip(events) {
             inner.route(event, &mut targets);
-            for c in &targets {
-                if let Some(resume) = inner.resuming.get_mut(c) {
+            for &(c, via_ancestor) in &targets {
+                if via_ancestor {
+                    let session = inner.sinks.get(&c).map_or(0, |s| s.session());
+                    if !may_see(session, event) {
+                        continue;
+                    }
+                }
+                if let Some(resume) = inner.resuming.get_mut(&c) {
                     resume.hold(seq, event);
-                } else if let Some(sink) = inner.sinks.get(c) {
+                } else if let Some(sink) = inner.sinks.get(&c) {
                     self.delivered.fetch_add(1, Ordering::Relaxed);
                     sink.push(event);
                 }
