@@ -499,3 +499,30 @@ async fn a_recursive_watch_hears_nothing_about_nodes_the_session_cannot_read() {
     );
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_under_a_node_the_session_cannot_create_in_fails_with_no_auth() {
+    use coord_client::recipes::Lock;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(ServerConfig::for_test(dir.path())).await;
+    let alice = digest_client(&addr, "alice").await;
+    let read_only = [
+        acl_for("alice", perms::ALL),
+        Acl::new("world", "anyone", perms::READ),
+    ];
+    alice
+        .create_with_acl("/locks", "", CreateMode::Persistent, &read_only)
+        .await
+        .expect("create /locks");
+    let bob = digest_client(&addr, "bob").await;
+    let lock = Lock::new(&bob, "/locks/job");
+    match lock.acquire_timeout(Duration::from_secs(5)).await {
+        Err(Error::NoAuth(d)) => assert!(d.contains("CREATE on /locks"), "{d}"),
+        other => panic!("bob's lock under a read-only /locks: {other:?}"),
+    }
+    let mine = Lock::new(&alice, "/locks/job");
+    mine.acquire_timeout(Duration::from_secs(5))
+        .await
+        .expect("alice may lock");
+    server.shutdown().await.expect("shutdown");
+}
