@@ -18,11 +18,11 @@ use coord_proto::{Acl, Identity};
 #[derive(Args, Debug)]
 pub(crate) struct Credentials {
     /// A bearer token from the server's tokens file (the session is
-    /// token:<user>). Never printed.
+    /// token:USER). Never printed.
     #[arg(long, global = true, env = "COORD_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
     /// ZooKeeper digest credentials, `user:password` (the session is
-    /// digest:user:<base64 sha1>). Never printed.
+    /// digest:USER:BASE64-SHA1). Never printed.
     #[arg(long, global = true, env = "COORD_DIGEST", hide_env_values = true)]
     pub(crate) digest: Option<String>,
 }

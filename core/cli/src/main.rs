@@ -108,7 +108,7 @@ enum Command {
         #[arg(long)]
         parents: bool,
         /// The node's ACL, entries `SCHEME:ID:PERMS` (e.g. `world:anyone:r
-        /// digest:alice:<hash>:cdrwa`); default world:anyone:cdrwa.
+        /// digest:alice:HASH:cdrwa`); default world:anyone:cdrwa.
         #[arg(long, num_args = 1.., value_parser = acl_cmd::acl_entry)]
         acl: Vec<coord_proto::Acl>,
     },
