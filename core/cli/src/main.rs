@@ -20,10 +20,10 @@ mod cluster_cmd;
 mod locks_cmd;
 mod quota_cmd;
 mod serve_args;
-mod verbs;
-mod wrap_cmd;
 mod serve_cmd;
 mod tls_args;
+mod verbs;
+mod wrap_cmd;
 use serve_args::ServeArgs;
 
 #[derive(Parser, Debug)]

@@ -88,7 +88,10 @@ pub(crate) async fn create(client: &Client, c: Create, max_value: u64) -> Result
     }
     let data = c.value.read(max_value)?;
     let created = if !c.acl.is_empty() {
-        client.create_with_acl(&c.path, data, c.mode, &c.acl).await?.0
+        client
+            .create_with_acl(&c.path, data, c.mode, &c.acl)
+            .await?
+            .0
     } else if c.parents {
         client.create_parents(&c.path, data, c.mode).await?
     } else {

@@ -54,10 +54,11 @@ enum Operation {
     Create,
     Delete,
     SetAcl,
+    SetQuota,
 }
 
 impl Operation {
-    const ALL: [Operation; 7] = [
+    const ALL: [Operation; 8] = [
         Operation::Get,
         Operation::Exists,
         Operation::Children,
@@ -65,6 +66,7 @@ impl Operation {
         Operation::Create,
         Operation::Delete,
         Operation::SetAcl,
+        Operation::SetQuota,
     ];
 
     fn needs(self) -> u32 {
@@ -73,7 +75,7 @@ impl Operation {
             Operation::Set => perms::WRITE,
             Operation::Create => perms::CREATE,
             Operation::Delete => perms::DELETE,
-            Operation::SetAcl => perms::ADMIN,
+            Operation::SetAcl | Operation::SetQuota => perms::ADMIN,
         }
     }
 
@@ -89,6 +91,13 @@ impl Operation {
                 .map(drop),
             Operation::Delete => c.delete(&format!("{n}/c"), None).await,
             Operation::SetAcl => c.set_acl(n, acl, None).await.map(drop),
+            Operation::SetQuota => {
+                let limits = coord_client::client::QuotaLimits {
+                    max_nodes: Some(100),
+                    max_bytes: None,
+                };
+                c.set_quota(n, limits).await
+            }
         }
     }
 }

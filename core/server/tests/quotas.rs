@@ -92,11 +92,13 @@ async fn writes_past_a_quota_fail_with_its_path_and_limit_and_clearing_lifts_it(
                 path: "/app/x".into(),
                 data: Default::default(),
                 mode: CreateMode::Persistent,
+                acl: Vec::new(),
             },
             Op::Create {
                 path: "/app/y".into(),
                 data: Default::default(),
                 mode: CreateMode::Persistent,
+                acl: Vec::new(),
             },
         ])
         .await;

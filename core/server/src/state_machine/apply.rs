@@ -62,7 +62,10 @@ pub(super) fn apply(sm: &mut StateMachine, cmd: &Command) -> (Outcome, Vec<Watch
         CommandKind::Reap(targets) => reap(sm, targets, ctx, &mut events),
         CommandKind::Noop => Ok(CommandResult::Noop),
         CommandKind::SetLimits(limits) => set_limits(sm, limits, ctx),
+        // A quota binds everyone writing under the node: ADMIN on it, as
+        // for its ACL.
         CommandKind::SetQuota { path, limits } => require_session(sm, ctx)
+            .and_then(|()| acl::require(sm, ctx.session_id, path, path, perms::ADMIN))
             .and_then(|()| super::quota::set_quota(sm, path, limits.as_ref())),
         CommandKind::AddIdentity(identity) => acl::add_identity(sm, identity, ctx),
         CommandKind::SetAcl { path, acl, version } => {

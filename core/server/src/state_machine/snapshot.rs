@@ -19,8 +19,8 @@ use crate::tree::{DataTree, NodeMap, walk};
 use super::acl::AclSet;
 use super::machine::{SessionInfo, StateMachine};
 use super::quota::Quotas;
-use coord_proto::QuotaLimits;
 use crate::storage::{identity_from_storage, identity_to_storage};
+use coord_proto::QuotaLimits;
 
 /// Size of the buffer records are gathered in before reaching the caller's writer.
 const WRITE_BUFFER_BYTES: usize = 64 * 1024;

@@ -39,6 +39,7 @@ impl Harness {
                 path: path.to_string(),
                 data: Bytes::from_static(data),
                 mode: CreateMode::Persistent,
+                acl: Vec::new(),
             },
         )
     }
