@@ -162,6 +162,43 @@ async fn mtls_client_does_ops_and_its_subject_reaches_the_handshake() {
     f.server.shutdown().await.unwrap();
 }
 
+/// The TLS and ACL join: the client certificate's subject is the session's
+/// `x509` identity, so an ACL naming it admits that client and no other.
+#[tokio::test]
+async fn the_certificate_subject_is_an_x509_identity_for_acls() {
+    let f = start(true, |_, _, _| {}).await;
+    let alice = f.good_client("alice-x509").await;
+    let bob = f.good_client("bob-x509").await;
+    let subject = "CN=alice-x509,O=team";
+    let who = alice.whoami().await.unwrap();
+    assert!(
+        who.iter().any(|i| i.scheme == "x509" && i.id == subject),
+        "{who:?}"
+    );
+    let only_alice = [coord_proto::Acl::new(
+        "x509",
+        subject,
+        coord_proto::acl::perms::ALL,
+    )];
+    alice
+        .create_with_acl(
+            "/alice-only",
+            &b"s"[..],
+            CreateMode::Persistent,
+            &only_alice,
+        )
+        .await
+        .unwrap();
+    assert_eq!(&alice.get("/alice-only").await.unwrap().0[..], b"s");
+    match bob.get("/alice-only").await {
+        Err(coord_client::Error::NoAuth(detail)) => {
+            assert!(detail.contains("/alice-only"), "{detail}")
+        }
+        other => panic!("bob read alice's node: {other:?}"),
+    }
+    f.server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn tls_without_client_ca_needs_no_client_certificate() {
     let f = start(false, |_, _, _| {}).await;
