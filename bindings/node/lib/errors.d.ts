@@ -32,9 +32,9 @@ export type CoordErrorCode =
   | 'NO_CHILDREN_FOR_EPHEMERALS'
   | 'NODE_EXISTS'
   | 'NOT_EMPTY'
-  | 'SESSION_EXPIRED'
   | 'INVALID_ACL'
   | 'AUTH_FAILED'
+  | 'SESSION_EXPIRED'
   | 'SESSION_MOVED'
   | 'NO_WATCHER'
   | 'LOCK_TIMEOUT'
@@ -196,13 +196,6 @@ export declare class NotEmptyError extends CoordError {
   static readonly numericCode: 111
 }
 
-/** session expired (`SESSION_EXPIRED`, 112). */
-export declare class SessionExpiredError extends CoordError {
-  readonly code: 'SESSION_EXPIRED'
-  static readonly code: 'SESSION_EXPIRED'
-  static readonly numericCode: 112
-}
-
 /** invalid ACL (`INVALID_ACL`, 114). */
 export declare class InvalidAclError extends CoordError {
   readonly code: 'INVALID_ACL'
@@ -215,6 +208,13 @@ export declare class AuthFailedError extends CoordError {
   readonly code: 'AUTH_FAILED'
   static readonly code: 'AUTH_FAILED'
   static readonly numericCode: 115
+}
+
+/** session expired (`SESSION_EXPIRED`, 112). */
+export declare class SessionExpiredError extends CoordError {
+  readonly code: 'SESSION_EXPIRED'
+  static readonly code: 'SESSION_EXPIRED'
+  static readonly numericCode: 112
 }
 
 /** session moved to another connection (`SESSION_MOVED`, 118). */
