@@ -1,11 +1,18 @@
 """Authentication (opcode 100, xid -4) and ACL reads and writes."""
 
 import pytest
-from kazoo.exceptions import AuthFailedError, BadVersionError, UnimplementedError
+from kazoo.exceptions import AuthFailedError, BadVersionError, NoAuthError
 from kazoo.protocol.states import KazooState, KeeperState
-from kazoo.security import ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, Id, Permissions
+from kazoo.security import (
+    ACL,
+    OPEN_ACL_UNSAFE,
+    READ_ACL_UNSAFE,
+    Id,
+    Permissions,
+    make_digest_acl,
+)
 
-from conftest import IS_ZOOKEEPER, wait_until
+from conftest import wait_until
 
 
 def test_digest_auth_is_accepted(client, base):
@@ -49,15 +56,6 @@ def test_get_acls_of_a_default_node_is_open_acl_unsafe(client, base):
 def test_set_acls_bumps_aversion_and_checks_it(client, base):
     client.create(f"{base}/n")
     stat = client.set_acls(f"{base}/n", OPEN_ACL_UNSAFE)
-    if not IS_ZOOKEEPER:
-        # A documented difference (README, "Using ZooKeeper clients"): coord
-        # keeps only the open ACL and no ACL version yet, so setting the open
-        # ACL changes nothing and the ACL version stays 0.
-        assert stat.aversion == 0 and stat.version == 0
-        assert client.set_acls(f"{base}/n", OPEN_ACL_UNSAFE, version=0).aversion == 0
-        with pytest.raises(BadVersionError):
-            client.set_acls(f"{base}/n", OPEN_ACL_UNSAFE, version=1)
-        return
     assert stat.aversion == 1 and stat.version == 0
     with pytest.raises(BadVersionError):
         client.set_acls(f"{base}/n", OPEN_ACL_UNSAFE, version=0)
@@ -66,13 +64,24 @@ def test_set_acls_bumps_aversion_and_checks_it(client, base):
 
 
 def test_acl_given_at_create_is_returned(client, base):
-    if not IS_ZOOKEEPER:
-        # A documented difference: coord refuses an ACL it cannot keep rather
-        # than create a node that looks protected and is not.
-        with pytest.raises(UnimplementedError):
-            client.create(f"{base}/ro", acl=READ_ACL_UNSAFE)
-        assert client.exists(f"{base}/ro") is None
-        return
     client.create(f"{base}/ro", acl=READ_ACL_UNSAFE)
     acls, _ = client.get_acls(f"{base}/ro")
     assert acls == [ACL(Permissions.READ, Id("world", "anyone"))]
+
+
+def test_a_digest_acl_admits_its_user_and_refuses_others(make_client, base):
+    alice, anon = make_client(), make_client()
+    alice.add_auth("digest", "alice:secret")
+    acl = [make_digest_acl("alice", "secret", all=True)]
+    alice.create(f"{base}/private", b"s", acl=acl)
+    assert alice.get(f"{base}/private")[0] == b"s"
+    with pytest.raises(NoAuthError):
+        anon.get(f"{base}/private")
+    with pytest.raises(NoAuthError):
+        anon.set(f"{base}/private", b"x")
+    with pytest.raises(NoAuthError):
+        anon.create(f"{base}/private/child")
+    anon.add_auth("digest", "alice:secret")
+    assert anon.get(f"{base}/private")[0] == b"s"
+    acls, stat = anon.get_acls(f"{base}/private")
+    assert acls == acl and stat.aversion == 0
