@@ -493,10 +493,13 @@ E
 Node not empty: /cli
 Node not empty: /cli/child
 E
-  # a delete bumps the parent's cversion too: 5 creates and 1 delete below /cli
+  # The deletes' events are awaited before the listing: zkCli prints events
+  # from its own thread, and one printed while `ls` prints would split a line.
   step -S -e "$C type:NodeDeleted path:/cli/child/grand" -e "$C type:NodeDeleted path:/cli/child" \
     -e "$C type:NodeChildrenChanged path:/cli" \
-    'delete /cli/child/grand' 'delete /cli/child' 'ls -s /cli' <<'E'
+    'delete /cli/child/grand' 'delete /cli/child' </dev/null
+  # a delete bumps the parent's cversion too: 5 creates and 1 delete below /cli
+  step 'ls -s /cli' <<'E'
 [cont, eph, seq-0000000001, w]
 cZxid = <zxid>
 ctime = <time>
