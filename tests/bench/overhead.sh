@@ -42,7 +42,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A local CA and a server certificate for 127.0.0.1 (the project's script).
-"$ROOT/scripts/make-local-ca.sh" "$WORK/tls" >/dev/null
+"$ROOT/scripts/make-local-ca.sh" "$WORK/ca" >/dev/null
 
 # start_server NAME FLAGS...: a fresh durable coord; sets ADDR.
 start_server() {
@@ -79,8 +79,8 @@ measure() {
   ' "$WORK/$label.out" >>"$RESULTS"
 }
 
-TLS_SERVER=(--tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server-key.pem")
-TLS_CLIENT=(--tls-ca "$WORK/tls/ca.pem")
+TLS_SERVER=(--tls-cert "$WORK/ca/server.pem" --tls-key "$WORK/ca/server-key.pem")
+TLS_CLIENT=(--tls-ca "$WORK/ca/ca.pem")
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 started=$(date +%s)
 for round in $(seq 1 "$ROUNDS"); do
