@@ -3,32 +3,14 @@
 //! --acl`, `acl get`, `acl set --version`, `whoami`, `--token` and
 //! `--digest`, NoAuth's exit code and message, and the super user.
 
-use std::time::Duration;
-
 mod support;
 use coord_proto::acl::digest_id;
-use support::{COORD, Served};
+use support::Served;
 
 /// Runs a CLI verb against `addr` (bounded by a timeout); returns (exit
 /// code, stdout, stderr).
 async fn coord(addr: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let run = tokio::process::Command::new(COORD)
-        .arg("--servers")
-        .arg(addr)
-        .args(args)
-        .env_remove("COORD_TOKEN")
-        .env_remove("COORD_DIGEST")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("coord finishes in time")
-        .expect("coord runs");
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    )
+    support::run_coord(&[&["--servers", addr], args].concat()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,17 +15,7 @@ use std::time::{Duration, Instant};
 
 use coord_client::client::Client;
 use coord_proto::CreateMode;
-use support::{COORD, Served};
-
-/// Free loopback ports for peers (bound, noted, released).
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
-}
+use support::{COORD, Served, free_ports};
 
 fn member(dir: &Path, id: u64, peer_port: u16, cluster: Option<&str>) -> Served {
     let id_s = id.to_string();

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::Served;
+use support::{Served, free_ports};
 
 /// `GET path` over HTTP/1.1; (status code, body).
 fn http_get(addr: &str, path: &str) -> (u16, String) {
@@ -122,15 +122,6 @@ fn health_is_503_when_the_data_dir_takes_no_writes() {
     assert!(body.contains("does not take writes"), "{body}");
     std::fs::remove_dir(data.join(".health-probe")).unwrap();
     assert_eq!(http_get(&http, "/health").0, 200);
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
 }
 
 fn member(dir: &Path, id: u64, peer_port: u16, cluster: &str) -> Served {

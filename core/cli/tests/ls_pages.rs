@@ -3,28 +3,14 @@
 //! (so 1,500 children need dozens of pages; the same path as the default
 //! budget with a hundred thousand children) prints every child, in name order.
 
-use std::time::Duration;
-
 use coord_client::client::{Client, CreateMode, Op};
 
 mod support;
-use support::{COORD, Served};
+use support::Served;
 
 /// Runs a CLI verb (bounded by a timeout); returns (exit code, stdout, stderr).
 async fn coord(args: &[&str]) -> (Option<i32>, String, String) {
-    let run = tokio::process::Command::new(COORD)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("coord finishes in time")
-        .expect("coord runs");
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    )
+    support::run_coord(args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,28 +2,12 @@
 //! print and remove a quota, and a `coord create` past it fails with the
 //! QuotaExceeded message and its own exit code.
 
-use std::time::Duration;
-
 mod support;
-use support::{COORD, Served};
+use support::Served;
 
 /// Runs a CLI verb (bounded by a timeout); returns (exit code, stdout, stderr).
 async fn coord(addr: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let run = tokio::process::Command::new(COORD)
-        .arg("--servers")
-        .arg(addr)
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("coord finishes in time")
-        .expect("coord runs");
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).expect("utf-8 stdout"),
-        String::from_utf8(out.stderr).expect("utf-8 stderr"),
-    )
+    support::run_coord(&[&["--servers", addr], args].concat()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

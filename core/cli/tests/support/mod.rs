@@ -148,3 +148,33 @@ pub(crate) async fn client(addr: &str) -> Client {
         .await
         .expect("connect")
 }
+
+/// Runs the `coord` binary with `args` to its end (bounded by 30 s), with no
+/// credentials from the environment; returns (exit code, stdout, stderr).
+pub(crate) async fn run_coord(args: &[&str]) -> (Option<i32>, String, String) {
+    let run = tokio::process::Command::new(COORD)
+        .args(args)
+        .env_remove("COORD_TOKEN")
+        .env_remove("COORD_DIGEST")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("coord finishes in time")
+        .expect("coord runs");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    )
+}
+
+/// Free loopback ports (bound, noted, released), e.g. for peer addresses.
+pub(crate) fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
