@@ -9,7 +9,8 @@
 //!   [`WatchEvent`], [`EventType`], [`WatchMode`], [`WatcherType`], [`WatchKind`],
 //!   [`Quota`] ([`QuotaLimits`], [`QuotaUsage`]).
 //! - Rules both sides apply: path validation ([`validate_path`]), the
-//!   sequence suffix ([`sequence`]).
+//!   sequence suffix ([`sequence`]), the lock line of locks and elections
+//!   ([`lock_line`]).
 //!
 //! Nothing here does I/O beyond reading and writing frames on a stream the
 //! caller brings; nothing here knows about sessions, the tree or replication.
@@ -26,6 +27,7 @@ pub mod proto {
     #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
     include!(concat!(env!("OUT_DIR"), "/coord.v1.rs"));
 }
+pub mod lock_line;
 pub mod sequence;
 mod stat;
 pub mod watch;

@@ -4,25 +4,18 @@
 //! without a server.
 //!
 //! Locks, read-write locks and elections follow kazoo's node names and line
-//! rules exactly ([`lock_node`], [`decide_lock`]), so that coord and
+//! rules exactly ([`lock_node`], [`decide_lock`], which live in
+//! [`coord_proto::lock_line`] so the server shows lines with the same rule), so that coord and
 //! ZooKeeper clients using kazoo's recipes can share a path: a contender is a
 //! child whose name ends in `__lock__` or `__rlock__` and ten digits; an
 //! exclusive node waits for the nearest contender of either kind ahead, a
 //! reader for the nearest `__lock__` ahead; other children are ignored.
 
+pub use coord_proto::lock_line::{
+    CANDIDATE_BLOCKED_BY, Decision, EXCLUSIVE_BLOCKED_BY, LOCK_MARKER, LockNode, READ_LOCK_MARKER,
+    SHARED_BLOCKED_BY, decide_lock, lock_line, lock_node,
+};
 pub use coord_proto::sequence::{SEQUENCE_DIGITS, predecessor, sequence_of, sorted_by_sequence};
-
-/// Outcome of looking at the sorted children for a queue-shaped recipe.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// We hold it (we are among the first `slots`).
-    Acquired,
-    /// Not yet: watch this sibling (our immediate predecessor in line) and look
-    /// again when it goes.
-    Watch(String),
-    /// Our own node is not among the children (it was deleted: lost).
-    Missing,
-}
 
 /// The mutex / semaphore decision: `ours` holds if fewer than `slots` nodes are
 /// ahead of it; otherwise it watches only the node `slots` places ahead, so a
@@ -39,88 +32,6 @@ pub fn decide(children: &[String], marker: &str, ours: &str, slots: usize) -> De
         Decision::Watch(line[pos - slots].1.to_string())
     }
 }
-
-/// Marker of exclusive lock nodes, `<owner>__lock__NNNNNNNNNN`: the node name
-/// of kazoo's `Lock` and `WriteLock` (and so of its `Election`), used by
-/// [`super::Lock`], the write side of [`super::RwLock`] and
-/// [`super::Election`].
-pub const LOCK_MARKER: &str = "__lock__";
-/// Marker of shared lock nodes, `<owner>__rlock__NNNNNNNNNN`: kazoo's
-/// `ReadLock`, and the read side of [`super::RwLock`].
-pub const READ_LOCK_MARKER: &str = "__rlock__";
-
-/// The two kinds of node in a lock's line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LockNode {
-    /// `…__lock__NNNNNNNNNN`: a mutex, a writer or an election candidate.
-    Exclusive,
-    /// `…__rlock__NNNNNNNNNN`: a reader.
-    Shared,
-}
-
-/// What a child of a lock path is in its line: kazoo's contender pattern
-/// `(?:__lock__|__rlock__)(\d{10})$`, read with the ten-digit suffix rule.
-/// Any other name (another recipe's node, a stray child) is no contender and
-/// is ignored, as kazoo ignores it. The two markers cannot be confused:
-/// `__rlock__` does not end in `__lock__`.
-pub fn lock_node(name: &str) -> Option<(LockNode, i64)> {
-    let seq = sequence_of(name)?;
-    let head = &name[..name.len() - SEQUENCE_DIGITS];
-    if head.ends_with(LOCK_MARKER) {
-        Some((LockNode::Exclusive, seq))
-    } else if head.ends_with(READ_LOCK_MARKER) {
-        Some((LockNode::Shared, seq))
-    } else {
-        None
-    }
-}
-
-/// The contenders among `children` whose kind is in `kinds`, sorted by
-/// sequence (kazoo's order: it sorts by the ten digits, which is the same).
-pub fn lock_line<'a>(children: &'a [String], kinds: &[LockNode]) -> Vec<(i64, &'a str)> {
-    let mut v: Vec<(i64, &str)> = children
-        .iter()
-        .filter_map(|c| match lock_node(c) {
-            Some((kind, seq)) if kinds.contains(&kind) => Some((seq, c.as_str())),
-            _ => None,
-        })
-        .collect();
-    v.sort_unstable();
-    v
-}
-
-/// Kazoo's predecessor rule: `ours` holds when no contender of a kind in
-/// `blocked_by` has a lower sequence; otherwise it watches the one with the
-/// highest sequence below ours (the nearest blocker ahead). Everything else
-/// (contenders of other kinds, non-contenders) is ignored.
-pub fn decide_lock(children: &[String], ours: &str, blocked_by: &[LockNode]) -> Decision {
-    let Some(seq) = sequence_of(ours).filter(|_| children.iter().any(|c| c == ours)) else {
-        return Decision::Missing;
-    };
-    let ahead = children
-        .iter()
-        .filter_map(|c| match lock_node(c) {
-            Some((kind, s)) if s < seq && blocked_by.contains(&kind) => Some((s, c.as_str())),
-            _ => None,
-        })
-        .max();
-    match ahead {
-        None => Decision::Acquired,
-        Some((_, name)) => Decision::Watch(name.to_string()),
-    }
-}
-
-/// Whom a node of our role must wait for: an exclusive holder (kazoo's
-/// `WriteLock`) for every contender ahead, a reader only for exclusive ones.
-/// coord's [`super::Lock`] is exclusive in this sense too: kazoo's `Lock` and
-/// `WriteLock` create the same names, so waiting for readers as well is the
-/// choice that excludes both.
-pub const EXCLUSIVE_BLOCKED_BY: &[LockNode] = &[LockNode::Exclusive, LockNode::Shared];
-/// See [`EXCLUSIVE_BLOCKED_BY`]: a reader waits only for exclusive nodes.
-pub const SHARED_BLOCKED_BY: &[LockNode] = &[LockNode::Exclusive];
-/// An election candidate follows kazoo's `Election` (a kazoo `Lock`), which
-/// sees only `__lock__` nodes, so every client agrees on who leads.
-pub const CANDIDATE_BLOCKED_BY: &[LockNode] = &[LockNode::Exclusive];
 
 /// The read-write decision, from our own node's kind. Readers hold unless an
 /// exclusive node is ahead of them and then watch the last one ahead; writers
@@ -161,57 +72,12 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
-    #[test]
-    fn sequence_is_read_from_the_ten_digit_suffix() {
-        assert_eq!(sequence_of("abc__lock__0000000042"), Some(42));
-        assert_eq!(sequence_of("0000000000"), Some(0));
-        assert_eq!(sequence_of("lock-42"), None);
-        assert_eq!(sequence_of("x__lock__00000000a1"), None);
-    }
-
-    #[test]
-    fn lowest_sequence_holds_regardless_of_name_order() {
-        // uuids sort differently from sequence numbers: order must follow the suffix.
-        let kids = names(&[
-            "ffff__lock__0000000003",
-            "0000__lock__0000000007",
-            "aaaa__lock__0000000001",
-        ]);
-        assert_eq!(
-            decide_lock(&kids, "aaaa__lock__0000000001", EXCLUSIVE_BLOCKED_BY),
-            Decision::Acquired
-        );
-        assert_eq!(
-            decide_lock(&kids, "0000__lock__0000000007", EXCLUSIVE_BLOCKED_BY),
-            Decision::Watch("ffff__lock__0000000003".into())
-        );
-        assert_eq!(
-            decide_lock(&kids, "ffff__lock__0000000003", EXCLUSIVE_BLOCKED_BY),
-            Decision::Watch("aaaa__lock__0000000001".into())
-        );
-    }
-
-    #[test]
-    fn each_waiter_watches_a_different_node_so_no_herd() {
-        let kids: Vec<String> = (0..50).map(|i| format!("u{i}__lock__{i:010}")).collect();
-        let mut watched = std::collections::HashSet::new();
-        for k in &kids[1..] {
-            match decide_lock(&kids, k, EXCLUSIVE_BLOCKED_BY) {
-                Decision::Watch(p) => assert!(watched.insert(p), "two waiters watch one node"),
-                other => panic!("{k} should wait, got {other:?}"),
-            }
-        }
-        assert_eq!(watched.len(), 49);
-    }
-
-    #[test]
-    fn missing_own_node_is_reported() {
-        let kids = names(&["a__lock__0000000001"]);
-        assert_eq!(
-            decide_lock(&kids, "b__lock__0000000002", EXCLUSIVE_BLOCKED_BY),
-            Decision::Missing
-        );
-    }
+    // kazoo's names: `uuid4().hex` (32 hex digits), the marker, the sequence.
+    const KAZOO_W: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0__lock__0000000001";
+    const KAZOO_R: &str = "00112233445566778899aabbccddeeff__rlock__0000000003";
+    // coord's names: a UUID with dashes, the marker, the sequence.
+    const COORD_R: &str = "6f0c1a52-8d3e-4b7a-9c21-0e5f4d3c2b1a__rlock__0000000002";
+    const COORD_W: &str = "1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b__lock__0000000004";
 
     #[test]
     fn semaphore_holds_within_slots_and_watches_slots_ahead() {
@@ -247,33 +113,6 @@ mod tests {
         assert_eq!(
             decide_rw(&kids, "e__lock__0000000005"),
             Decision::Watch("d__rlock__0000000004".into())
-        );
-    }
-
-    // kazoo's names: `uuid4().hex` (32 hex digits), the marker, the sequence.
-    const KAZOO_W: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0__lock__0000000001";
-    const KAZOO_R: &str = "00112233445566778899aabbccddeeff__rlock__0000000003";
-    // coord's names: a UUID with dashes, the marker, the sequence.
-    const COORD_R: &str = "6f0c1a52-8d3e-4b7a-9c21-0e5f4d3c2b1a__rlock__0000000002";
-    const COORD_W: &str = "1b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b__lock__0000000004";
-
-    #[test]
-    fn a_coord_mutex_waits_for_a_kazoo_lock_ahead() {
-        let kids = names(&[
-            COORD_W,
-            "9a8b7c6d5e4f30211203f4e5d6c7b8a9__lock__0000000000",
-        ]);
-        assert_eq!(
-            decide_lock(&kids, COORD_W, EXCLUSIVE_BLOCKED_BY),
-            Decision::Watch("9a8b7c6d5e4f30211203f4e5d6c7b8a9__lock__0000000000".into())
-        );
-        assert_eq!(
-            decide_lock(
-                &kids,
-                "9a8b7c6d5e4f30211203f4e5d6c7b8a9__lock__0000000000",
-                EXCLUSIVE_BLOCKED_BY
-            ),
-            Decision::Acquired
         );
     }
 
@@ -315,20 +154,6 @@ mod tests {
     }
 
     #[test]
-    fn election_candidates_see_only_lock_nodes() {
-        // kazoo's Election is a kazoo Lock: an `__rlock__` node is no candidate.
-        let kids = names(&[KAZOO_R, COORD_W, KAZOO_W]);
-        assert_eq!(
-            lock_line(&kids, CANDIDATE_BLOCKED_BY),
-            vec![(1, KAZOO_W), (4, COORD_W)]
-        );
-        assert_eq!(
-            decide_lock(&kids, COORD_W, CANDIDATE_BLOCKED_BY),
-            Decision::Watch(KAZOO_W.into())
-        );
-    }
-
-    #[test]
     fn the_reported_predecessor_decides_only_when_it_blocks_us() {
         assert_eq!(
             first_decision(None, SHARED_BLOCKED_BY),
@@ -351,23 +176,6 @@ mod tests {
         assert_eq!(
             first_decision(Some("x-lease-0000000001"), EXCLUSIVE_BLOCKED_BY),
             None
-        );
-    }
-
-    #[test]
-    fn markers_are_told_apart() {
-        assert_eq!(
-            lock_node("a__rlock__0000000007"),
-            Some((LockNode::Shared, 7))
-        );
-        assert_eq!(
-            lock_node("a__lock__0000000007"),
-            Some((LockNode::Exclusive, 7))
-        );
-        assert_eq!(lock_node("a__lock__"), None);
-        assert_eq!(
-            lock_node("__lock__0000000007"),
-            Some((LockNode::Exclusive, 7))
         );
     }
 
