@@ -101,6 +101,7 @@ pub(super) fn result_name(r: &Option<Res>) -> &'static str {
         Some(Res::ClusterChange(_)) => "ClusterChange",
         Some(Res::SetQuota(_)) => "SetQuota",
         Some(Res::GetQuota(_)) => "GetQuota",
+        Some(Res::Export(_)) => "Export",
         Some(Res::GetAcl(_)) => "GetAcl",
         Some(Res::SetAcl(_)) => "SetAcl",
         Some(Res::AddAuth(_)) => "AddAuth",

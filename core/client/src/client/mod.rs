@@ -42,6 +42,7 @@ mod backoff;
 mod children;
 mod config;
 mod connection;
+mod export;
 mod inner;
 mod outbox;
 mod quota;
@@ -55,6 +56,7 @@ mod watcher;
 
 pub use api::Client;
 pub use config::ClientBuilder;
+pub use export::{ExportPage, ExportedNode};
 pub use session::{SessionState, StateStream};
 pub use tls::{Pem, TlsOptions};
 pub use watch::{WatchMode, WatcherType};

@@ -15,6 +15,12 @@ use coord_proto::wire::{DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_HANDSHAKE_FRAME_BYT
 /// Default client listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2281";
 
+/// Default of [`ServerConfig::max_export_page_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_EXPORT_PAGE_BYTES: usize = 1024 * 1024;
+
+/// Default of [`ServerConfig::export_idle_timeout`]: 60 s.
+pub const DEFAULT_EXPORT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Default `zk_max_packet_bytes`: ZooKeeper's default `jute.maxbuffer`
 /// rounded to 1 MiB.
 pub const DEFAULT_ZK_MAX_PACKET_BYTES: usize = 1024 * 1024;
@@ -110,6 +116,15 @@ pub struct ServerConfig {
     /// Most watches one session may hold on this server, every kind counted
     /// (`--max-watches-per-session`, `COORD_MAX_WATCHES_PER_SESSION`); at least 1.
     pub max_watches_per_session: usize,
+    /// Largest page of an export (`coord dump`), in bytes of paths, data and
+    /// ACLs (`--max-export-page-bytes`, `COORD_MAX_EXPORT_PAGE_BYTES`);
+    /// 1024 ..= 4 MiB - 1 KiB so a page fits the protocol's default frame. A
+    /// node larger than the budget still goes, alone on its page.
+    pub max_export_page_bytes: usize,
+    /// How long an open export's frozen tree is kept without a call for its
+    /// next page (`--export-idle-timeout-ms`, `COORD_EXPORT_IDLE_TIMEOUT_MS`);
+    /// 1 s ..= 1 h. Past it the copy is dropped and the export must restart.
+    pub export_idle_timeout: Duration,
     /// Most bytes of proposals queued in front of the log, waiting to be
     /// batched or being applied (`--max-pending-proposal-bytes`,
     /// `COORD_MAX_PENDING_PROPOSAL_BYTES`); at least 65536. Past it submitters
@@ -224,6 +239,8 @@ impl ServerConfig {
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
             max_watches_per_session: 65_536,
+            max_export_page_bytes: DEFAULT_MAX_EXPORT_PAGE_BYTES,
+            export_idle_timeout: DEFAULT_EXPORT_IDLE_TIMEOUT,
             max_pending_proposal_bytes: 64 * 1024 * 1024,
             max_reply_backlog_bytes: 1024 * 1024,
             node_id: 1,

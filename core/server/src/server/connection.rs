@@ -56,6 +56,8 @@ use coord_proto::wire::{FrameError, FrameReader, PROTOCOL_VERSION, frame_shape};
 pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, conn: ConnId) {
     let span = info_span!("conn", id = conn, %peer);
     let forwarder = shared.forwarder.clone();
+    // The export's frozen tree goes with the connection.
+    let after = shared.clone();
     async {
         let Some(source) = &shared.tls else {
             let (rd, wr) = socket.into_split();
@@ -88,6 +90,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr
     .instrument(span)
     .await;
     forwarder.forget(conn);
+    after.exports.forget(conn);
 }
 
 async fn serve<R, W>(

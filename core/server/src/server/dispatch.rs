@@ -480,6 +480,7 @@ async fn read_response(
                 Err(e) => error_response(xid, *shared.applied.borrow(), &e),
             }
         }
+        Req::Export(r) => super::export::answer(shared, conn, session, xid, r).await,
         Req::ClusterStatus(_) => ok_response(
             xid,
             *shared.applied.borrow(),

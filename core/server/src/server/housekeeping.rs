@@ -31,6 +31,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
         if *shutdown.borrow() {
             return;
         }
+        shared.exports.sweep(shared.cfg.export_idle_timeout);
         if !shared.replica.is_leader() {
             // A follower keeps its clients' touches for the leader.
             shared.sessions.set_relay(true);

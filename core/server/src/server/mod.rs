@@ -21,6 +21,7 @@ mod cluster;
 mod config;
 mod connection;
 mod dispatch;
+mod export;
 mod forward;
 mod handshake;
 mod housekeeping;
@@ -40,7 +41,10 @@ mod tokens;
 mod watch_requests;
 mod zk;
 
-pub use config::{DEFAULT_LISTEN, DEFAULT_ZK_MAX_PACKET_BYTES, ServerConfig};
+pub use config::{
+    DEFAULT_EXPORT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_EXPORT_PAGE_BYTES,
+    DEFAULT_ZK_MAX_PACKET_BYTES, ServerConfig,
+};
 pub use tls::TlsFiles;
 pub use tokens::Tokens;
 
@@ -126,6 +130,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: metrics::Metrics,
     /// TLS of the client and ZooKeeper ports (`None`: plain TCP).
     pub(crate) tls: Option<tls::TlsSource>,
+    /// Open exports (`coord dump`), by connection (see `export`).
+    pub(crate) exports: export::Exports,
 }
 
 impl Shared {
@@ -396,6 +402,7 @@ impl Server {
             zk_addr,
             metrics: metrics::Metrics::new(http_listener.is_some()),
             tls,
+            exports: Default::default(),
         });
         if let Some(listener) = http_listener {
             info!(addr = ?http_addr, "serving /metrics, /health and /ready over HTTP");

@@ -634,9 +634,11 @@ pub(crate) fn reply(zk: &ZkConn, resp: proto::Response) -> Option<Bytes> {
             }
             .write(w)
         }),
-        Res::ClusterStatus(_) | Res::ClusterChange(_) | Res::SetQuota(_) | Res::GetQuota(_) => {
-            header_frame(xid, zxid, err::UNIMPLEMENTED)
-        }
+        Res::ClusterStatus(_)
+        | Res::ClusterChange(_)
+        | Res::SetQuota(_)
+        | Res::GetQuota(_)
+        | Res::Export(_) => header_frame(xid, zxid, err::UNIMPLEMENTED),
     })
 }
 
