@@ -306,6 +306,17 @@ struct HardeningArgs {
     #[arg(long, env = "COORD_SHUTDOWN_GRACE_MS", default_value_t = 5_000,
           value_parser = ranged!(bounds::SHUTDOWN_GRACE_MS), allow_negative_numbers = true)]
     shutdown_grace_ms: u64,
+    /// Largest page of an export (`coord dump`), bytes of paths, data and
+    /// ACLs; a larger node goes alone [1024, 4 MiB - 1 KiB].
+    #[arg(long, env = "COORD_MAX_EXPORT_PAGE_BYTES",
+          default_value_t = coord_server::server::DEFAULT_MAX_EXPORT_PAGE_BYTES as u64,
+          value_parser = ranged!(bounds::MAX_EXPORT_PAGE_BYTES), allow_negative_numbers = true)]
+    max_export_page_bytes: u64,
+    /// How long an open export keeps its frozen tree without a call for
+    /// the next page, ms [1 s, 1 h].
+    #[arg(long, env = "COORD_EXPORT_IDLE_TIMEOUT_MS", default_value_t = 60_000,
+          value_parser = ranged!(bounds::EXPORT_IDLE_TIMEOUT_MS), allow_negative_numbers = true)]
+    export_idle_timeout_ms: u64,
     /// Most watches one session may hold, every kind counted [1, 10^8].
     #[arg(long, env = "COORD_MAX_WATCHES_PER_SESSION", default_value_t = 65_536,
           value_parser = ranged!(bounds::MAX_WATCHES_PER_SESSION), allow_negative_numbers = true)]
@@ -338,6 +349,8 @@ impl HardeningArgs {
         cfg.max_total_outbound_bytes = size(self.max_total_outbound_bytes);
         cfg.write_timeout = Duration::from_millis(self.write_timeout_ms);
         cfg.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
+        cfg.max_export_page_bytes = size(self.max_export_page_bytes);
+        cfg.export_idle_timeout = Duration::from_millis(self.export_idle_timeout_ms);
         cfg.max_watches_per_session = size(self.max_watches_per_session);
         cfg.max_pending_proposal_bytes = size(self.max_pending_proposal_bytes);
         cfg.max_reply_backlog_bytes = size(self.max_reply_backlog_bytes);

@@ -48,6 +48,8 @@ const FLAGS: &[(&str, bool, &str)] = &[
     ("zk-max-packet-bytes", false, ABOVE),
     ("max-ephemerals-per-session", false, ABOVE),
     ("max-connections-per-ip", false, ABOVE),
+    ("max-export-page-bytes", false, ABOVE),
+    ("export-idle-timeout-ms", false, ABOVE),
 ];
 
 /// What `coord serve` did with one setting.

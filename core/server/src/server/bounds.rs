@@ -67,6 +67,15 @@ pub const MIN_FREE_DISK_BYTES: RangeInclusive<u64> = 0..=1 << 50;
 pub const MAX_LISTING_BYTES: RangeInclusive<u64> = coord_proto::children::MIN_LISTING_BYTES as u64
     ..=coord_proto::children::MAX_LISTING_BYTES as u64;
 
+/// `--max-export-page-bytes`: largest page of an export (`coord dump`),
+/// within a client's default frame as listings are.
+pub const MAX_EXPORT_PAGE_BYTES: RangeInclusive<u64> = coord_proto::children::MIN_LISTING_BYTES
+    as u64
+    ..=coord_proto::children::MAX_LISTING_BYTES as u64;
+/// `--export-idle-timeout-ms`: how long an export's frozen tree waits for
+/// its next page.
+pub const EXPORT_IDLE_TIMEOUT_MS: RangeInclusive<u64> = 1_000..=HOUR_MS;
+
 /// `--max-handshake-frame-bytes`: largest frame before the handshake (and
 /// not above `--max-frame-bytes`, see [`validate`]).
 pub const MAX_HANDSHAKE_FRAME_BYTES: RangeInclusive<u64> = 64..=MIB;
@@ -255,6 +264,18 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         "max-listing-bytes",
         cfg.max_listing_bytes as u64,
         &MAX_LISTING_BYTES,
+    )?;
+    check(
+        "max_export_page_bytes",
+        "max-export-page-bytes",
+        cfg.max_export_page_bytes as u64,
+        &MAX_EXPORT_PAGE_BYTES,
+    )?;
+    check(
+        "export_idle_timeout",
+        "export-idle-timeout-ms",
+        ms(cfg.export_idle_timeout),
+        &EXPORT_IDLE_TIMEOUT_MS,
     )?;
     check(
         "max_handshake_frame_bytes",
