@@ -233,13 +233,10 @@ pub(crate) fn parse_node(file: &str, line: usize, text: &str) -> Result<NodeLine
                 .and_then(|t| Acl::parse(t).map_err(|e| bad(file, line, e.detail())))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let quota = match v.get("quota") {
-        None => None,
-        Some(q) => Some(QuotaLimits {
-            max_nodes: q.get("max_nodes").and_then(Value::as_u64),
-            max_bytes: q.get("max_bytes").and_then(Value::as_u64),
-        }),
-    };
+    let quota = v.get("quota").map(|q| QuotaLimits {
+        max_nodes: q.get("max_nodes").and_then(Value::as_u64),
+        max_bytes: q.get("max_bytes").and_then(Value::as_u64),
+    });
     Ok(NodeLine {
         path: path.to_string(),
         mode,

@@ -25,9 +25,8 @@ async fn export_all(
         .expect("first page");
     let zxid = page.zxid;
     let mut nodes = Vec::new();
-    let mut pages = 1;
     let mut between = Some(between);
-    for _ in 0..10_000 {
+    for pages in 1..10_000 {
         nodes.extend(page.nodes.iter().map(|n| (n.path.clone(), n.data.to_vec())));
         if let Some(f) = between.take() {
             f().await;
@@ -40,7 +39,6 @@ async fn export_all(
             .await
             .expect("next page");
         assert_eq!(page.zxid, zxid, "every page reflects one state");
-        pages += 1;
     }
     panic!("export of {root} did not finish in 10000 pages");
 }
