@@ -2,14 +2,18 @@
 //! state (writes between pages do not show), depth first with children in
 //! name order; a node the session may not READ fails the export naming it;
 //! ephemerals are counted and marked; a cursor that does not continue the
-//! open export, or one used after the last page, is refused.
+//! open export, or one used after the last page or past the idle timeout,
+//! is refused.
 
 mod support;
+
+use std::time::Duration;
 
 use coord_client::Error;
 use coord_client::client::{Client, CreateMode};
 use coord_proto::Acl;
 use coord_proto::acl::{digest_id, perms};
+use coord_server::server::{Server, ServerConfig};
 
 /// Pages of the export of `root` with `max_bytes` pages; (zxid, paths and
 /// data in order, pages seen). Calls `between` after the first page.
@@ -204,4 +208,47 @@ async fn a_cursor_outside_the_open_export_is_refused() {
         other => panic!("expected BadArguments after the last page, got {other:?}"),
     }
     client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_export_is_dropped_after_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::for_test(dir.path());
+    cfg.export_idle_timeout = Duration::from_secs(1);
+    let server = Server::start(cfg).await.expect("server starts");
+    let client = support::client_to(&server.local_addr().to_string(), Duration::from_secs(5)).await;
+    client
+        .create("/i", "", CreateMode::Persistent)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let path = format!("/i/n{i}");
+        client
+            .create(&path, vec![0u8; 900], CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    // Within the timeout the export goes on.
+    let first = client.export_page("/i", None, 1024).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = client
+        .export_page("/i", first.cursor.as_deref(), 1024)
+        .await
+        .expect("not idle yet");
+    // Past it, the frozen copy is gone.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    match client
+        .export_page("/i", second.cursor.as_deref(), 1024)
+        .await
+    {
+        Err(Error::BadArguments(why)) => {
+            assert!(
+                why.contains("no open export") && why.contains("export_idle_timeout"),
+                "{why}"
+            )
+        }
+        other => panic!("expected BadArguments after the idle timeout, got {other:?}"),
+    }
+    client.close().await.unwrap();
+    server.shutdown().await.unwrap();
 }
