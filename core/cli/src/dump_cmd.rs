@@ -19,11 +19,21 @@ pub(crate) const RESTORE_BATCH_OPS: usize = 200;
 /// protocol's 4 MiB frame; a node larger than this goes in a batch alone.
 pub(crate) const RESTORE_BATCH_BYTES: usize = 1024 * 1024;
 
-/// What `coord dump` was asked for.
+/// `coord dump`'s arguments.
+#[derive(clap::Args, Debug)]
 pub(crate) struct DumpArgs {
+    /// The subtree's root.
+    #[arg(default_value = "/")]
     pub(crate) path: String,
+    /// Write to this file instead of standard output.
+    #[arg(short, long)]
     pub(crate) output: Option<PathBuf>,
+    /// Add each node's stat (zxids, times, versions: not restored, and the
+    /// output no longer round-trips byte for byte).
+    #[arg(long)]
     pub(crate) stat: bool,
+    /// Also list ephemeral nodes (for inspection; restore skips them).
+    #[arg(long)]
     pub(crate) ephemerals: bool,
 }
 
@@ -99,10 +109,17 @@ async fn write_dump(client: &Client, args: &DumpArgs, out: &mut dyn Write) -> Re
     Ok(())
 }
 
-/// What `coord restore` was asked for.
+/// `coord restore`'s arguments.
+#[derive(clap::Args, Debug)]
 pub(crate) struct RestoreArgs {
+    /// The dump file.
     pub(crate) file: PathBuf,
+    /// Where the dump's root goes (its parent must exist); default: the
+    /// dump's root.
+    #[arg(long)]
     pub(crate) at: Option<String>,
+    /// Replace the data and ACL of nodes that exist (their kind stays).
+    #[arg(long)]
     pub(crate) overwrite: bool,
 }
 

@@ -1,6 +1,7 @@
 //! The `coord` command: `coord serve` runs a server; the other verbs are a
 //! scriptable client (`create`, `get`, `set`, `delete`, `ls`, `stat`, `watch`,
-//! `acl`, `whoami`; credentials through `--token` / `--digest`).
+//! `acl`, `whoami`, `dump`, `restore`; credentials through `--token` /
+//! `--digest`).
 //!
 //! Exit codes: 0 success; 2 bad usage; otherwise the error's kind (see
 //! `exit_code`), so scripts can tell "no such node" from "server down".
@@ -263,36 +264,14 @@ enum Command {
     /// `coord dump /app -o app.dump`. Ephemeral nodes are counted in the
     /// header but left out unless --ephemerals. Fails with NoAuth naming the
     /// node if this session may not READ every node.
-    Dump {
-        #[arg(default_value = "/")]
-        path: String,
-        /// Write to this file instead of standard output.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// Add each node's stat (zxids, times, versions: not restored, and
-        /// the output no longer round-trips byte for byte).
-        #[arg(long)]
-        stat: bool,
-        /// Also list ephemeral nodes (for inspection; restore skips them).
-        #[arg(long)]
-        ephemerals: bool,
-    },
+    Dump(dump_cmd::DumpArgs),
     /// Load a dump made by `coord dump`, e.g.
     /// `coord restore app.dump --at /app-copy`: creates the nodes with their
     /// data, ACLs and quotas under --at (default: the dump's root) in
     /// batches; refuses if --at exists unless --overwrite. The whole file is
     /// checked first: a bad file creates nothing (exit 17). Progress on
     /// stderr when it is a terminal; a summary line on stdout.
-    Restore {
-        /// The dump file.
-        file: PathBuf,
-        /// Where the dump's root goes (its parent must exist).
-        #[arg(long)]
-        at: Option<String>,
-        /// Replace the data and ACL of nodes that exist (their kind stays).
-        #[arg(long)]
-        overwrite: bool,
-    },
+    Restore(dump_cmd::RestoreArgs),
     /// Hard quotas on subtrees: set, get, clear.
     Quota {
         #[command(subcommand)]
@@ -462,32 +441,8 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             wrap_cmd::elect(&client, &path, &identity, timeout, kill_after, &command).await
         }
         Command::Quota { action } => quota_cmd::run(&client, action).await.map(|()| 0),
-        Command::Dump {
-            path,
-            output,
-            stat,
-            ephemerals,
-        } => {
-            let args = dump_cmd::DumpArgs {
-                path,
-                output,
-                stat,
-                ephemerals,
-            };
-            dump_cmd::dump(&client, args).await.map(|()| 0)
-        }
-        Command::Restore {
-            file,
-            at,
-            overwrite,
-        } => {
-            let args = dump_cmd::RestoreArgs {
-                file,
-                at,
-                overwrite,
-            };
-            dump_cmd::restore(&client, args).await.map(|()| 0)
-        }
+        Command::Dump(args) => dump_cmd::dump(&client, args).await.map(|()| 0),
+        Command::Restore(args) => dump_cmd::restore(&client, args).await.map(|()| 0),
         command => verb(&client, command, cli.max_value_bytes)
             .await
             .map(|()| 0),
@@ -507,8 +462,8 @@ async fn verb(client: &Client, command: Command, max_value: u64) -> Result<(), E
         | Command::Elections { .. }
         | Command::Elect { .. }
         | Command::Quota { .. }
-        | Command::Dump { .. }
-        | Command::Restore { .. }
+        | Command::Dump(_)
+        | Command::Restore(_)
         | Command::Acl { .. }
         | Command::Whoami => {
             unreachable!("handled in run")
