@@ -69,13 +69,13 @@ async fn write_dump(client: &Client, args: &DumpArgs, out: &mut dyn Write) -> Re
     let ephemerals = page.ephemeral_nodes;
     let header = Header {
         root: root.to_string(),
-        zxid,
         nodes: if args.ephemerals {
             total
         } else {
             total - ephemerals.min(total)
         },
-        ephemerals,
+        zxid: args.stat.then_some(zxid),
+        ephemerals: args.stat.then_some(ephemerals),
     };
     writeln!(out, "{}", dump_format::header_line(&header))?;
     let mut written = 0u64;
@@ -106,6 +106,14 @@ async fn write_dump(client: &Client, args: &DumpArgs, out: &mut dyn Write) -> Re
         )));
     }
     out.flush()?;
+    eprintln!(
+        "dumped {written} nodes of {root} at zxid {zxid:#x}{}",
+        if ephemerals > 0 && !args.ephemerals {
+            format!(" ({ephemerals} ephemeral nodes left out)")
+        } else {
+            String::new()
+        }
+    );
     Ok(())
 }
 

@@ -3,9 +3,12 @@
 //! Pure text handling: no client calls (those are `dump_cmd`'s).
 //!
 //! Line 1, the header:
-//! `{"format":"coord-dump","version":1,"root":"/app","zxid":42,"nodes":3,"ephemerals":1}`
-//! (`nodes`: node lines that follow; `ephemerals`: ephemeral nodes of the
-//! subtree, listed only when dumped with `--ephemerals`). Then one line per
+//! `{"format":"coord-dump","version":1,"root":"/app","nodes":3}`
+//! (`nodes`: node lines that follow). With `--stat` it also carries the
+//! state's `zxid` and `ephemerals` (the subtree's ephemeral nodes, listed
+//! only with `--ephemerals`): both describe the server, not the tree, so the
+//! canonical form leaves them out and a restored tree dumps to the same
+//! text. Then one line per
 //! node, depth first, parents before children, children in name order:
 //! `{"path":"a/b","kind":"persistent","data":"aGk=","acl":["world:anyone:cdrwa"]}`
 //! with `path` relative to the root (`""` for the root itself), `data` in
@@ -33,9 +36,11 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Header {
     pub(crate) root: String,
-    pub(crate) zxid: u64,
     pub(crate) nodes: u64,
-    pub(crate) ephemerals: u64,
+    /// The state dumped: written with `--stat` only.
+    pub(crate) zxid: Option<u64>,
+    /// Ephemeral nodes of the subtree: written with `--stat` only.
+    pub(crate) ephemerals: Option<u64>,
 }
 
 /// A node line, read back.
@@ -55,14 +60,19 @@ fn json_str(s: &str) -> String {
 
 /// The header line (without the newline).
 pub(crate) fn header_line(h: &Header) -> String {
-    format!(
-        "{{\"format\":\"{FORMAT_NAME}\",\"version\":{FORMAT_VERSION},\"root\":{},\"zxid\":{},\
-         \"nodes\":{},\"ephemerals\":{}}}",
+    let mut line = format!(
+        "{{\"format\":\"{FORMAT_NAME}\",\"version\":{FORMAT_VERSION},\"root\":{},\"nodes\":{}",
         json_str(&h.root),
-        h.zxid,
         h.nodes,
-        h.ephemerals
-    )
+    );
+    if let Some(zxid) = h.zxid {
+        line.push_str(&format!(",\"zxid\":{zxid}"));
+    }
+    if let Some(n) = h.ephemerals {
+        line.push_str(&format!(",\"ephemerals\":{n}"));
+    }
+    line.push('}');
+    line
 }
 
 /// `path` relative to `root` (`""` for the root itself).
@@ -176,9 +186,9 @@ pub(crate) fn parse_header(file: &str, text: &str) -> Result<Header, Error> {
         })?;
     Ok(Header {
         root: root.to_string(),
-        zxid: field("zxid")?,
         nodes: field("nodes")?,
-        ephemerals: field("ephemerals")?,
+        zxid: v.get("zxid").and_then(Value::as_u64),
+        ephemerals: v.get("ephemerals").and_then(Value::as_u64),
     })
 }
 

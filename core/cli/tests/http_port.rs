@@ -183,3 +183,41 @@ fn without_http_listen_there_is_no_http_port() {
     assert!(server.is_serving());
     assert!(!server.log_text().contains("coord: http on"));
 }
+
+#[test]
+fn lock_waits_are_counted_and_timed_from_joining_the_line_to_holding() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(&dir.path().join("data"), &["--http-listen", "127.0.0.1:0"]);
+    let http = http_addr(&server);
+    let s = server.addr();
+    // A mutex: a holds at once, b joins behind it and holds when a goes.
+    coord(s, &["create", "/l", ""]);
+    coord(s, &["create", "/l/a__lock__0000000001", ""]);
+    coord(s, &["create", "/l/b__lock__0000000002", ""]);
+    let joined = Instant::now();
+    let mid = scrape(&http);
+    assert_eq!(mid["coord_lock_waits_total"], 1.0, "{mid:?}");
+    assert_eq!(mid["coord_lock_wait_seconds_count"], 1.0, "{mid:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    coord(s, &["delete", "/l/a__lock__0000000001"]);
+    let waited = joined.elapsed().as_secs_f64();
+    // A read-write lock: r1 holds; w and r2 wait; when w gives up, r2 holds
+    // beside r1 (a waiter leaving can let others through, not only a holder).
+    coord(s, &["create", "/rw", ""]);
+    coord(s, &["create", "/rw/r1__rlock__0000000001", ""]);
+    coord(s, &["create", "/rw/w__lock__0000000002", ""]);
+    coord(s, &["create", "/rw/r2__rlock__0000000003", ""]);
+    coord(s, &["delete", "/rw/w__lock__0000000002"]);
+    // Other children and deletes of non-contenders change nothing.
+    coord(s, &["create", "/l/config", ""]);
+    coord(s, &["delete", "/l/config"]);
+    let after = scrape(&http);
+    assert_eq!(after["coord_lock_waits_total"], 3.0, "{after:?}");
+    // a, b, r1, r2.
+    assert_eq!(after["coord_lock_wait_seconds_count"], 4.0, "{after:?}");
+    let sum = after["coord_lock_wait_seconds_sum"];
+    assert!(
+        sum >= 0.3 && sum <= waited + 1.0,
+        "b waited ~{waited:.2} s, the sum is {sum}"
+    );
+}

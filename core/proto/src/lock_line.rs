@@ -292,7 +292,10 @@ mod tests {
         assert_eq!(holders, [KAZOO_W]);
         let waiting: Vec<&str> = info.waiters.iter().map(|c| c.node.as_str()).collect();
         assert_eq!(waiting, [COORD_R, KAZOO_R, COORD_W]);
-        assert_eq!(info.waiters[0].owner, "6f0c1a52-8d3e-4b7a-9c21-0e5f4d3c2b1a");
+        assert_eq!(
+            info.waiters[0].owner,
+            "6f0c1a52-8d3e-4b7a-9c21-0e5f4d3c2b1a"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub(crate) mod histogram;
 pub mod liveness;
 pub mod replication;
 pub mod server;

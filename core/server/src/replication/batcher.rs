@@ -86,6 +86,11 @@ impl Batcher {
     pub(crate) fn pending_peak(&self) -> usize {
         self.room.peak.load(Ordering::Relaxed)
     }
+
+    /// Bytes of commands queued or in flight now.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.room.max - self.room.bytes.available_permits()
+    }
 }
 
 /// The byte bound of the queue (see the module docs).

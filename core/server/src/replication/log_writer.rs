@@ -75,9 +75,9 @@ pub(crate) struct WriterStats {
     /// `fdatasync` calls that made records durable.
     pub(crate) fsyncs: AtomicU64,
     /// Seconds each of those took.
-    pub(crate) fsync_seconds: prometheus_client::metrics::histogram::Histogram,
+    pub(crate) fsync_seconds: crate::histogram::AtomicHistogram,
     /// Appended entries each of those made durable (group commit).
-    pub(crate) batch_entries: prometheus_client::metrics::histogram::Histogram,
+    pub(crate) batch_entries: crate::histogram::AtomicHistogram,
     /// Syncs after extending the zero-filled space (rare: one per
     /// `PREALLOCATE_BYTES` of log).
     pub(crate) prealloc_syncs: AtomicU64,
@@ -87,13 +87,13 @@ pub(crate) struct WriterStats {
 
 impl Default for WriterStats {
     fn default() -> Self {
-        use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+        use crate::histogram::{AtomicHistogram, doubling};
         WriterStats {
             fsyncs: AtomicU64::new(0),
             // 20 us to ~5 s.
-            fsync_seconds: Histogram::new(exponential_buckets(20e-6, 2.0, 19)),
+            fsync_seconds: AtomicHistogram::seconds(),
             // 1 to 4096 entries.
-            batch_entries: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            batch_entries: AtomicHistogram::new(doubling(1.0, 13), 1.0),
             prealloc_syncs: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
         }

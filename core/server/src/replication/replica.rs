@@ -572,8 +572,8 @@ impl Replica {
     pub(crate) fn log_histograms(
         &self,
     ) -> (
-        prometheus_client::metrics::histogram::Histogram,
-        prometheus_client::metrics::histogram::Histogram,
+        crate::histogram::AtomicHistogram,
+        crate::histogram::AtomicHistogram,
     ) {
         let stats = self.log.stats();
         (stats.fsync_seconds.clone(), stats.batch_entries.clone())
@@ -601,6 +601,12 @@ impl Replica {
     /// The most bytes of commands that were queued or in flight at once.
     pub fn pending_proposal_peak(&self) -> usize {
         self.batcher.pending_peak()
+    }
+
+    /// Bytes of proposals queued or in flight now (the proposal queue's
+    /// depth, in the unit its bound counts).
+    pub fn pending_proposal_bytes(&self) -> usize {
+        self.batcher.pending_bytes()
     }
 
     /// Whether this node currently believes it is the leader.

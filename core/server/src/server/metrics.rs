@@ -3,9 +3,10 @@
 //!
 //! Two kinds of figures:
 //! - recorded on the hot path, cheaply: each request's latency by operation
-//!   (one histogram per operation, created up front and indexed by
-//!   [`OpKind`], so an observation is a few atomic adds and no lookup;
-//!   nothing is recorded unless the HTTP port is on), and the log writer's
+//!   (one lock-free [`AtomicHistogram`] per operation, created up front and
+//!   indexed by [`OpKind`], so an observation is two relaxed atomic adds, no
+//!   lock and no lookup; nothing is recorded unless the HTTP port is on), and
+//!   the log writer's
 //!   fsync latency and commit batch size (`replication`'s writer stats);
 //! - read when scraped, by [`StateCollector`]: sessions, connections,
 //!   watches, nodes, data bytes (a walk of a frozen copy of the tree, outside
@@ -22,10 +23,10 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::Shared;
+use crate::histogram::AtomicHistogram;
 use coord_proto::proto::request::Op as Req;
 
 /// The operations whose latency is measured, one histogram each.
@@ -47,11 +48,12 @@ pub(crate) enum OpKind {
     Cluster,
     Quota,
     Acl,
+    Export,
     Other,
 }
 
 impl OpKind {
-    const ALL: [OpKind; 17] = [
+    const ALL: [OpKind; 18] = [
         OpKind::Create,
         OpKind::Delete,
         OpKind::SetData,
@@ -68,6 +70,7 @@ impl OpKind {
         OpKind::Cluster,
         OpKind::Quota,
         OpKind::Acl,
+        OpKind::Export,
         OpKind::Other,
     ];
 
@@ -90,6 +93,7 @@ impl OpKind {
             OpKind::Cluster => "cluster",
             OpKind::Quota => "quota",
             OpKind::Acl => "acl",
+            OpKind::Export => "export",
             OpKind::Other => "other",
         }
     }
@@ -113,6 +117,7 @@ impl OpKind {
             Req::ClusterStatus(_) | Req::ClusterChange(_) => OpKind::Cluster,
             Req::SetQuota(_) | Req::GetQuota(_) => OpKind::Quota,
             Req::GetAcl(_) | Req::SetAcl(_) | Req::AddAuth(_) | Req::WhoAmI(_) => OpKind::Acl,
+            Req::Export(_) => OpKind::Export,
             #[allow(unreachable_patterns)]
             _ => OpKind::Other,
         }
@@ -125,28 +130,18 @@ struct OpLabel {
     op: &'static str,
 }
 
-/// Latency buckets: 20 us to ~5 s, doubling.
-fn latency_buckets() -> impl Iterator<Item = f64> {
-    exponential_buckets(20e-6, 2.0, 19)
-}
-
-/// A histogram of seconds with [`latency_buckets`].
-pub(crate) fn latency_histogram() -> Histogram {
-    Histogram::new(latency_buckets())
-}
-
 /// The hot-path instruments.
 pub(crate) struct Metrics {
     /// Off when no HTTP port serves them: then nothing is recorded.
     enabled: bool,
-    family: Family<OpLabel, Histogram>,
-    by_op: Vec<Histogram>,
+    family: Family<OpLabel, AtomicHistogram>,
+    by_op: Vec<AtomicHistogram>,
 }
 
 impl Metrics {
     pub(crate) fn new(enabled: bool) -> Metrics {
-        let family = Family::<OpLabel, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
+        let family = Family::<OpLabel, AtomicHistogram>::new_with_constructor(
+            AtomicHistogram::seconds as fn() -> AtomicHistogram,
         );
         let by_op = OpKind::ALL
             .iter()
@@ -193,6 +188,11 @@ pub(crate) fn registry(shared: &Arc<Shared>) -> Registry {
         "log_commit_batch_entries",
         "Log entries made durable by one fsync (group commit)",
         batch,
+    );
+    r.register(
+        "lock_wait_seconds",
+        "Time from joining a lock's line (lock, read-write lock or election) to holding it, per acquisition (0 when held at once)",
+        shared.lock_waits.histogram(),
     );
     r.register_collector(Box::new(StateCollector {
         shared: Arc::downgrade(shared),
@@ -274,6 +274,18 @@ impl Collector for StateCollector {
             "log_fsyncs",
             "fdatasync calls of the raft log",
             ConstCounter::new(shared.replica.log_fsyncs()),
+        )?;
+        put(
+            e,
+            "lock_waits",
+            "Contenders (lock, read-write lock, election) that joined a line behind a holder",
+            ConstCounter::new(shared.lock_waits.waits()),
+        )?;
+        put(
+            e,
+            "proposal_backlog_bytes",
+            "Bytes of proposals queued in front of the log or in flight now",
+            ConstGauge::new(shared.replica.pending_proposal_bytes() as i64),
         )?;
         put(
             e,

@@ -27,6 +27,7 @@ mod handshake;
 mod housekeeping;
 mod http;
 mod in_touch;
+mod lock_waits;
 mod metrics;
 mod node_id;
 mod outbound;
@@ -128,6 +129,8 @@ pub(crate) struct Shared {
     pub(crate) zk_addr: Option<SocketAddr>,
     /// Request latencies for `/metrics` (recorded only with an HTTP port).
     pub(crate) metrics: metrics::Metrics,
+    /// Lock waits for `/metrics` (recorded only with an HTTP port).
+    pub(crate) lock_waits: Arc<lock_waits::LockWaits>,
     /// TLS of the client and ZooKeeper ports (`None`: plain TCP).
     pub(crate) tls: Option<tls::TlsSource>,
     /// Open exports (`coord dump`), by connection (see `export`).
@@ -243,6 +246,7 @@ struct Observer {
     sessions: Arc<SessionManager>,
     applied: watch::Sender<u64>,
     forwarder: Arc<forward::Forwarder>,
+    lock_waits: Arc<lock_waits::LockWaits>,
 }
 
 impl ApplyObserver for Observer {
@@ -252,6 +256,7 @@ impl ApplyObserver for Observer {
     }
 
     fn on_apply(&self, sm: &StateMachine, zxid: u64, events: &[WatchEvent]) {
+        self.lock_waits.on_apply(sm, events);
         self.watches
             .fire_checked(events, &|session, event| sm.may_see(session, event));
         self.applied.send_replace(zxid);
@@ -290,11 +295,13 @@ impl Server {
             cfg.node_id,
             cfg.max_pending_proposal_bytes,
         ));
+        let lock_waits = Arc::new(lock_waits::LockWaits::new(cfg.http_listen.is_some()));
         let observer = Arc::new(Observer {
             watches: watches.clone(),
             sessions: sessions.clone(),
             applied: applied_tx,
             forwarder: forwarder.clone(),
+            lock_waits: lock_waits.clone(),
         });
         let mut rcfg = ReplicationConfig::new(cfg.data_dir.clone());
         rcfg.node_id = cfg.node_id;
@@ -401,6 +408,7 @@ impl Server {
             zk_stats: Default::default(),
             zk_addr,
             metrics: metrics::Metrics::new(http_listener.is_some()),
+            lock_waits,
             tls,
             exports: Default::default(),
         });
