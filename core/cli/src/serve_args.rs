@@ -142,6 +142,21 @@ pub(crate) struct ServeArgs {
     /// (HTTP); off unless set.
     #[arg(long, env = "COORD_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
+    /// Let the dashboard break locks (POST /api/locks/break); the caller
+    /// still needs DELETE on the lock's directory. Off by default.
+    #[arg(long, env = "COORD_HTTP_ADMIN")]
+    http_admin: bool,
+    /// Most children the dashboard lists for one node (/api/node).
+    #[arg(long, env = "COORD_HTTP_MAX_CHILDREN",
+          default_value_t = coord_server::server::DEFAULT_HTTP_MAX_CHILDREN as u64,
+          value_parser = ranged!(bounds::HTTP_MAX_CHILDREN), allow_negative_numbers = true)]
+    http_max_children: u64,
+    /// Most nodes the dashboard visits looking for locks and elections
+    /// under a path (/api/locks, /api/elections).
+    #[arg(long, env = "COORD_HTTP_MAX_WALK_NODES",
+          default_value_t = coord_server::server::DEFAULT_HTTP_MAX_WALK_NODES as u64,
+          value_parser = ranged!(bounds::HTTP_MAX_WALK_NODES), allow_negative_numbers = true)]
+    http_max_walk_nodes: u64,
     /// TLS flags of `serve` (applied with the global ones, see `tls_args`).
     #[command(flatten)]
     pub(crate) tls: crate::tls_args::ServeTlsArgs,
@@ -416,6 +431,9 @@ impl ServeArgs {
         self.cluster.apply(&mut cfg);
         self.zookeeper.apply(&mut cfg);
         cfg.http_listen = self.http_listen;
+        cfg.http_admin = self.http_admin;
+        cfg.http_max_children = size(self.http_max_children);
+        cfg.http_max_walk_nodes = size(self.http_max_walk_nodes);
         self.security.apply(&mut cfg);
         cfg
     }

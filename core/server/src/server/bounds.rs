@@ -59,6 +59,10 @@ pub const WATCH_HISTORY_BYTES: RangeInclusive<u64> = 0..=64 * GIB;
 pub const FD_RESERVE: RangeInclusive<u64> = 16..=1_000_000;
 /// `--zk-max-packet-bytes`: largest ZooKeeper-protocol packet.
 pub const ZK_MAX_PACKET_BYTES: RangeInclusive<u64> = 4 * KIB..=GIB;
+/// `--http-max-children`: children `/api/node` lists for one node.
+pub const HTTP_MAX_CHILDREN: RangeInclusive<u64> = 1..=100_000;
+/// `--http-max-walk-nodes`: nodes `/api/locks` visits looking for locks.
+pub const HTTP_MAX_WALK_NODES: RangeInclusive<u64> = 1..=10_000_000;
 /// `--min-free-disk-bytes` (0 turns the start-up check off).
 pub const MIN_FREE_DISK_BYTES: RangeInclusive<u64> = 0..=1 << 50;
 
@@ -337,6 +341,18 @@ pub fn validate(cfg: &ServerConfig) -> Result<()> {
         "zk-max-packet-bytes",
         cfg.zk_max_packet_bytes as u64,
         &ZK_MAX_PACKET_BYTES,
+    )?;
+    check(
+        "http_max_children",
+        "http-max-children",
+        cfg.http_max_children as u64,
+        &HTTP_MAX_CHILDREN,
+    )?;
+    check(
+        "http_max_walk_nodes",
+        "http-max-walk-nodes",
+        cfg.http_max_walk_nodes as u64,
+        &HTTP_MAX_WALK_NODES,
     )?;
     check("node_id", "id", cfg.node_id, &NODE_ID)?;
     check(

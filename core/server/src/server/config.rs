@@ -25,6 +25,11 @@ pub const DEFAULT_EXPORT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// rounded to 1 MiB.
 pub const DEFAULT_ZK_MAX_PACKET_BYTES: usize = 1024 * 1024;
 
+/// Default [`ServerConfig::http_max_children`].
+pub const DEFAULT_HTTP_MAX_CHILDREN: usize = 1000;
+/// Default [`ServerConfig::http_max_walk_nodes`].
+pub const DEFAULT_HTTP_MAX_WALK_NODES: usize = 100_000;
+
 /// Everything a server needs to start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -173,6 +178,19 @@ pub struct ServerConfig {
     /// `/metrics` (Prometheus), `/health`, `/ready`; `None` (the default):
     /// no HTTP port, and no request metrics are recorded.
     pub http_listen: Option<SocketAddr>,
+    /// Let the HTTP port's dashboard change state: `POST /api/locks/break`
+    /// (`--http-admin`, `COORD_HTTP_ADMIN`); default off, and then such a
+    /// request is refused with 403 naming this flag. Even on, the caller
+    /// needs DELETE on the lock's directory (or a `--superuser` identity).
+    pub http_admin: bool,
+    /// Most children `/api/node` lists for one node (names, in order); the
+    /// answer says how many there are and that it was cut
+    /// (`--http-max-children`, `COORD_HTTP_MAX_CHILDREN`); 1 ..= 100000.
+    pub http_max_children: usize,
+    /// Most nodes `/api/locks` and `/api/elections` visit while looking for
+    /// lock lines under a path; the answer says when the walk was cut
+    /// (`--http-max-walk-nodes`, `COORD_HTTP_MAX_WALK_NODES`); 1 ..= 10000000.
+    pub http_max_walk_nodes: usize,
     /// Largest packet a ZooKeeper client may send, ZooKeeper's
     /// `jute.maxbuffer` (`--zk-max-packet-bytes`, `COORD_ZK_MAX_PACKET_BYTES`);
     /// 4 KiB ..= 1 GiB, default 1 MiB. A larger one closes that connection
@@ -252,6 +270,9 @@ impl ServerConfig {
             election_timeout: Duration::from_millis(150),
             zk_listen: None,
             http_listen: None,
+            http_admin: false,
+            http_max_children: DEFAULT_HTTP_MAX_CHILDREN,
+            http_max_walk_nodes: DEFAULT_HTTP_MAX_WALK_NODES,
             zk_max_packet_bytes: DEFAULT_ZK_MAX_PACKET_BYTES,
             tls: None,
             peer_tls: None,

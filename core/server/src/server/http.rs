@@ -4,8 +4,18 @@
 //! caught up), with the status codes load balancers and Kubernetes probes
 //! read (200, or 503 with the reason as text).
 //!
+//! The dashboard shares the port: the page at `/` (one HTML file compiled
+//! into the binary) and its JSON API under `/api/` (`api`, `locks`), read as
+//! the request's identity (`caller`). `/metrics`, `/health` and `/ready`
+//! stay open even with `--auth-required`; the page and the API do not.
+//!
 //! One axum router on the server's runtime; it reads the server's state and
-//! changes none of it. It stops with the server.
+//! changes none of it, except `POST /api/locks/break` with `--http-admin`.
+//! It stops with the server.
+
+mod api;
+mod caller;
+mod locks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +25,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -25,6 +35,9 @@ use super::{Shared, in_touch};
 /// How long `/ready` waits for a member that is catching up before it
 /// answers 503.
 const READY_PATIENCE: Duration = Duration::from_millis(100);
+
+/// The page at `/`: HTML, inline CSS and plain JavaScript, no build step.
+const DASHBOARD: &str = include_str!("http/dashboard.html");
 
 struct HttpState {
     shared: Arc<Shared>,
@@ -45,10 +58,20 @@ pub(crate) async fn serve(
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/", get(page))
+        .route("/api/info", get(api::info))
+        .route("/api/node", get(api::node))
+        .route("/api/sessions", get(api::sessions))
+        .route("/api/cluster", get(api::cluster))
+        .route("/api/stats", get(api::stats))
+        .route("/api/locks", get(locks::locks))
+        .route("/api/elections", get(locks::elections))
+        .route("/api/locks/break", post(locks::break_lock))
         .with_state(state);
     let stop = async move {
         let _ = stopping.wait_for(|s| *s).await;
     };
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)
         .await
@@ -74,6 +97,17 @@ async fn metrics(State(s): State<Arc<HttpState>>) -> Response {
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         body,
+    )
+        .into_response()
+}
+
+async fn page(_caller: caller::Caller) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        DASHBOARD,
     )
         .into_response()
 }

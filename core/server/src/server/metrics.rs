@@ -169,6 +169,19 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Per operation: its label, the requests recorded and the sum of their
+    /// latencies in seconds (the same histograms `/metrics` encodes; the
+    /// dashboard's `/api/stats`).
+    pub(crate) fn per_op(&self) -> Vec<(&'static str, u64, f64)> {
+        OpKind::ALL
+            .iter()
+            .zip(&self.by_op)
+            .map(|(k, h)| (k.label(), h.count(), h.sum()))
+            .collect()
+    }
+}
+
 /// The registry `/metrics` encodes: the request histograms, the log
 /// writer's, and the figures read at scrape time.
 pub(crate) fn registry(shared: &Arc<Shared>) -> Registry {

@@ -352,6 +352,10 @@ impl super::sessions::ConnHandle for ConnSink {
     fn close(&self, reason: Option<Error>) {
         self.request_stop(reason);
     }
+
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        Some(self.peer)
+    }
 }
 
 impl EventSink for ConnSink {

@@ -43,6 +43,12 @@ pub(crate) trait ConnHandle: Send + Sync {
     /// `reason` (`None`: a plain close). The first reason wins. Must not block:
     /// it is called under the state machine's write lock.
     fn close(&self, reason: Option<Error>);
+
+    /// The client's address, when the transport knows it (the dashboard
+    /// shows it next to the session).
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        None
+    }
 }
 
 /// Connections and session owners, under one lock so a move, a close and a
@@ -321,6 +327,17 @@ impl SessionManager {
     /// Open (attached) connections.
     pub(crate) fn connection_count(&self) -> usize {
         lock(&self.conns).open.len()
+    }
+
+    /// The client address of each session carried by a connection on this
+    /// server (sessions on other members are not listed).
+    pub(crate) fn client_addrs(&self) -> HashMap<u64, std::net::SocketAddr> {
+        let conns = lock(&self.conns);
+        conns
+            .owners
+            .iter()
+            .filter_map(|(session, conn)| Some((*session, conns.open.get(conn)?.peer_addr()?)))
+            .collect()
     }
 
     /// Sessions with an owner connection on this server.
