@@ -1,0 +1,378 @@
+//! The dashboard's JSON API on the real `coord serve --http-listen`: each
+//! `/api/*` endpoint answers what the test created; a node the caller's
+//! identity (a bearer token from the tokens file) may not READ shows no data
+//! and no children; `POST /api/locks/break` is refused without
+//! `--http-admin` and without DELETE on the lock's directory, and with both
+//! it deletes the holder's node so the waiter takes the lock with a higher
+//! token; with `--auth-required` the page and the API want a token while
+//! `/metrics` and `/health` stay open.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use coord_client::client::Client;
+use coord_client::recipes::Lock;
+use coord_proto::{Acl, CreateMode};
+use serde_json::Value;
+use support::Served;
+
+const TOKENS: &str = "alice tok-alice\nbob tok-bob\n";
+
+/// One HTTP/1.1 request; (status, body).
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the HTTP port");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read the reply");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a header and a body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status code");
+    (status, body.to_string())
+}
+
+/// A JSON answer with the expected status.
+fn api(addr: &str, method: &str, path: &str, token: Option<&str>, want: u16) -> Value {
+    let (status, body) = http(addr, method, path, token);
+    assert_eq!(status, want, "{method} {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+fn http_addr(server: &Served) -> String {
+    server
+        .log_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("coord: http on "))
+        .map(|a| a.trim().to_string())
+        .unwrap_or_else(|| panic!("no `coord: http on` line:\n{}", server.log_text()))
+}
+
+async fn client_with(addr: &str, token: &str) -> Client {
+    Client::builder()
+        .servers(addr.to_string())
+        .token(token)
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+fn start(dir: &std::path::Path, extra: &[&str]) -> Served {
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, TOKENS).unwrap();
+    let mut args = vec![
+        "--http-listen",
+        "127.0.0.1:0",
+        "--tokens-file",
+        tokens.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let server = Served::start(&dir.join("data"), &args);
+    assert!(server.is_serving(), "{}", server.log_text());
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_shows_the_tree_sessions_cluster_and_stats_under_acls() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let http_at = http_addr(&server);
+    let alice = client_with(server.addr(), "tok-alice").await;
+    alice
+        .create("/cfg", &b"{\"a\":1}"[..], CreateMode::Persistent)
+        .await
+        .unwrap();
+    alice
+        .create("/secret", &b"hidden"[..], CreateMode::Persistent)
+        .await
+        .unwrap();
+    alice
+        .create("/secret/inner", &b""[..], CreateMode::Persistent)
+        .await
+        .unwrap();
+    alice
+        .set_acl("/secret", &[Acl::new("token", "alice", 31)], None)
+        .await
+        .unwrap();
+
+    let root = api(&http_at, "GET", "/api/node?path=/", None, 200);
+    let names: Vec<&str> = root["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"cfg") && names.contains(&"secret"),
+        "{root}"
+    );
+
+    let cfg = api(&http_at, "GET", "/api/node?path=/cfg", None, 200);
+    assert_eq!(cfg["access"], true, "{cfg}");
+    assert_eq!(cfg["data_base64"], "eyJhIjoxfQ==", "{cfg}");
+    assert_eq!(cfg["data_json"], true, "{cfg}");
+    assert_eq!(cfg["stat"]["data_length"], 7, "{cfg}");
+
+    // Anyone (and bob): no data, no children, the ACL only.
+    for token in [None, Some("tok-bob")] {
+        let secret = api(&http_at, "GET", "/api/node?path=/secret", token, 200);
+        assert_eq!(secret["access"], false, "{secret}");
+        assert!(secret.get("data_base64").is_none(), "{secret}");
+        assert!(secret.get("children").is_none(), "{secret}");
+        assert_eq!(secret["acl"][0]["id"], "alice", "{secret}");
+    }
+    let secret = api(
+        &http_at,
+        "GET",
+        "/api/node?path=/secret",
+        Some("tok-alice"),
+        200,
+    );
+    assert_eq!(secret["access"], true, "{secret}");
+    assert_eq!(secret["data_base64"], "aGlkZGVu", "{secret}");
+    assert_eq!(secret["children"][0], "inner", "{secret}");
+
+    // A refused token, a bad path, a missing node: clear errors.
+    let e = api(&http_at, "GET", "/api/node?path=/cfg", Some("nope"), 401);
+    assert!(e["error"].as_str().unwrap().contains("token"), "{e}");
+    let e = api(&http_at, "GET", "/api/node?path=cfg", None, 400);
+    assert!(e["error"].as_str().unwrap().contains("cfg"), "{e}");
+    let e = api(&http_at, "GET", "/api/node?path=/nope", None, 404);
+    assert!(e["error"].as_str().unwrap().contains("/nope"), "{e}");
+
+    let sessions = api(&http_at, "GET", "/api/sessions", None, 200);
+    let ours = format!("{:#x}", alice.session_id());
+    let me = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == ours.as_str())
+        .unwrap_or_else(|| panic!("{ours} not in {sessions}"));
+    assert!(
+        me["client_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{me}"
+    );
+    assert!(
+        me["identities"].to_string().contains("\"token:alice\""),
+        "{me}"
+    );
+    assert!(!sessions.to_string().contains("tok-alice"));
+
+    let cluster = api(&http_at, "GET", "/api/cluster", None, 200);
+    assert_eq!(cluster["leader"], 1, "{cluster}");
+    assert_eq!(cluster["members"][0]["role"], "voter", "{cluster}");
+    assert!(cluster["applied_index"].as_u64().unwrap() > 0, "{cluster}");
+
+    let stats = api(&http_at, "GET", "/api/stats", None, 200);
+    let create = stats["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["op"] == "create")
+        .unwrap();
+    assert!(create["count"].as_u64().unwrap() >= 3, "{stats}");
+    assert!(create["sum_seconds"].as_f64().unwrap() > 0.0, "{stats}");
+
+    let (status, page) = http(&http_at, "GET", "/", None);
+    assert_eq!(status, 200);
+    assert!(page.contains("coord dashboard"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaking_a_lock_needs_http_admin_and_delete_then_the_waiter_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--http-admin"]);
+    let http_at = http_addr(&server);
+    let alice = client_with(server.addr(), "tok-alice").await;
+    alice
+        .create("/locks", &b""[..], CreateMode::Persistent)
+        .await
+        .unwrap();
+    alice
+        .create("/locks/job", &b""[..], CreateMode::Persistent)
+        .await
+        .unwrap();
+    // alice may do anything there, bob may only look.
+    alice
+        .set_acl(
+            "/locks/job",
+            &[Acl::new("token", "alice", 31), Acl::new("token", "bob", 1)],
+            None,
+        )
+        .await
+        .unwrap();
+    let holder_client = client_with(server.addr(), "tok-alice").await;
+    let holder = Lock::new(&holder_client, "/locks/job");
+    let first_token = tokio::time::timeout(Duration::from_secs(10), holder.acquire())
+        .await
+        .expect("holder in time")
+        .unwrap();
+    let waiter_client = client_with(server.addr(), "tok-alice").await;
+    let waiter_session = format!("{:#x}", waiter_client.session_id());
+    let waiting = tokio::spawn(async move {
+        let lock = Lock::new(&waiter_client, "/locks/job");
+        let token = lock.acquire().await;
+        (token, lock, waiter_client)
+    });
+
+    // The line as the page sees it: the holder, then the waiter.
+    let mut line = Value::Null;
+    for _ in 0..100 {
+        line = api(
+            &http_at,
+            "GET",
+            "/api/locks?path=/locks",
+            Some("tok-bob"),
+            200,
+        );
+        if line["locks"][0]["waiters"]
+            .as_array()
+            .is_some_and(|w| w.len() == 1)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let job = &line["locks"][0];
+    assert_eq!(job["path"], "/locks/job", "{line}");
+    assert_eq!(job["holders"][0]["token"], first_token, "{line}");
+    assert_eq!(
+        job["holders"][0]["session"],
+        format!("{:#x}", holder_client.session_id()),
+        "{line}"
+    );
+    assert_eq!(job["waiters"][0]["session"], waiter_session, "{line}");
+    assert!(job["waiters"][0]["for_ms"].as_i64().unwrap() >= 0, "{line}");
+    assert_eq!(line["admin"], true, "{line}");
+    // The same line read as an election (kazoo's names are shared).
+    let el = api(
+        &http_at,
+        "GET",
+        "/api/elections?path=/locks/job",
+        Some("tok-bob"),
+        200,
+    );
+    assert_eq!(
+        el["elections"][0]["holders"][0]["token"], first_token,
+        "{el}"
+    );
+    // Who may not read the directory sees no line there.
+    let hidden = api(&http_at, "GET", "/api/locks?path=/locks", None, 200);
+    assert_eq!(hidden["locks"], serde_json::json!([]), "{hidden}");
+    // A walk bounded by its limit says so.
+    assert_eq!(line["cut"], false, "{line}");
+
+    // bob may read but not delete: refused, naming the permission.
+    let e = api(
+        &http_at,
+        "POST",
+        "/api/locks/break?path=/locks/job",
+        Some("tok-bob"),
+        403,
+    );
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("DELETE on /locks/job"),
+        "{e}"
+    );
+    assert!(holder.is_held(), "a refused break must leave the holder");
+    let e = api(
+        &http_at,
+        "POST",
+        "/api/locks/break?path=/locks/none",
+        Some("tok-alice"),
+        404,
+    );
+    assert!(e["error"].as_str().unwrap().contains("/locks/none"), "{e}");
+
+    let mut lost = holder.lost_signal().expect("a held lock has a lost signal");
+    let broke = api(
+        &http_at,
+        "POST",
+        "/api/locks/break?path=/locks/job",
+        Some("tok-alice"),
+        200,
+    );
+    assert_eq!(broke["broke"][0]["token"], first_token, "{broke}");
+    let (token, lock, _client) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiter takes over in time")
+        .unwrap();
+    let token = token.expect("the waiter acquires");
+    assert!(token > first_token, "{token} after {first_token}");
+    assert!(lock.is_held());
+    tokio::time::timeout(Duration::from_secs(10), lost.wait_for(|l| *l))
+        .await
+        .expect("the holder's lost signal fires in time")
+        .unwrap();
+    let after = api(
+        &http_at,
+        "GET",
+        "/api/locks?path=/locks/job",
+        Some("tok-bob"),
+        200,
+    );
+    assert_eq!(after["locks"][0]["holders"][0]["token"], token, "{after}");
+    assert_eq!(
+        after["locks"][0]["waiters"],
+        serde_json::json!([]),
+        "{after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_http_admin_break_is_refused_and_auth_required_guards_the_api_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--auth-required"]);
+    let http_at = http_addr(&server);
+    let alice = client_with(server.addr(), "tok-alice").await;
+    alice
+        .create("/l", &b""[..], CreateMode::Persistent)
+        .await
+        .unwrap();
+    let lock = Lock::new(&alice, "/l");
+    lock.acquire().await.unwrap();
+
+    let e = api(
+        &http_at,
+        "POST",
+        "/api/locks/break?path=/l",
+        Some("tok-alice"),
+        403,
+    );
+    assert!(e["error"].as_str().unwrap().contains("--http-admin"), "{e}");
+    assert!(lock.is_held());
+
+    for path in ["/api/info", "/api/node?path=/", "/api/locks", "/"] {
+        let (status, body) = http(&http_at, "GET", path, None);
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(body.contains("--auth-required"), "{path}: {body}");
+    }
+    let info = api(&http_at, "GET", "/api/info", Some("tok-bob"), 200);
+    assert!(
+        info["identities"].to_string().contains("token:bob"),
+        "{info}"
+    );
+    assert_eq!(info["admin"], false, "{info}");
+    let (status, _) = http(&http_at, "GET", "/?token=tok-bob", None);
+    assert_eq!(status, 200, "the page takes its token from the address");
+    for open in ["/metrics", "/health"] {
+        let (status, body) = http(&http_at, "GET", open, None);
+        assert_eq!(status, 200, "{open} stays open: {body}");
+    }
+}
