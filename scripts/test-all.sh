@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite of coord: Rust (unit, integration, doc), C (libcoord),
-# Python, Node, and ZooKeeper clients (kazoo, zkCli.sh, cli_mt) against the
-# ZooKeeper port. CI runs exactly this (.ci/run), as root, on a clean clone.
+# Python, Node, ZooKeeper clients (kazoo, zkCli.sh, cli_mt) against the
+# ZooKeeper port, and the dashboard in headless Chromium. CI runs exactly this (.ci/run), as root, on a clean clone.
 #
 #   ./scripts/test-all.sh               # everything
 #   ./scripts/test-all.sh --build-only  # checks, format, build and clippy only
@@ -30,6 +30,10 @@
 #   ZK      zkCli.sh + Java, cli_mt  tests/zk/cli.sh: apt-get (zookeeper,
 #                                    default-jre-headless, zookeeper-bin),
 #                                    when missing (root or sudo)
+#   Dash    chromium                 tests/dashboard/run.sh: apt-get, when
+#                                    missing (root or sudo)
+#   Dash    puppeteer-core           tests/dashboard/run.sh: npm ci
+#                                    (package-lock.json; no browser download)
 #
 # The guard: every cargo step (format, build, clippy, tests) runs with a PATH
 # holding only an allowlist of toolchain tools (scripts/toolchain-path.sh), so
@@ -97,6 +101,11 @@ if [ -z "$build_only" ]; then
     need_apt ZooKeeper java default-jre-headless
     need_apt ZooKeeper cli_mt zookeeper-bin
   fi
+  if [ -x tests/dashboard/run.sh ]; then
+    need Dashboard node "runs the puppeteer-core driver"
+    need Dashboard npm "installs puppeteer-core"
+    need_apt Dashboard chromium chromium
+  fi
   if [ -x bindings/node/run-tests.sh ]; then
     need Node node "Node >= 20"
     need Node npm "installs the package's JS tooling"
@@ -153,7 +162,7 @@ fi
 tc cargo test --workspace --locked --doc
 
 for suite in tests/c/run.sh bindings/python/run-tests.sh bindings/node/run-tests.sh \
-  tests/zk/run.sh tests/zk/cli.sh; do
+  tests/zk/run.sh tests/zk/cli.sh tests/dashboard/run.sh; do
   if [ -x "$suite" ]; then
     step "$suite"
     "$root/$suite"
