@@ -5,7 +5,8 @@
 //! `--http-admin` and without DELETE on the lock's directory, and with both
 //! it deletes the holder's node so the waiter takes the lock with a higher
 //! token; with `--auth-required` the page and the API want a token while
-//! `/metrics` and `/health` stay open.
+//! `/metrics` and `/health` stay open; listings and lock walks stop at their
+//! named limits and say so.
 
 mod support;
 
@@ -338,7 +339,16 @@ async fn breaking_a_lock_needs_http_admin_and_delete_then_the_waiter_holds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_http_admin_break_is_refused_and_auth_required_guards_the_api_only() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), &["--auth-required"]);
+    let server = start(
+        dir.path(),
+        &[
+            "--auth-required",
+            "--http-max-children",
+            "2",
+            "--http-max-walk-nodes",
+            "3",
+        ],
+    );
     let http_at = http_addr(&server);
     let alice = client_with(server.addr(), "tok-alice").await;
     alice
@@ -347,6 +357,29 @@ async fn without_http_admin_break_is_refused_and_auth_required_guards_the_api_on
         .unwrap();
     let lock = Lock::new(&alice, "/l");
     lock.acquire().await.unwrap();
+    for p in ["/w", "/w/a", "/w/b", "/w/c"] {
+        alice
+            .create(p, &b""[..], CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    // Both bounds are named settings, and the answers say they were hit.
+    let w = api(&http_at, "GET", "/api/node?path=/w", Some("tok-bob"), 200);
+    assert_eq!(w["children"], serde_json::json!(["a", "b"]), "{w}");
+    assert_eq!(
+        (w["children_cut"].clone(), w["children_total"].clone()),
+        (true.into(), 3.into()),
+        "{w}"
+    );
+    let cut = api(&http_at, "GET", "/api/locks?path=/w", Some("tok-bob"), 200);
+    assert_eq!(
+        (cut["cut"].clone(), cut["walk_limit"].clone()),
+        (true.into(), 3.into()),
+        "{cut}"
+    );
+    let l = api(&http_at, "GET", "/api/locks?path=/l", Some("tok-bob"), 200);
+    assert_eq!(l["cut"], false, "{l}");
+    assert_eq!(l["locks"][0]["holders"].as_array().unwrap().len(), 1, "{l}");
 
     let e = api(
         &http_at,

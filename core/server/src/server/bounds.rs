@@ -530,6 +530,16 @@ mod tests {
     }
 
     #[test]
+    fn dashboard_limits_out_of_range_are_refused_by_name() {
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.http_max_children = 0;
+        assert!(err(&cfg).contains("--http-max-children"));
+        let mut cfg = ServerConfig::new("/tmp/x");
+        cfg.http_max_walk_nodes = 10_000_001;
+        assert!(err(&cfg).contains("--http-max-walk-nodes"));
+    }
+
+    #[test]
     fn inconsistent_settings_are_refused() {
         let mut cfg = ServerConfig::new("/tmp/x");
         cfg.session_limits.min_timeout = Duration::from_secs(70);
