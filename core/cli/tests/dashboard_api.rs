@@ -176,6 +176,10 @@ async fn api_shows_the_tree_sessions_cluster_and_stats_under_acls() {
     assert_eq!(cluster["leader"], 1, "{cluster}");
     assert_eq!(cluster["members"][0]["role"], "voter", "{cluster}");
     assert!(cluster["applied_index"].as_u64().unwrap() > 0, "{cluster}");
+    assert!(
+        cluster["commit_index"].as_u64().unwrap() >= cluster["applied_index"].as_u64().unwrap(),
+        "{cluster}"
+    );
 
     let stats = api(&http_at, "GET", "/api/stats", None, 200);
     let create = stats["ops"]
@@ -408,4 +412,121 @@ async fn without_http_admin_break_is_refused_and_auth_required_guards_the_api_on
         let (status, body) = http(&http_at, "GET", open, None);
         assert_eq!(status, 200, "{open} stays open: {body}");
     }
+}
+
+/// A three-member cluster, each member with its HTTP port: the leader's
+/// `/api/cluster` shows every member with its lag and the commit index, and
+/// a break sent to a follower's HTTP port goes through the log (forwarded
+/// to the leader) so the waiter takes the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_break_through_a_follower_is_replicated_and_the_leader_shows_every_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = support::free_ports(3);
+    let cluster = format!(
+        "1=127.0.0.1:{},2=127.0.0.1:{},3=127.0.0.1:{}",
+        ports[0], ports[1], ports[2]
+    );
+    let members: Vec<Served> = (1..=3u64)
+        .map(|id| {
+            let (id_s, peer) = (
+                id.to_string(),
+                format!("127.0.0.1:{}", ports[id as usize - 1]),
+            );
+            let server = Served::start(
+                &dir.path().join(format!("m{id}")),
+                &[
+                    "--id",
+                    &id_s,
+                    "--peer-listen",
+                    &peer,
+                    "--cluster",
+                    &cluster,
+                    "--heartbeat-ms",
+                    "50",
+                    "--election-timeout-ms",
+                    "300",
+                    "--http-listen",
+                    "127.0.0.1:0",
+                    "--http-admin",
+                ],
+            );
+            assert!(server.is_serving(), "{}", server.log_text());
+            server
+        })
+        .collect();
+    let https: Vec<String> = members.iter().map(http_addr).collect();
+
+    // The leader, as member 1 sees it, then its own view of the cluster.
+    let mut leader = 0;
+    for _ in 0..300 {
+        let c = api(&https[0], "GET", "/api/cluster", None, 200);
+        if let Some(l) = c["leader"].as_u64() {
+            leader = l;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(leader != 0, "no leader within 30 s");
+    let lead_http = &https[leader as usize - 1];
+    let mut view = Value::Null;
+    for _ in 0..100 {
+        view = api(lead_http, "GET", "/api/cluster", None, 200);
+        let known = view["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["lag"].is_u64());
+        if known && view["commit_index"].is_u64() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(view["members"].as_array().unwrap().len(), 3, "{view}");
+    assert_eq!(view["this_member"], leader, "{view}");
+    assert!(view["commit_index"].as_u64().unwrap() > 0, "{view}");
+
+    let servers: Vec<&str> = members.iter().map(|m| m.addr()).collect();
+    let servers = servers.join(",");
+    let holder_client = support::client(&servers).await;
+    holder_client
+        .create("/locks", &b""[..], CreateMode::Persistent)
+        .await
+        .unwrap();
+    let holder = Lock::new(&holder_client, "/locks/c");
+    let first = tokio::time::timeout(Duration::from_secs(10), holder.acquire())
+        .await
+        .expect("holder in time")
+        .unwrap();
+    let waiter_client = support::client(&servers).await;
+    let waiting = tokio::spawn(async move {
+        let lock = Lock::new(&waiter_client, "/locks/c");
+        let token = lock.acquire().await;
+        (token, lock, waiter_client)
+    });
+    let follower = (1..=3u64).find(|id| *id != leader).unwrap();
+    let follower_http = &https[follower as usize - 1];
+    for _ in 0..100 {
+        let l = api(follower_http, "GET", "/api/locks?path=/locks/c", None, 200);
+        if l["locks"][0]["waiters"]
+            .as_array()
+            .is_some_and(|w| w.len() == 1)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let broke = api(
+        follower_http,
+        "POST",
+        "/api/locks/break?path=/locks/c",
+        None,
+        200,
+    );
+    assert_eq!(broke["broke"][0]["token"], first, "{broke}");
+    let (token, lock, _client) = tokio::time::timeout(Duration::from_secs(15), waiting)
+        .await
+        .expect("the waiter takes over in time")
+        .unwrap();
+    assert!(token.expect("the waiter acquires") > first);
+    assert!(lock.is_held());
 }

@@ -170,7 +170,8 @@ pub(super) async fn sessions(State(s): State<Arc<HttpState>>, _caller: Caller) -
 }
 
 /// `GET /api/cluster`: members with roles and lag, the leader, the term
-/// and this member's log and applied index (`coord cluster status`'s view).
+/// this member's log and applied index, and on the leader the commit index
+/// (`coord cluster status`'s view).
 pub(super) async fn cluster(State(s): State<Arc<HttpState>>, _caller: Caller) -> Response {
     let status = cluster::status(&s.shared);
     let m = s.shared.replica.metrics().borrow().clone();
@@ -190,6 +191,7 @@ pub(super) async fn cluster(State(s): State<Arc<HttpState>>, _caller: Caller) ->
         })
         .collect();
     Json(json!({
+        "commit_index": quorum_matched(&status),
         "leader": (status.leader != 0).then_some(status.leader),
         "this_member": status.this_member,
         "term": status.term,
@@ -199,6 +201,20 @@ pub(super) async fn cluster(State(s): State<Arc<HttpState>>, _caller: Caller) ->
         "members": members,
     }))
     .into_response()
+}
+
+/// On the leader: the highest log index a majority of the voters hold (the
+/// commit index, once an entry of the current term reached it); `None` on
+/// a member that does not know its voters' progress.
+fn quorum_matched(status: &coord_proto::proto::ClusterStatus) -> Option<u64> {
+    let mut matched: Vec<u64> = status
+        .members
+        .iter()
+        .filter(|m| m.role == "voter")
+        .map(|m| m.matched_known.then_some(m.matched_index))
+        .collect::<Option<_>>()?;
+    matched.sort_unstable_by(|a, b| b.cmp(a));
+    matched.get(matched.len() / 2).copied()
 }
 
 /// `GET /api/stats`: per operation, requests recorded and the sum of their
