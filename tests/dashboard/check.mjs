@@ -13,8 +13,9 @@
 //      holder and the second still waiting;
 //   4. screenshots: target/dashboard/dashboard-waiting.png (step 2) and
 //      target/dashboard/dashboard.png (step 3);
-//   5. the tree, sessions, elections, cluster and charts tabs render, and no
-//      JavaScript error was raised on the page.
+//   5. the tree, sessions, elections, cluster and charts tabs render, a node
+//      whose name and data are markup is shown as text (nothing runs), and
+//      no JavaScript error was raised on the page.
 // Exits 1 naming the failed step.
 import fs from "node:fs";
 import path from "node:path";
@@ -117,6 +118,18 @@ try {
     await page.click(`#tabs button[data-tab="${tab}"]`);
     await page.waitForSelector(selector, { timeout: STEP_MS });
   }
+  step = "node names and data are shown as text, never run";
+  const evil = "<img src=x onerror=window.__xss=1>";
+  await page.click('#tabs button[data-tab="tree"]');
+  await page.evaluate(() => { document.getElementById("tree-path").value = "/xss"; document.getElementById("tree-go").click(); });
+  await page.waitForFunction((n) => [...document.querySelectorAll("#tree-children a")].some((a) => a.textContent === n),
+    { timeout: STEP_MS }, evil);
+  await page.evaluate((n) => [...document.querySelectorAll("#tree-children a")].find((a) => a.textContent === n).click(), evil);
+  await page.waitForFunction(() => (document.getElementById("tree-data") || {}).textContent === "<script>window.__xss=2</script>",
+    { timeout: STEP_MS });
+  const injected = await page.evaluate(() => ({ flag: window.__xss, imgs: document.querySelectorAll("main img, main script").length }));
+  if (injected.flag !== undefined || injected.imgs !== 0) throw new Error(`user input ran or became markup: ${JSON.stringify(injected)}`);
+
   step = "sessions tab lists the three contenders' sessions";
   const sessions = await page.$$eval("#sessions-body tr[data-session]", (trs) => trs.map((t) => t.dataset.session));
   for (const c of [...after.holders, ...after.waiters]) {

@@ -97,6 +97,10 @@ contenders() {
 }
 "$COORD_BIN" create /locks "" >/dev/null 2>&1 || "$COORD_BIN" stat /locks >/dev/null ||
   fail "cannot create /locks"
+# User input the page must show as text, never run (check.mjs opens it).
+"$COORD_BIN" create /xss "" >/dev/null && \
+  "$COORD_BIN" create '/xss/<img src=x onerror=window.__xss=1>' '<script>window.__xss=2</script>' >/dev/null ||
+  fail "cannot create /xss"
 # The holder runs until the test writes the release file; the waiters until
 # the end (cleanup writes `done`).
 timeout 300 "$COORD_BIN" lock /locks/demo -- \
