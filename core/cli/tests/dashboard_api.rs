@@ -151,6 +151,10 @@ async fn api_shows_the_tree_sessions_cluster_and_stats_under_acls() {
     let e = api(&http_at, "GET", "/api/node?path=/nope", None, 404);
     assert!(e["error"].as_str().unwrap().contains("/nope"), "{e}");
 
+    alice
+        .create("/cfg/eph", &b""[..], CreateMode::Ephemeral)
+        .await
+        .unwrap();
     let sessions = api(&http_at, "GET", "/api/sessions", None, 200);
     let ours = format!("{:#x}", alice.session_id());
     let me = sessions["sessions"]
@@ -170,6 +174,8 @@ async fn api_shows_the_tree_sessions_cluster_and_stats_under_acls() {
         me["identities"].to_string().contains("\"token:alice\""),
         "{me}"
     );
+    assert_eq!(me["ephemerals"], 1, "{me}");
+    assert_eq!(me["timeout_ms"], 10_000, "{me}");
     assert!(!sessions.to_string().contains("tok-alice"));
 
     let cluster = api(&http_at, "GET", "/api/cluster", None, 200);

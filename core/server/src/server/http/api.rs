@@ -141,26 +141,27 @@ pub(super) async fn node(
 /// its client address when a connection on this server carries it, its
 /// timeout, its ephemeral node count and its identities (never a secret).
 pub(super) async fn sessions(State(s): State<Arc<HttpState>>, _caller: Caller) -> Response {
-    let (sessions, nodes) = {
+    // The ephemeral counts come from the tree's owner index: one lookup
+    // per session under the read lock, no walk.
+    let sessions: Vec<_> = {
         let sm = s.shared.read_sm();
-        (sm.sessions(), sm.tree().frozen_nodes())
+        sm.sessions()
+            .into_iter()
+            .map(|si| {
+                let n = sm.tree().ephemeral_count(si.session_id);
+                (si, n)
+            })
+            .collect()
     };
     let addrs = s.shared.sessions.client_addrs();
-    let mut ephemerals = std::collections::HashMap::<u64, usize>::new();
-    for node in nodes.values() {
-        let owner = node.kind().ephemeral_owner();
-        if owner != 0 {
-            *ephemerals.entry(owner).or_default() += 1;
-        }
-    }
     let list: Vec<Value> = sessions
         .iter()
-        .map(|si| {
+        .map(|(si, ephemerals)| {
             json!({
                 "id": format!("{:#x}", si.session_id),
                 "client_addr": addrs.get(&si.session_id).map(|a| a.to_string()),
                 "timeout_ms": si.timeout_ms,
-                "ephemerals": ephemerals.get(&si.session_id).copied().unwrap_or(0),
+                "ephemerals": ephemerals,
                 "identities": si.identities.iter()
                     .map(|i| format!("{}:{}", i.scheme, i.id)).collect::<Vec<_>>(),
             })

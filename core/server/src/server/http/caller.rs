@@ -135,3 +135,37 @@ fn page_token(parts: &Parts) -> Option<String> {
         (!token.is_empty()).then(|| token.to_string())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, auth: Option<&str>) -> Parts {
+        let mut b = axum::http::Request::builder().uri(uri);
+        if let Some(a) = auth {
+            b = b.header(header::AUTHORIZATION, a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_header_and_the_page_address_only() {
+        assert_eq!(
+            bearer(&parts("/api/node", Some("Bearer s3"))).as_deref(),
+            Some("s3")
+        );
+        assert_eq!(
+            bearer(&parts("/", Some("bearer  s3 "))).as_deref(),
+            Some("s3")
+        );
+        assert_eq!(bearer(&parts("/", Some("Basic s3"))), None);
+        assert_eq!(bearer(&parts("/", Some("Bearer "))), None);
+        assert_eq!(
+            page_token(&parts("/?x=1&token=s3", None)).as_deref(),
+            Some("s3")
+        );
+        // The API never takes a token from its address (it would end up in logs).
+        assert_eq!(page_token(&parts("/api/node?token=s3", None)), None);
+        assert_eq!(page_token(&parts("/?token=", None)), None);
+    }
+}
