@@ -138,8 +138,8 @@ pub(crate) struct ServeArgs {
     cluster: ClusterArgs,
     #[command(flatten)]
     zookeeper: ZkArgs,
-    /// Serve /metrics (Prometheus text), /health and /ready on this address
-    /// (HTTP); off unless set.
+    /// Serve /metrics (Prometheus text), /health, /ready and the dashboard
+    /// (/ and /api/) on this address (HTTP); off unless set.
     #[arg(long, env = "COORD_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
     /// Let the dashboard break locks (POST /api/locks/break); the caller

@@ -175,7 +175,8 @@ pub struct ServerConfig {
     /// sessions and watches as the native port.
     pub zk_listen: Option<SocketAddr>,
     /// Address of the HTTP port (`--http-listen`, `COORD_HTTP_LISTEN`):
-    /// `/metrics` (Prometheus), `/health`, `/ready`; `None` (the default):
+    /// `/metrics` (Prometheus), `/health`, `/ready`, the dashboard (`/`,
+    /// `/api/`); `None` (the default):
     /// no HTTP port, and no request metrics are recorded.
     pub http_listen: Option<SocketAddr>,
     /// Let the HTTP port's dashboard change state: `POST /api/locks/break`

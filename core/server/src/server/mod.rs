@@ -414,7 +414,7 @@ impl Server {
             exports: Default::default(),
         });
         if let Some(listener) = http_listener {
-            info!(addr = ?http_addr, "serving /metrics, /health and /ready over HTTP");
+            info!(addr = ?http_addr, "serving /metrics, /health, /ready and the dashboard over HTTP");
             tokio::spawn(http::serve(listener, shared.clone(), shutdown_rx.clone()));
         }
         let peers = peer.map(|p| p.serve(&shared, shutdown_rx.clone()));
