@@ -72,6 +72,14 @@ impl AtomicHistogram {
         i.sum.fetch_add(units, Ordering::Relaxed);
     }
 
+    /// (sum, count): what a rate and a mean latency need, without the
+    /// buckets.
+    pub(crate) fn sum_and_count(&self) -> (f64, u64) {
+        let i = &self.inner;
+        let count = i.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        (i.sum.load(Ordering::Relaxed) as f64 / i.scale, count)
+    }
+
     /// (sum, count, per-bucket counts with their upper bounds, `+Inf` last as
     /// `f64::MAX`, which is how the encoder knows it).
     pub(crate) fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {

@@ -177,7 +177,10 @@ impl Metrics {
         OpKind::ALL
             .iter()
             .zip(&self.by_op)
-            .map(|(k, h)| (k.label(), h.count(), h.sum()))
+            .map(|(k, h)| {
+                let (sum, count) = h.sum_and_count();
+                (k.label(), count, sum)
+            })
             .collect()
     }
 }
