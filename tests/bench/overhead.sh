@@ -11,6 +11,8 @@
 # Features compared (each against the same plain server):
 #   metrics  `--http-listen` on (request latencies recorded for /metrics)
 #   tls      TLS on the client port (rustls), clients with --tls-ca
+#   acl      every measured node has a 10-entry ACL that the clients pass
+#            only at its last entry (coord bench --node-acl-entries 10)
 #
 # Environment: ROUNDS (default 5), DURATION_MS (default 3000), BENCH_TMP
 # (parent of the temp dirs; a real disk), BENCH_OUT (default BENCHMARKS.md).
@@ -88,6 +90,7 @@ for round in $(seq 1 "$ROUNDS"); do
   measure plain "$round" --
   measure metrics "$round" --http-listen 127.0.0.1:0 --
   measure tls "$round" "${TLS_SERVER[@]}" -- "${TLS_CLIENT[@]}"
+  measure acl "$round" -- --node-acl-entries 10
 done
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 wall=$(( $(date +%s) - started ))
@@ -99,7 +102,8 @@ rows = [l.split() for l in open(path)]
 ops = {}
 for label, rnd, wl, v in rows:
     ops.setdefault((label, wl), {})[int(rnd)] = float(v)
-targets = {("metrics", "write"): 0.03, ("metrics", "read"): 0.03, ("tls", "read"): 0.15, ("tls", "write"): None}
+targets = {("metrics", "write"): 0.03, ("metrics", "read"): 0.03, ("tls", "read"): 0.15, ("tls", "write"): None,
+           ("acl", "write"): 0.05, ("acl", "read"): 0.05}
 out = []
 out.append("## Cost of optional features on the hot path (issues 15, 16)\n")
 out.append(f"- date: {datetime.datetime.utcnow():%Y-%m-%d %H:%M:%S} UTC; coord {rev} (release); "
@@ -108,12 +112,13 @@ out.append("- command: `tests/bench/overhead.sh`")
 out.append(f"- method: `coord bench --against` with 32 clients (each its own connection, closed loop), "
            f"{dur} ms measured after 500 ms of warm-up, durable `set` of 100 B and `get`; a fresh "
            f"`coord serve` per run; per round plain, then metrics on (`--http-listen`), then TLS "
-           f"(rustls, clients verify the server certificate); {rounds} rounds. A cost is "
+           f"(rustls, clients verify the server certificate), then a 10-entry ACL on every measured node "
+           f"(9 digest users, then `world:anyone:cdrwa`: each check walks the whole list); {rounds} rounds. A cost is "
            f"1 - feature/plain of the same round; the table gives the median of the rounds' costs.\n")
 out.append("| feature | workload | plain ops/s (median) | with feature ops/s (median) | per-round cost | median cost | target |")
 out.append("|---|---|---:|---:|---|---:|---|")
 verdicts = []
-for feat in ("metrics", "tls"):
+for feat in ("metrics", "tls", "acl"):
     for wl in ("write", "read"):
         base, f = ops.get(("plain", wl), {}), ops.get((feat, wl), {})
         common = sorted(set(base) & set(f))

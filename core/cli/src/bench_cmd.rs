@@ -34,6 +34,11 @@ pub(crate) struct BenchArgs {
     /// Also write the table into this BENCHMARKS.md (between its markers).
     #[arg(long)]
     markdown_out: Option<PathBuf>,
+    /// Give every measured node an ACL of N entries that everyone passes only
+    /// at the last (N-1 digest users, then world:anyone:cdrwa), to measure
+    /// what ACL checks cost; 0: the default ACL. At most 64.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    node_acl_entries: usize,
     /// Run the soak instead, e.g. `30s`, `10m`: a baseline and an abused
     /// phase of half each, against `coord serve` child processes.
     #[arg(long, value_name = "DURATION", value_parser = coord_cli::bench::soak::parse_duration)]
@@ -81,6 +86,7 @@ pub(crate) async fn bench(
         markdown_out: args.markdown_out,
         command: None,
         tls,
+        node_acl_entries: args.node_acl_entries,
     };
     let report = coord_cli::bench::run(opts).await?;
     println!("{}", report.to_markdown());

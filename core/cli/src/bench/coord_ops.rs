@@ -17,6 +17,8 @@ use super::stats::{Kind, Measurement};
 use coord_client::CreateMode;
 use coord_client::client::Client;
 use coord_client::error::Error;
+use coord_proto::Acl;
+use coord_proto::acl::perms;
 use coord_server::server::{Server, ServerConfig};
 
 /// Size of every value written.
@@ -60,30 +62,25 @@ pub(crate) async fn measure(
 ) -> Result<Vec<Measurement>, Error> {
     let root = format!("/coord-bench-{run_id}");
     let admin = connect(servers).await?;
-    admin
-        .create(&root, Bytes::new(), CreateMode::Persistent)
-        .await?;
+    create(&admin, servers, &root, Bytes::new()).await?;
     let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
     let mut rows = Vec::new();
     for kind in [Kind::Create, Kind::Set, Kind::Get] {
         for &count in client_counts {
             let base = format!("{root}/{}-{count}", slug(kind));
-            admin
-                .create(&base, Bytes::new(), CreateMode::Persistent)
-                .await?;
+            create(&admin, servers, &base, Bytes::new()).await?;
             let mut workers = Vec::with_capacity(count);
             for i in 0..count {
                 let client = connect(servers).await?;
                 let path = format!("{base}/c{i}");
                 // Create: the client's parent; set and get: the node they use.
-                client
-                    .create(&path, value.clone(), CreateMode::Persistent)
-                    .await?;
+                create(&client, servers, &path, value.clone()).await?;
                 workers.push(CoordClient {
                     client,
                     kind,
                     path,
                     value: value.clone(),
+                    acl: servers.node_acl.clone(),
                 });
             }
             tracing::info!(op = slug(kind), clients = count, "bench: measuring");
@@ -114,6 +111,41 @@ pub(crate) struct Target {
     pub(crate) servers: String,
     /// TLS to speak (`None`: plain TCP).
     pub(crate) tls: Option<coord_client::TlsOptions>,
+    /// The ACL the measured nodes get (empty: the server's default), to
+    /// measure what checking a long ACL costs.
+    pub(crate) node_acl: Vec<Acl>,
+}
+
+/// An ACL of `entries` entries that everyone passes only at its last one:
+/// `entries - 1` digest users that no bench client is, then
+/// `world:anyone:cdrwa`, so every check walks the whole list. Empty for 0.
+pub(crate) fn bench_acl(entries: usize) -> Vec<Acl> {
+    if entries == 0 {
+        return Vec::new();
+    }
+    let mut acl: Vec<Acl> = (1..entries)
+        .map(|i| {
+            Acl::new(
+                coord_proto::acl::DIGEST,
+                format!("bench-user-{i}:c29tZS1wYXNzd29yZC1oYXNoLW9mLTI4LWI="),
+                perms::ALL,
+            )
+        })
+        .collect();
+    acl.push(Acl::new(coord_proto::acl::WORLD, "anyone", perms::ALL));
+    acl
+}
+
+/// Creates a persistent node with the target's node ACL.
+async fn create(client: &Client, target: &Target, path: &str, data: Bytes) -> Result<(), Error> {
+    if target.node_acl.is_empty() {
+        client.create(path, data, CreateMode::Persistent).await?;
+    } else {
+        client
+            .create_with_acl(path, data, CreateMode::Persistent, &target.node_acl)
+            .await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn connect(target: &Target) -> Result<Client, Error> {
@@ -142,6 +174,8 @@ struct CoordClient {
     /// Create: parent of the created nodes; set and get: the node itself.
     path: String,
     value: Bytes,
+    /// The ACL created nodes get (empty: the default).
+    acl: Vec<Acl>,
 }
 
 impl Worker for CoordClient {
@@ -151,9 +185,20 @@ impl Worker for CoordClient {
         match self.kind {
             Kind::Create => {
                 let path = format!("{}/n{seq}", self.path);
-                self.client
-                    .create(&path, self.value.clone(), CreateMode::Persistent)
-                    .await?;
+                if self.acl.is_empty() {
+                    self.client
+                        .create(&path, self.value.clone(), CreateMode::Persistent)
+                        .await?;
+                } else {
+                    self.client
+                        .create_with_acl(
+                            &path,
+                            self.value.clone(),
+                            CreateMode::Persistent,
+                            &self.acl,
+                        )
+                        .await?;
+                }
             }
             Kind::Set => {
                 self.client

@@ -76,6 +76,11 @@ pub struct BenchOptions {
     /// TLS to speak to `servers` (`coord bench --against ... --tls-ca ...`);
     /// needs `servers` (the embedded server speaks plain TCP).
     pub tls: Option<coord_client::TlsOptions>,
+    /// Entries of the ACL every measured node gets (0: the server's
+    /// default ACL): `entries - 1` digest users no bench client is, then
+    /// `world:anyone:cdrwa`, so every check walks the whole list; at most
+    /// [`MAX_NODE_ACL_ENTRIES`].
+    pub node_acl_entries: usize,
 }
 
 impl Default for BenchOptions {
@@ -90,9 +95,13 @@ impl Default for BenchOptions {
             markdown_out: None,
             command: None,
             tls: None,
+            node_acl_entries: 0,
         }
     }
 }
+
+/// Most entries `--node-acl-entries` takes.
+pub const MAX_NODE_ACL_ENTRIES: usize = 64;
 
 /// Most clients one workload may open, to keep a typo from exhausting file descriptors.
 pub const MAX_CLIENTS: usize = 1024;
@@ -160,6 +169,7 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
     let target = coord_ops::Target {
         servers,
         tls: opts.tls.clone(),
+        node_acl: coord_ops::bench_acl(opts.node_acl_entries),
     };
     let run = run_id();
     let measured = client_rt.block_on(async {
@@ -203,6 +213,12 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
 }
 
 fn validate(opts: &BenchOptions) -> Result<(), Error> {
+    if opts.node_acl_entries > MAX_NODE_ACL_ENTRIES {
+        return Err(Error::BadArguments(format!(
+            "--node-acl-entries {} is over the limit of {MAX_NODE_ACL_ENTRIES}",
+            opts.node_acl_entries
+        )));
+    }
     if opts.tls.is_some() && opts.servers.is_none() {
         return Err(Error::BadArguments(
             "TLS options need --against (the embedded server speaks plain TCP)".into(),
@@ -306,6 +322,26 @@ mod tests {
             ..BenchOptions::default()
         };
         assert!(validate(&opts).is_ok());
+        let opts = BenchOptions {
+            node_acl_entries: MAX_NODE_ACL_ENTRIES + 1,
+            ..BenchOptions::default()
+        };
+        assert!(
+            matches!(validate(&opts), Err(Error::BadArguments(m)) if m.contains("--node-acl-entries"))
+        );
+    }
+
+    #[test]
+    fn the_bench_acl_is_passed_only_at_its_last_entry() {
+        assert!(coord_ops::bench_acl(0).is_empty());
+        let acl = coord_ops::bench_acl(10);
+        assert_eq!(acl.len(), 10);
+        assert!(acl[..9].iter().all(|a| a.identity.scheme == "digest"));
+        let last = &acl[9].identity;
+        assert_eq!(
+            (last.scheme.as_str(), last.id.as_str()),
+            ("world", "anyone")
+        );
     }
 
     #[test]
