@@ -172,8 +172,9 @@ struct SecurityArgs {
     /// is refused.
     #[arg(long, env = "COORD_TOKENS_FILE", value_parser = tokens_file)]
     tokens_file: Option<std::sync::Arc<coord_server::server::Tokens>>,
-    /// Refuse sessions that hold no identity but their address at connect
-    /// (no token, no client certificate); otherwise they are world:anyone.
+    /// Serve a session only once it holds an identity besides its address
+    /// (a token or client certificate at connect, or a digest added after
+    /// connecting); otherwise such sessions are world:anyone.
     #[arg(long, env = "COORD_AUTH_REQUIRED")]
     auth_required: bool,
     /// An identity that bypasses every ACL, SCHEME:ID (e.g. `token:admin` or

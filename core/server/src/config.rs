@@ -39,6 +39,12 @@ pub struct Limits {
     /// default), as ZooKeeper's `superDigest`.
     #[serde(default)]
     pub superusers: Vec<Identity>,
+    /// Sessions must prove an identity besides their address (`digest`,
+    /// `token` or `x509`) before anything but `addAuth`, `whoAmI`, ping and
+    /// close is served (`--auth-required`; replicated so that every member
+    /// and every replay decides alike). Off by default.
+    #[serde(default)]
+    pub auth_required: bool,
 }
 
 impl Limits {
@@ -65,6 +71,7 @@ impl Default for Limits {
             delete_bumps_parent_cversion: true,
             max_ephemerals_per_session: 65_536,
             superusers: Vec::new(),
+            auth_required: false,
         }
     }
 }

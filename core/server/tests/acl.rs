@@ -312,7 +312,7 @@ async fn the_superuser_bypasses_every_acl() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_identify_sessions_at_connect_and_auth_required_refuses_the_rest() {
+async fn tokens_identify_sessions_at_connect_and_auth_required_serves_only_the_authenticated() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = ServerConfig::for_test(dir.path());
     cfg.tokens = Some(Arc::new(
@@ -330,10 +330,32 @@ async fn tokens_identify_sessions_at_connect_and_auth_required_refuses_the_rest(
         }
         b.connect()
     };
-    match connect(None).await {
-        Err(Error::AuthFailed(d)) => assert!(d.contains("--auth-required"), "{d}"),
-        other => panic!("no token under --auth-required: {other:?}"),
+    // Without a token the session is made (a digest can only come after
+    // connecting, as with ZooKeeper clients), but serves nothing until it
+    // proves an identity: reads, writes and watches fail with AuthFailed.
+    let anon = connect(None).await.expect("connects, to authenticate");
+    for r in [
+        anon.get("/").await.map(|_| ()),
+        anon.exists("/x").await.map(|_| ()),
+        anon.children("/").await.map(|_| ()),
+        anon.create("/anon", "", CreateMode::Persistent)
+            .await
+            .map(|_| ()),
+        anon.get_acl("/").await.map(|_| ()),
+    ] {
+        match r {
+            Err(Error::AuthFailed(d)) => assert!(d.contains("--auth-required"), "{d}"),
+            other => panic!("unauthenticated under --auth-required: {other:?}"),
+        }
     }
+    let who = anon.whoami().await.expect("whoami is served");
+    assert!(who.iter().all(|i| i.scheme == "ip"), "{who:?}");
+    anon.add_auth("digest", b"carol:pw")
+        .await
+        .expect("a digest authenticates the session");
+    anon.create("/carol", "", CreateMode::Persistent)
+        .await
+        .expect("served once authenticated");
     assert!(matches!(
         connect(Some("wrong")).await,
         Err(Error::AuthFailed(_))

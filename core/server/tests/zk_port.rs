@@ -792,3 +792,23 @@ async fn zookeeper_clients_are_served_by_every_member_of_a_cluster() {
     assert!(srvr.contains("Mode: follower"), "{srvr}");
     cluster.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_auth_required_a_zookeeper_client_authenticates_with_a_digest_after_connecting() {
+    let f = start_with(|cfg| cfg.auth_required = true).await;
+    let mut z = zkwire::connect(f.zk).await;
+    // Connected, but nothing is served before the digest...
+    assert_eq!(get_data_err(&mut z, "/").await, AUTH_FAILED);
+    let r = z.create("/before", b"", 0).await;
+    assert_eq!(r.err, AUTH_FAILED);
+    // ...which a ZooKeeper client can only send after connecting.
+    let r = z
+        .call(op::AUTH, |e| {
+            e.int(0).str("digest").buf(b"alice:secret");
+        })
+        .await;
+    assert_eq!(r.err, 0);
+    assert_eq!(get_data_err(&mut z, "/").await, 0);
+    assert_eq!(z.create("/after", b"", 0).await.err, 0);
+    f.server.shutdown().await.unwrap();
+}

@@ -87,8 +87,11 @@ impl PeerIdentity {
 
 /// The identities a new session starts with: `ip`, `x509` (certificate
 /// subject) and `token` (the `Connect`'s token, checked against the tokens
-/// file). `AuthFailed` for a refused token, and with `--auth-required` for a
-/// session that would hold no identity but its address.
+/// file). `AuthFailed` for a refused token. With `--auth-required` a session
+/// that holds no identity but its address is still made, so that it can
+/// `addAuth` a digest (ZooKeeper clients can only authenticate that way,
+/// after connecting); until it does, every request but `addAuth`, `whoAmI`,
+/// ping and close fails with `AuthFailed` (`StateMachine::check_authenticated`).
 pub(crate) fn connect_identities(
     shared: &Shared,
     token: &str,
@@ -103,13 +106,6 @@ pub(crate) fn connect_identities(
     }
     if !token.is_empty() {
         ids.push(authenticate(shared, TOKEN, token.as_bytes())?);
-    }
-    if shared.cfg.auth_required && ids.iter().all(|i| i.scheme == acl::IP) {
-        return Err(Error::AuthFailed(
-            "this server requires authentication (--auth-required): connect with a token \
-             or a client certificate"
-                .into(),
-        ));
     }
     Ok(ids)
 }
@@ -138,6 +134,9 @@ pub(crate) fn read_needs(op: &Req) -> Option<&str> {
 /// `NoAuth` when `session` may not read what `op` reads (checked under the
 /// same lock as the read).
 pub(crate) fn check_read(sm: &StateMachine, session: u64, op: &Req) -> Result<(), Error> {
+    if !matches!(op, Req::Ping(_) | Req::WhoAmI(_)) {
+        sm.check_authenticated(session)?;
+    }
     match read_needs(op) {
         Some(path) => sm.check_perm(session, path, perms::READ),
         None => Ok(()),

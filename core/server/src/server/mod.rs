@@ -279,6 +279,8 @@ impl Server {
     /// serving.
     pub async fn start(mut cfg: ServerConfig) -> Result<Server> {
         bounds::validate(&cfg)?;
+        // Replicated with the other limits: the leader's flag decides.
+        cfg.limits.auth_required = cfg.auth_required;
         let tls = match &cfg.tls {
             Some(files) => Some(tls::TlsSource::load(files.clone(), "tls")?),
             None => None,

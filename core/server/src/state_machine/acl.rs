@@ -77,6 +77,22 @@ fn is_super(sm: &StateMachine, session_id: u64) -> bool {
             .any(|i| sm.limits.superusers.contains(i))
 }
 
+/// `AuthFailed` when the replicated limits require authentication
+/// (`--auth-required`) and `session_id` holds no identity but its address.
+pub(super) fn require_authenticated(sm: &StateMachine, session_id: u64) -> Result<()> {
+    if !sm.limits.auth_required
+        || session_id == 0
+        || identities(sm, session_id).iter().any(|i| i.scheme != IP)
+    {
+        return Ok(());
+    }
+    Err(Error::AuthFailed(format!(
+        "session 0x{session_id:x} has not authenticated and this server requires it \
+         (--auth-required): add a digest (addAuth) or connect with a token or a client \
+         certificate"
+    )))
+}
+
 /// `Ok` when `session_id` has `perm` on the node at `node_path` (or the node
 /// does not exist: the caller's own NoNode follows); otherwise `NoAuth`
 /// naming `target` (the path the request addressed), the permission, the
@@ -88,6 +104,7 @@ pub(super) fn require(
     node_path: &str,
     perm: u32,
 ) -> Result<()> {
+    require_authenticated(sm, session_id)?;
     let Some(node) = sm.tree.node(node_path) else {
         return Ok(());
     };

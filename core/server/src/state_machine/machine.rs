@@ -158,6 +158,13 @@ impl StateMachine {
         super::acl::require(self, session_id, path, path, perm)
     }
 
+    /// `AuthFailed` when authentication is required (the replicated
+    /// `Limits::auth_required`) and `session_id` has proved no identity but
+    /// its address; `Ok` otherwise.
+    pub fn check_authenticated(&self, session_id: u64) -> Result<()> {
+        super::acl::require_authenticated(self, session_id)
+    }
+
     /// Whether `session_id` may hear of `event` (called right after the
     /// command that fired it): READ on the node, or for a deletion READ in
     /// the ACL the node had.

@@ -56,6 +56,7 @@ pub fn limits_to_storage(l: &Limits) -> storage::Limits {
         delete_bumps_parent_cversion: l.delete_bumps_parent_cversion,
         max_ephemerals_per_session: l.max_ephemerals_per_session as u64,
         superusers: l.superusers.iter().map(identity_to_storage).collect(),
+        auth_required: l.auth_required,
     }
 }
 
@@ -79,6 +80,7 @@ pub fn limits_from_storage(l: &storage::Limits) -> Limits {
             .cloned()
             .map(identity_from_storage)
             .collect(),
+        auth_required: l.auth_required,
     }
 }
 
@@ -372,6 +374,7 @@ mod tests {
                 max_multi_ops: 7,
                 delete_bumps_parent_cversion: true,
                 max_ephemerals_per_session: 3,
+                auth_required: true,
             }),
             CommandKind::SetQuota {
                 path: "/q".into(),
