@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::state_machine::StateMachine;
 use crate::tree::validate_path;
 use crate::watch::{ConnId, WatchKind};
+use coord_proto::acl::perms;
 use coord_proto::proto::{self, request::Op as Req};
 use coord_proto::wire::watch_mode_from_proto;
 
@@ -92,6 +93,13 @@ pub(super) async fn set_watches(
         }
     }
     drop(seen);
+    // A watch needs READ on its node, as when it is first set (get, exists,
+    // children and addWatch check it): a path the session may not read now
+    // is not registered again and its missed events are not replayed.
+    {
+        let sm = shared.read_sm();
+        watches.retain(|(_, path)| sm.check_perm(session, path, perms::READ).is_ok());
+    }
     let limit = shared.cfg.max_watches_per_session;
     let held = shared.watches.count_of(conn);
     if held + watches.len() > limit {

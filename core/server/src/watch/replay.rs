@@ -256,12 +256,15 @@ impl WatchRegistry {
     /// One bounded step of `conn`'s re-registration, with the state at
     /// `state_zxid` (the caller holds its read lock); `unchanged` says
     /// whether a watch is known to have missed nothing (consulted only when
-    /// the history does not reach back far enough).
+    /// the history does not reach back far enough); an event is sent only
+    /// if `may_see(session, event)` (no replayed events about nodes the
+    /// session cannot read now).
     pub(crate) fn resume_step(
         &self,
         conn: ConnId,
         state_zxid: u64,
         unchanged: impl Fn(WatchKind, &str) -> bool,
+        may_see: &dyn Fn(u64, &WatchEvent) -> bool,
     ) -> Step {
         let mut guard = self.lock();
         let inner = &mut *guard;
@@ -288,7 +291,9 @@ impl WatchRegistry {
             let Some((_, e)) = resume.out.pop_first() else {
                 break;
             };
-            if let Some(sink) = sink {
+            if let Some(sink) = sink
+                && may_see(sink.session(), &e)
+            {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
                 sink.push(&e);
             }
@@ -318,7 +323,7 @@ impl WatchRegistry {
     ) {
         self.begin_resume(conn, last_zxid, state_zxid, Prepared::now(watches));
         for _ in 0..1_000_000 {
-            if self.resume_step(conn, state_zxid, &unchanged) != Step::More {
+            if self.resume_step(conn, state_zxid, &unchanged, &|_, _| true) != Step::More {
                 return;
             }
         }
@@ -369,7 +374,9 @@ pub(crate) async fn set_watches(
                     && matches!(state.exists(path), Ok(Some(s))
                         if s.czxid.max(s.mzxid).max(s.pzxid) <= last_zxid)
             };
-            registry.resume_step(conn, state.last_zxid(), unchanged)
+            registry.resume_step(conn, state.last_zxid(), unchanged, &|session, event| {
+                state.may_see(session, event)
+            })
         };
         match step {
             // Both locks are released here: writers get their turn.
