@@ -62,6 +62,7 @@ pub use tls::{Pem, TlsOptions};
 pub use watch::{WatchMode, WatcherType};
 pub use watcher::{OneshotWatch, WatchStream};
 
+pub use coord_proto::{Acl, Identity};
 pub use coord_proto::{ChildrenPage, CreateMode, Stat};
 pub use coord_proto::{EventType, Op, OpResult, WatchEvent};
 pub use coord_proto::{Quota, QuotaLimits, QuotaUsage};

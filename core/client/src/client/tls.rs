@@ -256,6 +256,12 @@ pub(crate) fn describe(e: &std::io::Error) -> String {
         R::InvalidCertificate(C::UnknownIssuer) => {
             "server certificate not signed by the trusted CA (unknown issuer)"
         }
+        // Another CA with the same subject name as the trusted one (two
+        // local CAs made by the same script): the issuer is found by name,
+        // its signature does not verify.
+        R::InvalidCertificate(C::BadSignature) => {
+            "server certificate not signed by the trusted CA (bad signature)"
+        }
         R::InvalidCertificate(_) => "server certificate refused",
         R::AlertReceived(A::CertificateRequired) => {
             "the server requires a client certificate (mTLS)"
