@@ -309,6 +309,94 @@ typedef void (*coord_leader_fn)(void *userdata,
                                 coord_result result,
                                 const struct coord_leader *leader);
 
+// Kind of a node in a lock's line (one of the `COORD_LOCK_NODE_*` values).
+typedef uint32_t coord_lock_node_kind;
+
+// One node in a lock's line. Strings are owned by the enclosing
+// `coord_lock_line`.
+typedef struct coord_lock_contender {
+  // The node's name (`<owner>__lock__NNNNNNNNNN` or `...__rlock__...`).
+  char *node;
+  // The owner id the name starts with.
+  char *owner;
+  // `COORD_LOCK_NODE_EXCLUSIVE` or `COORD_LOCK_NODE_SHARED`.
+  coord_lock_node_kind kind;
+  // The session holding the node.
+  uint64_t session;
+  // The fencing token a holder got (the node's czxid).
+  uint64_t token;
+  // When the node joined the line, ms since the Unix epoch.
+  int64_t since_ms;
+} coord_lock_contender;
+
+// A lock's line at one moment, from `coord_lock_info`. Free it with
+// `coord_lock_line_free`.
+typedef struct coord_lock_line {
+  // The lock's path.
+  char *path;
+  // Who holds it (one exclusive holder, or any number of readers);
+  // NULL when `holders_len` is 0.
+  struct coord_lock_contender *holders;
+  // Number of holders.
+  size_t holders_len;
+  // Who waits, in line order; NULL when `waiters_len` is 0.
+  struct coord_lock_contender *waiters;
+  // Number of waiters.
+  size_t waiters_len;
+} coord_lock_line;
+
+// Options of `coord_connect_opts`. Versioned by its first field: set
+// `struct_size` to `sizeof(struct coord_connect_options)` as your header
+// declares it and zero every field you do not use
+// (`struct coord_connect_options o = {.struct_size = sizeof o};`). Later versions of the
+// library only append fields and read only the first `struct_size` bytes,
+// so a program compiled against this header keeps working; fields a
+// program does not know about are treated as zero / NULL.
+//
+// Every string is borrowed for the call (NUL-terminated UTF-8); NULL means
+// "not set".
+typedef struct coord_connect_options {
+  // `sizeof(struct coord_connect_options)`; must be at least the size of
+  // the first version (this one).
+  uint32_t struct_size;
+  // Session timeout to ask for in ms (0: default 10 s; the server clamps
+  // it into its bounds).
+  uint32_t session_timeout_ms;
+  // Limit on the first connection in ms (0: default 5 s).
+  uint32_t connect_timeout_ms;
+  // `"host:port,host:port"`; NULL: `$COORD_SERVERS` or `127.0.0.1:2281`.
+  const char *servers;
+  // PEM file of the CA certificates that sign the servers' certificates;
+  // setting it turns TLS on. NULL: plain TCP.
+  const char *tls_ca_file;
+  // PEM file of the client certificate chain (leaf first), for servers
+  // that require client certificates; needs `tls_key_file`.
+  const char *tls_cert_file;
+  // PEM file of the private key of `tls_cert_file`.
+  const char *tls_key_file;
+  // Name the servers' certificates must carry (default: each server's
+  // host; an IP address must then be an IP SAN).
+  const char *tls_server_name;
+  // Bearer token from the server's tokens file, presented at connect (the
+  // session holds `token:<user>` from its start). Never logged.
+  const char *token;
+  // ZooKeeper digest credentials `"user:password"`, added to the session
+  // right after connect (identity `digest:user:<hash>`). Never logged.
+  const char *digest;
+} coord_connect_options;
+
+// A subtree quota and its usage (`coord_get_quota`).
+typedef struct coord_quota {
+  // Most nodes the subtree may hold, its root included; -1: no limit.
+  int64_t max_nodes;
+  // Most data bytes the subtree's nodes may hold together; -1: no limit.
+  int64_t max_bytes;
+  // Nodes in the subtree now, its root included.
+  uint64_t nodes;
+  // Data bytes in the subtree now.
+  uint64_t bytes;
+} coord_quota;
+
 // Type of a watch event (one of the `COORD_EVENT_*` values).
 typedef uint32_t coord_event_type;
 
@@ -384,6 +472,12 @@ typedef uint32_t coord_watch_mode;
 
 // The same instance while it stays registered.
 #define COORD_STRATEGY_STICKY 2
+
+// Exclusive: a mutex holder or waiter, a writer, an election candidate.
+#define COORD_LOCK_NODE_EXCLUSIVE 0
+
+// Shared: a reader of a read-write lock.
+#define COORD_LOCK_NODE_SHARED 1
 
 // No event: the watch ended (see `result`).
 #define COORD_EVENT_NONE 0
@@ -688,6 +782,20 @@ const char *coord_result_name(uint32_t code);
 // the same thread. Do not free it. Never NULL.
 const char *coord_last_error_message(void);
 
+// Who holds the lock (read-write lock, election) at `path` and who waits,
+// in line order (empty lists when nobody contends; `COORD_RESULT_NO_NODE`
+// when `path` does not exist). Needs no standing in the lock.
+//
+// Ownership: `*out_line` is owned by the caller, with every array and
+// string in it; free it with `coord_lock_line_free`.
+coord_result coord_lock_info(const struct coord_client *client,
+                             const char *path,
+                             struct coord_lock_line **out_line);
+
+// Frees a `coord_lock_line` from `coord_lock_info`, with its arrays and
+// strings. NULL is fine.
+void coord_lock_line_free(struct coord_lock_line *line);
+
 // A mutex handle on `path` (the directory of its waiting line).
 //
 // Ownership: `*out` is owned by the caller; free with `coord_lock_free`.
@@ -956,6 +1064,91 @@ coord_result coord_counter_compare_and_set(const struct coord_counter *counter,
 
 // Frees a counter handle (the value stays). NULL is fine.
 void coord_counter_free(struct coord_counter *counter);
+
+// Connects with the options in `*opts` (see `coord_connect_options`): TLS,
+// bearer token and digest credentials. A TLS failure (e.g. a server
+// certificate not signed by `tls_ca_file`) gives
+// `COORD_RESULT_CONNECTION_LOSS` with the reason in
+// `coord_last_error_message()`; refused credentials give
+// `COORD_RESULT_AUTH_FAILED`; an unreadable file or a bad option gives
+// `COORD_RESULT_BAD_ARGUMENTS` naming it.
+//
+// Ownership: `opts` and its strings are borrowed for the call; `*out` is
+// owned by the caller, free it with `coord_client_free`.
+coord_result coord_connect_opts(const struct coord_connect_options *opts,
+                                struct coord_client **out);
+
+// The identities this session holds, `"scheme:id"` each (`world:anyone`
+// when none), into `*out_identities` / `*out_len`.
+//
+// Ownership: `*out_identities` and its strings are owned by the caller;
+// free them with `coord_free_string_array(identities, len)`.
+coord_result coord_whoami(const struct coord_client *client,
+                          char ***out_identities,
+                          size_t *out_len);
+
+// A node's ACL, one `"scheme:id:perms"` string per entry (perms as
+// `cdrwa` letters), into `*out_acl` / `*out_len`, and its stat to
+// `*out_stat` if not NULL (its `aversion` is not in `coord_stat`: use
+// version -1 with `coord_set_acl`, or read it again). Needs no permission.
+//
+// Ownership: `*out_acl` and its strings are owned by the caller; free them
+// with `coord_free_string_array(acl, len)`.
+coord_result coord_get_acl(const struct coord_client *client,
+                           const char *path,
+                           char ***out_acl,
+                           size_t *out_len,
+                           struct coord_stat *out_stat);
+
+// Replaces a node's ACL with the `n` entries of `acl` (`"scheme:id:perms"`
+// each, e.g. `"world:anyone:r"`, `"auth::cdrwa"`); needs ADMIN on the node
+// (`COORD_RESULT_NO_AUTH` otherwise). `aversion` -1 sets it whatever the
+// node's ACL version, else `COORD_RESULT_BAD_VERSION` unless it matches.
+// Writes the node's stat to `*out_stat` if not NULL. A malformed entry
+// gives `COORD_RESULT_BAD_ARGUMENTS` naming `acl[i]`.
+//
+// Ownership: `acl` and its strings are borrowed for the call.
+coord_result coord_set_acl(const struct coord_client *client,
+                           const char *path,
+                           const char *const *acl,
+                           size_t n,
+                           int32_t aversion,
+                           struct coord_stat *out_stat);
+
+// `coord_create` with an ACL: the node gets the `n` entries of `acl`
+// (`"scheme:id:perms"` each; `n` 0: `world:anyone:cdrwa`). Needs CREATE
+// on the parent.
+//
+// Ownership: arguments are borrowed for the call; `*out_path` is owned by
+// the caller, free it with `coord_free_string`.
+coord_result coord_create_acl(const struct coord_client *client,
+                              const char *path,
+                              const uint8_t *data,
+                              size_t data_len,
+                              coord_create_mode mode,
+                              uint64_t ttl_ms,
+                              const char *const *acl,
+                              size_t n,
+                              char **out_path,
+                              struct coord_stat *out_stat);
+
+// Sets (or replaces) the hard quota on the existing node `path`:
+// `max_nodes` (its root included) and `max_bytes` (sum of data lengths),
+// each -1 for "no limit of this kind" (not both). Writes that would take
+// the subtree over a limit then fail with `COORD_RESULT_QUOTA_EXCEEDED`.
+coord_result coord_set_quota(const struct coord_client *client,
+                             const char *path,
+                             int64_t max_nodes,
+                             int64_t max_bytes);
+
+// The quota set on exactly `path` and its subtree's usage now, into
+// `*out_quota`; `COORD_RESULT_NO_NODE` when no quota is set there.
+coord_result coord_get_quota(const struct coord_client *client,
+                             const char *path,
+                             struct coord_quota *out_quota);
+
+// Removes the quota on `path` (`COORD_RESULT_NO_NODE` when none is set).
+coord_result coord_clear_quota(const struct coord_client *client, const char *path);
 
 // Frees a string returned by libcoord. NULL is fine.
 void coord_free_string(char *s);

@@ -57,7 +57,7 @@ pub const COORD_OP_CHECK: coord_op_kind = 3;
 /// with `coord_connect`, free with `coord_client_free`.
 pub struct coord_client {
     pub(crate) client: Client,
-    fork: ForkGuard,
+    pub(crate) fork: ForkGuard,
 }
 
 impl coord_client {

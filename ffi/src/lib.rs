@@ -24,6 +24,8 @@
 //! - [`watch`]: one-shot and persistent watches.
 //! - [`lost`]: lost callbacks of locks and terms.
 //! - [`locks`]: mutex, read-write lock, semaphore.
+//! - [`lock_info`]: holders and waiters of a lock's line.
+//! - [`security`]: connect with TLS / token / digest, whoami, ACLs, quotas.
 //! - [`election`]: leader election and leader observers.
 //! - [`recipes`]: barrier, double barrier, queue, counter.
 //! - [`discovery`]: service discovery.
@@ -36,8 +38,10 @@ pub mod client;
 pub mod discovery;
 pub mod election;
 pub mod error;
+pub mod lock_info;
 pub mod locks;
 pub mod lost;
 pub mod recipes;
+pub mod security;
 pub mod util;
 pub mod watch;
