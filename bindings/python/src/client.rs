@@ -141,7 +141,7 @@ pub(crate) fn seconds(what: &str, s: f64) -> Result<Duration> {
 }
 
 /// The create mode for `create`'s keyword flags.
-fn create_mode(
+pub(crate) fn create_mode(
     ephemeral: bool,
     sequential: bool,
     container: bool,
@@ -221,7 +221,7 @@ impl ClientCore {
     }
 
     /// Runs `f` with the client, or fails at once after `fork()`.
-    fn with<F, Fut>(&self, f: F) -> Call
+    pub(crate) fn with<F, Fut>(&self, f: F) -> Call
     where
         F: FnOnce(Client) -> Fut,
         Fut: std::future::Future<Output = Result<Conv>> + Send + 'static,
@@ -233,10 +233,19 @@ impl ClientCore {
     }
 }
 
-/// Opens a session (`servers` default to `$COORD_SERVERS` or 127.0.0.1:2281).
+/// Opens a session (`servers` default to `$COORD_SERVERS` or 127.0.0.1:2281),
+/// with TLS `(ca, cert, key, server_name)` files, a bearer token and digest
+/// credentials `(user, password)` when given (see `security`).
 #[pyfunction]
-#[pyo3(signature = (servers=None, session_timeout=10.0, request_timeout=None))]
-fn connect(servers: Option<String>, session_timeout: f64, request_timeout: Option<f64>) -> Call {
+#[pyo3(signature = (servers=None, session_timeout=10.0, request_timeout=None, tls=None, token=None, digest=None))]
+fn connect(
+    servers: Option<String>,
+    session_timeout: f64,
+    request_timeout: Option<f64>,
+    tls: Option<crate::security::TlsSpec>,
+    token: Option<String>,
+    digest: Option<(String, String)>,
+) -> Call {
     let mut builder = Client::builder();
     if let Some(s) = servers {
         builder = builder.servers(s);
@@ -251,8 +260,12 @@ fn connect(servers: Option<String>, session_timeout: f64, request_timeout: Optio
             Err(e) => return failed(e),
         }
     }
+    let builder = match crate::security::credentials(builder, tls, token, digest.as_ref()) {
+        Ok(b) => b,
+        Err(e) => return failed(e),
+    };
     call(async move {
-        let client = builder.connect().await?;
+        let client = crate::security::connect(builder, digest).await?;
         let guard = ForkGuard::new();
         Ok(conv_with(move |py| {
             Ok(Py::new(

@@ -15,6 +15,8 @@
 //! - `client`: the client, `Stat`, watch events, transactions.
 //! - `locks`: lock, read-write lock sides, semaphore, multi-lock.
 //! - `recipes`: election, caches, barriers, queue, counter, discovery.
+//! - `security`: TLS / token / digest at connect, whoami, ACLs, quotas,
+//!   lock lines.
 //! - `testing`: the embedded server behind `coord.testing.Server`.
 
 use pyo3::prelude::*;
@@ -24,6 +26,7 @@ mod client;
 mod errors;
 mod locks;
 mod recipes;
+mod security;
 mod testing;
 
 /// The native module. Not for direct use: import `coord`.
@@ -34,6 +37,7 @@ fn _coord(m: &Bound<'_, PyModule>) -> PyResult<()> {
     client::register(m)?;
     locks::register(m)?;
     recipes::register(m)?;
+    security::register(m)?;
     testing::register(m)?;
     // The public names are `coord`'s; the native module keeps no `__all__`
     // (pyo3 builds one) so that its stub need not list every name twice.

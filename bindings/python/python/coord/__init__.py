@@ -65,6 +65,7 @@ from ._async import (
     AsyncWatch,
 )
 from ._common import Subscription
+from ._security import ACL, LockContender, LockInfo, Quota, Tls
 from ._sync import (
     Barrier,
     Client,
@@ -87,6 +88,7 @@ from ._sync import (
 
 __all__ = [
     "Client", "AsyncClient", "Stat", "WatchEvent", "Instance", "Subscription",
+    "Tls", "ACL", "Quota", "LockInfo", "LockContender",
     "Lock", "RwLock", "Semaphore", "MultiLock", "Election", "Watch", "DataWatch",
     "NodeCache", "TreeCache", "Barrier", "DoubleBarrier", "Queue", "Counter",
     "Discovery", "Registration", "Transaction",

@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Dict, List, Optional, Tuple, Type
 
 from . import _coord
 from ._common import _Ops, close_at_exit, error
+from ._security import AsyncSecurityMixin, Tls, connect_args
 from ._coord import Instance, LockLost, LockTimeout, Stat, WatchEvent
 from ._sync import _timeout
 
@@ -456,13 +457,23 @@ class AsyncTransaction(_Ops):
             await self.commit()
 
 
-class AsyncClient:
+class AsyncClient(AsyncSecurityMixin):
     """An asyncio session with a coord ensemble: `async with
     coord.AsyncClient() as c:` (or `await c.connect()`), then the methods of
-    `coord.Client` as coroutines."""
+    `coord.Client` as coroutines; `tls=`, `token=` and `digest=` as for
+    `coord.Client`."""
 
-    def __init__(self, servers: Optional[str] = None, session_timeout: float = 10.0, request_timeout: Optional[float] = None) -> None:
-        self._args = (servers, session_timeout, request_timeout)
+    def __init__(
+        self,
+        servers: Optional[str] = None,
+        session_timeout: float = 10.0,
+        request_timeout: Optional[float] = None,
+        *,
+        tls: Optional[Tls] = None,
+        token: Optional[str] = None,
+        digest: Optional[Tuple[str, str]] = None,
+    ) -> None:
+        self._args = (servers, session_timeout, request_timeout, *connect_args(tls, token, digest))
         self._core_: Optional[_coord.ClientCore] = None
         self._pid = os.getpid()
 

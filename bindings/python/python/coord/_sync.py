@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type
 
 from . import _coord
 from ._common import Subscription, _Ops, close_at_exit, error
+from ._security import SecurityMixin, Tls, connect_args
 from ._coord import CoordError, Instance, LockLost, LockTimeout, Stat, WatchEvent
 
 _Exc = Optional[Type[BaseException]]
@@ -563,7 +564,7 @@ class Transaction(_Ops):
             self.commit()
 
 
-class Client:
+class Client(SecurityMixin):
     """A blocking session with a coord ensemble.
 
     `servers` ("host:port,host:port") default to `$COORD_SERVERS` or
@@ -571,10 +572,25 @@ class Client:
     closes the session at exit (its ephemeral nodes go at once); clients
     left open are closed at interpreter exit. After `os.fork()` a client
     raises a clear `CoordError` in the child: create a new one there.
+
+    Credentials: `tls=coord.Tls(ca=..., cert=..., key=..., server_name=...)`
+    speaks TLS (a refused certificate raises `ConnectionLossError` saying
+    why), `token=` presents a bearer token at connect, `digest=("user",
+    "password")` adds ZooKeeper digest credentials to the session.
     """
 
-    def __init__(self, servers: Optional[str] = None, session_timeout: float = 10.0, request_timeout: Optional[float] = None) -> None:
-        self._core: _coord.ClientCore = _coord.connect(servers, session_timeout, request_timeout).wait()
+    def __init__(
+        self,
+        servers: Optional[str] = None,
+        session_timeout: float = 10.0,
+        request_timeout: Optional[float] = None,
+        *,
+        tls: Optional[Tls] = None,
+        token: Optional[str] = None,
+        digest: Optional[Tuple[str, str]] = None,
+    ) -> None:
+        creds = connect_args(tls, token, digest)
+        self._core: _coord.ClientCore = _coord.connect(servers, session_timeout, request_timeout, *creds).wait()
         self._pid = os.getpid()
         close_at_exit(self)
 
