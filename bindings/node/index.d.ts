@@ -94,6 +94,28 @@ export declare class NativeClient {
   groupMembers(path: string): Promise<Array<Member>>
   /** The members of the group at `path` now, then after every change. */
   watchGroup(path: string): NativeMembersStream
+  /** The identities this session holds, `scheme:id` each. */
+  whoami(): Promise<Array<string>>
+  /** The node's ACL and stat (needs no permission). */
+  getAcl(path: string): Promise<AclResult>
+  /**
+   * Replaces the node's ACL (needs ADMIN); `version` is the expected ACL
+   * version when given.
+   */
+  setAcl(path: string, acl: Array<string>, version?: number | undefined | null): Promise<Stat>
+  /** Creates a node with an ACL; resolves to its path. */
+  createWithAcl(path: string, data: Buffer | undefined | null, acl: Array<string>, options?: CreateOptions | undefined | null): Promise<string>
+  /** Sets (or replaces) the quota on `path`. */
+  setQuota(path: string, limits: QuotaLimitsJs): Promise<void>
+  /** The quota on exactly `path` and its subtree's usage. */
+  getQuota(path: string): Promise<QuotaJs>
+  /** Removes the quota on `path`. */
+  clearQuota(path: string): Promise<void>
+  /**
+   * Who holds the lock (read-write lock, election) at `path` and who
+   * waits, in line order.
+   */
+  lockInfo(path: string): Promise<LockInfoJs>
 }
 
 /** A shared 64-bit counter (values beyond 2^53 lose precision in JS). */
@@ -381,6 +403,14 @@ export declare class TestServer {
   stop(): void
 }
 
+/** A node's ACL and stat. */
+export interface AclResult {
+  /** Entries, `scheme:id:perms` each (perms as `cdrwa` letters). */
+  acl: Array<string>
+  /** The node's stat. */
+  stat: Stat
+}
+
 /** Opens a session. */
 export declare function connect(options?: ConnectOptions | undefined | null): Promise<NativeClient>
 
@@ -394,6 +424,12 @@ export interface ConnectOptions {
   requestTimeoutMs?: number
   /** Limit on the first connection; default 5 000. */
   connectTimeoutMs?: number
+  /** Speak TLS (PEM files); default plain TCP. */
+  tls?: TlsConnectOptions
+  /** Bearer token from the server's tokens file, presented at connect. */
+  token?: string
+  /** ZooKeeper digest credentials, `user:password`, added after connect. */
+  digest?: string
 }
 
 /** What kind of node `create` makes (all false: persistent). */
@@ -444,6 +480,32 @@ export interface LeaderChange {
   leader?: Leader
 }
 
+/** One node in a lock's line. */
+export interface LockContender {
+  /** The node's name (`<owner>__lock__NNNNNNNNNN` or `…__rlock__…`). */
+  node: string
+  /** The owner id the name starts with. */
+  owner: string
+  /** `'exclusive'` (mutex, writer, election candidate) or `'shared'` (reader). */
+  kind: string
+  /** The session holding the node. */
+  session: bigint
+  /** The fencing token a holder got (the node's czxid). */
+  token: bigint
+  /** When the node joined the line, ms since the epoch. */
+  sinceMs: number
+}
+
+/** A lock's line at one moment. */
+export interface LockInfoJs {
+  /** The lock's path. */
+  path: string
+  /** Who holds it: one exclusive holder, or any number of readers. */
+  holders: Array<LockContender>
+  /** Who waits, in line order. */
+  waiters: Array<LockContender>
+}
+
 /** A member of a group. */
 export interface Member {
   /** The member's name. */
@@ -458,6 +520,26 @@ export interface NodeData {
   data: Buffer
   /** The metadata. */
   stat: Stat
+}
+
+/** A quota and its subtree's usage. */
+export interface QuotaJs {
+  /** The node limit, absent when none. */
+  maxNodes?: number
+  /** The byte limit, absent when none. */
+  maxBytes?: number
+  /** Nodes in the subtree now, its root included. */
+  nodes: number
+  /** Data bytes in the subtree now. */
+  bytes: number
+}
+
+/** Limits of `setQuota`; an absent limit is "no limit of this kind". */
+export interface QuotaLimitsJs {
+  /** Most nodes the subtree may hold, its root included. */
+  maxNodes?: number
+  /** Most data bytes the subtree's nodes may hold together. */
+  maxBytes?: number
 }
 
 /** One instance of a service. */
@@ -500,6 +582,24 @@ export interface Stat {
   dataLength: number
   /** Number of children. */
   numChildren: number
+}
+
+/** TLS settings of `connect`: PEM files. */
+export interface TlsConnectOptions {
+  /** CA certificates that sign the servers' certificates (turns TLS on). */
+  ca: string
+  /**
+   * Client certificate chain (leaf first), for servers that require one;
+   * needs `key`.
+   */
+  cert?: string
+  /** Private key of `cert`. */
+  key?: string
+  /**
+   * Name the servers' certificates must carry (default: each server's
+   * host; an IP must be an IP SAN).
+   */
+  serverName?: string
 }
 
 /** A cached node of a subtree. */

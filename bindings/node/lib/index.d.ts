@@ -3,6 +3,8 @@
 import type { EventEmitter } from 'node:events'
 import type {
   CreateOptions as NativeCreateOptions,
+  LockContender,
+  LockInfoJs,
   Member,
   NodeData,
   ServiceInstance,
@@ -14,7 +16,7 @@ import type {
 } from '../index'
 
 export * from './errors'
-export type { Member, NodeData, ServiceInstance, Stat, TreeEntry, TxnOp, TxnResult }
+export type { LockContender, Member, NodeData, ServiceInstance, Stat, TreeEntry, TxnOp, TxnResult }
 
 /** Node data: a Buffer, any Uint8Array, or a string (stored as UTF-8). */
 export type Data = Buffer | Uint8Array | string
@@ -28,9 +30,58 @@ export interface ConnectOptions {
   requestTimeoutMs?: number
   /** Limit on the first connection; default 5 000. */
   connectTimeoutMs?: number
+  /** Speak TLS; a refused certificate rejects with ConnectionLossError saying why. */
+  tls?: TlsOptions
+  /** Bearer token from the server's tokens file (identity `token:<user>`). */
+  token?: string
+  /** ZooKeeper digest credentials, `'user:password'` or `{ user, password }`. */
+  digest?: string | { user: string; password: string }
 }
 
-export interface CreateOptions extends NativeCreateOptions {}
+/** TLS settings: PEM files. */
+export interface TlsOptions {
+  /** CA certificates that sign the servers' certificates. */
+  ca: string
+  /** Client certificate chain (leaf first), for servers that require one; needs `key`. */
+  cert?: string
+  /** Private key of `cert`. */
+  key?: string
+  /** Name the servers' certificates must carry (default: each server's host). */
+  serverName?: string
+}
+
+/** One ACL entry: `perms` (letters of `cdrwa`) granted to `scheme:id`. */
+export interface AclEntry {
+  scheme: string
+  id: string
+  perms: string
+}
+
+/** An ACL entry as an object or as ZooKeeper's text `'scheme:id:perms'`. */
+export type AclLike = AclEntry | string
+
+export interface CreateOptions extends NativeCreateOptions {
+  /** The node's ACL (default `world:anyone:cdrwa`); not with `makeParents`. */
+  acl?: AclLike[]
+}
+
+/** Hard limits of a subtree quota; an absent limit is "no limit of this kind". */
+export interface QuotaLimits {
+  maxNodes?: number
+  maxBytes?: number
+}
+
+/** A quota and what its subtree holds now (`nodes` counts the root). */
+export interface Quota extends QuotaLimits {
+  nodes: number
+  bytes: number
+}
+
+/** A lock's line at one moment: who holds it, who waits (in line order). */
+export interface LockInfo extends LockInfoJs {
+  holders: Array<LockContender & { kind: 'exclusive' | 'shared' }>
+  waiters: Array<LockContender & { kind: 'exclusive' | 'shared' }>
+}
 
 export interface VersionOptions {
   /** Expected version; the call fails with BadVersionError unless it matches. */
@@ -276,6 +327,17 @@ export declare class Client implements AsyncDisposable {
   sync(path?: string): Promise<void>
   transaction(): Transaction
   watch(path: string, options?: { recursive?: boolean; signal?: AbortSignal }): Stream<WatchEvent>
+
+  /** The identities this session holds, `'scheme:id'` each. */
+  whoami(): Promise<string[]>
+  getAcl(path: string): Promise<{ acl: AclEntry[]; stat: Stat }>
+  /** Needs ADMIN on the node; `version` is the expected ACL version. */
+  setAcl(path: string, acl: AclLike[], options?: VersionOptions): Promise<Stat>
+  setQuota(path: string, limits: QuotaLimits): Promise<void>
+  getQuota(path: string): Promise<Quota>
+  clearQuota(path: string): Promise<void>
+  /** Who holds the lock (read-write lock, election) at `path` and who waits. */
+  lockInfo(path: string): Promise<LockInfo>
 
   lock(path: string, options?: WaitOptions): Promise<LockHandle>
   tryLock(path: string): Promise<LockHandle | null>

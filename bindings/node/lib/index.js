@@ -46,6 +46,26 @@ class Transaction {
   }
 }
 
+/** `'user:password'` from a string or `{ user, password }`. */
+function digestText(digest) {
+  if (digest === undefined || digest === null || typeof digest === 'string') return digest ?? undefined
+  return `${digest.user}:${digest.password}`
+}
+
+/** ACL entries as the native side takes them: `'scheme:id:perms'`. */
+function aclTexts(acl) {
+  if (!Array.isArray(acl)) throw new TypeError('acl must be an array of entries')
+  return acl.map((e) => (typeof e === 'string' ? e : `${e.scheme}:${e.id ?? ''}:${e.perms}`))
+}
+
+/** `{ scheme, id, perms }` from `'scheme:id:perms'` (the id may hold colons). */
+function parseAcl(text) {
+  const last = text.lastIndexOf(':')
+  const rest = text.slice(0, last)
+  const first = rest.indexOf(':')
+  return { scheme: rest.slice(0, first), id: rest.slice(first + 1), perms: text.slice(last + 1) }
+}
+
 class Client {
   constructor(nativeClient) {
     this._native = nativeClient
@@ -56,8 +76,11 @@ class Client {
    * 127.0.0.1:2281.
    */
   static async connect(options = {}) {
-    const { servers, sessionTimeoutMs, requestTimeoutMs, connectTimeoutMs } = options
-    const n = await wrap(native.connect({ servers, sessionTimeoutMs, requestTimeoutMs, connectTimeoutMs }))
+    const { servers, sessionTimeoutMs, requestTimeoutMs, connectTimeoutMs, tls, token } = options
+    const digest = digestText(options.digest)
+    const n = await wrap(
+      native.connect({ servers, sessionTimeoutMs, requestTimeoutMs, connectTimeoutMs, tls, token, digest }),
+    )
     return new Client(n)
   }
 
@@ -89,7 +112,12 @@ class Client {
 
   // -- nodes --------------------------------------------------------------
 
+  /** Creates a node; `options.acl` (entries as text or objects) sets its ACL. */
   create(path, data, options) {
+    if (options && options.acl !== undefined) {
+      const { acl, ...mode } = options
+      return wrap(this._native.createWithAcl(path, toBuffer(data), aclTexts(acl), mode))
+    }
     return wrap(this._native.create(path, toBuffer(data), options))
   }
   get(path) {
@@ -125,6 +153,43 @@ class Client {
    */
   watch(path, options = {}) {
     return new NativeIterator(this._native.watch(path, Boolean(options.recursive)), undefined, options.signal)
+  }
+
+  // -- identities, ACLs, quotas -------------------------------------------
+
+  /** The identities this session holds, `'scheme:id'` each. */
+  whoami() {
+    return wrap(this._native.whoami())
+  }
+
+  /** `{ acl: [{ scheme, id, perms }], stat }` of the node at `path`. */
+  async getAcl(path) {
+    const { acl, stat } = await wrap(this._native.getAcl(path))
+    return { acl: acl.map(parseAcl), stat }
+  }
+
+  /** Replaces the node's ACL (needs ADMIN); `options.version` is the expected ACL version. */
+  setAcl(path, acl, options = {}) {
+    return wrap(this._native.setAcl(path, aclTexts(acl), options.version))
+  }
+
+  /** Sets the quota on the subtree at `path`: `{ maxNodes, maxBytes }`. */
+  setQuota(path, limits) {
+    return wrap(this._native.setQuota(path, limits ?? {}))
+  }
+
+  /** `{ maxNodes, maxBytes, nodes, bytes }` of the quota on exactly `path`. */
+  getQuota(path) {
+    return wrap(this._native.getQuota(path))
+  }
+
+  clearQuota(path) {
+    return wrap(this._native.clearQuota(path))
+  }
+
+  /** Who holds the lock (read-write lock, election) at `path` and who waits. */
+  lockInfo(path) {
+    return wrap(this._native.lockInfo(path))
   }
 
   // -- locks --------------------------------------------------------------

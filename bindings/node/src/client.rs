@@ -27,13 +27,22 @@ pub struct ConnectOptions {
     pub request_timeout_ms: Option<u32>,
     /// Limit on the first connection; default 5 000.
     pub connect_timeout_ms: Option<u32>,
+    /// Speak TLS (PEM files); default plain TCP.
+    pub tls: Option<crate::security::TlsConnectOptions>,
+    /// Bearer token from the server's tokens file, presented at connect.
+    pub token: Option<String>,
+    /// ZooKeeper digest credentials, `user:password`, added after connect.
+    pub digest: Option<String>,
 }
 
 /// Opens a session.
 #[napi]
 pub async fn connect(options: Option<ConnectOptions>) -> Result<NativeClient> {
     let mut b = Client::builder();
+    let mut digest = None;
     if let Some(o) = options {
+        b = crate::security::credentials(b, o.tls, o.token, o.digest.as_deref())?;
+        digest = o.digest;
         if let Some(s) = o.servers {
             b = b.servers(s);
         }
@@ -48,6 +57,12 @@ pub async fn connect(options: Option<ConnectOptions>) -> Result<NativeClient> {
         }
     }
     let client = b.connect().await.js()?;
+    if let Some(d) = digest
+        && let Err(e) = client.add_auth("digest", d.as_bytes()).await
+    {
+        let _ = client.close().await;
+        return Err(crate::error::js(e));
+    }
     Ok(NativeClient { client })
 }
 

@@ -27,6 +27,7 @@
 //! - `locks`: mutex, read-write lock sides, semaphore, multi-lock.
 //! - `election`: candidates and leader observation.
 //! - `recipes`: barrier, double barrier, queue, counter, caches, discovery, group.
+//! - `security`: TLS / token / digest at connect, whoami, ACLs, quotas, lock lines.
 //! - `testing` (feature `testing`, on in the package's own test build): an
 //!   embedded server for tests.
 
@@ -37,6 +38,7 @@ pub mod election;
 pub mod error;
 pub mod locks;
 pub mod recipes;
+pub mod security;
 mod start;
 #[cfg(feature = "testing")]
 pub mod testing;

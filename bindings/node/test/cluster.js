@@ -200,4 +200,4 @@ function connectedMember(cluster, known) {
   return found.size === 1 ? [...found][0] : null
 }
 
-module.exports = { Cluster, connectedMember, ownSocketInodes, sleep }
+module.exports = { Cluster, coordBin, connectedMember, ownSocketInodes, sleep }
