@@ -576,6 +576,8 @@ export interface Stat {
   version: number
   /** Children version. */
   cversion: number
+  /** ACL version (what `setAcl`'s `version` compares with). */
+  aversion: number
   /** Owning session of an ephemeral node, `0n` otherwise. */
   ephemeralOwner: bigint
   /** Bytes of data. */

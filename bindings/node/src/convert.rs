@@ -26,6 +26,8 @@ pub struct Stat {
     pub version: i32,
     /// Children version.
     pub cversion: i32,
+    /// ACL version (what `setAcl`'s `version` compares with).
+    pub aversion: i32,
     /// Owning session of an ephemeral node, `0n` otherwise.
     pub ephemeral_owner: u64,
     /// Bytes of data.
@@ -44,6 +46,7 @@ impl From<CoreStat> for Stat {
             mtime: s.mtime,
             version: s.version,
             cversion: s.cversion,
+            aversion: s.aversion,
             ephemeral_owner: s.ephemeral_owner,
             data_length: s.data_length,
             num_children: s.num_children,

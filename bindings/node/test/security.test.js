@@ -118,7 +118,8 @@ test('security from Node', async (t) => {
       const p = uniquePath('acl')
       await owner.create(path.posix.dirname(p))
       assert.equal(await owner.create(p, 'x', { acl: [{ scheme: 'auth', id: '', perms: 'cdrwa' }, 'world:anyone:r'] }), p)
-      const { acl } = await other.getAcl(p)
+      const { acl, stat } = await other.getAcl(p)
+      assert.equal(stat.aversion, 0)
       assert.ok(acl.some((e) => e.scheme === 'world' && e.id === 'anyone' && e.perms === 'r'))
       const mine = acl.filter((e) => e.scheme === 'digest')
       assert.equal(mine.length, 1)
@@ -127,7 +128,7 @@ test('security from Node', async (t) => {
       await assert.rejects(other.set(p, 'y'), coord.NoAuthError)
       await assert.rejects(other.setAcl(p, ['world:anyone:cdrwa']), coord.NoAuthError)
       await assert.rejects(owner.setAcl(p, ['world:anyone:cdrwa'], { version: 7 }), coord.BadVersionError)
-      await owner.setAcl(p, ['world:anyone:cdrwa'], { version: 0 })
+      assert.equal((await owner.setAcl(p, ['world:anyone:cdrwa'], { version: 0 })).aversion, 1)
       await other.set(p, 'y')
       await assert.rejects(
         owner.setAcl(p, ['world:anyone:r', 'world:anyone:xyz']),

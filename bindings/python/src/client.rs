@@ -32,6 +32,8 @@ pub(crate) struct Stat {
     version: i32,
     /// Number of child changes.
     cversion: i32,
+    /// Number of ACL changes (what `set_acl`'s `version` compares with).
+    aversion: i32,
     /// Owning session of an ephemeral node, else 0.
     ephemeral_owner: u64,
     /// Data length in bytes.
@@ -50,6 +52,7 @@ impl From<coord_client::client::Stat> for Stat {
             mtime: s.mtime,
             version: s.version,
             cversion: s.cversion,
+            aversion: s.aversion,
             ephemeral_owner: s.ephemeral_owner,
             data_length: s.data_length,
             num_children: s.num_children,
@@ -62,7 +65,7 @@ impl Stat {
     fn __repr__(&self) -> String {
         format!(
             "Stat(czxid={}, mzxid={}, pzxid={}, ctime={}, mtime={}, version={}, cversion={}, \
-             ephemeral_owner={}, data_length={}, num_children={})",
+             aversion={}, ephemeral_owner={}, data_length={}, num_children={})",
             self.czxid,
             self.mzxid,
             self.pzxid,
@@ -70,6 +73,7 @@ impl Stat {
             self.mtime,
             self.version,
             self.cversion,
+            self.aversion,
             self.ephemeral_owner,
             self.data_length,
             self.num_children

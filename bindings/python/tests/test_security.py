@@ -133,9 +133,11 @@ def test_acls_with_digest_credentials(server: coord.testing.Server, base: str) -
             other.set(path, b"y")
         with pytest.raises(coord.NoAuthError):
             other.set_acl(path, ["world:anyone:cdrwa"])
+        assert stat.aversion == 0
         with pytest.raises(coord.BadVersionError):
-            owner.set_acl(path, ["world:anyone:cdrwa"], version=stat.version + 5)
-        owner.set_acl(path, ["world:anyone:cdrwa"], version=0)
+            owner.set_acl(path, ["world:anyone:cdrwa"], version=stat.aversion + 5)
+        assert owner.set_acl(path, ["world:anyone:cdrwa"], version=stat.aversion).aversion == 1
+        assert other.get_acl(path)[1].aversion == 1
         other.set(path, b"y")
         with pytest.raises(coord.BadArgumentsError, match=r"acl\[1\]"):
             owner.set_acl(path, ["world:anyone:r", "world:anyone:xyz"])
