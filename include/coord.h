@@ -1088,9 +1088,9 @@ coord_result coord_whoami(const struct coord_client *client,
                           size_t *out_len);
 
 // A node's ACL, one `"scheme:id:perms"` string per entry (perms as
-// `cdrwa` letters), into `*out_acl` / `*out_len`, and its stat to
-// `*out_stat` if not NULL (its `aversion` is not in `coord_stat`: use
-// version -1 with `coord_set_acl`, or read it again). Needs no permission.
+// `cdrwa` letters), into `*out_acl` / `*out_len`; its stat to `*out_stat`
+// and its ACL version (what `coord_set_acl`'s `aversion` compares with) to
+// `*out_aversion`, each if not NULL. Needs no permission.
 //
 // Ownership: `*out_acl` and its strings are owned by the caller; free them
 // with `coord_free_string_array(acl, len)`.
@@ -1098,7 +1098,8 @@ coord_result coord_get_acl(const struct coord_client *client,
                            const char *path,
                            char ***out_acl,
                            size_t *out_len,
-                           struct coord_stat *out_stat);
+                           struct coord_stat *out_stat,
+                           int32_t *out_aversion);
 
 // Replaces a node's ACL with the `n` entries of `acl` (`"scheme:id:perms"`
 // each, e.g. `"world:anyone:r"`, `"auth::cdrwa"`); needs ADMIN on the node

@@ -225,9 +225,9 @@ fn acl_in(acl: *const *const c_char, n: usize) -> Res<Vec<Acl>> {
 }
 
 /// A node's ACL, one `"scheme:id:perms"` string per entry (perms as
-/// `cdrwa` letters), into `*out_acl` / `*out_len`, and its stat to
-/// `*out_stat` if not NULL (its `aversion` is not in `coord_stat`: use
-/// version -1 with `coord_set_acl`, or read it again). Needs no permission.
+/// `cdrwa` letters), into `*out_acl` / `*out_len`; its stat to `*out_stat`
+/// and its ACL version (what `coord_set_acl`'s `aversion` compares with) to
+/// `*out_aversion`, each if not NULL. Needs no permission.
 ///
 /// Ownership: `*out_acl` and its strings are owned by the caller; free them
 /// with `coord_free_string_array(acl, len)`.
@@ -238,6 +238,7 @@ pub extern "C" fn coord_get_acl(
     out_acl: *mut *mut *mut c_char,
     out_len: *mut usize,
     out_stat: *mut coord_stat,
+    out_aversion: *mut i32,
 ) -> coord_result {
     guard(|| {
         need(out_acl, "out_acl")?;
@@ -250,6 +251,7 @@ pub extern "C" fn coord_get_acl(
         unsafe {
             put(out_acl, p);
             put(out_len, n);
+            put(out_aversion, stat.aversion);
             put(out_stat, stat.into());
         }
         Ok(())

@@ -143,7 +143,9 @@ static void test_acls(void) {
   coord_free_string(created);
   char **got = NULL;
   size_t n = 0;
-  OK(coord_get_acl(other, "/acl-c", &got, &n, NULL));
+  int32_t aversion = -1;
+  OK(coord_get_acl(other, "/acl-c", &got, &n, NULL, &aversion));
+  CHECK(aversion == 0);
   CHECK(n == 2);
   const char *mine = find_entry(got, n, "digest:carol:");
   CHECK(mine != NULL && strcmp(mine + strlen(mine) - 6, ":cdrwa") == 0);
@@ -159,7 +161,10 @@ static void test_acls(void) {
   EXPECT_RC(COORD_RESULT_NO_AUTH, coord_set_acl(other, "/acl-c", open_acl, 1, -1, NULL));
   /* The owner opens it; aversion is checked. */
   EXPECT_RC(COORD_RESULT_BAD_VERSION, coord_set_acl(owner, "/acl-c", open_acl, 1, 7, NULL));
-  OK(coord_set_acl(owner, "/acl-c", open_acl, 1, 0, NULL));
+  OK(coord_set_acl(owner, "/acl-c", open_acl, 1, aversion, NULL));
+  OK(coord_get_acl(other, "/acl-c", &got, &n, NULL, &aversion));
+  CHECK(n == 1 && strcmp(got[0], "world:anyone:cdrwa") == 0 && aversion == 1);
+  coord_free_string_array(got, n);
   OK(coord_set(other, "/acl-c", NULL, 0, -1, NULL));
   /* A malformed entry is named. */
   const char *bad[] = {"world:anyone:r", "world:anyone:xyz"};
