@@ -10,6 +10,7 @@ decides who holds a lock.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
@@ -28,17 +29,21 @@ class Tls:
     `server_name` the name the servers' certificates must carry (default:
     each server's host; an IP must be an IP SAN)."""
 
-    ca: str
-    cert: Optional[str] = None
-    key: Optional[str] = None
+    ca: "PathLike"
+    cert: Optional["PathLike"] = None
+    key: Optional["PathLike"] = None
     server_name: Optional[str] = None
 
     def _native(self) -> Tuple[str, Optional[str], Optional[str], Optional[str]]:
-        return (str(self.ca), _opt(self.cert), _opt(self.key), self.server_name)
+        return (os.fspath(self.ca), _opt(self.cert), _opt(self.key), self.server_name)
 
 
-def _opt(p: Any) -> Optional[str]:
-    return None if p is None else str(p)
+PathLike = Union[str, "os.PathLike[str]"]
+"""A file name: a `str` or a `pathlib.Path`."""
+
+
+def _opt(p: Optional[PathLike]) -> Optional[str]:
+    return None if p is None else os.fspath(p)
 
 
 @dataclass(frozen=True)
