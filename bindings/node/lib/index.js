@@ -49,6 +49,9 @@ class Transaction {
 /** `'user:password'` from a string or `{ user, password }`. */
 function digestText(digest) {
   if (digest === undefined || digest === null || typeof digest === 'string') return digest ?? undefined
+  if (typeof digest.user !== 'string' || typeof digest.password !== 'string') {
+    throw new TypeError("digest must be 'user:password' or { user: string, password: string }")
+  }
   return `${digest.user}:${digest.password}`
 }
 

@@ -103,6 +103,7 @@ test('security from Node', async (t) => {
       coord.Client.connect({ servers: tlsServer.addr, connectTimeoutMs: 1000, tls: tlsServer.tls(), token: 'not-a-token' }),
       (e) => e instanceof coord.AuthFailedError,
     )
+    await assert.rejects(coord.Client.connect({ servers: server.addr, digest: { user: 'bob' } }), TypeError)
     await assert.rejects(
       coord.Client.connect({ servers: server.addr, digest: 'no-colon' }),
       (e) => e instanceof coord.BadArgumentsError && /digest/.test(e.message),
