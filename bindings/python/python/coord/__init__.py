@@ -6,6 +6,11 @@ read-write locks, semaphores, multi-locks, elections, barriers, queues,
 counters, service discovery). Every behaviour comes from coord's Rust core
 (the native module `coord._coord`); this package adds Python idioms.
 
+Security: `Client(servers, tls=coord.Tls(ca=..., cert=..., key=...),
+token=..., digest=("user", "password"))`; `whoami()`, ACLs (`coord.ACL`,
+`get_acl` / `set_acl` / `create_with_acl`), quotas (`coord.Quota`) and
+`lock_info(path)` (`coord.LockInfo`: who holds a lock and who waits).
+
 Errors: every exception is a `coord.CoordError`; there is one subclass per
 error of the core's table (`NoNodeError`, `LockTimeout`, ...), each with the
 stable `code` and `name` of the table and a `detail` saying what and where.
