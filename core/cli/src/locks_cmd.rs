@@ -5,6 +5,7 @@
 //! `--json` for scripts. Times are the leader's (node ctime) against this
 //! machine's clock.
 
+use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 
 use coord_client::Error;
@@ -28,12 +29,41 @@ fn kind(c: &Contender) -> &'static str {
     }
 }
 
-fn contender_json(c: &Contender, now: i64, identity: Option<&[u8]>) -> Value {
+/// Each contender's session -> the address its client connected from (the
+/// session's `ip` identity in the replicated table; any member knows it).
+type Clients = HashMap<u64, String>;
+
+/// The client addresses of every contender in `lines`.
+async fn clients_of(client: &Client, lines: &[LockInfo]) -> Result<Clients, Error> {
+    let mut ids: Vec<u64> = lines
+        .iter()
+        .flat_map(|l| l.holders.iter().chain(&l.waiters))
+        .map(|c| c.session)
+        .filter(|&s| s != 0)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = Clients::new();
+    for chunk in ids.chunks(SESSION_INFO_CHUNK) {
+        for s in client.session_info(chunk).await?.into_iter().flatten() {
+            if let Some(ip) = s.client_ip() {
+                out.insert(s.session_id, ip.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Session ids per `SessionInfo` request (the server takes at most 1000).
+const SESSION_INFO_CHUNK: usize = 1000;
+
+fn contender_json(c: &Contender, now: i64, identity: Option<&[u8]>, clients: &Clients) -> Value {
     let mut v = json!({
         "node": c.node,
         "owner": c.owner,
         "kind": kind(c),
         "session": format!("{:#x}", c.session),
+        "client": clients.get(&c.session),
         "token": c.token,
         "since": iso8601(c.since_ms),
         "for_ms": (now - c.since_ms).max(0),
@@ -44,12 +74,13 @@ fn contender_json(c: &Contender, now: i64, identity: Option<&[u8]>) -> Value {
     v
 }
 
-fn line(c: &Contender, now: i64) -> String {
+fn line(c: &Contender, now: i64, clients: &Clients) -> String {
     format!(
-        "owner={} {} session={:#x} token={} since={} ({:.1} s)",
+        "owner={} {} session={:#x} client={} token={} since={} ({:.1} s)",
         c.owner,
         kind(c),
         c.session,
+        clients.get(&c.session).map_or("?", String::as_str),
         c.token,
         iso8601(c.since_ms),
         (now - c.since_ms).max(0) as f64 / 1000.0
@@ -59,6 +90,7 @@ fn line(c: &Contender, now: i64) -> String {
 /// `coord locks [PATH]`.
 pub(crate) async fn locks(client: &Client, root: &str, as_json: bool) -> Result<(), Error> {
     let found = info::locks_under(client, root).await?;
+    let clients = clients_of(client, &found).await?;
     let now = now_ms();
     let mut out = std::io::stdout().lock();
     if as_json {
@@ -67,8 +99,8 @@ pub(crate) async fn locks(client: &Client, root: &str, as_json: bool) -> Result<
             .map(|l| {
                 json!({
                     "path": l.path,
-                    "holders": l.holders.iter().map(|c| contender_json(c, now, None)).collect::<Vec<_>>(),
-                    "waiters": l.waiters.iter().map(|c| contender_json(c, now, None)).collect::<Vec<_>>(),
+                    "holders": l.holders.iter().map(|c| contender_json(c, now, None, &clients)).collect::<Vec<_>>(),
+                    "waiters": l.waiters.iter().map(|c| contender_json(c, now, None, &clients)).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -78,10 +110,10 @@ pub(crate) async fn locks(client: &Client, root: &str, as_json: bool) -> Result<
     for l in &found {
         writeln!(out, "{}", l.path)?;
         for h in &l.holders {
-            writeln!(out, "  held by  {}", line(h, now))?;
+            writeln!(out, "  held by  {}", line(h, now, &clients))?;
         }
         for (i, w) in l.waiters.iter().enumerate() {
-            writeln!(out, "  waiter {} {}", i + 1, line(w, now))?;
+            writeln!(out, "  waiter {} {}", i + 1, line(w, now, &clients))?;
         }
     }
     Ok(())
@@ -90,6 +122,7 @@ pub(crate) async fn locks(client: &Client, root: &str, as_json: bool) -> Result<
 /// `coord elections PATH`: the election at PATH, or every one under it.
 pub(crate) async fn elections(client: &Client, root: &str, as_json: bool) -> Result<(), Error> {
     let found = info::locks_under(client, root).await?;
+    let clients = clients_of(client, &found).await?;
     let now = now_ms();
     let mut all = Vec::new();
     for l in &found {
@@ -103,9 +136,9 @@ pub(crate) async fn elections(client: &Client, root: &str, as_json: bool) -> Res
                 let mut ids = ids.iter();
                 json!({
                     "path": l.path,
-                    "leader": l.holders.first().map(|c| contender_json(c, now, ids.next().map(|b| &b[..]))),
+                    "leader": l.holders.first().map(|c| contender_json(c, now, ids.next().map(|b| &b[..]), &clients)),
                     "candidates": l.waiters.iter().map(|c| {
-                        contender_json(c, now, ids.next().map(|b| &b[..]))
+                        contender_json(c, now, ids.next().map(|b| &b[..]), &clients)
                     }).collect::<Vec<_>>(),
                 })
             })
@@ -121,7 +154,7 @@ pub(crate) async fn elections(client: &Client, root: &str, as_json: bool) -> Res
                 out,
                 "  leader      {} {}",
                 ids.next().unwrap_or_default(),
-                line(h, now)
+                line(h, now, &clients)
             )?;
         }
         for (i, w) in l.waiters.iter().enumerate() {
@@ -130,7 +163,7 @@ pub(crate) async fn elections(client: &Client, root: &str, as_json: bool) -> Res
                 "  candidate {} {} {}",
                 i + 1,
                 ids.next().unwrap_or_default(),
-                line(w, now)
+                line(w, now, &clients)
             )?;
         }
     }
@@ -145,10 +178,11 @@ pub(crate) async fn break_lock(client: &Client, path: &str, yes: bool) -> Result
     if info.holders.is_empty() {
         return Err(Error::NoNode(format!("{path}: nobody holds this lock")));
     }
+    let clients = clients_of(client, std::slice::from_ref(&info)).await?;
     let now = now_ms();
     let mut err = std::io::stderr().lock();
     for h in &info.holders {
-        writeln!(err, "{path}: held by {}", line(h, now))?;
+        writeln!(err, "{path}: held by {}", line(h, now, &clients))?;
     }
     if !yes {
         if !std::io::stdin().is_terminal() {

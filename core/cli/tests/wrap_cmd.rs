@@ -315,8 +315,12 @@ fn locks_lists_holder_and_waiters_and_break_hands_the_lock_on() {
             .starts_with("0x")
     );
     assert_eq!(v[0]["holders"][0]["kind"], "exclusive");
+    // Where each contender connects from, from the replicated session table.
+    assert_eq!(v[0]["holders"][0]["client"], "127.0.0.1", "{v}");
+    assert_eq!(v[0]["waiters"][0]["client"], "127.0.0.1", "{v}");
     let text = String::from_utf8(coord(addr, &["locks", "/locks"]).stdout).unwrap();
     assert!(text.starts_with("/locks/a\n  held by  owner="), "{text}");
+    assert!(text.contains(" client=127.0.0.1 "), "{text}");
     assert!(text.contains("\n  waiter 1 owner="), "{text}");
     // Without --yes and without a terminal nothing is broken.
     let refused = coord(addr, &["lock", "break", "/locks/a"]);

@@ -557,3 +557,36 @@ async fn a_lock_under_a_node_the_session_cannot_create_in_fails_with_no_auth() {
         .expect("alice may lock");
     server.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_info_reads_the_replicated_table_for_any_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (server, addr) = start(ServerConfig::for_test(dir.path())).await;
+    let alice = digest_client(&addr, "alice").await;
+    alice
+        .create("/eph", "", CreateMode::Ephemeral)
+        .await
+        .expect("create");
+    let other = support::client_to(&addr, SESSION).await;
+    let got = other
+        .session_info(&[alice.session_id(), 0x1234_5678])
+        .await
+        .expect("session info");
+    let a = got[0].as_ref().expect("alice's session is known");
+    assert_eq!(a.session_id, alice.session_id());
+    assert_eq!(a.client_ip(), Some("127.0.0.1"));
+    assert!(
+        a.identities
+            .contains(&Identity::new("digest", digest_of("alice"))),
+        "{a:?}"
+    );
+    assert_eq!(a.ephemerals, 1);
+    assert!(a.timeout_ms > 0);
+    assert!(got[1].is_none(), "an unknown session reads as ended");
+    let too_many: Vec<u64> = (1..=1001).collect();
+    match other.session_info(&too_many).await {
+        Err(Error::TooLarge(d)) => assert!(d.contains("max_session_info_ids = 1000"), "{d}"),
+        r => panic!("1001 ids: {r:?}"),
+    }
+    server.shutdown().await.expect("shutdown");
+}

@@ -119,6 +119,62 @@ impl Client {
             other => Err(unexpected("WhoAmI", &other)),
         }
     }
+
+    /// What the server's replicated session table holds about each of
+    /// `session_ids` (in that order): timeout, identities (`ip` is the
+    /// client's address), ephemeral count; `None` for a session that has
+    /// ended. At most 1000 ids per call (the server's
+    /// `max_session_info_ids`).
+    pub async fn session_info(&self, session_ids: &[u64]) -> Result<Vec<Option<SessionSummary>>> {
+        let resp = self
+            .read(
+                Req::SessionInfo(proto::SessionInfoRequest {
+                    session_ids: session_ids.to_vec(),
+                }),
+                Action::None,
+            )
+            .await?;
+        match resp.result {
+            Some(Res::SessionInfo(r)) => Ok(r
+                .sessions
+                .into_iter()
+                .map(|s| {
+                    s.found.then(|| SessionSummary {
+                        session_id: s.session_id,
+                        timeout_ms: s.timeout_ms,
+                        identities: s.identities.into_iter().map(Identity::from).collect(),
+                        ephemerals: s.ephemerals,
+                    })
+                })
+                .collect()),
+            other => Err(unexpected("SessionInfo", &other)),
+        }
+    }
+}
+
+/// A session as the server's replicated table holds it
+/// ([`Client::session_info`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session's id.
+    pub session_id: u64,
+    /// Its negotiated timeout.
+    pub timeout_ms: u32,
+    /// Who it is: `ip` (the address it connected from), and any `token`,
+    /// `digest` or `x509` identity it proved.
+    pub identities: Vec<Identity>,
+    /// Ephemeral nodes it owns.
+    pub ephemerals: u64,
+}
+
+impl SessionSummary {
+    /// The client's address (its `ip` identity), if known.
+    pub fn client_ip(&self) -> Option<&str> {
+        self.identities
+            .iter()
+            .find(|i| i.scheme == coord_proto::acl::IP)
+            .map(|i| i.id.as_str())
+    }
 }
 
 fn unexpected(want: &str, got: &Option<Res>) -> Error {

@@ -106,6 +106,7 @@ pub(super) fn result_name(r: &Option<Res>) -> &'static str {
         Some(Res::SetAcl(_)) => "SetAcl",
         Some(Res::AddAuth(_)) => "AddAuth",
         Some(Res::WhoAmI(_)) => "WhoAmI",
+        Some(Res::SessionInfo(_)) => "SessionInfo",
     }
 }
 

@@ -54,6 +54,7 @@ mod transport;
 mod watch;
 mod watcher;
 
+pub use acl::SessionSummary;
 pub use api::Client;
 pub use config::ClientBuilder;
 pub use export::{ExportPage, ExportedNode};

@@ -152,6 +152,39 @@ pub(crate) fn get_acl(sm: &StateMachine, path: &str) -> Result<Res, Error> {
     }))
 }
 
+/// Most session ids one `SessionInfo` request may name.
+pub(crate) const MAX_SESSION_INFO_IDS: usize = 1000;
+
+/// `SessionInfo`'s answer: what the replicated table holds about each
+/// session asked for (any member answers alike). `TooLarge` past
+/// [`MAX_SESSION_INFO_IDS`].
+pub(crate) fn session_info(sm: &StateMachine, r: &proto::SessionInfoRequest) -> Result<Res, Error> {
+    if r.session_ids.len() > MAX_SESSION_INFO_IDS {
+        return Err(Error::TooLarge(format!(
+            "SessionInfo names {} sessions, limit max_session_info_ids = {MAX_SESSION_INFO_IDS}",
+            r.session_ids.len()
+        )));
+    }
+    let sessions = r
+        .session_ids
+        .iter()
+        .map(|&id| match sm.session(id) {
+            Some(s) => proto::SessionSummary {
+                session_id: id,
+                found: true,
+                timeout_ms: s.timeout_ms,
+                identities: s.identities.iter().map(proto::Identity::from).collect(),
+                ephemerals: sm.tree().ephemeral_count(id) as u64,
+            },
+            None => proto::SessionSummary {
+                session_id: id,
+                ..Default::default()
+            },
+        })
+        .collect();
+    Ok(Res::SessionInfo(proto::SessionInfoResponse { sessions }))
+}
+
 /// whoAmI's answer: the session's identities (`world:anyone` when none).
 pub(crate) fn who_am_i(sm: &StateMachine, session: u64) -> Res {
     let ids = sm.identities(session);

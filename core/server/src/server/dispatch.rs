@@ -681,6 +681,7 @@ fn read_now(
         }),
         Req::GetAcl(r) => acl_requests::get_acl(&sm, &r.path),
         Req::WhoAmI(_) => Ok(acl_requests::who_am_i(&sm, session)),
+        Req::SessionInfo(r) => acl_requests::session_info(&sm, &r),
         other => Err(Error::Internal(format!("not a read: {other:?}"))),
     };
     let response = |result: Result<Res, Error>| match result {

@@ -116,7 +116,11 @@ impl OpKind {
             Req::RemoveWatches(_) => OpKind::RemoveWatches,
             Req::ClusterStatus(_) | Req::ClusterChange(_) => OpKind::Cluster,
             Req::SetQuota(_) | Req::GetQuota(_) => OpKind::Quota,
-            Req::GetAcl(_) | Req::SetAcl(_) | Req::AddAuth(_) | Req::WhoAmI(_) => OpKind::Acl,
+            Req::GetAcl(_)
+            | Req::SetAcl(_)
+            | Req::AddAuth(_)
+            | Req::WhoAmI(_)
+            | Req::SessionInfo(_) => OpKind::Acl,
             Req::Export(_) => OpKind::Export,
             #[allow(unreachable_patterns)]
             _ => OpKind::Other,

@@ -638,7 +638,8 @@ pub(crate) fn reply(zk: &ZkConn, resp: proto::Response) -> Option<Bytes> {
         | Res::ClusterChange(_)
         | Res::SetQuota(_)
         | Res::GetQuota(_)
-        | Res::Export(_) => header_frame(xid, zxid, err::UNIMPLEMENTED),
+        | Res::Export(_)
+        | Res::SessionInfo(_) => header_frame(xid, zxid, err::UNIMPLEMENTED),
     })
 }
 
