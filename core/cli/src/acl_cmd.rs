@@ -42,9 +42,11 @@ impl Credentials {
 #[derive(Subcommand, Debug)]
 pub(crate) enum AclCmd {
     /// Print a node's ACL, one SCHEME:ID:PERMS entry per line, then its
-    /// aversion (the version `acl set --version` checks).
+    /// aversion (the version `acl set --version` checks), e.g.
+    /// `coord acl get /cfg`.
     Get { path: String },
-    /// Replace a node's ACL (needs ADMIN on it).
+    /// Replace a node's ACL (needs ADMIN on it), e.g.
+    /// `coord acl set /cfg world:anyone:r token:alice:cdrwa --version 0`.
     Set {
         path: String,
         /// Entries `SCHEME:ID:PERMS`, perms from `cdrwa`

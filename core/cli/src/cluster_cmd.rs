@@ -11,14 +11,16 @@ use coord_proto::proto;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum ClusterCmd {
-    /// Members, roles, the leader, applied index and (from the leader) lag.
+    /// Members, roles, the leader, applied index and (from the leader) lag,
+    /// e.g. `coord --servers 127.0.0.1:2281 cluster status --json`.
     Status {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Add member ID reached by its peers at PEER_ADDR; it is caught up as a
-    /// learner, then made a voter (unless --learner).
+    /// learner, then made a voter (unless --learner), e.g.
+    /// `coord cluster add 4 10.0.0.4:2381 --client-addr 10.0.0.4:2281`.
     Add {
         id: u64,
         peer_addr: String,
@@ -29,7 +31,8 @@ pub(crate) enum ClusterCmd {
         #[arg(long)]
         learner: bool,
     },
-    /// Remove member ID (a voter through joint consensus, or a learner).
+    /// Remove member ID (a voter through joint consensus, or a learner),
+    /// e.g. `coord cluster remove 4`.
     Remove { id: u64 },
 }
 

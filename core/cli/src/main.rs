@@ -82,7 +82,8 @@ enum LogFormat {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a server: the durable single-node default, or a cluster member
-    /// (--id, --peer-listen, --cluster).
+    /// (--id, --peer-listen, --cluster), e.g.
+    /// `coord serve --data-dir ./coord-data --http-listen 127.0.0.1:2291`.
     Serve(Box<ServeArgs>),
     /// Create a node; prints the created path. The value is an argument, a
     /// file (`--file F`) or standard input (`--file -`), e.g.
@@ -168,9 +169,10 @@ enum Command {
         json: bool,
     },
     /// Measure the machine's floor and coord's create/set/get; print a table
-    /// (with --soak: the soak under abusive clients instead).
+    /// (with --soak: the soak under abusive clients instead), e.g.
+    /// `coord bench --against 127.0.0.1:2281 --clients 1,32`.
     Bench(Box<bench_cmd::BenchArgs>),
-    /// Cluster membership: status, add, remove.
+    /// Cluster membership: status, add, remove, e.g. `coord cluster status`.
     Cluster {
         #[command(subcommand)]
         action: cluster_cmd::ClusterCmd,
@@ -261,9 +263,9 @@ enum Command {
     /// Write a consistent backup of the subtree at PATH (one server state,
     /// read in pages) as JSON Lines: a header, then one line per node with
     /// its data (base64), ACL, kind and quota, e.g.
-    /// `coord dump /app -o app.dump`. Ephemeral nodes are counted in the
-    /// header but left out unless --ephemerals. Fails with NoAuth naming the
-    /// node if this session may not READ every node.
+    /// `coord dump /app -o app.dump`. Ephemeral nodes are left out unless
+    /// --ephemerals. Fails with NoAuth naming the node if this session may
+    /// not READ every node.
     Dump(dump_cmd::DumpArgs),
     /// Load a dump made by `coord dump`, e.g.
     /// `coord restore app.dump --at /app-copy`: creates the nodes with their
@@ -272,20 +274,24 @@ enum Command {
     /// checked first: a bad file creates nothing (exit 17). Progress on
     /// stderr when it is a terminal; a summary line on stdout.
     Restore(dump_cmd::RestoreArgs),
-    /// Hard quotas on subtrees: set, get, clear.
+    /// Hard quotas on subtrees: set, get, clear, e.g.
+    /// `coord quota set /tenants/a --nodes 10000 --bytes 50000000`.
     Quota {
         #[command(subcommand)]
         action: quota_cmd::QuotaCmd,
     },
-    /// A node's ACL: get, set.
+    /// A node's ACL: get, set, e.g.
+    /// `coord acl set /cfg world:anyone:r token:alice:cdrwa`.
     Acl {
         #[command(subcommand)]
         action: acl_cmd::AclCmd,
     },
     /// Print the identities this command's session holds (from --token,
-    /// --digest and the connection), one SCHEME:ID per line.
+    /// --digest and the connection), one SCHEME:ID per line, e.g.
+    /// `coord --digest alice:secret whoami`.
     Whoami,
-    /// Print events on a node (or its subtree), one per line, until interrupted.
+    /// Print events on a node (or its subtree), one per line, until
+    /// interrupted, e.g. `coord watch /config --recursive --count 10`.
     Watch {
         path: String,
         /// Also report changes anywhere below the path.

@@ -12,7 +12,7 @@ use coord_client::{Client, Error};
 pub(crate) enum QuotaCmd {
     /// Set (or replace) the quota on an existing node: --nodes, --bytes or
     /// both. A subtree already over it keeps its nodes; growth fails with
-    /// QuotaExceeded.
+    /// QuotaExceeded, e.g. `coord quota set /tenants/a --nodes 10000`.
     Set {
         path: String,
         /// Most nodes in the subtree, its root included.
@@ -23,9 +23,9 @@ pub(crate) enum QuotaCmd {
         bytes: Option<u64>,
     },
     /// Print the quota on PATH and the subtree's usage, one `name value` per
-    /// line (`none` for a limit not set).
+    /// line (`none` for a limit not set), e.g. `coord quota get /tenants/a`.
     Get { path: String },
-    /// Remove the quota on PATH.
+    /// Remove the quota on PATH, e.g. `coord quota clear /tenants/a`.
     Clear { path: String },
 }
 

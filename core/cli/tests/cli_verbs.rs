@@ -151,3 +151,44 @@ fn ls_recursive_json_and_tree_walk_the_subtree_in_order() {
     let gone = coord(addr, &["tree", "/nope"]);
     assert_eq!(gone.status.code(), Some(10), "{gone:?}");
 }
+
+/// The verbs `coord --help` lists (and the subcommands of those that have
+/// some): each one's `--help` must show an example (`e.g.`).
+#[test]
+fn every_verb_help_has_an_example() {
+    let help = |args: &[&str]| -> String {
+        let out = Command::new(COORD)
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?} --help: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let verbs = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|v| *v != "help")
+            .map(str::to_string)
+            .collect()
+    };
+    let top = verbs(&help(&[]));
+    assert!(top.len() >= 15, "{top:?}");
+    let mut missing = Vec::new();
+    for verb in &top {
+        let text = help(&[verb]);
+        let subs = verbs(&text);
+        if !text.contains("e.g.") {
+            missing.push(verb.clone());
+        }
+        for sub in subs {
+            if !help(&[verb, &sub]).contains("e.g.") {
+                missing.push(format!("{verb} {sub}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no example in --help of: {missing:?}");
+}
