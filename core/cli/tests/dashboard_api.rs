@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use coord_client::client::Client;
@@ -21,26 +20,7 @@ use support::Served;
 
 const TOKENS: &str = "alice tok-alice\nbob tok-bob\n";
 
-/// One HTTP/1.1 request; (status, body).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to the HTTP port");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read the reply");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a header and a body");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("a status code");
-    (status, body.to_string())
-}
+use support::http;
 
 /// A JSON answer with the expected status.
 fn api(addr: &str, method: &str, path: &str, token: Option<&str>, want: u16) -> Value {
