@@ -500,3 +500,106 @@ async fn cluster_members_replicate_over_mutual_tls() {
     works(&writer, "/after-plain-peer").await;
     cluster.stop().await.unwrap();
 }
+
+/// A TLS handshake with a member's peer port, as a peer presenting
+/// `client` and trusting `ca` would make it.
+async fn peer_handshake(
+    addr: std::net::SocketAddr,
+    ca: &Path,
+    client: &CertFiles,
+) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let certs = CertificateDer::pem_file_iter(&client.cert)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&client.key).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(certs, key)
+    .unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    match tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("handshake timed out".into()),
+    }
+}
+
+#[tokio::test]
+async fn reload_serves_new_peer_certificates_to_new_peer_connections() {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let old_ca = Ca::new("coord peer CA");
+    let old_ca_file = old_ca.write(dir.path(), "old-peer-ca.pem");
+    let first = old_ca.server(dir.path(), "peer-first");
+    let files = TlsFiles {
+        cert: dir.path().join("peer.pem"),
+        key: dir.path().join("peer-key.pem"),
+        client_ca: Some(dir.path().join("peer-ca.pem")),
+    };
+    std::fs::copy(&first.cert, &files.cert).unwrap();
+    std::fs::copy(&first.key, &files.key).unwrap();
+    std::fs::copy(&old_ca_file, files.client_ca.as_ref().unwrap()).unwrap();
+    // A cluster of one with TLS on its peer port.
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer_addr = socket.local_addr().unwrap();
+    let mut cfg = ServerConfig::for_test(&dir.path().join("data"));
+    cfg.peer_socket = Some(Arc::new(socket));
+    cfg.peer_tls = Some(files.clone());
+    cfg.cluster = Some([(cfg.node_id, peer_addr)].into());
+    let server = Server::start(cfg).await.expect("member starts");
+
+    let old_peer = old_ca.client(dir.path(), "old-peer", "member-2", "peers");
+    peer_handshake(peer_addr, &old_ca_file, &old_peer)
+        .await
+        .expect("a peer of the CA in use is answered");
+    let new_ca = Ca::new("coord rotated peer CA");
+    let new_ca_file = new_ca.write(dir.path(), "new-peer-ca.pem");
+    let new_peer = new_ca.client(dir.path(), "new-peer", "member-2", "peers");
+    let err = peer_handshake(peer_addr, &new_ca_file, &new_peer)
+        .await
+        .expect_err("the member still presents the old CA's certificate");
+    assert!(
+        err.contains("UnknownIssuer") || err.contains("unknown issuer"),
+        "{err}"
+    );
+
+    // The peer files rotated in place, then re-read (as on SIGHUP).
+    let rotated = new_ca.server(dir.path(), "peer-rotated");
+    std::fs::copy(&rotated.cert, &files.cert).unwrap();
+    std::fs::copy(&rotated.key, &files.key).unwrap();
+    std::fs::copy(&new_ca_file, files.client_ca.as_ref().unwrap()).unwrap();
+    server.reload_tls().expect("reload");
+    peer_handshake(peer_addr, &new_ca_file, &new_peer)
+        .await
+        .expect("new peer connections get the rotated certificate");
+    let err = peer_handshake(peer_addr, &old_ca_file, &old_peer)
+        .await
+        .expect_err("the old certificate is no longer presented");
+    assert!(
+        err.contains("UnknownIssuer") || err.contains("unknown issuer"),
+        "{err}"
+    );
+    // The member still serves its clients.
+    let client = coord_client::Client::builder()
+        .servers(server.local_addr().to_string())
+        .connect()
+        .await
+        .expect("client connects");
+    works(&client, "/after-peer-reload").await;
+    server.shutdown().await.unwrap();
+}

@@ -29,9 +29,35 @@ pub(crate) struct Peers {
     addr: SocketAddr,
     cfg: PeerConfig,
     max_connections: usize,
+    tls_reload: Option<PeerTlsReload>,
+}
+
+/// The peer port's TLS and the files it came from, to re-read them on
+/// SIGHUP ([`PeerTlsReload::reload`]).
+pub(crate) struct PeerTlsReload {
+    tls: crate::replication::peer::PeerTls,
+    files: super::TlsFiles,
+    prefix: &'static str,
+}
+
+impl PeerTlsReload {
+    /// Re-reads the files: calls and answers made from now on use them;
+    /// open peer connections stay. On error the configuration in use stays
+    /// and the error names the file.
+    pub(crate) fn reload(&self) -> crate::error::Result<()> {
+        let fresh = super::tls::peer_tls(&self.files, self.prefix)?;
+        self.tls.replace(&fresh);
+        Ok(())
+    }
 }
 
 impl Peers {
+    /// The handle that re-reads the peer port's certificates (`None`
+    /// without peer TLS).
+    pub(crate) fn take_tls_reload(&mut self) -> Option<PeerTlsReload> {
+        self.tls_reload.take()
+    }
+
     /// The peer network's settings (for calls of the server's own).
     pub(crate) fn config(&self) -> &PeerConfig {
         &self.cfg
@@ -70,10 +96,22 @@ impl Peers {
         peer.dial = cfg.peer_dial.clone();
         // The peer set, else the client port's (its client CA then checks
         // the members' certificates).
-        peer.tls = match (&cfg.peer_tls, &cfg.tls) {
-            (Some(files), _) => Some(super::tls::peer_tls(files, "peer-tls")?),
-            (None, Some(files)) => Some(super::tls::peer_tls(files, "tls")?),
+        let tls_files = match (&cfg.peer_tls, &cfg.tls) {
+            (Some(files), _) => Some((files.clone(), "peer-tls")),
+            (None, Some(files)) => Some((files.clone(), "tls")),
             (None, None) => None,
+        };
+        peer.tls = match &tls_files {
+            Some((files, prefix)) => Some(super::tls::peer_tls(files, prefix)?),
+            None => None,
+        };
+        let tls_reload = match (&peer.tls, tls_files) {
+            (Some(tls), Some((files, prefix))) => Some(PeerTlsReload {
+                tls: tls.clone(),
+                files,
+                prefix,
+            }),
+            _ => None,
         };
         let addr = listener
             .local_addr()
@@ -84,6 +122,7 @@ impl Peers {
             addr,
             cfg: peer,
             max_connections: cfg.max_peer_connections,
+            tls_reload,
         })
     }
 

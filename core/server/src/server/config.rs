@@ -206,7 +206,8 @@ pub struct ServerConfig {
     /// `--peer-tls-ca` as `client_ca`), mutual: both ends present `cert` and
     /// check the other's against `client_ca` (required). `None`: the client
     /// set ([`ServerConfig::tls`]) is used, its client CA as the peers' CA.
-    /// Not re-read on SIGHUP.
+    /// Re-read by [`crate::server::Server::reload_tls`] (SIGHUP) too: peer
+    /// connections made afterwards use the new files.
     pub peer_tls: Option<TlsFiles>,
     /// Bearer tokens and their users (`--tokens-file`, `COORD_TOKENS_FILE`;
     /// format in `Tokens`); `None`: the token scheme refuses every token.

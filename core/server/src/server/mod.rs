@@ -82,6 +82,8 @@ pub struct Server {
     removed: watch::Receiver<bool>,
     /// The peer listener and the forward stream of a cluster member.
     peers: Option<cluster::PeerTasks>,
+    /// Re-reads the peer port's certificates (a member with peer TLS).
+    peer_tls: Option<cluster::PeerTlsReload>,
 }
 
 impl std::fmt::Debug for Server {
@@ -418,6 +420,8 @@ impl Server {
             info!(addr = ?http_addr, "serving /metrics, /health, /ready and the dashboard over HTTP");
             tokio::spawn(http::serve(listener, shared.clone(), shutdown_rx.clone()));
         }
+        let mut peer = peer;
+        let peer_tls = peer.as_mut().and_then(cluster::Peers::take_tls_reload);
         let peers = peer.map(|p| p.serve(&shared, shutdown_rx.clone()));
         if let Some(addr) = zk_addr {
             info!(%addr, "accepting ZooKeeper clients");
@@ -455,6 +459,7 @@ impl Server {
             removal,
             removed,
             peers,
+            peer_tls,
         })
     }
 
@@ -488,20 +493,22 @@ impl Server {
         }
     }
 
-    /// Re-reads the TLS certificates and keys (`coord serve` does on
-    /// SIGHUP): connections accepted from now on get the new ones, open
+    /// Re-reads the TLS certificates and keys of the client, ZooKeeper and
+    /// peer ports (`coord serve` does on SIGHUP): connections accepted or
+    /// made from now on get the new ones, open
     /// connections and their sessions stay as they are. On error (a file
     /// missing or unusable) the certificates in use stay, and the error names
     /// the file. Without TLS there is nothing to re-read.
     pub fn reload_tls(&self) -> Result<()> {
-        match &self.shared.tls {
-            Some(source) => {
-                source.reload()?;
-                info!("TLS certificates re-read; new connections get them");
-                Ok(())
-            }
-            None => Ok(()),
+        if let Some(source) = &self.shared.tls {
+            source.reload()?;
+            info!("TLS certificates re-read; new connections get them");
         }
+        if let Some(peer) = &self.peer_tls {
+            peer.reload()?;
+            info!("peer TLS certificates re-read; new peer connections get them");
+        }
+        Ok(())
     }
 
     /// Whether the client port speaks TLS.

@@ -72,7 +72,7 @@ async fn connect(cfg: &PeerConfig, target: NodeId, addr: &str) -> io::Result<Pee
             Some(tls) => {
                 let name = rustls::pki_types::ServerName::try_from(member_host)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                let s = tls.connector.connect(name, tcp).await.map_err(|e| {
+                let s = tls.connector().connect(name, tcp).await.map_err(|e| {
                     io::Error::new(e.kind(), format!("TLS with member {target} at {addr}: {e}"))
                 })?;
                 PeerStream::Client(Box::new(s))

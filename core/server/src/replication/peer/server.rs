@@ -69,7 +69,7 @@ async fn serve_one(
     let mut s = match &cfg.tls {
         None => PeerStream::Tcp(tcp),
         Some(tls) => {
-            match tokio::time::timeout(cfg.connect_timeout, tls.acceptor.accept(tcp)).await {
+            match tokio::time::timeout(cfg.connect_timeout, tls.acceptor().accept(tcp)).await {
                 Ok(Ok(s)) => PeerStream::Server(Box::new(s)),
                 Ok(Err(e)) => {
                     return Err(io::Error::new(

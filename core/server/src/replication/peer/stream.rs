@@ -9,19 +9,51 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-/// TLS of the peer port: how to call peers and how to answer them.
+/// TLS of the peer port: how to call peers and how to answer them. Clones
+/// share one configuration, which [`PeerTls::replace`] swaps for the next
+/// connections (certificates re-read on SIGHUP); open connections keep the
+/// one they were made with.
 #[derive(Clone)]
 pub struct PeerTls {
-    /// Calls peers, presenting this member's certificate.
-    pub connector: TlsConnector,
-    /// Answers peers, asking for theirs.
-    pub acceptor: TlsAcceptor,
+    current: Arc<RwLock<(TlsConnector, TlsAcceptor)>>,
+}
+
+impl PeerTls {
+    /// `connector` calls peers presenting this member's certificate;
+    /// `acceptor` answers them, asking for theirs.
+    pub fn new(connector: TlsConnector, acceptor: TlsAcceptor) -> PeerTls {
+        PeerTls {
+            current: Arc::new(RwLock::new((connector, acceptor))),
+        }
+    }
+
+    /// How the next call to a peer is made.
+    pub fn connector(&self) -> TlsConnector {
+        self.read().0.clone()
+    }
+
+    /// How the next peer that calls is answered.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        self.read().1.clone()
+    }
+
+    /// Makes `other`'s configuration this one's (and every clone's) for the
+    /// connections made from now on.
+    pub fn replace(&self, other: &PeerTls) {
+        let next = other.read().clone();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = next;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, (TlsConnector, TlsAcceptor)> {
+        self.current.read().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl std::fmt::Debug for PeerTls {

@@ -155,10 +155,10 @@ pub(crate) fn peer_tls(
                 files.key.display()
             ))
         })?;
-    Ok(crate::replication::peer::PeerTls {
-        connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+    Ok(crate::replication::peer::PeerTls::new(
+        tokio_rustls::TlsConnector::from(Arc::new(config)),
         acceptor,
-    })
+    ))
 }
 
 /// A TLS listener's configuration, re-readable while connections run.
