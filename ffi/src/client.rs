@@ -294,13 +294,22 @@ pub extern "C" fn coord_connect(
             builder = builder.session_timeout(Duration::from_millis(session_timeout_ms.into()));
         }
         let client = run(async move { builder.connect().await }, None)?;
-        let c = Box::new(coord_client {
-            client,
-            fork: ForkGuard::new(),
-        });
-        unsafe { put(out, Box::into_raw(c)) };
+        unsafe { hand_out(out, client) };
         Ok(())
     })
+}
+
+/// Boxes a connected `client` into a handle and writes it to `*out` (owned
+/// by the caller from then on: `coord_client_free`).
+///
+/// # Safety
+/// `out` is a valid pointer to write a handle to.
+pub(crate) unsafe fn hand_out(out: *mut *mut coord_client, client: Client) {
+    let c = Box::new(coord_client {
+        client,
+        fork: ForkGuard::new(),
+    });
+    unsafe { put(out, Box::into_raw(c)) };
 }
 
 /// The session id of `client`.

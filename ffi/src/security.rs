@@ -13,7 +13,6 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use ::coord_client::client::{Acl, Client, QuotaLimits, TlsOptions};
-use ::coord_client::embed::ForkGuard;
 
 use crate::client::{coord_client, coord_create_mode, create_mode};
 use crate::error::{Fail, Res, coord_result, guard};
@@ -169,11 +168,7 @@ pub extern "C" fn coord_connect_opts(
             },
             None,
         )?;
-        let c = Box::new(coord_client {
-            client,
-            fork: ForkGuard::new(),
-        });
-        unsafe { put(out, Box::into_raw(c)) };
+        unsafe { crate::client::hand_out(out, client) };
         Ok(())
     })
 }

@@ -16,26 +16,15 @@ use coord_client::client::Client;
 use coord_client::recipes::Lock;
 use coord_proto::{Acl, CreateMode};
 use serde_json::Value;
-use support::Served;
+use support::{Served, http, http_addr};
 
 const TOKENS: &str = "alice tok-alice\nbob tok-bob\n";
-
-use support::http;
 
 /// A JSON answer with the expected status.
 fn api(addr: &str, method: &str, path: &str, token: Option<&str>, want: u16) -> Value {
     let (status, body) = http(addr, method, path, token);
     assert_eq!(status, want, "{method} {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-}
-
-fn http_addr(server: &Served) -> String {
-    server
-        .log_text()
-        .lines()
-        .find_map(|l| l.strip_prefix("coord: http on "))
-        .map(|a| a.trim().to_string())
-        .unwrap_or_else(|| panic!("no `coord: http on` line:\n{}", server.log_text()))
 }
 
 async fn client_with(addr: &str, token: &str) -> Client {

@@ -9,20 +9,11 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{Served, free_ports};
+use support::{Served, free_ports, http_addr};
 
 /// `GET path` over HTTP/1.1; (status code, body).
 fn http_get(addr: &str, path: &str) -> (u16, String) {
     support::http(addr, "GET", path, None)
-}
-
-fn http_addr(server: &Served) -> String {
-    server
-        .log_text()
-        .lines()
-        .find_map(|l| l.strip_prefix("coord: http on "))
-        .map(|a| a.trim().to_string())
-        .unwrap_or_else(|| panic!("no `coord: http on` line:\n{}", server.log_text()))
 }
 
 /// One scrape, parsed: sample name plus labels -> value.

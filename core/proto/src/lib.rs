@@ -37,7 +37,7 @@ pub use acl::{Acl, Identity};
 pub use children::{ChildrenPage, ListChildren, ListShape};
 pub use error::{Error, Result};
 pub use op::{EventType, Op, OpResult, WatchEvent, failing_op};
-pub use path::{name, parent, validate_path};
+pub use path::{child, name, parent, validate_path};
 pub use quota::{Quota, QuotaLimits, QuotaUsage};
 pub use stat::{CreateMode, Stat};
 pub use watch::{WatchKind, WatchMode, WatcherType, reaches, watches_reached};

@@ -41,6 +41,15 @@ pub fn parent(path: &str) -> Option<&str> {
     }
 }
 
+/// The full path of child `name` of the node at `dir`.
+pub fn child(dir: &str, name: &str) -> String {
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
 /// The last segment of `path` (the node's name); empty for the root `/`.
 pub fn name(path: &str) -> &str {
     match path.rfind('/') {

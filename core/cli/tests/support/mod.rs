@@ -201,3 +201,13 @@ pub(crate) fn http(addr: &str, method: &str, path: &str, token: Option<&str>) ->
         .expect("a status code");
     (status, body.to_string())
 }
+
+/// The HTTP port `server` logged (`coord: http on ADDR`).
+pub(crate) fn http_addr(server: &Served) -> String {
+    server
+        .log_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("coord: http on "))
+        .map(|a| a.trim().to_string())
+        .unwrap_or_else(|| panic!("no `coord: http on` line:\n{}", server.log_text()))
+}

@@ -41,13 +41,9 @@ pub fn new_owner_id() -> String {
     )
 }
 
-/// Joins a directory and a child name.
+/// Joins a directory and a child name ([`coord_proto::child`]).
 pub fn child_path(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
+    coord_proto::child(dir, name)
 }
 
 fn name_of(path: &str) -> &str {

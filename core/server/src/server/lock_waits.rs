@@ -112,7 +112,7 @@ impl LockWaits {
                 lock_line::decide_lock(children, name, blocked_by(name)) == Decision::Acquired
             };
             if holds(&after) && !holds(&before) {
-                let path = child_path(dir, name);
+                let path = coord_proto::child(dir, name);
                 if let Some(node) = sm.tree().node(&path) {
                     let waited_ms = (now_ms - node.stat().ctime).max(0);
                     self.wait_seconds.observe(waited_ms as f64 / 1000.0);
@@ -142,26 +142,14 @@ fn line(sm: &StateMachine, dir: &str) -> Option<Vec<String>> {
     }
     Some(
         node.child_paths()
-            .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+            .map(|p| coord_proto::name(p).to_string())
             .collect(),
     )
 }
 
 /// (parent, name) of a path other than the root.
 fn split(path: &str) -> Option<(&str, &str)> {
-    let (dir, name) = path.rsplit_once('/')?;
-    if name.is_empty() {
-        return None;
-    }
-    Some((if dir.is_empty() { "/" } else { dir }, name))
-}
-
-fn child_path(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
+    Some((coord_proto::parent(path)?, coord_proto::name(path)))
 }
 
 #[cfg(test)]

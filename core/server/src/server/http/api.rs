@@ -78,15 +78,6 @@ fn acl_json(acl: &[Acl]) -> Value {
         .collect()
 }
 
-/// The full path of child `name` of `dir`.
-pub(super) fn child_path(dir: &str, name: &str) -> String {
-    if dir == "/" {
-        format!("/{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
 /// `GET /api/node?path=P`: the node's data (base64, with hints whether it
 /// is UTF-8 text and JSON), stat, ACL and the first
 /// `--http-max-children` children's names. A node the caller may not READ

@@ -27,10 +27,11 @@ use coord_proto::lock_line::{Contender, LockInfo, LockNode, line_of};
 use serde_json::{Value, json};
 
 use super::HttpState;
-use super::api::{PathQuery, child_path, error};
+use super::api::{PathQuery, error};
 use super::caller::{Caller, Viewer};
 use crate::state_machine::{Command, CommandKind};
 use crate::tree::NodeMap;
+use coord_proto::child as child_path;
 
 /// The lines found under a path.
 struct Found {
