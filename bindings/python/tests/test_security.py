@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -72,6 +73,7 @@ class TlsServer:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
