@@ -148,6 +148,9 @@ guarded cargo build --workspace --all-targets --locked
 step "clippy (toolchain-only PATH)"
 guarded cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
+step "rustdoc of the public crates, warnings are errors (toolchain-only PATH)"
+RUSTDOCFLAGS="-D warnings" guarded cargo doc --no-deps --locked -p coord-client -p coord-proto
+
 if [ -n "$build_only" ]; then
   printf '\nbuild and clippy passed in %ss\n' "$(( $(date +%s) - start ))"
   exit 0

@@ -33,6 +33,26 @@ use super::watcher::{OneshotWatch, WatchStream};
 /// for a reconnect). Errors a caller should expect: `ConnectionLoss` (the
 /// request was in flight when the connection broke: it may or may not have
 /// been applied), `OperationTimeout`, `SessionExpired` (terminal), `Closed`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let servers = server.addr();
+/// use coord_client::{Client, CreateMode, WatchMode};
+/// use futures::StreamExt;
+///
+/// let client = Client::connect(&servers).await?; // "host:port,host:port"
+/// let mut changes = client.watch("/config", WatchMode::Persistent).await?;
+/// client.create("/config", "v1", CreateMode::Persistent).await?;
+/// let (data, stat) = client.get("/config").await?;
+/// assert_eq!((&data[..], stat.version), (&b"v1"[..], 0));
+/// let event = changes.next().await.expect("an event")?;
+/// assert_eq!(event.path, "/config");
+/// client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Client {
     handle: Arc<Handle>,

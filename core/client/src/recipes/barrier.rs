@@ -49,6 +49,22 @@ pub const READY_NODE: &str = "ready";
 
 /// A single barrier node. See the module docs.
 #[derive(Debug, Clone)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::Barrier;
+///
+/// let gate = Barrier::new(&client, "/barriers/deploy");
+/// gate.set().await?;    // waiters block while it is set
+/// gate.remove().await?; // and go on when it is removed
+/// gate.wait().await?;   // returns at once: not set
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct Barrier {
     client: Client,
     path: String,
@@ -110,6 +126,23 @@ impl Barrier {
 
 /// One member of a double barrier. See the module docs.
 #[derive(Debug, Clone)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::DoubleBarrier;
+///
+/// // Two members: each `enter` waits for both, each `leave` too. With one
+/// // member the barrier opens at once.
+/// let round = DoubleBarrier::new(&client, "/barriers/round-1", "member-a", 1);
+/// round.enter().await?;
+/// round.leave().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct DoubleBarrier {
     client: Client,
     path: String,

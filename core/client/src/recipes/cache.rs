@@ -97,6 +97,22 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// One node's data and stat, kept up to date. See the module docs.
 #[derive(Debug)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::NodeCache;
+///
+/// client.create("/config", "v1", coord_client::CreateMode::Persistent).await?;
+/// let cache = NodeCache::start(&client, "/config").await?;
+/// assert_eq!(cache.data().as_deref(), Some(&b"v1"[..])); // no round trip
+/// cache.close().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct NodeCache {
     path: String,
     value: watch::Receiver<NodeValue>,
@@ -181,6 +197,23 @@ pub type TreeMap = BTreeMap<String, (Bytes, Stat)>;
 
 /// A subtree's nodes, kept up to date. See the module docs.
 #[derive(Debug)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::TreeCache;
+///
+/// client.create("/app", "", coord_client::CreateMode::Persistent).await?;
+/// client.create("/app/a", "1", coord_client::CreateMode::Persistent).await?;
+/// let tree = TreeCache::start(&client, "/app").await?;
+/// assert_eq!(tree.children("/app").len(), 1);
+/// tree.close().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct TreeCache {
     root: String,
     tree: Arc<Mutex<TreeMap>>,

@@ -40,6 +40,22 @@ const MAX_BACKOFF_MS: u64 = 10;
 
 /// A handle on the counter at a path. Cheap to clone.
 #[derive(Debug, Clone)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::Counter;
+///
+/// let hits = Counter::new(&client, "/counters/hits");
+/// assert_eq!(hits.add(5).await?, 5);
+/// assert!(hits.compare_and_set(5, 7).await?);
+/// assert_eq!(hits.get().await?, 7);
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct Counter {
     client: Client,
     path: String,

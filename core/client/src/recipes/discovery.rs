@@ -68,6 +68,24 @@ pub enum Strategy {
 
 /// Registration and lookup of services under one base path.
 #[derive(Debug, Clone)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::{Instance, ServiceDiscovery, Strategy};
+///
+/// let services = ServiceDiscovery::new(&client, "/services");
+/// let me = Instance { id: "api-1".into(), address: "10.0.0.7".into(), port: 8080, metadata: Default::default() };
+/// let registration = services.register("api", me.clone()).await?;
+/// let provider = services.provider("api", Strategy::RoundRobin).await?;
+/// assert_eq!(provider.pick(), Some(me));
+/// registration.unregister().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct ServiceDiscovery {
     client: Client,
     base: String,

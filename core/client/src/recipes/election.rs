@@ -74,6 +74,24 @@ pub struct LeaderInfo {
 pub type LeaderStream = BoxStream<'static, Result<Option<LeaderInfo>>>;
 
 /// One candidate in the election at a path. See the module docs.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::Election;
+///
+/// let election = Election::new(&client, "/elections/scheduler", "host-a:8080");
+/// let term = election.campaign().await?; // waits until this client leads
+/// assert!(election.is_leader());
+/// let leader = Election::leader(&client, "/elections/scheduler").await?;
+/// assert_eq!(leader.map(|l| l.token), Some(term.token));
+/// election.resign().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct Election {
     client: Client,
     path: String,

@@ -43,6 +43,22 @@ pub type MembersStream = BoxStream<'static, Result<Vec<Member>>>;
 /// The group-membership operations on a group path (a namespace: groups need
 /// no handle of their own; members hold a [`Membership`]).
 #[derive(Debug, Clone, Copy)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::Group;
+///
+/// let me = Group::join(&client, "/groups/workers", "worker-1", "10.0.0.7:9000").await?;
+/// let members = Group::members(&client, "/groups/workers").await?;
+/// assert_eq!(members.len(), 1);
+/// me.leave().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct Group;
 
 impl Group {

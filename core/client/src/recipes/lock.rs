@@ -100,6 +100,24 @@ impl LockKind {
 
 /// A distributed mutex handle (or one side of a read-write lock). See the
 /// module docs.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::Lock;
+///
+/// let lock = Lock::new(&client, "/locks/report");
+/// let token = lock.acquire().await?;
+/// // Pass `token` to the storage you write to: it refuses writes whose token is
+/// // lower than one it has seen, so a holder that lost the lock cannot overwrite.
+/// assert!(lock.is_held() && lock.token() == Some(token));
+/// lock.release().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct Lock {
     client: Client,
     path: String,

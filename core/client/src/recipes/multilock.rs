@@ -19,6 +19,24 @@ use crate::error::{Error, Result};
 
 /// A set of locks acquired together.
 #[derive(Debug)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::MultiLock;
+///
+/// // Taken in one global order, so two programs asking for the same paths in
+/// // different orders cannot deadlock; all or none.
+/// let both = MultiLock::new(&client, &["/locks/account-2", "/locks/account-1"]);
+/// let tokens = both.acquire().await?;
+/// assert_eq!(tokens.len(), 2);
+/// both.release().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct MultiLock {
     locks: Vec<Lock>,
 }

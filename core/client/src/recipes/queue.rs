@@ -59,6 +59,21 @@ const CLAIM_ATTEMPTS: usize = 5;
 /// and its clones run one at a time (they share one claim record); for
 /// parallel takers, give each its own handle ([`Queue::new`]).
 #[derive(Debug, Clone)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::Queue;
+///
+/// let jobs = Queue::new(&client, "/queues/jobs");
+/// jobs.put("resize 42.png").await?;
+/// assert_eq!(&jobs.take().await?[..], b"resize 42.png");
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct Queue {
     client: Client,
     path: String,

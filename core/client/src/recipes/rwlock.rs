@@ -20,6 +20,24 @@ use crate::client::Client;
 
 /// The two sides of a read-write lock on one path.
 #[derive(Debug)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::RwLock;
+///
+/// let config = RwLock::new(&client, "/locks/config");
+/// let a = config.read.acquire().await?; // many readers at once
+/// config.read.release().await?;
+/// let b = config.write.acquire().await?; // alone
+/// assert!(b > a);
+/// config.write.release().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct RwLock {
     /// Shared side: many holders at once, none while a writer holds.
     pub read: Lock,

@@ -32,6 +32,22 @@ pub const LEASE_MARKER: &str = "-lease-";
 
 /// A semaphore handle.
 #[derive(Debug, Clone)]
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = coord_server::testing::TestServer::start().await?;
+/// # let client = coord_client::Client::connect(&server.addr()).await?;
+/// use coord_client::recipes::Semaphore;
+///
+/// let slots = Semaphore::new(&client, "/semaphores/encoders", 2);
+/// let lease = slots.acquire().await?; // one of two leases
+/// assert!(!lease.is_lost());
+/// lease.release().await?;
+/// # client.close().await?;
+/// # server.stop().await?;
+/// # Ok(()) }
+/// ```
 pub struct Semaphore {
     client: Client,
     path: String,
