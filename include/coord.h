@@ -319,7 +319,8 @@ typedef struct coord_lock_contender {
   char *node;
   // The owner id the name starts with.
   char *owner;
-  // `COORD_LOCK_NODE_EXCLUSIVE` or `COORD_LOCK_NODE_SHARED`.
+  // `COORD_LOCK_NODE_EXCLUSIVE`, `COORD_LOCK_NODE_SHARED` or
+  // `COORD_LOCK_NODE_LEASE`.
   coord_lock_node_kind kind;
   // The session holding the node.
   uint64_t session;
@@ -478,6 +479,9 @@ typedef uint32_t coord_watch_mode;
 
 // Shared: a reader of a read-write lock.
 #define COORD_LOCK_NODE_SHARED 1
+
+// Lease: a semaphore's lease (holders are the first N by sequence).
+#define COORD_LOCK_NODE_LEASE 2
 
 // No event: the watch ended (see `result`).
 #define COORD_EVENT_NONE 0

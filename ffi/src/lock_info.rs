@@ -19,6 +19,8 @@ pub type coord_lock_node_kind = u32;
 pub const COORD_LOCK_NODE_EXCLUSIVE: coord_lock_node_kind = 0;
 /// Shared: a reader of a read-write lock.
 pub const COORD_LOCK_NODE_SHARED: coord_lock_node_kind = 1;
+/// Lease: a semaphore's lease (holders are the first N by sequence).
+pub const COORD_LOCK_NODE_LEASE: coord_lock_node_kind = 2;
 
 /// One node in a lock's line. Strings are owned by the enclosing
 /// `coord_lock_line`.
@@ -30,7 +32,8 @@ pub struct coord_lock_contender {
     pub node: *mut c_char,
     /// The owner id the name starts with.
     pub owner: *mut c_char,
-    /// `COORD_LOCK_NODE_EXCLUSIVE` or `COORD_LOCK_NODE_SHARED`.
+    /// `COORD_LOCK_NODE_EXCLUSIVE`, `COORD_LOCK_NODE_SHARED` or
+    /// `COORD_LOCK_NODE_LEASE`.
     pub kind: coord_lock_node_kind,
     /// The session holding the node.
     pub session: u64,
@@ -63,6 +66,7 @@ fn kind(k: &LockNode) -> coord_lock_node_kind {
     match k {
         LockNode::Exclusive => COORD_LOCK_NODE_EXCLUSIVE,
         LockNode::Shared => COORD_LOCK_NODE_SHARED,
+        LockNode::Lease => COORD_LOCK_NODE_LEASE,
     }
 }
 

@@ -79,8 +79,8 @@ export interface Quota extends QuotaLimits {
 
 /** A lock's line at one moment: who holds it, who waits (in line order). */
 export interface LockInfo extends LockInfoJs {
-  holders: Array<LockContender & { kind: 'exclusive' | 'shared' }>
-  waiters: Array<LockContender & { kind: 'exclusive' | 'shared' }>
+  holders: Array<LockContender & { kind: 'exclusive' | 'shared' | 'lease' }>
+  waiters: Array<LockContender & { kind: 'exclusive' | 'shared' | 'lease' }>
 }
 
 export interface VersionOptions {

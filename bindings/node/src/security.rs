@@ -8,7 +8,6 @@
 
 use coord_client::ClientBuilder;
 use coord_client::client::{Acl, QuotaLimits, TlsOptions};
-use coord_client::recipes::sequence::LockNode;
 use coord_client::recipes::{Contender, LockInfo};
 use napi::Result;
 use napi::bindgen_prelude::Buffer;
@@ -130,11 +129,7 @@ fn contender(c: &Contender) -> LockContender {
     LockContender {
         node: c.node.clone(),
         owner: c.owner.clone(),
-        kind: match c.kind {
-            LockNode::Exclusive => "exclusive",
-            LockNode::Shared => "shared",
-        }
-        .to_string(),
+        kind: c.kind.as_str().to_string(),
         session: c.session,
         token: c.token,
         since_ms: c.since_ms,

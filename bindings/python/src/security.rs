@@ -8,7 +8,6 @@
 //! the core's; this module only converts.
 
 use coord_client::client::{Acl, Client, QuotaLimits, TlsOptions};
-use coord_client::recipes::sequence::LockNode;
 use coord_client::recipes::{Contender, LockInfo};
 use coord_client::{ClientBuilder, Error, Result};
 use pyo3::prelude::*;
@@ -82,10 +81,7 @@ fn acl_in(entries: Vec<String>) -> Result<Vec<Acl>> {
 }
 
 fn contender(c: &Contender) -> (String, String, &'static str, u64, u64, i64) {
-    let kind = match c.kind {
-        LockNode::Exclusive => "exclusive",
-        LockNode::Shared => "shared",
-    };
+    let kind = c.kind.as_str();
     (
         c.node.clone(),
         c.owner.clone(),

@@ -11,7 +11,6 @@ use std::io::{BufRead, IsTerminal, Write};
 use coord_client::Error;
 use coord_client::client::Client;
 use coord_client::recipes::info::{self, Contender, LockInfo};
-use coord_client::recipes::sequence::LockNode;
 use serde_json::{Value, json};
 
 use crate::verbs::iso8601;
@@ -23,10 +22,7 @@ fn now_ms() -> i64 {
 }
 
 fn kind(c: &Contender) -> &'static str {
-    match c.kind {
-        LockNode::Exclusive => "exclusive",
-        LockNode::Shared => "shared",
-    }
+    c.kind.as_str()
 }
 
 /// Each contender's session -> the address its client connected from (the

@@ -2,7 +2,7 @@
 //! `/api/*` endpoint answers what the test created; a node the caller's
 //! identity (a bearer token from the tokens file) may not READ shows no data
 //! and no children; `POST /api/locks/break` is refused without
-//! `--http-admin` and without DELETE on the lock's directory, and with both
+//! `--http-admin` and without DELETE and ADMIN on the lock's directory, and with them
 //! it deletes the holder's node so the waiter takes the lock with a higher
 //! token; with `--auth-required` the page and the API want a token while
 //! `/metrics` and `/health` stay open; listings and lock walks stop at their
@@ -172,7 +172,7 @@ async fn api_shows_the_tree_sessions_cluster_and_stats_under_acls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn breaking_a_lock_needs_http_admin_and_delete_then_the_waiter_holds() {
+async fn breaking_a_lock_needs_http_admin_delete_and_admin_then_the_waiter_holds() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &["--http-admin"]);
     let http_at = http_addr(&server);
@@ -185,11 +185,15 @@ async fn breaking_a_lock_needs_http_admin_and_delete_then_the_waiter_holds() {
         .create("/locks/job", &b""[..], CreateMode::Persistent)
         .await
         .unwrap();
-    // alice may do anything there, bob may only look.
+    // alice may do anything there; bob may look and delete, but has no
+    // ADMIN, which breaking another session's lock needs too.
     alice
         .set_acl(
             "/locks/job",
-            &[Acl::new("token", "alice", 31), Acl::new("token", "bob", 1)],
+            &[
+                Acl::new("token", "alice", 31),
+                Acl::new("token", "bob", 1 | 8),
+            ],
             None,
         )
         .await
@@ -255,7 +259,7 @@ async fn breaking_a_lock_needs_http_admin_and_delete_then_the_waiter_holds() {
     // A walk bounded by its limit says so.
     assert_eq!(line["cut"], false, "{line}");
 
-    // bob may read but not delete: refused, naming the permission.
+    // bob may delete but is no ADMIN: refused, naming the permission.
     let e = api(
         &http_at,
         "POST",
@@ -263,11 +267,11 @@ async fn breaking_a_lock_needs_http_admin_and_delete_then_the_waiter_holds() {
         Some("tok-bob"),
         403,
     );
+    let why = e["error"].as_str().unwrap();
     assert!(
-        e["error"]
-            .as_str()
-            .unwrap()
-            .contains("DELETE on /locks/job"),
+        why.contains("needs DELETE and ADMIN on /locks/job;")
+            && why.contains("token:bob")
+            && why.ends_with(" lacks ADMIN"),
         "{e}"
     );
     assert!(holder.is_held(), "a refused break must leave the holder");

@@ -8,6 +8,11 @@
 //! Pure logic shared by the client's recipes (which decide "do I hold it /
 //! whom do I watch" with it) and the server's dashboard (which shows the
 //! lines with the recipes' own hold rule). No I/O, no tree, no session here.
+//!
+//! Semaphores share the shape but not the names: a lease node is
+//! `<owner>-lease-NNNNNNNNNN` and the first N by sequence hold, N being the
+//! count the first user wrote into the semaphore's own data
+//! ([`line_of_dir`] reads it).
 
 use crate::Stat;
 use crate::sequence::{SEQUENCE_DIGITS, sequence_of};
@@ -32,6 +37,9 @@ pub const LOCK_MARKER: &str = "__lock__";
 /// Marker of shared lock nodes, `<owner>__rlock__NNNNNNNNNN`: kazoo's
 /// `ReadLock`, and the read side of the client's `RwLock`.
 pub const READ_LOCK_MARKER: &str = "__rlock__";
+/// Marker of semaphore lease nodes, `<owner>-lease-NNNNNNNNNN` (the
+/// client's `Semaphore`; the number of leases is the directory's data).
+pub const LEASE_MARKER: &str = "-lease-";
 
 /// The two kinds of node in a lock's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +48,21 @@ pub enum LockNode {
     Exclusive,
     /// `…__rlock__NNNNNNNNNN`: a reader.
     Shared,
+    /// `…-lease-NNNNNNNNNN`: a semaphore lease. [`lock_node`] never returns
+    /// it (it follows kazoo's lock pattern only); see [`lease_node`].
+    Lease,
+}
+
+impl LockNode {
+    /// The kind's name where people read it (CLI, dashboard, bindings):
+    /// `exclusive`, `shared` or `lease`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockNode::Exclusive => "exclusive",
+            LockNode::Shared => "shared",
+            LockNode::Lease => "lease",
+        }
+    }
 }
 
 /// What a child of a lock path is in its line: kazoo's contender pattern
@@ -57,6 +80,23 @@ pub fn lock_node(name: &str) -> Option<(LockNode, i64)> {
     } else {
         None
     }
+}
+
+/// The sequence of a semaphore's lease node `<owner>-lease-NNNNNNNNNN`;
+/// `None` for any other name.
+pub fn lease_node(name: &str) -> Option<i64> {
+    let seq = sequence_of(name)?;
+    name[..name.len() - SEQUENCE_DIGITS]
+        .ends_with(LEASE_MARKER)
+        .then_some(seq)
+}
+
+/// The number of leases a semaphore's directory records in its data (a
+/// decimal count of at least 1, as the client's `Semaphore` writes it);
+/// `None` when the data is anything else.
+pub fn leases_in(dir_data: &[u8]) -> Option<usize> {
+    let n: usize = std::str::from_utf8(dir_data).ok()?.trim().parse().ok()?;
+    (n >= 1).then_some(n)
 }
 
 /// The contenders among `children` whose kind is in `kinds`, sorted by
@@ -135,7 +175,51 @@ pub struct LockInfo {
     pub waiters: Vec<Contender>,
 }
 
-/// Splits `children` (names with stats) into holders and waiters.
+/// Whether any of `children` is a semaphore lease node: then the
+/// directory's data is needed ([`line_of_dir`]) to tell holders from waiters.
+pub fn has_leases(children: &[(String, Stat)]) -> bool {
+    children.iter().any(|(name, _)| lease_node(name).is_some())
+}
+
+/// [`line_of`], plus a semaphore's leases when the directory's data
+/// records its count ([`leases_in`]): the first N lease nodes by sequence
+/// hold, the others wait in order. Lease nodes under a directory whose data
+/// is no count are shown as waiters (nobody can tell who holds).
+pub fn line_of_dir(path: &str, dir_data: &[u8], children: &[(String, Stat)]) -> LockInfo {
+    let mut info = line_of(path, children);
+    let mut leases: Vec<(i64, Contender)> = children
+        .iter()
+        .filter_map(|(name, stat)| {
+            let seq = lease_node(name)?;
+            let owner = name[..name.len() - SEQUENCE_DIGITS - LEASE_MARKER.len()].to_string();
+            Some((seq, contender(name, owner, LockNode::Lease, stat)))
+        })
+        .collect();
+    leases.sort_by_key(|(seq, _)| *seq);
+    let slots = leases_in(dir_data).unwrap_or(0);
+    for (i, (_, c)) in leases.into_iter().enumerate() {
+        if i < slots {
+            info.holders.push(c);
+        } else {
+            info.waiters.push(c);
+        }
+    }
+    info
+}
+
+fn contender(name: &str, owner: String, kind: LockNode, stat: &Stat) -> Contender {
+    Contender {
+        node: name.to_string(),
+        owner,
+        kind,
+        session: stat.ephemeral_owner,
+        token: stat.czxid,
+        since_ms: stat.ctime,
+    }
+}
+
+/// Splits `children` (names with stats) into holders and waiters (locks,
+/// read-write locks, elections; semaphores need [`line_of_dir`]).
 pub fn line_of(path: &str, children: &[(String, Stat)]) -> LockInfo {
     let names: Vec<String> = children.iter().map(|(n, _)| n.clone()).collect();
     let mut line: Vec<(i64, Contender)> = children
@@ -145,19 +229,10 @@ pub fn line_of(path: &str, children: &[(String, Stat)]) -> LockInfo {
             let marker = match kind {
                 LockNode::Exclusive => LOCK_MARKER,
                 LockNode::Shared => READ_LOCK_MARKER,
+                LockNode::Lease => LEASE_MARKER,
             };
             let owner = name[..name.len() - SEQUENCE_DIGITS - marker.len()].to_string();
-            Some((
-                seq,
-                Contender {
-                    node: name.clone(),
-                    owner,
-                    kind,
-                    session: stat.ephemeral_owner,
-                    token: stat.czxid,
-                    since_ms: stat.ctime,
-                },
-            ))
+            Some((seq, contender(name, owner, kind, stat)))
         })
         .collect();
     line.sort_by_key(|(seq, _)| *seq);
@@ -168,8 +243,8 @@ pub fn line_of(path: &str, children: &[(String, Stat)]) -> LockInfo {
     };
     for (_, c) in line {
         let blocked_by = match c.kind {
-            LockNode::Exclusive => EXCLUSIVE_BLOCKED_BY,
             LockNode::Shared => SHARED_BLOCKED_BY,
+            LockNode::Exclusive | LockNode::Lease => EXCLUSIVE_BLOCKED_BY,
         };
         if decide_lock(&names, &c.node, blocked_by) == Decision::Acquired {
             info.holders.push(c);
@@ -355,5 +430,40 @@ mod tests {
         let waiting: Vec<&str> = info.waiters.iter().map(|w| w.owner.as_str()).collect();
         assert_eq!(waiting, ["w", "r3"]);
         assert_eq!(info.holders[0].kind, LockNode::Shared);
+    }
+
+    #[test]
+    fn a_semaphores_first_n_leases_hold_and_the_rest_wait() {
+        let children = vec![
+            ("c-lease-0000000003".to_string(), stat(23, 3)),
+            ("a-lease-0000000001".to_string(), stat(21, 1)),
+            ("stray".to_string(), stat(9, 0)),
+            ("b-lease-0000000002".to_string(), stat(22, 2)),
+        ];
+        assert!(has_leases(&children));
+        let info = line_of_dir("/s", b"2", &children);
+        let holders: Vec<&str> = info.holders.iter().map(|c| c.owner.as_str()).collect();
+        let waiters: Vec<&str> = info.waiters.iter().map(|c| c.owner.as_str()).collect();
+        assert_eq!((holders, waiters), (vec!["a", "b"], vec!["c"]));
+        assert!(info.holders.iter().all(|c| c.kind == LockNode::Lease));
+        assert_eq!((info.holders[1].token, info.holders[1].session), (22, 2));
+        // The plain lock view does not see leases; no count: nobody holds.
+        assert!(line_of("/s", &children).holders.is_empty());
+        assert_eq!(line_of_dir("/s", b"", &children).waiters.len(), 3);
+    }
+
+    #[test]
+    fn lease_names_and_counts_are_read_strictly() {
+        assert_eq!(lease_node("x-lease-0000000004"), Some(4));
+        assert_eq!(lease_node("x__lock__0000000004"), None);
+        assert_eq!(lock_node("x-lease-0000000004"), None);
+        assert_eq!(lease_node("x-lease-4"), None);
+        assert_eq!(leases_in(b"3"), Some(3));
+        assert_eq!(leases_in(b"0"), None);
+        assert_eq!(leases_in(b"three"), None);
+        assert!(!has_leases(&[(
+            "a__lock__0000000001".to_string(),
+            Stat::default()
+        )]));
     }
 }

@@ -93,7 +93,7 @@ class Quota:
 class LockContender:
     """One node in a lock's line: its `node` name, the `owner` id it starts
     with, `kind` ("exclusive": mutex, writer, election candidate; "shared":
-    reader), the `session` holding it, the fencing `token` a holder got and
+    reader; "lease": a semaphore's lease), the `session` holding it, the fencing `token` a holder got and
     `since_ms`, when it joined the line (ms since the epoch)."""
 
     node: str

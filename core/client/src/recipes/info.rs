@@ -1,6 +1,7 @@
 //! Who holds a lock and who waits, read from the lock's line as it is on the
 //! server: [`lock_info`] (for locks, read-write locks and elections, which
-//! share kazoo's node names, so kazoo's contenders are shown too) and
+//! share kazoo's node names, so kazoo's contenders are shown too, and for
+//! semaphores, whose leases are read with the count in their data) and
 //! [`Client`]-level helpers for the CLI's `coord locks`, `coord elections`
 //! and `coord lock break`.
 //!
@@ -14,12 +15,27 @@ use bytes::Bytes;
 use crate::Result;
 use crate::client::Client;
 pub use coord_proto::lock_line::{Contender, LockInfo, line_of};
+use coord_proto::lock_line::{has_leases, line_of_dir};
 
-/// The line of the lock (or read-write lock, or election) at `path`; empty
-/// lists when nobody contends.
+/// The line of the lock (or read-write lock, election, semaphore) at
+/// `path`; empty lists when nobody contends.
 pub async fn lock_info(client: &Client, path: &str) -> Result<LockInfo> {
     let (children, _) = client.children_with_stats(path).await?;
-    Ok(line_of(path, &children))
+    line(client, path, &children).await
+}
+
+/// The line among `children` of `dir`: with lease nodes among them, the
+/// directory's data (the semaphore's count) is read too.
+async fn line(client: &Client, dir: &str, children: &[(String, crate::Stat)]) -> Result<LockInfo> {
+    if !has_leases(children) {
+        return Ok(line_of(dir, children));
+    }
+    let data = match client.get(dir).await {
+        Ok((data, _)) => data,
+        Err(crate::Error::NoNode(_)) => Bytes::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(line_of_dir(dir, &data, children))
 }
 
 impl Client {
@@ -43,7 +59,7 @@ pub async fn locks_under(client: &Client, root: &str) -> Result<Vec<LockInfo>> {
             Err(crate::Error::NoNode(_)) if dir != root => continue,
             Err(e) => return Err(e),
         };
-        let info = line_of(&dir, &children);
+        let info = line(client, &dir, &children).await?;
         if !info.holders.is_empty() || !info.waiters.is_empty() {
             found.push(info);
         }

@@ -27,8 +27,8 @@ use super::support::OwnedNode;
 use crate::client::{Client, CreateMode};
 use crate::error::{Error, Result};
 
-/// Marker in lease node names.
-pub const LEASE_MARKER: &str = "-lease-";
+/// Marker in lease node names (`<owner>-lease-NNNNNNNNNN`).
+pub use coord_proto::lock_line::LEASE_MARKER;
 
 /// A semaphore handle.
 #[derive(Debug, Clone)]

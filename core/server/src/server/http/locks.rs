@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use coord_proto::Op;
 use coord_proto::acl::perms;
-use coord_proto::lock_line::{Contender, LockInfo, LockNode, line_of};
+use coord_proto::lock_line::{Contender, LockInfo, line_of_dir};
 use serde_json::{Value, json};
 
 use super::HttpState;
@@ -72,7 +72,7 @@ fn lines_under(nodes: &NodeMap, root: &str, viewer: &Viewer, max: usize) -> Foun
                 subdirs.push(p.to_string());
             }
         }
-        let info = line_of(&dir, &children);
+        let info = line_of_dir(&dir, node.data(), &children);
         if !info.holders.is_empty() || !info.waiters.is_empty() {
             found.lines.push(info);
         }
@@ -96,7 +96,7 @@ fn contender_json(
     let mut v = json!({
         "node": c.node,
         "owner": c.owner,
-        "kind": match c.kind { LockNode::Exclusive => "exclusive", LockNode::Shared => "shared" },
+        "kind": c.kind.as_str(),
         "session": format!("{:#x}", c.session),
         "client_addr": addrs.get(&c.session).map(|a| a.to_string()),
         "token": c.token,
@@ -208,12 +208,20 @@ pub(super) async fn break_lock(
             format!("no lock at {path}: no such node"),
         );
     };
-    if !viewer.may(dir.acl(), perms::DELETE) {
+    // DELETE, which removing the holder's node needs, and ADMIN, the
+    // permission to act on other sessions' nodes there.
+    let missing: Vec<&str> = [("DELETE", perms::DELETE), ("ADMIN", perms::ADMIN)]
+        .into_iter()
+        .filter(|(_, perm)| !viewer.may(dir.acl(), *perm))
+        .map(|(name, _)| name)
+        .collect();
+    if !missing.is_empty() {
         return error(
             StatusCode::FORBIDDEN,
             format!(
-                "breaking the lock at {path} needs DELETE on {path} for {}",
-                caller.names().join(", ")
+                "breaking the lock at {path} needs DELETE and ADMIN on {path}; {} lacks {}",
+                caller.names().join(", "),
+                missing.join(" and ")
             ),
         );
     }
@@ -222,7 +230,7 @@ pub(super) async fn break_lock(
         .child_paths()
         .filter_map(|p| Some((p[prefix_len..].to_string(), nodes.get(p)?.stat())))
         .collect();
-    let info = line_of(&path, &children);
+    let info = line_of_dir(&path, dir.data(), &children);
     if info.holders.is_empty() {
         return error(
             StatusCode::NOT_FOUND,
