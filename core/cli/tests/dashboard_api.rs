@@ -455,7 +455,7 @@ async fn a_break_through_a_follower_is_replicated_and_the_leader_shows_every_mem
             .unwrap()
             .iter()
             .all(|m| m["lag"].is_u64());
-        if known && view["commit_index"].is_u64() {
+        if known && view["commit_index"].as_u64().is_some_and(|c| c > 0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -467,15 +467,38 @@ async fn a_break_through_a_follower_is_replicated_and_the_leader_shows_every_mem
     let servers: Vec<&str> = members.iter().map(|m| m.addr()).collect();
     let servers = servers.join(",");
     let holder_client = support::client(&servers).await;
-    holder_client
-        .create("/locks", &b""[..], CreateMode::Persistent)
-        .await
-        .unwrap();
+    // A young cluster on a busy machine may still change leaders: a write
+    // caught in it reports ConnectionLoss ("may or may not have been
+    // applied"), and is tried again (bounded).
+    for attempt in 1..=10 {
+        match holder_client
+            .create("/locks", &b""[..], CreateMode::Persistent)
+            .await
+        {
+            Ok(_) | Err(coord_proto::Error::NodeExists(_)) => break,
+            Err(coord_proto::Error::ConnectionLoss(e)) if attempt < 10 => {
+                eprintln!("create /locks: {e}; again");
+            }
+            Err(e) => panic!("create /locks: {e}"),
+        }
+    }
     let holder = Lock::new(&holder_client, "/locks/c");
-    let first = tokio::time::timeout(Duration::from_secs(10), holder.acquire())
-        .await
-        .expect("holder in time")
-        .unwrap();
+    let mut first = 0;
+    for attempt in 1..=10 {
+        match tokio::time::timeout(Duration::from_secs(10), holder.acquire())
+            .await
+            .expect("holder in time")
+        {
+            Ok(token) => {
+                first = token;
+                break;
+            }
+            Err(coord_proto::Error::ConnectionLoss(e)) if attempt < 10 => {
+                eprintln!("acquire /locks/c: {e}; again");
+            }
+            Err(e) => panic!("acquire /locks/c: {e}"),
+        }
+    }
     let waiter_client = support::client(&servers).await;
     let waiting = tokio::spawn(async move {
         let lock = Lock::new(&waiter_client, "/locks/c");
@@ -493,6 +516,39 @@ async fn a_break_through_a_follower_is_replicated_and_the_leader_shows_every_mem
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every member names where the holder and the waiter connect from,
+    // those whose connections it does not carry too (from the replicated
+    // session table; the two sessions sit on one or two members of three).
+    for at in &https {
+        let mut l = Value::Null;
+        for _ in 0..100 {
+            // 404 until this member has applied /locks.
+            let (status, body) = http(at, "GET", "/api/locks?path=/locks", None);
+            if status == 200 {
+                l = serde_json::from_str(&body).unwrap();
+            }
+            if l["locks"][0]["waiters"]
+                .as_array()
+                .is_some_and(|w| w.len() == 1)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let one = &l["locks"][0];
+        for c in [&one["holders"][0], &one["waiters"][0]] {
+            assert!(
+                c["client_addr"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("127.0.0.1")),
+                "{at}: {l}"
+            );
+        }
+        let sessions = api(at, "GET", "/api/sessions", None, 200);
+        for s in sessions["sessions"].as_array().unwrap() {
+            assert!(s["client_addr"].is_string(), "{at}: {sessions}");
+        }
     }
     let broke = api(
         follower_http,

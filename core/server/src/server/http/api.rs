@@ -7,6 +7,8 @@
 //! on every node it shows, as a native read would. Nothing here changes
 //! state; the lock lines are in `locks`.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -22,6 +24,7 @@ use serde_json::{Value, json};
 use super::HttpState;
 use super::caller::Caller;
 use crate::server::cluster;
+use coord_proto::Identity;
 
 /// `?path=P` (the root when absent).
 #[derive(Debug, Deserialize)]
@@ -144,13 +147,13 @@ pub(super) async fn sessions(State(s): State<Arc<HttpState>>, _caller: Caller) -
             })
             .collect()
     };
-    let addrs = s.shared.sessions.client_addrs();
+    let local = s.shared.sessions.client_addrs();
     let list: Vec<Value> = sessions
         .iter()
         .map(|(si, ephemerals)| {
             json!({
                 "id": format!("{:#x}", si.session_id),
-                "client_addr": addrs.get(&si.session_id).map(|a| a.to_string()),
+                "client_addr": client_addr(&local, si.session_id, &si.identities),
                 "timeout_ms": si.timeout_ms,
                 "ephemerals": ephemerals,
                 "identities": si.identities.iter()
@@ -237,4 +240,22 @@ pub(super) async fn info(State(s): State<Arc<HttpState>>, caller: Caller) -> Res
         "member": s.shared.replica.node_id(),
     }))
     .into_response()
+}
+
+/// Where a session's client connects from: `ip:port` when its connection
+/// is on this member, else the address its session recorded (the `ip`
+/// identity in the replicated session table, which every member has);
+/// `None` for a session with neither (a ZooKeeper-port session created
+/// before the `ip` identity existed, or one gone meanwhile).
+pub(super) fn client_addr(
+    local: &HashMap<u64, SocketAddr>,
+    session: u64,
+    identities: &[Identity],
+) -> Option<String> {
+    local.get(&session).map(|a| a.to_string()).or_else(|| {
+        identities
+            .iter()
+            .find(|i| i.scheme == coord_proto::acl::IP)
+            .map(|i| i.id.clone())
+    })
 }

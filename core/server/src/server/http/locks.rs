@@ -14,7 +14,6 @@
 //! node go and the next waiter takes over with a higher token.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -27,7 +26,7 @@ use coord_proto::lock_line::{Contender, LockInfo, line_of_dir};
 use serde_json::{Value, json};
 
 use super::HttpState;
-use super::api::{PathQuery, error};
+use super::api::{PathQuery, client_addr, error};
 use super::caller::{Caller, Viewer};
 use crate::state_machine::{Command, CommandKind};
 use crate::tree::NodeMap;
@@ -90,7 +89,7 @@ fn now_ms() -> i64 {
 fn contender_json(
     c: &Contender,
     now: i64,
-    addrs: &HashMap<u64, SocketAddr>,
+    addrs: &HashMap<u64, String>,
     identity: Option<String>,
 ) -> Value {
     let mut v = json!({
@@ -98,7 +97,7 @@ fn contender_json(
         "owner": c.owner,
         "kind": c.kind.as_str(),
         "session": format!("{:#x}", c.session),
-        "client_addr": addrs.get(&c.session).map(|a| a.to_string()),
+        "client_addr": addrs.get(&c.session),
         "token": c.token,
         "since_ms": c.since_ms,
         "for_ms": (now - c.since_ms).max(0),
@@ -125,7 +124,20 @@ fn lines(s: &HttpState, caller: &Caller, q: &PathQuery, elections: bool) -> Resp
     }
     let limit = s.shared.cfg.http_max_walk_nodes;
     let found = lines_under(&nodes, &root, &viewer, limit);
-    let addrs = s.shared.sessions.client_addrs();
+    let addrs = {
+        let local = s.shared.sessions.client_addrs();
+        let sm = s.shared.read_sm();
+        let contenders = found
+            .lines
+            .iter()
+            .flat_map(|l| l.holders.iter().chain(&l.waiters));
+        contenders
+            .filter_map(|c| {
+                let ids = sm.session(c.session).map_or(&[][..], |si| &si.identities);
+                Some((c.session, client_addr(&local, c.session, ids)?))
+            })
+            .collect::<HashMap<u64, String>>()
+    };
     let now = now_ms();
     let identity = |dir: &str, c: &Contender| -> Option<String> {
         if !elections {
