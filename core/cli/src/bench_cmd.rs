@@ -39,6 +39,10 @@ pub(crate) struct BenchArgs {
     /// what ACL checks cost; 0: the default ACL. At most 64.
     #[arg(long, value_name = "N", default_value_t = 0)]
     node_acl_entries: usize,
+    /// Only these parts, comma-separated: floor, create, set, get, locks
+    /// (default: all), e.g. `--workloads get` to measure reads alone.
+    #[arg(long, value_delimiter = ',', value_parser = coord_cli::bench::Workload::parse)]
+    workloads: Vec<coord_cli::bench::Workload>,
     /// Run the soak instead, e.g. `30s`, `10m`: a baseline and an abused
     /// phase of half each, against `coord serve` child processes.
     #[arg(long, value_name = "DURATION", value_parser = coord_cli::bench::soak::parse_duration)]
@@ -87,6 +91,11 @@ pub(crate) async fn bench(
         command: None,
         tls,
         node_acl_entries: args.node_acl_entries,
+        workloads: if args.workloads.is_empty() {
+            coord_cli::bench::workloads::ALL.to_vec()
+        } else {
+            args.workloads
+        },
     };
     let report = coord_cli::bench::run(opts).await?;
     println!("{}", report.to_markdown());

@@ -57,6 +57,7 @@ async fn serve(data_dir: PathBuf, ready: Ready, stop: oneshot::Receiver<()>) -> 
 pub(crate) async fn measure(
     servers: &Target,
     client_counts: &[usize],
+    kinds: &[Kind],
     bounds: &Bounds,
     run_id: &str,
 ) -> Result<Vec<Measurement>, Error> {
@@ -65,7 +66,7 @@ pub(crate) async fn measure(
     create(&admin, servers, &root, Bytes::new()).await?;
     let value = Bytes::from(vec![b'v'; VALUE_BYTES]);
     let mut rows = Vec::new();
-    for kind in [Kind::Create, Kind::Set, Kind::Get] {
+    for &kind in kinds {
         for &count in client_counts {
             let base = format!("{root}/{}-{count}", slug(kind));
             create(&admin, servers, &base, Bytes::new()).await?;

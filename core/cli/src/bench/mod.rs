@@ -38,6 +38,7 @@ mod markdown_file;
 mod report;
 pub mod soak;
 pub mod stats;
+pub mod workloads;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,6 +48,7 @@ pub use machine::MachineInfo;
 pub use markdown_file::{SECTION_END, SECTION_START, update_benchmarks_md, update_section};
 pub use report::{Report, TargetCheck, Verdict, check_targets};
 pub use stats::{Kind, Measurement, Summary};
+pub use workloads::Workload;
 
 use coord_client::error::Error;
 use driver::{BackgroundServer, Bounds};
@@ -81,6 +83,8 @@ pub struct BenchOptions {
     /// `world:anyone:cdrwa`, so every check walks the whole list; at most
     /// [`MAX_NODE_ACL_ENTRIES`].
     pub node_acl_entries: usize,
+    /// The parts that run (default: all of [`workloads::ALL`]).
+    pub workloads: Vec<Workload>,
 }
 
 impl Default for BenchOptions {
@@ -96,6 +100,7 @@ impl Default for BenchOptions {
             command: None,
             tls: None,
             node_acl_entries: 0,
+            workloads: workloads::ALL.to_vec(),
         }
     }
 }
@@ -134,21 +139,32 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
     let scratch = ScratchDir::create(opts.data_dir.as_deref())?;
     let mut rows = Vec::new();
 
-    tracing::info!(dir = %scratch.path().display(), "bench: fsync floor");
-    rows.push(floor::fsync_append(scratch.path(), &bounds)?);
-    rows.push(floor::fsync_prealloc(scratch.path(), &bounds)?);
-
+    let runs = |w: Workload| opts.workloads.contains(&w);
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("coord-bench-client")
         .build()?;
 
-    tracing::info!("bench: loopback TCP floor");
-    let echo = BackgroundServer::start("coord-bench-echo", floor::serve_echo)?;
-    for &clients in &opts.clients {
-        rows.push(client_rt.block_on(floor::echo(echo.addr(), clients, &bounds))?);
+    if runs(Workload::Floor) {
+        tracing::info!(dir = %scratch.path().display(), "bench: fsync floor");
+        rows.push(floor::fsync_append(scratch.path(), &bounds)?);
+        rows.push(floor::fsync_prealloc(scratch.path(), &bounds)?);
+        tracing::info!("bench: loopback TCP floor");
+        let echo = BackgroundServer::start("coord-bench-echo", floor::serve_echo)?;
+        for &clients in &opts.clients {
+            rows.push(client_rt.block_on(floor::echo(echo.addr(), clients, &bounds))?);
+        }
+        echo.stop()?;
     }
-    echo.stop()?;
+    let kinds: Vec<Kind> = [
+        (Workload::Create, Kind::Create),
+        (Workload::Set, Kind::Set),
+        (Workload::Get, Kind::Get),
+    ]
+    .into_iter()
+    .filter(|(w, _)| runs(*w))
+    .map(|(_, k)| k)
+    .collect();
 
     let (server, embedded) = match &opts.servers {
         Some(servers) => (format!("external `{servers}`"), None),
@@ -173,12 +189,15 @@ pub fn run_blocking(opts: BenchOptions) -> Result<Report, Error> {
     };
     let run = run_id();
     let measured = client_rt.block_on(async {
-        let mut rows = coord_ops::measure(&target, &opts.clients, &bounds, &run).await?;
+        let mut rows = coord_ops::measure(&target, &opts.clients, &kinds, &bounds, &run).await?;
+        let mut herd = Vec::new();
+        if !runs(Workload::Locks) {
+            return Ok::<_, Error>((rows, herd));
+        }
         let root = format!("/coord-bench-{run}/locks");
         tracing::info!("bench: lock cycle and handoff");
         rows.push(locks::uncontended(&target, &root, &bounds).await?);
         rows.push(locks::handoff(&target, &root, locks::HANDOFF_CONTENDERS, &bounds).await?);
-        let mut herd = Vec::new();
         for waiters in locks::HERD_SIZES {
             for naive in [false, true] {
                 tracing::info!(waiters, naive, "bench: notifications per handoff");
@@ -218,6 +237,11 @@ fn validate(opts: &BenchOptions) -> Result<(), Error> {
             "--node-acl-entries {} is over the limit of {MAX_NODE_ACL_ENTRIES}",
             opts.node_acl_entries
         )));
+    }
+    if opts.workloads.is_empty() {
+        return Err(Error::BadArguments(
+            "--workloads: name at least one workload".into(),
+        ));
     }
     if opts.tls.is_some() && opts.servers.is_none() {
         return Err(Error::BadArguments(
@@ -305,6 +329,11 @@ mod tests {
         }
         let opts = BenchOptions {
             duration: Duration::ZERO,
+            ..BenchOptions::default()
+        };
+        assert!(matches!(validate(&opts), Err(Error::BadArguments(_))));
+        let opts = BenchOptions {
+            workloads: Vec::new(),
             ..BenchOptions::default()
         };
         assert!(matches!(validate(&opts), Err(Error::BadArguments(_))));
