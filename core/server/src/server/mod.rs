@@ -13,6 +13,7 @@
 //! connections and session owners). It never decides an outcome: every write
 //! goes through the log and `apply`.
 
+mod accept;
 mod acl_requests;
 pub mod bounds;
 mod bulk;
@@ -37,6 +38,8 @@ mod resources;
 mod sessions;
 #[cfg(test)]
 mod sessions_tests;
+mod shared;
+mod status;
 pub(crate) mod tls;
 mod tokens;
 mod watch_requests;
@@ -50,21 +53,22 @@ pub use tls::TlsFiles;
 pub use tokens::Tokens;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::error::{Error, Result};
-use crate::replication::{ApplyObserver, Replica, ReplicationConfig};
-use crate::state_machine::{Command, Outcome, StateMachine, WatchEvent};
+use crate::replication::{Replica, ReplicationConfig};
 use crate::watch::WatchRegistry;
+use accept::{accept_loop, listen};
 use clock::LeaderClock;
 use sessions::SessionManager;
+use shared::Observer;
+pub(crate) use shared::{Shared, lock};
 
 /// A running server.
 pub struct Server {
@@ -91,187 +95,6 @@ impl std::fmt::Debug for Server {
         f.debug_struct("Server")
             .field("local_addr", &self.local_addr)
             .finish()
-    }
-}
-
-/// State shared by the accept loop, connections and housekeeping.
-pub(crate) struct Shared {
-    pub(crate) cfg: ServerConfig,
-    pub(crate) replica: Replica,
-    pub(crate) sm: Arc<RwLock<StateMachine>>,
-    pub(crate) watches: Arc<WatchRegistry>,
-    /// Liveness, open connections and session owners.
-    pub(crate) sessions: Arc<SessionManager>,
-    /// The applied zxid, for reads that must not go back in time.
-    pub(crate) applied: watch::Receiver<u64>,
-    pub(crate) next_conn: AtomicU64,
-    /// The leader's clock for command timestamps (see `clock`).
-    pub(crate) clock: LeaderClock,
-    /// Bytes queued for all clients (`max_total_outbound_bytes`).
-    pub(crate) outbound: Arc<outbound::OutboundBudget>,
-    /// Turns true when a graceful stop begins.
-    pub(crate) stopping: watch::Receiver<bool>,
-    /// The low-priority thread that makes large replies (see `bulk`).
-    pub(crate) bulk: bulk::Bulk,
-    /// Forwards writes to the leader when this member does not lead.
-    pub(crate) forwarder: Arc<forward::Forwarder>,
-    /// Client addresses of the other members (from peer handshakes).
-    pub(crate) directory: crate::replication::peer::Directory,
-    /// When this member last heard from its leader or its followers (see
-    /// `in_touch`).
-    pub(crate) contact: crate::replication::peer::Contact,
-    /// The peer network's settings (cluster members only).
-    pub(crate) peer_cfg: Option<crate::replication::peer::PeerConfig>,
-    /// This member's addresses as it serves now (cluster members only); a
-    /// new leader corrects its own entry in the membership if they changed.
-    pub(crate) own_member: Option<crate::replication::Member>,
-    /// Counters of the ZooKeeper port (see `zk`).
-    pub(crate) zk_stats: Arc<zk::ZkStats>,
-    /// Where the ZooKeeper port listens, once bound.
-    pub(crate) zk_addr: Option<SocketAddr>,
-    /// Request latencies for `/metrics` (recorded only with an HTTP port).
-    pub(crate) metrics: metrics::Metrics,
-    /// Lock waits for `/metrics` (recorded only with an HTTP port).
-    pub(crate) lock_waits: Arc<lock_waits::LockWaits>,
-    /// TLS of the client and ZooKeeper ports (`None`: plain TCP).
-    pub(crate) tls: Option<tls::TlsSource>,
-    /// Open exports (`coord dump`), by connection (see `export`).
-    pub(crate) exports: export::Exports,
-}
-
-impl Shared {
-    pub(crate) fn read_sm(&self) -> std::sync::RwLockReadGuard<'_, StateMachine> {
-        // Apply never leaves the tree half-changed across a panic point that
-        // could poison the lock in a way worse than the panic itself.
-        self.sm.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The leader's time for a command, in milliseconds since the epoch.
-    pub(crate) fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
-    }
-
-    /// The Proposer seam: submits a client's write from connection `conn`
-    /// in admission order; the future resolves with the outcome once this
-    /// member applied it. On the leader the write goes to the local log (if
-    /// the session still belongs to `conn`); elsewhere it is forwarded (see
-    /// `forward`).
-    pub(crate) async fn propose(
-        &self,
-        cmd: Command,
-        conn: watch_conn::ConnId,
-    ) -> Result<forward::OutcomeFuture> {
-        if self.replica.is_leader() {
-            if cmd.session_id != 0 {
-                self.sessions
-                    .check_owner(cmd.session_id, self.replica.node_id(), conn)?;
-            }
-            // Leadership lost between the check and the log: the write was
-            // not applied, but later writes of the session may reach the new
-            // leader through another path first, so the connection closes
-            // (as for a forwarded write whose leader went away).
-            let fut = self.replica.submit(cmd).await.map_err(deposed)?;
-            return Ok(Box::pin(async move { fut.await.map_err(deposed) }));
-        }
-        self.forwarder.submit(&self.replica, cmd, conn).await
-    }
-
-    /// Waits until a read here is linearizable: the leader confirms its
-    /// leadership with a quorum (read index) and this member applies up to
-    /// the index it names.
-    ///
-    /// During an election (no leader known, this member just lost the lead,
-    /// or the leader's stream broke) it waits for the next leader, at most
-    /// [`Self::forward_patience`] as writes do, and asks again; after that
-    /// the error stands (`NotLeader`: no leader could be reached from here).
-    pub(crate) async fn linearize(&self) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + self.forward_patience();
-        loop {
-            let attempt = if self.replica.is_leader() {
-                self.replica.ensure_linearizable().await
-            } else {
-                match self.forwarder.read_index(&self.replica).await {
-                    Ok(zxid) => return dispatch::wait_applied(self, zxid).await,
-                    Err(e) => Err(e),
-                }
-            };
-            match attempt {
-                // A read index is asked again safely (it changes nothing):
-                // also when the leader's stream broke under it.
-                Err(Error::NotLeader(why) | Error::ConnectionLoss(why))
-                    if tokio::time::Instant::now() < deadline =>
-                {
-                    let was = self.replica.leader();
-                    let mut metrics = self.replica.metrics();
-                    // The next leader, or a short pause when this member
-                    // still names one that failed the check.
-                    let _ = tokio::time::timeout_at(
-                        deadline.min(tokio::time::Instant::now() + self.cfg.election_timeout),
-                        metrics.wait_for(|m| m.current_leader.is_some() && m.current_leader != was),
-                    )
-                    .await;
-                    tracing::debug!(why, "sync: no leader confirmed yet; asking again");
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// How long a follower holds writes that it cannot forward yet (no
-    /// leader elected, or the leader unreachable) before failing them: two
-    /// full election rounds.
-    pub(crate) fn forward_patience(&self) -> std::time::Duration {
-        self.cfg.election_timeout * 4 + self.cfg.heartbeat * 2
-    }
-
-    /// Session `session_id` is now carried by connection `conn` here: a
-    /// follower tells the leader, which records the owner.
-    pub(crate) fn announce_owner(&self, session_id: u64, conn: watch_conn::ConnId) {
-        if !self.replica.is_leader() {
-            self.forwarder.attach(session_id, conn);
-        }
-    }
-}
-
-use crate::watch as watch_conn;
-
-/// Locks `m`, recovering from poisoning: the guarded data are plain maps
-/// and counters that stay consistent across a panicking holder.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Routes applied session commands to the session manager, events to
-/// watches, and publishes the applied zxid.
-struct Observer {
-    watches: Arc<WatchRegistry>,
-    sessions: Arc<SessionManager>,
-    applied: watch::Sender<u64>,
-    forwarder: Arc<forward::Forwarder>,
-    lock_waits: Arc<lock_waits::LockWaits>,
-}
-
-impl ApplyObserver for Observer {
-    fn on_command(&self, _sm: &StateMachine, cmd: &Command, outcome: &Outcome) {
-        self.sessions.on_applied(cmd, outcome);
-        self.forwarder.applied(cmd, outcome);
-    }
-
-    fn on_apply(&self, sm: &StateMachine, zxid: u64, events: &[WatchEvent]) {
-        self.lock_waits.on_apply(sm, events);
-        self.watches
-            .fire_checked(events, &|session, event| sm.may_see(session, event));
-        self.applied.send_replace(zxid);
-    }
-
-    fn on_reset(&self, sm: &StateMachine) {
-        // Entries replaced by a snapshot are never applied one by one here:
-        // their forwarded writes cannot learn their outcomes.
-        self.forwarder
-            .fail_all("this server installed a snapshot from the leader");
-        self.watches.reset_history();
-        self.sessions.on_reset(sm);
-        self.applied.send_replace(sm.last_zxid());
     }
 }
 
@@ -511,91 +334,6 @@ impl Server {
         Ok(())
     }
 
-    /// Whether the client port speaks TLS.
-    pub fn tls_enabled(&self) -> bool {
-        self.shared.tls.is_some()
-    }
-
-    /// The address clients connect to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// The address ZooKeeper clients connect to, when
-    /// [`ServerConfig::zk_listen`] is set.
-    pub fn zk_addr(&self) -> Option<SocketAddr> {
-        self.zk_addr
-    }
-
-    /// Where the HTTP port (`/metrics`, `/health`, `/ready`) listens, if on.
-    pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
-    }
-
-    /// Watch registrations currently held by this server (all kinds).
-    pub fn watch_count(&self) -> usize {
-        self.shared.watches.len()
-    }
-
-    /// Watch events delivered to connections since start, one per event per
-    /// connection (the herd metric).
-    pub fn watch_events_delivered(&self) -> u64 {
-        self.shared.watches.delivered()
-    }
-
-    /// `fdatasync` calls made on the log since start.
-    pub fn log_fsyncs(&self) -> u64 {
-        self.shared.replica.log_fsyncs()
-    }
-
-    /// Whether this server leads its cluster now (a single node always does).
-    pub fn is_leader(&self) -> bool {
-        self.shared.replica.is_leader()
-    }
-
-    /// The leader this server knows of, if any.
-    pub fn leader(&self) -> Option<u64> {
-        self.shared.replica.leader()
-    }
-
-    /// This server's member id.
-    pub fn node_id(&self) -> u64 {
-        self.shared.replica.node_id()
-    }
-
-    /// The zxid this server has applied up to.
-    pub fn applied_zxid(&self) -> u64 {
-        *self.shared.applied.borrow()
-    }
-
-    /// Sessions the leader currently tracks as live.
-    pub fn session_count(&self) -> usize {
-        self.shared.sessions.session_count()
-    }
-
-    /// Client connections currently attached to a session on this server.
-    pub fn connection_count(&self) -> usize {
-        self.shared.sessions.connection_count()
-    }
-
-    /// Bytes queued for all clients now, framing and per-frame overhead
-    /// included (what `max_total_outbound_bytes` bounds).
-    pub fn outbound_bytes(&self) -> usize {
-        self.shared.outbound.total()
-    }
-
-    /// The most bytes of writes that were queued in front of the log (or in
-    /// flight) at once since start (what `max_pending_proposal_bytes` bounds).
-    pub fn pending_proposal_peak(&self) -> usize {
-        self.shared.replica.pending_proposal_peak()
-    }
-
-    /// `ExpireSessions` commands applied since start (each one a log entry
-    /// and an fsync on the leader).
-    pub fn expire_commands(&self) -> u64 {
-        self.shared.sessions.expire_commands()
-    }
-
     /// Graceful stop: stop accepting, let every connection finish its
     /// in-flight requests and tell its client, then flush and stop the replica.
     /// Connections still open after `shutdown_grace` (a client that does not
@@ -711,88 +449,4 @@ async fn shutdown_replica(shared: Arc<Shared>) -> Result<()> {
     Err(Error::Internal(
         "server state still shared after shutdown; replica not stopped".into(),
     ))
-}
-
-/// Connections the kernel may queue before the accept loop takes them (it
-/// stops taking them at `max_connections`); the kernel caps it at somaxconn.
-const LISTEN_BACKLOG: u32 = 1024;
-
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
-}
-
-/// A connection on the optional ZooKeeper listener (never, without one).
-async fn accept_zk(
-    listener: Option<&TcpListener>,
-) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
-    match listener {
-        Some(l) => l.accept().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Accepts clients on the native port and on the ZooKeeper port (if any),
-/// under one `max_connections` budget and the per-address cap (`per_ip`).
-async fn accept_loop(
-    listener: TcpListener,
-    zk_listener: Option<TcpListener>,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) -> JoinSet<()> {
-    let limit = Arc::new(Semaphore::new(shared.cfg.max_connections));
-    let per_ip = per_ip::PerIp::new(shared.cfg.max_connections_per_ip);
-    let mut conns = JoinSet::new();
-    loop {
-        // Wait for a connection slot first so that we stop accepting when full.
-        let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = shutdown.changed() => break,
-        };
-        let accepted = tokio::select! {
-            a = listener.accept() => a.map(|(s, p)| (s, p, false)),
-            a = accept_zk(zk_listener.as_ref()) => a.map(|(s, p)| (s, p, true)),
-            _ = shutdown.changed() => break,
-        };
-        match accepted {
-            Ok((socket, peer, zookeeper)) => {
-                let _ = socket.set_nodelay(true);
-                let slot = match per_ip.take(peer.ip()) {
-                    Ok(slot) => slot,
-                    Err(e) => {
-                        conns.spawn(async move {
-                            per_ip::refuse(socket, peer, e, zookeeper).await;
-                            drop(permit);
-                        });
-                        continue;
-                    }
-                };
-                let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-                let shared = shared.clone();
-                conns.spawn(async move {
-                    let _slot = slot;
-                    if zookeeper {
-                        zk::connection::run(shared, socket, peer, id).await;
-                    } else {
-                        connection::run(shared, socket, peer, id).await;
-                    }
-                    drop(permit);
-                });
-            }
-            Err(e) => {
-                // Typically EMFILE: back off briefly instead of spinning.
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        }
-        // Reap finished connection tasks so the set does not grow without bound.
-        while conns.try_join_next().is_some() {}
-    }
-    conns
 }
