@@ -139,6 +139,9 @@ MSG
 step "format check"
 tc cargo fmt --all -- --check
 
+step "README snippets are the files the tests run"
+python3 scripts/readme-snippets.py --check
+
 step "dependency arrows (what links the client compiles no server)"
 tc scripts/check-deps.sh
 
@@ -164,6 +167,17 @@ else
 fi
 tc cargo test --workspace --locked --doc
 
+# The packages a user installs without Rust, built once in release; each
+# language's suite installs its own from here on a PATH without cargo.
+step "packages (scripts/package.sh, release) into target/dist"
+scripts/package.sh "$root/target/dist"
+export COORD_DIST="$root/target/dist"
+
+step "cargo install --path core/cli"
+tc cargo install --path core/cli --locked --force --root "$root/target/install-check" \
+  --target-dir "$root/target"
+"$root/target/install-check/bin/coord" --version
+
 for suite in tests/c/run.sh bindings/python/run-tests.sh bindings/node/run-tests.sh \
   tests/zk/run.sh tests/zk/cli.sh tests/dashboard/run.sh; do
   if [ -x "$suite" ]; then
@@ -171,5 +185,8 @@ for suite in tests/c/run.sh bindings/python/run-tests.sh bindings/node/run-tests
     "$root/$suite"
   fi
 done
+
+step "API table (README) against every binding's exports"
+python3 scripts/api-table.py --check
 
 printf '\nall suites passed in %ss\n' "$(( $(date +%s) - start ))"

@@ -61,6 +61,14 @@ trap 'exit 130' INT TERM
 TLS_SERVER=(--tls-cert "$WORK/ca/server.pem" --tls-key "$WORK/ca/server-key.pem")
 TLS_CLIENT=(--tls-ca "$WORK/ca/ca.pem")
 
+# served_at LOG: the address of a complete "coord: serving on ADDR" line
+# (never a line still being written: "127.0" is no address).
+served_at() {
+  python3 -c 'import re, sys
+m = re.search(r"^coord: serving on (\S+:\d+)\n", open(sys.argv[1], errors="replace").read(), re.M)
+print(m.group(1) if m else "")' "$1"
+}
+
 # count NAME OPS WORKLOAD SERVER_FLAGS... -- CLIENT_FLAGS...: one server
 # under valgrind, one bench run of OPS operations; prints the server's
 # total instructions.
@@ -77,7 +85,7 @@ count() {
     2>"$dir/log" &
   SERVER_PID=$!
   for _ in $(seq 1 600); do
-    addr="$(sed -n 's/^coord: serving on //p' "$dir/log" | head -1)"
+    addr="$(served_at "$dir/log")"
     [ -n "$addr" ] && break
     sleep 0.1
   done

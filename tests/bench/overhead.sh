@@ -46,6 +46,14 @@ trap 'exit 130' INT TERM
 # A local CA and a server certificate for 127.0.0.1 (the project's script).
 "$ROOT/scripts/make-local-ca.sh" "$WORK/ca" >/dev/null
 
+# served_at LOG: the address of a complete "coord: serving on ADDR" line
+# (never a line still being written: "127.0" is no address).
+served_at() {
+  python3 -c 'import re, sys
+m = re.search(r"^coord: serving on (\S+:\d+)\n", open(sys.argv[1], errors="replace").read(), re.M)
+print(m.group(1) if m else "")' "$1"
+}
+
 # start_server NAME FLAGS...: a fresh durable coord; sets ADDR.
 start_server() {
   local name=$1; shift
@@ -54,7 +62,7 @@ start_server() {
     2>"$WORK/$name/log" &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
-    ADDR="$(sed -n 's/^coord: serving on //p' "$WORK/$name/log" | head -1)"
+    ADDR="$(served_at "$WORK/$name/log")"
     [ -n "$ADDR" ] && return 0
     sleep 0.1
   done
