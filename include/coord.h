@@ -128,6 +128,9 @@ enum coord_result
   COORD_RESULT_PANIC = 1001,
   // ABI: a string argument (other than a path) is not valid UTF-8.
   COORD_RESULT_INVALID_UTF8 = 1002,
+  // ABI: the program was compiled against a `coord.h` of another ABI
+  // version than the loaded library's (the last error names both).
+  COORD_RESULT_ABI_MISMATCH = 1003,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -536,16 +539,31 @@ coord_result coord_cancel_token_reset(const struct coord_cancel_token *token);
 // Frees a cancel token. NULL is fine. No call may be using it.
 void coord_cancel_token_free(struct coord_cancel_token *token);
 
+// What `coord_connect` expands to: connects after checking that
+// `abi_version` (the caller's `COORD_ABI_VERSION`, passed by the macro) is
+// this library's, else `COORD_RESULT_ABI_MISMATCH` naming both versions.
+// Call it through the `coord_connect` macro, which passes the header's value.
+//
 // Connects to `servers` (`"host:port,host:port"`; NULL means
 // `$COORD_SERVERS` or `127.0.0.1:2281`) with a session timeout in ms (0 for
-// the default, 10 s; the server clamps it into its bounds). Every later
+// the default, 10 s; the server clamps it into its bounds). The connect
+// itself is bounded by the default connect timeout (5 s; use
+// `coord_connect_opts` for another limit or a cancel token). Every later
 // request of this client is bounded by the session timeout.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_ABI_MISMATCH`;
+// `COORD_RESULT_NULL_PARAMETER` (`out`); `COORD_RESULT_INVALID_UTF8`
+// (`servers`); `COORD_RESULT_BAD_ARGUMENTS` (a malformed server list);
+// `COORD_RESULT_CONNECTION_LOSS` / `COORD_RESULT_OPERATION_TIMEOUT` (no
+// server answered in time).
 //
 // Ownership: `servers` is borrowed for the call; `*out` is owned by the
 // caller, free it with `coord_client_free`.
-coord_result coord_connect(const char *servers,
-                           uint32_t session_timeout_ms,
-                           struct coord_client **out);
+// Threads: any thread.
+coord_result coord_connect_abi(uint32_t abi_version,
+                               const char *servers,
+                               uint32_t session_timeout_ms,
+                               struct coord_client **out);
 
 // The session id of `client`.
 coord_result coord_client_session_id(const struct coord_client *client, uint64_t *out);
@@ -1069,7 +1087,9 @@ coord_result coord_counter_compare_and_set(const struct coord_counter *counter,
 // Frees a counter handle (the value stays). NULL is fine.
 void coord_counter_free(struct coord_counter *counter);
 
-// Connects with the options in `*opts` (see `coord_connect_options`): TLS,
+// What `coord_connect_opts` expands to: checks `abi_version` (the
+// caller's `COORD_ABI_VERSION`, passed by the macro) like
+// `coord_connect_abi`, then connects with the options in `*opts` (see `coord_connect_options`): TLS,
 // bearer token and digest credentials. A TLS failure (e.g. a server
 // certificate not signed by `tls_ca_file`) gives
 // `COORD_RESULT_CONNECTION_LOSS` with the reason in
@@ -1079,8 +1099,9 @@ void coord_counter_free(struct coord_counter *counter);
 //
 // Ownership: `opts` and its strings are borrowed for the call; `*out` is
 // owned by the caller, free it with `coord_client_free`.
-coord_result coord_connect_opts(const struct coord_connect_options *opts,
-                                struct coord_client **out);
+coord_result coord_connect_opts_abi(uint32_t abi_version,
+                                    const struct coord_connect_options *opts,
+                                    struct coord_client **out);
 
 // The identities this session holds, `"scheme:id"` each (`world:anyone`
 // when none), into `*out_identities` / `*out_len`.
@@ -1234,3 +1255,16 @@ void coord_watch_free(struct coord_watch *watch);
 #endif  // __cplusplus
 
 #endif  /* COORD_H */
+
+#ifndef COORD_CONNECT_MACROS
+#define COORD_CONNECT_MACROS
+// Connects to `servers` (see `coord_connect_abi`), passing this header's
+// COORD_ABI_VERSION so that a program and a library of different ABI
+// versions fail at connect with COORD_RESULT_ABI_MISMATCH.
+#define coord_connect(servers, session_timeout_ms, out) \
+  coord_connect_abi(COORD_ABI_VERSION, (servers), (session_timeout_ms), (out))
+// Connects with options (see `coord_connect_opts_abi`), passing this
+// header's COORD_ABI_VERSION like `coord_connect`.
+#define coord_connect_opts(opts, out) \
+  coord_connect_opts_abi(COORD_ABI_VERSION, (opts), (out))
+#endif

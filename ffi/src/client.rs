@@ -272,20 +272,55 @@ pub extern "C" fn coord_cancel_token_free(token: *mut coord_cancel_token) {
     })
 }
 
+/// Fails with `COORD_RESULT_ABI_MISMATCH` unless `abi_version` (the
+/// `COORD_ABI_VERSION` of the header the caller was compiled against) is
+/// the one this library implements; the message names both.
+pub(crate) fn check_abi(abi_version: u32) -> Res {
+    if abi_version == COORD_ABI_VERSION {
+        return Ok(());
+    }
+    Err(Fail::new(
+        coord_result::AbiMismatch,
+        format!(
+            "ABI mismatch: the program was compiled against coord.h with \
+             COORD_ABI_VERSION {abi_version}, the loaded libcoord {} implements \
+             ABI version {COORD_ABI_VERSION}: rebuild the program against this \
+             library's coord.h or load the library it was built with",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ))
+}
+
+/// What `coord_connect` expands to: connects after checking that
+/// `abi_version` (the caller's `COORD_ABI_VERSION`, passed by the macro) is
+/// this library's, else `COORD_RESULT_ABI_MISMATCH` naming both versions.
+/// Call it through the `coord_connect` macro, which passes the header's value.
+///
 /// Connects to `servers` (`"host:port,host:port"`; NULL means
 /// `$COORD_SERVERS` or `127.0.0.1:2281`) with a session timeout in ms (0 for
-/// the default, 10 s; the server clamps it into its bounds). Every later
+/// the default, 10 s; the server clamps it into its bounds). The connect
+/// itself is bounded by the default connect timeout (5 s; use
+/// `coord_connect_opts` for another limit or a cancel token). Every later
 /// request of this client is bounded by the session timeout.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_ABI_MISMATCH`;
+/// `COORD_RESULT_NULL_PARAMETER` (`out`); `COORD_RESULT_INVALID_UTF8`
+/// (`servers`); `COORD_RESULT_BAD_ARGUMENTS` (a malformed server list);
+/// `COORD_RESULT_CONNECTION_LOSS` / `COORD_RESULT_OPERATION_TIMEOUT` (no
+/// server answered in time).
 ///
 /// Ownership: `servers` is borrowed for the call; `*out` is owned by the
 /// caller, free it with `coord_client_free`.
+/// Threads: any thread.
 #[unsafe(no_mangle)]
-pub extern "C" fn coord_connect(
+pub extern "C" fn coord_connect_abi(
+    abi_version: u32,
     servers: *const c_char,
     session_timeout_ms: u32,
     out: *mut *mut coord_client,
 ) -> coord_result {
     guard(|| {
+        check_abi(abi_version)?;
         let out = need(out, "out")?;
         let servers =
             unsafe { util::opt_text(servers, "servers") }?.unwrap_or_else(Client::default_servers);

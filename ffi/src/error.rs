@@ -97,6 +97,9 @@ pub enum coord_result {
     Panic = 1001,
     /// ABI: a string argument (other than a path) is not valid UTF-8.
     InvalidUtf8 = 1002,
+    /// ABI: the program was compiled against a `coord.h` of another ABI
+    /// version than the loaded library's (the last error names both).
+    AbiMismatch = 1003,
 }
 
 /// The ABI-only codes: `(code, name, message)`.
@@ -112,6 +115,11 @@ const ABI_CODES: &[(coord_result, &str, &str)] = &[
         coord_result::InvalidUtf8,
         "INVALID_UTF8",
         "a string argument is not valid UTF-8",
+    ),
+    (
+        coord_result::AbiMismatch,
+        "ABI_MISMATCH",
+        "the program's coord.h and the loaded libcoord have different ABI versions",
     ),
 ];
 
@@ -154,6 +162,7 @@ const ALL: &[coord_result] = {
         NullParameter,
         Panic,
         InvalidUtf8,
+        AbiMismatch,
     ]
 };
 

@@ -136,7 +136,9 @@ fn builder(o: &coord_connect_options) -> Res<(::coord_client::ClientBuilder, Opt
     Ok((b, digest))
 }
 
-/// Connects with the options in `*opts` (see `coord_connect_options`): TLS,
+/// What `coord_connect_opts` expands to: checks `abi_version` (the
+/// caller's `COORD_ABI_VERSION`, passed by the macro) like
+/// `coord_connect_abi`, then connects with the options in `*opts` (see `coord_connect_options`): TLS,
 /// bearer token and digest credentials. A TLS failure (e.g. a server
 /// certificate not signed by `tls_ca_file`) gives
 /// `COORD_RESULT_CONNECTION_LOSS` with the reason in
@@ -147,11 +149,13 @@ fn builder(o: &coord_connect_options) -> Res<(::coord_client::ClientBuilder, Opt
 /// Ownership: `opts` and its strings are borrowed for the call; `*out` is
 /// owned by the caller, free it with `coord_client_free`.
 #[unsafe(no_mangle)]
-pub extern "C" fn coord_connect_opts(
+pub extern "C" fn coord_connect_opts_abi(
+    abi_version: u32,
     opts: *const coord_connect_options,
     out: *mut *mut coord_client,
 ) -> coord_result {
     guard(|| {
+        crate::client::check_abi(abi_version)?;
         let out = need(out, "out")?;
         let o = unsafe { read_options(opts) }?;
         let (b, digest) = builder(&o)?;

@@ -60,6 +60,9 @@ for src in tests/c/test_*.c examples/c/*.c; do
   name="$(basename "$src" .c)"
   gcc "${cflags[@]}" -Itests/c "$src" "${pc[@]}" -lpthread -o "$tmp/bin/$name"
 done
+# test_abi again as a program built against a header of another ABI version.
+gcc "${cflags[@]}" -DTEST_ABI_OVERRIDE=999 -Itests/c tests/c/test_abi.c "${pc[@]}" \
+  -o "$tmp/bin/test_abi_other"
 # The static library links too (a C program with no Rust toolchain at hand).
 gcc "${cflags[@]}" examples/c/lock.c -I"$tmp/prefix/include" "$tmp/prefix/lib/libcoord.a" \
   -lpthread -ldl -lm -o "$tmp/bin/lock-static"
@@ -117,7 +120,7 @@ step "C tests under valgrind memcheck"
 # compares) writes bytes memcheck cannot see initialised, so its
 # uninitialised-value reports are off there; leaks and invalid accesses
 # are still errors.
-for t in ${COORD_C_TESTS:-test_api test_security test_lock_threads test_failover test_cluster_lock}; do
+for t in ${COORD_C_TESTS:-test_abi test_abi_other test_api test_security test_lock_threads test_failover test_cluster_lock}; do
   echo "[$t]"
   extra=()
   [ "$t" = test_security ] && extra=(--undef-value-errors=no)
