@@ -4,6 +4,8 @@
 # here (127.0.0.1, free port, temp data dir) and killed on exit.
 # test_security gets a second server with mTLS and a tokens file, and its
 # certificates from scripts/make-local-ca.sh.
+# Ends with tests/c/test-package.sh (the release tarball, installed and used
+# on a PATH without cargo).
 # Called by scripts/test-all.sh; runs alone too: tests/c/run.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -139,6 +141,9 @@ run_bounded 120 "${vg[@]}" "$tmp/bin/election" B 100 "$addr" >"$tmp/b.out"
 wait "$a"
 cat "$tmp/a.out" "$tmp/b.out"
 grep -q "A leads" "$tmp/a.out" && grep -q "B leads" "$tmp/b.out"
+
+step "C package: install from the tarball, no Rust toolchain (tests/c/test-package.sh)"
+run_bounded 900 tests/c/test-package.sh
 
 echo
 echo "libcoord C suite passed"
