@@ -177,6 +177,19 @@ typedef struct coord_lease coord_lease;
 // Create with `coord_lock_new`, free with `coord_lock_free`.
 typedef struct coord_lock coord_lock;
 
+// Our membership in a group, from `coord_group_join`. Free with
+// `coord_membership_free` (which leaves the group in the background) or
+// leave first with `coord_membership_leave`. Safe to share between threads.
+typedef struct coord_membership coord_membership;
+
+// Several mutexes acquired together (see `coord_multi_lock_new`). Safe to
+// share between threads; one acquire at a time per handle.
+typedef struct coord_multi_lock coord_multi_lock;
+
+// One node's data and stat kept up to date (`coord_node_cache_start`).
+// Safe to share between threads.
+typedef struct coord_node_cache coord_node_cache;
+
 // Picks instances of one service, following its changes.
 typedef struct coord_provider coord_provider;
 
@@ -193,13 +206,22 @@ typedef struct coord_rwlock coord_rwlock;
 // A counting semaphore handle: at most `leases` holders at once on a path.
 typedef struct coord_semaphore coord_semaphore;
 
+// A subtree's nodes kept up to date (`coord_tree_cache_start`). Safe to
+// share between threads.
+typedef struct coord_tree_cache coord_tree_cache;
+
 // A registered callback: a node watch, or a leader observer from
 // `coord_election_observe`. Free with `coord_watch_free` to close it and
 // unregister.
 typedef struct coord_watch coord_watch;
 
-// Kind of node a create makes (one of the `COORD_CREATE_*` values).
-typedef uint32_t coord_create_mode;
+// A cache change callback: `result` is `COORD_RESULT_OK` after a change
+// (read the new value with `coord_node_cache_get` / `coord_tree_cache_get`,
+// from the callback if you like), or the error that stopped the cache
+// (e.g. `SESSION_EXPIRED`; then no more calls). A burst of changes may be
+// reported once; the last state is always reported. Runs on the library's
+// callback thread, never after the cache's `_free` has returned.
+typedef void (*coord_cache_fn)(void *userdata, coord_result result);
 
 // A node's metadata (ZooKeeper's meaning for every field).
 typedef struct coord_stat {
@@ -224,6 +246,9 @@ typedef struct coord_stat {
   // Number of children.
   uint32_t num_children;
 } coord_stat;
+
+// Kind of node a create makes (one of the `COORD_CREATE_*` values).
+typedef uint32_t coord_create_mode;
 
 // Kind of one operation of a multi (one of the `COORD_OP_*` values).
 typedef uint32_t coord_op_kind;
@@ -311,6 +336,26 @@ typedef struct coord_leader {
 typedef void (*coord_leader_fn)(void *userdata,
                                 coord_result result,
                                 const struct coord_leader *leader);
+
+// One member of a group: its name and payload.
+typedef struct coord_member {
+  // The member name (one path segment). Owned by the array.
+  char *name;
+  // The member's payload (NULL when empty). Owned by the array.
+  uint8_t *payload;
+  // Length of `payload`.
+  size_t payload_len;
+} coord_member;
+
+// A members callback. `result` is `COORD_RESULT_OK` with the full member
+// list (`members`, `len`; NULL and 0 for none), or the error that ended
+// the watch (e.g. `SESSION_EXPIRED`; then no more calls). `members` is
+// borrowed for the duration of the call. Runs on the library's callback
+// thread, never after `coord_watch_free` of its watch returned.
+typedef void (*coord_members_fn)(void *userdata,
+                                 coord_result result,
+                                 const struct coord_member *members,
+                                 size_t len);
 
 // Kind of a node in a lock's line (one of the `COORD_LOCK_NODE_*` values).
 typedef uint32_t coord_lock_node_kind;
@@ -514,6 +559,99 @@ typedef uint32_t coord_watch_mode;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Starts caching the node at `path` (which need not exist) and returns
+// once its first value is known. `callback` (NULL: none) runs with
+// `userdata` after every later change of the node's data, stat or
+// existence, and once with the error that stops the cache.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`;
+// `COORD_RESULT_INVALID_PATH`; connection and session errors.
+// Ownership: `path` is borrowed for the call; `*out` is owned by the
+// caller, free it with `coord_node_cache_free`; `userdata` is passed back
+// untouched.
+// Threads: blocks for the first read, bounded by the session timeout.
+coord_result coord_node_cache_start(const struct coord_client *client,
+                                    const char *path,
+                                    coord_cache_fn callback,
+                                    void *userdata,
+                                    struct coord_node_cache **out);
+
+// The cached node now: whether it exists (`*out_exists`), its data
+// (`*out_data` / `*out_len`, NULL and 0 when empty or absent) and, if
+// `out_stat` is not NULL, its stat (zero when absent). No I/O.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`.
+// Ownership: `*out_data` is owned by the caller; free it with
+// `coord_free_bytes(data, len)`.
+// Threads: any thread, the change callback included; answers at once.
+coord_result coord_node_cache_get(const struct coord_node_cache *cache,
+                                  bool *out_exists,
+                                  uint8_t **out_data,
+                                  size_t *out_len,
+                                  struct coord_stat *out_stat);
+
+// Stops the cache, unregisters its callback (which does not run after
+// this returns) and frees the handle. NULL is fine.
+void coord_node_cache_free(struct coord_node_cache *cache);
+
+// Starts caching the subtree at `path` (which need not exist: it is
+// picked up when created) and returns once it is loaded. `callback`
+// (NULL: none) runs with `userdata` after every later change in the
+// subtree, and once with the error that stops the cache.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`;
+// `COORD_RESULT_INVALID_PATH`; connection and session errors.
+// Ownership: `path` is borrowed for the call; `*out` is owned by the
+// caller, free it with `coord_tree_cache_free`; `userdata` is passed back
+// untouched.
+// Threads: blocks for the first load, bounded by the session timeout.
+coord_result coord_tree_cache_start(const struct coord_client *client,
+                                    const char *path,
+                                    coord_cache_fn callback,
+                                    void *userdata,
+                                    struct coord_tree_cache **out);
+
+// The cached node at `path` (the root or any node below it) now: whether
+// it is in the cache (`*out_exists`), its data (`*out_data` / `*out_len`,
+// NULL and 0 when empty or absent) and, if `out_stat` is not NULL, its
+// stat. No I/O.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`;
+// `COORD_RESULT_INVALID_PATH` (not UTF-8).
+// Ownership: `path` is borrowed; `*out_data` is owned by the caller, free
+// it with `coord_free_bytes(data, len)`.
+// Threads: any thread, the change callback included; answers at once.
+coord_result coord_tree_cache_get(const struct coord_tree_cache *cache,
+                                  const char *path,
+                                  bool *out_exists,
+                                  uint8_t **out_data,
+                                  size_t *out_len,
+                                  struct coord_stat *out_stat);
+
+// The names of the cached children of `path`, sorted, into `*out_names` /
+// `*out_len` (NULL and 0 when none). No I/O.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`;
+// `COORD_RESULT_INVALID_PATH` (not UTF-8).
+// Ownership: `*out_names` and its strings are owned by the caller; free
+// them with `coord_free_string_array(names, len)`.
+// Threads: any thread; answers at once.
+coord_result coord_tree_cache_children(const struct coord_tree_cache *cache,
+                                       const char *path,
+                                       char ***out_names,
+                                       size_t *out_len);
+
+// The number of cached nodes (the root included when it exists) into
+// `*out_len`. No I/O.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`.
+// Threads: any thread; answers at once.
+coord_result coord_tree_cache_len(const struct coord_tree_cache *cache, size_t *out_len);
+
+// Stops the cache, unregisters its callback (which does not run after
+// this returns) and frees the handle. NULL is fine.
+void coord_tree_cache_free(struct coord_tree_cache *cache);
 
 // The library version, `"MAJOR.MINOR.PATCH"` (the crate version).
 //
@@ -804,6 +942,109 @@ const char *coord_result_name(uint32_t code);
 // the same thread. Do not free it. Never NULL.
 const char *coord_last_error_message(void);
 
+// Joins the group at `path` (created if missing) as `member_name` (one
+// path segment) with `payload_len` bytes of `payload` (NULL allowed when
+// 0). The member node is ephemeral: it goes when our session ends. Bounded
+// by `timeout_ms` (-1: the request timeout only) and cancellable through
+// `cancel` (NULL: not cancellable); a join that times out or is cancelled
+// deletes the member node it may have made.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NODE_EXISTS` (another live
+// session holds that name); `COORD_RESULT_BAD_ARGUMENTS` (the name is not
+// one segment; `timeout_ms` < -1); `COORD_RESULT_OPERATION_TIMEOUT`;
+// `COORD_RESULT_CANCELLED`; `COORD_RESULT_NULL_PARAMETER`;
+// `COORD_RESULT_INVALID_PATH`; `COORD_RESULT_INVALID_UTF8`; connection and
+// session errors.
+//
+// Ownership: arguments are borrowed for the call; `*out` is owned by the
+// caller, free it with `coord_membership_free`.
+// Threads: blocks the calling thread; another thread may cancel it.
+coord_result coord_group_join(const struct coord_client *client,
+                              const char *path,
+                              const char *member_name,
+                              const uint8_t *payload,
+                              size_t payload_len,
+                              int64_t timeout_ms,
+                              const struct coord_cancel_token *cancel,
+                              struct coord_membership **out);
+
+// The members of the group at `path`, sorted by name (none when the group
+// does not exist), into `*out_members` / `*out_len` (NULL and 0 when none).
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`;
+// `COORD_RESULT_INVALID_PATH`; connection and session errors.
+// Ownership: `*out_members` (names and payloads included) is owned by the
+// caller; free it with `coord_free_members(members, len)`.
+// Threads: blocks for the reads, bounded by the session timeout.
+coord_result coord_group_members(const struct coord_client *client,
+                                 const char *path,
+                                 struct coord_member **out_members,
+                                 size_t *out_len);
+
+// Frees a member array from `coord_group_members` (or one a members
+// callback does not own), given its length. NULL is fine.
+void coord_free_members(struct coord_member *members, size_t len);
+
+// Follows the members of the group at `path`: `callback` runs with the
+// current list at once, then with the full list after every join, leave or
+// payload change (a burst may be reported once, its last state always),
+// until `*out_watch` is freed with `coord_watch_free` or the client closed.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER` (`callback`,
+// `out_watch`, ...); `COORD_RESULT_INVALID_PATH`.
+// Ownership: `*out_watch` is owned by the caller; `userdata` is passed back
+// untouched.
+// Threads: returns at once; callbacks run on the library's callback thread.
+coord_result coord_group_watch(const struct coord_client *client,
+                               const char *path,
+                               coord_members_fn callback,
+                               void *userdata,
+                               struct coord_watch **out_watch);
+
+// Replaces our payload (watchers of the group see the change).
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NOT_HELD` (left already);
+// `COORD_RESULT_NO_NODE` (membership lost); `COORD_RESULT_NULL_PARAMETER`;
+// connection and session errors.
+// Ownership: `payload` is borrowed for the call.
+// Threads: blocks for one round trip, bounded by the session timeout.
+coord_result coord_membership_update(const struct coord_membership *membership,
+                                     const uint8_t *payload,
+                                     size_t payload_len);
+
+// Whether our membership was lost (session expired or member node
+// deleted) into `*out_lost`; true also after `coord_membership_leave`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`.
+// Threads: any thread; answers at once.
+coord_result coord_membership_is_lost(const struct coord_membership *membership, bool *out_lost);
+
+// Registers `callback(userdata)` to run once when our membership is lost
+// (session expired or member node deleted by someone else; not on leave),
+// on the library's callback thread. NULL unregisters; after this call
+// returns the previous callback does not run any more.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`
+// (`membership`); `COORD_RESULT_NOT_HELD` (left already).
+// Ownership: `userdata` is passed back untouched.
+coord_result coord_membership_on_lost(const struct coord_membership *membership,
+                                      coord_lost_fn callback,
+                                      void *userdata);
+
+// Leaves the group: deletes our member node (only while our session owns
+// it) and waits for it. The lost callback does not run after this. The
+// handle must still be freed.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NOT_HELD` (left already);
+// `COORD_RESULT_NULL_PARAMETER`; connection and session errors (the node
+// then goes with the session).
+// Threads: blocks for one round trip, bounded by the session timeout.
+coord_result coord_membership_leave(const struct coord_membership *membership);
+
+// Frees a membership, leaving the group in the background if still in it.
+// Its lost callback does not run after this returns. NULL is fine.
+void coord_membership_free(struct coord_membership *membership);
+
 // Who holds the lock (read-write lock, election) at `path` and who waits,
 // in line order (empty lists when nobody contends; `COORD_RESULT_NO_NODE`
 // when `path` does not exist). Needs no standing in the lock.
@@ -963,6 +1204,82 @@ void coord_lease_free(struct coord_lease *lease);
 
 // Frees a semaphore handle (leases stay held until released). NULL is fine.
 void coord_semaphore_free(struct coord_semaphore *semaphore);
+
+// A multi-lock over the `n` mutex paths in `paths` (the directories of
+// their waiting lines, the same paths `coord_lock_new` takes, so a
+// multi-lock and single locks on one path exclude each other). Duplicates
+// are dropped; the locks are taken in path order.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER` (`client`,
+// `paths` when `n` > 0, a NULL element, `out`); `COORD_RESULT_INVALID_PATH`
+// (naming `paths[i]`); `COORD_RESULT_BAD_ARGUMENTS` (`n` is 0).
+//
+// Ownership: `paths` and its strings are borrowed for the call; `*out` is
+// owned by the caller, free it with `coord_multi_lock_free`.
+// Threads: any thread; no I/O.
+coord_result coord_multi_lock_new(const struct coord_client *client,
+                                  const char *const *paths,
+                                  size_t n,
+                                  struct coord_multi_lock **out);
+
+// The number of distinct locks (the length `coord_multi_lock_acquire`
+// needs for its token array) into `*out_len`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`.
+// Threads: any thread; answers at once.
+coord_result coord_multi_lock_len(const struct coord_multi_lock *multi_lock, size_t *out_len);
+
+// The lock paths in acquisition order (sorted, duplicates dropped) into
+// `*out_paths` / `*out_len`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`.
+// Ownership: `*out_paths` and its strings are owned by the caller; free
+// them with `coord_free_string_array(paths, len)`.
+// Threads: any thread; answers at once.
+coord_result coord_multi_lock_paths(const struct coord_multi_lock *multi_lock,
+                                    char ***out_paths,
+                                    size_t *out_len);
+
+// Acquires every lock, in path order, within `timeout_ms` in total (-1:
+// forever), cancellable through `cancel` (NULL: not cancellable). All or
+// nothing: on a timeout, a cancel or any error the locks taken so far are
+// released and every waiting node is deleted before this returns.
+// On success writes one fencing token per lock, in acquisition order (see
+// `coord_multi_lock_paths`), to `out_tokens` if not NULL; it must then have
+// room for `tokens_len` >= `coord_multi_lock_len` tokens.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_LOCK_TIMEOUT`;
+// `COORD_RESULT_CANCELLED`; `COORD_RESULT_BAD_ARGUMENTS` (already held by
+// this handle, `tokens_len` too small, `timeout_ms` < -1);
+// `COORD_RESULT_NULL_PARAMETER`; the connection and session errors
+// (`CONNECTION_LOSS`, `SESSION_EXPIRED`, `CLOSED`).
+//
+// Ownership: `out_tokens` is the caller's array, written only on success.
+// Threads: blocks the calling thread; another thread may cancel it.
+coord_result coord_multi_lock_acquire(const struct coord_multi_lock *multi_lock,
+                                      int64_t timeout_ms,
+                                      const struct coord_cancel_token *cancel,
+                                      uint64_t *out_tokens,
+                                      size_t tokens_len);
+
+// Whether this handle holds every one of its locks now (acquired and none
+// lost) into `*out_held`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NULL_PARAMETER`.
+// Threads: any thread; answers at once.
+coord_result coord_multi_lock_is_held(const struct coord_multi_lock *multi_lock, bool *out_held);
+
+// Releases every lock (in reverse order), trying all of them.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NOT_HELD` when not held; the
+// first error of a release that failed (the others were still tried;
+// a lock whose release failed goes with the session).
+// Threads: blocks for the round trips, bounded by the session timeout.
+coord_result coord_multi_lock_release(const struct coord_multi_lock *multi_lock);
+
+// Frees a multi-lock handle; held locks are released in the background.
+// NULL is fine. No call may be using the handle.
+void coord_multi_lock_free(struct coord_multi_lock *multi_lock);
 
 // A barrier handle on `path`.
 //

@@ -24,6 +24,9 @@
 //! - [`watch`]: one-shot and persistent watches.
 //! - [`lost`]: lost callbacks of locks and terms.
 //! - [`locks`]: mutex, read-write lock, semaphore.
+//! - [`multilock`]: several mutexes taken together, all or nothing.
+//! - [`group`]: group membership (join, members, watch, leave).
+//! - [`cache`]: node cache and tree cache with change callbacks.
 //! - [`lock_info`]: holders and waiters of a lock's line.
 //! - [`security`]: connect with TLS / token / digest, whoami, ACLs, quotas.
 //! - [`election`]: leader election and leader observers.
@@ -33,14 +36,17 @@
 // exported function documents what it requires of them in the header).
 #![allow(non_camel_case_types, clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod cache;
 pub(crate) mod callbacks;
 pub mod client;
 pub mod discovery;
 pub mod election;
 pub mod error;
+pub mod group;
 pub mod lock_info;
 pub mod locks;
 pub mod lost;
+pub mod multilock;
 pub mod recipes;
 pub mod security;
 pub mod util;
