@@ -1045,6 +1045,30 @@ coord_result coord_membership_leave(const struct coord_membership *membership);
 // Its lost callback does not run after this returns. NULL is fine.
 void coord_membership_free(struct coord_membership *membership);
 
+// Bounds every later blocking libcoord call of the calling thread: each
+// call returns `COORD_RESULT_OPERATION_TIMEOUT` once `timeout_ms` has
+// passed since it started (-1: no limit), and `COORD_RESULT_CANCELLED` as
+// soon as `cancel` is cancelled (NULL: none), until the thread calls this
+// again; `coord_set_call_limits(-1, NULL)` clears them. A call that also
+// takes its own `timeout_ms` ends at the earlier of both; a call given its
+// own `cancel` token waits on that one instead of this one.
+//
+// What a cut-short call leaves on the server: recipe calls that wait
+// (lock, multi-lock, rwlock and semaphore acquires, campaigns, joins,
+// barrier waits) delete the node they made; a node operation already sent
+// may or may not have been applied (as after `COORD_RESULT_CONNECTION_LOSS`);
+// one cut short before it was sent (e.g. by a token already cancelled) was
+// not.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_BAD_ARGUMENTS` (`timeout_ms`
+// < -1).
+// Ownership: `cancel` is borrowed for the call: the limits keep their own
+// reference, so the token may be freed while they are set (cancelling it
+// is then impossible, and `coord_set_call_limits` drops the reference).
+// Threads: affects only the calling thread (and so never callbacks, which
+// run on the library's callback thread).
+coord_result coord_set_call_limits(int64_t timeout_ms, const struct coord_cancel_token *cancel);
+
 // Who holds the lock (read-write lock, election) at `path` and who waits,
 // in line order (empty lists when nobody contends; `COORD_RESULT_NO_NODE`
 // when `path` does not exist). Needs no standing in the lock.

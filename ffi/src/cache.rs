@@ -190,7 +190,7 @@ pub extern "C" fn coord_node_cache_free(cache: *mut coord_node_cache) {
             n.stop();
         }
         let c = Arc::clone(&h.cache);
-        let _ = run(async move { c.close().await }, None);
+        let _ = util::run_cleanup(async move { c.close().await });
         util::drop_in_runtime(h);
     })
 }
@@ -340,7 +340,7 @@ pub extern "C" fn coord_tree_cache_free(cache: *mut coord_tree_cache) {
             n.stop();
         }
         let c = Arc::clone(&h.cache);
-        let _ = run(async move { c.close().await }, None);
+        let _ = util::run_cleanup(async move { c.close().await });
         util::drop_in_runtime(h);
     })
 }

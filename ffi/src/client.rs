@@ -385,7 +385,7 @@ pub extern "C" fn coord_client_free(client: *mut coord_client) {
         let c = unsafe { Box::from_raw(client) };
         if c.fork.check().is_ok() {
             let inner = c.client.clone();
-            let _ = run(async move { inner.close().await }, None);
+            let _ = util::run_cleanup(async move { inner.close().await });
         }
         util::drop_in_runtime(c);
     })

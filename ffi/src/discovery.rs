@@ -326,7 +326,7 @@ pub extern "C" fn coord_provider_free(provider: *mut coord_provider) {
         }
         let p = unsafe { Box::from_raw(provider) };
         let inner = Arc::clone(&p.provider);
-        let _ = run(async move { inner.close().await }, None);
+        let _ = util::run_cleanup(async move { inner.close().await });
         util::drop_in_runtime(p);
     })
 }

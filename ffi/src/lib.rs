@@ -21,6 +21,7 @@
 //! - [`util`]: argument conversion, buffers, the blocking bridge, `coord_stat`.
 //! - `callbacks`: the callback thread and the "never after unregister" rule.
 //! - [`client`]: connect, node operations, multi, cancel tokens, versions.
+//! - [`limits`]: per-thread timeout and cancel token for every blocking call.
 //! - [`watch`]: one-shot and persistent watches.
 //! - [`lost`]: lost callbacks of locks and terms.
 //! - [`locks`]: mutex, read-write lock, semaphore.
@@ -43,6 +44,7 @@ pub mod discovery;
 pub mod election;
 pub mod error;
 pub mod group;
+pub mod limits;
 pub mod lock_info;
 pub mod locks;
 pub mod lost;

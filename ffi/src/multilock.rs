@@ -174,7 +174,7 @@ pub extern "C" fn coord_multi_lock_acquire(
                 // A cancel drops the acquire midway: the lock it waited for
                 // deletes its node, the ones already taken are released here.
                 let locks = Arc::clone(&m.locks);
-                let _ = run(async move { locks.release().await }, None);
+                let _ = util::run_cleanup(async move { locks.release().await });
                 return Err(e);
             }
         };

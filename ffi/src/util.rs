@@ -154,14 +154,37 @@ pub(crate) fn timeout(ms: i64) -> Res<Option<Duration>> {
     }
 }
 
-/// Runs `fut` on the shared runtime, blocking the caller; `cancel` (optional)
-/// cancels it from another thread.
+/// Runs `fut` on the shared runtime, blocking the caller, within the
+/// calling thread's call limits (`crate::limits`); `cancel` (optional)
+/// cancels it from another thread, in place of the limits' token.
 pub(crate) fn run<F, T>(fut: F, cancel: Option<&CancelToken>) -> Res<T>
 where
     F: Future<Output = ::coord_client::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    Ok(embed::block_on(fut, None, cancel)?)
+    let limits = crate::limits::current();
+    let cancel = cancel.or(limits.cancel.as_ref());
+    // A token cancelled before the call: nothing is sent (block_on could
+    // poll the request once before it sees the token).
+    if cancel.is_some_and(CancelToken::is_cancelled) {
+        return Err(Fail::new(
+            coord_result::Cancelled,
+            "the call was cancelled (its cancel token was cancelled before it started)",
+        ));
+    }
+    Ok(embed::block_on(fut, limits.timeout, cancel)?)
+}
+
+/// Runs clean-up work the library does on its own (a release after a failed
+/// acquire, a close on free) ignoring the thread's call limits, so that a
+/// cancelled token cannot leave anything behind. Bounded by the session
+/// timeout like every request.
+pub(crate) fn run_cleanup<F, T>(fut: F) -> Res<T>
+where
+    F: Future<Output = ::coord_client::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    Ok(embed::block_on(fut, None, None)?)
 }
 
 /// Drops `value` inside the shared runtime, so that recipe handles can

@@ -2,7 +2,8 @@
  * waiting call: a cancelled lock acquire, multi-lock acquire, election
  * campaign and group join return COORD_RESULT_CANCELLED and leave nothing
  * behind on the server (the waiting nodes are gone, read by another
- * session). Runs against the server in COORD_TEST_SERVERS. */
+ * session), also when the bound comes from coord_set_call_limits, which
+ * bounds plain node operations too. Runs against the server in COORD_TEST_SERVERS. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdatomic.h>
@@ -227,11 +228,72 @@ static void test_cancel_leaves_nothing(coord_client *a, coord_client *b) {
   coord_cancel_token_free(ct);
 }
 
+/* coord_set_call_limits bounds every blocking call of the thread, node
+ * operations included, and the library's own clean-up ignores it. */
+static void test_call_limits(coord_client *a, coord_client *b) {
+  coord_cancel_token *ct = NULL;
+  OK(coord_cancel_token_new(&ct));
+  EXPECT_RC(COORD_RESULT_BAD_ARGUMENTS, coord_set_call_limits(-2, NULL));
+  CHECK(strstr(coord_last_error_message(), "timeout_ms") != NULL);
+
+  /* a cancelled token stops a plain create before it is sent */
+  OK(coord_cancel_token_cancel(ct));
+  OK(coord_set_call_limits(-1, ct));
+  EXPECT_RC(COORD_RESULT_CANCELLED,
+            coord_create(a, "/t-limits", NULL, 0, COORD_CREATE_PERSISTENT, 0, NULL, NULL));
+  OK(coord_set_call_limits(-1, NULL));
+  bool exists = true;
+  OK(coord_exists(b, "/t-limits", &exists, NULL));
+  CHECK(!exists);
+  OK(coord_cancel_token_reset(ct));
+
+  /* a thread timeout ends a lock acquire that would wait forever */
+  coord_lock *held = NULL, *waiter = NULL;
+  OK(coord_lock_new(b, "/t-limits/lock", &held));
+  OK(coord_lock_acquire(held, 5000, NULL, NULL));
+  OK(coord_lock_new(a, "/t-limits/lock", &waiter));
+  OK(coord_set_call_limits(300, NULL));
+  double t0 = now_s();
+  EXPECT_RC(COORD_RESULT_OPERATION_TIMEOUT, coord_lock_acquire(waiter, -1, NULL, NULL));
+  CHECK(now_s() - t0 < 5.0);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  OK(coord_get(a, "/t-limits/lock", &data, &len, NULL)); /* quick calls still pass */
+  coord_free_bytes(data, len);
+  OK(coord_set_call_limits(-1, NULL));
+  expect_children(b, "/t-limits/lock", 1);
+
+  /* the thread's token cancels a multi-lock acquire from another thread;
+   * the release of what it took still happens (clean-up ignores limits) */
+  coord_lock *m2 = NULL;
+  OK(coord_lock_new(b, "/t-limits/m2", &m2));
+  OK(coord_lock_acquire(m2, 5000, NULL, NULL));
+  const char *paths[] = {"/t-limits/m1", "/t-limits/m2"};
+  coord_multi_lock *m = NULL;
+  OK(coord_multi_lock_new(a, paths, 2, &m));
+  cancel_arg arg = {ct, b, "/t-limits/m2", 2, 0};
+  OK(coord_set_call_limits(-1, ct));
+  pthread_t th = cancel_in(&arg);
+  EXPECT_RC(COORD_RESULT_CANCELLED, coord_multi_lock_acquire(m, -1, NULL, NULL, 0));
+  pthread_join(th, NULL);
+  CHECK(arg.saw);
+  OK(coord_set_call_limits(-1, NULL));
+  expect_children(b, "/t-limits/m1", 0);
+  expect_children(b, "/t-limits/m2", 1);
+
+  coord_multi_lock_free(m);
+  coord_lock_free(m2);
+  coord_lock_free(waiter);
+  coord_lock_free(held);
+  coord_cancel_token_free(ct);
+}
+
 int main(void) {
   coord_client *a = connect_one(), *b = connect_one();
   test_multi_lock_basics(a, b);
   test_multi_lock_no_deadlock();
   test_cancel_leaves_nothing(a, b);
+  test_call_limits(a, b);
   coord_client_free(a);
   coord_client_free(b);
   printf("test_multilock: ok\n");
