@@ -51,6 +51,9 @@ if ! diff -u include/coord.h "$tmp/coord.h"; then
   exit 1
 fi
 
+step "every function in coord.h documented"
+tests/c/check-header-docs.sh include/coord.h
+
 step "install into a temp prefix; compile with pkg-config"
 ffi/install.sh "$tmp/prefix" debug
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
