@@ -14,10 +14,25 @@
  *   which accepts NULL. Buffers the library returns are owned by the caller
  *   and freed with the coord_free_* function each function names. Static
  *   strings (coord_version, coord_result_message, ...) are never freed.
- * - Threads: a coord_client (and every handle) may be used from any thread.
- *   The library owns its runtime threads. Blocking calls bounded by the
- *   session timeout, or take timeout_ms (-1: forever) and an optional
- *   coord_cancel_token that another thread can cancel.
+ * - Results: each function's doc lists the codes it returns. Two groups
+ *   recur. "Argument errors": COORD_RESULT_NULL_PARAMETER,
+ *   COORD_RESULT_INVALID_PATH, COORD_RESULT_INVALID_UTF8,
+ *   COORD_RESULT_BAD_ARGUMENTS (a bad value, or a handle used in a forked
+ *   child), COORD_RESULT_PANIC. "Request errors", from any call that talks
+ *   to the server: COORD_RESULT_CONNECTION_LOSS (may or may not have been
+ *   applied), COORD_RESULT_OPERATION_TIMEOUT, COORD_RESULT_SESSION_EXPIRED,
+ *   COORD_RESULT_CLOSED, COORD_RESULT_NO_AUTH, COORD_RESULT_SHUTTING_DOWN,
+ *   and COORD_RESULT_CANCELLED / COORD_RESULT_OPERATION_TIMEOUT from the
+ *   thread's call limits (coord_set_call_limits).
+ * - Threads: a coord_client (and every handle) may be used from any thread
+ *   at once unless a function says otherwise; functions that do no I/O
+ *   answer at once. The library owns its runtime threads. Every blocking
+ *   call is bounded by the session timeout and by the calling thread's
+ *   coord_set_call_limits (a timeout and a cancel token); calls that wait
+ *   on purpose (acquire, campaign, barrier wait, take, join) also take
+ *   timeout_ms (-1: forever) and an optional coord_cancel_token that
+ *   another thread can cancel. A cancelled wait leaves nothing behind on
+ *   the server.
  * - Callbacks take a void *userdata passed back untouched, run on one
  *   library thread ("coord-callbacks"), one at a time, and never run after
  *   the call that unregisters them has returned. They may call libcoord.
@@ -665,13 +680,20 @@ uint32_t coord_abi_version(void);
 // Makes a cancel token (not cancelled).
 //
 // Ownership: `*out` is owned by the caller; free with `coord_cancel_token_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_cancel_token_new(struct coord_cancel_token **out);
 
 // Cancels every call waiting on `token`, now and until it is reset.
 // Callable from any thread (not from a signal handler).
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O; returns at once.
 coord_result coord_cancel_token_cancel(const struct coord_cancel_token *token);
 
 // Makes a cancelled token usable again.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O. Reset only when no
+// call waits on the token.
 coord_result coord_cancel_token_reset(const struct coord_cancel_token *token);
 
 // Frees a cancel token. NULL is fine. No call may be using it.
@@ -704,6 +726,8 @@ coord_result coord_connect_abi(uint32_t abi_version,
                                struct coord_client **out);
 
 // The session id of `client`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_client_session_id(const struct coord_client *client, uint64_t *out);
 
 // Closes the session: its ephemeral nodes are deleted at once, its watches
@@ -724,6 +748,11 @@ void coord_client_free(struct coord_client *client);
 //
 // Ownership: arguments are borrowed for the call; `*out_path` is owned by
 // the caller, free it with `coord_free_string`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NODE_EXISTS`;
+// `COORD_RESULT_NO_NODE` (no parent);
+// `COORD_RESULT_NO_CHILDREN_FOR_EPHEMERALS`; `COORD_RESULT_TOO_LARGE`;
+// `COORD_RESULT_QUOTA_EXCEEDED`; argument errors; request errors.
 coord_result coord_create(const struct coord_client *client,
                           const char *path,
                           const uint8_t *data,
@@ -756,10 +785,17 @@ coord_result coord_set(const struct coord_client *client,
                        struct coord_stat *out_stat);
 
 // Deletes a node if its version is `version` (-1: any version).
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE`;
+// `COORD_RESULT_BAD_VERSION`; `COORD_RESULT_NOT_EMPTY`; argument errors;
+// request errors.
 coord_result coord_delete(const struct coord_client *client, const char *path, int32_t version);
 
 // Whether a node exists: writes `*out_exists`, and its stat to
 // `*out_stat` (if not NULL) when it exists.
+//
+// Results: `COORD_RESULT_OK` (also when the node does not exist); argument
+// errors; request errors.
 coord_result coord_exists(const struct coord_client *client,
                           const char *path,
                           bool *out_exists,
@@ -771,6 +807,9 @@ coord_result coord_exists(const struct coord_client *client,
 //
 // Ownership: `*out_names` and its strings are owned by the caller; free
 // them with `coord_free_string_array(names, len)`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE`; argument errors;
+// request errors.
 coord_result coord_children(const struct coord_client *client,
                             const char *path,
                             char ***out_names,
@@ -783,6 +822,10 @@ coord_result coord_children(const struct coord_client *client,
 //
 // Ownership: `ops` are borrowed for the call; `*out_results` is owned by
 // the caller, free it with `coord_free_op_results(results, n)`.
+//
+// Results: `COORD_RESULT_OK`; the failing op's error (`NO_NODE`,
+// `NODE_EXISTS`, `BAD_VERSION`, ...); argument errors (naming `ops[i]`);
+// request errors.
 coord_result coord_multi(const struct coord_client *client,
                          const struct coord_op *ops,
                          size_t n,
@@ -794,6 +837,8 @@ void coord_free_op_results(struct coord_op_result *results, size_t n);
 
 // Waits until the server this client talks to has applied every write
 // committed before the call (later reads are then linearizable).
+//
+// Results: `COORD_RESULT_OK`; argument errors; request errors.
 coord_result coord_sync(const struct coord_client *client, const char *path);
 
 // Frees an instance array returned by libcoord (with the count it wrote;
@@ -803,6 +848,8 @@ void coord_free_instances(struct coord_instance *instances, size_t len);
 // Service discovery under `base` (NULL: `"/services"`).
 //
 // Ownership: `*out` is owned by the caller; free with `coord_discovery_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_discovery_new(const struct coord_client *client,
                                  const char *base,
                                  struct coord_discovery **out);
@@ -830,6 +877,9 @@ void coord_registration_free(struct coord_registration *registration);
 //
 // Ownership: `*out_instances` is owned by the caller; free with
 // `coord_free_instances(instances, len)`.
+//
+// Results: `COORD_RESULT_OK` (none registered included); argument errors;
+// request errors.
 coord_result coord_discovery_list(const struct coord_discovery *discovery,
                                   const char *service,
                                   struct coord_instance **out_instances,
@@ -839,6 +889,9 @@ coord_result coord_discovery_list(const struct coord_discovery *discovery,
 // (`COORD_STRATEGY_*`). Returns once the current instances are known.
 //
 // Ownership: `*out` is owned by the caller; free with `coord_provider_free`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_BAD_ARGUMENTS` (unknown
+// strategy); argument errors; request errors.
 coord_result coord_discovery_provider(const struct coord_discovery *discovery,
                                       const char *service,
                                       coord_strategy strategy,
@@ -850,6 +903,9 @@ coord_result coord_discovery_provider(const struct coord_discovery *discovery,
 //
 // Ownership: `*out_instance` is owned by the caller; free with
 // `coord_free_instances(instance, 1)`.
+//
+// Results: `COORD_RESULT_OK` (also when none is registered: NULL);
+// argument errors. No I/O.
 coord_result coord_provider_pick(const struct coord_provider *provider,
                                  struct coord_instance **out_instance);
 
@@ -864,6 +920,8 @@ void coord_discovery_free(struct coord_discovery *discovery);
 //
 // Ownership: arguments are borrowed for the call; `*out` is owned by the
 // caller, free it with `coord_election_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_election_new(const struct coord_client *client,
                                 const char *path,
                                 const uint8_t *identity,
@@ -882,15 +940,21 @@ coord_result coord_election_campaign(const struct coord_election *election,
 
 // Gives up leadership (the next candidate is elected). Does nothing when
 // not leading. The lost callback of the term does not run after this.
+//
+// Results: `COORD_RESULT_OK`; argument errors; request errors.
 coord_result coord_election_resign(const struct coord_election *election);
 
 // Whether this candidate leads now (elected, not resigned, not lost).
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O; answers at once.
 coord_result coord_election_is_leader(const struct coord_election *election, bool *out_leader);
 
 // Registers `callback(userdata)` to run when this candidate's term is lost
 // (session expired or its node deleted; not on resign): on the library's
 // callback thread, once per term. NULL unregisters; after this call returns
 // the previous callback does not run any more.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_election_on_lost(const struct coord_election *election,
                                     coord_lost_fn callback,
                                     void *userdata);
@@ -904,6 +968,9 @@ void coord_election_free(struct coord_election *election);
 //
 // Ownership: `*out_leader` is owned by the caller; free it with
 // `coord_leader_free`.
+//
+// Results: `COORD_RESULT_OK` (nobody leads included); argument errors;
+// request errors.
 coord_result coord_election_leader(const struct coord_client *client,
                                    const char *path,
                                    struct coord_leader **out_leader);
@@ -916,6 +983,9 @@ void coord_leader_free(struct coord_leader *leader);
 // `*out_watch` is freed with `coord_watch_free` (or the client closed).
 //
 // Ownership: `*out_watch` is owned by the caller.
+//
+// Results: `COORD_RESULT_OK`; argument errors (`callback` NULL). Returns
+// at once; errors later reach the callback.
 coord_result coord_election_observe(const struct coord_client *client,
                                     const char *path,
                                     coord_leader_fn callback,
@@ -1086,6 +1156,8 @@ void coord_lock_line_free(struct coord_lock_line *line);
 // A mutex handle on `path` (the directory of its waiting line).
 //
 // Ownership: `*out` is owned by the caller; free with `coord_lock_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_lock_new(const struct coord_client *client,
                             const char *path,
                             struct coord_lock **out);
@@ -1105,6 +1177,9 @@ coord_result coord_lock_acquire(const struct coord_lock *lock,
 // handle).
 // Writes whether it did to `*out_acquired` and, when it did, the token to
 // `*out_token` (if not NULL).
+//
+// Results: `COORD_RESULT_OK` (acquired or not); argument errors; request
+// errors.
 coord_result coord_lock_try_acquire(const struct coord_lock *lock,
                                     bool *out_acquired,
                                     uint64_t *out_token);
@@ -1120,6 +1195,8 @@ coord_result coord_lock_token(const struct coord_lock *lock, uint64_t *out_token
 
 // Whether this handle holds the lock now (held and not lost). Answers at
 // once (false while an acquire of this handle still waits).
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_lock_is_held(const struct coord_lock *lock, bool *out_held);
 
 // Registers `callback(userdata)` to run when a hold of this handle is lost
@@ -1127,6 +1204,8 @@ coord_result coord_lock_is_held(const struct coord_lock *lock, bool *out_held);
 // hold, on the library's callback thread. Applies to the current hold
 // and every later one. NULL `callback` unregisters; after this call returns
 // the previous callback does not run any more.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_lock_on_lost(const struct coord_lock *lock,
                                 coord_lost_fn callback,
                                 void *userdata);
@@ -1148,11 +1227,15 @@ void coord_lock_free(struct coord_lock *lock);
 // A read-write lock handle on `path`.
 //
 // Ownership: `*out` is owned by the caller; free with `coord_rwlock_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_rwlock_new(const struct coord_client *client,
                               const char *path,
                               struct coord_rwlock **out);
 
 // Takes the shared side. Timeout, cancel and token as `coord_lock_acquire`.
+//
+// Results: as `coord_lock_acquire`.
 coord_result coord_rwlock_read_acquire(const struct coord_rwlock *rwlock,
                                        int64_t timeout_ms,
                                        const struct coord_cancel_token *cancel,
@@ -1162,6 +1245,8 @@ coord_result coord_rwlock_read_acquire(const struct coord_rwlock *rwlock,
 coord_result coord_rwlock_read_release(const struct coord_rwlock *rwlock);
 
 // Takes the exclusive side. Timeout, cancel and token as `coord_lock_acquire`.
+//
+// Results: as `coord_lock_acquire`.
 coord_result coord_rwlock_write_acquire(const struct coord_rwlock *rwlock,
                                         int64_t timeout_ms,
                                         const struct coord_cancel_token *cancel,
@@ -1188,6 +1273,9 @@ coord_result coord_semaphore_new(const struct coord_client *client,
 //
 // Ownership: `*out_lease` is owned by the caller; give it back with
 // `coord_lease_release` and free it with `coord_lease_free`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_LOCK_TIMEOUT`;
+// `COORD_RESULT_CANCELLED`; argument errors; request errors.
 coord_result coord_semaphore_acquire(const struct coord_semaphore *semaphore,
                                      int64_t timeout_ms,
                                      const struct coord_cancel_token *cancel,
@@ -1197,14 +1285,21 @@ coord_result coord_semaphore_acquire(const struct coord_semaphore *semaphore,
 // NULL when none was free.
 //
 // Ownership: as `coord_semaphore_acquire`.
+//
+// Results: `COORD_RESULT_OK` (a lease or NULL); argument errors; request
+// errors.
 coord_result coord_semaphore_try_acquire(const struct coord_semaphore *semaphore,
                                          struct coord_lease **out_lease);
 
 // The lease's token (the czxid of its node; increases with every lease).
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_lease_token(const struct coord_lease *lease, uint64_t *out_token);
 
 // Whether the lease was lost (session expired, or its node deleted by
 // someone else) while held. Answers at once; false after release.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_lease_is_lost(const struct coord_lease *lease, bool *out_lost);
 
 // Registers `callback(userdata)` to run when the lease is lost (session
@@ -1212,6 +1307,8 @@ coord_result coord_lease_is_lost(const struct coord_lease *lease, bool *out_lost
 // callback thread, as `coord_lock_on_lost`. NULL unregisters; after this
 // call returns the previous callback does not run any more, nor after
 // `coord_lease_release` or `coord_lease_free` has returned.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_lease_on_lost(const struct coord_lease *lease,
                                  coord_lost_fn callback,
                                  void *userdata);
@@ -1308,14 +1405,20 @@ void coord_multi_lock_free(struct coord_multi_lock *multi_lock);
 // A barrier handle on `path`.
 //
 // Ownership: `*out` is owned by the caller; free with `coord_barrier_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_barrier_new(const struct coord_client *client,
                                const char *path,
                                struct coord_barrier **out);
 
 // Raises the barrier (raising a raised barrier is fine).
+//
+// Results: `COORD_RESULT_OK`; argument errors; request errors.
 coord_result coord_barrier_set(const struct coord_barrier *barrier);
 
 // Lowers the barrier, releasing every waiter (lowering twice is fine).
+//
+// Results: `COORD_RESULT_OK`; argument errors; request errors.
 coord_result coord_barrier_remove(const struct coord_barrier *barrier);
 
 // Waits until the barrier is lowered (at once if it is not raised), at
@@ -1333,6 +1436,8 @@ void coord_barrier_free(struct coord_barrier *barrier);
 //
 // Ownership: `*out` is owned by the caller; free with
 // `coord_double_barrier_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_double_barrier_new(const struct coord_client *client,
                                       const char *path,
                                       const char *member_id,
@@ -1347,6 +1452,9 @@ coord_result coord_double_barrier_enter(const struct coord_double_barrier *barri
 
 // Leaves and waits until every member has left; timeout and cancel as
 // `coord_barrier_wait`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_LOCK_TIMEOUT`;
+// `COORD_RESULT_CANCELLED`; argument errors; request errors.
 coord_result coord_double_barrier_leave(const struct coord_double_barrier *barrier,
                                         int64_t timeout_ms,
                                         const struct coord_cancel_token *cancel);
@@ -1357,6 +1465,8 @@ void coord_double_barrier_free(struct coord_double_barrier *barrier);
 // A queue handle on `path`.
 //
 // Ownership: `*out` is owned by the caller; free with `coord_queue_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_queue_new(const struct coord_client *client,
                              const char *path,
                              struct coord_queue **out);
@@ -1388,12 +1498,17 @@ coord_result coord_queue_take(const struct coord_queue *queue,
 // did to `*out_taken`, and the item to `*out_data` / `*out_len` when it did.
 //
 // Ownership: as `coord_queue_take`.
+//
+// Results: `COORD_RESULT_OK` (taken or not); argument errors; request
+// errors.
 coord_result coord_queue_try_take(const struct coord_queue *queue,
                                   bool *out_taken,
                                   uint8_t **out_data,
                                   size_t *out_len);
 
 // The number of items in the queue.
+//
+// Results: `COORD_RESULT_OK`; argument errors; request errors.
 coord_result coord_queue_len(const struct coord_queue *queue, size_t *out_len);
 
 // Frees a queue handle (the items stay). NULL is fine.
@@ -1402,11 +1517,16 @@ void coord_queue_free(struct coord_queue *queue);
 // A counter handle on `path` (a missing node counts as 0).
 //
 // Ownership: `*out` is owned by the caller; free with `coord_counter_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 coord_result coord_counter_new(const struct coord_client *client,
                                const char *path,
                                struct coord_counter **out);
 
 // The counter's value.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_BAD_ARGUMENTS` (the node holds
+// no counter); argument errors; request errors.
 coord_result coord_counter_get(const struct coord_counter *counter, int64_t *out_value);
 
 // Adds `delta` and writes the new value to `*out_value` if not NULL.
@@ -1416,10 +1536,15 @@ coord_result coord_counter_add(const struct coord_counter *counter,
                                int64_t *out_value);
 
 // Sets the value unconditionally.
+//
+// Results: `COORD_RESULT_OK`; argument errors; request errors.
 coord_result coord_counter_set(const struct coord_counter *counter, int64_t value);
 
 // Sets the value to `new_value` only if it is `expected`; writes whether
 // it did to `*out_swapped`.
+//
+// Results: `COORD_RESULT_OK` (swapped or not); argument errors; request
+// errors.
 coord_result coord_counter_compare_and_set(const struct coord_counter *counter,
                                            int64_t expected,
                                            int64_t new_value,
@@ -1449,6 +1574,8 @@ coord_result coord_connect_opts_abi(uint32_t abi_version,
 //
 // Ownership: `*out_identities` and its strings are owned by the caller;
 // free them with `coord_free_string_array(identities, len)`.
+//
+// Results: `COORD_RESULT_OK`; argument errors; request errors.
 coord_result coord_whoami(const struct coord_client *client,
                           char ***out_identities,
                           size_t *out_len);
@@ -1460,6 +1587,9 @@ coord_result coord_whoami(const struct coord_client *client,
 //
 // Ownership: `*out_acl` and its strings are owned by the caller; free them
 // with `coord_free_string_array(acl, len)`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE`; argument errors;
+// request errors.
 coord_result coord_get_acl(const struct coord_client *client,
                            const char *path,
                            char ***out_acl,
@@ -1488,6 +1618,9 @@ coord_result coord_set_acl(const struct coord_client *client,
 //
 // Ownership: arguments are borrowed for the call; `*out_path` is owned by
 // the caller, free it with `coord_free_string`.
+//
+// Results: as `coord_create`; a malformed entry gives
+// `COORD_RESULT_BAD_ARGUMENTS` naming `acl[i]`.
 coord_result coord_create_acl(const struct coord_client *client,
                               const char *path,
                               const uint8_t *data,
@@ -1537,6 +1670,9 @@ void coord_free_string_array(char **items, size_t len);
 //
 // Ownership: `*out_data` (free with `coord_free_bytes`) and `*out_watch`
 // are owned by the caller; `userdata` is passed back untouched.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE` (no watch set);
+// argument errors (`callback` NULL); request errors.
 coord_result coord_get_watch(const struct coord_client *client,
                              const char *path,
                              coord_watch_fn callback,
@@ -1550,6 +1686,9 @@ coord_result coord_get_watch(const struct coord_client *client,
 // is created, changed or deleted (set also when the node does not exist).
 //
 // Ownership: `*out_watch` is owned by the caller (`coord_watch_free`).
+//
+// Results: `COORD_RESULT_OK` (also when the node does not exist); argument
+// errors (`callback` NULL); request errors.
 coord_result coord_exists_watch(const struct coord_client *client,
                                 const char *path,
                                 coord_watch_fn callback,
@@ -1563,6 +1702,9 @@ coord_result coord_exists_watch(const struct coord_client *client,
 //
 // Ownership: `*out_names` (free with `coord_free_string_array`) and
 // `*out_watch` (`coord_watch_free`) are owned by the caller.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE` (no watch set);
+// argument errors (`callback` NULL); request errors.
 coord_result coord_children_watch(const struct coord_client *client,
                                   const char *path,
                                   coord_watch_fn callback,
@@ -1577,6 +1719,9 @@ coord_result coord_children_watch(const struct coord_client *client,
 // error and stops (see `coord_watch_event`). Survives reconnects.
 //
 // Ownership: `*out_watch` is owned by the caller (`coord_watch_free`).
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_BAD_ARGUMENTS` (unknown mode);
+// argument errors (`callback` NULL); request errors.
 coord_result coord_watch_add(const struct coord_client *client,
                              const char *path,
                              coord_watch_mode mode,

@@ -231,6 +231,8 @@ pub extern "C" fn coord_abi_version() -> u32 {
 /// Makes a cancel token (not cancelled).
 ///
 /// Ownership: `*out` is owned by the caller; free with `coord_cancel_token_free`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_cancel_token_new(out: *mut *mut coord_cancel_token) -> coord_result {
     guard(|| {
@@ -245,6 +247,8 @@ pub extern "C" fn coord_cancel_token_new(out: *mut *mut coord_cancel_token) -> c
 
 /// Cancels every call waiting on `token`, now and until it is reset.
 /// Callable from any thread (not from a signal handler).
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O; returns at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_cancel_token_cancel(token: *const coord_cancel_token) -> coord_result {
     guard(|| {
@@ -254,6 +258,9 @@ pub extern "C" fn coord_cancel_token_cancel(token: *const coord_cancel_token) ->
 }
 
 /// Makes a cancelled token usable again.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O. Reset only when no
+/// call waits on the token.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_cancel_token_reset(token: *const coord_cancel_token) -> coord_result {
     guard(|| {
@@ -348,6 +355,8 @@ pub(crate) unsafe fn hand_out(out: *mut *mut coord_client, client: Client) {
 }
 
 /// The session id of `client`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_client_session_id(
     client: *const coord_client,
@@ -398,6 +407,11 @@ pub extern "C" fn coord_client_free(client: *mut coord_client) {
 ///
 /// Ownership: arguments are borrowed for the call; `*out_path` is owned by
 /// the caller, free it with `coord_free_string`.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_NODE_EXISTS`;
+/// `COORD_RESULT_NO_NODE` (no parent);
+/// `COORD_RESULT_NO_CHILDREN_FOR_EPHEMERALS`; `COORD_RESULT_TOO_LARGE`;
+/// `COORD_RESULT_QUOTA_EXCEEDED`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_create(
     client: *const coord_client,
@@ -482,6 +496,10 @@ pub extern "C" fn coord_set(
 }
 
 /// Deletes a node if its version is `version` (-1: any version).
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE`;
+/// `COORD_RESULT_BAD_VERSION`; `COORD_RESULT_NOT_EMPTY`; argument errors;
+/// request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_delete(
     client: *const coord_client,
@@ -498,6 +516,9 @@ pub extern "C" fn coord_delete(
 
 /// Whether a node exists: writes `*out_exists`, and its stat to
 /// `*out_stat` (if not NULL) when it exists.
+///
+/// Results: `COORD_RESULT_OK` (also when the node does not exist); argument
+/// errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_exists(
     client: *const coord_client,
@@ -526,6 +547,9 @@ pub extern "C" fn coord_exists(
 ///
 /// Ownership: `*out_names` and its strings are owned by the caller; free
 /// them with `coord_free_string_array(names, len)`.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE`; argument errors;
+/// request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_children(
     client: *const coord_client,
@@ -555,6 +579,10 @@ pub extern "C" fn coord_children(
 ///
 /// Ownership: `ops` are borrowed for the call; `*out_results` is owned by
 /// the caller, free it with `coord_free_op_results(results, n)`.
+///
+/// Results: `COORD_RESULT_OK`; the failing op's error (`NO_NODE`,
+/// `NODE_EXISTS`, `BAD_VERSION`, ...); argument errors (naming `ops[i]`);
+/// request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_multi(
     client: *const coord_client,
@@ -595,6 +623,8 @@ pub extern "C" fn coord_free_op_results(results: *mut coord_op_result, n: usize)
 
 /// Waits until the server this client talks to has applied every write
 /// committed before the call (later reads are then linearizable).
+///
+/// Results: `COORD_RESULT_OK`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_sync(client: *const coord_client, path: *const c_char) -> coord_result {
     guard(|| {

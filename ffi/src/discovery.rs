@@ -155,6 +155,8 @@ pub struct coord_provider {
 /// Service discovery under `base` (NULL: `"/services"`).
 ///
 /// Ownership: `*out` is owned by the caller; free with `coord_discovery_free`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_discovery_new(
     client: *const coord_client,
@@ -241,6 +243,9 @@ pub extern "C" fn coord_registration_free(registration: *mut coord_registration)
 ///
 /// Ownership: `*out_instances` is owned by the caller; free with
 /// `coord_free_instances(instances, len)`.
+///
+/// Results: `COORD_RESULT_OK` (none registered included); argument errors;
+/// request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_discovery_list(
     discovery: *const coord_discovery,
@@ -267,6 +272,9 @@ pub extern "C" fn coord_discovery_list(
 /// (`COORD_STRATEGY_*`). Returns once the current instances are known.
 ///
 /// Ownership: `*out` is owned by the caller; free with `coord_provider_free`.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_BAD_ARGUMENTS` (unknown
+/// strategy); argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_discovery_provider(
     discovery: *const coord_discovery,
@@ -299,6 +307,9 @@ pub extern "C" fn coord_discovery_provider(
 ///
 /// Ownership: `*out_instance` is owned by the caller; free with
 /// `coord_free_instances(instance, 1)`.
+///
+/// Results: `COORD_RESULT_OK` (also when none is registered: NULL);
+/// argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_provider_pick(
     provider: *const coord_provider,

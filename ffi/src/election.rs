@@ -61,6 +61,8 @@ fn election<'a>(p: *const coord_election) -> Res<&'a coord_election> {
 ///
 /// Ownership: arguments are borrowed for the call; `*out` is owned by the
 /// caller, free it with `coord_election_free`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_election_new(
     client: *const coord_client,
@@ -116,6 +118,8 @@ pub extern "C" fn coord_election_campaign(
 
 /// Gives up leadership (the next candidate is elected). Does nothing when
 /// not leading. The lost callback of the term does not run after this.
+///
+/// Results: `COORD_RESULT_OK`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_election_resign(election: *const coord_election) -> coord_result {
     guard(|| {
@@ -127,6 +131,8 @@ pub extern "C" fn coord_election_resign(election: *const coord_election) -> coor
 }
 
 /// Whether this candidate leads now (elected, not resigned, not lost).
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O; answers at once.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_election_is_leader(
     election: *const coord_election,
@@ -144,6 +150,8 @@ pub extern "C" fn coord_election_is_leader(
 /// (session expired or its node deleted; not on resign): on the library's
 /// callback thread, once per term. NULL unregisters; after this call returns
 /// the previous callback does not run any more.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_election_on_lost(
     election: *const coord_election,
@@ -177,6 +185,9 @@ pub extern "C" fn coord_election_free(election: *mut coord_election) {
 ///
 /// Ownership: `*out_leader` is owned by the caller; free it with
 /// `coord_leader_free`.
+///
+/// Results: `COORD_RESULT_OK` (nobody leads included); argument errors;
+/// request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_election_leader(
     client: *const coord_client,
@@ -224,6 +235,9 @@ pub type coord_leader_fn = Option<
 /// `*out_watch` is freed with `coord_watch_free` (or the client closed).
 ///
 /// Ownership: `*out_watch` is owned by the caller.
+///
+/// Results: `COORD_RESULT_OK`; argument errors (`callback` NULL). Returns
+/// at once; errors later reach the callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_election_observe(
     client: *const coord_client,

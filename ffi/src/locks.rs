@@ -66,6 +66,8 @@ fn lock<'a>(p: *const coord_lock) -> Res<&'a coord_lock> {
 /// A mutex handle on `path` (the directory of its waiting line).
 ///
 /// Ownership: `*out` is owned by the caller; free with `coord_lock_free`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lock_new(
     client: *const coord_client,
@@ -111,6 +113,9 @@ pub extern "C" fn coord_lock_acquire(
 /// handle).
 /// Writes whether it did to `*out_acquired` and, when it did, the token to
 /// `*out_token` (if not NULL).
+///
+/// Results: `COORD_RESULT_OK` (acquired or not); argument errors; request
+/// errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lock_try_acquire(
     lock: *const coord_lock,
@@ -169,6 +174,8 @@ pub extern "C" fn coord_lock_token(lock: *const coord_lock, out_token: *mut u64)
 
 /// Whether this handle holds the lock now (held and not lost). Answers at
 /// once (false while an acquire of this handle still waits).
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lock_is_held(lock: *const coord_lock, out_held: *mut bool) -> coord_result {
     guard(|| {
@@ -184,6 +191,8 @@ pub extern "C" fn coord_lock_is_held(lock: *const coord_lock, out_held: *mut boo
 /// hold, on the library's callback thread. Applies to the current hold
 /// and every later one. NULL `callback` unregisters; after this call returns
 /// the previous callback does not run any more.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lock_on_lost(
     lock: *const coord_lock,
@@ -253,6 +262,8 @@ fn rwlock<'a>(p: *const coord_rwlock) -> Res<&'a coord_rwlock> {
 /// A read-write lock handle on `path`.
 ///
 /// Ownership: `*out` is owned by the caller; free with `coord_rwlock_free`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_rwlock_new(
     client: *const coord_client,
@@ -274,6 +285,8 @@ pub extern "C" fn coord_rwlock_new(
 }
 
 /// Takes the shared side. Timeout, cancel and token as `coord_lock_acquire`.
+///
+/// Results: as `coord_lock_acquire`.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_rwlock_read_acquire(
     rwlock: *const coord_rwlock,
@@ -295,6 +308,8 @@ pub extern "C" fn coord_rwlock_read_release(rwlock: *const coord_rwlock) -> coor
 }
 
 /// Takes the exclusive side. Timeout, cancel and token as `coord_lock_acquire`.
+///
+/// Results: as `coord_lock_acquire`.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_rwlock_write_acquire(
     rwlock: *const coord_rwlock,
@@ -382,6 +397,9 @@ fn lease_out(lease: Lease) -> *mut coord_lease {
 ///
 /// Ownership: `*out_lease` is owned by the caller; give it back with
 /// `coord_lease_release` and free it with `coord_lease_free`.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_LOCK_TIMEOUT`;
+/// `COORD_RESULT_CANCELLED`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_semaphore_acquire(
     semaphore: *const coord_semaphore,
@@ -411,6 +429,9 @@ pub extern "C" fn coord_semaphore_acquire(
 /// NULL when none was free.
 ///
 /// Ownership: as `coord_semaphore_acquire`.
+///
+/// Results: `COORD_RESULT_OK` (a lease or NULL); argument errors; request
+/// errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_semaphore_try_acquire(
     semaphore: *const coord_semaphore,
@@ -426,6 +447,8 @@ pub extern "C" fn coord_semaphore_try_acquire(
 }
 
 /// The lease's token (the czxid of its node; increases with every lease).
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lease_token(
     lease: *const coord_lease,
@@ -441,6 +464,8 @@ pub extern "C" fn coord_lease_token(
 
 /// Whether the lease was lost (session expired, or its node deleted by
 /// someone else) while held. Answers at once; false after release.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lease_is_lost(
     lease: *const coord_lease,
@@ -459,6 +484,8 @@ pub extern "C" fn coord_lease_is_lost(
 /// callback thread, as `coord_lock_on_lost`. NULL unregisters; after this
 /// call returns the previous callback does not run any more, nor after
 /// `coord_lease_release` or `coord_lease_free` has returned.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_lease_on_lost(
     lease: *const coord_lease,

@@ -43,6 +43,8 @@ pub struct coord_barrier {
 /// A barrier handle on `path`.
 ///
 /// Ownership: `*out` is owned by the caller; free with `coord_barrier_free`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_barrier_new(
     client: *const coord_client,
@@ -61,6 +63,8 @@ fn barrier(p: *const coord_barrier) -> Res<Barrier> {
 }
 
 /// Raises the barrier (raising a raised barrier is fine).
+///
+/// Results: `COORD_RESULT_OK`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_barrier_set(barrier: *const coord_barrier) -> coord_result {
     guard(|| {
@@ -70,6 +74,8 @@ pub extern "C" fn coord_barrier_set(barrier: *const coord_barrier) -> coord_resu
 }
 
 /// Lowers the barrier, releasing every waiter (lowering twice is fine).
+///
+/// Results: `COORD_RESULT_OK`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_barrier_remove(barrier: *const coord_barrier) -> coord_result {
     guard(|| {
@@ -119,6 +125,8 @@ pub struct coord_double_barrier {
 ///
 /// Ownership: `*out` is owned by the caller; free with
 /// `coord_double_barrier_free`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_double_barrier_new(
     client: *const coord_client,
@@ -176,6 +184,9 @@ pub extern "C" fn coord_double_barrier_enter(
 
 /// Leaves and waits until every member has left; timeout and cancel as
 /// `coord_barrier_wait`.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_LOCK_TIMEOUT`;
+/// `COORD_RESULT_CANCELLED`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_double_barrier_leave(
     barrier: *const coord_double_barrier,
@@ -199,6 +210,8 @@ pub struct coord_queue {
 /// A queue handle on `path`.
 ///
 /// Ownership: `*out` is owned by the caller; free with `coord_queue_free`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_queue_new(
     client: *const coord_client,
@@ -281,6 +294,9 @@ pub extern "C" fn coord_queue_take(
 /// did to `*out_taken`, and the item to `*out_data` / `*out_len` when it did.
 ///
 /// Ownership: as `coord_queue_take`.
+///
+/// Results: `COORD_RESULT_OK` (taken or not); argument errors; request
+/// errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_queue_try_take(
     queue: *const coord_queue,
@@ -307,6 +323,8 @@ pub extern "C" fn coord_queue_try_take(
 }
 
 /// The number of items in the queue.
+///
+/// Results: `COORD_RESULT_OK`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_queue_len(queue: *const coord_queue, out_len: *mut usize) -> coord_result {
     guard(|| {
@@ -332,6 +350,8 @@ pub struct coord_counter {
 /// A counter handle on `path` (a missing node counts as 0).
 ///
 /// Ownership: `*out` is owned by the caller; free with `coord_counter_free`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors. No I/O.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_counter_new(
     client: *const coord_client,
@@ -350,6 +370,9 @@ fn counter(p: *const coord_counter) -> Res<Counter> {
 }
 
 /// The counter's value.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_BAD_ARGUMENTS` (the node holds
+/// no counter); argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_counter_get(
     counter: *const coord_counter,
@@ -381,6 +404,8 @@ pub extern "C" fn coord_counter_add(
 }
 
 /// Sets the value unconditionally.
+///
+/// Results: `COORD_RESULT_OK`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_counter_set(counter: *const coord_counter, value: i64) -> coord_result {
     guard(|| {
@@ -391,6 +416,9 @@ pub extern "C" fn coord_counter_set(counter: *const coord_counter, value: i64) -
 
 /// Sets the value to `new_value` only if it is `expected`; writes whether
 /// it did to `*out_swapped`.
+///
+/// Results: `COORD_RESULT_OK` (swapped or not); argument errors; request
+/// errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_counter_compare_and_set(
     counter: *const coord_counter,

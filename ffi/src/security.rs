@@ -182,6 +182,8 @@ pub extern "C" fn coord_connect_opts_abi(
 ///
 /// Ownership: `*out_identities` and its strings are owned by the caller;
 /// free them with `coord_free_string_array(identities, len)`.
+///
+/// Results: `COORD_RESULT_OK`; argument errors; request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_whoami(
     client: *const coord_client,
@@ -230,6 +232,9 @@ fn acl_in(acl: *const *const c_char, n: usize) -> Res<Vec<Acl>> {
 ///
 /// Ownership: `*out_acl` and its strings are owned by the caller; free them
 /// with `coord_free_string_array(acl, len)`.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE`; argument errors;
+/// request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_get_acl(
     client: *const coord_client,
@@ -291,6 +296,9 @@ pub extern "C" fn coord_set_acl(
 ///
 /// Ownership: arguments are borrowed for the call; `*out_path` is owned by
 /// the caller, free it with `coord_free_string`.
+///
+/// Results: as `coord_create`; a malformed entry gives
+/// `COORD_RESULT_BAD_ARGUMENTS` naming `acl[i]`.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn coord_create_acl(

@@ -173,6 +173,9 @@ fn oneshot(cb: Callback, watch: ::coord_client::client::OneshotWatch) -> Res<*mu
 ///
 /// Ownership: `*out_data` (free with `coord_free_bytes`) and `*out_watch`
 /// are owned by the caller; `userdata` is passed back untouched.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE` (no watch set);
+/// argument errors (`callback` NULL); request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_get_watch(
     client: *const coord_client,
@@ -208,6 +211,9 @@ pub extern "C" fn coord_get_watch(
 /// is created, changed or deleted (set also when the node does not exist).
 ///
 /// Ownership: `*out_watch` is owned by the caller (`coord_watch_free`).
+///
+/// Results: `COORD_RESULT_OK` (also when the node does not exist); argument
+/// errors (`callback` NULL); request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_exists_watch(
     client: *const coord_client,
@@ -242,6 +248,9 @@ pub extern "C" fn coord_exists_watch(
 ///
 /// Ownership: `*out_names` (free with `coord_free_string_array`) and
 /// `*out_watch` (`coord_watch_free`) are owned by the caller.
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE` (no watch set);
+/// argument errors (`callback` NULL); request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_children_watch(
     client: *const coord_client,
@@ -277,6 +286,9 @@ pub extern "C" fn coord_children_watch(
 /// error and stops (see `coord_watch_event`). Survives reconnects.
 ///
 /// Ownership: `*out_watch` is owned by the caller (`coord_watch_free`).
+///
+/// Results: `COORD_RESULT_OK`; `COORD_RESULT_BAD_ARGUMENTS` (unknown mode);
+/// argument errors (`callback` NULL); request errors.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_watch_add(
     client: *const coord_client,
