@@ -461,6 +461,22 @@ typedef struct coord_quota {
   uint64_t bytes;
 } coord_quota;
 
+// State of a session (one of the `COORD_SESSION_*` values).
+typedef uint32_t coord_session_state;
+
+// A session state callback: `state` is one of `COORD_SESSION_*`. Runs on
+// the library's callback thread, never after `coord_watch_free` of its
+// registration returned.
+typedef void (*coord_state_fn)(void *userdata, coord_session_state state);
+
+// One child from `coord_children_with_stats`.
+typedef struct coord_child {
+  // The child's name (not its path). Owned by the array.
+  char *name;
+  // The child's stat.
+  struct coord_stat stat;
+} coord_child;
+
 // Type of a watch event (one of the `COORD_EVENT_*` values).
 typedef uint32_t coord_event_type;
 
@@ -545,6 +561,23 @@ typedef uint32_t coord_watch_mode;
 
 // Lease: a semaphore's lease (holders are the first N by sequence).
 #define COORD_LOCK_NODE_LEASE 2
+
+// Opening the session for the first time.
+#define COORD_SESSION_CONNECTING 0
+
+// Connected to a server; requests flow.
+#define COORD_SESSION_CONNECTED 1
+
+// The connection was lost; the client reconnects and resumes the session.
+// Requests wait (up to their timeout); ephemeral nodes still exist.
+#define COORD_SESSION_SUSPENDED 2
+
+// The session ended without the client closing it; its ephemeral nodes
+// are or will soon be gone. Terminal.
+#define COORD_SESSION_EXPIRED 3
+
+// The client was closed. Terminal.
+#define COORD_SESSION_CLOSED 4
 
 // No event: the watch ended (see `result`).
 #define COORD_EVENT_NONE 0
@@ -1649,6 +1682,43 @@ coord_result coord_get_quota(const struct coord_client *client,
 
 // Removes the quota on `path` (`COORD_RESULT_NO_NODE` when none is set).
 coord_result coord_clear_quota(const struct coord_client *client, const char *path);
+
+// The session's state now (`COORD_SESSION_*`) into `*out_state`.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O; answers at once.
+coord_result coord_client_state(const struct coord_client *client, coord_session_state *out_state);
+
+// Follows the session's state: `callback` runs with the state now, then
+// with every change (`SUSPENDED` on a lost connection, `CONNECTED` again
+// after resuming, and a terminal `EXPIRED` or `CLOSED`, after which it
+// runs no more), until `*out_watch` is freed with `coord_watch_free`.
+//
+// Results: `COORD_RESULT_OK`; argument errors (`callback` NULL). Returns
+// at once.
+// Ownership: `*out_watch` is owned by the caller; `userdata` is passed back
+// untouched.
+coord_result coord_client_on_state(const struct coord_client *client,
+                                   coord_state_fn callback,
+                                   void *userdata,
+                                   struct coord_watch **out_watch);
+
+// The children of `path` with their stats, sorted by name, into
+// `*out_children` / `*out_len` (NULL and 0 when none), and the stat of
+// `path` itself into `*out_stat` if not NULL; one consistent listing.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_NO_NODE`; argument errors;
+// request errors.
+// Ownership: `*out_children` (names included) is owned by the caller;
+// free it with `coord_free_children(children, len)`.
+coord_result coord_children_with_stats(const struct coord_client *client,
+                                       const char *path,
+                                       struct coord_child **out_children,
+                                       size_t *out_len,
+                                       struct coord_stat *out_stat);
+
+// Frees an array from `coord_children_with_stats`, given its length. NULL
+// is fine.
+void coord_free_children(struct coord_child *children, size_t len);
 
 // Frees a string returned by libcoord. NULL is fine.
 void coord_free_string(char *s);

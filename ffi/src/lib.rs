@@ -29,6 +29,7 @@
 //! - [`group`]: group membership (join, members, watch, leave).
 //! - [`cache`]: node cache and tree cache with change callbacks.
 //! - [`lock_info`]: holders and waiters of a lock's line.
+//! - [`session`]: session state (now and its changes), children with stats.
 //! - [`security`]: connect with TLS / token / digest, whoami, ACLs, quotas.
 //! - [`election`]: leader election and leader observers.
 //! - [`recipes`]: barrier, double barrier, queue, counter.
@@ -51,5 +52,6 @@ pub mod lost;
 pub mod multilock;
 pub mod recipes;
 pub mod security;
+pub mod session;
 pub mod util;
 pub mod watch;

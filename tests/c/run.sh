@@ -125,7 +125,7 @@ step "C tests under valgrind memcheck"
 # compares) writes bytes memcheck cannot see initialised, so its
 # uninitialised-value reports are off there; leaks and invalid accesses
 # are still errors.
-for t in ${COORD_C_TESTS:-test_abi test_abi_other test_api test_multilock test_group_cache test_security test_lock_threads test_failover test_cluster_lock}; do
+for t in ${COORD_C_TESTS:-test_abi test_abi_other test_api test_multilock test_group_cache test_session test_security test_lock_threads test_failover test_cluster_lock}; do
   echo "[$t]"
   extra=()
   [ "$t" = test_security ] && extra=(--undef-value-errors=no)
