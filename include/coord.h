@@ -701,15 +701,6 @@ coord_result coord_tree_cache_len(const struct coord_tree_cache *cache, size_t *
 // this returns) and frees the handle. NULL is fine.
 void coord_tree_cache_free(struct coord_tree_cache *cache);
 
-// The library version, `"MAJOR.MINOR.PATCH"` (the crate version).
-//
-// Ownership: static; do not free.
-const char *coord_version(void);
-
-// The ABI version this library implements; compare with
-// `COORD_ABI_VERSION` from the header you compiled against.
-uint32_t coord_abi_version(void);
-
 // Makes a cancel token (not cancelled).
 //
 // Ownership: `*out` is owned by the caller; free with `coord_cancel_token_free`.
@@ -731,32 +722,6 @@ coord_result coord_cancel_token_reset(const struct coord_cancel_token *token);
 
 // Frees a cancel token. NULL is fine. No call may be using it.
 void coord_cancel_token_free(struct coord_cancel_token *token);
-
-// What `coord_connect` expands to: connects after checking that
-// `abi_version` (the caller's `COORD_ABI_VERSION`, passed by the macro) is
-// this library's, else `COORD_RESULT_ABI_MISMATCH` naming both versions.
-// Call it through the `coord_connect` macro, which passes the header's value.
-//
-// Connects to `servers` (`"host:port,host:port"`; NULL means
-// `$COORD_SERVERS` or `127.0.0.1:2281`) with a session timeout in ms (0 for
-// the default, 10 s; the server clamps it into its bounds). The connect
-// itself is bounded by the default connect timeout (5 s; use
-// `coord_connect_opts` for another limit or a cancel token). Every later
-// request of this client is bounded by the session timeout.
-//
-// Results: `COORD_RESULT_OK`; `COORD_RESULT_ABI_MISMATCH`;
-// `COORD_RESULT_NULL_PARAMETER` (`out`); `COORD_RESULT_INVALID_UTF8`
-// (`servers`); `COORD_RESULT_BAD_ARGUMENTS` (a malformed server list);
-// `COORD_RESULT_CONNECTION_LOSS` / `COORD_RESULT_OPERATION_TIMEOUT` (no
-// server answered in time).
-//
-// Ownership: `servers` is borrowed for the call; `*out` is owned by the
-// caller, free it with `coord_client_free`.
-// Threads: any thread.
-coord_result coord_connect_abi(uint32_t abi_version,
-                               const char *servers,
-                               uint32_t session_timeout_ms,
-                               struct coord_client **out);
 
 // The session id of `client`.
 //
@@ -873,6 +838,41 @@ void coord_free_op_results(struct coord_op_result *results, size_t n);
 //
 // Results: `COORD_RESULT_OK`; argument errors; request errors.
 coord_result coord_sync(const struct coord_client *client, const char *path);
+
+// The library version, `"MAJOR.MINOR.PATCH"` (the crate version).
+//
+// Ownership: static; do not free.
+const char *coord_version(void);
+
+// The ABI version this library implements; compare with
+// `COORD_ABI_VERSION` from the header you compiled against.
+uint32_t coord_abi_version(void);
+
+// What `coord_connect` expands to: connects after checking that
+// `abi_version` (the caller's `COORD_ABI_VERSION`, passed by the macro) is
+// this library's, else `COORD_RESULT_ABI_MISMATCH` naming both versions.
+// Call it through the `coord_connect` macro, which passes the header's value.
+//
+// Connects to `servers` (`"host:port,host:port"`; NULL means
+// `$COORD_SERVERS` or `127.0.0.1:2281`) with a session timeout in ms (0 for
+// the default, 10 s; the server clamps it into its bounds). The connect
+// itself is bounded by the default connect timeout (5 s; use
+// `coord_connect_opts` for another limit or a cancel token). Every later
+// request of this client is bounded by the session timeout.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_ABI_MISMATCH`;
+// `COORD_RESULT_NULL_PARAMETER` (`out`); `COORD_RESULT_INVALID_UTF8`
+// (`servers`); `COORD_RESULT_BAD_ARGUMENTS` (a malformed server list);
+// `COORD_RESULT_CONNECTION_LOSS` / `COORD_RESULT_OPERATION_TIMEOUT` (no
+// server answered in time).
+//
+// Ownership: `servers` is borrowed for the call; `*out` is owned by the
+// caller, free it with `coord_client_free`.
+// Threads: any thread.
+coord_result coord_connect_abi(uint32_t abi_version,
+                               const char *servers,
+                               uint32_t session_timeout_ms,
+                               struct coord_client **out);
 
 // Frees an instance array returned by libcoord (with the count it wrote;
 // a picked instance is an array of 1). NULL is fine.

@@ -20,7 +20,8 @@
 //! - [`error`]: result codes, last error, panic boundary.
 //! - [`util`]: argument conversion, buffers, the blocking bridge, `coord_stat`.
 //! - `callbacks`: the callback thread and the "never after unregister" rule.
-//! - [`client`]: connect, node operations, multi, cancel tokens, versions.
+//! - [`client`]: node operations, multi, cancel tokens.
+//! - [`connect`]: connect, the ABI check, versions.
 //! - [`limits`]: per-thread timeout and cancel token for every blocking call.
 //! - [`watch`]: one-shot and persistent watches.
 //! - [`lost`]: lost callbacks of locks and terms.
@@ -41,6 +42,7 @@
 pub mod cache;
 pub(crate) mod callbacks;
 pub mod client;
+pub mod connect;
 pub mod discovery;
 pub mod election;
 pub mod error;

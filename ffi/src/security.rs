@@ -155,7 +155,7 @@ pub extern "C" fn coord_connect_opts_abi(
     out: *mut *mut coord_client,
 ) -> coord_result {
     guard(|| {
-        crate::client::check_abi(abi_version)?;
+        crate::connect::check_abi(abi_version)?;
         let out = need(out, "out")?;
         let o = unsafe { read_options(opts) }?;
         let (b, digest) = builder(&o)?;
@@ -172,7 +172,7 @@ pub extern "C" fn coord_connect_opts_abi(
             },
             None,
         )?;
-        unsafe { crate::client::hand_out(out, client) };
+        unsafe { crate::connect::hand_out(out, client) };
         Ok(())
     })
 }
