@@ -1292,73 +1292,6 @@ coord_result coord_rwlock_write_release(const struct coord_rwlock *rwlock);
 // background. NULL is fine.
 void coord_rwlock_free(struct coord_rwlock *rwlock);
 
-// A semaphore handle on `path` with `leases` leases (every participant
-// must use the same number; `COORD_RESULT_BAD_ARGUMENTS` otherwise, on
-// acquire).
-//
-// Ownership: `*out` is owned by the caller; free with `coord_semaphore_free`.
-coord_result coord_semaphore_new(const struct coord_client *client,
-                                 const char *path,
-                                 size_t leases,
-                                 struct coord_semaphore **out);
-
-// Waits for a lease; timeout and cancel as `coord_lock_acquire`.
-//
-// Ownership: `*out_lease` is owned by the caller; give it back with
-// `coord_lease_release` and free it with `coord_lease_free`.
-//
-// Results: `COORD_RESULT_OK`; `COORD_RESULT_LOCK_TIMEOUT`;
-// `COORD_RESULT_CANCELLED`; argument errors; request errors.
-coord_result coord_semaphore_acquire(const struct coord_semaphore *semaphore,
-                                     int64_t timeout_ms,
-                                     const struct coord_cancel_token *cancel,
-                                     struct coord_lease **out_lease);
-
-// Takes a lease only if one is free now; `*out_lease` is the lease, or
-// NULL when none was free.
-//
-// Ownership: as `coord_semaphore_acquire`.
-//
-// Results: `COORD_RESULT_OK` (a lease or NULL); argument errors; request
-// errors.
-coord_result coord_semaphore_try_acquire(const struct coord_semaphore *semaphore,
-                                         struct coord_lease **out_lease);
-
-// The lease's token (the czxid of its node; increases with every lease).
-//
-// Results: `COORD_RESULT_OK`; argument errors. No I/O.
-coord_result coord_lease_token(const struct coord_lease *lease, uint64_t *out_token);
-
-// Whether the lease was lost (session expired, or its node deleted by
-// someone else) while held. Answers at once; false after release.
-//
-// Results: `COORD_RESULT_OK`; argument errors. No I/O.
-coord_result coord_lease_is_lost(const struct coord_lease *lease, bool *out_lost);
-
-// Registers `callback(userdata)` to run when the lease is lost (session
-// expired, or its node deleted by someone else): once, on the library's
-// callback thread, as `coord_lock_on_lost`. NULL unregisters; after this
-// call returns the previous callback does not run any more, nor after
-// `coord_lease_release` or `coord_lease_free` has returned.
-//
-// Results: `COORD_RESULT_OK`; argument errors. No I/O.
-coord_result coord_lease_on_lost(const struct coord_lease *lease,
-                                 coord_lost_fn callback,
-                                 void *userdata);
-
-// Gives the lease back now. Releasing twice is `COORD_RESULT_NOT_HELD`.
-// The handle must still be freed. The lost callback does not run after
-// this returns.
-coord_result coord_lease_release(const struct coord_lease *lease);
-
-// Frees a lease handle, releasing the lease in the background if it was
-// not released. The lost callback does not run after this returns. NULL
-// is fine.
-void coord_lease_free(struct coord_lease *lease);
-
-// Frees a semaphore handle (leases stay held until released). NULL is fine.
-void coord_semaphore_free(struct coord_semaphore *semaphore);
-
 // A multi-lock over the `n` mutex paths in `paths` (the directories of
 // their waiting lines, the same paths `coord_lock_new` takes, so a
 // multi-lock and single locks on one path exclude each other). Duplicates
@@ -1682,6 +1615,73 @@ coord_result coord_get_quota(const struct coord_client *client,
 
 // Removes the quota on `path` (`COORD_RESULT_NO_NODE` when none is set).
 coord_result coord_clear_quota(const struct coord_client *client, const char *path);
+
+// A semaphore handle on `path` with `leases` leases (every participant
+// must use the same number; `COORD_RESULT_BAD_ARGUMENTS` otherwise, on
+// acquire).
+//
+// Ownership: `*out` is owned by the caller; free with `coord_semaphore_free`.
+coord_result coord_semaphore_new(const struct coord_client *client,
+                                 const char *path,
+                                 size_t leases,
+                                 struct coord_semaphore **out);
+
+// Waits for a lease; timeout and cancel as `coord_lock_acquire`.
+//
+// Ownership: `*out_lease` is owned by the caller; give it back with
+// `coord_lease_release` and free it with `coord_lease_free`.
+//
+// Results: `COORD_RESULT_OK`; `COORD_RESULT_LOCK_TIMEOUT`;
+// `COORD_RESULT_CANCELLED`; argument errors; request errors.
+coord_result coord_semaphore_acquire(const struct coord_semaphore *semaphore,
+                                     int64_t timeout_ms,
+                                     const struct coord_cancel_token *cancel,
+                                     struct coord_lease **out_lease);
+
+// Takes a lease only if one is free now; `*out_lease` is the lease, or
+// NULL when none was free.
+//
+// Ownership: as `coord_semaphore_acquire`.
+//
+// Results: `COORD_RESULT_OK` (a lease or NULL); argument errors; request
+// errors.
+coord_result coord_semaphore_try_acquire(const struct coord_semaphore *semaphore,
+                                         struct coord_lease **out_lease);
+
+// The lease's token (the czxid of its node; increases with every lease).
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
+coord_result coord_lease_token(const struct coord_lease *lease, uint64_t *out_token);
+
+// Whether the lease was lost (session expired, or its node deleted by
+// someone else) while held. Answers at once; false after release.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
+coord_result coord_lease_is_lost(const struct coord_lease *lease, bool *out_lost);
+
+// Registers `callback(userdata)` to run when the lease is lost (session
+// expired, or its node deleted by someone else): once, on the library's
+// callback thread, as `coord_lock_on_lost`. NULL unregisters; after this
+// call returns the previous callback does not run any more, nor after
+// `coord_lease_release` or `coord_lease_free` has returned.
+//
+// Results: `COORD_RESULT_OK`; argument errors. No I/O.
+coord_result coord_lease_on_lost(const struct coord_lease *lease,
+                                 coord_lost_fn callback,
+                                 void *userdata);
+
+// Gives the lease back now. Releasing twice is `COORD_RESULT_NOT_HELD`.
+// The handle must still be freed. The lost callback does not run after
+// this returns.
+coord_result coord_lease_release(const struct coord_lease *lease);
+
+// Frees a lease handle, releasing the lease in the background if it was
+// not released. The lost callback does not run after this returns. NULL
+// is fine.
+void coord_lease_free(struct coord_lease *lease);
+
+// Frees a semaphore handle (leases stay held until released). NULL is fine.
+void coord_semaphore_free(struct coord_semaphore *semaphore);
 
 // The session's state now (`COORD_SESSION_*`) into `*out_state`.
 //

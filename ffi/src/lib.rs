@@ -25,7 +25,8 @@
 //! - [`limits`]: per-thread timeout and cancel token for every blocking call.
 //! - [`watch`]: one-shot and persistent watches.
 //! - [`lost`]: lost callbacks of locks and terms.
-//! - [`locks`]: mutex, read-write lock, semaphore.
+//! - [`locks`]: mutex, read-write lock.
+//! - [`semaphore`]: semaphore and its leases.
 //! - [`multilock`]: several mutexes taken together, all or nothing.
 //! - [`group`]: group membership (join, members, watch, leave).
 //! - [`cache`]: node cache and tree cache with change callbacks.
@@ -54,6 +55,7 @@ pub mod lost;
 pub mod multilock;
 pub mod recipes;
 pub mod security;
+pub mod semaphore;
 pub mod session;
 pub mod util;
 pub mod watch;
