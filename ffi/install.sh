@@ -22,7 +22,7 @@ case "$profile" in
 esac
 libdir_src="${CARGO_TARGET_DIR:-$root/target}/$profile"
 for f in libcoord.so libcoord.a; do
-  [ -f "$libdir_src/$f" ] || { echo "missing $libdir_src/$f: run cargo build -p coord-ffi${profile/debug/} first" >&2; exit 1; }
+  [ -f "$libdir_src/$f" ] || { echo "missing $libdir_src/$f: run cargo build -p coord-ffi$([ "$profile" = release ] && echo ' --release') first" >&2; exit 1; }
 done
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)"
 major="${version%%.*}"

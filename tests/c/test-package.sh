@@ -10,8 +10,8 @@
 # - runs it against a real `coord serve` (127.0.0.1, free port) with an
 #   empty environment, and checks it loads libcoord from the unpacked lib
 #   dir and nowhere else (with that dir moved away it must not start).
-# The server binary is $COORD_BIN, else the one in $COORD_DIST, else
-# target/debug/coord (built when missing).
+# The server binary is $COORD_BIN, else the one in $COORD_DIST
+# (coord-VERSION-linux-x86_64), else target/debug/coord (built when missing).
 # Runs alone (tests/c/test-package.sh) and at the end of tests/c/run.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -41,8 +41,11 @@ fi
 echo "package: $tarball"
 
 coord_bin="${COORD_BIN:-}"
-if [ -z "$coord_bin" ] && [ -n "${COORD_DIST:-}" ] && [ -x "$COORD_DIST/coord" ]; then
-  coord_bin="$COORD_DIST/coord"
+if [ -z "$coord_bin" ] && [ -n "${COORD_DIST:-}" ]; then
+  # scripts/package.sh puts the server there as coord-VERSION-linux-x86_64.
+  for b in "$COORD_DIST/coord-$version-linux-x86_64" "$COORD_DIST/coord"; do
+    if [ -x "$b" ]; then coord_bin="$b"; break; fi
+  done
 fi
 if [ -z "$coord_bin" ]; then
   coord_bin="$target/debug/coord"
