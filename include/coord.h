@@ -52,8 +52,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-// Version of the C ABI. Bumped on any incompatible change of this header.
-#define COORD_ABI_VERSION 1
+// Version of the C ABI. Bumped on any incompatible change of this header
+// (2: `coord_connect` and `coord_connect_opts` became macros over
+// `coord_connect_abi` / `coord_connect_opts_abi`, which check this value).
+#define COORD_ABI_VERSION 2
 
 // Major version of libcoord (the crate version).
 #define COORD_VERSION_MAJOR 0

@@ -14,8 +14,10 @@ use crate::client::coord_client;
 use crate::error::{Fail, Res, coord_result, guard};
 use crate::util::{self, need, put, run};
 
-/// Version of the C ABI. Bumped on any incompatible change of this header.
-pub const COORD_ABI_VERSION: u32 = 1;
+/// Version of the C ABI. Bumped on any incompatible change of this header
+/// (2: `coord_connect` and `coord_connect_opts` became macros over
+/// `coord_connect_abi` / `coord_connect_opts_abi`, which check this value).
+pub const COORD_ABI_VERSION: u32 = 2;
 /// Major version of libcoord (the crate version).
 pub const COORD_VERSION_MAJOR: u32 = 0;
 /// Minor version of libcoord.
