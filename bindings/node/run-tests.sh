@@ -33,3 +33,6 @@ npx tsc --noEmit -p tsconfig.json
 
 step "node --test"
 node --test test/*.test.js
+
+step "install test of the npm package (test-package.sh)"
+./test-package.sh
