@@ -116,6 +116,28 @@ export declare class NativeClient {
    * waits, in line order.
    */
   lockInfo(path: string): Promise<LockInfoJs>
+  /** The node's data and stat, and a one-shot watch on its data. */
+  getWatch(path: string): Promise<NativeOneshot>
+  /**
+   * The node's stat (or `null`), and a one-shot watch on its existence
+   * and data.
+   */
+  existsWatch(path: string): Promise<NativeOneshot>
+  /** The node's children, and a one-shot watch on them. */
+  childrenWatch(path: string): Promise<NativeOneshot>
+  /** The node's children with their stats, and its own stat. */
+  childrenWithStats(path: string): Promise<ChildrenWithStats>
+  /**
+   * Removes this session's watches of `kind` on `path` (`'any'`,
+   * `'data'`, `'children'`, `'persistent'`, `'persistentRecursive'`);
+   * `NO_WATCHER` when there is none.
+   */
+  removeWatches(path: string, kind: string): Promise<void>
+  /**
+   * The session's state now, then every change; ends after a terminal
+   * state (`'expired'`, `'closed'`).
+   */
+  stateChanges(): NativeStateStream
 }
 
 /** A shared 64-bit counter (values beyond 2^53 lose precision in JS). */
@@ -145,10 +167,20 @@ export declare class NativeDiscovery {
 
 /** One member of a double barrier. */
 export declare class NativeDoubleBarrier {
-  /** Waits until every member has entered. */
+  /**
+   * Waits until every member has entered. `cancel()` aborts it
+   * (`CANCELLED`); the core then deletes our member node.
+   */
   enter(timeoutMs?: number | undefined | null): Promise<void>
-  /** Waits until every member has left. */
+  /**
+   * Waits until every member has left. `cancel()` aborts it
+   * (`CANCELLED`); the core then deletes our member node.
+   */
   leave(timeoutMs?: number | undefined | null): Promise<void>
+  /** Aborts a waiting `enter()` / `leave()`. */
+  cancel(): void
+  /** Makes `cancel()` forgotten, for the next call. */
+  resetCancel(): void
 }
 
 /** One candidate. */
@@ -307,6 +339,26 @@ export declare class NativeNodeCache {
   close(): Promise<void>
 }
 
+/** A one-shot watch with the read that set it. */
+export declare class NativeOneshot {
+  /** The data read (`getWatch`), else `null`. */
+  get data(): Buffer | null
+  /**
+   * The stat read (`null` when the node does not exist or for
+   * `childrenWatch`).
+   */
+  get stat(): Stat | null
+  /** The children read (`childrenWatch`), else `null`. */
+  get children(): Array<string> | null
+  /**
+   * Waits for the watch to fire (once; a second call is `BAD_ARGUMENTS`).
+   * `CANCELLED` after `cancel()` or when `removeWatches` removed it.
+   */
+  wait(): Promise<WatchEventJs>
+  /** Aborts `wait()` and abandons the watch. */
+  cancel(): void
+}
+
 /** Follows one service and picks instances. */
 export declare class NativeProvider {
   /** The known instances, sorted by id. */
@@ -325,9 +377,13 @@ export declare class NativeQueue {
   put(data: Buffer): Promise<string>
   /**
    * Removes and returns the oldest item, waiting for one (at most
-   * `timeoutMs`: `OPERATION_TIMEOUT`).
+   * `timeoutMs`: `OPERATION_TIMEOUT`). `cancel()` aborts the wait
+   * (`CANCELLED`; the core's caveat holds: an abort while the claim is in
+   * flight can lose that one item). `lib/` makes one handle per take.
    */
   take(timeoutMs?: number | undefined | null): Promise<Buffer>
+  /** Aborts a waiting `take()`. */
+  cancel(): void
   /** The oldest item if any, removed; never waits. */
   tryTake(): Promise<Buffer | null>
   /** The oldest item if any, not removed. */
@@ -356,6 +412,14 @@ export declare class NativeSemaphore {
   tryAcquire(): Promise<NativeLease | null>
   /** Aborts a waiting `acquire()`. */
   cancel(): void
+}
+
+/** The session's state changes, one `next()` at a time. */
+export declare class NativeStateStream {
+  /** The next state; `null` once closed or after a terminal state. */
+  next(): Promise<string | null>
+  /** Stops the stream; a pending `next()` resolves `null`. */
+  close(): Promise<void>
 }
 
 /** Every node of a subtree, kept up to date. */
@@ -408,6 +472,22 @@ export interface AclResult {
   /** Entries, `scheme:id:perms` each (perms as `cdrwa` letters). */
   acl: Array<string>
   /** The node's stat. */
+  stat: Stat
+}
+
+/** A node's children with their stats, and the node's own stat. */
+export interface ChildrenWithStats {
+  /** The children, sorted by name. */
+  children: Array<ChildStat>
+  /** The parent's stat. */
+  stat: Stat
+}
+
+/** One child and its stat (`childrenWithStats`). */
+export interface ChildStat {
+  /** The child's name (not its path). */
+  name: string
+  /** The child's stat. */
   stat: Stat
 }
 

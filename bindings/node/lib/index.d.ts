@@ -97,6 +97,30 @@ export interface WaitOptions {
 
 export type SessionState = 'connecting' | 'connected' | 'suspended' | 'expired' | 'closed'
 
+/** Which watches `removeWatches` removes: every kind, one-shot data/exists, one-shot children, persistent, persistent-recursive. */
+export type WatcherKind = 'any' | 'data' | 'children' | 'persistent' | 'persistentRecursive'
+
+/** One child with its stat, from `childrenWithStats`. */
+export interface ChildStat {
+  /** The child's name (not its path). */
+  name: string
+  /** The child's stat. */
+  stat: Stat
+}
+
+/** A watch that fires once, on the next change of what its read saw. */
+export declare class OneshotWatch {
+  /**
+   * Resolves with the event when the watch fires. Rejects with
+   * `signal.reason` when `signal` aborts (the watch is abandoned), with
+   * CancelledError after `cancel()` or `removeWatches`, SessionExpiredError /
+   * ClosedError when the session ends first. Later calls return the same promise.
+   */
+  wait(options?: { signal?: AbortSignal }): Promise<WatchEvent>
+  /** Abandons the watch: a pending `wait()` rejects with CancelledError. */
+  cancel(): void
+}
+
 /** A change reported by a watch. */
 export interface WatchEvent extends WatchEventJs {
   type: 'created' | 'deleted' | 'dataChanged' | 'childrenChanged' | 'eventsLost'
@@ -227,14 +251,14 @@ export declare class DoubleBarrier {
   readonly path: string
   readonly memberId: string
   readonly count: number
-  enter(options?: { timeoutMs?: number }): Promise<void>
-  leave(options?: { timeoutMs?: number }): Promise<void>
+  enter(options?: WaitOptions): Promise<void>
+  leave(options?: WaitOptions): Promise<void>
 }
 
 export declare class Queue {
   readonly path: string
   put(data: Data): Promise<string>
-  take(options?: { timeoutMs?: number }): Promise<Buffer>
+  take(options?: WaitOptions): Promise<Buffer>
   tryTake(): Promise<Buffer | null>
   peek(): Promise<Buffer | null>
   size(): Promise<number>
@@ -324,6 +348,12 @@ export declare class Client implements AsyncDisposable {
   delete(path: string, options?: VersionOptions): Promise<void>
   exists(path: string): Promise<Stat | null>
   children(path: string): Promise<string[]>
+  childrenWithStats(path: string): Promise<{ children: ChildStat[]; stat: Stat }>
+  getWatch(path: string): Promise<{ data: Buffer; stat: Stat; watch: OneshotWatch }>
+  existsWatch(path: string): Promise<{ stat: Stat | null; watch: OneshotWatch }>
+  childrenWatch(path: string): Promise<{ children: string[]; watch: OneshotWatch }>
+  removeWatches(path: string, kind?: WatcherKind): Promise<void>
+  stateChanges(options?: { signal?: AbortSignal }): Stream<SessionState>
   sync(path?: string): Promise<void>
   transaction(): Transaction
   watch(path: string, options?: { recursive?: boolean; signal?: AbortSignal }): Stream<WatchEvent>

@@ -12,6 +12,7 @@ const { toBuffer, asyncDispose, NativeIterator } = require('./util.js')
 const locks = require('./locks.js')
 const { Election } = require('./election.js')
 const recipes = require('./recipes.js')
+const { OneshotWatch } = require('./watches.js')
 
 /** A batch of writes applied atomically by `commit()`. */
 class Transaction {
@@ -142,6 +143,46 @@ class Client {
   children(path) {
     return wrap(this._native.children(path))
   }
+  /** The children's names with their stats, and the node's own stat. */
+  childrenWithStats(path) {
+    return wrap(this._native.childrenWithStats(path))
+  }
+
+  /** `{ data, stat, watch }`: the node and a one-shot watch on its data (change or deletion). */
+  async getWatch(path) {
+    const n = await wrap(this._native.getWatch(path))
+    return { data: n.data, stat: n.stat, watch: new OneshotWatch(n) }
+  }
+
+  /** `{ stat, watch }`: the stat (null if missing) and a one-shot watch on creation, change or deletion. */
+  async existsWatch(path) {
+    const n = await wrap(this._native.existsWatch(path))
+    return { stat: n.stat, watch: new OneshotWatch(n) }
+  }
+
+  /** `{ children, watch }`: the children's names and a one-shot watch on them. */
+  async childrenWatch(path) {
+    const n = await wrap(this._native.childrenWatch(path))
+    return { children: n.children, watch: new OneshotWatch(n) }
+  }
+
+  /**
+   * Removes this session's watches of `kind` on `path`, here and on the
+   * server: one-shot watches reject with CancelledError, persistent ones end
+   * (iteration done, no error). NoWatcherError when there is none.
+   */
+  removeWatches(path, kind = 'any') {
+    return wrap(this._native.removeWatches(path, kind))
+  }
+
+  /**
+   * The session's state now, then every change, as an async iterator; ends
+   * after `'expired'` or `'closed'`, or when `signal` aborts.
+   */
+  stateChanges(options = {}) {
+    return new NativeIterator(this._native.stateChanges(), undefined, options.signal)
+  }
+
   sync(path = '/') {
     return wrap(this._native.sync(path))
   }
@@ -274,6 +315,7 @@ module.exports = {
   Client,
   Transaction,
   Election,
+  OneshotWatch,
   ...locks,
   ...recipes,
   ...errors,

@@ -34,24 +34,31 @@ class DoubleBarrier {
     this.memberId = memberId
     this.count = count
   }
+  /** Waits until `count` members have entered; `signal` aborts (our member node is deleted). */
   enter(options = {}) {
-    return wrap(this._native.enter(options.timeoutMs))
+    this._native.resetCancel()
+    return abortable(options.signal, () => this._native.cancel(), () => this._native.enter(options.timeoutMs))
   }
+  /** Waits until every member has left; `signal` aborts (our member node is deleted). */
   leave(options = {}) {
-    return wrap(this._native.leave(options.timeoutMs))
+    this._native.resetCancel()
+    return abortable(options.signal, () => this._native.cancel(), () => this._native.leave(options.timeoutMs))
   }
 }
 
 class Queue {
   constructor(nativeClient, path) {
+    this._client = nativeClient
     this._native = nativeClient.queueHandle(path)
     this.path = path
   }
   put(data) {
     return wrap(this._native.put(toBuffer(data) ?? Buffer.alloc(0)))
   }
+  /** Removes the oldest item, waiting for one; one handle per take, so `signal` aborts only this take. */
   take(options = {}) {
-    return wrap(this._native.take(options.timeoutMs))
+    const q = this._client.queueHandle(this.path)
+    return abortable(options.signal, () => q.cancel(), () => q.take(options.timeoutMs))
   }
   tryTake() {
     return wrap(this._native.tryTake())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coord_client::client::{Client, SessionState, WatchEvent, WatchMode};
+use coord_client::client::{Client, WatchEvent, WatchMode};
 use coord_client::embed::ClosableStream;
 use napi::bindgen_prelude::{Buffer, Object};
 use napi::{Env, Result};
@@ -95,14 +95,7 @@ impl NativeClient {
     /// `'connecting'`, `'connected'`, `'suspended'`, `'expired'` or `'closed'`.
     #[napi(getter)]
     pub fn state(&self) -> String {
-        match self.client.state() {
-            SessionState::Connecting => "connecting",
-            SessionState::Connected => "connected",
-            SessionState::Suspended => "suspended",
-            SessionState::Expired => "expired",
-            SessionState::Closed => "closed",
-        }
-        .to_string()
+        crate::watches::state_name(self.client.state())
     }
 
     /// The newest zxid this client has seen.

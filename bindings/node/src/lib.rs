@@ -28,6 +28,8 @@
 //! - `election`: candidates and leader observation.
 //! - `recipes`: barrier, double barrier, queue, counter, caches, discovery, group.
 //! - `security`: TLS / token / digest at connect, whoami, ACLs, quotas, lock lines.
+//! - `watches`: one-shot watches, watch removal, children with stats,
+//!   session state changes.
 //! - `testing` (feature `testing`, on in the package's own test build): an
 //!   embedded server for tests.
 
@@ -42,3 +44,4 @@ pub mod security;
 mod start;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod watches;

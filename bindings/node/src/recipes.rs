@@ -49,6 +49,7 @@ impl NativeClient {
                 &member_id,
                 count as usize,
             )),
+            cancel: CancelToken::new(),
         }
     }
 
@@ -57,6 +58,7 @@ impl NativeClient {
     pub fn queue_handle(&self, path: String) -> NativeQueue {
         NativeQueue {
             queue: Arc::new(Queue::new(&self.client, &path)),
+            cancel: CancelToken::new(),
         }
     }
 
@@ -182,26 +184,47 @@ impl NativeBarrier {
 #[napi]
 pub struct NativeDoubleBarrier {
     barrier: Arc<DoubleBarrier>,
+    cancel: CancelToken,
 }
 
 #[napi]
 impl NativeDoubleBarrier {
-    /// Waits until every member has entered.
+    /// Waits until every member has entered. `cancel()` aborts it
+    /// (`CANCELLED`); the core then deletes our member node.
     #[napi]
     pub async fn enter(&self, timeout_ms: Option<u32>) -> Result<()> {
-        match millis(timeout_ms) {
-            Some(t) => self.barrier.enter_timeout(t).await.js(),
-            None => self.barrier.enter().await.js(),
-        }
+        let fut = async {
+            match millis(timeout_ms) {
+                Some(t) => self.barrier.enter_timeout(t).await,
+                None => self.barrier.enter().await,
+            }
+        };
+        cancellable(&self.cancel, fut).await.js()
     }
 
-    /// Waits until every member has left.
+    /// Waits until every member has left. `cancel()` aborts it
+    /// (`CANCELLED`); the core then deletes our member node.
     #[napi]
     pub async fn leave(&self, timeout_ms: Option<u32>) -> Result<()> {
-        match millis(timeout_ms) {
-            Some(t) => self.barrier.leave_timeout(t).await.js(),
-            None => self.barrier.leave().await.js(),
-        }
+        let fut = async {
+            match millis(timeout_ms) {
+                Some(t) => self.barrier.leave_timeout(t).await,
+                None => self.barrier.leave().await,
+            }
+        };
+        cancellable(&self.cancel, fut).await.js()
+    }
+
+    /// Aborts a waiting `enter()` / `leave()`.
+    #[napi]
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Makes `cancel()` forgotten, for the next call.
+    #[napi]
+    pub fn reset_cancel(&self) {
+        self.cancel.reset();
     }
 }
 
@@ -209,6 +232,7 @@ impl NativeDoubleBarrier {
 #[napi]
 pub struct NativeQueue {
     queue: Arc<Queue>,
+    cancel: CancelToken,
 }
 
 #[napi]
@@ -220,14 +244,24 @@ impl NativeQueue {
     }
 
     /// Removes and returns the oldest item, waiting for one (at most
-    /// `timeoutMs`: `OPERATION_TIMEOUT`).
+    /// `timeoutMs`: `OPERATION_TIMEOUT`). `cancel()` aborts the wait
+    /// (`CANCELLED`; the core's caveat holds: an abort while the claim is in
+    /// flight can lose that one item). `lib/` makes one handle per take.
     #[napi]
     pub async fn take(&self, timeout_ms: Option<u32>) -> Result<Buffer> {
-        let item = match millis(timeout_ms) {
-            Some(t) => self.queue.take_timeout(t).await,
-            None => self.queue.take().await,
+        let fut = async {
+            match millis(timeout_ms) {
+                Some(t) => self.queue.take_timeout(t).await,
+                None => self.queue.take().await,
+            }
         };
-        Ok(buffer(item.js()?))
+        Ok(buffer(cancellable(&self.cancel, fut).await.js()?))
+    }
+
+    /// Aborts a waiting `take()`.
+    #[napi]
+    pub fn cancel(&self) {
+        self.cancel.cancel();
     }
 
     /// The oldest item if any, removed; never waits.

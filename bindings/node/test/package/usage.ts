@@ -1,7 +1,16 @@
 // Type-checked (tsc --strict, NodeNext) by test-package.sh inside an empty
 // project that installed the npm tarball: the package's own declarations
 // must resolve and describe the API as a TypeScript user calls it.
-import { Client, CoordError, LockTimeoutError, type LeaderInfo, type Stat, type WatchEvent } from 'coord'
+import {
+  Client,
+  CoordError,
+  LockTimeoutError,
+  type ChildStat,
+  type LeaderInfo,
+  type SessionState,
+  type Stat,
+  type WatchEvent,
+} from 'coord'
 
 export async function main(servers: string): Promise<void> {
   const client: Client = await Client.connect({ servers, sessionTimeoutMs: 5_000 })
@@ -24,6 +33,19 @@ export async function main(servers: string): Promise<void> {
 
   const term: LeaderInfo = await client.election('/typed/leader').campaign()
   console.log(term.identity, term.token)
+
+  const { data, watch: once } = await client.getWatch(path)
+  const fired: WatchEvent = await once.wait({ signal: AbortSignal.timeout(1_000) })
+  const kids: ChildStat[] = (await client.childrenWithStats('/typed')).children
+  console.log(data.length, fired.type, kids[0]?.stat.version)
+  await client.removeWatches('/typed', 'persistentRecursive')
+  for await (const state of client.stateChanges({ signal: controller.signal })) {
+    const s: SessionState = state
+    if (s === 'connected') break
+  }
+  const item: Buffer = await client.queue('/typed/q').take({ timeoutMs: 10, signal: controller.signal })
+  await client.doubleBarrier('/typed/db', { memberId: 'a', count: 2 }).enter({ signal: controller.signal })
+  console.log(item.length)
 
   const watch = client.watch('/typed', { recursive: true })
   for await (const event of watch) {
