@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests of the Node package: install the JS tooling, build the addon (debug),
 # check that the generated index.d.ts / index.js and the error declarations
-# have not drifted, type-check the TypeScript example, run node's test runner.
+# have not drifted, type-check the TypeScript example, build the API page
+# (typedoc), run node's test runner, then the install test of the package.
 # Called by scripts/test-all.sh; works on a fresh machine with Rust and Node.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -30,6 +31,9 @@ node scripts/gen-error-types.js --check
 
 step "tsc --noEmit (TypeScript example and declarations)"
 npx tsc --noEmit -p tsconfig.json
+
+step "typedoc: API page into target/docs/node (warnings are errors: every export needs TSDoc)"
+npx typedoc
 
 step "node --test"
 node --test test/*.test.js

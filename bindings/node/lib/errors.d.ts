@@ -44,220 +44,325 @@ export type CoordErrorCode =
 
 /** internal error (`INTERNAL`, 1). */
 export declare class InternalError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'INTERNAL'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'INTERNAL'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 1
 }
 
 /** not applied because an earlier op of the multi failed (`RUNTIME_INCONSISTENCY`, 2). */
 export declare class RuntimeInconsistencyError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'RUNTIME_INCONSISTENCY'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'RUNTIME_INCONSISTENCY'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 2
 }
 
 /** rolled back because a later op of the multi failed (`ROLLED_BACK`, 3). */
 export declare class RolledBackError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'ROLLED_BACK'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'ROLLED_BACK'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 3
 }
 
 /** connection lost (`CONNECTION_LOSS`, 4). */
 export declare class ConnectionLossError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'CONNECTION_LOSS'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'CONNECTION_LOSS'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 4
 }
 
 /** protocol error (`PROTOCOL`, 5). */
 export declare class ProtocolError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'PROTOCOL'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'PROTOCOL'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 5
 }
 
 /** not implemented (`UNIMPLEMENTED`, 6). */
 export declare class UnimplementedError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'UNIMPLEMENTED'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'UNIMPLEMENTED'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 6
 }
 
 /** operation timed out (`OPERATION_TIMEOUT`, 7). */
 export declare class OperationTimeoutError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'OPERATION_TIMEOUT'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'OPERATION_TIMEOUT'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 7
 }
 
 /** bad arguments (`BAD_ARGUMENTS`, 8). */
 export declare class BadArgumentsError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'BAD_ARGUMENTS'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'BAD_ARGUMENTS'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 8
 }
 
 /** not the leader (`NOT_LEADER`, 9). */
 export declare class NotLeaderError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'NOT_LEADER'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'NOT_LEADER'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 9
 }
 
 /** I/O error (`IO`, 10). */
 export declare class IoError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'IO'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'IO'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 10
 }
 
 /** client closed (`CLOSED`, 11). */
 export declare class ClosedError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'CLOSED'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'CLOSED'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 11
 }
 
 /** cancelled (`CANCELLED`, 12). */
 export declare class CancelledError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'CANCELLED'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'CANCELLED'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 12
 }
 
 /** too large (`TOO_LARGE`, 13). */
 export declare class TooLargeError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'TOO_LARGE'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'TOO_LARGE'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 13
 }
 
 /** invalid path (`INVALID_PATH`, 14). */
 export declare class InvalidPathError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'INVALID_PATH'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'INVALID_PATH'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 14
 }
 
 /** unknown error (`UNKNOWN`, 15). */
 export declare class UnknownError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'UNKNOWN'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'UNKNOWN'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 15
 }
 
 /** server shutting down (`SHUTTING_DOWN`, 16). */
 export declare class ShuttingDownError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'SHUTTING_DOWN'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'SHUTTING_DOWN'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 16
 }
 
 /** no node (`NO_NODE`, 101). */
 export declare class NoNodeError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'NO_NODE'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'NO_NODE'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 101
 }
 
 /** not authorized (`NO_AUTH`, 102). */
 export declare class NoAuthError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'NO_AUTH'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'NO_AUTH'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 102
 }
 
 /** version mismatch (`BAD_VERSION`, 103). */
 export declare class BadVersionError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'BAD_VERSION'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'BAD_VERSION'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 103
 }
 
 /** ephemeral nodes may not have children (`NO_CHILDREN_FOR_EPHEMERALS`, 108). */
 export declare class NoChildrenForEphemeralsError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'NO_CHILDREN_FOR_EPHEMERALS'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'NO_CHILDREN_FOR_EPHEMERALS'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 108
 }
 
 /** node already exists (`NODE_EXISTS`, 110). */
 export declare class NodeExistsError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'NODE_EXISTS'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'NODE_EXISTS'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 110
 }
 
 /** node has children (`NOT_EMPTY`, 111). */
 export declare class NotEmptyError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'NOT_EMPTY'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'NOT_EMPTY'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 111
 }
 
 /** invalid ACL (`INVALID_ACL`, 114). */
 export declare class InvalidAclError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'INVALID_ACL'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'INVALID_ACL'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 114
 }
 
 /** authentication failed (`AUTH_FAILED`, 115). */
 export declare class AuthFailedError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'AUTH_FAILED'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'AUTH_FAILED'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 115
 }
 
 /** session expired (`SESSION_EXPIRED`, 112). */
 export declare class SessionExpiredError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'SESSION_EXPIRED'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'SESSION_EXPIRED'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 112
 }
 
 /** session moved to another connection (`SESSION_MOVED`, 118). */
 export declare class SessionMovedError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'SESSION_MOVED'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'SESSION_MOVED'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 118
 }
 
 /** no such watcher (`NO_WATCHER`, 121). */
 export declare class NoWatcherError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'NO_WATCHER'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'NO_WATCHER'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 121
 }
 
 /** lock not acquired within the timeout (`LOCK_TIMEOUT`, 200). */
 export declare class LockTimeoutError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'LOCK_TIMEOUT'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'LOCK_TIMEOUT'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 200
 }
 
 /** lock lost (`LOCK_LOST`, 201). */
 export declare class LockLostError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'LOCK_LOST'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'LOCK_LOST'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 201
 }
 
 /** lock not held (`NOT_HELD`, 202). */
 export declare class NotHeldError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'NOT_HELD'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'NOT_HELD'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 202
 }
 
 /** quota exceeded (`QUOTA_EXCEEDED`, 125). */
 export declare class QuotaExceededError extends CoordError {
+  /** This kind's stable name. */
   readonly code: 'QUOTA_EXCEEDED'
+  /** This kind's stable name (on the class, for `err.code === NoNodeError.code`). */
   static readonly code: 'QUOTA_EXCEEDED'
+  /** This kind's stable number (the protocol's error code). */
   static readonly numericCode: 125
 }
 
+/** One row of the core error table. */
+export interface ErrorTableRow {
+  /** Stable number (`101`). */
+  code: number
+  /** Stable upper-snake name, the `error.code` (`NO_NODE`). */
+  name: CoordErrorCode
+  /** Name of the Rust variant (`NoNode`); the class is this plus `Error`. */
+  variant: string
+  /** Short human summary. */
+  summary: string
+}
+
 /** Every row of the core error table. */
-export declare const errorTable: ReadonlyArray<{ code: number; name: CoordErrorCode; variant: string; summary: string }>
+export declare const errorTable: ReadonlyArray<ErrorTableRow>

@@ -1,7 +1,16 @@
-// Types of the public API (lib/index.js). The native types it builds on
-// (Stat, NodeData, TxnResult, ...) come from the generated ../index.d.ts.
+/**
+ * The `coord` package: a Promise API over the Rust client of coord (a
+ * replicated tree of nodes with sessions, watches, locks, elections,
+ * queues...). Start from {@link Client.connect}.
+ *
+ * Types of the public API (lib/index.js). The native types it builds on
+ * (Stat, NodeData, TxnResult, ...) come from the generated ../index.d.ts.
+ *
+ * @packageDocumentation
+ */
 import type { EventEmitter } from 'node:events'
 import type {
+  ChildStat,
   CreateOptions as NativeCreateOptions,
   LockContender,
   LockInfoJs,
@@ -16,11 +25,14 @@ import type {
 } from '../index'
 
 export * from './errors'
-export type { LockContender, Member, NodeData, ServiceInstance, Stat, TreeEntry, TxnOp, TxnResult }
+/** The kind of node a create makes (the native options; {@link CreateOptions} adds the ACL). */
+export type { NativeCreateOptions as CreateFlags }
+export type { ChildStat, LockContender, Member, NodeData, ServiceInstance, Stat, TreeEntry, TxnOp, TxnResult }
 
 /** Node data: a Buffer, any Uint8Array, or a string (stored as UTF-8). */
 export type Data = Buffer | Uint8Array | string
 
+/** Options of {@link Client.connect}. */
 export interface ConnectOptions {
   /** `host:port,host:port`; default `$COORD_SERVERS`, else `127.0.0.1:2281`. */
   servers?: string
@@ -35,7 +47,15 @@ export interface ConnectOptions {
   /** Bearer token from the server's tokens file (identity `token:<user>`). */
   token?: string
   /** ZooKeeper digest credentials, `'user:password'` or `{ user, password }`. */
-  digest?: string | { user: string; password: string }
+  digest?: string | DigestCredentials
+}
+
+/** ZooKeeper digest credentials as an object. */
+export interface DigestCredentials {
+  /** The user name. */
+  user: string
+  /** The password (sent once, after connecting). */
+  password: string
 }
 
 /** TLS settings: PEM files. */
@@ -52,14 +72,18 @@ export interface TlsOptions {
 
 /** One ACL entry: `perms` (letters of `cdrwa`) granted to `scheme:id`. */
 export interface AclEntry {
+  /** `world`, `auth`, `digest`, `ip`, `token`, `x509`... */
   scheme: string
+  /** The identity within the scheme (`anyone`, `user:hash`, an address...). */
   id: string
+  /** Letters of `cdrwa`: create, delete, read, write, admin. */
   perms: string
 }
 
 /** An ACL entry as an object or as ZooKeeper's text `'scheme:id:perms'`. */
 export type AclLike = AclEntry | string
 
+/** Options of {@link Client.create}: the node's kind, parents, ACL. */
 export interface CreateOptions extends NativeCreateOptions {
   /** The node's ACL (default `world:anyone:cdrwa`); not with `makeParents`. */
   acl?: AclLike[]
@@ -67,27 +91,42 @@ export interface CreateOptions extends NativeCreateOptions {
 
 /** Hard limits of a subtree quota; an absent limit is "no limit of this kind". */
 export interface QuotaLimits {
+  /** Most nodes the subtree may hold, its root included. */
   maxNodes?: number
+  /** Most bytes of data the subtree may hold. */
   maxBytes?: number
 }
 
 /** A quota and what its subtree holds now (`nodes` counts the root). */
 export interface Quota extends QuotaLimits {
+  /** Nodes in the subtree now, its root included. */
   nodes: number
+  /** Bytes of data in the subtree now. */
   bytes: number
 }
 
 /** A lock's line at one moment: who holds it, who waits (in line order). */
 export interface LockInfo extends LockInfoJs {
-  holders: Array<LockContender & { kind: 'exclusive' | 'shared' | 'lease' }>
-  waiters: Array<LockContender & { kind: 'exclusive' | 'shared' | 'lease' }>
+  /** Who holds it: one exclusive holder, any number of readers, or a semaphore's first N leases. */
+  holders: LockLineEntry[]
+  /** Who waits, in line order. */
+  waiters: LockLineEntry[]
 }
 
+/** One node in a lock's line, with its kind. */
+export interface LockLineEntry extends LockContender {
+  /** `'exclusive'` (mutex, writer, election candidate), `'shared'` (reader)
+   * or `'lease'` (a semaphore's lease). */
+  kind: 'exclusive' | 'shared' | 'lease'
+}
+
+/** The expected version of a conditional write. */
 export interface VersionOptions {
   /** Expected version; the call fails with BadVersionError unless it matches. */
   version?: number
 }
 
+/** Options of every call that waits: a time limit and an AbortSignal. */
 export interface WaitOptions {
   /** Give up after this long (LockTimeoutError / OperationTimeoutError). */
   timeoutMs?: number
@@ -95,18 +134,16 @@ export interface WaitOptions {
   signal?: AbortSignal
 }
 
+/**
+ * Where the session stands: `'connecting'` (first connection),
+ * `'connected'`, `'suspended'` (connection lost, reconnecting; ephemerals
+ * still exist), `'expired'` (terminal: ephemerals gone) or `'closed'`
+ * (terminal: closed by this client).
+ */
 export type SessionState = 'connecting' | 'connected' | 'suspended' | 'expired' | 'closed'
 
 /** Which watches `removeWatches` removes: every kind, one-shot data/exists, one-shot children, persistent, persistent-recursive. */
 export type WatcherKind = 'any' | 'data' | 'children' | 'persistent' | 'persistentRecursive'
-
-/** One child with its stat, from `childrenWithStats`. */
-export interface ChildStat {
-  /** The child's name (not its path). */
-  name: string
-  /** The child's stat. */
-  stat: Stat
-}
 
 /** A watch that fires once, on the next change of what its read saw. */
 export declare class OneshotWatch {
@@ -116,13 +153,14 @@ export declare class OneshotWatch {
    * CancelledError after `cancel()` or `removeWatches`, SessionExpiredError /
    * ClosedError when the session ends first. Later calls return the same promise.
    */
-  wait(options?: { signal?: AbortSignal }): Promise<WatchEvent>
+  wait(options?: SignalOptions): Promise<WatchEvent>
   /** Abandons the watch: a pending `wait()` rejects with CancelledError. */
   cancel(): void
 }
 
 /** A change reported by a watch. */
 export interface WatchEvent extends WatchEventJs {
+  /** What happened; `'eventsLost'` after a reconnect that may have missed events (re-read). */
   type: 'created' | 'deleted' | 'dataChanged' | 'childrenChanged' | 'eventsLost'
 }
 
@@ -142,14 +180,19 @@ export interface Stream<T> extends AsyncIterableIterator<T>, AsyncDisposable {
   close(): Promise<void>
 }
 
+/** A batch of writes applied atomically by `commit()`, from {@link Client.transaction}. */
 export declare class Transaction {
+  /** Adds a create (no `makeParents` in a transaction). */
   create(path: string, data?: Data, options?: Omit<CreateOptions, 'makeParents'>): this
+  /** Adds a delete (only at `version` when given). */
   delete(path: string, options?: VersionOptions): this
+  /** Adds a data replacement (only at `version` when given). */
   set(path: string, data: Data, options?: VersionOptions): this
+  /** Adds a check that the node exists (at `version` when given), writing nothing. */
   check(path: string, options?: VersionOptions): this
   /** The ops so far (for `LockHandle.guarded`). */
   readonly ops: TxnOp[]
-  /** Applies every op or none. */
+  /** Applies every op or none; a failure names the op (`op #i: ...`). */
   commit(): Promise<TxnResult[]>
 }
 
@@ -157,6 +200,7 @@ export declare class Transaction {
 export declare class LockHandle implements AsyncDisposable {
   /** The fencing token: strictly increases from one holder to the next. */
   readonly token: bigint
+  /** The lock's path. */
   readonly path: string
   /** Resolves (with a LockLostError) if the lock is lost while held. */
   readonly lost: Promise<CoordError>
@@ -168,19 +212,29 @@ export declare class LockHandle implements AsyncDisposable {
   guarded(ops: TxnOp[]): Promise<TxnResult[]>
   /** Releases the lock; later calls do nothing. */
   release(): Promise<void>
+  /** Same as `release()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** A read-write lock: many readers or one writer, from {@link Client.rwlock}. */
 export declare class ReadWriteLock {
+  /** The lock's path. */
   readonly path: string
+  /** Waits for the shared side (LockTimeoutError after `timeoutMs`; `signal` aborts, leaving no node). */
   read(options?: WaitOptions): Promise<LockHandle>
+  /** Waits for the exclusive side (LockTimeoutError after `timeoutMs`; `signal` aborts, leaving no node). */
   write(options?: WaitOptions): Promise<LockHandle>
+  /** Runs `fn(token, signal)` holding the shared side; releases it afterwards, also on throw. */
   withRead<T>(fn: (token: bigint, signal: AbortSignal) => Promise<T> | T, options?: WaitOptions): Promise<T>
+  /** Runs `fn(token, signal)` holding the exclusive side; releases it afterwards, also on throw. */
   withWrite<T>(fn: (token: bigint, signal: AbortSignal) => Promise<T> | T, options?: WaitOptions): Promise<T>
 }
 
+/** One held semaphore lease, from {@link Semaphore.acquire}. */
 export declare class Lease implements AsyncDisposable {
+  /** The lease's token: increases with every new lease. */
   readonly token: bigint
+  /** Path of the lease node. */
   readonly node: string
   /** Resolves (with a LockLostError) if the lease is lost while held. */
   readonly lost: Promise<CoordError>
@@ -188,203 +242,450 @@ export declare class Lease implements AsyncDisposable {
   readonly signal: AbortSignal
   /** True while held and not lost. Answers at once. */
   isHeld(): boolean
+  /** Gives the lease back; later calls do nothing. */
   release(): Promise<void>
+  /** Same as `release()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** A counting semaphore: at most `leases` holders at once, from {@link Client.semaphore}. */
 export declare class Semaphore {
+  /** The semaphore's path. */
   readonly path: string
+  /** How many leases it hands out at once. */
   readonly leases: number
+  /** Waits for a lease (LockTimeoutError after `timeoutMs`; `signal` aborts, leaving no node). */
   acquire(options?: WaitOptions): Promise<Lease>
+  /** A lease if one is free now, else null. */
   tryAcquire(): Promise<Lease | null>
 }
 
+/** Several locks held together, from {@link Client.multiLock}. */
 export declare class MultiLockHandle implements AsyncDisposable {
   /** The member paths, in acquisition order. */
   readonly paths: string[]
   /** Each lock's token, in acquisition order. */
   readonly tokens: bigint[]
+  /** Releases every lock; later calls do nothing. */
   release(): Promise<void>
+  /** Same as `release()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
 /** The leader of an election. */
 export interface LeaderInfo {
+  /** Path of the leader's candidate node. */
   node: string
   /** The leader's identity as UTF-8 text. */
   identity: string
+  /** The leader's identity as bytes. */
   identityBytes: Buffer
   /** The term's fencing token. */
   token: bigint
 }
 
+/** The events of an {@link Election} and their arguments. */
 export interface ElectionEvents {
+  /** This candidate won a term. */
   elected: [term: LeaderInfo]
-  revoked: [info: { reason: 'lost' | 'resigned'; term: LeaderInfo }]
+  /** This candidate's term ended: lost (session, node deleted) or resigned. */
+  revoked: [info: Revocation]
+  /** The leader changed (emitted while somebody listens): its identity, or null when none. */
   leader: [identity: string | null, leader: LeaderInfo | null]
+  /** Following the leader failed. */
   error: [err: Error]
+}
+
+/** Why and which term ended, for the `'revoked'` event. */
+export interface Revocation {
+  /** `'lost'` (session expired, node deleted) or `'resigned'`. */
+  reason: 'lost' | 'resigned'
+  /** The term that ended. */
+  term: LeaderInfo
 }
 
 /** One candidate; an EventEmitter of 'elected', 'revoked' and 'leader'. */
 export declare class Election extends EventEmitter<ElectionEvents> implements AsyncDisposable {
+  /** The election's path. */
   readonly path: string
+  /** This candidate's identity. */
   readonly identity: string
+  /** True while this candidate leads. */
   readonly isLeader: boolean
+  /** The current term while leading, else null. */
   readonly term: LeaderInfo | null
+  /**
+   * Waits until elected; resolves to the term and emits `'elected'`.
+   * LockTimeoutError after `timeoutMs`; `signal` aborts; either way the
+   * candidate's node is deleted.
+   */
   campaign(options?: WaitOptions): Promise<LeaderInfo>
+  /** Gives up leadership (emits `'revoked'` when it led). */
   resign(): Promise<void>
+  /** The current leader, or null. */
   leader(): Promise<LeaderInfo | null>
   /** Resigns and stops following the leader. */
   close(): Promise<void>
+  /** Same as `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** A barrier: waiters are held while its node exists, from {@link Client.barrier}. */
 export declare class Barrier {
+  /** The barrier's path. */
   readonly path: string
+  /** Raises the barrier (creates its node). */
   set(): Promise<void>
+  /** Lowers the barrier, releasing every waiter. */
   remove(): Promise<void>
+  /** True while raised. */
   isSet(): Promise<boolean>
+  /** Waits until the barrier is lowered (OperationTimeoutError after `timeoutMs`; `signal` aborts). */
   wait(options?: WaitOptions): Promise<void>
 }
 
+/** One member of a double barrier: `count` members enter together and leave together. */
 export declare class DoubleBarrier {
+  /** The barrier's path. */
   readonly path: string
+  /** This member's id (its node's name). */
   readonly memberId: string
+  /** How many members enter together. */
   readonly count: number
+  /** Waits until `count` members have entered; `signal` aborts (our member node is deleted). */
   enter(options?: WaitOptions): Promise<void>
+  /** Waits until every member has left; `signal` aborts (our member node is deleted). */
   leave(options?: WaitOptions): Promise<void>
 }
 
+/** A distributed FIFO queue, from {@link Client.queue}. */
 export declare class Queue {
+  /** The queue's path. */
   readonly path: string
+  /** Appends an item; resolves to its node. */
   put(data: Data): Promise<string>
+  /**
+   * Removes and returns the oldest item, waiting for one
+   * (OperationTimeoutError after `timeoutMs`). `signal` aborts the wait; an
+   * abort while the claim is in flight can lose that one item, so prefer
+   * `timeoutMs` where it fits.
+   */
   take(options?: WaitOptions): Promise<Buffer>
+  /** The oldest item if any, removed; never waits. */
   tryTake(): Promise<Buffer | null>
+  /** The oldest item if any, not removed. */
   peek(): Promise<Buffer | null>
+  /** Number of items. */
   size(): Promise<number>
 }
 
+/** A shared 64-bit counter (values beyond 2^53 lose precision), from {@link Client.counter}. */
 export declare class Counter {
+  /** The counter's path. */
   readonly path: string
+  /** The current value. */
   get(): Promise<number>
+  /** Adds `delta` atomically; resolves to the new value. */
   add(delta: number): Promise<number>
+  /** Adds 1; resolves to the new value. */
   increment(): Promise<number>
+  /** Subtracts 1; resolves to the new value. */
   decrement(): Promise<number>
+  /** Sets `next` only if the value is `expected`; resolves whether it did. */
   compareAndSet(expected: number, next: number): Promise<boolean>
+  /** Sets the value unconditionally. */
   set(value: number): Promise<void>
 }
 
+/** A local copy of one node kept up to date, from {@link Client.nodeCache}. */
 export declare class NodeCache implements AsyncDisposable {
+  /** The node's last known data and stat, or null when it does not exist. */
   readonly current: NodeData | null
+  /** Yields `current` after each change, until closed. */
   changes(): AsyncGenerator<NodeData | null, void, unknown>
+  /** Stops the cache; `changes()` iterations end. */
   close(): Promise<void>
+  /** Same as `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** A local copy of a subtree kept up to date, from {@link Client.treeCache}. */
 export declare class TreeCache implements AsyncDisposable {
+  /** The node at `path` as last known, or null. */
   get(path: string): NodeData | null
+  /** The children of `path` as last known (`path` of each entry is the child's name). */
   children(path: string): TreeEntry[]
+  /** Every node of the subtree as last known. */
   snapshot(): TreeEntry[]
+  /** Yields the snapshot after each change, until closed. */
   changes(): AsyncGenerator<TreeEntry[], void, unknown>
+  /** Stops the cache; `changes()` iterations end. */
   close(): Promise<void>
+  /** Same as `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** A registered service instance (an ephemeral node), from {@link ServiceDiscovery.register}. */
 export declare class Registration implements AsyncDisposable {
+  /** Path of the instance's node. */
   readonly node: string
+  /** The instance as last registered. */
   readonly instance: ServiceInstance
+  /** Replaces the instance's description. */
   update(instance: ServiceInstance): Promise<void>
+  /** Removes the instance. */
   unregister(): Promise<void>
+  /** True once the registration was lost (session expired, node deleted). */
   isLost(): Promise<boolean>
+  /** Same as `unregister()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** The live instances of one service and a way to pick one, from {@link ServiceDiscovery.provider}. */
 export declare class Provider implements AsyncDisposable {
+  /** The instances as last known. */
   instances(): ServiceInstance[]
+  /** One instance by the provider's strategy, or null when there is none. */
   pick(): ServiceInstance | null
+  /** Yields the instances after each change, until closed. */
   changes(): AsyncGenerator<ServiceInstance[], void, unknown>
+  /** Stops following the service. */
   close(): Promise<void>
+  /** Same as `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** Service discovery under a base path, from {@link Client.discovery}. */
 export declare class ServiceDiscovery {
+  /** Registers an instance of `service` for as long as the session lives. */
   register(service: string, instance: ServiceInstance): Promise<Registration>
+  /** The instances of `service` now. */
   instances(service: string): Promise<ServiceInstance[]>
-  provider(service: string, options?: { strategy?: 'roundRobin' | 'random' | 'sticky' }): Promise<Provider>
+  /** Follows `service`; `strategy` decides `pick()` (default round robin). */
+  provider(service: string, options?: { strategy?: PickStrategy }): Promise<Provider>
 }
 
+/** How {@link Provider.pick} chooses: in turn, at random, or the same one while it lives. */
+export type PickStrategy = 'roundRobin' | 'random' | 'sticky'
+
+/** This process's membership of a group, from {@link Group.join}. */
 export declare class Membership implements AsyncDisposable {
+  /** The member's name. */
   readonly name: string
+  /** Path of the member's node. */
   readonly node: string
+  /** Replaces the member's payload. */
   update(payload: Data): Promise<void>
+  /** Leaves the group (deletes the member's node). */
   leave(): Promise<void>
+  /** Same as `leave()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 }
 
+/** Group membership at a path, from {@link Client.group}. */
 export declare class Group {
+  /** The group's path. */
   readonly path: string
+  /** Joins as `name` with `payload` for as long as the session lives. */
   join(name: string, payload?: Data): Promise<Membership>
+  /** The members now, sorted by name. */
   members(): Promise<Member[]>
-  watch(options?: { signal?: AbortSignal }): Stream<Member[]>
+  /** The member list now and after every change; `signal` ends it. */
+  watch(options?: SignalOptions): Stream<Member[]>
 }
 
+/** Options of calls that only take an AbortSignal. */
+export interface SignalOptions {
+  /** Aborting it ends the call or the stream. */
+  signal?: AbortSignal
+}
+
+/** Options of {@link Client.watch}. */
+export interface WatchOptions extends SignalOptions {
+  /** Also report changes anywhere below `path`. */
+  recursive?: boolean
+}
+
+/** Options of {@link Client.election}. */
+export interface ElectionOptions {
+  /** What other processes see as this candidate's identity (default empty). */
+  identity?: string | Buffer
+}
+
+/** Options of {@link Client.doubleBarrier}. */
+export interface DoubleBarrierOptions {
+  /** This member's id, unique among the members. */
+  memberId: string
+  /** How many members enter together. */
+  count: number
+}
+
+/** Options of {@link Client.discovery}. */
+export interface DiscoveryOptions {
+  /** The base path of every service (default `/services`). */
+  base?: string
+}
+
+/** A node's ACL and stat, from {@link Client.getAcl}. */
+export interface AclResult {
+  /** The ACL entries. */
+  acl: AclEntry[]
+  /** The node's stat (`aversion` is the ACL version). */
+  stat: Stat
+}
+
+/** What {@link Client.getWatch} read, and its watch. */
+export interface GetWatchResult extends NodeData {
+  /** Fires once: on the node's next data change or its deletion. */
+  watch: OneshotWatch
+}
+
+/** What {@link Client.existsWatch} read, and its watch. */
+export interface ExistsWatchResult {
+  /** The node's stat, or null when it does not exist. */
+  stat: Stat | null
+  /** Fires once: on the node's creation, data change or deletion. */
+  watch: OneshotWatch
+}
+
+/** What {@link Client.childrenWatch} read, and its watch. */
+export interface ChildrenWatchResult {
+  /** The children's names, sorted. */
+  children: string[]
+  /** Fires once: when a child is added or removed, or the node is deleted. */
+  watch: OneshotWatch
+}
+
+/** A node's children with their stats, and its own stat, from {@link Client.childrenWithStats}. */
+export interface ChildrenWithStats {
+  /** The children, sorted by name. */
+  children: ChildStat[]
+  /** The node's own stat. */
+  stat: Stat
+}
+
+/**
+ * One session with a coord ensemble, and the factory of every recipe.
+ *
+ * @example
+ * ```ts
+ * const client = await Client.connect({ servers: '127.0.0.1:2281' })
+ * await client.create('/app/config', 'v1', { makeParents: true })
+ * await client.withLock('/app/lock', async (token) => { ... })
+ * await client.close()
+ * ```
+ */
 export declare class Client implements AsyncDisposable {
-  /** Opens a session. */
+  /** Opens a session (ConnectionLossError when no server answers within `connectTimeoutMs`). */
   static connect(options?: ConnectOptions): Promise<Client>
   /** `$COORD_SERVERS`, or `127.0.0.1:2281`. */
   static defaultServers(): string
+  /** The session id. */
   readonly sessionId: bigint
+  /** The session timeout the server granted. */
   readonly sessionTimeoutMs: number
+  /** The session's state now (see {@link Client.stateChanges} to follow it). */
   readonly state: SessionState
+  /** The newest zxid this client has seen. */
   readonly lastZxid: bigint
   /** Closes the session (its ephemerals go at once). Idempotent. */
   close(): Promise<void>
+  /** Same as `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>
 
+  /** Creates a node; resolves to its path (with the sequence suffix for a sequential node). */
   create(path: string, data?: Data, options?: CreateOptions): Promise<string>
+  /** The node's data and stat (NoNodeError when it does not exist). */
   get(path: string): Promise<NodeData>
+  /** The node's data decoded as text (UTF-8 by default). */
   getString(path: string, encoding?: BufferEncoding): Promise<string>
+  /** Replaces the node's data (only at `version` when given); resolves to the new stat. */
   set(path: string, data: Data, options?: VersionOptions): Promise<Stat>
+  /** Deletes the node (only at `version` when given). */
   delete(path: string, options?: VersionOptions): Promise<void>
+  /** The node's stat, or null when it does not exist. */
   exists(path: string): Promise<Stat | null>
+  /** The names of the node's children, sorted. */
   children(path: string): Promise<string[]>
-  childrenWithStats(path: string): Promise<{ children: ChildStat[]; stat: Stat }>
-  getWatch(path: string): Promise<{ data: Buffer; stat: Stat; watch: OneshotWatch }>
-  existsWatch(path: string): Promise<{ stat: Stat | null; watch: OneshotWatch }>
-  childrenWatch(path: string): Promise<{ children: string[]; watch: OneshotWatch }>
+  /** The node's children with their stats, and its own stat. */
+  childrenWithStats(path: string): Promise<ChildrenWithStats>
+  /** The node's data and stat, and a one-shot watch on its data (change or deletion). */
+  getWatch(path: string): Promise<GetWatchResult>
+  /** The node's stat (or null), and a one-shot watch on its creation, data change or deletion. */
+  existsWatch(path: string): Promise<ExistsWatchResult>
+  /** The node's children, and a one-shot watch on them. */
+  childrenWatch(path: string): Promise<ChildrenWatchResult>
+  /**
+   * Removes this session's watches of `kind` (default `'any'`) on `path`,
+   * here and on the server: one-shot watches reject with CancelledError,
+   * persistent ones end (iteration done, no error). NoWatcherError when
+   * there is none.
+   */
   removeWatches(path: string, kind?: WatcherKind): Promise<void>
-  stateChanges(options?: { signal?: AbortSignal }): Stream<SessionState>
+  /**
+   * The session's state now, then every change (`'suspended'` when the
+   * connection drops, `'connected'` when it resumes...); ends after
+   * `'expired'` or `'closed'`, or when `signal` aborts.
+   */
+  stateChanges(options?: SignalOptions): Stream<SessionState>
+  /** Waits until the server has applied every write committed before now. */
   sync(path?: string): Promise<void>
+  /** A batch of writes applied atomically by its `commit()`. */
   transaction(): Transaction
-  watch(path: string, options?: { recursive?: boolean; signal?: AbortSignal }): Stream<WatchEvent>
+  /**
+   * Events of a persistent watch on `path` (and below it when `recursive`),
+   * as an async iterator. Breaking out of the loop, `close()`, or aborting
+   * `signal` removes it.
+   */
+  watch(path: string, options?: WatchOptions): Stream<WatchEvent>
 
   /** The identities this session holds, `'scheme:id'` each. */
   whoami(): Promise<string[]>
-  getAcl(path: string): Promise<{ acl: AclEntry[]; stat: Stat }>
+  /** The node's ACL and stat. */
+  getAcl(path: string): Promise<AclResult>
   /** Needs ADMIN on the node; `version` is the expected ACL version. */
   setAcl(path: string, acl: AclLike[], options?: VersionOptions): Promise<Stat>
+  /** Sets (or replaces) the quota on the subtree at `path`. */
   setQuota(path: string, limits: QuotaLimits): Promise<void>
+  /** The quota on exactly `path` and what its subtree holds now. */
   getQuota(path: string): Promise<Quota>
+  /** Removes the quota on `path`. */
   clearQuota(path: string): Promise<void>
   /** Who holds the lock (read-write lock, election) at `path` and who waits. */
   lockInfo(path: string): Promise<LockInfo>
 
+  /** Waits for the lock at `path` (LockTimeoutError after `timeoutMs`; `signal` aborts, leaving no node). */
   lock(path: string, options?: WaitOptions): Promise<LockHandle>
+  /** The lock if nobody holds or waits for it, else null. */
   tryLock(path: string): Promise<LockHandle | null>
+  /** Runs `fn(token, signal)` holding the lock; releases it afterwards, also on throw. */
   withLock<T>(path: string, fn: (token: bigint, signal: AbortSignal) => Promise<T> | T, options?: WaitOptions): Promise<T>
+  /** The read-write lock at `path`. */
   rwlock(path: string): ReadWriteLock
+  /** The semaphore at `path` with `leases` slots. */
   semaphore(path: string, leases: number): Semaphore
+  /** Takes every lock of `paths`, all or none (in path order, so no deadlock; `signal` aborts). */
   multiLock(paths: string[], options?: WaitOptions): Promise<MultiLockHandle>
 
-  election(path: string, options?: { identity?: string | Buffer }): Election
+  /** A candidate in the election at `path`. */
+  election(path: string, options?: ElectionOptions): Election
+  /** The current leader of the election at `path`, or null. */
   leader(path: string): Promise<LeaderInfo | null>
+  /** The barrier at `path`. */
   barrier(path: string): Barrier
-  doubleBarrier(path: string, options: { memberId: string; count: number }): DoubleBarrier
+  /** A member of the double barrier at `path`. */
+  doubleBarrier(path: string, options: DoubleBarrierOptions): DoubleBarrier
+  /** The FIFO queue at `path`. */
   queue(path: string): Queue
+  /** The counter at `path`. */
   counter(path: string): Counter
+  /** Starts a cache of the node at `path` (which need not exist). */
   nodeCache(path: string): Promise<NodeCache>
+  /** Starts a cache of the subtree at `path` (which need not exist). */
   treeCache(path: string): Promise<TreeCache>
-  discovery(options?: { base?: string }): ServiceDiscovery
+  /** Service discovery under `base` (default `/services`). */
+  discovery(options?: DiscoveryOptions): ServiceDiscovery
+  /** Group membership at `path`. */
   group(path: string): Group
 }
 

@@ -29,16 +29,31 @@ function render() {
     lines.push(
       `/** ${r.summary} (\`${r.name}\`, ${r.code}). */`,
       `export declare class ${r.variant}Error extends CoordError {`,
+      '  /** This kind\'s stable name. */',
       `  readonly code: '${r.name}'`,
+      '  /** This kind\'s stable name (on the class, for `err.code === NoNodeError.code`). */',
       `  static readonly code: '${r.name}'`,
+      '  /** This kind\'s stable number (the protocol\'s error code). */',
       `  static readonly numericCode: ${r.code}`,
       '}',
       '',
     )
   }
   lines.push(
+    '/** One row of the core error table. */',
+    'export interface ErrorTableRow {',
+    '  /** Stable number (`101`). */',
+    '  code: number',
+    '  /** Stable upper-snake name, the `error.code` (`NO_NODE`). */',
+    '  name: CoordErrorCode',
+    '  /** Name of the Rust variant (`NoNode`); the class is this plus `Error`. */',
+    '  variant: string',
+    '  /** Short human summary. */',
+    '  summary: string',
+    '}',
+    '',
     '/** Every row of the core error table. */',
-    'export declare const errorTable: ReadonlyArray<{ code: number; name: CoordErrorCode; variant: string; summary: string }>',
+    'export declare const errorTable: ReadonlyArray<ErrorTableRow>',
     '',
   )
   return lines.join('\n')
