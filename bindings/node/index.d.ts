@@ -352,7 +352,8 @@ export declare class NativeOneshot {
   get children(): Array<string> | null
   /**
    * Waits for the watch to fire (once; a second call is `BAD_ARGUMENTS`).
-   * `CANCELLED` after `cancel()` or when `removeWatches` removed it.
+   * `CANCELLED` after `cancel()` (also one made before this call) or when
+   * `removeWatches` removed it.
    */
   wait(): Promise<WatchEventJs>
   /** Aborts `wait()` and abandons the watch. */

@@ -10,6 +10,7 @@
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use coord_client::Error;
 use coord_client::client::{OneshotWatch, SessionState, Stat as CoreStat, WatcherType};
 use coord_client::embed::{CancelToken, ClosableStream};
 use futures::StreamExt;
@@ -177,15 +178,18 @@ impl NativeOneshot {
     }
 
     /// Waits for the watch to fire (once; a second call is `BAD_ARGUMENTS`).
-    /// `CANCELLED` after `cancel()` or when `removeWatches` removed it.
+    /// `CANCELLED` after `cancel()` (also one made before this call) or when
+    /// `removeWatches` removed it.
     #[napi]
     pub async fn wait(&self) -> Result<WatchEventJs> {
-        let watch = self
-            .watch
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| bad_arguments("this one-shot watch was already waited for"))?;
+        let taken = self.watch.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(watch) = taken else {
+            return Err(if self.cancel.is_cancelled() {
+                crate::error::js(Error::Cancelled("the watch was cancelled".into()))
+            } else {
+                bad_arguments("this one-shot watch was already waited for")
+            });
+        };
         Ok(cancellable(&self.cancel, watch).await.js()?.into())
     }
 

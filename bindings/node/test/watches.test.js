@@ -108,6 +108,14 @@ test('an aborted one-shot wait rejects with the reason at once', async () => {
   assert.ok(Date.now() - at < 500)
 })
 
+test('a one-shot watch cancelled before anyone waits rejects its wait with CancelledError', async () => {
+  const path = uniquePath('cancelfirst')
+  await client.create(path, 'x', { makeParents: true })
+  const { watch } = await client.getWatch(path)
+  watch.cancel()
+  await assert.rejects(within(watch.wait(), 1000, 'cancelled wait'), (e) => e instanceof CancelledError)
+})
+
 test('stateChanges reports connected, then suspended and expired when the server goes', async () => {
   const own = startServer()
   const c = await connect(own, { sessionTimeoutMs: 1000 })
