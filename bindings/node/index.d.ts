@@ -86,14 +86,6 @@ export declare class NativeClient {
   nodeCache(path: string): Promise<NativeNodeCache>
   /** Starts a cache of the subtree at `path` (which need not exist). */
   treeCache(path: string): Promise<NativeTreeCache>
-  /** Service discovery under `base` (default `/services`). */
-  discoveryHandle(base?: string | undefined | null): NativeDiscovery
-  /** Joins the group at `path` as `name` with `payload`. */
-  joinGroup(path: string, name: string, payload?: Buffer | undefined | null): Promise<NativeMembership>
-  /** The members of the group at `path`, sorted by name. */
-  groupMembers(path: string): Promise<Array<Member>>
-  /** The members of the group at `path` now, then after every change. */
-  watchGroup(path: string): NativeMembersStream
   /** The identities this session holds, `scheme:id` each. */
   whoami(): Promise<Array<string>>
   /** The node's ACL and stat (needs no permission). */
@@ -116,6 +108,14 @@ export declare class NativeClient {
    * waits, in line order.
    */
   lockInfo(path: string): Promise<LockInfoJs>
+  /** Service discovery under `base` (default `/services`). */
+  discoveryHandle(base?: string | undefined | null): NativeDiscovery
+  /** Joins the group at `path` as `name` with `payload`. */
+  joinGroup(path: string, name: string, payload?: Buffer | undefined | null): Promise<NativeMembership>
+  /** The members of the group at `path`, sorted by name. */
+  groupMembers(path: string): Promise<Array<Member>>
+  /** The members of the group at `path` now, then after every change. */
+  watchGroup(path: string): NativeMembersStream
   /** The node's data and stat, and a one-shot watch on its data. */
   getWatch(path: string): Promise<NativeOneshot>
   /**

@@ -26,7 +26,8 @@
 //! - `client`: [`client::NativeClient`], the node API and watches.
 //! - `locks`: mutex, read-write lock sides, semaphore, multi-lock.
 //! - `election`: candidates and leader observation.
-//! - `recipes`: barrier, double barrier, queue, counter, caches, discovery, group.
+//! - `recipes`: barrier, double barrier, queue, counter, node and tree caches.
+//! - `services`: service discovery and group membership.
 //! - `security`: TLS / token / digest at connect, whoami, ACLs, quotas, lock lines.
 //! - `watches`: one-shot watches, watch removal, children with stats,
 //!   session state changes.
@@ -41,6 +42,7 @@ pub mod error;
 pub mod locks;
 pub mod recipes;
 pub mod security;
+pub mod services;
 mod start;
 #[cfg(feature = "testing")]
 pub mod testing;
