@@ -5,8 +5,9 @@ against what each binding really exports, so that it cannot drift.
     scripts/api-table.py --check   # every name exists; README shows the table
     scripts/api-table.py --write   # rewrite the table in README.md
 
-Each cell of FEATURES is either a list of public names, every one of which
-must exist, or a string: "none: <reason>" where the language makes the
+Each cell of FEATURES is a list of public names, every one of which must
+exist; or such a list with a note, `(names, "note")`, where the names are
+the entry points and the note says how the feature shows there; or a string: "none: <reason>" where the language makes the
 feature meaningless or has it another way, "gap: <what>" where it is
 missing. How a name is looked up:
 
@@ -45,16 +46,16 @@ FEATURES = [
      ["Client::get_watch", "Client::exists_watch", "Client::children_watch"],
      ["coord_get_watch", "coord_exists_watch", "coord_children_watch"],
      "gap: get/exists/children with a one-shot watch",
-     "gap: get/exists/children with a one-shot watch"),
+     ["Client.getWatch", "Client.existsWatch", "Client.childrenWatch"]),
     ("persistent watch (node or subtree)",
      ["Client::watch"], ["coord_watch_add"], ["Client.watch"], ["Client.watch"]),
     ("watch removal",
-     ["Client::remove_watches"], ["coord_watch_free"], "gap: remove_watches", "gap: removeWatches"),
+     ["Client::remove_watches"], ["coord_watch_free"], "gap: remove_watches", ["Client.removeWatches"]),
     ("children with stats",
-     ["Client::children_with_stats"], "gap: children with stats", "gap: children with stats",
-     "gap: children with stats"),
+     ["Client::children_with_stats"], ["coord_children_with_stats"], "gap: children with stats",
+     ["Client.childrenWithStats"]),
     ("session state events",
-     ["Client::state_changes"], "gap: a state callback", "gap: state changes", "gap: state events"),
+     ["Client::state_changes"], ["coord_client_on_state", "coord_client_state"], "gap: state changes", ["Client.stateChanges"]),
     ("lock (fenced)",
      ["Lock::acquire", "Lock::token"], ["coord_lock_acquire", "coord_lock_token"],
      ["Client.lock", "Lock.token"], ["Client.lock"]),
@@ -64,15 +65,16 @@ FEATURES = [
     ("semaphore",
      ["Semaphore::acquire"], ["coord_semaphore_acquire"], ["Client.semaphore"], ["Client.semaphore"]),
     ("multi-lock",
-     ["MultiLock"], "gap: multi-lock", ["Client.multi_lock"], ["Client.multiLock"]),
+     ["MultiLock"], ["coord_multi_lock_acquire"], ["Client.multi_lock"], ["Client.multiLock"]),
     ("election: campaign, resign",
      ["Election::campaign", "Election::resign"], ["coord_election_campaign", "coord_election_resign"],
      ["Election.campaign", "Election.resign"], ["Client.election"]),
     ("election: observe the leader",
      ["Election::observe", "Election::leader"], ["coord_election_observe", "coord_election_leader"],
-     ["Election.leader", "Election.changes"], ["Client.election"]),
+     ["Election.leader", "Election.changes"], (["Client.election", "Client.leader"], "the `leader` event")),
     ("group membership",
-     ["Group::join", "Group::members", "Group::watch_members"], "gap: group membership",
+     ["Group::join", "Group::members", "Group::watch_members"],
+     ["coord_group_join", "coord_group_members", "coord_group_watch"],
      "gap: group membership", ["Client.group"]),
     ("barrier",
      ["Barrier"], ["coord_barrier_wait"], ["Client.barrier"], ["Client.barrier"]),
@@ -83,21 +85,24 @@ FEATURES = [
     ("counter",
      ["Counter"], ["coord_counter_add"], ["Client.counter"], ["Client.counter"]),
     ("node cache",
-     ["NodeCache"], "gap: node cache", ["Client.node_cache"], ["Client.nodeCache"]),
+     ["NodeCache"], ["coord_node_cache_start"], ["Client.node_cache"], ["Client.nodeCache"]),
     ("tree cache",
-     ["TreeCache"], "gap: tree cache", ["Client.tree_cache"], ["Client.treeCache"]),
+     ["TreeCache"], ["coord_tree_cache_start"], ["Client.tree_cache"], ["Client.treeCache"]),
     ("service discovery",
      ["ServiceDiscovery"], ["coord_discovery_register", "coord_discovery_provider"], ["Client.discovery"],
      ["Client.discovery"]),
     ("cancellation of blocking calls",
      "none: dropping the future cancels it (tokio::time::timeout, select!)",
-     ["coord_cancel_token_new", "coord_cancel_token_cancel"],
+     ["coord_cancel_token_new", "coord_cancel_token_cancel", "coord_set_call_limits"],
      "gap: timeout= on some calls only; Ctrl-C and asyncio cancellation unchecked",
-     "gap: AbortSignal on watches only"),
+     (["Client.lock", "Client.semaphore", "Client.multiLock", "Client.election", "Client.queue"],
+      "an AbortSignal (`signal` option) on every wait: locks, semaphore, multi-lock, campaign, barriers, queue take, watches")),
     ("lock-loss signal",
-     ["Lock::lost", "Lock::is_lost"], ["coord_lock_on_lost"], ["Lock.is_lost"], ["Client.lock"]),
+     ["Lock::lost", "Lock::is_lost"], ["coord_lock_on_lost"], ["Lock.is_lost"],
+     (["Client.lock"], "`LockHandle.lost` (a promise) and `.signal` (an AbortSignal)")),
     ("lease-loss signal (semaphore)",
-     ["Lease::lost", "Lease::is_lost"], ["coord_lease_on_lost"], ["Semaphore.is_lost"], ["Client.semaphore"]),
+     ["Lease::lost", "Lease::is_lost"], ["coord_lease_on_lost"], ["Semaphore.is_lost"],
+     (["Client.semaphore"], "`Lease.lost` and `Lease.signal`")),
 ]
 
 
@@ -168,10 +173,20 @@ console.log(JSON.stringify(missing))
 """
 
 
+def names_of(value):
+    """The names a cell asks to exist: a list, or the list of a (names, note) pair."""
+    if isinstance(value, tuple):
+        return value[0]
+    return value if isinstance(value, list) else []
+
+
 def cell(value):
     if isinstance(value, str):
         kind, _, why = value.partition(": ")
         return ("— " if kind == "none" else "**gap**: ") + why
+    if isinstance(value, tuple):
+        names, note = value
+        return ", ".join(f"`{n}`" for n in names) + f"; {note}"
     return ", ".join(f"`{n}`" for n in value)
 
 
@@ -193,9 +208,9 @@ def main():
     for feature, *cells in FEATURES:
         assert len(cells) == len(LANGS), feature
         for c in cells:
-            assert isinstance(c, list) or c.startswith(("none: ", "gap: ")), (feature, c)
+            assert isinstance(c, (list, tuple)) or c.startswith(("none: ", "gap: ")), (feature, c)
 
-    wanted = {lang: sorted({n for _, *cells in FEATURES for n in (cells[i] if isinstance(cells[i], list) else [])})
+    wanted = {lang: sorted({n for _, *cells in FEATURES for n in names_of(cells[i])})
               for i, lang in enumerate(LANGS)}
     missing = {
         "Rust": check_rust(wanted["Rust"]),
