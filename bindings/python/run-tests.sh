@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Python package `coord` into a venv under target/ and runs its
-# pytest suite (acceptance tests included) and the stub check.
+# pytest suite (acceptance tests included) and the stub check, then the
+# package test (test-package.sh: the wheel installed without Rust).
 # Called by scripts/test-all.sh; works on a fresh machine with Rust and
 # Python >= 3.9. The venv is a cache: delete target/python-venv to rebuild it.
 #
@@ -26,4 +27,7 @@ cd "$here"
 VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" \
   "$venv/bin/maturin" develop --locked --features testing --target-dir "$target/maturin" ${MATURIN_ARGS:-}
 cd "$here/tests"
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"
+# Last: the wheel installed on a PATH without cargo (from $COORD_DIST, or
+# built with --profile dev when that holds none).
+"$here/test-package.sh"
