@@ -15,6 +15,7 @@
 //! - `client`: the client, `Stat`, watch events, transactions.
 //! - `locks`: lock, read-write lock sides, semaphore, multi-lock.
 //! - `recipes`: election, caches, barriers, queue, counter, discovery.
+//! - `group`: group membership (join with a payload, members, follow them).
 //! - `security`: TLS / token / digest at connect, whoami, ACLs, quotas,
 //!   lock lines.
 //! - `testing`: the embedded server behind `coord.testing.Server`.
@@ -24,6 +25,7 @@ use pyo3::prelude::*;
 mod call;
 mod client;
 mod errors;
+mod group;
 mod locks;
 mod recipes;
 mod security;
@@ -36,6 +38,7 @@ fn _coord(m: &Bound<'_, PyModule>) -> PyResult<()> {
     call::register(m)?;
     client::register(m)?;
     locks::register(m)?;
+    group::register(m)?;
     recipes::register(m)?;
     security::register(m)?;
     testing::register(m)?;

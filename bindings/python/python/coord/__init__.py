@@ -3,7 +3,7 @@
 Sync (`coord.Client`) and asyncio (`coord.AsyncClient`) APIs with the same
 names: nodes, transactions, watches and caches, and the recipes (locks,
 read-write locks, semaphores, multi-locks, elections, barriers, queues,
-counters, service discovery). Every behaviour comes from coord's Rust core
+counters, service discovery, group membership). Every behaviour comes from coord's Rust core
 (the native module `coord._coord`); this package adds Python idioms.
 
 Security: `Client(servers, tls=coord.Tls(ca=..., cert=..., key=...),
@@ -70,6 +70,7 @@ from ._async import (
     AsyncWatch,
 )
 from ._common import Subscription
+from ._group import AsyncGroup, AsyncMembership, Group, Membership
 from ._security import ACL, LockContender, LockInfo, Quota, Tls
 from ._sync import (
     Barrier,
@@ -96,11 +97,11 @@ __all__ = [
     "Tls", "ACL", "Quota", "LockInfo", "LockContender",
     "Lock", "RwLock", "Semaphore", "MultiLock", "Election", "Watch", "DataWatch",
     "NodeCache", "TreeCache", "Barrier", "DoubleBarrier", "Queue", "Counter",
-    "Discovery", "Registration", "Transaction",
+    "Discovery", "Registration", "Transaction", "Group", "Membership",
     "AsyncLock", "AsyncRwLock", "AsyncSemaphore", "AsyncMultiLock", "AsyncElection",
     "AsyncWatch", "AsyncNodeCache", "AsyncTreeCache", "AsyncBarrier",
     "AsyncDoubleBarrier", "AsyncQueue", "AsyncCounter", "AsyncDiscovery",
-    "AsyncRegistration", "AsyncTransaction", "ERROR_TABLE", "CoordError",
+    "AsyncRegistration", "AsyncTransaction", "AsyncGroup", "AsyncMembership", "ERROR_TABLE", "CoordError",
     "InternalError",
     "RuntimeInconsistencyError",
     "RolledBackError",

@@ -15,7 +15,8 @@ from . import _coord
 from ._common import _Ops, close_at_exit, error
 from ._security import AsyncSecurityMixin, Tls, connect_args
 from ._coord import Instance, LockLost, LockTimeout, Stat, WatchEvent
-from ._sync import _timeout
+from ._group import AsyncGroup
+from ._streams import AsyncWatch, _AIter, _timeout
 
 _Exc = Optional[Type[BaseException]]
 
@@ -155,52 +156,6 @@ class AsyncMultiLock:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.release()
-
-
-class _AIter:
-    """An async iterator over a native stream.
-
-    The end means the same in Python, Node and C: after `close()` no further
-    item is returned, not even one that had already arrived, and the `async
-    for` loop simply ends. Closing the client ends it the same way, without
-    an error. If the session expires, iteration raises `SessionExpiredError`
-    once, then ends."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def __aiter__(self) -> "_AIter":
-        return self
-
-    async def __anext__(self) -> Any:
-        if not isinstance(self._stream, _coord.Stream):
-            self._stream = await self._stream
-        item = await self._stream.next()
-        if item is None:
-            raise StopAsyncIteration
-        return item[0]
-
-    def close(self) -> None:
-        """Stops the iteration (and removes its watch): no item after this;
-        a waiting `__anext__` ends the loop."""
-        if isinstance(self._stream, _coord.Stream):
-            self._stream.close()
-
-    async def __aenter__(self) -> "_AIter":
-        if not isinstance(self._stream, _coord.Stream):
-            self._stream = await self._stream
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        self.close()
-
-
-class AsyncWatch(_AIter):
-    """`async for event in c.watch(path):`. The watch is set at the first
-    iteration (or at `async with`, to be sure no event is missed)."""
-
-    async def __anext__(self) -> WatchEvent:
-        return await super().__anext__()  # type: ignore[no-any-return]
 
 
 class AsyncElection:
@@ -600,6 +555,10 @@ class AsyncClient(AsyncSecurityMixin):
     def discovery(self, base: str = "/services") -> AsyncDiscovery:
         """Service discovery under `base`."""
         return AsyncDiscovery(_coord.discovery(self._core, base))
+
+    def group(self, path: str) -> AsyncGroup:
+        """The membership group at `path` (join, members, watch)."""
+        return AsyncGroup(self._core, path)
 
 
 __all__ = ["AsyncClient"]

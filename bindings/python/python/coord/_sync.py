@@ -18,13 +18,10 @@ from . import _coord
 from ._common import Subscription, _Ops, close_at_exit, error
 from ._security import SecurityMixin, Tls, connect_args
 from ._coord import CoordError, Instance, LockLost, LockTimeout, Stat, WatchEvent
+from ._group import Group
+from ._streams import Watch, _Iter, _timeout
 
 _Exc = Optional[Type[BaseException]]
-
-
-def _timeout(timeout: Optional[float]) -> Optional[float]:
-    """`threading` convention: None or a negative timeout waits forever."""
-    return None if timeout is None or timeout < 0 else float(timeout)
 
 
 class Lock:
@@ -240,47 +237,6 @@ class Election:
         self._core.resign().wait()
         if lost and et is None:
             raise error(LockLost, f"leadership of {self.path} was lost inside the with block")
-
-
-class _Iter:
-    """A blocking iterator over a native stream; a context manager that closes it.
-
-    The end means the same in Python, Node and C: after `close()` no further
-    item is returned, not even one that had already arrived, and the `for`
-    loop simply ends. Closing the client ends it the same way, without an
-    error. If the session expires, iteration raises `SessionExpiredError`
-    once, then ends."""
-
-    def __init__(self, stream: _coord.Stream) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> "_Iter":
-        return self
-
-    def __next__(self) -> Any:
-        item = self._stream.next().wait()
-        if item is None:
-            raise StopIteration
-        return item[0]
-
-    def close(self) -> None:
-        """Stops the iteration (and removes its watch): no item after this;
-        a `next()` waiting in another thread ends the loop."""
-        self._stream.close()
-
-    def __enter__(self) -> "_Iter":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-class Watch(_Iter):
-    """`for event in c.watch(path):` every `WatchEvent` on the path (or the
-    subtree with `recursive=True`), in zxid order, until closed."""
-
-    def __next__(self) -> WatchEvent:
-        return super().__next__()  # type: ignore[no-any-return]
 
 
 class NodeCache:
@@ -726,6 +682,10 @@ class Client(SecurityMixin):
     def discovery(self, base: str = "/services") -> Discovery:
         """Service discovery under `base`."""
         return Discovery(_coord.discovery(self._core, base))
+
+    def group(self, path: str) -> Group:
+        """The membership group at `path` (join, members, watch)."""
+        return Group(self._core, path)
 
 
 __all__ = [

@@ -1,0 +1,104 @@
+"""Streams of results: the blocking iterator (`Watch` and the others of
+`coord.Client`) and the async one (`AsyncWatch`, ...), over the native
+`Stream`; and the `timeout=` convention every blocking call shares. Owns no
+recipe: the recipe modules build their iterators from these.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from . import _coord
+from ._coord import WatchEvent
+
+
+def _timeout(timeout: Optional[float]) -> Optional[float]:
+    """`threading` convention: None or a negative timeout waits forever."""
+    return None if timeout is None or timeout < 0 else float(timeout)
+
+
+class _Iter:
+    """A blocking iterator over a native stream; a context manager that closes it.
+
+    The end means the same in Python, Node and C: after `close()` no further
+    item is returned, not even one that had already arrived, and the `for`
+    loop simply ends. Closing the client ends it the same way, without an
+    error. If the session expires, iteration raises `SessionExpiredError`
+    once, then ends."""
+
+    def __init__(self, stream: _coord.Stream) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> "_Iter":
+        return self
+
+    def __next__(self) -> Any:
+        item = self._stream.next().wait()
+        if item is None:
+            raise StopIteration
+        return item[0]
+
+    def close(self) -> None:
+        """Stops the iteration (and removes its watch): no item after this;
+        a `next()` waiting in another thread ends the loop."""
+        self._stream.close()
+
+    def __enter__(self) -> "_Iter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class Watch(_Iter):
+    """`for event in c.watch(path):` every `WatchEvent` on the path (or the
+    subtree with `recursive=True`), in zxid order, until closed."""
+
+    def __next__(self) -> WatchEvent:
+        return super().__next__()  # type: ignore[no-any-return]
+
+
+class _AIter:
+    """An async iterator over a native stream.
+
+    The end means the same in Python, Node and C: after `close()` no further
+    item is returned, not even one that had already arrived, and the `async
+    for` loop simply ends. Closing the client ends it the same way, without
+    an error. If the session expires, iteration raises `SessionExpiredError`
+    once, then ends."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> "_AIter":
+        return self
+
+    async def __anext__(self) -> Any:
+        if not isinstance(self._stream, _coord.Stream):
+            self._stream = await self._stream
+        item = await self._stream.next()
+        if item is None:
+            raise StopAsyncIteration
+        return item[0]
+
+    def close(self) -> None:
+        """Stops the iteration (and removes its watch): no item after this;
+        a waiting `__anext__` ends the loop."""
+        if isinstance(self._stream, _coord.Stream):
+            self._stream.close()
+
+    async def __aenter__(self) -> "_AIter":
+        if not isinstance(self._stream, _coord.Stream):
+            self._stream = await self._stream
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AsyncWatch(_AIter):
+    """`async for event in c.watch(path):`. The watch is set at the first
+    iteration (or at `async with`, to be sure no event is missed)."""
+
+    async def __anext__(self) -> WatchEvent:
+        return await super().__anext__()  # type: ignore[no-any-return]
