@@ -120,7 +120,8 @@ impl WatchEvent {
     }
 }
 
-fn event(e: coord_client::client::WatchEvent) -> WatchEvent {
+/// The Python value of a core watch event.
+pub(crate) fn event(e: coord_client::client::WatchEvent) -> WatchEvent {
     let kind = match e.kind {
         EventType::NodeCreated => "CREATED",
         EventType::NodeDeleted => "DELETED",
@@ -132,6 +133,17 @@ fn event(e: coord_client::client::WatchEvent) -> WatchEvent {
         kind,
         path: e.path,
         zxid: e.zxid,
+    }
+}
+
+/// The Python name of a session state.
+pub(crate) fn state_name(s: SessionState) -> &'static str {
+    match s {
+        SessionState::Connecting => "CONNECTING",
+        SessionState::Connected => "CONNECTED",
+        SessionState::Suspended => "SUSPENDED",
+        SessionState::Expired => "EXPIRED",
+        SessionState::Closed => "CLOSED",
     }
 }
 
@@ -426,13 +438,7 @@ impl ClientCore {
     /// `"CONNECTING"`, `"CONNECTED"`, `"SUSPENDED"`, `"EXPIRED"` or `"CLOSED"`.
     #[getter]
     fn state(&self) -> &'static str {
-        match self.core().map(|c| c.state()) {
-            Ok(SessionState::Connecting) => "CONNECTING",
-            Ok(SessionState::Connected) => "CONNECTED",
-            Ok(SessionState::Suspended) => "SUSPENDED",
-            Ok(SessionState::Expired) => "EXPIRED",
-            Ok(SessionState::Closed) | Err(_) => "CLOSED",
-        }
+        self.core().map_or("CLOSED", |c| state_name(c.state()))
     }
 
     /// Raises the fork error if this client was created in another process.

@@ -18,6 +18,8 @@
 //! - `group`: group membership (join with a payload, members, follow them).
 //! - `security`: TLS / token / digest at connect, whoami, ACLs, quotas,
 //!   lock lines.
+//! - `watches`: one-shot watches, watch removal, session state changes,
+//!   children with stats.
 //! - `testing`: the embedded server behind `coord.testing.Server`.
 
 use pyo3::prelude::*;
@@ -30,6 +32,7 @@ mod locks;
 mod recipes;
 mod security;
 mod testing;
+mod watches;
 
 /// The native module. Not for direct use: import `coord`.
 #[pymodule]
@@ -42,6 +45,7 @@ fn _coord(m: &Bound<'_, PyModule>) -> PyResult<()> {
     recipes::register(m)?;
     security::register(m)?;
     testing::register(m)?;
+    watches::register(m)?;
     // The public names are `coord`'s; the native module keeps no `__all__`
     // (pyo3 builds one) so that its stub need not list every name twice.
     m.delattr("__all__")?;

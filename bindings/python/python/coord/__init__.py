@@ -71,6 +71,7 @@ from ._async import (
 )
 from ._common import Subscription
 from ._group import AsyncGroup, AsyncMembership, Group, Membership
+from ._watches import WATCH_KINDS, AsyncOneshotWatch, OneshotWatch
 from ._security import ACL, LockContender, LockInfo, Quota, Tls
 from ._sync import (
     Barrier,
@@ -98,6 +99,7 @@ __all__ = [
     "Lock", "RwLock", "Semaphore", "MultiLock", "Election", "Watch", "DataWatch",
     "NodeCache", "TreeCache", "Barrier", "DoubleBarrier", "Queue", "Counter",
     "Discovery", "Registration", "Transaction", "Group", "Membership",
+    "OneshotWatch", "AsyncOneshotWatch", "WATCH_KINDS",
     "AsyncLock", "AsyncRwLock", "AsyncSemaphore", "AsyncMultiLock", "AsyncElection",
     "AsyncWatch", "AsyncNodeCache", "AsyncTreeCache", "AsyncBarrier",
     "AsyncDoubleBarrier", "AsyncQueue", "AsyncCounter", "AsyncDiscovery",

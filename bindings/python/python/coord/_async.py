@@ -17,6 +17,7 @@ from ._security import AsyncSecurityMixin, Tls, connect_args
 from ._coord import Instance, LockLost, LockTimeout, Stat, WatchEvent
 from ._group import AsyncGroup
 from ._streams import AsyncWatch, _AIter, _timeout
+from ._watches import AsyncWatchesMixin
 
 _Exc = Optional[Type[BaseException]]
 
@@ -412,7 +413,7 @@ class AsyncTransaction(_Ops):
             await self.commit()
 
 
-class AsyncClient(AsyncSecurityMixin):
+class AsyncClient(AsyncSecurityMixin, AsyncWatchesMixin):
     """An asyncio session with a coord ensemble: `async with
     coord.AsyncClient() as c:` (or `await c.connect()`), then the methods of
     `coord.Client` as coroutines; `tls=`, `token=` and `digest=` as for

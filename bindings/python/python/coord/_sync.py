@@ -20,6 +20,7 @@ from ._security import SecurityMixin, Tls, connect_args
 from ._coord import CoordError, Instance, LockLost, LockTimeout, Stat, WatchEvent
 from ._group import Group
 from ._streams import Watch, _Iter, _timeout
+from ._watches import WatchesMixin
 
 _Exc = Optional[Type[BaseException]]
 
@@ -520,7 +521,7 @@ class Transaction(_Ops):
             self.commit()
 
 
-class Client(SecurityMixin):
+class Client(SecurityMixin, WatchesMixin):
     """A blocking session with a coord ensemble.
 
     `servers` ("host:port,host:port") default to `$COORD_SERVERS` or
