@@ -32,6 +32,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyCFunction, PyDict, PyTuple};
 
+use crate::client::seconds;
 use crate::errors::{check, to_py};
 
 /// Builds the Python value of a result, with the GIL.
@@ -216,14 +217,29 @@ impl Stream {
 
 #[pymethods]
 impl Stream {
-    /// The next item as a `Call` (`(item,)`, or `None` at the end).
-    fn next(&self) -> Call {
+    /// The next item as a `Call` (`(item,)`, or `None` at the end). With a
+    /// `timeout` (seconds), the call fails with `OperationTimeout` when no
+    /// item came in time; the item is not lost, a later `next()` gets it.
+    #[pyo3(signature = (timeout=None))]
+    fn next(&self, timeout: Option<f64>) -> Call {
         let items = match self.items.get() {
             Ok(i) => i.clone(),
             Err(e) => return failed(e),
         };
+        let timeout = match timeout.map(|t| seconds("timeout", t)).transpose() {
+            Ok(t) => t,
+            Err(e) => return failed(e),
+        };
         call(async move {
-            match items.next().await? {
+            let next = match timeout {
+                // `ClosableStream::next` is cancel-safe: an item that had
+                // not been taken when the timer fired stays in the stream.
+                Some(t) => tokio::time::timeout(t, items.next()).await.map_err(|_| {
+                    Error::OperationTimeout(format!("no item within {} s", t.as_secs_f64()))
+                })?,
+                None => items.next().await,
+            };
+            match next? {
                 Some(item) => Ok(conv_with(move |py| {
                     let v = item(py)?;
                     Ok(PyTuple::new(py, [v])?.into_any().unbind())

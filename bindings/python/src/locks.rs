@@ -269,10 +269,12 @@ impl MultiLockCore {
             Ok(m) => {
                 let m = m.clone();
                 call(async move {
+                    let undo = UndoPartialAcquire::arm(&m);
                     let tokens = match timeout {
                         Some(t) => m.acquire_timeout(t).await?,
                         None => m.acquire().await?,
                     };
+                    undo.disarm();
                     Ok(conv(tokens))
                 })
             }
@@ -292,6 +294,47 @@ impl MultiLockCore {
             }
             Err(e) => failed(e),
         }
+    }
+}
+
+/// Releases the member locks that a multi-lock acquire took before it was
+/// cancelled (Ctrl-C, a cancelled asyncio task). The core releases them
+/// itself when the acquire fails or times out, but a dropped acquire future
+/// leaves them held by the handle until the handle goes; Python may keep the
+/// handle alive (the traceback of the KeyboardInterrupt references it).
+/// Only locks this acquire took are released: one already held when it
+/// started (a re-entrant acquire) is left alone.
+struct UndoPartialAcquire {
+    m: Option<Arc<MultiLock>>,
+    held_before: Vec<bool>,
+}
+
+impl UndoPartialAcquire {
+    fn arm(m: &Arc<MultiLock>) -> Self {
+        UndoPartialAcquire {
+            held_before: m.locks().iter().map(|l| l.is_held()).collect(),
+            m: Some(m.clone()),
+        }
+    }
+
+    fn disarm(mut self) {
+        self.m = None;
+    }
+}
+
+impl Drop for UndoPartialAcquire {
+    fn drop(&mut self) {
+        let Some(m) = self.m.take() else { return };
+        let held_before = std::mem::take(&mut self.held_before);
+        coord_client::embed::spawn_anywhere(async move {
+            for (lock, was_held) in m.locks().iter().zip(held_before) {
+                if !was_held && lock.is_held() {
+                    // Best effort: a release that fails is left to the
+                    // session's end, as the core does for its own undo.
+                    let _ = lock.release().await;
+                }
+            }
+        });
     }
 }
 

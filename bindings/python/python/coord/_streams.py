@@ -33,7 +33,14 @@ class _Iter:
         return self
 
     def __next__(self) -> Any:
-        item = self._stream.next().wait()
+        return self.next()
+
+    def next(self, timeout: Optional[float] = None) -> Any:
+        """The next item, waiting at most `timeout` seconds (None: no limit):
+        `OperationTimeoutError` (a `TimeoutError`) when none came in time (a
+        later call still gets it), `StopIteration` once the stream ended.
+        Ctrl-C interrupts the wait."""
+        item = self._stream.next(_timeout(timeout)).wait()
         if item is None:
             raise StopIteration
         return item[0]
@@ -74,9 +81,16 @@ class _AIter:
         return self
 
     async def __anext__(self) -> Any:
+        return await self.next()
+
+    async def next(self, timeout: Optional[float] = None) -> Any:
+        """The next item, waiting at most `timeout` seconds (None: no limit):
+        `OperationTimeoutError` (a `TimeoutError`) when none came in time (a
+        later call still gets it), `StopAsyncIteration` once the stream
+        ended. Cancelling the awaiting task loses no item."""
         if not isinstance(self._stream, _coord.Stream):
             self._stream = await self._stream
-        item = await self._stream.next()
+        item = await self._stream.next(_timeout(timeout))
         if item is None:
             raise StopAsyncIteration
         return item[0]
