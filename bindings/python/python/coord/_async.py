@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import uuid
 from types import TracebackType
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 from . import _coord
 from ._common import _Ops, close_at_exit, error
 from ._security import AsyncSecurityMixin, Tls, connect_args
 from ._coord import Instance, LockLost, LockTimeout, Stat, WatchEvent
 from ._group import AsyncGroup
-from ._streams import AsyncWatch, _AIter, _timeout
+from ._streams import AsyncUpdates, AsyncWatch, _timeout
 from ._watches import AsyncWatchesMixin
 
 _Exc = Optional[Type[BaseException]]
@@ -189,9 +189,9 @@ class AsyncElection:
         """The identity of the current leader, or None."""
         return await _coord.election_leader(self._client._core, self.path)  # type: ignore[no-any-return]
 
-    def changes(self) -> AsyncIterator[Optional[str]]:
+    def changes(self) -> AsyncUpdates[Optional[str]]:
         """The leader's identity now, then at every change."""
-        return _AIter(_coord.election_observe(self._client._core, self.path))
+        return AsyncUpdates(_coord.election_observe(self._client._core, self.path))
 
     async def __aenter__(self) -> int:
         return await self._core.campaign(self._timeout)  # type: ignore[no-any-return]
@@ -214,9 +214,9 @@ class AsyncNodeCache:
         """`(data, Stat)`, or None."""
         return self._core.current()
 
-    def changes(self) -> AsyncIterator[Optional[Tuple[bytes, Stat]]]:
+    def changes(self) -> AsyncUpdates[Optional[Tuple[bytes, Stat]]]:
         """The new value after each change."""
-        return _AIter(self._core.changes())
+        return AsyncUpdates(self._core.changes())
 
     async def close(self) -> None:
         """Stops following the node."""

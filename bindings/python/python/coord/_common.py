@@ -31,7 +31,9 @@ class _Ops:
 
     def __init__(self) -> None:
         self.ops: List[OpSpec] = []
+        """The operations added so far, in order (as sent to the server)."""
         self.results: Optional[List[Any]] = None
+        """One result per operation once committed (None before)."""
 
     def create(
         self,

@@ -10,10 +10,10 @@ native recipe; it must not touch nodes itself.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 from . import _coord
-from ._streams import _AIter, _Iter
+from ._streams import AsyncUpdates, Updates
 
 Member = Tuple[str, bytes]
 """A member as listed: `(name, payload)`."""
@@ -86,11 +86,11 @@ class Group:
         when the group does not exist)."""
         return _coord.group_members(self._client, self.path).wait()  # type: ignore[no-any-return]
 
-    def watch(self) -> Iterator[List[Member]]:
+    def watch(self) -> Updates[List[Member]]:
         """`for members in group.watch():` the member list now, then after
         every join, leave or payload change; `close()` the iterator (or use
         `with`) to stop."""
-        return _Iter(_coord.group_watch(self._client, self.path))
+        return Updates(_coord.group_watch(self._client, self.path))
 
 
 class AsyncMembership:
@@ -151,7 +151,7 @@ class AsyncGroup:
         """The members now, sorted by name: `[(name, payload), ...]`."""
         return await _coord.group_members(self._client, self.path)  # type: ignore[no-any-return]
 
-    def watch(self) -> _AIter:
+    def watch(self) -> AsyncUpdates[List[Member]]:
         """`async for members in group.watch():` the member list now, then
         after every change."""
-        return _AIter(_coord.group_watch(self._client, self.path))
+        return AsyncUpdates(_coord.group_watch(self._client, self.path))

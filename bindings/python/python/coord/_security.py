@@ -30,9 +30,13 @@ class Tls:
     each server's host; an IP must be an IP SAN)."""
 
     ca: "PathLike"
+    """PEM file of the CA certificates that sign the servers' certificates."""
     cert: Optional["PathLike"] = None
+    """PEM file of the client certificate chain (with `key`), or None."""
     key: Optional["PathLike"] = None
+    """PEM file of the client certificate's private key (with `cert`), or None."""
     server_name: Optional[str] = None
+    """The name the servers' certificates must carry (None: each server's host)."""
 
     def _native(self) -> Tuple[str, Optional[str], Optional[str], Optional[str]]:
         return (os.fspath(self.ca), _opt(self.cert), _opt(self.key), self.server_name)
@@ -54,8 +58,11 @@ class ACL:
     creating session; a digest id is `user:base64(sha1(user:password))`."""
 
     scheme: str
+    """The identity's scheme: `world`, `auth`, `digest`, `ip`, `x509`, `token`..."""
     id: str
+    """The identity within the scheme (`anyone` for `world`)."""
     perms: str
+    """Letters of `cdrwa`: create, delete, read, write, admin."""
 
     @classmethod
     def parse(cls, text: str) -> "ACL":
@@ -84,9 +91,13 @@ class Quota:
     the subtree holds now (`nodes` counts its root)."""
 
     max_nodes: Optional[int]
+    """The most nodes the subtree may hold, its root counted (None: no limit)."""
     max_bytes: Optional[int]
+    """The most data bytes the subtree may hold (None: no limit)."""
     nodes: int
+    """Nodes the subtree holds now, its root counted."""
     bytes: int
+    """Data bytes the subtree holds now."""
 
 
 @dataclass(frozen=True)
@@ -97,11 +108,17 @@ class LockContender:
     `since_ms`, when it joined the line (ms since the epoch)."""
 
     node: str
+    """The contender's node name in the lock's directory."""
     owner: str
+    """The owner id the node name starts with."""
     kind: str
+    """"exclusive" (mutex, writer, election candidate) or "shared" (reader)."""
     session: int
+    """The session holding the node."""
     token: int
+    """The fencing token a holder got."""
     since_ms: int
+    """When it joined the line, ms since the epoch."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +127,11 @@ class LockInfo:
     holds it and who waits, in line order."""
 
     path: str
+    """The lock's path."""
     holders: List[LockContender]
+    """Who holds it now (several only for readers or semaphore leases)."""
     waiters: List[LockContender]
+    """Who waits, in line order."""
 
 
 def _line(raw: Any) -> LockInfo:

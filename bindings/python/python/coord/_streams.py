@@ -1,15 +1,18 @@
 """Streams of results: the blocking iterator (`Watch` and the others of
 `coord.Client`) and the async one (`AsyncWatch`, ...), over the native
-`Stream`; and the `timeout=` convention every blocking call shares. Owns no
+`Stream` (`Updates`, `AsyncUpdates`); and the `timeout=` convention every blocking call shares. Owns no
 recipe: the recipe modules build their iterators from these.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Generic, Optional, TypeVar
 
 from . import _coord
 from ._coord import WatchEvent
+
+
+T = TypeVar("T")
 
 
 def _timeout(timeout: Optional[float]) -> Optional[float]:
@@ -17,8 +20,10 @@ def _timeout(timeout: Optional[float]) -> Optional[float]:
     return None if timeout is None or timeout < 0 else float(timeout)
 
 
-class _Iter:
-    """A blocking iterator over a native stream; a context manager that closes it.
+class Updates(Generic[T]):
+    """A blocking iterator over a sequence of updates (watch events, leader
+    changes, member lists, session states); a context manager that closes it.
+    `next(timeout)` waits for one update at most `timeout` seconds.
 
     The end means the same in Python, Node and C: after `close()` no further
     item is returned, not even one that had already arrived, and the `for`
@@ -29,13 +34,13 @@ class _Iter:
     def __init__(self, stream: _coord.Stream) -> None:
         self._stream = stream
 
-    def __iter__(self) -> "_Iter":
+    def __iter__(self) -> "Updates[T]":
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> T:
         return self.next()
 
-    def next(self, timeout: Optional[float] = None) -> Any:
+    def next(self, timeout: Optional[float] = None) -> T:
         """The next item, waiting at most `timeout` seconds (None: no limit):
         `OperationTimeoutError` (a `TimeoutError`) when none came in time (a
         later call still gets it), `StopIteration` once the stream ended.
@@ -43,30 +48,30 @@ class _Iter:
         item = self._stream.next(_timeout(timeout)).wait()
         if item is None:
             raise StopIteration
-        return item[0]
+        return item[0]  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Stops the iteration (and removes its watch): no item after this;
         a `next()` waiting in another thread ends the loop."""
         self._stream.close()
 
-    def __enter__(self) -> "_Iter":
+    def __enter__(self) -> "Updates[T]":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
 
-class Watch(_Iter):
+class Watch(Updates[WatchEvent]):
     """`for event in c.watch(path):` every `WatchEvent` on the path (or the
     subtree with `recursive=True`), in zxid order, until closed."""
 
-    def __next__(self) -> WatchEvent:
-        return super().__next__()  # type: ignore[no-any-return]
 
 
-class _AIter:
-    """An async iterator over a native stream.
+class AsyncUpdates(Generic[T]):
+    """An async iterator over a sequence of updates (watch events, leader
+    changes, member lists, session states); `async with` closes it.
+    `await next(timeout)` waits for one update at most `timeout` seconds.
 
     The end means the same in Python, Node and C: after `close()` no further
     item is returned, not even one that had already arrived, and the `async
@@ -77,13 +82,13 @@ class _AIter:
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
-    def __aiter__(self) -> "_AIter":
+    def __aiter__(self) -> "AsyncUpdates[T]":
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> T:
         return await self.next()
 
-    async def next(self, timeout: Optional[float] = None) -> Any:
+    async def next(self, timeout: Optional[float] = None) -> T:
         """The next item, waiting at most `timeout` seconds (None: no limit):
         `OperationTimeoutError` (a `TimeoutError`) when none came in time (a
         later call still gets it), `StopAsyncIteration` once the stream
@@ -93,7 +98,7 @@ class _AIter:
         item = await self._stream.next(_timeout(timeout))
         if item is None:
             raise StopAsyncIteration
-        return item[0]
+        return item[0]  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Stops the iteration (and removes its watch): no item after this;
@@ -101,7 +106,7 @@ class _AIter:
         if isinstance(self._stream, _coord.Stream):
             self._stream.close()
 
-    async def __aenter__(self) -> "_AIter":
+    async def __aenter__(self) -> "AsyncUpdates[T]":
         if not isinstance(self._stream, _coord.Stream):
             self._stream = await self._stream
         return self
@@ -110,9 +115,6 @@ class _AIter:
         self.close()
 
 
-class AsyncWatch(_AIter):
+class AsyncWatch(AsyncUpdates[WatchEvent]):
     """`async for event in c.watch(path):`. The watch is set at the first
     iteration (or at `async with`, to be sure no event is missed)."""
-
-    async def __anext__(self) -> WatchEvent:
-        return await super().__anext__()  # type: ignore[no-any-return]

@@ -12,14 +12,14 @@ import os
 import threading
 import uuid
 from types import TracebackType
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 from . import _coord
 from ._common import Subscription, _Ops, close_at_exit, error
 from ._security import SecurityMixin, Tls, connect_args
 from ._coord import CoordError, Instance, LockLost, LockTimeout, Stat, WatchEvent
 from ._group import Group
-from ._streams import Watch, _Iter, _timeout
+from ._streams import Updates, Watch, _timeout
 from ._watches import WatchesMixin
 
 _Exc = Optional[Type[BaseException]]
@@ -226,9 +226,9 @@ class Election:
         from a background thread, until the returned subscription is closed."""
         return Subscription(_coord.election_observe(self._client._core, self.path), callback)
 
-    def changes(self) -> Iterator[Optional[str]]:
+    def changes(self) -> Updates[Optional[str]]:
         """The leader's identity now, then at every change."""
-        return _Iter(_coord.election_observe(self._client._core, self.path))
+        return Updates(_coord.election_observe(self._client._core, self.path))
 
     def __enter__(self) -> int:
         return self._core.campaign(self._timeout).wait()  # type: ignore[no-any-return]

@@ -7,12 +7,12 @@ the clients; this module only adapts the native calls.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from . import _coord
 from ._common import Subscription
 from ._coord import Stat, WatchEvent
-from ._streams import _AIter, _Iter, _timeout
+from ._streams import AsyncUpdates, Updates, _timeout
 
 WATCH_KINDS = ("any", "data", "children", "persistent", "persistent_recursive")
 """The kinds `remove_watches` takes: one-shot data/exists watches (`data`),
@@ -94,11 +94,11 @@ class WatchesMixin:
         `CancelledError`, watch iterators end. `NoWatcherError` if none."""
         _coord.remove_watches(self._core, path, kind).wait()
 
-    def state_changes(self) -> Iterator[str]:
+    def state_changes(self) -> Updates[str]:
         """`for state in c.state_changes():` the session's state now
         (CONNECTING, CONNECTED, SUSPENDED, EXPIRED, CLOSED), then every
         change; ends after EXPIRED or CLOSED, or when closed."""
-        return _Iter(_coord.state_changes(self._core))
+        return Updates(_coord.state_changes(self._core))
 
     def on_state_change(self, callback: Callable[[str], Any]) -> Subscription:
         """Calls `callback(state)` now and at every state change, from a
@@ -136,7 +136,7 @@ class AsyncWatchesMixin:
         """Removes this session's watches of `kind`; see `Client.remove_watches`."""
         await _coord.remove_watches(self._core, path, kind)
 
-    def state_changes(self) -> _AIter:
+    def state_changes(self) -> AsyncUpdates[str]:
         """`async for state in c.state_changes():` the state now, then every
         change; ends after EXPIRED or CLOSED."""
-        return _AIter(_coord.state_changes(self._core))
+        return AsyncUpdates(_coord.state_changes(self._core))
