@@ -63,46 +63,36 @@ from ._coord import (  # generated from the core's error table (test_errors chec
     NotHeldError,
     QuotaExceededError,
 )
-from ._async import (
-    AsyncBarrier,
-    AsyncClient,
-    AsyncCounter,
-    AsyncDiscovery,
-    AsyncDoubleBarrier,
-    AsyncElection,
+from ._async import AsyncClient, AsyncTransaction
+from ._caches import AsyncNodeCache, AsyncTreeCache, DataWatch, NodeCache, TreeCache
+from ._common import Subscription
+from ._discovery import AsyncDiscovery, AsyncRegistration, Discovery, Registration
+from ._election import AsyncElection, Election
+from ._group import AsyncGroup, AsyncMembership, Group, Membership
+from ._locks import (
     AsyncLock,
     AsyncMultiLock,
-    AsyncNodeCache,
-    AsyncQueue,
-    AsyncRegistration,
     AsyncRwLock,
     AsyncSemaphore,
-    AsyncTransaction,
-    AsyncTreeCache,
-)
-from ._common import Subscription
-from ._group import AsyncGroup, AsyncMembership, Group, Membership
-from ._streams import AsyncUpdates, AsyncWatch, Updates, Watch
-from ._watches import WATCH_KINDS, AsyncOneshotWatch, OneshotWatch
-from ._security import ACL, LockContender, LockInfo, Quota, Tls
-from ._sync import (
-    Barrier,
-    Client,
-    Counter,
-    DataWatch,
-    Discovery,
-    DoubleBarrier,
-    Election,
     Lock,
     MultiLock,
-    NodeCache,
-    Queue,
-    Registration,
     RwLock,
     Semaphore,
-    TreeCache,
-    Transaction,
 )
+from ._recipes import (
+    AsyncBarrier,
+    AsyncCounter,
+    AsyncDoubleBarrier,
+    AsyncQueue,
+    Barrier,
+    Counter,
+    DoubleBarrier,
+    Queue,
+)
+from ._security import ACL, LockContender, LockInfo, Quota, Tls
+from ._streams import AsyncUpdates, AsyncWatch, Updates, Watch
+from ._sync import Client, Transaction
+from ._watches import WATCH_KINDS, AsyncOneshotWatch, OneshotWatch
 
 ERROR_TABLE = ERROR_TABLE
 """The core's error table, one tuple per error kind: `(code, kind, name,

@@ -9,10 +9,14 @@ from __future__ import annotations
 import atexit
 import threading
 import weakref
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, Type
 
 from . import _coord
 from ._coord import CoordError, Stream
+
+_Exc = Optional[Type[BaseException]]
+"""The exception type `__exit__` receives."""
+
 
 OpSpec = Tuple[Any, ...]
 
