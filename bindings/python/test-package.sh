@@ -84,7 +84,8 @@ echo "installed in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a
 # Run from an empty directory so that nothing but the installed package
 # can be imported; the native module must be inside it.
 cd "$work"
-"$venv/bin/python" - "$venv" <<'EOF'
+loads_from() {  # loads_from VENV: coord and coord._coord import from VENV
+  "$1/bin/python" - "$1" <<'EOF'
 import os, sys
 import coord, coord._coord
 venv = os.path.realpath(sys.argv[1])
@@ -92,8 +93,27 @@ for mod in (coord, coord._coord):
     where = os.path.realpath(mod.__file__)
     if not where.startswith(venv + os.sep):
         sys.exit(f"{mod.__name__} imported from {where}, not from the venv {venv}")
-print("ok: coord and its native module load from the venv")
 EOF
+}
+loads_from "$venv"
+echo "ok: coord and its native module load from the venv"
+# The check above must catch a broken package: the same wheel without its
+# native module installs (pip does not look inside) but must not load.
+"$venv/bin/python" - "$wheel" "$work/broken" <<'EOF'
+import os, sys, zipfile
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out)
+with zipfile.ZipFile(src) as a, zipfile.ZipFile(os.path.join(out, os.path.basename(src)), "w") as b:
+    for item in a.infolist():
+        if not item.filename.endswith(".so"):
+            b.writestr(item, a.read(item))
+EOF
+"$python" -m venv "$work/broken-venv"
+"$work/broken-venv/bin/python" -m pip install -q --disable-pip-version-check --no-index "$work/broken/$(basename "$wheel")"
+if loads_from "$work/broken-venv" 2>/dev/null; then
+  fail "a wheel without coord/_coord.abi3.so passed the load check"
+fi
+echo "ok: the same wheel without its native module fails the load check"
 
 # --- a real server on 127.0.0.1, port 0
 "$coord_bin" serve --listen 127.0.0.1:0 --data-dir "$work/data" 2>"$work/server.log" &
