@@ -212,3 +212,37 @@ def test_cancelling_the_asyncio_task_leaves_no_node(name, server, client, base):
                 await asyncio.sleep(0.02)
 
     asyncio.run(main())
+
+
+def test_async_iterators_take_a_timeout_and_lose_no_item(server, client, base):
+    async def main() -> None:
+        async with coord.AsyncClient(server.address, session_timeout=10.0) as c:
+            await c.create(f"{base}/n")
+            async with c.watch(f"{base}/n") as events:
+                start = time.monotonic()
+                with pytest.raises(coord.OperationTimeoutError):
+                    await events.next(timeout=0.3)
+                assert time.monotonic() - start < 3
+                await c.set(f"{base}/n", b"x")
+                event = await events.next(timeout=5)
+                assert (event.type, event.path) == ("CHANGED", f"{base}/n")
+            members = c.group(f"{base}/g").watch()
+            assert await members.next(timeout=5) == []
+            with pytest.raises(TimeoutError):
+                await members.next(timeout=0.2)
+            members.close()
+            with pytest.raises(StopAsyncIteration):
+                await members.next(timeout=5)
+
+    asyncio.run(main())
+
+
+def test_a_sync_iterator_timeout_loses_no_item(client, base):
+    client.create(f"{base}/n")
+    with client.watch(f"{base}/n") as events:
+        with pytest.raises(TimeoutError):
+            events.next(timeout=0.2)
+        client.set(f"{base}/n", b"x")
+        client.set(f"{base}/n", b"y")
+        first, second = events.next(timeout=5), events.next(timeout=5)
+        assert first.zxid < second.zxid and {first.type, second.type} == {"CHANGED"}
