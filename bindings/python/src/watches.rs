@@ -64,10 +64,13 @@ impl OneshotCore {
         })
     }
 
-    /// True once the watch fired (or ended with an error).
+    /// True once the watch fired (or ended with an error), whether or not
+    /// anybody waited on it: polls it once without blocking.
     #[getter]
     fn fired(&self) -> bool {
-        self.fired.get().is_ok_and(|f| f.peek().is_some())
+        self.fired
+            .get()
+            .is_ok_and(|f| f.peek().is_some() || f.clone().now_or_never().is_some())
     }
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import time
 
 import pytest
 
@@ -22,6 +23,18 @@ def test_get_watch_fires_once_on_the_next_data_change(client, base):
     assert w.fired and w.wait() == event  # the same event again
     with pytest.raises(coord.NoNodeError):
         client.get_watch(f"{base}/missing")
+
+
+def test_fired_turns_true_without_anybody_waiting(client, base):
+    client.create(f"{base}/n")
+    _, _, w = client.get_watch(f"{base}/n")
+    assert not w.fired
+    client.delete(f"{base}/n")
+    deadline = time.monotonic() + 5
+    while not w.fired and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert w.fired
+    assert w.wait(timeout=0).type == "DELETED"
 
 
 def test_exists_watch_fires_on_creation_and_children_watch_on_a_new_child(client, base):
