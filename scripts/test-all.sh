@@ -34,6 +34,13 @@
 #                                    missing (root or sudo)
 #   Dash    puppeteer-core           tests/dashboard/run.sh: npm ci
 #                                    (package-lock.json; no browser download)
+#   Python  pdoc                     bindings/python/run-tests.sh: pip, into
+#                                    target/python-venv (the API page)
+#   Node    typedoc                  bindings/node/run-tests.sh: npm ci
+#   Pkg     maturin, auditwheel,     bindings/python/package.sh: pip, into
+#           ziglang (links the wheel the venv target/python-tools
+#           for manylinux_2_17)
+#   Pkg     strip, tar               base system (binutils, tar)
 #
 # The guard: every cargo step (format, build, clippy, tests) runs with a PATH
 # holding only an allowlist of toolchain tools (scripts/toolchain-path.sh), so
