@@ -63,6 +63,10 @@ if ! "$tools/bin/python" -c 'import maturin, auditwheel, ziglang' >/dev/null 2>&
 fi
 zig=()
 [ "$use_zig" = 0 ] || zig=(--zig)
+# Users get no debug sections (the release profile keeps line tables for
+# profiling the server; a 36 MB extension would be mostly those).
+strip=()
+[ "$profile" = release ] && strip=(--strip)
 
 # Build into a scratch directory first so that only this run's files are
 # listed (and an older wheel in DIST cannot pass the checks).
@@ -70,7 +74,7 @@ scratch=$(mktemp -d "$target/python-package.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
 cd "$here"
-PATH="$tools/bin:$PATH" maturin build --locked --profile "$profile" "${zig[@]}" \
+PATH="$tools/bin:$PATH" maturin build --locked --profile "$profile" "${zig[@]}" "${strip[@]}" \
   --compatibility "$policy" --auditwheel check \
   --target-dir "$target/maturin" --out "$scratch/wheel" >&2
 PATH="$tools/bin:$PATH" maturin sdist --out "$scratch/sdist" >&2
