@@ -1,6 +1,7 @@
-# Shared by tests/bench/run.sh and tests/bench/cluster.sh (sourced, not run):
-# installing the peers from Debian, building coord and the harness, and the
-# version lookups for the report. Expects ROOT (the repository root) and a
+# Shared by tests/bench/run.sh, cluster.sh, overhead.sh and instructions.sh
+# (sourced, not run): installing the peers from Debian, building coord and the
+# harness, the version lookups for the report, and reading a started server's
+# address from its log. Expects ROOT (the repository root) and a
 # log function.
 
 # install_peers [redis|zk]: installs what is missing of ZooKeeper, etcd and a
@@ -44,3 +45,11 @@ deb() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 
 # lockver CRATE: its version in Cargo.lock.
 lockver() { awk -v n="$1" '$0 == "name = \""n"\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"; }
+
+# served_at LOG: the address of a complete "coord: serving on ADDR" line
+# (never a line still being written: "127.0" is no address).
+served_at() {
+  python3 -c 'import re, sys
+m = re.search(r"^coord: serving on (\S+:\d+)\n", open(sys.argv[1], errors="replace").read(), re.M)
+print(m.group(1) if m else "")' "$1"
+}

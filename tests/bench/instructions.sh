@@ -31,6 +31,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+# shellcheck source=tests/bench/common.sh
+. "$ROOT/tests/bench/common.sh"
 N="${N:-4000}"
 REPEAT="${REPEAT:-2}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
@@ -60,14 +62,6 @@ trap 'exit 130' INT TERM
 "$ROOT/scripts/make-local-ca.sh" "$WORK/ca" >/dev/null
 TLS_SERVER=(--tls-cert "$WORK/ca/server.pem" --tls-key "$WORK/ca/server-key.pem")
 TLS_CLIENT=(--tls-ca "$WORK/ca/ca.pem")
-
-# served_at LOG: the address of a complete "coord: serving on ADDR" line
-# (never a line still being written: "127.0" is no address).
-served_at() {
-  python3 -c 'import re, sys
-m = re.search(r"^coord: serving on (\S+:\d+)\n", open(sys.argv[1], errors="replace").read(), re.M)
-print(m.group(1) if m else "")' "$1"
-}
 
 # count NAME OPS WORKLOAD SERVER_FLAGS... -- CLIENT_FLAGS...: one server
 # under valgrind, one bench run of OPS operations; prints the server's

@@ -21,6 +21,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+# shellcheck source=tests/bench/common.sh
+. "$ROOT/tests/bench/common.sh"
 ROUNDS="${ROUNDS:-5}"
 DURATION_MS="${DURATION_MS:-3000}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
@@ -45,14 +47,6 @@ trap 'exit 130' INT TERM
 
 # A local CA and a server certificate for 127.0.0.1 (the project's script).
 "$ROOT/scripts/make-local-ca.sh" "$WORK/ca" >/dev/null
-
-# served_at LOG: the address of a complete "coord: serving on ADDR" line
-# (never a line still being written: "127.0" is no address).
-served_at() {
-  python3 -c 'import re, sys
-m = re.search(r"^coord: serving on (\S+:\d+)\n", open(sys.argv[1], errors="replace").read(), re.M)
-print(m.group(1) if m else "")' "$1"
-}
 
 # start_server NAME FLAGS...: a fresh durable coord; sets ADDR.
 start_server() {
