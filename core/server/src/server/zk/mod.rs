@@ -22,6 +22,7 @@ mod four_letter;
 pub(crate) mod jute;
 mod local;
 pub(crate) mod records;
+mod reply;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
