@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::error::{CheckIsLeaderError, InitializeError, RaftError};
 use openraft::network::RaftNetworkFactory;
 use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::watch;
@@ -27,6 +27,13 @@ use super::{ApplyObserver, LogStore, Member, NetworkFactory, NodeId, SmStore, Ty
 use crate::config::Limits;
 use crate::error::Error;
 use crate::state_machine::{Command, CommandKind, Outcome, StateMachine};
+
+mod errors;
+mod membership;
+mod status;
+
+use errors::{failure_of, leader_hint};
+pub(super) use errors::{map_fatal, map_write_err};
 
 /// Settings of the replication engine.
 #[derive(Debug, Clone)]
@@ -187,68 +194,6 @@ impl Replica {
         }
     }
 
-    /// Adds member `id` (reached as `member`) as a learner: it receives the
-    /// log but does not vote. Returns once the learner has caught up with
-    /// the leader's log. Call it on the leader.
-    pub async fn add_learner(&self, id: NodeId, member: Member) -> Result<(), Error> {
-        self.raft
-            .add_learner(id, member, true)
-            .await
-            .map(|_| ())
-            .map_err(map_membership_err)
-    }
-
-    /// Makes `voters` the cluster's voters (joint consensus: the old and the
-    /// new majority both agree during the change). A new voter must be a
-    /// learner already; a removed voter leaves the cluster. Call it on the
-    /// leader; returns once the change is committed.
-    pub async fn change_voters(&self, voters: BTreeSet<NodeId>) -> Result<(), Error> {
-        self.raft
-            .change_membership(voters, false)
-            .await
-            .map(|_| ())
-            .map_err(map_membership_err)
-    }
-
-    /// Records new addresses for member `id`, which stays the same member
-    /// (same data, same vote). Call it on the leader.
-    pub async fn update_member(&self, id: NodeId, member: Member) -> Result<(), Error> {
-        self.raft
-            .change_membership(
-                openraft::ChangeMembers::SetNodes(BTreeMap::from([(id, member)])),
-                false,
-            )
-            .await
-            .map(|_| ())
-            .map_err(map_membership_err)
-    }
-
-    /// Removes member `id` from the cluster (a voter through joint
-    /// consensus, a learner at once). Call it on the leader.
-    pub async fn remove_member(&self, id: NodeId) -> Result<(), Error> {
-        let membership = self.metrics.borrow().membership_config.membership().clone();
-        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let change: openraft::ChangeMembers<NodeId, Member> = if voters.contains(&id) {
-            if voters.len() == 1 {
-                return Err(Error::BadArguments(format!(
-                    "member {id} is the only voter: a cluster cannot remove its last voter"
-                )));
-            }
-            openraft::ChangeMembers::ReplaceAllVoters(
-                voters.into_iter().filter(|v| *v != id).collect(),
-            )
-        } else if membership.get_node(&id).is_some() {
-            openraft::ChangeMembers::RemoveNodes(BTreeSet::from([id]))
-        } else {
-            return Err(Error::NoNode(format!("member {id} is not in the cluster")));
-        };
-        self.raft
-            .change_membership(change, false)
-            .await
-            .map(|_| ())
-            .map_err(map_membership_err)
-    }
-
     /// Waits until this member knows a leader (itself or another), at most
     /// `timeout`; returns the leader's id.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Result<NodeId, Error> {
@@ -260,41 +205,6 @@ impl Replica {
             .map_err(|e| Error::OperationTimeout(format!("waiting for a leader: {e}")))?;
         m.current_leader
             .ok_or_else(|| Error::Internal("leader vanished from the metrics".into()))
-    }
-
-    /// The leader this member knows of, if any.
-    pub fn leader(&self) -> Option<NodeId> {
-        self.metrics.borrow().current_leader
-    }
-
-    /// Member `id` as the membership this member knows records it.
-    pub fn member(&self, id: NodeId) -> Option<Member> {
-        self.metrics
-            .borrow()
-            .membership_config
-            .membership()
-            .get_node(&id)
-            .cloned()
-    }
-
-    /// Raft's metrics, to follow leader changes.
-    pub fn metrics(&self) -> watch::Receiver<RaftMetrics<NodeId, Member>> {
-        self.metrics.clone()
-    }
-
-    /// This member's raft id.
-    pub fn node_id(&self) -> NodeId {
-        self.node_id
-    }
-
-    /// The index of the last log entry this member has applied.
-    pub fn applied_index(&self) -> Option<u64> {
-        self.metrics.borrow().last_applied.map(|l| l.index)
-    }
-
-    /// The raft handle (the in-process router attaches it to its network).
-    pub fn raft(&self) -> &Raft<TypeConfig> {
-        &self.raft
     }
 
     /// Opens the stores and starts raft with `network`; no membership yet.
@@ -558,62 +468,6 @@ impl Replica {
         }
     }
 
-    /// `fdatasync` calls made on the log so far (group commit shares one
-    /// among many writes).
-    pub fn log_fsyncs(&self) -> u64 {
-        self.log
-            .stats()
-            .fsyncs
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The log writer's histograms: fsync seconds and entries per fsync
-    /// (shared handles: registering them exports the live figures).
-    pub(crate) fn log_histograms(
-        &self,
-    ) -> (
-        crate::histogram::AtomicHistogram,
-        crate::histogram::AtomicHistogram,
-    ) {
-        let stats = self.log.stats();
-        (stats.fsync_seconds.clone(), stats.batch_entries.clone())
-    }
-
-    /// The state-machine store.
-    #[cfg(test)]
-    pub(crate) fn sm_store(&self) -> &SmStore {
-        &self.sm_store
-    }
-
-    /// Index up to which the log has been purged (behind a snapshot).
-    #[cfg(test)]
-    pub(crate) fn purged_index(&self) -> Option<u64> {
-        self.metrics.borrow().purged.map(|p| p.index)
-    }
-
-    /// Index up to which the log store itself was told to purge (openraft's
-    /// metric may announce a purge before it reaches the store).
-    #[cfg(test)]
-    pub(crate) fn store_purged_index(&self) -> Option<u64> {
-        self.log_view.last_purged().map(|p| p.index)
-    }
-
-    /// The most bytes of commands that were queued or in flight at once.
-    pub fn pending_proposal_peak(&self) -> usize {
-        self.batcher.pending_peak()
-    }
-
-    /// Bytes of proposals queued or in flight now (the proposal queue's
-    /// depth, in the unit its bound counts).
-    pub fn pending_proposal_bytes(&self) -> usize {
-        self.batcher.pending_bytes()
-    }
-
-    /// Whether this node currently believes it is the leader.
-    pub fn is_leader(&self) -> bool {
-        self.metrics.borrow().state == ServerState::Leader
-    }
-
     /// Stops raft and makes everything it wrote durable.
     pub async fn shutdown(self) -> Result<(), Error> {
         self.raft
@@ -640,47 +494,5 @@ impl Replica {
             "replica stopped"
         );
         Ok(())
-    }
-}
-
-fn leader_hint(id: Option<NodeId>, member: Option<&Member>) -> String {
-    match (id, member) {
-        (Some(id), Some(m)) if !m.addr.is_empty() => format!("leader is node {id} at {}", m.addr),
-        (Some(id), _) => format!("leader is node {id}"),
-        (None, _) => "no leader known".into(),
-    }
-}
-
-pub(super) fn map_write_err(e: ClientWriteError<NodeId, Member>) -> Error {
-    match e {
-        ClientWriteError::ForwardToLeader(f) => {
-            Error::NotLeader(leader_hint(f.leader_id, f.leader_node.as_ref()))
-        }
-        ClientWriteError::ChangeMembershipError(e) => {
-            Error::BadArguments(format!("membership change refused: {e}"))
-        }
-    }
-}
-
-fn map_membership_err(e: RaftError<NodeId, ClientWriteError<NodeId, Member>>) -> Error {
-    match e {
-        RaftError::APIError(e) => map_write_err(e),
-        RaftError::Fatal(f) => map_fatal(f),
-    }
-}
-
-/// The error raft stopped with, unless it is running or was stopped on purpose.
-fn failure_of(m: &RaftMetrics<NodeId, Member>) -> Option<Error> {
-    match &m.running_state {
-        Ok(()) | Err(Fatal::Stopped) => None,
-        Err(f) => Some(map_fatal(f.clone())),
-    }
-}
-
-pub(super) fn map_fatal(f: Fatal<NodeId>) -> Error {
-    match f {
-        Fatal::Stopped => Error::ShuttingDown("raft stopped".into()),
-        Fatal::Panicked => Error::Internal("raft core panicked".into()),
-        Fatal::StorageError(e) => Error::Io(format!("raft storage failed: {e}")),
     }
 }
