@@ -23,7 +23,7 @@ use crate::state_machine::Outcome;
 const SETTLE: Duration = Duration::from_secs(15);
 
 /// How long a test waits for a snapshot to be built and the log purged
-/// behind it (the snapshot thread runs at the lowest priority).
+/// behind it (the snapshot thread runs at a low priority, nice 10).
 const SNAPSHOT_PATIENCE: Duration = Duration::from_secs(90);
 
 /// How the test cluster's members reach each other.
@@ -465,7 +465,7 @@ fn over_tcp_a_stopped_member_catches_up_by_snapshot_chunks() {
             let out = c.replica(leader).write(create_command(p, 100 << 10)).await;
             created(out, p);
         }
-        // The snapshot is encoded on a nice-19 thread: on a machine whose
+        // The snapshot is encoded on a nice-10 thread: on a machine whose
         // cores are busy (the rest of the suite, a build) it may take a
         // while to get the CPU, so this wait is longer than SETTLE.
         let start = Instant::now();
