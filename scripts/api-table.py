@@ -140,8 +140,9 @@ def check_c(names):
     return [n for n in names if not re.search(r"\b" + re.escape(n) + r"\s*\(|#define " + re.escape(n) + r"\b", header)]
 
 
-def run_json(cmd, script, names):
-    proc = subprocess.run(cmd + [script, json.dumps(names)], capture_output=True, text=True, timeout=120)
+def run_json(cmd, script, names, env=None):
+    proc = subprocess.run(cmd + [script, json.dumps(names)], capture_output=True, text=True, timeout=120,
+                          env=env)
     if proc.returncode != 0:
         sys.exit(f"api-table: {' '.join(cmd)} failed:\n{proc.stderr}")
     return json.loads(proc.stdout)
@@ -217,7 +218,8 @@ def main():
         "Rust": check_rust(wanted["Rust"]),
         "C": check_c(wanted["C"]),
         "Python": run_json([args.python, "-c"], PY_PROBE, wanted["Python"]),
-        "Node": run_json_env([args.node, "-e"], NODE_PROBE, wanted["Node"]),
+        "Node": run_json([args.node, "-e"], NODE_PROBE, wanted["Node"],
+                         env={**os.environ, "COORD_NODE_DIR": os.path.join(ROOT, "bindings", "node")}),
     }
     bad = [f"{lang}: {n}" for lang, names in missing.items() for n in names]
     if bad:
@@ -239,11 +241,6 @@ def main():
         sys.exit("api-table: README.md's table differs from scripts/api-table.py: run scripts/api-table.py --write")
     gaps = sum(1 for _, *cells in FEATURES for c in cells if isinstance(c, str) and c.startswith("gap: "))
     print(f"api-table: {len(FEATURES)} features x {len(LANGS)} languages checked; {gaps} gaps listed")
-
-
-def run_json_env(cmd, script, names):
-    os.environ["COORD_NODE_DIR"] = os.path.join(ROOT, "bindings", "node")
-    return run_json(cmd, script, names)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,22 @@ impl Notifier {
         Ok(Notifier { slot, task })
     }
 
+    /// [`Notifier::spawn`] when the caller gave a callback; `None` otherwise.
+    fn for_callback<T, Fut>(
+        rx: watch::Receiver<T>,
+        callback: coord_cache_fn,
+        ud: UserData,
+        stopped: impl FnOnce() -> Fut + Send + 'static,
+    ) -> Res<Option<Notifier>>
+    where
+        T: Send + Sync + 'static,
+        Fut: Future<Output = ::coord_client::Result<()>> + Send,
+    {
+        callback
+            .map(|f| Notifier::spawn(rx, f, ud, stopped))
+            .transpose()
+    }
+
     fn stop(self) {
         self.task.abort();
         self.slot.kill();
@@ -132,19 +148,13 @@ pub extern "C" fn coord_node_cache_start(
         let c = self::client(client)?.clone();
         let path = unsafe { util::path(path, "path") }?;
         let cache = Arc::new(run(async move { NodeCache::start(&c, &path).await }, None)?);
-        let notifier = match callback {
-            None => None,
-            Some(f) => {
-                let rx = cache.subscribe();
-                let c2 = Arc::clone(&cache);
-                Some(Notifier::spawn(
-                    rx,
-                    f,
-                    UserData(userdata),
-                    move || async move { c2.close().await },
-                )?)
-            }
-        };
+        let c2 = Arc::clone(&cache);
+        let notifier = Notifier::for_callback(
+            cache.subscribe(),
+            callback,
+            UserData(userdata),
+            move || async move { c2.close().await },
+        )?;
         let h = Box::new(coord_node_cache { cache, notifier });
         unsafe { put(out, Box::into_raw(h)) };
         Ok(())
@@ -230,19 +240,13 @@ pub extern "C" fn coord_tree_cache_start(
         let c = self::client(client)?.clone();
         let path = unsafe { util::path(path, "path") }?;
         let cache = Arc::new(run(async move { TreeCache::start(&c, &path).await }, None)?);
-        let notifier = match callback {
-            None => None,
-            Some(f) => {
-                let rx = cache.subscribe();
-                let c2 = Arc::clone(&cache);
-                Some(Notifier::spawn(
-                    rx,
-                    f,
-                    UserData(userdata),
-                    move || async move { c2.close().await },
-                )?)
-            }
-        };
+        let c2 = Arc::clone(&cache);
+        let notifier = Notifier::for_callback(
+            cache.subscribe(),
+            callback,
+            UserData(userdata),
+            move || async move { c2.close().await },
+        )?;
         let h = Box::new(coord_tree_cache { cache, notifier });
         unsafe { put(out, Box::into_raw(h)) };
         Ok(())

@@ -52,8 +52,9 @@ class NodeCache:
         self.close()
 
 
-class TreeCache:
-    """A local copy of a subtree (`c.tree_cache(path)`), kept up to date."""
+class _TreeReads:
+    """The reads a tree cache answers from its copy, blocking or asyncio
+    alike (no I/O)."""
 
     def __init__(self, core: _coord.TreeCacheCore) -> None:
         self._core = core
@@ -72,6 +73,10 @@ class TreeCache:
 
     def __len__(self) -> int:
         return len(self._core)
+
+
+class TreeCache(_TreeReads):
+    """A local copy of a subtree (`c.tree_cache(path)`), kept up to date."""
 
     def on_change(self, callback: Callable[[], Any]) -> Subscription:
         """Calls `callback()` after each change of the subtree."""
@@ -127,26 +132,8 @@ class AsyncNodeCache:
         await self._core.close()
 
 
-class AsyncTreeCache:
+class AsyncTreeCache(_TreeReads):
     """A local copy of a subtree, kept up to date."""
-
-    def __init__(self, core: _coord.TreeCacheCore) -> None:
-        self._core = core
-
-    def get(self, path: str) -> Optional[Tuple[bytes, Stat]]:
-        """`(data, Stat)` of a cached node, or None."""
-        return self._core.get(path)
-
-    def children(self, path: str) -> Dict[str, Tuple[bytes, Stat]]:
-        """`{name: (data, Stat)}` of the children of `path`."""
-        return self._core.children(path)
-
-    def snapshot(self) -> Dict[str, Tuple[bytes, Stat]]:
-        """Every cached node."""
-        return self._core.snapshot()
-
-    def __len__(self) -> int:
-        return len(self._core)
 
     async def close(self) -> None:
         """Stops following the subtree."""
