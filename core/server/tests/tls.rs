@@ -334,6 +334,31 @@ fn rustls_client(ca: &Path, client: &CertFiles) -> Arc<rustls::ClientConfig> {
     Arc::new(config)
 }
 
+/// The server chooses AES-128-GCM (cheaper per record than AES-256-GCM) by
+/// its own preference, even for a client that offers ring's default order,
+/// AES-256-GCM first.
+#[tokio::test]
+async fn the_server_chooses_aes_128_gcm_whatever_the_client_prefers() {
+    let f = start(true, |_, _, _| {}).await;
+    let config = rustls_client(&f.ca_file, &f.client_cert("suite"));
+    assert_eq!(
+        config.crypto_provider().cipher_suites[0].suite(),
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+        "this client offers AES-256-GCM first"
+    );
+    let tcp = tokio::net::TcpStream::connect(f.server.local_addr())
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    let suite = tls.get_ref().1.negotiated_cipher_suite().unwrap().suite();
+    assert_eq!(suite, rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    f.server.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn zookeeper_port_speaks_tls() {
     let f = start(true, |_, _, _| {}).await;
