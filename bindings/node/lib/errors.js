@@ -61,10 +61,15 @@ function wrap(p) {
   return p.then(undefined, rethrow)
 }
 
+/** `wrap(p)` whose value goes through `map` (one reaction for both). */
+function wrapMap(p, map) {
+  return p.then(map, rethrow)
+}
+
 /** A CoordError of the named kind (for errors the JS layer raises itself). */
 function coordError(name, message, detail) {
   const cls = byName.get(name)
   return cls ? new cls(message, detail) : new CoordError(message, name, detail)
 }
 
-module.exports = { CoordError, ...classes, errorTable: table, fromNative, wrap, coordError }
+module.exports = { CoordError, ...classes, errorTable: table, fromNative, wrap, wrapMap, coordError }

@@ -7,8 +7,8 @@
 
 const native = require('../index.js')
 const errors = require('./errors.js')
-const { wrap } = errors
-const { toBuffer, asyncDispose, NativeIterator } = require('./util.js')
+const { wrap, wrapMap } = errors
+const { toBuffer, asyncDispose, NativeIterator, unpackNode, unpackStat, unpackMaybeStat } = require('./util.js')
 const locks = require('./locks.js')
 const { Election } = require('./election.js')
 const recipes = require('./recipes.js')
@@ -125,20 +125,20 @@ class Client {
     return wrap(this._native.create(path, toBuffer(data), options))
   }
   get(path) {
-    return wrap(this._native.get(path))
+    return wrapMap(this._native.get(path), unpackNode)
   }
   async getString(path, encoding = 'utf8') {
     const { data } = await this.get(path)
     return data.toString(encoding)
   }
   set(path, data, options = {}) {
-    return wrap(this._native.set(path, toBuffer(data) ?? Buffer.alloc(0), options.version))
+    return wrapMap(this._native.set(path, toBuffer(data) ?? Buffer.alloc(0), options.version), unpackStat)
   }
   delete(path, options = {}) {
     return wrap(this._native.delete(path, options.version))
   }
   exists(path) {
-    return wrap(this._native.exists(path))
+    return wrapMap(this._native.exists(path), unpackMaybeStat)
   }
   children(path) {
     return wrap(this._native.children(path))

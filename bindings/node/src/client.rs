@@ -10,9 +10,7 @@ use napi::bindgen_prelude::{Buffer, Object};
 use napi::{Env, Result};
 use napi_derive::napi;
 
-use crate::convert::{
-    self, CreateOptions, NodeData, Stat, TxnOp, TxnResult, WatchEventJs, create_mode,
-};
+use crate::convert::{self, CreateOptions, Packed, TxnOp, TxnResult, WatchEventJs, create_mode};
 use crate::error::IntoJs;
 use crate::start::start;
 
@@ -138,18 +136,22 @@ impl NativeClient {
         })
     }
 
-    /// The node's data and stat.
-    #[napi(ts_return_type = "Promise<NodeData>")]
+    /// The node's stat and data, packed (`convert::Packed`; `lib/` unpacks).
+    #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn get<'env>(&self, env: &'env Env, path: String) -> Result<Object<'env>> {
         let client = self.client.clone();
         start(env, async move {
             let (data, stat) = client.get(&path).await.js()?;
-            Ok(NodeData::new(data, stat))
+            Ok(Packed {
+                stat,
+                data: Some(data),
+            })
         })
     }
 
-    /// Replaces the node's data (only at `version` when given).
-    #[napi(ts_return_type = "Promise<Stat>")]
+    /// Replaces the node's data (only at `version` when given); resolves to
+    /// the new stat, packed (`convert::Packed`).
+    #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn set<'env>(
         &self,
         env: &'env Env,
@@ -160,7 +162,8 @@ impl NativeClient {
         let data = convert::bytes(Some(data));
         let client = self.client.clone();
         start(env, async move {
-            Ok(Stat::from(client.set(&path, data, version).await.js()?))
+            let stat = client.set(&path, data, version).await.js()?;
+            Ok(Packed { stat, data: None })
         })
     }
 
@@ -176,12 +179,14 @@ impl NativeClient {
         start(env, async move { client.delete(&path, version).await.js() })
     }
 
-    /// The node's stat, or `null` when it does not exist.
-    #[napi(ts_return_type = "Promise<Stat | null>")]
+    /// The node's stat, packed (`convert::Packed`), or `null` when it does
+    /// not exist.
+    #[napi(ts_return_type = "Promise<Buffer | null>")]
     pub fn exists<'env>(&self, env: &'env Env, path: String) -> Result<Object<'env>> {
         let client = self.client.clone();
         start(env, async move {
-            Ok(client.exists(&path).await.js()?.map(Stat::from))
+            let stat = client.exists(&path).await.js()?;
+            Ok(stat.map(|stat| Packed { stat, data: None }))
         })
     }
 

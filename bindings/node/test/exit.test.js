@@ -47,3 +47,51 @@ test('a process exits on its own once its client is closed', async () => {
     server.stop()
   }
 })
+
+// The other half: a call still in flight keeps the process alive, even when
+// nothing else does (the addon's result channel is referenced only while
+// calls are pending). Here the child's only pending work is a lock
+// acquisition that waits for the parent to release the lock.
+test('a pending call keeps the process alive until it settles', async () => {
+  const { Client } = require('../lib/index.js')
+  const server = startServer()
+  const holder = await Client.connect({ servers: server.addr })
+  try {
+    const held = await holder.lock('/exit-wait')
+    const waiter = `
+const { Client } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'index.js'))})
+;(async () => {
+  const client = await Client.connect({ sessionTimeoutMs: 2000 })
+  console.log('waiting')
+  const lock = await client.lock('/exit-wait')
+  console.log('acquired ' + lock.token)
+  await client.close()
+})()
+`
+    const child = spawn(process.execPath, ['-e', waiter], {
+      env: { ...process.env, COORD_SERVERS: server.addr },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    const exited = new Promise((r) => child.on('exit', (code) => r(code)))
+    await Promise.race([
+      (async () => {
+        while (!out.includes('waiting')) await new Promise((r) => setTimeout(r, 20))
+      })(),
+      deadline(10_000, 'child connected'),
+    ])
+    // Give an early exit time to happen before the lock is released.
+    await new Promise((r) => setTimeout(r, 500))
+    await held.release()
+    const code = await Promise.race([exited, deadline(10_000, 'child exit')]).catch((err) => {
+      child.kill('SIGKILL')
+      throw err
+    })
+    assert.equal(code, 0)
+    assert.match(out, /acquired \d+/, `the child left before its lock was granted: ${out}`)
+  } finally {
+    await holder.close()
+    server.stop()
+  }
+})

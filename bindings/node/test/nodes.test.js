@@ -34,6 +34,37 @@ test('nodes take Buffers and strings and report stats', async () => {
   await assert.rejects(client.get(p), (e) => e instanceof NoNodeError && e instanceof CoordError && e.detail === p)
 })
 
+test('get, set and exists give the same stat as childrenWithStats, field by field', async () => {
+  // get/set/exists come back packed in one Buffer and are unpacked in JS
+  // (lib/util.js); childrenWithStats builds its stats in the addon. Every
+  // field must agree, with its type, the 64-bit ones as bigints.
+  const dir = uniquePath('packed')
+  await client.create(dir, '', { makeParents: true })
+  const p = await client.create(`${dir}/e-`, Buffer.alloc(70_000, 7), { ephemeral: true, sequential: true })
+  await client.create(`${dir}/empty`, '')
+  const s1 = await client.set(p, Buffer.alloc(70_001, 9))
+  const { data, stat } = await client.get(p)
+  const exists = await client.exists(p)
+  const listed = (await client.childrenWithStats(dir)).children.find((c) => p.endsWith(`/${c.name}`)).stat
+  assert.deepEqual(stat, listed)
+  assert.deepEqual(exists, listed)
+  assert.deepEqual(s1, listed)
+  assert.deepEqual(Object.keys(stat), Object.keys(listed), 'same field order')
+  assert.equal(stat.version, 1)
+  assert.equal(stat.dataLength, 70_001)
+  assert.equal(stat.ephemeralOwner, client.sessionId)
+  assert.equal(typeof stat.ephemeralOwner, 'bigint')
+  assert.ok(Math.abs(stat.mtime - Date.now()) < 60_000, `mtime ${stat.mtime} is a time in ms`)
+  assert.ok(stat.ctime <= stat.mtime)
+  assert.equal(data.length, 70_001)
+  assert.ok(data.every((b) => b === 9))
+  const empty = await client.get(`${dir}/empty`)
+  assert.equal(empty.data.length, 0)
+  assert.equal(empty.stat.dataLength, 0)
+  const parent = await client.get(dir)
+  assert.equal(parent.stat.numChildren, 2)
+})
+
 test('sequential and ephemeral nodes; children are sorted', async () => {
   const dir = uniquePath('seq')
   await client.create(dir, undefined, { makeParents: true })
