@@ -41,19 +41,19 @@ export declare class NativeClient {
   /** Creates a node; resolves to its path (with the sequence suffix). */
   create(path: string, data?: Buffer | undefined | null, options?: CreateOptions | undefined | null): Promise<string>
   /** The node's stat and data, packed (`convert::Packed`; `lib/` unpacks). */
-  get(path: string): Promise<Buffer>
+  get(path: string): Promise<ArrayBuffer>
   /**
    * Replaces the node's data (only at `version` when given); resolves to
    * the new stat, packed (`convert::Packed`).
    */
-  set(path: string, data: Buffer, version?: number | undefined | null): Promise<Buffer>
+  set(path: string, data: Buffer, version?: number | undefined | null): Promise<ArrayBuffer>
   /** Deletes the node (only at `version` when given). */
   delete(path: string, version?: number | undefined | null): Promise<void>
   /**
    * The node's stat, packed (`convert::Packed`), or `null` when it does
    * not exist.
    */
-  exists(path: string): Promise<Buffer | null>
+  exists(path: string): Promise<ArrayBuffer | null>
   /**
    * The names of the node's children, sorted by name (the server lists
    * them in name order).

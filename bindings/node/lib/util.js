@@ -117,44 +117,44 @@ async function* changes(nativeObj, read) {
   }
 }
 
-// A packed stat: the native `get`, `set` and `exists` resolve to one Buffer
-// holding the stat (and for `get` the data after it) instead of objects built
+// A packed stat: the native `get`, `set` and `exists` resolve to one
+// ArrayBuffer holding the stat (and for `get` the data after it) instead of objects built
 // property by property through napi, which cost more than the rest of the
 // call's JavaScript side. The layout is written by `Packed` in
 // src/convert.rs: 8-byte integers at 0..48, 4-byte ones at 48..68,
 // little-endian; the data from STAT_BYTES.
 const STAT_BYTES = 72
 
-/** A signed 64-bit integer at `at` as a number (times in ms are exact). */
-function int64At(b, at) {
-  return b.readInt32LE(at + 4) * 4294967296 + b.readUInt32LE(at)
-}
-
-/** The Stat at the head of a packed buffer. */
-function unpackStat(b) {
+/** The Stat in a packed ArrayBuffer's DataView. */
+function statOf(v) {
   return {
-    czxid: b.readBigUInt64LE(0),
-    mzxid: b.readBigUInt64LE(8),
-    pzxid: b.readBigUInt64LE(16),
-    ctime: int64At(b, 24),
-    mtime: int64At(b, 32),
-    version: b.readInt32LE(48),
-    cversion: b.readInt32LE(52),
-    aversion: b.readInt32LE(56),
-    ephemeralOwner: b.readBigUInt64LE(40),
-    dataLength: b.readUInt32LE(60),
-    numChildren: b.readUInt32LE(64),
+    czxid: v.getBigUint64(0, true),
+    mzxid: v.getBigUint64(8, true),
+    pzxid: v.getBigUint64(16, true),
+    ctime: v.getInt32(28, true) * 4294967296 + v.getUint32(24, true),
+    mtime: v.getInt32(36, true) * 4294967296 + v.getUint32(32, true),
+    version: v.getInt32(48, true),
+    cversion: v.getInt32(52, true),
+    aversion: v.getInt32(56, true),
+    ephemeralOwner: v.getBigUint64(40, true),
+    dataLength: v.getUint32(60, true),
+    numChildren: v.getUint32(64, true),
   }
 }
 
+/** The Stat of a packed ArrayBuffer. */
+function unpackStat(ab) {
+  return statOf(new DataView(ab))
+}
+
 /** `{ data, stat }` of a packed `get` result; `data` views the same memory. */
-function unpackNode(b) {
-  return { data: b.subarray(STAT_BYTES), stat: unpackStat(b) }
+function unpackNode(ab) {
+  return { data: Buffer.from(ab, STAT_BYTES), stat: statOf(new DataView(ab)) }
 }
 
 /** A packed stat or null (`exists`). */
-function unpackMaybeStat(b) {
-  return b === null ? null : unpackStat(b)
+function unpackMaybeStat(ab) {
+  return ab === null ? null : statOf(new DataView(ab))
 }
 
 module.exports = {

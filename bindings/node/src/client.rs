@@ -137,7 +137,7 @@ impl NativeClient {
     }
 
     /// The node's stat and data, packed (`convert::Packed`; `lib/` unpacks).
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(ts_return_type = "Promise<ArrayBuffer>")]
     pub fn get<'env>(&self, env: &'env Env, path: String) -> Result<Object<'env>> {
         let client = self.client.clone();
         start(env, async move {
@@ -151,7 +151,7 @@ impl NativeClient {
 
     /// Replaces the node's data (only at `version` when given); resolves to
     /// the new stat, packed (`convert::Packed`).
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(ts_return_type = "Promise<ArrayBuffer>")]
     pub fn set<'env>(
         &self,
         env: &'env Env,
@@ -181,7 +181,7 @@ impl NativeClient {
 
     /// The node's stat, packed (`convert::Packed`), or `null` when it does
     /// not exist.
-    #[napi(ts_return_type = "Promise<Buffer | null>")]
+    #[napi(ts_return_type = "Promise<ArrayBuffer | null>")]
     pub fn exists<'env>(&self, env: &'env Env, path: String) -> Result<Object<'env>> {
         let client = self.client.clone();
         start(env, async move {
