@@ -18,8 +18,13 @@ cleanup() {
 trap cleanup EXIT
 cargo build --release --locked -p coord-ffi --lib --example bench_native >&2
 cargo build --release --locked -p coord-cli --bins >&2
-gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude ffi/bench/bench.c -L"$target/release" \
-  -Wl,-rpath,"$target/release" -lcoord -o "$tmp/bench_c"
+# libcoord's soname is libcoord.so.0 (ffi/build.rs) and cargo writes only
+# libcoord.so: the program links and loads it through both names here.
+mkdir -p "$tmp/lib"
+ln -s "$target/release/libcoord.so" "$tmp/lib/libcoord.so"
+ln -s "$target/release/libcoord.so" "$tmp/lib/libcoord.so.0"
+gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude ffi/bench/bench.c -L"$tmp/lib" \
+  -Wl,-rpath,"$tmp/lib" -lcoord -o "$tmp/bench_c"
 "$target/release/coord" serve --listen 127.0.0.1:0 --data-dir "$tmp/data" 2>"$tmp/server.log" &
 server_pid=$!
 addr=""

@@ -13,8 +13,9 @@
 //! call costs no hop between runtimes (it matters for the per-operation
 //! benchmark), and napi shuts that runtime down with the Node environment.
 //! The node operations and lock acquire/release go further (`start`): their
-//! first poll runs on the JavaScript thread and the rest is spawned by
-//! whichever runtime thread wakes them.
+//! futures are polled on the JavaScript thread only (the first poll where
+//! the call is made, later ones queued there by their wakers), so a reply
+//! reaches its caller with one thread wake-up.
 //! What `embed` adds (fork detection) does not apply: Node never forks a
 //! process that keeps running JavaScript. The in-process test server
 //! (`testing::TestServer`) runs on `embed`'s runtime.
@@ -22,7 +23,7 @@
 //! Modules:
 //! - `error`: core errors to JS errors, and the error table for `lib/errors.js`.
 //! - `convert`: stats, create modes, multi ops, watch events.
-//! - `start`: starting a call on the JavaScript thread (node operations, lock).
+//! - `start`: running a call on the JavaScript thread (node operations, lock).
 //! - `client`: [`client::NativeClient`], the node API and watches.
 //! - `locks`: mutex, read-write lock sides, semaphore, multi-lock.
 //! - `election`: candidates and leader observation.

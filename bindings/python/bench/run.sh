@@ -23,7 +23,10 @@ trap cleanup EXIT
 cargo build --release --locked -p coord-cli --bin coord >&2
 cargo build --release --locked -p coord-client --example client_baseline >&2
 [ -x "$venv/bin/python" ] || "${PYTHON:-python3}" -m venv "$venv"
-# maturin gets its own target dir, as in run-tests.sh.
+# maturin gets its own target dir, as in run-tests.sh. The `testing` feature
+# (coord.testing.Server and the Rust loop of the in-process comparison) is
+# on here only: the package a user installs has neither.
+MATURIN_PEP517_ARGS="--features testing" \
 CARGO_TARGET_DIR="$root/target/maturin" "$venv/bin/python" -m pip install -q \
   --disable-pip-version-check --force-reinstall --no-deps ./bindings/python >&2
 "$target/release/coord" serve --listen 127.0.0.1:0 --data-dir "$tmp/data" 2>"$tmp/server.log" &
