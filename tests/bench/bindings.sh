@@ -26,6 +26,8 @@ SECONDS_PER_WORKLOAD="${SECONDS_PER_WORKLOAD:-1}"
 ROUNDS="${ROUNDS:-9}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
 log() { echo "bindings.sh: $*" >&2; }
+# shellcheck source=tests/bench/common.sh
+. "$ROOT/tests/bench/common.sh"
 WORK="$(mktemp -d -t coord-bindings-bench-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -109,18 +111,5 @@ print("\n".join(out))
 PY
 )"
 echo "$SECTION"
-python3 - "$OUT" "$SECTION" <<'PY'
-import sys
-path, section = sys.argv[1], sys.argv[2]
-start, end = "<!-- bench:bindings-table:start -->", "<!-- bench:bindings-table:end -->"
-text = open(path).read()
-block = f"{start}\n{section}\n{end}"
-if start in text and end in text:
-    text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
-else:
-    anchor = "<!-- bench:bindings:start -->"
-    i = text.index(anchor) + len(anchor)
-    text = text[:i] + "\n" + block + "\n" + text[i:]
-open(path, "w").write(text)
-PY
+write_section "$OUT" bindings-table "$SECTION" "## The three bindings in one run (issue 17)"
 log "wrote the bench:bindings-table section of $OUT"

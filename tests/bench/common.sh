@@ -1,7 +1,8 @@
-# Shared by tests/bench/run.sh, cluster.sh, overhead.sh and instructions.sh
-# (sourced, not run): installing the peers from Debian, building coord and the
-# harness, the version lookups for the report, and reading a started server's
-# address from its log. Expects ROOT (the repository root) and a
+# Shared by tests/bench/run.sh, cluster.sh, overhead.sh, instructions.sh,
+# install.sh and bindings.sh (sourced, not run): installing the peers from
+# Debian, building coord and the harness, the version lookups for the report,
+# reading a started server's address from its log, and rewriting a section of
+# BENCHMARKS.md. Expects ROOT (the repository root) and a
 # log function.
 
 # install_peers [redis|zk]: installs what is missing of ZooKeeper, etcd and a
@@ -52,4 +53,25 @@ served_at() {
   python3 -c 'import re, sys
 m = re.search(r"^coord: serving on (\S+:\d+)\n", open(sys.argv[1], errors="replace").read(), re.M)
 print(m.group(1) if m else "")' "$1"
+}
+
+# write_section FILE MARK TEXT [HEADING]: puts TEXT between the lines
+# <!-- bench:MARK:start --> and <!-- bench:MARK:end --> of FILE, replacing
+# what was there; when FILE has no such markers they are appended at its
+# end, after HEADING (markdown) when given.
+write_section() {
+  python3 - "$@" <<'PY'
+import sys
+path, mark, section = sys.argv[1:4]
+heading = sys.argv[4] if len(sys.argv) > 4 else ""
+start, end = f"<!-- bench:{mark}:start -->", f"<!-- bench:{mark}:end -->"
+text = open(path).read()
+block = f"{start}\n{section}\n{end}"
+if start in text and end in text:
+    head, rest = text.split(start, 1)
+    text = head + block + rest.split(end, 1)[1]
+else:
+    text = text.rstrip("\n") + "\n\n" + (heading.rstrip("\n") + "\n\n" if heading else "") + block + "\n"
+open(path, "w").write(text)
+PY
 }

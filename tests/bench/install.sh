@@ -20,6 +20,8 @@ cd "$ROOT"
 DIST="${DIST:-$ROOT/dist}"
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
 log() { echo "install.sh: $*" >&2; }
+# shellcheck source=tests/bench/common.sh
+. "$ROOT/tests/bench/common.sh"
 
 if ! ls "$DIST"/coord-*.whl "$DIST"/coord-*.tgz "$DIST"/libcoord-*.tar.gz >/dev/null 2>&1; then
   log "no packages in $DIST: building them (release)"
@@ -117,17 +119,5 @@ print("\n".join(out))
 PY
 )"
 echo "$SECTION"
-python3 - "$OUT" "$SECTION" <<'PY'
-import sys
-path, section = sys.argv[1], sys.argv[2]
-start, end = "<!-- bench:install:start -->", "<!-- bench:install:end -->"
-text = open(path).read()
-block = f"{start}\n{section}\n{end}"
-if start in text and end in text:
-    head, rest = text.split(start, 1)
-    text = head + block + rest.split(end, 1)[1]
-else:
-    text = text.rstrip("\n") + "\n\n## Install time and package sizes (issue 17)\n\n" + block + "\n"
-open(path, "w").write(text)
-PY
+write_section "$OUT" install "$SECTION" "## Install time and package sizes (issue 17)"
 log "BENCHMARKS.md updated"

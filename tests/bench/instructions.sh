@@ -160,19 +160,7 @@ print("\n".join(out))
 PY
 )"
 echo "$SECTION"
-python3 - "$OUT" "$SECTION" <<'PY'
-import sys
-path, section = sys.argv[1], sys.argv[2]
-start, end = "<!-- bench:instructions:start -->", "<!-- bench:instructions:end -->"
-text = open(path).read()
-block = f"{start}\n{section}\n{end}"
-if start in text and end in text:
-    head, rest = text.split(start, 1)
-    text = head + block + rest.split(end, 1)[1]
-else:
-    text = (text.rstrip("\n") + "\n\n## Instructions per operation: metrics, TLS, ACL (issues 15, 16)\n\n"
-            "`tests/bench/instructions.sh`: the server under valgrind counts the instructions one operation "
-            "costs with each feature on and off, which the machine's other tenants cannot move.\n\n" + block + "\n")
-open(path, "w").write(text)
-PY
+write_section "$OUT" instructions "$SECTION" "## Instructions per operation: metrics, TLS, ACL (issues 15, 16)
+
+\`tests/bench/instructions.sh\`: the server under valgrind counts the instructions one operation costs with each feature on and off, which the machine's other tenants cannot move."
 log "BENCHMARKS.md updated"

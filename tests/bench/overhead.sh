@@ -237,16 +237,5 @@ print("\n".join(out))
 PY
 )"
 echo "$SECTION"
-python3 - "$OUT" "$SECTION" "$MARK" <<'PY'
-import sys
-path, section, mark = sys.argv[1], sys.argv[2], sys.argv[3]
-start, end = f"<!-- bench:{mark}:start -->", f"<!-- bench:{mark}:end -->"
-text = open(path).read()
-block = f"{start}\n{section}\n{end}"
-if start in text and end in text:
-    text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
-else:
-    text = text.rstrip("\n") + "\n\n" + block + "\n"
-open(path, "w").write(text)
-PY
+write_section "$OUT" "$MARK" "$SECTION"
 log "wrote the bench:$MARK section of $OUT"
