@@ -508,16 +508,9 @@ pub extern "C" fn coord_multi(
 /// its number of ops. NULL is fine.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_free_op_results(results: *mut coord_op_result, n: usize) {
-    guard_value((), || {
-        if results.is_null() {
-            return;
-        }
-        let slice = std::ptr::slice_from_raw_parts_mut(results, n);
-        // SAFETY: made by Box::into_raw in results_out with n elements.
-        let boxed = unsafe { Box::from_raw(slice) };
-        for r in boxed.iter() {
-            unsafe { util::free_string(r.path) };
-        }
+    // SAFETY: made by Box::into_raw in results_out with n elements.
+    guard_value((), || unsafe {
+        util::free_array(results, n, |r| util::free_string(r.path))
     })
 }
 

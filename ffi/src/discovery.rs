@@ -111,29 +111,17 @@ fn instances_out(list: &[Instance]) -> (*mut coord_instance, usize) {
 /// a picked instance is an array of 1). NULL is fine.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_free_instances(instances: *mut coord_instance, len: usize) {
-    guard_value((), || {
-        if instances.is_null() {
-            return;
-        }
-        let slice = std::ptr::slice_from_raw_parts_mut(instances, len);
-        // SAFETY: made by Box::into_raw in instances_out with len elements.
-        let boxed = unsafe { Box::from_raw(slice) };
-        for i in boxed.iter() {
-            unsafe {
-                util::free_string(i.id);
-                util::free_string(i.address);
-            }
-            if !i.metadata.is_null() {
-                let kvs = std::ptr::slice_from_raw_parts_mut(i.metadata, i.metadata_len);
-                let kvs = unsafe { Box::from_raw(kvs) };
-                for kv in kvs.iter() {
-                    unsafe {
-                        util::free_string(kv.key);
-                        util::free_string(kv.value);
-                    }
-                }
-            }
-        }
+    // SAFETY: made by Box::into_raw in instances_out with len elements,
+    // each metadata array likewise with metadata_len.
+    guard_value((), || unsafe {
+        util::free_array(instances, len, |i| {
+            util::free_string(i.id);
+            util::free_string(i.address);
+            util::free_array(i.metadata, i.metadata_len, |kv| {
+                util::free_string(kv.key);
+                util::free_string(kv.value);
+            });
+        })
     })
 }
 

@@ -168,17 +168,12 @@ pub extern "C" fn coord_group_members(
 /// callback does not own), given its length. NULL is fine.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_free_members(members: *mut coord_member, len: usize) {
-    guard_value((), || {
-        if members.is_null() {
-            return;
-        }
-        let slice = std::ptr::slice_from_raw_parts_mut(members, len);
-        // SAFETY: made by Box::into_raw in members_out with len elements.
-        let boxed = unsafe { Box::from_raw(slice) };
-        for m in boxed.iter() {
-            unsafe { util::free_string(m.name) };
-            util::coord_free_bytes(m.payload, m.payload_len);
-        }
+    // SAFETY: made by Box::into_raw in members_out with len elements.
+    guard_value((), || unsafe {
+        util::free_array(members, len, |m| {
+            util::free_string(m.name);
+            util::free_array(m.payload, m.payload_len, |_| {});
+        })
     })
 }
 

@@ -106,16 +106,12 @@ fn line_out(info: &LockInfo) -> coord_lock_line {
 /// # Safety
 /// `p` is NULL or came from `contenders_out` with `n` elements.
 unsafe fn free_contenders(p: *mut coord_lock_contender, n: usize) {
-    if p.is_null() {
-        return;
-    }
     // SAFETY: made by Box::into_raw in contenders_out with n elements.
-    let boxed = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, n)) };
-    for c in boxed.iter() {
-        unsafe {
+    unsafe {
+        util::free_array(p, n, |c| {
             util::free_string(c.node);
             util::free_string(c.owner);
-        }
+        })
     }
 }
 

@@ -162,15 +162,8 @@ pub extern "C" fn coord_children_with_stats(
 /// is fine.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_free_children(children: *mut coord_child, len: usize) {
-    guard_value((), || {
-        if children.is_null() {
-            return;
-        }
-        let slice = std::ptr::slice_from_raw_parts_mut(children, len);
-        // SAFETY: made by Box::into_raw in coord_children_with_stats.
-        let boxed = unsafe { Box::from_raw(slice) };
-        for c in boxed.iter() {
-            unsafe { util::free_string(c.name) };
-        }
+    // SAFETY: made by Box::into_raw in coord_children_with_stats.
+    guard_value((), || unsafe {
+        util::free_array(children, len, |c| util::free_string(c.name))
     })
 }

@@ -143,6 +143,22 @@ pub(crate) unsafe fn free_string(s: *mut c_char) {
     }
 }
 
+/// Frees an array the library handed out as `Box<[T]>` (`Box::into_raw`)
+/// with `len` elements, after `each` has freed what every element owns
+/// (its strings, nested arrays). NULL is fine.
+///
+/// # Safety
+/// `items` is NULL or came from `Box::into_raw` of a boxed slice of `len`
+/// elements, not freed before; `each` frees only what an element owns.
+pub(crate) unsafe fn free_array<T>(items: *mut T, len: usize, mut each: impl FnMut(&T)) {
+    if items.is_null() {
+        return;
+    }
+    // SAFETY: per the contract above.
+    let boxed = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(items, len)) };
+    boxed.iter().for_each(&mut each);
+}
+
 /// A timeout argument in milliseconds: -1 waits forever.
 pub(crate) fn timeout(ms: i64) -> Res<Option<Duration>> {
     match ms {
@@ -253,27 +269,16 @@ pub extern "C" fn coord_free_string(s: *mut c_char) {
 /// `len` the library wrote). NULL is fine.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_free_bytes(data: *mut u8, len: usize) {
-    guard_value((), || {
-        if !data.is_null() {
-            let slice = std::ptr::slice_from_raw_parts_mut(data, len);
-            // SAFETY: made by Box::into_raw in out_bytes with this length.
-            drop(unsafe { Box::from_raw(slice) });
-        }
-    })
+    // SAFETY: made by Box::into_raw in out_bytes with this length.
+    guard_value((), || unsafe { free_array(data, len, |_| {}) })
 }
 
 /// Frees an array of strings returned by libcoord (and every string in it),
 /// given the count the library wrote. NULL is fine.
 #[unsafe(no_mangle)]
 pub extern "C" fn coord_free_string_array(items: *mut *mut c_char, len: usize) {
-    guard_value((), || {
-        if !items.is_null() {
-            let slice = std::ptr::slice_from_raw_parts_mut(items, len);
-            // SAFETY: made by Box::into_raw in out_string_array with this length.
-            let boxed = unsafe { Box::from_raw(slice) };
-            for s in boxed.iter() {
-                unsafe { free_string(*s) };
-            }
-        }
+    // SAFETY: made by Box::into_raw in out_string_array with this length.
+    guard_value((), || unsafe {
+        free_array(items, len, |s| free_string(*s))
     })
 }

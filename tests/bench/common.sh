@@ -25,20 +25,42 @@ install_peers() {
   fi
 }
 
+# target_dir: cargo's target directory (CARGO_TARGET_DIR or the workspace's).
+target_dir() {
+  cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
+# build_coord: builds `coord` in release and sets COORD.
+build_coord() {
+  cargo build --release -p coord-cli --bin coord
+  COORD="$(target_dir)/release/coord"
+}
+
+# stop_server: stops the server whose PID is in SERVER_PID, if any, and
+# waits for it.
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+
 # build_bench: builds `coord` and the harness with BENCH_PROFILE (release
 # unless set; dev builds debug binaries for trying the harness quickly, the
 # published numbers are always from release) and sets PROFILE, COORD and
 # HARNESS.
 build_bench() {
-  local profile_dir target_dir
+  local profile_dir dir
   PROFILE="${BENCH_PROFILE:-release}"
   profile_dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
   log "building coord and the harness ($PROFILE)"
   cargo build --profile "$PROFILE" -p coord-cli --bin coord
   cargo build --profile "$PROFILE" -p coord-peer-bench
-  target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-  COORD="$target_dir/$profile_dir/coord"
-  HARNESS="$target_dir/$profile_dir/coord-peer-bench"
+  dir="$(target_dir)"
+  COORD="$dir/$profile_dir/coord"
+  HARNESS="$dir/$profile_dir/coord-peer-bench"
 }
 
 # deb PACKAGE: its installed Debian version, or "?".

@@ -42,19 +42,9 @@ command -v valgrind >/dev/null || {
   log "valgrind is missing: apt-get install valgrind (tests/c/run.sh installs it too)"
   exit 1
 }
-cargo build --release -p coord-cli --bin coord
-target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-COORD="$target_dir/release/coord"
+build_coord
 
 WORK="$(mktemp -d "${BENCH_TMP:-/tmp}/coord-instr.XXXXXX")"
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  fi
-}
 cleanup() { stop_server; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

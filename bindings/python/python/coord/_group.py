@@ -19,15 +19,8 @@ Member = Tuple[str, bytes]
 """A member as listed: `(name, payload)`."""
 
 
-class Membership:
-    """Our membership of a group (`c.group(path).join(name, payload)`).
-
-    `with group.join("worker-1", b"10.0.0.5:80") as m:` is a member inside the
-    block and leaves at its end; `leave()` (or `close()`) leaves at once.
-    Keep a reference while you want to stay a member: a membership that is
-    garbage-collected leaves the group in the background.
-    If the session expires or someone deletes our node, `is_lost` turns True.
-    """
+class _MembershipState:
+    """What a membership says of itself, blocking or asyncio alike (no I/O)."""
 
     def __init__(self, core: _coord.MembershipCore) -> None:
         self._core = core
@@ -46,6 +39,17 @@ class Membership:
     def is_lost(self) -> bool:
         """True once the membership was lost (session expired, node deleted)."""
         return self._core.is_lost
+
+
+class Membership(_MembershipState):
+    """Our membership of a group (`c.group(path).join(name, payload)`).
+
+    `with group.join("worker-1", b"10.0.0.5:80") as m:` is a member inside the
+    block and leaves at its end; `leave()` (or `close()`) leaves at once.
+    Keep a reference while you want to stay a member: a membership that is
+    garbage-collected leaves the group in the background.
+    If the session expires or someone deletes our node, `is_lost` turns True.
+    """
 
     def update(self, payload: bytes) -> None:
         """Replaces our payload; watchers of the group see the change."""
@@ -93,27 +97,9 @@ class Group:
         return Updates(_coord.group_watch(self._client, self.path))
 
 
-class AsyncMembership:
+class AsyncMembership(_MembershipState):
     """Our membership of a group, asyncio flavour (`await
     c.group(path).join(name, payload)`); `async with` leaves at the end."""
-
-    def __init__(self, core: _coord.MembershipCore) -> None:
-        self._core = core
-
-    @property
-    def name(self) -> str:
-        """Our member name."""
-        return self._core.name
-
-    @property
-    def node(self) -> str:
-        """Full path of our member node."""
-        return self._core.node
-
-    @property
-    def is_lost(self) -> bool:
-        """True once the membership was lost (session expired, node deleted)."""
-        return self._core.is_lost
 
     async def update(self, payload: bytes) -> None:
         """Replaces our payload; watchers of the group see the change."""
