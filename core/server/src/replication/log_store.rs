@@ -62,6 +62,10 @@ pub struct LogStore {
     /// Frame bytes appended since open (monotonic), for the byte-based
     /// snapshot trigger.
     appended: watch::Sender<u64>,
+    /// Entries of client commands (`EntryPayload::Normal`) on disk since open
+    /// (monotonic): the proposal batcher proposes its next batch once its
+    /// previous one is durable here (see `batcher`).
+    commands_flushed: Arc<watch::Sender<u64>>,
 }
 
 /// A read-only view of the log used by openraft's replication tasks.
@@ -130,6 +134,7 @@ impl LogStore {
             writer,
             read_cap: opts.cache_bytes,
             appended: watch::Sender::new(0),
+            commands_flushed: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -141,6 +146,11 @@ impl LogStore {
     /// Follows the frame bytes appended since open.
     pub(crate) fn appended_bytes(&self) -> watch::Receiver<u64> {
         self.appended.subscribe()
+    }
+
+    /// Follows the count of client-command entries made durable since open.
+    pub(crate) fn commands_flushed(&self) -> watch::Receiver<u64> {
+        self.commands_flushed.subscribe()
     }
 
     /// A reader sharing this store's index (usable after the store moved into raft).
@@ -160,7 +170,11 @@ impl LogStore {
         let mut bytes = Vec::new();
         let mut index_offsets = Vec::new();
         let mut sized = Vec::new();
+        let mut commands = 0u64;
         for entry in entries {
+            if matches!(entry.payload, openraft::EntryPayload::Normal(_)) {
+                commands += 1;
+            }
             let start = bytes.len();
             index_offsets.push((entry.log_id.index, start));
             let record = storage::LogRecord {
@@ -175,6 +189,20 @@ impl LogStore {
         }
         let append_id = lock(&self.mem).append(sized);
         let added = bytes.len() as u64;
+        let done = match (commands, done) {
+            (0, done) => done,
+            (n, done) => {
+                let flushed = self.commands_flushed.clone();
+                Some(Box::new(move |r: io::Result<()>| {
+                    if r.is_ok() {
+                        flushed.send_modify(|total| *total += n);
+                    }
+                    if let Some(done) = done {
+                        done(r);
+                    }
+                }) as Done)
+            }
+        };
         self.writer.send(Job::Append {
             bytes,
             index_offsets,

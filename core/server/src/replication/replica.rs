@@ -59,8 +59,10 @@ pub struct ReplicationConfig {
     pub heartbeat_ms: u64,
     /// Lower bound of the randomized election timeout in milliseconds.
     pub election_timeout_min_ms: u64,
-    /// Batches proposed to raft but not yet applied (group commit: while one
-    /// is being fsynced the next one fills up). Default 1.
+    /// Batches proposed to raft but not yet applied. The batcher proposes
+    /// the next batch once the previous one is durable in the local log, so
+    /// this bounds how many batches wait for their commit and apply (on a
+    /// cluster: for the followers) behind the one being fsynced. Default 4.
     pub max_inflight_batches: usize,
     /// Upper bound (exclusive) of the randomized election timeout in milliseconds.
     pub election_timeout_max_ms: u64,
@@ -90,7 +92,7 @@ impl ReplicationConfig {
             heartbeat_ms: 100,
             election_timeout_min_ms: 300,
             election_timeout_max_ms: 600,
-            max_inflight_batches: 1,
+            max_inflight_batches: 4,
             startup_timeout: Duration::from_secs(30),
             client_addr: String::new(),
             max_pending_proposal_bytes: 64 * 1024 * 1024,
@@ -236,6 +238,7 @@ impl Replica {
         .map_err(|e| Error::Internal(format!("opening the stores: {e}")))??;
         let log = log_store.writer();
         let (log_reader, appended) = (log_store.reader(), log_store.appended_bytes());
+        let commands_flushed = log_store.commands_flushed();
         #[cfg(test)]
         let log_view = log_store.reader();
         let state = sm_store.state();
@@ -272,6 +275,7 @@ impl Replica {
             metrics: raft.metrics(),
             batcher: Batcher::start(
                 raft.clone(),
+                commands_flushed,
                 cfg.max_inflight_batches,
                 cfg.max_pending_proposal_bytes,
             ),
@@ -381,6 +385,12 @@ impl Replica {
                 "configured limits {wanted:?} were rejected (replicated limits stay {current:?}): {e}"
             ))),
         }
+    }
+
+    /// The log's writer thread (tests hold it to pile up appends).
+    #[cfg(test)]
+    pub(crate) fn log_writer(&self) -> &super::log_writer::WriterHandle {
+        &self.log
     }
 
     /// The state machine, for reads (take the read lock briefly).

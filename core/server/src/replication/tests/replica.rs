@@ -204,3 +204,125 @@ fn replicated_limits_survive_a_snapshot_and_a_restart() {
         r.shutdown().await.expect("shutdown");
     });
 }
+
+/// Blocks the first apply after [`GatedObserver::arm`] until released.
+#[derive(Default)]
+struct GatedObserver {
+    armed: std::sync::atomic::AtomicBool,
+    state: std::sync::Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl GatedObserver {
+    fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    fn set(&self, f: impl FnOnce(&mut (bool, bool))) {
+        f(&mut self.state.lock().expect("gate"));
+        self.changed.notify_all();
+    }
+
+    /// Waits (bounded) until `f` holds of (entered, released).
+    fn wait(&self, f: impl Fn(&(bool, bool)) -> bool) -> bool {
+        let guard = self.state.lock().expect("gate");
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, Duration::from_secs(20), |s| !f(s))
+            .expect("gate");
+        f(&guard)
+    }
+}
+
+impl ApplyObserver for GatedObserver {
+    fn on_apply(&self, _sm: &StateMachine, _zxid: u64, _events: &[WatchEvent]) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            self.set(|s| s.0 = true);
+            tokio::task::block_in_place(|| self.wait(|s| s.1));
+        }
+    }
+
+    fn on_reset(&self, _sm: &StateMachine) {}
+}
+
+#[test]
+fn the_next_batch_is_proposed_once_the_previous_is_durable_not_applied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = runtime();
+    rt.block_on(async {
+        let gate = Arc::new(GatedObserver::default());
+        let r = match Replica::start(config(dir.path()), gate.clone()).await {
+            Ok(r) => r,
+            Err(e) => panic!("replica start: {e}"),
+        };
+        r.write(noop_command(1)).await.expect("write");
+        gate.arm();
+        let first = r.submit(noop_command(2)).await.expect("submit");
+        let first = tokio::spawn(first);
+        // The first batch is durable (a single node applies only what its
+        // log holds) and its apply is held.
+        let g = gate.clone();
+        let entered = tokio::task::spawn_blocking(move || g.wait(|s| s.0))
+            .await
+            .expect("join");
+        assert!(entered, "the first command's apply never started");
+        let fsyncs = r.log_fsyncs();
+        let second = tokio::spawn(r.submit(noop_command(3)).await.expect("submit"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while r.log_fsyncs() == fsyncs && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let proposed = r.log_fsyncs() > fsyncs;
+        let applied_early = first.is_finished() || second.is_finished();
+        gate.set(|s| s.1 = true);
+        let (first, second) = (
+            first.await.expect("join").expect("first"),
+            second.await.expect("join").expect("second"),
+        );
+        assert!(!applied_early, "the gate did not hold the apply");
+        assert!(
+            proposed,
+            "the second command was not written to the log while the first one's apply was held"
+        );
+        assert_eq!(second.zxid, first.zxid + 1);
+        r.shutdown().await.expect("shutdown");
+    });
+}
+
+#[test]
+fn commands_submitted_during_an_fsync_join_one_batch_behind_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = runtime();
+    rt.block_on(async {
+        let r = start(config(dir.path()), Arc::default()).await;
+        r.write(noop_command(1)).await.expect("write");
+        let fsyncs = r.log_fsyncs();
+        // Hold the writer: the first command's append waits behind it, as if
+        // its fsync were slow.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        r.log_writer()
+            .send(crate::replication::log_writer::Job::Hold(held))
+            .expect("hold");
+        let mut pending = Vec::new();
+        pending.push(tokio::spawn(r.submit(noop_command(2)).await.expect("submit")));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for i in 3..6 {
+            pending.push(tokio::spawn(r.submit(noop_command(i)).await.expect("submit")));
+            // Time for a batcher that does not wait for the flush to propose
+            // each of them alone.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(release);
+        let mut zxids = Vec::new();
+        for p in pending {
+            zxids.push(p.await.expect("join").expect("write").zxid);
+        }
+        assert!(zxids.windows(2).all(|w| w[1] == w[0] + 1), "{zxids:?}");
+        assert_eq!(
+            r.log_fsyncs() - fsyncs,
+            2,
+            "the first command alone, then the three that came during its fsync together"
+        );
+        r.shutdown().await.expect("shutdown");
+    });
+}
