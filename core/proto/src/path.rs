@@ -77,6 +77,17 @@ fn find_problem(path: &str, max_path_bytes: usize) -> Option<String> {
             path.len()
         ));
     }
+    if is_plain_and_valid(path.as_bytes()) {
+        return None;
+    }
+    full_problem(path)
+}
+
+/// Every rule but the byte limit, character by character.
+fn full_problem(path: &str) -> Option<String> {
+    if path.is_empty() {
+        return Some("path is empty".to_string());
+    }
     if !path.starts_with('/') {
         return Some("path must start with '/'".to_string());
     }
@@ -113,6 +124,34 @@ fn find_problem(path: &str, max_path_bytes: usize) -> Option<String> {
         start += segment.len() + 1;
     }
     None
+}
+
+/// The common case in one pass over the bytes: `path` is valid and made of
+/// printable ASCII only (`' '` to `'~'`, none of them forbidden). `false`
+/// says nothing: the full check then finds the problem, if any.
+fn is_plain_and_valid(path: &[u8]) -> bool {
+    let rest = match path {
+        [b'/'] => return true,
+        [b'/', rest @ ..] => rest,
+        _ => return false,
+    };
+    // Each segment, checked when the next '/' or the end closes it.
+    let mut segment = 0..0;
+    for (i, &b) in rest.iter().enumerate() {
+        if b == b'/' {
+            if !is_plain_segment(&rest[segment.start..i]) {
+                return false;
+            }
+            segment = i + 1..i + 1;
+        } else if !(b' '..=b'~').contains(&b) {
+            return false;
+        }
+    }
+    is_plain_segment(&rest[segment.start..])
+}
+
+fn is_plain_segment(segment: &[u8]) -> bool {
+    !matches!(segment, b"" | b"." | b"..")
 }
 
 /// ZooKeeper's forbidden characters (see the module docs), NUL excluded.
@@ -221,5 +260,53 @@ mod tests {
         assert_eq!(name("/"), "");
         assert_eq!(name("/a"), "a");
         assert_eq!(name("/a/b/c"), "c");
+    }
+
+    #[test]
+    fn the_one_pass_shortcut_agrees_with_the_full_check() {
+        // Every string of up to 6 characters over an alphabet that has each
+        // kind of character the rules tell apart.
+        let alphabet = [
+            '/',
+            '.',
+            'a',
+            ' ',
+            '~',
+            '\0',
+            '\u{1}',
+            '\u{7f}',
+            'é',
+            '\u{10000}',
+        ];
+        let mut paths = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..6 {
+            layer = layer
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            paths.extend(layer.iter().cloned());
+        }
+        let (mut plain, mut shortcut) = (0, 0);
+        for p in &paths {
+            let valid = full_problem(p).is_none();
+            let printable = p.bytes().all(|b| (b' '..=b'~').contains(&b));
+            if is_plain_and_valid(p.as_bytes()) {
+                shortcut += 1;
+                assert!(
+                    valid,
+                    "{p:?} taken as valid by the shortcut: {:?}",
+                    full_problem(p)
+                );
+            } else {
+                assert!(
+                    !(valid && printable),
+                    "{p:?} is plain and valid but missed the shortcut"
+                );
+            }
+            plain += usize::from(valid && printable);
+        }
+        assert_eq!(plain, shortcut);
+        assert!(shortcut > 1000, "only {shortcut} paths took the shortcut");
     }
 }

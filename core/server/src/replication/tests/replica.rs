@@ -304,10 +304,14 @@ fn commands_submitted_during_an_fsync_join_one_batch_behind_it() {
             .send(crate::replication::log_writer::Job::Hold(held))
             .expect("hold");
         let mut pending = Vec::new();
-        pending.push(tokio::spawn(r.submit(noop_command(2)).await.expect("submit")));
+        pending.push(tokio::spawn(
+            r.submit(noop_command(2)).await.expect("submit"),
+        ));
         tokio::time::sleep(Duration::from_millis(50)).await;
         for i in 3..6 {
-            pending.push(tokio::spawn(r.submit(noop_command(i)).await.expect("submit")));
+            pending.push(tokio::spawn(
+                r.submit(noop_command(i)).await.expect("submit"),
+            ));
             // Time for a batcher that does not wait for the flush to propose
             // each of them alone.
             tokio::time::sleep(Duration::from_millis(50)).await;
