@@ -103,9 +103,6 @@ impl ReplicationConfig {
 /// Default of [`ReplicationConfig::snapshot_log_bytes`] (`--snapshot-log-bytes`).
 pub const DEFAULT_SNAPSHOT_LOG_BYTES: u64 = 64 << 20;
 
-/// How often [`Replica::failed`] looks at raft's running state.
-const FAILURE_CHECK: Duration = Duration::from_millis(50);
-
 /// How long shutdown waits for a snapshot still being written.
 const SNAPSHOT_WRITE_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -438,20 +435,16 @@ impl Replica {
     /// `None` if raft was shut down deliberately. The future does not borrow
     /// the replica.
     pub fn failed(&self) -> impl Future<Output = Option<Error>> + Send + 'static {
-        let rx = self.metrics.clone();
+        let mut rx = self.metrics.clone();
         async move {
-            // Looked at every `FAILURE_CHECK`, not at each change: raft sends
-            // its metrics each time its core loops, several times per batch
-            // of writes, and a waiter woken each time costs the write path.
-            let mut tick: Option<tokio::time::Interval> = None;
             loop {
                 {
-                    let m = rx.borrow();
+                    let m = rx.borrow_and_update();
                     if m.running_state.is_err() {
                         return failure_of(&m);
                     }
                 }
-                if rx.has_changed().is_err() {
+                if rx.changed().await.is_err() {
                     // The metrics sender is gone: the core task ended.
                     let m = rx.borrow();
                     return match &m.running_state {
@@ -461,13 +454,6 @@ impl Replica {
                         Err(_) => failure_of(&m),
                     };
                 }
-                tick.get_or_insert_with(|| {
-                    let mut t = tokio::time::interval(FAILURE_CHECK);
-                    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    t
-                })
-                .tick()
-                .await;
             }
         }
     }

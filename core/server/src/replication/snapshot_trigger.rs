@@ -3,10 +3,8 @@
 //! replay) grow to gigabytes. This task asks raft for a snapshot once the
 //! entries after the last snapshot take `threshold` bytes of log.
 //!
-//! It follows the bytes the log store appends and, at each append, reads
-//! raft's metrics (which say where the last snapshot ends) without waiting
-//! on them: raft sends its metrics each time its core loops, several times
-//! per batch of writes. After asking, it asks again only when a
+//! It follows the bytes the log store appends and raft's metrics (which say
+//! where the last snapshot ends). After asking, it asks again only when a
 //! snapshot has been made or `retry` has passed (a build can fail; the
 //! builder then reports nothing new, see `sm_store`). It decides nothing
 //! about what goes into a snapshot.
@@ -26,7 +24,7 @@ pub(crate) async fn run(
     threshold: u64,
     retry: Duration,
 ) {
-    let metrics = raft.metrics();
+    let mut metrics = raft.metrics();
     let snapshot_index = |m: &watch::Receiver<_>| -> Option<u64> {
         let m: &openraft::RaftMetrics<_, _> = &m.borrow();
         m.snapshot.map(|s| s.index)
@@ -37,8 +35,9 @@ pub(crate) async fn run(
     let mut base = i128::from(*appended.borrow()) - i128::from(log.bytes_after(snapshot));
     let mut asked: Option<Instant> = None;
     loop {
-        if appended.changed().await.is_err() || metrics.has_changed().is_err() {
-            return;
+        tokio::select! {
+            changed = appended.changed() => if changed.is_err() { return },
+            changed = metrics.changed() => if changed.is_err() { return },
         }
         let now = snapshot_index(&metrics);
         if now != snapshot {
