@@ -33,13 +33,17 @@ async fn resume(addr: std::net::SocketAddr, first: &Raw) -> Raw {
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
-async fn cluster() -> (TestCluster, u64) {
+fn test_log() {
     if let Ok(filter) = std::env::var("COORD_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(std::io::stderr)
             .try_init();
     }
+}
+
+async fn cluster() -> (TestCluster, u64) {
+    test_log();
     let c = TestCluster::start(3).await.expect("cluster starts");
     let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
     (c, leader)
@@ -537,5 +541,65 @@ async fn large_writes_through_a_follower_are_forwarded_in_batches_that_fit_a_pee
     }
     assert_eq!(cl.get("/big-099").await.expect("get").0.len(), 1_000_000);
     cl.close().await.expect("close");
+    c.stop().await.expect("stop");
+}
+
+/// A cluster whose raft timers alone would take at least 5 s to replace a
+/// dead leader: a follower campaigns only once the leader's lease (the
+/// election timeout's upper bound, 3 s) and an election timeout (2-3 s)
+/// have passed since it last heard from it.
+async fn slow_timer_cluster() -> (TestCluster, u64) {
+    test_log();
+    let c = TestCluster::start_with(3, |cfg| {
+        cfg.heartbeat = Duration::from_millis(100);
+        cfg.election_timeout = Duration::from_secs(2);
+    })
+    .await
+    .expect("cluster starts");
+    let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
+    (c, leader)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_campaigns_at_once_when_the_dead_leaders_port_refuses() {
+    let (mut c, leader) = slow_timer_cluster().await;
+    let started = std::time::Instant::now();
+    c.kill_and_close_port(leader).await;
+    let others: Vec<u64> = c.running();
+    let next = c
+        .wait_for_leader_among(&others, Duration::from_secs(10))
+        .await
+        .expect("a new leader");
+    let took = started.elapsed();
+    assert_ne!(next, leader);
+    // Waiting out the lease and a timeout would take 5 s or more.
+    assert!(
+        took < Duration::from_millis(2500),
+        "a new leader took {took:?}: the followers waited for their timers"
+    );
+    c.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_to_a_live_leader_starts_no_election() {
+    let (mut c, leader) = slow_timer_cluster().await;
+    let follower = c.other_than(leader);
+    // The leader's link to the follower breaks (its connections close), but
+    // the leader is alive and its port answers: nobody may campaign early.
+    c.cut_link(leader, follower);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        for id in c.running() {
+            let named = c.server(id).and_then(|s| s.leader());
+            assert_eq!(
+                named,
+                Some(leader),
+                "member {id} stopped following {leader} {:?} after the link broke",
+                started.elapsed()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.heal();
     c.stop().await.expect("stop");
 }

@@ -295,11 +295,27 @@ impl TestCluster {
     }
 
     /// Stops member `id` as if its process died (no goodbye to anyone); its
-    /// links are cut so that peers see it gone.
+    /// links are cut so that peers see it gone. Its pre-bound peer port stays
+    /// bound (and accepts connections nobody answers) for its restart.
     pub async fn kill(&mut self, id: u64) {
         if let Some(server) = self.slots.get_mut(&id).and_then(|s| s.server.take()) {
             self.apply_links();
             server.abort().await;
+        }
+    }
+
+    /// Like [`TestCluster::kill`], but the peer port closes too, before the
+    /// links are cut, as a dead process's sockets close together: a peer
+    /// that sees its connection end finds the port refusing. A restart
+    /// binds the port's address again.
+    pub async fn kill_and_close_port(&mut self, id: u64) {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        slot.cfg.peer_socket = None;
+        if let Some(server) = slot.server.take() {
+            server.abort().await;
+            self.apply_links();
         }
     }
 

@@ -2,10 +2,11 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
-use openraft::Raft;
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::AppendEntriesResponse;
+use openraft::{Raft, ServerState};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -13,7 +14,7 @@ use tokio::task::JoinSet;
 use super::client::MAX_HANDSHAKE_BYTES;
 use super::stream::PeerStream;
 use super::{Contact, ForwardService, PROTOCOL_VERSION, PeerConfig, convert, frame, proto};
-use crate::replication::TypeConfig;
+use crate::replication::{NodeId, TypeConfig};
 
 /// Accepts peer connections on `listener` and answers their requests from
 /// `raft`, at most `max_connections` at once (more are closed at once). Runs
@@ -118,6 +119,26 @@ async fn serve_one(
         })),
     };
     frame::write(&mut s, &welcome, MAX_HANDSHAKE_BYTES).await?;
+    let ended = serve_requests(s, raft, cfg, forward, hello.from).await;
+    if cfg.contact.leader().map(|c| c.leader) == Some(hello.from) {
+        tokio::spawn(campaign_if_gone(
+            raft.clone(),
+            hello.from,
+            cfg.connect_timeout,
+        ));
+    }
+    ended
+}
+
+/// Answers the requests of member `from` on `s` until it closes the
+/// connection or sends something that is not a peer request.
+async fn serve_requests(
+    mut s: PeerStream,
+    raft: &Raft<TypeConfig>,
+    cfg: &PeerConfig,
+    forward: Option<&dyn ForwardService>,
+    from: NodeId,
+) -> io::Result<()> {
     loop {
         let request: proto::PeerRequest = match frame::read(&mut s, cfg.max_frame_bytes).await {
             Ok(r) => r,
@@ -136,12 +157,76 @@ async fn serve_one(
                 )),
             };
             frame::write(&mut s, &opened, cfg.max_frame_bytes).await?;
-            return forward.serve(hello.from, s).await;
+            return forward.serve(from, s).await;
         }
         let response = answer(raft, &cfg.contact, request).await?;
         frame::write(&mut s, &response, cfg.max_frame_bytes).await?;
     }
 }
+
+/// The connection of `leader`, the leader this member follows, has ended.
+/// If its process is gone (its peer port refuses connections: it was
+/// killed, or it stopped) this member campaigns at once instead of waiting
+/// out the leader's lease and an election timeout, which openraft must
+/// otherwise assume the leader may still be serving. A connection that
+/// ended for any other reason (the leader replaced it, or the network
+/// failed: a connect that times out or fails otherwise proves nothing)
+/// changes nothing, and raft's own timers decide as before.
+///
+/// Safe whatever the outcome: an election is raft's own, only earlier; a
+/// member whose leader is in fact alive at worst makes it step down.
+pub(crate) async fn campaign_if_gone(raft: Raft<TypeConfig>, leader: NodeId, limit: Duration) {
+    let addr = {
+        let metrics = raft.metrics();
+        let m = metrics.borrow();
+        if m.state != ServerState::Follower || m.current_leader != Some(leader) {
+            return;
+        }
+        match m.membership_config.membership().get_node(&leader) {
+            Some(member) if !member.peer_addr.is_empty() => member.peer_addr.clone(),
+            _ => return,
+        }
+    };
+    // A few probes a little apart: a leader that is stopping may close its
+    // connections a moment before its port.
+    let mut refused = false;
+    for probe in 0..PROBES {
+        if probe > 0 {
+            tokio::time::sleep(PROBE_GAP).await;
+        }
+        let connect = tokio::time::timeout(limit.min(PROBE_LIMIT), TcpStream::connect(&addr));
+        if let Ok(Err(e)) = connect.await
+            && e.kind() == io::ErrorKind::ConnectionRefused
+        {
+            refused = true;
+            break;
+        }
+    }
+    if !refused {
+        return;
+    }
+    // Still following it (no election has begun meanwhile)?
+    if raft.metrics().borrow().current_leader != Some(leader) {
+        return;
+    }
+    tracing::info!(
+        leader,
+        %addr,
+        "the leader's connection ended and its peer port refuses connections: campaigning now"
+    );
+    if let Err(e) = raft.trigger().elect().await {
+        tracing::warn!(error = %e, "could not start an election");
+    }
+}
+
+/// Longest wait for a connect that tells whether a leader's process is
+/// still there: a refusal comes back at once; anything slower proves nothing.
+const PROBE_LIMIT: Duration = Duration::from_millis(500);
+
+/// How many connects probe a leader whose connection ended, and how far
+/// apart.
+const PROBES: u32 = 3;
+const PROBE_GAP: Duration = Duration::from_millis(50);
 
 /// Why `hello` is refused, if it is.
 fn refusal(hello: &proto::Hello, cfg: &PeerConfig) -> Option<String> {
