@@ -527,8 +527,15 @@ async fn fault_schedule(c: &mut TestCluster, rng: &mut StdRng, until: Instant) -
                 log.push(format!("partition {target}"));
             }
             1 => {
-                c.kill(target).await;
-                log.push(format!("kill {target}"));
+                // Half the time the port closes with the process, so that
+                // the followers campaign at once (`campaign_if_gone`).
+                if rng.gen_bool(0.5) {
+                    c.kill_and_close_port(target).await;
+                    log.push(format!("kill {target} (port closed)"));
+                } else {
+                    c.kill(target).await;
+                    log.push(format!("kill {target}"));
+                }
             }
             2 => {
                 let to = members[rng.gen_range(0..members.len())];
