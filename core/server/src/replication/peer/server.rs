@@ -187,13 +187,11 @@ pub(crate) async fn campaign_if_gone(raft: Raft<TypeConfig>, leader: NodeId, lim
             _ => return,
         }
     };
-    // A few probes a little apart: a leader that is stopping may close its
-    // connections a moment before its port.
+    // A few probes a little apart: a dying process's sockets close one after
+    // another, its connections sometimes a moment before its port.
     let mut refused = false;
-    for probe in 0..PROBES {
-        if probe > 0 {
-            tokio::time::sleep(PROBE_GAP).await;
-        }
+    for delay in PROBE_DELAYS {
+        tokio::time::sleep(delay).await;
         let connect = tokio::time::timeout(limit.min(PROBE_LIMIT), TcpStream::connect(&addr));
         if let Ok(Err(e)) = connect.await
             && e.kind() == io::ErrorKind::ConnectionRefused
@@ -223,10 +221,14 @@ pub(crate) async fn campaign_if_gone(raft: Raft<TypeConfig>, leader: NodeId, lim
 /// still there: a refusal comes back at once; anything slower proves nothing.
 const PROBE_LIMIT: Duration = Duration::from_millis(500);
 
-/// How many connects probe a leader whose connection ended, and how far
-/// apart.
-const PROBES: u32 = 3;
-const PROBE_GAP: Duration = Duration::from_millis(50);
+/// When the connects that probe a leader whose connection ended are made,
+/// each after the one before.
+const PROBE_DELAYS: [Duration; 4] = [
+    Duration::ZERO,
+    Duration::from_millis(5),
+    Duration::from_millis(20),
+    Duration::from_millis(50),
+];
 
 /// Why `hello` is refused, if it is.
 fn refusal(hello: &proto::Hello, cfg: &PeerConfig) -> Option<String> {
