@@ -68,9 +68,6 @@ fn shown(path: &str) -> String {
 }
 
 fn find_problem(path: &str, max_path_bytes: usize) -> Option<String> {
-    if path.is_empty() {
-        return Some("path is empty".to_string());
-    }
     if path.len() > max_path_bytes {
         return Some(format!(
             "path is {} bytes, limit max_path_bytes = {max_path_bytes}",

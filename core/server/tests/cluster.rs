@@ -33,17 +33,8 @@ async fn resume(addr: std::net::SocketAddr, first: &Raw) -> Raw {
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
-fn test_log() {
-    if let Ok(filter) = std::env::var("COORD_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
-}
-
 async fn cluster() -> (TestCluster, u64) {
-    test_log();
+    support::init_test_log();
     let c = TestCluster::start(3).await.expect("cluster starts");
     let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
     (c, leader)
@@ -549,7 +540,7 @@ async fn large_writes_through_a_follower_are_forwarded_in_batches_that_fit_a_pee
 /// election timeout's upper bound, 3 s) and an election timeout (2-3 s)
 /// have passed since it last heard from it.
 async fn slow_timer_cluster() -> (TestCluster, u64) {
-    test_log();
+    support::init_test_log();
     let c = TestCluster::start_with(3, |cfg| {
         cfg.heartbeat = Duration::from_millis(100);
         cfg.election_timeout = Duration::from_secs(2);

@@ -31,17 +31,8 @@ use support::eventually;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
-fn init_log() {
-    if let Ok(filter) = std::env::var("COORD_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
-}
-
 async fn cluster(n: u64) -> (TestCluster, u64) {
-    init_log();
+    support::init_test_log();
     let c = TestCluster::start(n).await.expect("cluster starts");
     let leader = c.wait_for_leader(PATIENCE).await.expect("a leader");
     (c, leader)
@@ -211,7 +202,7 @@ const WRITES_PAST_THE_KEPT_LOG: usize = 1300;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_missed_more_than_the_kept_log_catches_up_by_snapshot() {
-    init_log();
+    support::init_test_log();
     let mut c = TestCluster::start_with(3, |cfg| cfg.snapshot_logs_since_last = 100)
         .await
         .expect("cluster starts");
@@ -270,7 +261,7 @@ async fn write_past_the_kept_log_while_cut_off(c: &mut TestCluster, behind: u64,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_on_a_member_that_catches_up_by_snapshot_fires() {
-    init_log();
+    support::init_test_log();
     let mut c = TestCluster::start_with(3, |cfg| cfg.snapshot_logs_since_last = 100)
         .await
         .expect("cluster starts");

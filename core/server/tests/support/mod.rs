@@ -9,15 +9,20 @@ use std::time::Duration;
 use coord_client::Client;
 pub use coord_server::testing::{TestServer, proxy};
 
-/// Starts an in-process server, with the server's logs on stderr when
-/// `COORD_TEST_LOG` holds an env-filter (e.g. `debug`).
-pub async fn start_server() -> TestServer {
+/// Sends the server's logs to stderr when `COORD_TEST_LOG` holds an
+/// env-filter (e.g. `debug`).
+pub fn init_test_log() {
     if let Ok(filter) = std::env::var("COORD_TEST_LOG") {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(std::io::stderr)
             .try_init();
     }
+}
+
+/// Starts an in-process server (logs as [`init_test_log`] says).
+pub async fn start_server() -> TestServer {
+    init_test_log();
     TestServer::start().await.expect("server starts")
 }
 

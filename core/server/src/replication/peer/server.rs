@@ -175,7 +175,7 @@ async fn serve_requests(
 ///
 /// Safe whatever the outcome: an election is raft's own, only earlier; a
 /// member whose leader is in fact alive at worst makes it step down.
-pub(crate) async fn campaign_if_gone(raft: Raft<TypeConfig>, leader: NodeId, limit: Duration) {
+async fn campaign_if_gone(raft: Raft<TypeConfig>, leader: NodeId, limit: Duration) {
     let addr = {
         let metrics = raft.metrics();
         let m = metrics.borrow();
