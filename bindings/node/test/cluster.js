@@ -38,6 +38,17 @@ async function freePorts(n) {
   return ports
 }
 
+/** `promise`, or `onTimeout()` after `ms`; the timer never outlives it. */
+async function within(promise, ms, onTimeout) {
+  let timer
+  const expired = new Promise((resolve) => { timer = setTimeout(resolve, ms) }).then(onTimeout)
+  try {
+    return await Promise.race([promise, expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 // Every member process started in this process, killed at exit if still alive.
 const started = new Set()
 process.on('exit', () => {
@@ -81,23 +92,38 @@ class Member {
   /** SIGKILL (no shutdown path runs); resolves once reaped. */
   async kill() {
     if (this.alive()) this.child.kill('SIGKILL')
-    await Promise.race([this.exited, sleep(10_000)])
+    await within(this.exited, 10_000, () => {})
   }
 }
 
+// Ports are picked before the members bind them, and another process may
+// take one in between (an outgoing connection's source port): a start that
+// fails on a port in use is retried with new ports.
+const START_ATTEMPTS = 3
+
 class Cluster {
-  static async start(size = 3) {
+  /** `pickPorts(n)` chooses the peer ports (tests of the retry pass their own). */
+  static async start(size = 3, pickPorts = freePorts) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Cluster.startOnce(size, pickPorts)
+      } catch (e) {
+        if (attempt >= START_ATTEMPTS || !String(e.message).includes('Address already in use')) throw e
+      }
+    }
+  }
+
+  static async startOnce(size, pickPorts) {
     const c = new Cluster()
     try {
       c.bin = coordBin()
       c.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coord-node-cluster-'))
-      const ports = await freePorts(size)
+      const ports = await pickPorts(size)
       const spec = ports.map((p, i) => `${i + 1}=127.0.0.1:${p}`).join(',')
       c.members = ports.map((p, i) => new Member(c.bin, i + 1, p, spec, path.join(c.dir, `m${i + 1}`)))
-      await Promise.race([
-        Promise.all(c.members.map((m) => m.serving)),
-        sleep(60_000).then(() => { throw new Error('members did not serve within 60 s') }),
-      ])
+      await within(Promise.all(c.members.map((m) => m.serving)), 60_000, () => {
+        throw new Error('members did not serve within 60 s')
+      })
       await c.leader()
       return c
     } catch (e) {
@@ -200,4 +226,4 @@ function connectedMember(cluster, known) {
   return found.size === 1 ? [...found][0] : null
 }
 
-module.exports = { Cluster, coordBin, connectedMember, ownSocketInodes, sleep }
+module.exports = { Cluster, coordBin, connectedMember, freePorts, ownSocketInodes, sleep }

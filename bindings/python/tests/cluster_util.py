@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
@@ -105,25 +105,36 @@ class Member:
         self._reader.join(timeout=5)
 
 
+START_ATTEMPTS = 3
+
+
 class Cluster:
     """`with Cluster() as c:` three founding members, a leader elected."""
 
-    def __init__(self, size: int = 3) -> None:
+    def __init__(self, size: int = 3, pick_ports: Optional[Callable[[int], List[int]]] = None) -> None:
+        """`pick_ports(n)` chooses the peer ports (tests of the retry pass their own)."""
         self.binary = coord_bin()
-        self.dir = tempfile.mkdtemp(prefix="coord-py-cluster-")
-        self.members: Dict[int, Member] = {}
-        try:
-            ports = free_ports(size)
-            spec = ",".join(f"{i + 1}=127.0.0.1:{p}" for i, p in enumerate(ports))
-            for i, port in enumerate(ports):
-                mid = i + 1
-                self.members[mid] = Member(self.binary, mid, port, spec, os.path.join(self.dir, f"m{mid}"))
-            for m in self.members.values():
-                m.wait_serving(60)
-            self.status(wait_for_leader=True, timeout=30)
-        except BaseException:
-            self.stop()
-            raise
+        pick = pick_ports or free_ports
+        # Ports are picked before the members bind them, and another process
+        # may take one in between (an outgoing connection's source port): a
+        # start that fails on a port in use is retried with new ports.
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.dir = tempfile.mkdtemp(prefix="coord-py-cluster-")
+            self.members: Dict[int, Member] = {}
+            try:
+                ports = pick(size)
+                spec = ",".join(f"{i + 1}=127.0.0.1:{p}" for i, p in enumerate(ports))
+                for i, port in enumerate(ports):
+                    mid = i + 1
+                    self.members[mid] = Member(self.binary, mid, port, spec, os.path.join(self.dir, f"m{mid}"))
+                for m in self.members.values():
+                    m.wait_serving(60)
+                self.status(wait_for_leader=True, timeout=30)
+                return
+            except BaseException as e:
+                self.stop()
+                if attempt == START_ATTEMPTS or "Address already in use" not in str(e):
+                    raise
 
     def __enter__(self) -> "Cluster":
         return self
