@@ -68,10 +68,9 @@ for name in a b; do
   done
   [ -n "$(served_at "$WORK/$name.log")" ] || { log "server $name did not start:"; cat "$WORK/$name.log" >&2; exit 1; }
 done
-zk_addr() { sed -n 's/^coord: zookeeper protocol on //p' "$1" | head -1; }
 A_ADDR="$(served_at "$WORK/a.log")"
-A_ZK="$(zk_addr "$WORK/a.log")"
-B_ZK="$(zk_addr "$WORK/b.log")"
+A_ZK="$(zk_served_at "$WORK/a.log")"
+B_ZK="$(zk_served_at "$WORK/b.log")"
 
 log "A = $A_BIN (pid $A_PID), B = $B_BIN (pid $B_PID); ${ROUNDS:-5} rounds"
 timeout 1800 "$HARNESS" run --coord "$A_ADDR" --coord-pid "$A_PID" --coord-zk "$A_ZK" \

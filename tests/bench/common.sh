@@ -69,6 +69,10 @@ deb() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 # lockver CRATE: its version in Cargo.lock.
 lockver() { awk -v n="$1" '$0 == "name = \""n"\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"; }
 
+# zk_served_at LOG: the address of the ZooKeeper port a server started with
+# --zk-listen prints ("coord: zookeeper protocol on ADDR"), or "".
+zk_served_at() { sed -n 's/^coord: zookeeper protocol on //p' "$1" | head -1; }
+
 # served_at LOG: the address of a complete "coord: serving on ADDR" line
 # (never a line still being written: "127.0" is no address).
 served_at() {

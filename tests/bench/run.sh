@@ -92,7 +92,7 @@ mkdir -p "$WORK/coord"
   --data-dir "$WORK/coord/data" --max-connections 20000 2>"$WORK/coord/stderr.log" &
 COORD_PID=$!; PIDS+=("$COORD_PID")
 wait_for coord 30 grep -q "coord: serving on" "$WORK/coord/stderr.log"
-COORD_ZK_ADDR="$(sed -n 's/^coord: zookeeper protocol on //p' "$WORK/coord/stderr.log" | head -1)"
+COORD_ZK_ADDR="$(zk_served_at "$WORK/coord/stderr.log")"
 [ -n "$COORD_ZK_ADDR" ] || { log "coord did not say where its ZooKeeper port is"; exit 1; }
 
 # ZooKeeper standalone, from the Debian jars via the packaged zkServer.sh
