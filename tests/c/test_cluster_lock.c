@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -65,17 +66,38 @@ static void kill_member(int id) {
   pids[id] = 0;
 }
 
+/* Peer ports are named before any member runs, so they are picked, released
+ * and bound later by the members. They come from below the kernel's
+ * ephemeral range: a port there is never taken as an outgoing connection's
+ * source port between the pick and the member's bind (one from port 0 can
+ * be). The search starts at a random port and skips ports in use. */
 static void free_ports(int n, int *ports) {
-  int fds[MEMBERS];
-  for (int i = 0; i < n; i++) {
-    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(fds[i] >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK(bind(fds[i], (struct sockaddr *)&a, sizeof a) == 0);
-    socklen_t len = sizeof a;
-    CHECK(getsockname(fds[i], (struct sockaddr *)&a, &len) == 0);
-    ports[i] = ntohs(a.sin_port);
+  int top = 32768;
+  FILE *range = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+  if (range != NULL) {
+    if (fscanf(range, "%d", &top) != 1) top = 32768;
+    fclose(range);
   }
+  const int lowest = 10000;
+  CHECK(top - lowest > 64);
+  int span = top - lowest;
+  int start = (int)(((unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL)) % (unsigned)span);
+  int fds[MEMBERS];
+  int found = 0;
+  for (int i = 0; i < span && i < 4096 && found < n; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)(lowest + (start + i) % span))};
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+      fds[found] = fd;
+      ports[found++] = ntohs(a.sin_port);
+    } else {
+      close(fd);
+    }
+  }
+  CHECK(found == n);
   for (int i = 0; i < n; i++) close(fds[i]);
 }
 

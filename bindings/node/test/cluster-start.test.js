@@ -33,3 +33,19 @@ test('a cluster start whose peer port is taken retries with new ports', { timeou
     held.close()
   }
 })
+
+test('peer ports come from below the ephemeral range, distinct and bindable', async () => {
+  const fs = require('node:fs')
+  const top = parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10)
+  const ports = await freePorts(4)
+  assert.equal(new Set(ports).size, 4, `distinct: ${ports}`)
+  for (const p of ports) {
+    assert.ok(p >= 10000 && p < top, `${p} below ${top}`)
+    const s = net.createServer()
+    await new Promise((resolve, reject) => {
+      s.once('error', reject)
+      s.listen(p, '127.0.0.1', resolve)
+    })
+    await new Promise((r) => s.close(r))
+  }
+})

@@ -24,18 +24,39 @@ function coordBin() {
   return path.join(target, 'debug', 'coord')
 }
 
-/** Free loopback ports (bound, noted, released). */
+/** Binds `port` on 127.0.0.1; the server, or null if it is in use. */
+function tryListen(port) {
+  return new Promise((resolve) => {
+    const s = net.createServer()
+    s.once('error', () => resolve(null))
+    s.listen(port, '127.0.0.1', () => resolve(s))
+  })
+}
+
+/**
+ * Free loopback ports (bound, noted, released) from below the kernel's
+ * ephemeral range, where no outgoing connection takes one as its source port
+ * before a member binds it; the search starts at a random port.
+ */
 async function freePorts(n) {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise((resolve, reject) => {
-      const s = net.createServer()
-      s.once('error', reject)
-      s.listen(0, '127.0.0.1', () => resolve(s))
-    })),
-  )
-  const ports = servers.map((s) => s.address().port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
+  let top = 32768
+  try {
+    top = parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || top
+  } catch {}
+  const lowest = 10000
+  const span = top - lowest
+  const start = Math.floor(Math.random() * span)
+  const held = []
+  try {
+    for (let i = 0; i < Math.min(span, 4096) && held.length < n; i++) {
+      const s = await tryListen(lowest + ((start + i) % span))
+      if (s) held.push(s)
+    }
+    if (held.length < n) throw new Error(`found ${held.length} of ${n} free loopback ports below ${top}`)
+    return held.map((s) => s.address().port)
+  } finally {
+    await Promise.all(held.map((s) => new Promise((r) => s.close(r))))
+  }
 }
 
 /** `promise`, or `onTimeout()` after `ms`; the timer never outlives it. */

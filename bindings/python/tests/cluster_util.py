@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -43,16 +44,35 @@ def coord_bin() -> str:
 
 
 def free_ports(n: int) -> List[int]:
-    """Free loopback ports (bound, noted, released)."""
+    """Free loopback ports (bound, noted, released) from below the kernel's
+    ephemeral range, where no outgoing connection takes one as its source
+    port before a member binds it; the search starts at a random port."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            top = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        top = 32768
+    lowest = 10000
+    span = top - lowest
+    start = random.randrange(span)
     held = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        held.append(s)
-    ports = [s.getsockname()[1] for s in held]
-    for s in held:
-        s.close()
-    return ports
+    try:
+        for i in range(min(span, 4096)):
+            if len(held) == n:
+                break
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", lowest + (start + i) % span))
+            except OSError:
+                s.close()
+                continue
+            held.append(s)
+        if len(held) < n:
+            raise RuntimeError(f"found {len(held)} of {n} free loopback ports below {top}")
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 class Member:

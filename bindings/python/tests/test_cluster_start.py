@@ -31,3 +31,15 @@ def test_a_cluster_start_whose_peer_port_is_taken_retries_with_new_ports() -> No
             assert isinstance(status["leader"], int), status
     finally:
         held.close()
+
+
+def test_peer_ports_come_from_below_the_ephemeral_range_distinct_and_bindable() -> None:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        top = int(f.read().split()[0])
+    ports = free_ports(4)
+    assert len(set(ports)) == 4, ports
+    for p in ports:
+        assert 10000 <= p < top, (p, top)
+        s = socket.socket()
+        s.bind(("127.0.0.1", p))
+        s.close()

@@ -112,7 +112,7 @@ fn the_commands_code_passes_through_and_the_lock_is_released() {
     );
     assert_eq!(again.status.code(), Some(0), "{again:?}");
     let next: u64 = lines(&again.stdout)[0].parse().unwrap();
-    assert!(next > token.parse().unwrap());
+    assert!(next > token.parse::<u64>().unwrap());
     // A command that cannot start is a clear error, and leaves no node.
     let missing = coord(addr, &["lock", "/locks/job", "--", "/nonexistent/cmd"]);
     assert_eq!(missing.status.code(), Some(17), "{missing:?}");

@@ -169,14 +169,11 @@ pub(crate) async fn run_coord(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-/// Free loopback ports (bound, noted, released), e.g. for peer addresses.
+/// Free loopback ports for peer addresses, from below the kernel's
+/// ephemeral range so that no outgoing connection takes one before the
+/// member binds it (see `coord_server::testing::unused_loopback_ports`).
 pub(crate) fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
+    coord_server::testing::unused_loopback_ports(n).expect("free loopback ports")
 }
 
 /// One HTTP/1.1 request with an empty body (and a bearer token if given);

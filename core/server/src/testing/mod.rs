@@ -8,9 +8,11 @@
 //! short as 200 ms).
 
 mod cluster;
+mod ports;
 pub mod proxy;
 
 pub use cluster::TestCluster;
+pub use ports::unused_loopback_ports;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -52,11 +52,11 @@ impl Cluster {
     /// The same over TCP on loopback.
     async fn start_tcp(n: u64, snapshot_every: u64) -> Cluster {
         let mut addrs = BTreeMap::new();
-        for id in 1..=n {
-            // Ports chosen by the kernel, then released and bound again by
-            // the member (the membership must name them before anyone runs).
-            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            addrs.insert(id, (l.local_addr().expect("addr").to_string(), None));
+        // The membership names every port before any member runs; they are
+        // bound when each member starts (and again when it restarts).
+        let ports = crate::testing::unused_loopback_ports(n as usize).expect("peer ports");
+        for (id, port) in (1..=n).zip(ports) {
+            addrs.insert(id, (format!("127.0.0.1:{port}"), None));
         }
         Cluster::start_on(Net::Tcp(addrs), n, snapshot_every).await
     }
