@@ -123,6 +123,19 @@ impl LogMem {
         }
     }
 
+    /// The newest entry at or below the committed index that append
+    /// `handled` or an earlier one created (so a writer that has handled
+    /// that append holds it in the file, exactly): the committed log id a
+    /// writer may record. None if nothing committed is live.
+    pub(crate) fn committed_upto_append(&self, handled: u64) -> Option<LogId<NodeId>> {
+        let committed = self.committed?;
+        self.slots
+            .range(..=committed.index)
+            .rev()
+            .find(|(_, s)| s.append_id <= handled)
+            .map(|(_, s)| s.log_id)
+    }
+
     /// The last live entry's id.
     pub(crate) fn last_log_id(&self) -> Option<LogId<NodeId>> {
         self.slots.last_key_value().map(|(_, s)| s.log_id)

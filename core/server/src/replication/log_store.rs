@@ -334,12 +334,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
-        // Not fsynced on its own: the next append's fsync covers it, and losing it
-        // only means re-applying a little less on restart.
+        // Noted only: the writer records it with its next batch (see
+        // `log_writer`), and the next append's fsync covers it. Losing it only
+        // means re-applying a little less on restart.
         if let Some(id) = committed {
-            self.writer
-                .send(Job::Committed { id })
-                .map_err(|e| write_err(&e))?;
             let mut mem = lock(&self.mem);
             mem.committed = mem.committed.max(Some(id));
         }

@@ -7,6 +7,13 @@
 //! N. Truncate, purge and committed records need no fsync of their own: they are
 //! ordered in the file before any later append, whose fsync covers them.
 //!
+//! The committed log id is not a job: the store only notes it in the shared
+//! index, and the writer puts a `committed` record at the end of its next
+//! batch (and when it stops), once the log holds that entry. A commit then
+//! costs no wake-up and no write of its own; a crash loses at most the last
+//! few commits' record, which only means re-applying those entries after
+//! they are committed again.
+//!
 //! After each fsync, before any callback fires, it writes a `synced` marker (see
 //! `wal`): an acknowledged record always has a marker after it, which is how
 //! recovery tells damage from a torn tail. Once an append is written it tells
@@ -57,8 +64,6 @@ pub(crate) enum Job {
     Truncate { from: u64 },
     /// Delete entries up to and including `upto`.
     Purge { upto: LogId<NodeId> },
-    /// Remember the committed log id.
-    Committed { id: LogId<NodeId> },
     /// Replace the vote file with `bytes` (after everything queued before it is durable).
     Vote { bytes: Vec<u8>, done: Done },
     /// Fire `done` once everything queued before it is durable.
@@ -175,6 +180,7 @@ pub(crate) fn spawn(start: Start) -> io::Result<WriterHandle> {
         offsets: start.offsets,
         last_purged: start.last_purged,
         committed: start.committed,
+        handled_append: 0,
         mem: start.mem,
         compact_min_bytes: start.compact_min_bytes,
         stats: stats.clone(),
@@ -199,6 +205,8 @@ struct Writer {
     offsets: BTreeMap<u64, u64>,
     last_purged: Option<LogId<NodeId>>,
     committed: Option<LogId<NodeId>>,
+    /// The newest append whose records are written or in the current batch.
+    handled_append: u64,
     mem: SharedMem,
     compact_min_bytes: u64,
     stats: Arc<WriterStats>,
@@ -233,6 +241,8 @@ impl Writer {
             }
             self.process(jobs);
         }
+        // The last commits' record, for the next start.
+        self.process(Vec::new());
         tracing::debug!("raft log writer stopped");
     }
 
@@ -259,6 +269,7 @@ impl Writer {
                         at.push((index, base + rel as u64));
                     }
                     batch.appends.push((append_id, at));
+                    self.handled_append = self.handled_append.max(append_id);
                     batch.buf.extend_from_slice(&bytes);
                     batch.waiting.extend(done);
                 }
@@ -274,13 +285,6 @@ impl Writer {
                     self.last_purged = self.last_purged.max(Some(upto));
                     self.offsets = self.offsets.split_off(&(upto.index + 1));
                     purged = true;
-                }
-                Job::Committed { id } => {
-                    put_record(
-                        &mut batch.buf,
-                        Record::Committed(codec::log_id_to_proto(&id)),
-                    );
-                    self.committed = self.committed.max(Some(id));
                 }
                 Job::Vote { bytes, done } => {
                     // Everything queued before the vote reaches disk first.
@@ -301,9 +305,27 @@ impl Writer {
                 }
             }
         }
+        if self.failed.is_none() {
+            self.note_committed(&mut batch.buf);
+        }
         self.flush(&mut batch, false);
         if purged && self.failed.is_none() {
             self.maybe_compact();
+        }
+    }
+
+    /// Adds a `committed` record for the newest committed entry this writer
+    /// has written or put in this batch (before the record), if newer than
+    /// the last recorded: the record never precedes its entry in the file, so
+    /// a torn batch cannot leave a committed id beyond the log's end, and it
+    /// never names an entry the file holds a different version of.
+    fn note_committed(&mut self, buf: &mut Vec<u8>) {
+        let id = lock(&self.mem).committed_upto_append(self.handled_append);
+        if id > self.committed {
+            if let Some(id) = &id {
+                put_record(buf, Record::Committed(codec::log_id_to_proto(id)));
+            }
+            self.committed = id;
         }
     }
 

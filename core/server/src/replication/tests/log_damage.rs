@@ -18,7 +18,7 @@ use crate::replication::wal::WAL_MAGIC;
 use crate::storage;
 
 /// Every frame of a log file: (offset, first payload byte, end).
-fn frames(wal: &Path) -> Vec<(usize, u8, usize)> {
+pub(super) fn frames(wal: &Path) -> Vec<(usize, u8, usize)> {
     let bytes = fs::read(wal).expect("read wal");
     let mut off = WAL_MAGIC.len();
     let mut out = Vec::new();

@@ -304,3 +304,77 @@ async fn purging_everything_leaves_an_empty_log_that_reopens() {
     assert_eq!(state.last_log_id, Some(log_id(1, 30)));
     assert!(indexes(&mut store).await.is_empty());
 }
+
+/// Payload tag of a `committed` record's frame (`LogRecord` field 4).
+const COMMITTED_TAG: u8 = 0x22;
+/// Payload tag of an entry's frame (`LogRecord` field 1).
+const ENTRY_TAG: u8 = 0x0a;
+
+#[tokio::test]
+async fn a_commit_is_written_with_the_next_batch_after_its_entries_and_when_the_writer_stops() {
+    use super::log_damage::frames;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wal = dir.path().join("log.wal");
+    {
+        let mut store = open(dir.path());
+        append_acked(&mut store, 1..=10, 1).await;
+        store
+            .save_committed(Some(log_id(1, 10)))
+            .await
+            .expect("commit");
+        // No write of its own: nothing reaches the file until the next batch.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !frames(&wal).iter().any(|f| f.1 == COMMITTED_TAG),
+            "a commit alone wrote a record"
+        );
+        append_acked(&mut store, 11..=12, 1).await;
+        let all = frames(&wal);
+        let committed = all
+            .iter()
+            .position(|f| f.1 == COMMITTED_TAG)
+            .expect("the next batch carries the commit");
+        let last_entry = all.iter().rposition(|f| f.1 == ENTRY_TAG).expect("entries");
+        assert!(
+            committed > last_entry,
+            "the record follows the batch's entries: {all:?}"
+        );
+        // The last commit before a stop is written as the writer stops.
+        store
+            .save_committed(Some(log_id(1, 12)))
+            .await
+            .expect("commit");
+    }
+    let mut store = open(dir.path());
+    assert_eq!(
+        store.read_committed().await.expect("committed"),
+        Some(log_id(1, 12))
+    );
+}
+
+#[tokio::test]
+async fn a_commit_beyond_the_written_log_waits_for_its_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = open(dir.path());
+        append_acked(&mut store, 1..=10, 1).await;
+        store
+            .save_committed(Some(log_id(1, 10)))
+            .await
+            .expect("commit");
+        // Noted before its entry reached the writer (the writer must not put
+        // a record naming an entry the file does not hold yet).
+        store
+            .save_committed(Some(log_id(1, 12)))
+            .await
+            .expect("commit");
+        store.writer().sync().await.expect("sync");
+    }
+    // Had the record for 12 been written, the log would refuse to open
+    // ("committed but the log ends at index 10").
+    let mut store = open(dir.path());
+    assert_eq!(
+        store.read_committed().await.expect("committed"),
+        Some(log_id(1, 10))
+    );
+}
