@@ -67,6 +67,13 @@ async fn serve_one(
     forward: Option<&dyn ForwardService>,
 ) -> io::Result<()> {
     tcp.set_nodelay(true)?;
+    // A connection closed before its first byte is a port check, like the
+    // probes `campaign_if_gone` makes: nothing to report.
+    let mut first = [0u8; 1];
+    if let Ok(Ok(0)) = tokio::time::timeout(cfg.connect_timeout, tcp.peek(&mut first)).await {
+        tracing::debug!("peer connection closed before its handshake (a port check)");
+        return Ok(());
+    }
     let mut s = match &cfg.tls {
         None => PeerStream::Tcp(tcp),
         Some(tls) => {

@@ -238,3 +238,60 @@ fn a_call_dropped_by_its_caller_does_not_leave_its_reply_to_the_next_call() {
         );
     });
 }
+
+/// Log lines of this thread's tasks, for the test below.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_connection_closed_before_its_first_byte_is_a_port_check_and_logs_no_warning() {
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime has one thread: the server's tasks log here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (replica, addr, task) = member_one(dir.path()).await;
+    let text = || String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+
+    // What a follower's probe of its leader does: connect, close.
+    for _ in 0..3 {
+        drop(TcpStream::connect(&addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !text().contains("peer connection closed"),
+        "a port check logged a warning: {}",
+        text()
+    );
+    // A connection that breaks off inside its handshake still does.
+    let mut s = TcpStream::connect(&addr).await.expect("connect");
+    s.write_all(&[0, 0, 0, 9, 1])
+        .await
+        .expect("part of a frame");
+    drop(s);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !text().contains("peer connection closed") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a broken handshake is reported: {}", text()));
+    still_serves(&replica, "/after-port-checks").await;
+    task.abort();
+    replica.shutdown().await.expect("shutdown");
+}
