@@ -321,11 +321,11 @@ impl Writer {
     /// never names an entry the file holds a different version of.
     fn note_committed(&mut self, buf: &mut Vec<u8>) {
         let id = lock(&self.mem).committed_upto_append(self.handled_append);
-        if id > self.committed {
-            if let Some(id) = &id {
-                put_record(buf, Record::Committed(codec::log_id_to_proto(id)));
-            }
-            self.committed = id;
+        if let Some(id) = id
+            && Some(id) > self.committed
+        {
+            put_record(buf, Record::Committed(codec::log_id_to_proto(&id)));
+            self.committed = Some(id);
         }
     }
 

@@ -68,11 +68,22 @@ async fn serve_one(
 ) -> io::Result<()> {
     tcp.set_nodelay(true)?;
     // A connection closed before its first byte is a port check, like the
-    // probes `campaign_if_gone` makes: nothing to report.
+    // probes `campaign_if_gone` makes: nothing to report. One that stays
+    // silent gets no second wait from the handshake below.
     let mut first = [0u8; 1];
-    if let Ok(Ok(0)) = tokio::time::timeout(cfg.connect_timeout, tcp.peek(&mut first)).await {
-        tracing::debug!("peer connection closed before its handshake (a port check)");
-        return Ok(());
+    match tokio::time::timeout(cfg.connect_timeout, tcp.peek(&mut first)).await {
+        Ok(Ok(0)) => {
+            tracing::debug!("peer connection closed before its handshake (a port check)");
+            return Ok(());
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no handshake within {:?}", cfg.connect_timeout),
+            ));
+        }
     }
     let mut s = match &cfg.tls {
         None => PeerStream::Tcp(tcp),

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use openraft::Vote;
 use openraft::storage::RaftLogStorage;
 
-use super::log_store::{append_acked, append_entries_acked, open, records_len, test_options};
+use super::log_store::{
+    append_acked, append_entries_acked, commit, open, records_len, test_options,
+};
 use super::{big_entry, command_entry, log_id};
 use crate::replication::LogStore;
 use crate::replication::codec::{Frame, entry_to_proto, put_frame, read_frame};
@@ -65,10 +67,7 @@ async fn damage_inside_the_last_acknowledged_entry_is_refused() {
     {
         let mut store = open(dir.path());
         append_acked(&mut store, 1..=10, 1).await;
-        store
-            .save_committed(Some(log_id(1, 10)))
-            .await
-            .expect("commit");
+        commit(&mut store, 10).await;
         store.writer().sync().await.expect("sync");
     }
     // Bit rot (or a bad sector) inside the newest acknowledged entry.
@@ -206,10 +205,7 @@ async fn a_committed_entry_missing_from_the_log_is_refused() {
     {
         let mut store = open(dir.path());
         append_acked(&mut store, 1..=10, 1).await;
-        store
-            .save_committed(Some(log_id(1, 10)))
-            .await
-            .expect("commit");
+        commit(&mut store, 10).await;
         // Compaction writes the committed id ahead of the entries.
         store.purge(log_id(1, 6)).await.expect("purge");
         store.writer().sync().await.expect("sync");

@@ -53,6 +53,14 @@ pub(super) async fn append_entries_acked(store: &mut LogStore, entries: Vec<Entr
     rx.await.expect("writer alive").expect("append durable");
 }
 
+/// Tells the store entry `index` of term 1 is committed.
+pub(super) async fn commit(store: &mut LogStore, index: u64) {
+    store
+        .save_committed(Some(log_id(1, index)))
+        .await
+        .expect("commit");
+}
+
 async fn indexes(store: &mut LogStore) -> Vec<u64> {
     let entries = store.try_get_log_entries(0..u64::MAX).await.expect("read");
     entries.iter().map(|e| e.log_id.index).collect()
@@ -74,10 +82,7 @@ async fn acknowledged_appends_vote_and_commit_survive_reopen() {
             append_acked(&mut store, batch * 10 + 1..=batch * 10 + 10, 1).await;
         }
         store.save_vote(&Vote::new(3, 1)).await.expect("vote");
-        store
-            .save_committed(Some(log_id(1, 90)))
-            .await
-            .expect("committed");
+        commit(&mut store, 90).await;
     }
     let mut store = open(dir.path());
     let entries = store.try_get_log_entries(1..=100).await.expect("read");
@@ -318,10 +323,7 @@ async fn a_commit_is_written_with_the_next_batch_after_its_entries_and_when_the_
     {
         let mut store = open(dir.path());
         append_acked(&mut store, 1..=10, 1).await;
-        store
-            .save_committed(Some(log_id(1, 10)))
-            .await
-            .expect("commit");
+        commit(&mut store, 10).await;
         // No write of its own: nothing reaches the file until the next batch.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(
@@ -340,10 +342,7 @@ async fn a_commit_is_written_with_the_next_batch_after_its_entries_and_when_the_
             "the record follows the batch's entries: {all:?}"
         );
         // The last commit before a stop is written as the writer stops.
-        store
-            .save_committed(Some(log_id(1, 12)))
-            .await
-            .expect("commit");
+        commit(&mut store, 12).await;
     }
     let mut store = open(dir.path());
     assert_eq!(
@@ -358,16 +357,10 @@ async fn a_commit_beyond_the_written_log_waits_for_its_entry() {
     {
         let mut store = open(dir.path());
         append_acked(&mut store, 1..=10, 1).await;
-        store
-            .save_committed(Some(log_id(1, 10)))
-            .await
-            .expect("commit");
+        commit(&mut store, 10).await;
         // Noted before its entry reached the writer (the writer must not put
         // a record naming an entry the file does not hold yet).
-        store
-            .save_committed(Some(log_id(1, 12)))
-            .await
-            .expect("commit");
+        commit(&mut store, 12).await;
         store.writer().sync().await.expect("sync");
     }
     // Had the record for 12 been written, the log would refuse to open
