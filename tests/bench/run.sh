@@ -23,6 +23,10 @@
 # `tests/bench/run.sh --zk-protocol [ARGS]` runs only that comparison: coord
 # and ZooKeeper are started (no etcd, no Redis), the harness gets
 # `--only zk-protocol` and rewrites only the bench:zkport section.
+# `tests/bench/run.sh --zk-protocol --pin [ARGS]` runs it with each server
+# pinned to CPU 1 and the harness (all clients) to CPU 0 (`taskset`), so the
+# clients' CPU does not come out of the servers'; it rewrites the
+# bench:zkport-pinned section instead. Needs at least 2 CPUs.
 #
 # `tests/bench/run.sh --cluster [ARGS]` runs the cluster benchmark instead
 # (tests/bench/cluster.sh: 3-member coord vs ZooKeeper ensemble and etcd cluster).
@@ -37,9 +41,22 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 COMMAND="tests/bench/run.sh${*:+ $*}${BENCH_ARGS:+ (BENCH_ARGS=$BENCH_ARGS)}"
 ZK_ONLY=""
+PIN_SERVER=()
+PIN_HARNESS=()
+PLACEMENT=()
 if [ "${1:-}" = --zk-protocol ]; then
   shift
   ZK_ONLY=1
+  if [ "${1:-}" = --pin ]; then
+    shift
+    if [ "$(nproc)" -lt 2 ]; then
+      echo "run.sh: --pin needs at least 2 CPUs (servers on CPU 1, clients on CPU 0)" >&2
+      exit 2
+    fi
+    PIN_SERVER=(taskset -c 1)
+    PIN_HARNESS=(taskset -c 0)
+    PLACEMENT=(--placement pinned)
+  fi
 fi
 OUT="${BENCH_OUT:-$ROOT/BENCHMARKS.md}"
 log() { echo "run.sh: $*" >&2; }
@@ -88,7 +105,7 @@ wait_for() {
 # port the kernel picks (it prints it before "serving on").
 pick_port; COORD_PORT=$PORT
 mkdir -p "$WORK/coord"
-"$COORD" serve --listen "127.0.0.1:$COORD_PORT" --zk-listen 127.0.0.1:0 \
+"${PIN_SERVER[@]}" "$COORD" serve --listen "127.0.0.1:$COORD_PORT" --zk-listen 127.0.0.1:0 \
   --data-dir "$WORK/coord/data" --max-connections 20000 2>"$WORK/coord/stderr.log" &
 COORD_PID=$!; PIDS+=("$COORD_PID")
 wait_for coord 30 grep -q "coord: serving on" "$WORK/coord/stderr.log"
@@ -109,7 +126,7 @@ clientPortAddress=127.0.0.1
 maxClientCnxns=0
 admin.enableServer=false
 CFG
-/usr/share/zookeeper/bin/zkServer.sh start-foreground "$WORK/zk/zoo.cfg" >"$WORK/zk/out.log" 2>&1 &
+"${PIN_SERVER[@]}" /usr/share/zookeeper/bin/zkServer.sh start-foreground "$WORK/zk/zoo.cfg" >"$WORK/zk/out.log" 2>&1 &
 ZK_PID=$!; PIDS+=("$ZK_PID")
 zk_ready() { exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && echo srvr >&3 && grep -q "Mode: standalone" <&3; }
 wait_for ZooKeeper 60 zk_ready
@@ -156,10 +173,10 @@ fi
 
 log "servers up (coord $COORD_PID with its ZooKeeper port on $COORD_ZK_ADDR, ZooKeeper $ZK_PID${ETCD_PID:+, etcd $ETCD_PID}); running the workloads"
 # shellcheck disable=SC2086
-timeout 900 "$HARNESS" run \
+timeout 900 "${PIN_HARNESS[@]}" "$HARNESS" run \
   --coord "127.0.0.1:$COORD_PORT" --coord-pid "$COORD_PID" --coord-zk "$COORD_ZK_ADDR" \
   --zk "127.0.0.1:$ZK_PORT" --zk-pid "$ZK_PID" \
-  "${PEER_ARGS[@]}" \
+  "${PEER_ARGS[@]}" "${PLACEMENT[@]}" \
   --data-dir "$WORK" --out "$OUT" \
   --date "$(date -u '+%Y-%m-%d %H:%M:%S UTC')" --command "$COMMAND" \
   --versions "$VERSIONS" --settings "$SETTINGS" \

@@ -136,6 +136,10 @@ struct RunArgs {
     /// targets on the median of the per-round ratios.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=15))]
     rounds: u32,
+    /// Where the servers and this harness ran, for the ZooKeeper-port
+    /// section: its markers and its notes (the script does the pinning).
+    #[arg(long, value_enum, default_value_t = zkport::Placement::Shared)]
+    placement: zkport::Placement,
     #[command(flatten)]
     report: ReportArgs,
 }
@@ -542,7 +546,8 @@ async fn run(args: RunArgs) -> Res<()> {
         sections.push((report::START, report::END, res.to_markdown(&meta)));
     }
     if args.coord_zk.is_some() {
-        sections.push((zkport::START, zkport::END, zkport::to_markdown(&res, &meta)));
+        let (start, end) = args.placement.markers();
+        sections.push((start, end, zkport::to_markdown(&res, &meta, args.placement)));
     }
     for (start, end, md) in &sections {
         println!("{md}");

@@ -15,8 +15,29 @@ use crate::report::{Meta, Results, Workload, ratio, write_targets};
 use crate::rounds;
 use crate::systems::System;
 
-pub(crate) const START: &str = "<!-- bench:zkport:start -->";
-pub(crate) const END: &str = "<!-- bench:zkport:end -->";
+/// Where the servers and the harness ran during a run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Everything on all of the machine's CPUs (the `bench:zkport` section).
+    Shared,
+    /// Each server pinned to CPU 1 and this harness to CPU 0, so that the
+    /// clients' CPU does not come out of the server's (the
+    /// `bench:zkport-pinned` section; `run.sh --zk-protocol --pin`).
+    Pinned,
+}
+
+impl Placement {
+    /// The markers of this placement's section.
+    pub(crate) fn markers(self) -> (&'static str, &'static str) {
+        match self {
+            Placement::Shared => ("<!-- bench:zkport:start -->", "<!-- bench:zkport:end -->"),
+            Placement::Pinned => (
+                "<!-- bench:zkport-pinned:start -->",
+                "<!-- bench:zkport-pinned:end -->",
+            ),
+        }
+    }
+}
 
 /// The workloads of this comparison, in the order they are run.
 pub(crate) const WORKLOADS: [Workload; 3] = [Workload::Write, Workload::Read, Workload::Handoff];
@@ -124,15 +145,25 @@ pub(crate) fn targets(res: &Results) -> Vec<(String, Option<bool>, String)> {
 }
 
 /// The `bench:zkport` section.
-pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
+pub(crate) fn to_markdown(res: &Results, meta: &Meta, placement: Placement) -> String {
     let mut s = String::new();
-    meta.write_header(
-        &mut s,
-        "coord's ZooKeeper port vs ZooKeeper and coord native",
-        "data dir",
-        "",
-        "other work on the machine shares its CPUs with every server and client here",
-    );
+    match placement {
+        Placement::Shared => meta.write_header(
+            &mut s,
+            "coord's ZooKeeper port vs ZooKeeper and coord native",
+            "data dir",
+            "",
+            "other work on the machine shares its CPUs with every server and client here",
+        ),
+        Placement::Pinned => meta.write_header(
+            &mut s,
+            "coord's ZooKeeper port vs ZooKeeper and coord native, server and clients on separate CPUs",
+            "data dir",
+            "; every server pinned to CPU 1 (`taskset -c 1`: coord's runtime and ZooKeeper's JVM \
+             then size themselves for one CPU), this harness and all its clients to CPU 0",
+            "other work on the machine still shares both CPUs",
+        ),
+    }
     let _ = writeln!(
         s,
         "- clients: coord native is `coord_client::client`; \"coord (ZooKeeper protocol)\" and \
@@ -165,8 +196,16 @@ pub(crate) fn to_markdown(res: &Results, meta: &Meta) -> String {
          window (warm-up excluded) divided by its operations, of the server process (coord's one \
          process for both of its rows; ZooKeeper's JVM) and of this harness's process (all the \
          row's clients: `coord_client` for coord native, `zookeeper-client` or the minimal client for the others). \
-         Clients and servers share the machine's CPUs, so client CPU per op is throughput the \
-         server cannot have.\n"
+         {}\n",
+        match placement {
+            Placement::Shared =>
+                "Clients and servers share the machine's CPUs, so client CPU per op is throughput \
+                 the server cannot have.",
+            Placement::Pinned =>
+                "Each server has one CPU to itself and the clients the other, so client CPU per \
+                 op does not come out of the server's; a server's CPU per op times its ops/s is \
+                 how busy its one CPU was.",
+        }
     );
 
     let _ = writeln!(s, "### Throughput and latency\n");
