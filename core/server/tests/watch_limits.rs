@@ -5,6 +5,8 @@
 
 mod raw;
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coord_client::{Client, CreateMode};
@@ -117,7 +119,7 @@ async fn writes_keep_completing_while_a_large_set_watches_is_registered() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = raw::config(&dir);
     cfg.max_watches_per_session = WATCHES;
-    let server = Server::start(cfg).await.unwrap();
+    let server = Arc::new(Server::start(cfg).await.unwrap());
     let writer = Client::builder()
         .servers(server.local_addr().to_string())
         .connect()
@@ -130,35 +132,58 @@ async fn writes_keep_completing_while_a_large_set_watches_is_registered() {
     let mut raw = Raw::session(server.local_addr(), 30_000).await;
     let paths: Vec<String> = (0..WATCHES).map(|i| format!("/w/n{i}")).collect();
 
+    // A thread (not a task of the server's runtime) samples the registered
+    // count while the request runs. The count is read under the registry's
+    // lock, so a partial count can only be seen between two steps: seeing
+    // several proves the lock is let go while the watches are registered.
+    // (Whether one of the writes below also completes between two steps
+    // depends on the machine: on an idle one, the steps can all run within
+    // one fsync.)
+    let sampler = {
+        let server = server.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + PATIENCE;
+            let mut partial = BTreeSet::new();
+            while Instant::now() < deadline {
+                match server.watch_count() {
+                    WATCHES => break,
+                    0 => {}
+                    n => {
+                        partial.insert(n);
+                    }
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            partial
+        })
+    };
     let started = Instant::now();
     raw.send(raw::request(1, set_watches(0, paths))).await;
     let reply = tokio::spawn(async move {
         let r = raw.response(1).await;
         (r, started.elapsed(), raw)
     });
-    // Write, one at a time, until the reply came; note how long each took
-    // and whether the registration was half done when it completed.
+    // Write, one at a time, until the reply came; note how long each took.
     let mut worst = Duration::ZERO;
     let mut writes = 0;
-    let mut during = 0;
     while !reply.is_finished() && started.elapsed() < PATIENCE {
         let t = Instant::now();
         writer.set("/x", Vec::new(), None).await.unwrap();
         worst = worst.max(t.elapsed());
         writes += 1;
-        let registered = server.watch_count();
-        if registered > 0 && registered < WATCHES {
-            during += 1;
-        }
     }
     let (r, took, raw) = reply.await.unwrap();
     assert!(r.error.is_none(), "{r:?}");
     assert_eq!(server.watch_count(), WATCHES);
+    let partial = tokio::task::spawn_blocking(move || sampler.join().unwrap())
+        .await
+        .unwrap();
     assert!(
-        during >= 1,
-        "no write completed while the watches were being registered \
-         ({writes} writes, SetWatches took {took:?}, worst write {worst:?})"
+        partial.len() >= 2,
+        "the registered count was seen between 0 and {WATCHES} only as {partial:?}: \
+         the watches were registered in fewer steps than expected"
     );
+    assert!(writes >= 1, "no write completed during the SetWatches");
     // Generous: one step's lock hold plus an fsync, on a loaded machine.
     assert!(
         worst < Duration::from_secs(1).max(took / 2),
@@ -166,5 +191,6 @@ async fn writes_keep_completing_while_a_large_set_watches_is_registered() {
     );
     drop(raw);
     writer.close().await.unwrap();
+    let server = Arc::into_inner(server).expect("the sampler thread has ended");
     server.shutdown().await.unwrap();
 }
