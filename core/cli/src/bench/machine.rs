@@ -7,7 +7,7 @@ use std::path::Path;
 /// The machine a report was measured on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MachineInfo {
-    /// CPUs this process may use.
+    /// CPUs of the machine (online), whatever CPUs this process is pinned to.
     pub nproc: usize,
     /// Kernel release (`/proc/sys/kernel/osrelease`).
     pub kernel: String,
@@ -22,13 +22,18 @@ const UNKNOWN: &str = "unknown";
 impl MachineInfo {
     /// Reads the facts for a run whose data lives in `data_dir`.
     pub fn probe(data_dir: &Path) -> MachineInfo {
-        let nproc = std::thread::available_parallelism().map_or(0, usize::from);
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok();
+        let nproc = cpuinfo
+            .as_deref()
+            .map(processors)
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(0, usize::from));
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| UNKNOWN.to_string());
-        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| cpu_model(&s))
+        let cpu_model = cpuinfo
+            .as_deref()
+            .and_then(cpu_model)
             .unwrap_or_else(|| UNKNOWN.to_string());
         let canonical = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
         let data_fs = std::fs::read_to_string("/proc/mounts")
@@ -50,6 +55,19 @@ fn cpu_model(cpuinfo: &str) -> Option<String> {
         let (key, value) = line.split_once(':')?;
         (key.trim() == "model name").then(|| value.trim().to_string())
     })
+}
+
+/// How many CPUs a `/proc/cpuinfo` text lists (one `processor` line each).
+/// Unlike `available_parallelism`, this does not shrink when the process is
+/// pinned (`taskset`), so a pinned harness still reports the machine.
+fn processors(cpuinfo: &str) -> usize {
+    cpuinfo
+        .lines()
+        .filter(|line| {
+            line.split_once(':')
+                .is_some_and(|(key, _)| key.trim() == "processor")
+        })
+        .count()
 }
 
 /// `"<fstype> on <device>"` of the mount holding `path`, from a `/proc/mounts`
@@ -85,6 +103,14 @@ mod tests {
                     processor\t: 1\nmodel name\t: AMD EPYC 7B13\n";
         assert_eq!(cpu_model(text).as_deref(), Some("AMD EPYC 7B13"));
         assert_eq!(cpu_model("processor : 0\n"), None);
+    }
+
+    #[test]
+    fn processors_counts_the_processor_lines() {
+        let text = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\n\n\
+                    processor\t: 1\nmodel name\t: AMD EPYC 7B13\n";
+        assert_eq!(processors(text), 2);
+        assert_eq!(processors("model name : x\n"), 0);
     }
 
     #[test]
