@@ -391,8 +391,13 @@ mod tests {
             wall_secs: 0.0,
             load: (String::new(), String::new()),
         };
-        let md = to_markdown(&res, &meta);
+        let md = to_markdown(&res, &meta, Placement::Shared);
         assert!(md.contains("| 1000, 1000, 900 |"), "{md}");
+        assert!(md.contains("share the machine's CPUs"), "{md}");
+        let pinned = to_markdown(&res, &meta, Placement::Pinned);
+        assert!(pinned.contains("server and clients on separate CPUs"), "{pinned}");
+        assert!(pinned.contains("pinned to CPU 1"), "{pinned}");
+        assert_ne!(Placement::Shared.markers(), Placement::Pinned.markers());
     }
 
     #[test]

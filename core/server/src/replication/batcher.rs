@@ -14,7 +14,10 @@
 //! of lengthening every cycle. Proposing earlier than the flush would not
 //! help, since openraft would hold the batch until then while more commands
 //! could have joined it. At most `max_inflight` batches are proposed and not
-//! yet applied.
+//! yet applied. (A replica that runs alone does not make raft wait for the
+//! flush, see `log_store`; the batcher still waits for it: proposing every
+//! command at once there, batches of one or two, measured 0.81x the
+//! throughput at 32 writers.)
 //!
 //! Every command keeps its own zxid and outcome; a batch failing as a whole
 //! (not leader, shutting down) fails each of its commands with that error.

@@ -11,6 +11,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -66,6 +67,8 @@ pub struct LogStore {
     /// (monotonic): the proposal batcher proposes its next batch once its
     /// previous one is durable here (see `batcher`).
     commands_flushed: Arc<watch::Sender<u64>>,
+    /// Set once the replica runs alone (see the module docs).
+    alone: Arc<AtomicBool>,
 }
 
 /// A read-only view of the log used by openraft's replication tasks.
@@ -135,7 +138,16 @@ impl LogStore {
             read_cap: opts.cache_bytes,
             appended: watch::Sender::new(0),
             commands_flushed: Arc::new(watch::Sender::new(0)),
+            alone: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The switch that makes this store tell raft an append is done once it
+    /// is queued (see the module docs). Only a replica that runs alone may
+    /// turn it on, and only after its state machine waits for
+    /// [`WriterHandle::durable`] before applying.
+    pub(crate) fn alone_switch(&self) -> Arc<AtomicBool> {
+        self.alone.clone()
     }
 
     /// A handle to the writer thread (for a final sync at shutdown and for tests).
@@ -357,6 +369,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        if self.alone.load(Ordering::Acquire) {
+            // Still fsynced as a batch (a waiting callback makes the writer
+            // sync); the state machine waits for that, raft does not.
+            let sync: Done = Box::new(|_| {});
+            self.append_with(entries, Some(sync))
+                .map_err(|e| write_err(&e))?;
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
         let done: Done = Box::new(move |r| callback.log_io_completed(r));
         self.append_with(entries, Some(done))
             .map_err(|e| write_err(&e))

@@ -105,12 +105,25 @@ impl Default for WriterStats {
     }
 }
 
+/// How far the log is on disk, as the writer thread publishes it after each
+/// fsync: every entry the log holds with an index up to `upto` is durable.
+/// Readers that must not act on an entry before it is durable (the state
+/// machine of a replica that runs alone, see `replica`) wait on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Durable {
+    /// The last index made durable; `None` while the log is empty.
+    pub(crate) upto: Option<u64>,
+    /// Set once a write or fsync failed: nothing after `upto` will be durable.
+    pub(crate) failed: Option<String>,
+}
+
 /// A cloneable handle for queueing jobs to the writer thread. The thread exits once
 /// every handle is dropped and the queue is drained.
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     tx: mpsc::Sender<Job>,
     stats: Arc<WriterStats>,
+    durable: tokio::sync::watch::Receiver<Durable>,
 }
 
 impl WriterHandle {
@@ -136,6 +149,11 @@ impl WriterHandle {
     /// The writer's counters.
     pub(crate) fn stats(&self) -> &WriterStats {
         &self.stats
+    }
+
+    /// Follows how far the log is durable (see [`Durable`]).
+    pub(crate) fn durable(&self) -> tokio::sync::watch::Receiver<Durable> {
+        self.durable.clone()
     }
 }
 
@@ -171,6 +189,11 @@ pub(crate) struct Start {
 pub(crate) fn spawn(start: Start) -> io::Result<WriterHandle> {
     let allocated = start.file.metadata()?.len().max(start.end);
     let stats = Arc::new(WriterStats::default());
+    // What replay found is on disk already.
+    let (durable, durable_rx) = tokio::sync::watch::channel(Durable {
+        upto: start.offsets.keys().next_back().copied(),
+        failed: None,
+    });
     let mut writer = Writer {
         dir: start.dir,
         file: start.file,
@@ -185,12 +208,17 @@ pub(crate) fn spawn(start: Start) -> io::Result<WriterHandle> {
         compact_min_bytes: start.compact_min_bytes,
         stats: stats.clone(),
         failed: None,
+        durable,
     };
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("coord-raft-log".into())
         .spawn(move || writer.run(rx))?;
-    Ok(WriterHandle { tx, stats })
+    Ok(WriterHandle {
+        tx,
+        stats,
+        durable: durable_rx,
+    })
 }
 
 struct Writer {
@@ -213,6 +241,8 @@ struct Writer {
     /// Set after a failed write or fsync: the file's state is unknown, so every
     /// later job fails too (openraft stops on a storage error).
     failed: Option<String>,
+    /// Published after each fsync, and when a write fails (see [`Durable`]).
+    durable: tokio::sync::watch::Sender<Durable>,
 }
 
 /// Records written but not yet made durable, and the callbacks waiting on them.
@@ -276,6 +306,14 @@ impl Writer {
                 Job::Truncate { from } => {
                     put_record(&mut batch.buf, Record::TruncateFrom(from));
                     drop(self.offsets.split_off(&from));
+                    // Entries written at these indexes from now on are new.
+                    self.durable.send_if_modified(|d| match d.upto {
+                        Some(upto) if upto >= from => {
+                            d.upto = from.checked_sub(1);
+                            true
+                        }
+                        _ => false,
+                    });
                 }
                 Job::Purge { upto } => {
                     put_record(
@@ -312,6 +350,7 @@ impl Writer {
         if purged && self.failed.is_none() {
             self.maybe_compact();
         }
+        self.publish_failure();
     }
 
     /// Adds a `committed` record for the newest committed entry this writer
@@ -365,11 +404,33 @@ impl Writer {
             tracing::error!(error = %e, "raft log write failed; the log store stops accepting writes");
             self.failed = Some(format!("raft log write failed: {e}"));
         }
+        self.publish_failure();
         for done in batch.waiting.drain(..) {
             done(match &res {
                 Ok(()) => Ok(()),
                 Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
             });
+        }
+        if res.is_ok() && need_sync {
+            // Everything written so far is on disk. Published after the
+            // callbacks: the proposal batcher, woken by one of them, then
+            // proposes the next batch before the applies of this one start.
+            let upto = self.offsets.keys().next_back().copied();
+            self.durable.send_if_modified(|d| {
+                let changed = d.upto != upto;
+                d.upto = upto;
+                changed
+            });
+        }
+    }
+
+    /// Tells the followers of [`Durable`] once the writer has failed.
+    fn publish_failure(&self) {
+        if let Some(msg) = &self.failed
+            && self.durable.borrow().failed.is_none()
+        {
+            let msg = msg.clone();
+            self.durable.send_modify(|d| d.failed = Some(msg));
         }
     }
 

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -130,19 +130,37 @@ pub struct Replica {
     /// The state-machine store (shutdown waits for its snapshot thread;
     /// tests inject snapshot failures through it).
     sm_store: SmStore,
+    /// The log store's switch for running alone (see [`Replica::start`]).
+    alone: Arc<AtomicBool>,
 }
 
 impl Replica {
     /// Opens the stores, starts raft, bootstraps a one-member cluster (see
     /// `bootstrap_one_member_cluster`), and returns once this node is leader
     /// and has applied everything committed.
+    ///
+    /// Such a replica has no network and is its data's only voter for as
+    /// long as it runs (it refuses new members), so from then on it runs
+    /// alone: raft counts an append as done once it is queued, and the state
+    /// machine applies an entry only once the log has it on disk (see
+    /// `log_store`). Every write is still answered after its fsync; raft's
+    /// core just no longer stops for each one.
     pub async fn start(
         cfg: ReplicationConfig,
         observer: Arc<dyn ApplyObserver>,
     ) -> Result<Replica, Error> {
         let replica = Replica::open(&cfg, observer, NetworkFactory).await?;
         replica.bootstrap_one_member_cluster(&cfg).await?;
+        // The gate before the switch: no entry raft counts early is applied
+        // without waiting for its fsync.
+        replica.sm_store.apply_only_durable(replica.log.durable());
+        replica.alone.store(true, Ordering::Release);
         Ok(replica)
+    }
+
+    /// Whether this replica runs alone (see [`Replica::start`]).
+    pub fn runs_alone(&self) -> bool {
+        self.alone.load(Ordering::Acquire)
     }
 
     /// Opens the stores and starts raft as a member of a cluster, reaching
@@ -239,6 +257,7 @@ impl Replica {
         let log = log_store.writer();
         let (log_reader, appended) = (log_store.reader(), log_store.appended_bytes());
         let commands_flushed = log_store.commands_flushed();
+        let alone = log_store.alone_switch();
         #[cfg(test)]
         let log_view = log_store.reader();
         let state = sm_store.state();
@@ -283,6 +302,7 @@ impl Replica {
             state,
             node_id: cfg.node_id,
             log,
+            alone,
         };
         Ok(replica)
     }

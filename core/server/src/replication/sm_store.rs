@@ -18,12 +18,17 @@
 //! whole encoded tree in memory; a persistent (copy-on-write) tree that can be
 //! cloned in O(1) under the lock and streamed to the file afterwards would remove
 //! both costs.
+//!
+//! A replica that runs alone has raft commit entries before they are on disk
+//! (see `log_store`); it gives this store the log's durable mark
+//! ([`SmStore::apply_only_durable`]), and every apply first waits until the
+//! entries it applies are durable, so nothing is applied (hence seen) earlier.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -31,6 +36,7 @@ use openraft::{
     Entry, EntryPayload, LogId, RaftSnapshotBuilder, StorageError, StorageIOError, StoredMembership,
 };
 
+use super::log_writer::Durable;
 use super::snapshot::{self, Meta, SnapFile};
 use super::{Member, NodeId, TypeConfig, snapshot_dir};
 use crate::config::Limits;
@@ -90,6 +96,9 @@ struct Inner {
     /// started it (raft stopping drops the build, not the thread), so a
     /// replica's shutdown waits for them before the data dir is let go.
     writing: tokio::sync::watch::Sender<usize>,
+    /// Set for a replica that runs alone: apply only what this says is
+    /// durable (see the module docs).
+    durable: OnceLock<tokio::sync::watch::Receiver<Durable>>,
 }
 
 /// How a state-machine store is opened.
@@ -184,8 +193,40 @@ impl SmStore {
                 failures: AtomicU64::new(0),
                 space: Mutex::new(None),
                 writing: tokio::sync::watch::Sender::new(0),
+                durable: OnceLock::new(),
             }),
         })
+    }
+
+    /// From now on, applies wait until their entries are durable in the log
+    /// (`durable` follows the log writer). Set once; a replica that runs
+    /// alone sets it before its log store stops waiting for fsyncs.
+    pub(crate) fn apply_only_durable(&self, durable: tokio::sync::watch::Receiver<Durable>) {
+        let _ = self.inner.durable.set(durable);
+    }
+
+    /// Waits until the log is durable up to `last` (the last entry of an
+    /// apply), if this store applies only durable entries; fails if the log
+    /// can no longer get there.
+    async fn wait_durable(&self, last: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let index = last.index;
+        let Some(durable) = self.inner.durable.get() else {
+            return Ok(());
+        };
+        let mut durable = durable.clone();
+        let reached = durable
+            .wait_for(|d| d.failed.is_some() || d.upto.is_some_and(|u| u >= index))
+            .await
+            .map(|d| d.failed.clone());
+        let failed = match reached {
+            Ok(None) => return Ok(()),
+            Ok(Some(why)) => why,
+            Err(_) => "the raft log writer has stopped".to_string(),
+        };
+        let e = io::Error::other(format!(
+            "log entry {index} cannot be applied: it is not durable ({failed})"
+        ));
+        Err(StorageError::from(StorageIOError::apply(last, &e)))
     }
 
     /// Tests: snapshot files may take `bytes` before their writes fail as on a
@@ -445,7 +486,11 @@ impl RaftStateMachine<TypeConfig> for SmStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,
     {
-        let mut outcomes = Vec::new();
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        if let Some(last) = entries.last() {
+            self.wait_durable(last.log_id).await?;
+        }
+        let mut outcomes = Vec::with_capacity(entries.len());
         for entry in entries {
             let log_id = entry.log_id;
             let outcome = self

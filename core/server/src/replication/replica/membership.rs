@@ -13,6 +13,7 @@ impl Replica {
     /// log but does not vote. Returns once the learner has caught up with
     /// the leader's log. Call it on the leader.
     pub async fn add_learner(&self, id: NodeId, member: Member) -> Result<(), Error> {
+        self.refuse_if_alone(id)?;
         self.raft
             .add_learner(id, member, true)
             .await
@@ -25,6 +26,9 @@ impl Replica {
     /// learner already; a removed voter leaves the cluster. Call it on the
     /// leader; returns once the change is committed.
     pub async fn change_voters(&self, voters: BTreeSet<NodeId>) -> Result<(), Error> {
+        if let Some(other) = voters.iter().find(|v| **v != self.node_id) {
+            self.refuse_if_alone(*other)?;
+        }
         self.raft
             .change_membership(voters, false)
             .await
@@ -43,6 +47,19 @@ impl Replica {
             .await
             .map(|_| ())
             .map_err(map_membership_err)
+    }
+
+    /// A replica that runs alone lets raft commit entries before they are
+    /// durable (see [`Replica::start`]): no other member may ever receive
+    /// them, so it takes none.
+    fn refuse_if_alone(&self, id: NodeId) -> Result<(), Error> {
+        if self.runs_alone() {
+            return Err(Error::BadArguments(format!(
+                "cannot add member {id}: this replica was started alone (no peers) and \
+                 stays a cluster of one; start it as a cluster member to grow"
+            )));
+        }
+        Ok(())
     }
 
     /// Removes member `id` from the cluster (a voter through joint

@@ -117,6 +117,8 @@ impl Cluster {
             }
         };
         let replica = started.unwrap_or_else(|e| panic!("start member {id}: {e}"));
+        // A member's raft must count only what is on its disk.
+        assert!(!replica.runs_alone(), "member {id} runs as if alone");
         match &mut self.net {
             Net::Router(r) => r.attach(id, replica.raft().clone()),
             Net::Tcp(addrs) => {

@@ -371,3 +371,42 @@ async fn a_commit_beyond_the_written_log_waits_for_its_entry() {
         Some(log_id(1, 10))
     );
 }
+
+#[tokio::test]
+async fn the_durable_mark_follows_fsyncs_and_drops_on_truncation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = open(dir.path());
+        let writer = store.writer();
+        let durable = writer.durable();
+        assert_eq!(durable.borrow().upto, None, "an empty log");
+        append_acked(&mut store, 1..=3, 1).await;
+        assert_eq!(durable.borrow().upto, Some(3));
+        // Written but not yet synced: not durable.
+        let (release, held) = std::sync::mpsc::channel();
+        writer.send(Job::Hold(held)).expect("hold");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        store
+            .append_with(
+                vec![command_entry(1, 4)],
+                Some(Box::new(move |r| {
+                    let _ = tx.send(r);
+                })),
+            )
+            .expect("queue append");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(durable.borrow().upto, Some(3), "before its fsync");
+        release.send(()).expect("release");
+        rx.await.expect("writer alive").expect("append durable");
+        assert_eq!(durable.borrow().upto, Some(4));
+        // A truncation takes back what it removes at once, before anything
+        // is written again at those indexes.
+        store.truncate(log_id(1, 3)).await.expect("truncate");
+        writer.sync().await.expect("sync");
+        assert_eq!(durable.borrow().upto, Some(2));
+        assert_eq!(durable.borrow().failed, None);
+    }
+    // Reopened: what replay finds is durable.
+    let store = open(dir.path());
+    assert_eq!(store.writer().durable().borrow().upto, Some(2));
+}

@@ -330,3 +330,88 @@ fn commands_submitted_during_an_fsync_join_one_batch_behind_it() {
         r.shutdown().await.expect("shutdown");
     });
 }
+
+#[test]
+fn alone_raft_commits_before_the_fsync_but_applies_and_answers_only_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = runtime();
+    rt.block_on(async {
+        let observer = Arc::new(CountingObserver::default());
+        let r = start(config(dir.path()), observer.clone()).await;
+        assert!(r.runs_alone(), "a replica started alone runs alone");
+        r.write(noop_command(1)).await.expect("write");
+        let applied = r.applied_index();
+        let seen = observer.applied.load(Ordering::SeqCst);
+        // Hold the writer: the next command's append is queued behind it, as
+        // if its fsync were slow.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        r.log_writer()
+            .send(crate::replication::log_writer::Job::Hold(held))
+            .expect("hold");
+        let pending = tokio::spawn(r.submit(noop_command(2)).await.expect("submit"));
+        // Raft's core does not wait for the fsync: it answers, and it has
+        // committed the new entry (a core waiting for the flush would answer
+        // nothing until the writer is released).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let committed = tokio::time::timeout(
+                Duration::from_secs(1),
+                r.raft().with_raft_state(|s| s.committed.map(|c| c.index)),
+            )
+            .await;
+            if let Ok(Ok(Some(c))) = committed
+                && Some(c) > applied
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "raft did not commit the entry while its fsync was held: {committed:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Yet nothing of it is applied or answered before it is on disk.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !pending.is_finished(),
+            "the write was answered before its fsync"
+        );
+        assert_eq!(r.applied_index(), applied, "applied before its fsync");
+        assert_eq!(observer.applied.load(Ordering::SeqCst), seen);
+        let fsyncs = r.log_fsyncs();
+        drop(release);
+        let outcome = tokio::time::timeout(Duration::from_secs(10), pending)
+            .await
+            .expect("answered once durable")
+            .expect("join");
+        outcome.expect("write");
+        assert!(r.log_fsyncs() > fsyncs, "answered without an fsync");
+        assert_eq!(observer.applied.load(Ordering::SeqCst), seen + 1);
+        r.shutdown().await.expect("shutdown");
+    });
+}
+
+#[test]
+fn a_replica_running_alone_takes_no_members() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = runtime();
+    rt.block_on(async {
+        let r = start(config(dir.path()), Arc::default()).await;
+        let member = crate::replication::Member::new("127.0.0.1:1", "127.0.0.1:2".to_string());
+        match r.add_learner(2, member).await {
+            Err(crate::error::Error::BadArguments(why)) => {
+                assert!(why.contains("started alone"), "{why}");
+            }
+            other => panic!("a learner was accepted: {other:?}"),
+        }
+        match r.change_voters([1, 2].into()).await {
+            Err(crate::error::Error::BadArguments(why)) => {
+                assert!(why.contains("cannot add member 2"), "{why}");
+            }
+            other => panic!("a voter was accepted: {other:?}"),
+        }
+        // Still serving.
+        r.write(noop_command(1)).await.expect("write");
+        r.shutdown().await.expect("shutdown");
+    });
+}
