@@ -395,7 +395,10 @@ mod tests {
         assert!(md.contains("| 1000, 1000, 900 |"), "{md}");
         assert!(md.contains("share the machine's CPUs"), "{md}");
         let pinned = to_markdown(&res, &meta, Placement::Pinned);
-        assert!(pinned.contains("server and clients on separate CPUs"), "{pinned}");
+        assert!(
+            pinned.contains("server and clients on separate CPUs"),
+            "{pinned}"
+        );
         assert!(pinned.contains("pinned to CPU 1"), "{pinned}");
         assert_ne!(Placement::Shared.markers(), Placement::Pinned.markers());
     }
