@@ -404,7 +404,6 @@ impl Writer {
             tracing::error!(error = %e, "raft log write failed; the log store stops accepting writes");
             self.failed = Some(format!("raft log write failed: {e}"));
         }
-        self.publish_failure();
         for done in batch.waiting.drain(..) {
             done(match &res {
                 Ok(()) => Ok(()),
@@ -424,7 +423,8 @@ impl Writer {
         }
     }
 
-    /// Tells the followers of [`Durable`] once the writer has failed.
+    /// Tells the followers of [`Durable`] once the writer has failed (called
+    /// at the end of each batch: every failure happens inside one).
     fn publish_failure(&self) {
         if let Some(msg) = &self.failed
             && self.durable.borrow().failed.is_none()

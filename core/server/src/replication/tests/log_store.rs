@@ -372,6 +372,26 @@ async fn a_commit_beyond_the_written_log_waits_for_its_entry() {
     );
 }
 
+/// Waits (at most 10 s) until the writer's durable mark is `upto`: the
+/// writer publishes it after the fsync's callbacks, so just after one.
+async fn durable_reaches(
+    durable: &tokio::sync::watch::Receiver<crate::replication::log_writer::Durable>,
+    upto: Option<u64>,
+) {
+    let mut rx = durable.clone();
+    let reached = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        rx.wait_for(|d| d.upto == upto),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    assert!(
+        reached,
+        "durable mark {:?}, expected {upto:?}",
+        *durable.borrow()
+    );
+}
+
 #[tokio::test]
 async fn the_durable_mark_follows_fsyncs_and_drops_on_truncation() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -381,7 +401,7 @@ async fn the_durable_mark_follows_fsyncs_and_drops_on_truncation() {
         let durable = writer.durable();
         assert_eq!(durable.borrow().upto, None, "an empty log");
         append_acked(&mut store, 1..=3, 1).await;
-        assert_eq!(durable.borrow().upto, Some(3));
+        durable_reaches(&durable, Some(3)).await;
         // Written but not yet synced: not durable.
         let (release, held) = std::sync::mpsc::channel();
         writer.send(Job::Hold(held)).expect("hold");
@@ -398,7 +418,7 @@ async fn the_durable_mark_follows_fsyncs_and_drops_on_truncation() {
         assert_eq!(durable.borrow().upto, Some(3), "before its fsync");
         release.send(()).expect("release");
         rx.await.expect("writer alive").expect("append durable");
-        assert_eq!(durable.borrow().upto, Some(4));
+        durable_reaches(&durable, Some(4)).await;
         // A truncation takes back what it removes at once, before anything
         // is written again at those indexes.
         store.truncate(log_id(1, 3)).await.expect("truncate");

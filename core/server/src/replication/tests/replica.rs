@@ -57,6 +57,16 @@ pub(super) async fn start(cfg: ReplicationConfig, observer: Arc<CountingObserver
     }
 }
 
+/// Blocks `r`'s log writer until the returned sender is dropped: what is
+/// queued meanwhile waits, as behind a slow fsync.
+fn hold_writer(r: &Replica) -> std::sync::mpsc::Sender<()> {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    r.log_writer()
+        .send(crate::replication::log_writer::Job::Hold(held))
+        .expect("hold");
+    release
+}
+
 pub(super) fn last_zxid(r: &Replica) -> u64 {
     r.state().read().expect("state lock").last_zxid()
 }
@@ -299,10 +309,7 @@ fn commands_submitted_during_an_fsync_join_one_batch_behind_it() {
         let fsyncs = r.log_fsyncs();
         // Hold the writer: the first command's append waits behind it, as if
         // its fsync were slow.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        r.log_writer()
-            .send(crate::replication::log_writer::Job::Hold(held))
-            .expect("hold");
+        let release = hold_writer(&r);
         let mut pending = Vec::new();
         pending.push(tokio::spawn(
             r.submit(noop_command(2)).await.expect("submit"),
@@ -344,10 +351,7 @@ fn alone_raft_commits_before_the_fsync_but_applies_and_answers_only_after_it() {
         let seen = observer.applied.load(Ordering::SeqCst);
         // Hold the writer: the next command's append is queued behind it, as
         // if its fsync were slow.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        r.log_writer()
-            .send(crate::replication::log_writer::Job::Hold(held))
-            .expect("hold");
+        let release = hold_writer(&r);
         let pending = tokio::spawn(r.submit(noop_command(2)).await.expect("submit"));
         // Raft's core does not wait for the fsync: it answers, and it has
         // committed the new entry (a core waiting for the flush would answer
