@@ -535,6 +535,29 @@ async fn large_writes_through_a_follower_are_forwarded_in_batches_that_fit_a_pee
     c.stop().await.expect("stop");
 }
 
+/// A leader cut off from both followers cannot commit anything, so its
+/// housekeeping's proposal (here: expiring a session whose client went
+/// away) waits for ever; a graceful stop must not wait with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_without_a_quorum_stops_when_asked() {
+    let (mut c, leader) = cluster().await;
+    let gone = Raw::session(c.addr(leader).parse().expect("addr"), 1000).await;
+    drop(gone);
+    for id in c.running() {
+        if id != leader {
+            c.kill(id).await;
+        }
+    }
+    // The session's 1 s runs out; the next ticks propose its expiry.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(c.running(), vec![leader]);
+    let stopped = tokio::time::timeout(Duration::from_secs(15), c.stop()).await;
+    assert!(
+        matches!(stopped, Ok(Ok(()))),
+        "the stop did not finish: {stopped:?}"
+    );
+}
+
 /// A cluster whose raft timers alone would take at least 5 s to replace a
 /// dead leader: a follower campaigns only once the leader's lease (the
 /// election timeout's upper bound, 3 s) and an election timeout (2-3 s)

@@ -18,11 +18,18 @@ const REAP_BATCH: usize = 1000;
 
 /// Runs until shutdown. `leading` says whether this server already did
 /// what a new leader does (a single node does it before serving).
+///
+/// Every proposal here waits for a quorum, which a leader cut off from its
+/// followers may never get; a shutdown therefore ends a round in the
+/// middle (a proposal already made may still commit, and `apply` decides
+/// it as usual).
 pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>, leading: bool) {
     let mut tick = tokio::time::interval(shared.cfg.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_reap = Instant::now();
-    let mut leading = leading;
+    let mut round = Round {
+        leading,
+        last_reap: Instant::now(),
+    };
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -31,26 +38,42 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
         if *shutdown.borrow() {
             return;
         }
+        tokio::select! {
+            _ = round.run(&shared) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// What housekeeping remembers from one tick to the next.
+struct Round {
+    /// This server has taken office as leader (see [`take_office`]).
+    leading: bool,
+    last_reap: Instant,
+}
+
+impl Round {
+    async fn run(&mut self, shared: &Shared) {
         shared.exports.sweep(shared.cfg.export_idle_timeout);
         if !shared.replica.is_leader() {
             // A follower keeps its clients' touches for the leader.
             shared.sessions.set_relay(true);
-            leading = false;
-            continue;
+            self.leading = false;
+            return;
         }
         // The leader hears its own clients directly.
         shared.sessions.set_relay(false);
-        if !leading {
-            if let Err(e) = take_office(&shared).await {
+        if !self.leading {
+            if let Err(e) = take_office(shared).await {
                 warn!(error = %e, "a newly elected leader could not take office; retrying");
-                continue;
+                return;
             }
-            leading = true;
+            self.leading = true;
         }
-        expire_sessions(&shared).await;
-        if last_reap.elapsed() >= shared.cfg.reap_interval {
-            last_reap = Instant::now();
-            reap(&shared).await;
+        expire_sessions(shared).await;
+        if self.last_reap.elapsed() >= shared.cfg.reap_interval {
+            self.last_reap = Instant::now();
+            reap(shared).await;
         }
     }
 }
