@@ -26,6 +26,7 @@
 mod batcher;
 pub(crate) use batcher::{MAX_BATCH_BYTES, proposal_bytes};
 mod codec;
+mod direct;
 mod files;
 mod log_index;
 mod log_store;
