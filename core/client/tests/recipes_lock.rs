@@ -253,6 +253,43 @@ async fn create_whose_reply_was_lost_is_found_again_and_leaves_no_orphan() {
     ts.stop().await.expect("clean shutdown");
 }
 
+/// An acquire dropped while its create is answered but not yet seen by the
+/// acquiring future (an abort right after the request went out) leaves no
+/// node behind: the next waiter would otherwise queue behind it until the
+/// session ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquire_dropped_while_its_create_is_in_flight_leaves_no_node() {
+    let ts = support::start_server().await;
+    let a = support::client_of(&ts).await;
+    let b = support::client_of(&ts).await;
+    let holder = Lock::new(&a, "/locks/f");
+    holder.acquire().await.unwrap();
+    let waiter = Lock::new(&b, "/locks/f");
+    for round in 0..5 {
+        let mut fut = Box::pin(waiter.acquire());
+        // One poll sends the create; the future is not polled again, so it
+        // never sees the answer.
+        assert!(futures::poll!(&mut fut).is_pending());
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                a.children("/locks/f").await.unwrap().len() == 2
+            })
+            .await,
+            "round {round}: the waiter's node was created"
+        );
+        drop(fut);
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                a.children("/locks/f").await.unwrap().len() == 1
+            })
+            .await,
+            "round {round}: the dropped acquire's node is still there"
+        );
+    }
+    holder.release().await.unwrap();
+    ts.stop().await.expect("clean shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_and_cancellation_remove_the_waiters_node() {
     let ts = support::start_server().await;

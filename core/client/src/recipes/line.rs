@@ -89,7 +89,43 @@ impl Ahead {
 
 /// Creates `dir/<prefix>NNNNNNNNNN` as an ephemeral-sequential node (the
 /// directory as a container if missing). `prefix` must contain the owner id.
+///
+/// Safe to cancel: the create runs in a task of its own, which arms a
+/// [`NodeCleanup`] as soon as the node exists. Dropped before the caller
+/// took the node (an aborted `lock()` or `campaign()` whose create was
+/// already sent), that cleanup deletes it, so no node is left to block the
+/// line until the session ends. The caller arms its own cleanup right after
+/// this returns, with no await in between.
 pub async fn enqueue(client: &Client, dir: &str, prefix: &str, data: &[u8]) -> Result<Enqueued> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (c, d, p, bytes) = (
+        client.clone(),
+        dir.to_string(),
+        prefix.to_string(),
+        data.to_vec(),
+    );
+    crate::embed::spawn_anywhere(async move {
+        let made = enqueue_now(&c, &d, &p, &bytes).await.map(|ours| {
+            let cleanup = NodeCleanup::new(&c, &ours.path);
+            (ours, cleanup)
+        });
+        // With the receiver gone, the value is dropped here and its cleanup
+        // deletes the node.
+        let _ = tx.send(made);
+    });
+    match rx.await {
+        Ok(Ok((ours, cleanup))) => {
+            cleanup.disarm();
+            Ok(ours)
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::ConnectionLoss(format!(
+            "the create of a node under {dir} was abandoned (the client's runtime is stopping)"
+        ))),
+    }
+}
+
+async fn enqueue_now(client: &Client, dir: &str, prefix: &str, data: &[u8]) -> Result<Enqueued> {
     let base = child_path(dir, prefix);
     let mut last_err = None;
     for _ in 0..WRITE_ATTEMPTS {
