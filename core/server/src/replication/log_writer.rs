@@ -603,7 +603,7 @@ impl Writer {
         match reopened {
             Ok(file) => {
                 if self.direct.is_some() {
-                    let head_end = self.end - first_live + head_len;
+                    let head_end = self.end - first_live + head.len() as u64;
                     match open_direct(&self.dir, &file, head_end) {
                         Ok(direct) => self.direct = direct,
                         Err(e) => {

@@ -8,8 +8,8 @@ use openraft::{Entry, EntryPayload, RaftLogReader};
 
 use super::log_store::{TestStore, append_acked, append_entries_acked, open_with};
 use super::{big_entry, log_id};
-use crate::replication::TypeConfig;
 use crate::replication::log_store::LogOptions;
+use crate::replication::TypeConfig;
 use crate::state_machine::{CommandKind, Op};
 
 const MIB: u64 = 1 << 20;
