@@ -109,10 +109,6 @@ pub(crate) struct ServeArgs {
           default_value_t = coord_server::replication::DEFAULT_LOG_CACHE_BYTES,
           value_parser = ranged!(bounds::LOG_CACHE_BYTES), allow_negative_numbers = true)]
     log_cache_bytes: u64,
-    /// Write the raft log through the page cache instead of with O_DIRECT
-    /// (file systems without O_DIRECT get that anyway).
-    #[arg(long, env = "COORD_LOG_BUFFERED_WRITES")]
-    log_buffered_writes: bool,
     /// Bytes of recent watch events kept so reconnecting clients miss none;
     /// older clients get an events-lost event and re-read [0, 64 GiB].
     #[arg(long, env = "COORD_WATCH_HISTORY_BYTES",
@@ -428,7 +424,6 @@ impl ServeArgs {
         cfg.snapshot_log_bytes = self.snapshot_log_bytes;
         cfg.snapshot_retry = Duration::from_millis(self.snapshot_retry_ms);
         cfg.log_cache_bytes = self.log_cache_bytes;
-        cfg.log_direct_writes = !self.log_buffered_writes;
         cfg.watch_history_bytes = size(self.watch_history_bytes);
         cfg.fd_reserve = self.fd_reserve;
         cfg.min_free_disk_bytes = self.min_free_disk_bytes;

@@ -43,8 +43,6 @@ pub(crate) struct LogOptions {
     /// Frame bytes of recent entries kept in memory; also the most one
     /// replication read loads at once (at least one entry).
     pub(crate) cache_bytes: u64,
-    /// Write records with `O_DIRECT` where the file system allows (see `direct`).
-    pub(crate) direct: bool,
 }
 
 impl Default for LogOptions {
@@ -52,7 +50,6 @@ impl Default for LogOptions {
         LogOptions {
             compact_min_bytes: DEFAULT_COMPACT_MIN_BYTES,
             cache_bytes: DEFAULT_LOG_CACHE_BYTES,
-            direct: true,
         }
     }
 }
@@ -134,7 +131,6 @@ impl LogStore {
             committed: replayed.committed,
             mem: mem.clone(),
             compact_min_bytes: opts.compact_min_bytes,
-            direct: opts.direct,
         })?;
         Ok(LogStore {
             mem,

@@ -14,14 +14,10 @@
 //! few commits' record, which only means re-applying those entries after
 //! they are committed again.
 //!
-//! A `synced` marker (see `wal`) follows every fsync that made records durable:
-//! it starts the writer's next write, and a clean stop writes it. That is how
-//! recovery tells damage in acknowledged records from a torn tail. Putting the
-//! marker in the next write costs no write of its own; a crash before that
-//! write loses it, as a power failure before the next fsync loses a marker
-//! written at once, so recovery can tell no less than before. Once an append is
-//! written the writer tells the shared index (`log_index`) where each entry's
-//! frame is.
+//! After each fsync, before any callback fires, it writes a `synced` marker (see
+//! `wal`): an acknowledged record always has a marker after it, which is how
+//! recovery tells damage from a torn tail. Once an append is written it tells
+//! the shared index (`log_index`) where each entry's frame is.
 //!
 //! After a purge, when the purged prefix is most of the file, the thread rewrites
 //! the file without it (see [`Writer::maybe_compact`]). It owns the data
@@ -30,8 +26,6 @@
 //! Records go into zero-filled space preallocated ahead of the logical end
 //! ([`Writer::preallocate`]), so an fsync never has to persist a new file size
 //! or block allocation; `coord bench` measures both kinds of fsync side by side.
-//! Where the file system allows, they are written with `O_DIRECT` (see
-//! `direct`), so an fsync has no page-cache pages to write back either.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -46,7 +40,6 @@ use openraft::LogId;
 
 use super::NodeId;
 use super::codec::{self, put_frame};
-use super::direct::DirectLog;
 use super::files;
 use super::log_index::{SharedMem, lock};
 use super::wal::{self, VOTE_FILE, WAL_FILE, WAL_MAGIC, WAL_TMP};
@@ -95,8 +88,6 @@ pub(crate) struct WriterStats {
     pub(crate) prealloc_syncs: AtomicU64,
     /// Completed compactions.
     pub(crate) compactions: AtomicU64,
-    /// Writes made with `O_DIRECT` (see `direct`).
-    pub(crate) direct_writes: AtomicU64,
 }
 
 impl Default for WriterStats {
@@ -110,7 +101,6 @@ impl Default for WriterStats {
             batch_entries: AtomicHistogram::new(doubling(1.0, 13), 1.0),
             prealloc_syncs: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
-            direct_writes: AtomicU64::new(0),
         }
     }
 }
@@ -193,18 +183,11 @@ pub(crate) struct Start {
     /// The index shared with the store and its readers.
     pub(crate) mem: SharedMem,
     pub(crate) compact_min_bytes: u64,
-    /// Write records with `O_DIRECT` where the file system allows.
-    pub(crate) direct: bool,
 }
 
 /// Starts the writer thread over a replayed log.
 pub(crate) fn spawn(start: Start) -> io::Result<WriterHandle> {
     let allocated = start.file.metadata()?.len().max(start.end);
-    let direct = if start.direct {
-        open_direct(&start.dir, &start.file, start.end)?
-    } else {
-        None
-    };
     let stats = Arc::new(WriterStats::default());
     // What replay found is on disk already.
     let (durable, durable_rx) = tokio::sync::watch::channel(Durable {
@@ -226,9 +209,6 @@ pub(crate) fn spawn(start: Start) -> io::Result<WriterHandle> {
         stats: stats.clone(),
         failed: None,
         durable,
-        direct,
-        unmarked: false,
-        carry: Vec::new(),
     };
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -263,21 +243,12 @@ struct Writer {
     failed: Option<String>,
     /// Published after each fsync, and when a write fails (see [`Durable`]).
     durable: tokio::sync::watch::Sender<Durable>,
-    /// The file opened for direct writes, if the file system allows them.
-    direct: Option<DirectLog>,
-    /// Records were written since the last `synced` marker.
-    unmarked: bool,
-    /// A `synced` marker waiting for the next write (see the module docs).
-    carry: Vec<u8>,
 }
 
 /// Records written but not yet made durable, and the callbacks waiting on them.
 #[derive(Default)]
 struct Batch {
     buf: Vec<u8>,
-    /// Bytes at the start of `buf` carried from an earlier fsync (its
-    /// `synced` marker): written only along with something new, or for a sync.
-    carried: usize,
     waiting: Vec<Done>,
     /// Appends in `buf`: append id and (index, file offset) of each entry.
     appends: Vec<(u64, Vec<(u64, u64)>)>,
@@ -300,19 +271,13 @@ impl Writer {
             }
             self.process(jobs);
         }
-        // The last commits' record, and the last fsync's marker, for the next start.
+        // The last commits' record, for the next start.
         self.process(Vec::new());
-        if !self.carry.is_empty() && self.failed.is_none() {
-            let mut batch = Batch::default();
-            self.take_carry(&mut batch);
-            self.flush(&mut batch, true);
-        }
         tracing::debug!("raft log writer stopped");
     }
 
     fn process(&mut self, jobs: Vec<Job>) {
         let mut batch = Batch::default();
-        self.take_carry(&mut batch);
         let mut purged = false;
         for job in jobs {
             if let Some(msg) = &self.failed {
@@ -382,10 +347,6 @@ impl Writer {
             self.note_committed(&mut batch.buf);
         }
         self.flush(&mut batch, false);
-        if !batch.buf.is_empty() {
-            // The marker of this batch's fsync, for the next write.
-            self.carry = std::mem::take(&mut batch.buf);
-        }
         if purged && self.failed.is_none() {
             self.maybe_compact();
         }
@@ -407,33 +368,15 @@ impl Writer {
         }
     }
 
-    /// Starts `batch` with the marker carried from the last fsync, if any.
-    fn take_carry(&mut self, batch: &mut Batch) {
-        debug_assert!(batch.buf.is_empty());
-        batch.buf = std::mem::take(&mut self.carry);
-        batch.carried = batch.buf.len();
-    }
-
     /// Writes the batch's records; fsyncs if a callback waits (or `force`) and
-    /// then puts a `synced` marker at the start of the next write; fires the
-    /// callbacks in order. A batch holding only a carried marker and needing
-    /// no fsync is not written: the marker waits in `carry` for the next one.
+    /// then writes a `synced` marker; fires the callbacks in order.
     fn flush(&mut self, batch: &mut Batch, force: bool) {
         let need_sync = force || !batch.waiting.is_empty();
         let mut res = Ok(());
         let mut entries = 0;
-        let new = batch.buf.len() > batch.carried;
-        if !new && !need_sync {
-            self.carry = std::mem::take(&mut batch.buf);
-            batch.carried = 0;
-        }
         if !batch.buf.is_empty() {
             res = self.write_at_end(&batch.buf);
             batch.buf.clear();
-            batch.carried = 0;
-            if new {
-                self.unmarked = true;
-            }
             let appends = std::mem::take(&mut batch.appends);
             entries = appends.iter().map(|(_, at)| at.len()).sum::<usize>();
             if res.is_ok() && !appends.is_empty() {
@@ -452,11 +395,9 @@ impl Writer {
                 .observe(started.elapsed().as_secs_f64());
             self.stats.batch_entries.observe(entries as f64);
             self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-            if res.is_ok() && self.unmarked {
-                // The next write starts with it (see the module docs).
-                batch.buf = codec::synced_marker();
-                batch.carried = batch.buf.len();
-                self.unmarked = false;
+            if res.is_ok() {
+                // Before any callback: an acknowledged record has a marker after it.
+                res = self.write_at_end(&codec::synced_marker());
             }
         }
         if let Err(e) = &res {
@@ -495,36 +436,9 @@ impl Writer {
 
     /// Writes `bytes` at the end of the log.
     fn write_at_end(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let len = bytes.len() as u64;
-        let mut written = false;
-        if self.direct.is_some() {
-            self.preallocate(DirectLog::footprint(len))?;
-            let end = self.end;
-            if let Some(direct) = &mut self.direct {
-                match direct.write_at_end(bytes, end) {
-                    Ok(()) => {
-                        written = true;
-                        self.stats.direct_writes.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // The file system opened the file for direct I/O but
-                    // refuses this write's alignment: nothing was written.
-                    Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-                        tracing::warn!(
-                            dir = %self.dir.display(),
-                            error = %e,
-                            "a direct write of the raft log was refused; writing through the page cache from now on"
-                        );
-                        self.direct = None;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        if !written {
-            self.preallocate(len)?;
-            self.file.write_all_at(bytes, self.end)?;
-        }
-        self.end += len;
+        self.preallocate(bytes.len() as u64)?;
+        self.file.write_all_at(bytes, self.end)?;
+        self.end += bytes.len() as u64;
         Ok(())
     }
 
@@ -602,16 +516,6 @@ impl Writer {
         let head_len = head.len() as u64;
         match reopened {
             Ok(file) => {
-                if self.direct.is_some() {
-                    let head_end = self.end - first_live + head.len() as u64;
-                    match open_direct(&self.dir, &file, head_end) {
-                        Ok(direct) => self.direct = direct,
-                        Err(e) => {
-                            self.failed = Some(format!("reopening the compacted raft log: {e}"));
-                            return Err(e);
-                        }
-                    }
-                }
                 self.file = Arc::new(file);
                 // Readers switch to the new file and offsets together.
                 lock(&self.mem).relocate(first_live, head_len, self.file.clone());
@@ -636,19 +540,6 @@ impl Writer {
         );
         Ok(())
     }
-}
-
-/// Opens `log.wal` in `dir` for direct writes; `None` (with a log line) where
-/// the file system does not allow them.
-fn open_direct(dir: &std::path::Path, file: &File, end: u64) -> io::Result<Option<DirectLog>> {
-    let direct = DirectLog::open(&dir.join(WAL_FILE), file, end)?;
-    if direct.is_none() {
-        tracing::info!(
-            dir = %dir.display(),
-            "the file system does not allow O_DIRECT: the raft log is written through the page cache"
-        );
-    }
-    Ok(direct)
 }
 
 fn put_record(buf: &mut Vec<u8>, record: Record) {

@@ -26,7 +26,6 @@
 mod batcher;
 pub(crate) use batcher::{MAX_BATCH_BYTES, proposal_bytes};
 mod codec;
-mod direct;
 mod files;
 mod log_index;
 mod log_store;

@@ -52,9 +52,6 @@ pub struct ReplicationConfig {
     /// Bytes of recent log entries kept in memory (older ones are read from
     /// the log file when needed).
     pub log_cache_bytes: u64,
-    /// Write the log with `O_DIRECT` where the file system allows it (see
-    /// `direct`); otherwise through the page cache.
-    pub log_direct_writes: bool,
     /// Entries kept in the log behind a snapshot, so a slightly lagging follower
     /// can catch up without a snapshot transfer.
     pub logs_to_keep_after_snapshot: u64,
@@ -91,7 +88,6 @@ impl ReplicationConfig {
             snapshot_log_bytes: DEFAULT_SNAPSHOT_LOG_BYTES,
             snapshot_retry: super::DEFAULT_SNAPSHOT_RETRY,
             log_cache_bytes: super::DEFAULT_LOG_CACHE_BYTES,
-            log_direct_writes: true,
             logs_to_keep_after_snapshot: 1_000,
             heartbeat_ms: 100,
             election_timeout_min_ms: 300,
@@ -243,7 +239,6 @@ impl Replica {
         let data_dir = cfg.data_dir.clone();
         let log_opts = LogOptions {
             cache_bytes: cfg.log_cache_bytes,
-            direct: cfg.log_direct_writes,
             ..LogOptions::default()
         };
         let retry = cfg.snapshot_retry;

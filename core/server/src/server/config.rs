@@ -79,11 +79,6 @@ pub struct ServerConfig {
     /// read from the log file when needed, and one replication read loads at
     /// most this much (`--log-cache-bytes`, `COORD_LOG_CACHE_BYTES`).
     pub log_cache_bytes: u64,
-    /// Write `log.wal` with `O_DIRECT`, so that an fsync has no page-cache
-    /// pages to write back (on by default; off with `--log-buffered-writes`,
-    /// `COORD_LOG_BUFFERED_WRITES`). Where the file system refuses `O_DIRECT`
-    /// (tmpfs before Linux 6.6) the log is written through the page cache anyway.
-    pub log_direct_writes: bool,
     /// Bytes of recent watch events kept in memory so that a reconnecting
     /// client gets every event it missed (`--watch-history-bytes`); each event
     /// is charged its path plus 64 bytes. A client whose last zxid is older
@@ -255,7 +250,6 @@ impl ServerConfig {
             snapshot_log_bytes: crate::replication::DEFAULT_SNAPSHOT_LOG_BYTES,
             snapshot_retry: crate::replication::DEFAULT_SNAPSHOT_RETRY,
             log_cache_bytes: crate::replication::DEFAULT_LOG_CACHE_BYTES,
-            log_direct_writes: true,
             watch_history_bytes: DEFAULT_WATCH_HISTORY_BYTES,
             fd_reserve: 128,
             min_free_disk_bytes: 64 * 1024 * 1024,

@@ -136,7 +136,6 @@ impl Server {
         rcfg.snapshot_log_bytes = cfg.snapshot_log_bytes;
         rcfg.snapshot_retry = cfg.snapshot_retry;
         rcfg.log_cache_bytes = cfg.log_cache_bytes;
-        rcfg.log_direct_writes = cfg.log_direct_writes;
         rcfg.max_pending_proposal_bytes = cfg.max_pending_proposal_bytes;
         rcfg.heartbeat_ms = ms(cfg.heartbeat);
         rcfg.election_timeout_min_ms = ms(cfg.election_timeout);

@@ -6,21 +6,23 @@ use std::path::Path;
 use openraft::storage::RaftLogStorage;
 use openraft::{Entry, EntryPayload, RaftLogReader};
 
-use super::log_store::{TestStore, append_acked, append_entries_acked, open_with};
+use super::log_store::{append_acked, append_entries_acked};
 use super::{big_entry, log_id};
 use crate::replication::log_store::LogOptions;
-use crate::replication::TypeConfig;
+use crate::replication::{LogStore, TypeConfig};
 use crate::state_machine::{CommandKind, Op};
 
 const MIB: u64 = 1 << 20;
 
-fn open(dir: &Path, cache_bytes: u64) -> TestStore {
+fn open(dir: &Path, cache_bytes: u64) -> LogStore {
     let opts = LogOptions {
         compact_min_bytes: 0,
         cache_bytes,
-        ..LogOptions::default()
     };
-    open_with(dir, opts)
+    match LogStore::open_with(dir, opts) {
+        Ok(store) => store,
+        Err(e) => panic!("open {}: {e}", dir.display()),
+    }
 }
 
 /// The value a `big_entry` sets.

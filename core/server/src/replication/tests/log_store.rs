@@ -23,52 +23,10 @@ pub(super) fn test_options() -> LogOptions {
     }
 }
 
-pub(super) fn open(dir: &Path) -> TestStore {
-    open_with(dir, test_options())
-}
-
-/// Opens the store in `dir` with `opts`, panicking on failure.
-pub(super) fn open_with(dir: &Path, opts: LogOptions) -> TestStore {
-    match LogStore::open_with(dir, opts) {
-        Ok(store) => TestStore {
-            store: Some(store),
-            dir: dir.to_path_buf(),
-        },
+pub(super) fn open(dir: &Path) -> LogStore {
+    match LogStore::open_with(dir, test_options()) {
+        Ok(store) => store,
         Err(e) => panic!("open {}: {e}", dir.display()),
-    }
-}
-
-/// A store that, once dropped, has let go of its files: the drop waits
-/// until the writer thread has finished (it still writes the last fsync's
-/// marker and commit record after the store is gone) and released the
-/// directory's lock, as a process's exit would. Tests then damage, inspect
-/// or reopen the files with nothing still writing them.
-pub(super) struct TestStore {
-    store: Option<LogStore>,
-    dir: std::path::PathBuf,
-}
-
-impl std::ops::Deref for TestStore {
-    type Target = LogStore;
-    fn deref(&self) -> &LogStore {
-        self.store.as_ref().expect("open until dropped")
-    }
-}
-
-impl std::ops::DerefMut for TestStore {
-    fn deref_mut(&mut self) -> &mut LogStore {
-        self.store.as_mut().expect("open until dropped")
-    }
-}
-
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        drop(self.store.take());
-        if let Err(e) = crate::replication::files::lock_dir(&self.dir)
-            && !std::thread::panicking()
-        {
-            panic!("the log writer kept {}: {e}", self.dir.display());
-        }
     }
 }
 
@@ -391,74 +349,6 @@ async fn a_commit_is_written_with_the_next_batch_after_its_entries_and_when_the_
         store.read_committed().await.expect("committed"),
         Some(log_id(1, 12))
     );
-}
-
-#[tokio::test]
-async fn an_fsyncs_marker_starts_the_next_write_and_ends_a_clean_stop() {
-    use super::log_damage::frames;
-    let marker_tag = match read_frame(&crate::replication::codec::synced_marker(), 0) {
-        Frame::Valid { payload, .. } => payload[0],
-        _ => unreachable!("the marker is one valid frame"),
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wal = dir.path().join("log.wal");
-    {
-        let mut store = open(dir.path());
-        append_acked(&mut store, 1..=3, 1).await;
-        // Acknowledged, yet no marker after the entries: it costs no write
-        // of its own.
-        let all = frames(&wal);
-        let last_entry = all.iter().rposition(|f| f.1 == ENTRY_TAG).expect("entries");
-        assert!(
-            all[last_entry..].iter().all(|f| f.1 != marker_tag),
-            "a marker was written on its own: {all:?}"
-        );
-        // The next write starts with it.
-        append_acked(&mut store, 4..=4, 1).await;
-        let all = frames(&wal);
-        let entry_4 = all.iter().rposition(|f| f.1 == ENTRY_TAG).expect("entries");
-        assert_eq!(all[entry_4 - 1].1, marker_tag, "{all:?}");
-        assert_eq!(all[entry_4 - 2].1, ENTRY_TAG, "{all:?}");
-    }
-    // A clean stop writes the last fsync's marker.
-    let all = frames(&wal);
-    assert_eq!(all.last().map(|f| f.1), Some(marker_tag), "{all:?}");
-}
-
-/// Records are written with `O_DIRECT` unless the options say otherwise
-/// (here on the file system of the temp dir, which allows it); either way
-/// the log reads back after a reopen.
-#[tokio::test]
-async fn records_go_direct_unless_told_otherwise() {
-    let on_disk = tempfile::tempdir().expect("tempdir");
-    for (dir, direct, expect_direct) in
-        [(on_disk.path(), true, true), (on_disk.path(), false, false)]
-    {
-        let _ = fs::remove_dir_all(dir.join("raft"));
-        let raft = dir.join("raft");
-        let opts = LogOptions {
-            direct,
-            ..test_options()
-        };
-        {
-            let mut store = open_with(&raft, opts);
-            append_acked(&mut store, 1..=5, 1).await;
-            // A large append grows the direct write's scratch past what it keeps.
-            append_entries_acked(&mut store, vec![super::big_entry(1, 6, 3 << 20)]).await;
-            append_acked(&mut store, 7..=9, 1).await;
-            let writes = store.writer().stats().direct_writes.load(Ordering::Relaxed);
-            assert_eq!(
-                writes > 0,
-                expect_direct,
-                "{}: direct requested {direct}, {writes} direct writes",
-                raft.display()
-            );
-        }
-        let mut store = open_with(&raft, opts);
-        assert_eq!(indexes(&mut store).await, (1..=9).collect::<Vec<_>>());
-        let six = store.try_get_log_entries(6..7).await.expect("read 6");
-        assert_eq!(six.len(), 1);
-    }
 }
 
 #[tokio::test]
