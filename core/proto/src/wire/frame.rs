@@ -42,6 +42,10 @@ pub fn encode_frame<M: prost::Message>(msg: &M, out: &mut BytesMut) {
 /// a frame's announced length is never allocated up front.
 pub const READ_STEP: usize = 64 * 1024;
 
+/// Frames up to this many bytes are copied out of the read buffer; larger
+/// ones are split off it (no copy, but the buffer then holds their bytes).
+pub(crate) const COPIED_FRAME_BYTES: usize = 4096;
+
 /// Reads frames from a byte stream with a size limit, reusing one buffer.
 #[derive(Debug)]
 pub struct FrameReader<R> {
@@ -91,6 +95,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 }
                 if self.buf.len() >= 4 + len {
                     self.buf.advance(4);
+                    if len <= COPIED_FRAME_BYTES {
+                        // Copied out at its exact size: the buffer stays
+                        // this reader's alone and is reused for the next
+                        // frames instead of being pinned (and replaced) for
+                        // as long as this frame's bytes live on.
+                        let frame = Bytes::copy_from_slice(&self.buf[..len]);
+                        self.buf.advance(len);
+                        return Ok(Some(frame));
+                    }
                     return Ok(Some(self.buf.split_to(len).freeze()));
                 }
                 // Grow towards the frame only as its bytes arrive.
@@ -141,6 +154,44 @@ mod tests {
             assert_eq!(req.xid, xid);
         }
         assert!(reader.next_frame().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn small_and_large_frames_read_back_whole_while_earlier_ones_are_held() {
+        let sizes = [
+            0,
+            1,
+            COPIED_FRAME_BYTES,
+            COPIED_FRAME_BYTES + 1,
+            3,
+            200_000,
+            17,
+        ];
+        let mut out = BytesMut::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            out.put_u32(n as u32);
+            out.extend((0..n).map(|j| (i * 31 + j) as u8));
+        }
+        let mut reader = FrameReader::new(&out[..], 1 << 20);
+        let mut held = Vec::new();
+        for _ in sizes {
+            held.push(reader.next_frame().await.unwrap().unwrap());
+        }
+        assert!(reader.next_frame().await.unwrap().is_none());
+        for (i, (&n, frame)) in sizes.iter().zip(&held).enumerate() {
+            let want: Vec<u8> = (0..n).map(|j| (i * 31 + j) as u8).collect();
+            assert_eq!(&frame[..], &want[..], "frame #{i} of {n} bytes");
+        }
+        // A small frame owns its bytes: the reader's buffer is not pinned by
+        // it. A large one shares the buffer it was read into.
+        assert!(
+            held[2].is_unique(),
+            "a frame of COPIED_FRAME_BYTES is a copy"
+        );
+        assert!(
+            !held[5].is_unique(),
+            "a large frame is split off, not copied"
+        );
     }
 
     #[tokio::test]

@@ -189,10 +189,15 @@ async fn run(
             },
         };
         let mut bytes = payload_bytes(&first.0);
-        let mut commands = vec![first.0];
-        let mut replies = vec![first.1];
+        // Sized for what is queued now (the batch takes at most that many).
+        let room_for = (rx.len() + 1).min(MAX_BATCH_COMMANDS);
+        let mut commands = Vec::with_capacity(room_for);
+        let mut replies = Vec::with_capacity(room_for);
         // The batch's share of the queue's byte bound, released once applied.
-        let mut room = vec![first.2];
+        let mut room = Vec::with_capacity(room_for);
+        commands.push(first.0);
+        replies.push(first.1);
+        room.push(first.2);
         while commands.len() < MAX_BATCH_COMMANDS {
             let Ok(item) = rx.try_recv() else { break };
             let size = payload_bytes(&item.0);
@@ -207,7 +212,7 @@ async fn run(
         }
         let before = *flushed.borrow_and_update();
         let (settle, settled) = oneshot::channel::<()>();
-        match raft.client_write_ff(CommandBatch(commands)).await {
+        match raft.client_write_ff(CommandBatch::from(commands)).await {
             Ok(responder) => {
                 previous = Some((before, settled));
                 tokio::spawn(async move {

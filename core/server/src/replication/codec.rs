@@ -7,6 +7,7 @@
 //! artefact) never parses as a valid empty frame. This module does no I/O.
 
 use std::io;
+use std::sync::Arc;
 
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership};
 use prost::Message;
@@ -22,7 +23,9 @@ pub(crate) const FRAME_HEADER: usize = 8;
 /// Appends one frame holding `msg` to `buf` (encoded in place, no extra copy).
 pub(crate) fn put_frame(buf: &mut Vec<u8>, msg: &impl Message) {
     let start = buf.len();
-    let len_bytes = (msg.encoded_len() as u32).to_le_bytes();
+    let len = msg.encoded_len();
+    buf.reserve(FRAME_HEADER + len);
+    let len_bytes = (len as u32).to_le_bytes();
     buf.extend_from_slice(&len_bytes);
     buf.extend_from_slice(&[0; 4]);
     // Encoding into a Vec cannot run out of space.
@@ -220,14 +223,14 @@ pub(crate) fn entry_from_proto(p: storage::LogEntry) -> io::Result<Entry<TypeCon
         .ok_or_else(|| invalid("log entry without log id"))?;
     let payload = match p.payload {
         Some(Payload::Blank(_)) => EntryPayload::Blank,
-        Some(Payload::Command(c)) => EntryPayload::Normal(CommandBatch(vec![
+        Some(Payload::Command(c)) => EntryPayload::Normal(CommandBatch::from(vec![
             command_from_storage(c).map_err(|e| invalid(format!("entry {log_id}: {e}")))?,
         ])),
         Some(Payload::Batch(b)) => EntryPayload::Normal(CommandBatch(
             b.commands
                 .into_iter()
                 .map(command_from_storage)
-                .collect::<Result<_, _>>()
+                .collect::<Result<Arc<[_]>, _>>()
                 .map_err(|e| invalid(format!("entry {log_id}: {e}")))?,
         )),
         Some(Payload::MembershipJson(json)) => {

@@ -174,6 +174,19 @@ impl LogMem {
 
     /// Removes entries with index >= `from`.
     pub(crate) fn truncate(&mut self, from: u64) {
+        // The usual append is past the end: nothing to remove, and
+        // `split_off` would still allocate a map for nothing.
+        if self
+            .slots
+            .last_key_value()
+            .is_none_or(|(&last, _)| last < from)
+            && self
+                .cache
+                .last_key_value()
+                .is_none_or(|(&last, _)| last < from)
+        {
+            return;
+        }
         drop(self.slots.split_off(&from));
         let removed = self.cache.split_off(&from);
         self.cache_bytes -= removed.values().map(|c| c.bytes).sum::<u64>();

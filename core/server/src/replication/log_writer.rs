@@ -294,7 +294,15 @@ impl Writer {
                     let base = self.end + batch.buf.len() as u64;
                     let mut at = Vec::with_capacity(index_offsets.len());
                     for (index, rel) in index_offsets {
-                        drop(self.offsets.split_off(&index));
+                        // Entries replaced by this append lose their offsets
+                        // (`split_off` only when there are any: it allocates).
+                        if self
+                            .offsets
+                            .last_key_value()
+                            .is_some_and(|(&l, _)| l >= index)
+                        {
+                            drop(self.offsets.split_off(&index));
+                        }
                         self.offsets.insert(index, base + rel as u64);
                         at.push((index, base + rel as u64));
                     }

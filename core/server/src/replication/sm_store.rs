@@ -48,7 +48,7 @@ use crate::state_machine::{BatchOutcome, Command, Frozen, Outcome, StateMachine,
 pub trait ApplyObserver: Send + Sync + 'static {
     /// Called for every applied Command entry while the state-machine write lock is still held,
     /// so that readers registering watches under the read lock never miss an event.
-    fn on_apply(&self, sm: &StateMachine, zxid: u64, events: &[WatchEvent]);
+    fn on_apply(&self, sm: &StateMachine, zxid: u64, events: Vec<WatchEvent>);
     /// Called for every applied Command with its outcome, under the same lock and
     /// just before [`ApplyObserver::on_apply`] (the server's session manager follows
     /// applied session commands through it).
@@ -62,7 +62,7 @@ pub trait ApplyObserver: Send + Sync + 'static {
 pub struct NoopObserver;
 
 impl ApplyObserver for NoopObserver {
-    fn on_apply(&self, _sm: &StateMachine, _zxid: u64, _events: &[WatchEvent]) {}
+    fn on_apply(&self, _sm: &StateMachine, _zxid: u64, _events: Vec<WatchEvent>) {}
     fn on_reset(&self, _sm: &StateMachine) {}
 }
 
@@ -275,7 +275,7 @@ impl SmStore {
                 .map(|cmd| {
                     let (outcome, events) = sm.apply(cmd);
                     inner.observer.on_command(&sm, cmd, &outcome);
-                    inner.observer.on_apply(&sm, outcome.zxid, &events);
+                    inner.observer.on_apply(&sm, outcome.zxid, events);
                     outcome
                 })
                 .collect(),

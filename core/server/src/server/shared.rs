@@ -180,8 +180,8 @@ impl ApplyObserver for Observer {
         self.forwarder.applied(cmd, outcome);
     }
 
-    fn on_apply(&self, sm: &StateMachine, zxid: u64, events: &[WatchEvent]) {
-        self.lock_waits.on_apply(sm, events);
+    fn on_apply(&self, sm: &StateMachine, zxid: u64, events: Vec<WatchEvent>) {
+        self.lock_waits.on_apply(sm, &events);
         self.watches
             .fire_checked(events, &|session, event| sm.may_see(session, event));
         self.applied.send_replace(zxid);

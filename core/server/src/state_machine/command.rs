@@ -5,6 +5,8 @@
 //! and any identifiers the leader drew (session ids and secrets). An [`Outcome`]
 //! is what `apply` returns to the proposer; [`WatchEvent`]s are what it fires.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::Limits;
@@ -55,8 +57,32 @@ impl Command {
 /// What one replicated log entry carries: commands proposed together by the
 /// leader's batcher (group commit: one log append and one fsync for all of
 /// them). Each command still takes its own zxid, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct CommandBatch(pub Vec<Command>);
+///
+/// The commands are shared: the log keeps the entry while it is applied and
+/// replicated, and every read of it (by the apply, by a follower's stream)
+/// takes a reference instead of copying each command's path and data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommandBatch(pub Arc<[Command]>);
+
+impl From<Vec<Command>> for CommandBatch {
+    fn from(commands: Vec<Command>) -> Self {
+        CommandBatch(commands.into())
+    }
+}
+
+// Serialized as the list of its commands (as a `Vec` would be); openraft's
+// entry type asks for serde, the log itself is written with prost.
+impl Serialize for CommandBatch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandBatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Command>::deserialize(d).map(CommandBatch::from)
+    }
+}
 
 /// The outcomes of a [`CommandBatch`], one per command, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

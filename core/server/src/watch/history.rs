@@ -55,16 +55,17 @@ impl History {
 
     /// Appends the events of one applied command (all with the same zxid),
     /// evicting the oldest ones beyond the bound.
-    pub(crate) fn record(&mut self, events: &[WatchEvent]) {
-        let Some(first) = events.first() else {
+    pub(crate) fn record(&mut self, events: impl IntoIterator<Item = WatchEvent>) {
+        let mut events = events.into_iter().peekable();
+        let Some(first) = events.peek() else {
             return;
         };
         // Every apply since start or reset reached the registry, and zxids
         // have no gaps: nothing above `zxid - 1` was missed.
         self.floor.get_or_insert(first.zxid.saturating_sub(1));
         for e in events {
-            self.bytes += cost(e);
-            self.events.push_back(e.clone());
+            self.bytes += cost(&e);
+            self.events.push_back(e);
         }
         while self.bytes > self.limit {
             let Some(old) = self.events.pop_front() else {
@@ -156,7 +157,7 @@ mod tests {
     fn floor_is_the_state_zxid_until_something_is_recorded() {
         let mut h = History::new(1 << 20);
         assert_eq!(h.floor(7), 7);
-        h.record(&[ev(9, "/a"), ev(9, "/")]);
+        h.record([ev(9, "/a"), ev(9, "/")]);
         assert_eq!(h.floor(12), 8, "commands since start were all seen");
         assert_eq!(zxids(&h, 8), [9, 9]);
         assert!(zxids(&h, 9).is_empty());
@@ -167,7 +168,7 @@ mod tests {
         let one = cost(&ev(1, "/a"));
         let mut h = History::new(2 * one);
         for z in 1..=4 {
-            h.record(&[ev(z, "/a")]);
+            h.record([ev(z, "/a")]);
         }
         assert_eq!(h.bytes(), 2 * one);
         assert_eq!(h.floor(4), 2);
@@ -179,7 +180,7 @@ mod tests {
     fn partly_evicted_zxid_counts_as_lost() {
         let one = cost(&ev(1, "/a"));
         let mut h = History::new(one);
-        h.record(&[ev(5, "/a"), ev(5, "/b")]);
+        h.record([ev(5, "/a"), ev(5, "/b")]);
         assert_eq!(h.floor(5), 5, "one event of zxid 5 is gone");
         assert_eq!(zxids(&h, 4), [5]);
     }
@@ -189,7 +190,7 @@ mod tests {
         let one = cost(&ev(1, "/a"));
         let mut h = History::new(2 * one);
         for z in 1..=4 {
-            h.record(&[ev(z, "/a")]);
+            h.record([ev(z, "/a")]);
         }
         assert_eq!((h.first_seq(), h.next_seq()), (2, 4));
         let seqs: Vec<(u64, u64)> = h.since(0).map(|(s, e)| (s, e.zxid)).collect();
@@ -199,14 +200,14 @@ mod tests {
         assert_eq!(h.seq_after(9), 4);
         h.reset();
         assert_eq!((h.first_seq(), h.next_seq()), (4, 4));
-        h.record(&[ev(5, "/a")]);
+        h.record([ev(5, "/a")]);
         assert_eq!(h.since(0).map(|(s, _)| s).collect::<Vec<_>>(), [4]);
     }
 
     #[test]
     fn zero_limit_retains_nothing_and_reset_forgets() {
         let mut h = History::new(0);
-        h.record(&[ev(3, "/a")]);
+        h.record([ev(3, "/a")]);
         assert_eq!(h.floor(3), 3);
         assert!(zxids(&h, 0).is_empty());
         h.reset();

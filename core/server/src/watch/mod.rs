@@ -297,23 +297,27 @@ impl WatchRegistry {
     /// connections watching them (one-shot watches are consumed), and keeps
     /// them in the history.
     pub fn fire(&self, events: &[WatchEvent]) {
-        self.fire_checked(events, &|_, _| true);
+        self.fire_checked(events.to_vec(), &|_, _| true);
     }
 
     /// [`WatchRegistry::fire`], but an event that reaches a connection only
     /// through a recursive watch on an ancestor is sent only if
     /// `may_see(session, event)`: no events about nodes the session cannot
     /// read.
-    pub fn fire_checked(&self, events: &[WatchEvent], may_see: &dyn Fn(u64, &WatchEvent) -> bool) {
+    /// The events end in the history (taken, not copied).
+    pub fn fire_checked(
+        &self,
+        events: Vec<WatchEvent>,
+        may_see: &dyn Fn(u64, &WatchEvent) -> bool,
+    ) {
         if events.is_empty() {
             return;
         }
         let mut guard = self.lock();
         let inner = &mut *guard;
         let first_seq = inner.history.next_seq();
-        inner.history.record(events);
         let mut targets: Vec<(ConnId, bool)> = Vec::new();
-        for (seq, event) in (first_seq..).zip(events) {
+        for (seq, event) in (first_seq..).zip(&events) {
             inner.route(event, &mut targets);
             for &(c, via_ancestor) in &targets {
                 if via_ancestor {
@@ -330,6 +334,7 @@ impl WatchRegistry {
                 }
             }
         }
+        inner.history.record(events);
     }
 }
 

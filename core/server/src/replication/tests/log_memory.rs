@@ -109,6 +109,24 @@ async fn one_replication_read_loads_at_most_the_cache_bound() {
 }
 
 #[tokio::test]
+async fn reads_of_a_cached_entry_share_its_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(dir.path(), MIB);
+    append_entries_acked(&mut store, vec![big_entry(1, 1, 1000)]).await;
+    let mut reader = store.get_log_reader().await;
+    let a = reader.try_get_log_entries(1..2).await.expect("read");
+    let b = reader.try_get_log_entries(1..2).await.expect("read");
+    assert_big_entries(&a, 1, 1, 1000);
+    match (&a[0].payload, &b[0].payload) {
+        (EntryPayload::Normal(x), EntryPayload::Normal(y)) => assert!(
+            std::sync::Arc::ptr_eq(&x.0, &y.0),
+            "the apply and a follower's stream read the cached commands, not copies"
+        ),
+        other => panic!("expected command entries, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn uncached_reads_follow_compaction_and_truncation() {
     let dir = tempfile::tempdir().expect("tempdir");
     // No cache: every read below goes to the file.

@@ -26,7 +26,7 @@ pub(super) fn log_id(term: u64, index: u64) -> LogId<u64> {
 pub(super) fn command_entry(term: u64, index: u64) -> Entry<TypeConfig> {
     Entry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(CommandBatch(vec![noop_command(index as i64)])),
+        payload: EntryPayload::Normal(CommandBatch::from(vec![noop_command(index as i64)])),
     }
 }
 
@@ -44,7 +44,7 @@ pub(super) fn noop_command(time_ms: i64) -> Command {
 pub(super) fn big_entry(term: u64, index: u64, bytes: usize) -> Entry<TypeConfig> {
     Entry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(CommandBatch(vec![Command {
+        payload: EntryPayload::Normal(CommandBatch::from(vec![Command {
             origin: Default::default(),
             session_id: 0,
             time_ms: index as i64,

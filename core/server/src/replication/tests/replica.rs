@@ -18,7 +18,7 @@ pub(super) struct CountingObserver {
 }
 
 impl ApplyObserver for CountingObserver {
-    fn on_apply(&self, sm: &StateMachine, zxid: u64, _events: &[WatchEvent]) {
+    fn on_apply(&self, sm: &StateMachine, zxid: u64, _events: Vec<WatchEvent>) {
         assert_eq!(
             sm.last_zxid(),
             zxid,
@@ -245,7 +245,7 @@ impl GatedObserver {
 }
 
 impl ApplyObserver for GatedObserver {
-    fn on_apply(&self, _sm: &StateMachine, _zxid: u64, _events: &[WatchEvent]) {
+    fn on_apply(&self, _sm: &StateMachine, _zxid: u64, _events: Vec<WatchEvent>) {
         if self.armed.swap(false, Ordering::SeqCst) {
             self.set(|s| s.0 = true);
             tokio::task::block_in_place(|| self.wait(|s| s.1));

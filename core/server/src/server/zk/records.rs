@@ -435,15 +435,39 @@ pub(crate) fn decode_multi_results(r: &mut Reader) -> Result<Vec<MultiResult>, J
     }
 }
 
+/// Replies up to this many bytes are encoded in the thread's scratch buffer
+/// and copied out; larger ones keep the buffer they were encoded in.
+const SCRATCH_REPLY_BYTES: usize = 4096;
+
+thread_local! {
+    /// Where a reply is encoded before it is copied out at its exact size.
+    static REPLY_SCRATCH: std::cell::RefCell<BytesMut> =
+        std::cell::RefCell::new(BytesMut::with_capacity(SCRATCH_REPLY_BYTES));
+}
+
 /// Encodes a whole reply frame (length prefix, header, body).
+///
+/// A small reply (a stat, a short value) is written into a buffer kept per
+/// thread and copied out once at its exact size: one allocation per reply,
+/// where growing a fresh buffer and freezing it took two or three.
 pub(crate) fn reply_frame(header: &ReplyHeader, body: impl FnOnce(&mut BytesMut)) -> Bytes {
-    let mut w = BytesMut::with_capacity(64);
+    // Taken out for the encoding (leaving an empty buffer that allocates
+    // nothing), so a body that encoded a reply of its own would not clash.
+    let mut w = REPLY_SCRATCH.with(|s| s.take());
+    w.clear();
     w.put_i32(0);
     header.write(&mut w);
     body(&mut w);
     let len = super::jute::len_i32(w.len() - 4);
     w[..4].copy_from_slice(&len.to_be_bytes());
-    w.freeze()
+    let frame = if w.len() <= SCRATCH_REPLY_BYTES {
+        Bytes::copy_from_slice(&w)
+    } else {
+        // A large reply keeps the buffer it was encoded in.
+        std::mem::replace(&mut w, BytesMut::with_capacity(SCRATCH_REPLY_BYTES)).freeze()
+    };
+    REPLY_SCRATCH.with(|s| s.replace(w));
+    frame
 }
 
 #[cfg(test)]
@@ -559,5 +583,40 @@ mod tests {
             StatResponse::read(&mut r, "s").unwrap(),
             StatResponse::default()
         );
+    }
+
+    #[test]
+    fn replies_of_every_size_in_a_row_are_whole_and_small_ones_own_their_bytes() {
+        let header = |xid| ReplyHeader {
+            xid,
+            zxid: 1,
+            err: 0,
+        };
+        // Small, large (over the scratch buffer), then small again: nothing
+        // of one reply may show up in the next.
+        let sizes = [10, SCRATCH_REPLY_BYTES, 3 * SCRATCH_REPLY_BYTES, 0, 5];
+        for (i, &n) in sizes.iter().enumerate() {
+            let data = Bytes::from(vec![i as u8 + 1; n]);
+            let f = reply_frame(&header(i as i32), |w| {
+                GetDataResponse {
+                    data: Some(data.clone()),
+                    stat: Stat::default(),
+                }
+                .write(w)
+            });
+            assert_eq!(&f[..4], &(f.len() as i32 - 4).to_be_bytes(), "reply #{i}");
+            if f.len() <= SCRATCH_REPLY_BYTES {
+                assert!(
+                    f.is_unique(),
+                    "reply #{i} of {} bytes is a copy of its own",
+                    f.len()
+                );
+            }
+            let mut r = Reader::new(f.slice(4..));
+            assert_eq!(ReplyHeader::read(&mut r, "h").unwrap().xid, i as i32);
+            let got = GetDataResponse::read(&mut r, "g").unwrap();
+            assert_eq!(got.data.as_deref(), Some(&data[..]), "reply #{i}");
+            r.finish("reply").unwrap();
+        }
     }
 }
