@@ -253,6 +253,14 @@ async fn create_whose_reply_was_lost_is_found_again_and_leaves_no_orphan() {
     ts.stop().await.expect("clean shutdown");
 }
 
+/// Whether `dir` comes to have exactly `n` children within `within`.
+async fn children_become(c: &coord_client::Client, dir: &str, n: usize, within: Duration) -> bool {
+    eventually(within, || async {
+        c.children(dir).await.unwrap().len() == n
+    })
+    .await
+}
+
 /// An acquire dropped while its create is answered but not yet seen by the
 /// acquiring future (an abort right after the request went out) leaves no
 /// node behind: the next waiter would otherwise queue behind it until the
@@ -271,18 +279,12 @@ async fn an_acquire_dropped_while_its_create_is_in_flight_leaves_no_node() {
         // never sees the answer.
         assert!(futures::poll!(&mut fut).is_pending());
         assert!(
-            eventually(Duration::from_secs(5), || async {
-                a.children("/locks/f").await.unwrap().len() == 2
-            })
-            .await,
+            children_become(&a, "/locks/f", 2, Duration::from_secs(5)).await,
             "round {round}: the waiter's node was created"
         );
         drop(fut);
         assert!(
-            eventually(Duration::from_secs(5), || async {
-                a.children("/locks/f").await.unwrap().len() == 1
-            })
-            .await,
+            children_become(&a, "/locks/f", 1, Duration::from_secs(5)).await,
             "round {round}: the dropped acquire's node is still there"
         );
     }
@@ -322,10 +324,7 @@ async fn timeout_and_cancellation_remove_the_waiters_node() {
             .is_err()
     );
     assert!(
-        eventually(Duration::from_secs(2), || async {
-            a.children("/locks/t").await.unwrap().len() == 1
-        })
-        .await,
+        children_become(&a, "/locks/t", 1, Duration::from_secs(2)).await,
         "cancelled node removed"
     );
     holder.release().await.unwrap();

@@ -48,7 +48,7 @@ use futures::stream::BoxStream;
 use tokio::sync::{Mutex as AsyncMutex, watch};
 use tokio::time::Instant;
 
-use super::line::{self, NodeCleanup};
+use super::line;
 use super::sequence;
 use super::support::{OwnedNode, child_path};
 use crate::client::{Client, WatchMode};
@@ -174,8 +174,8 @@ impl Election {
             t.node.forget();
         }
         let prefix = format!("{}{}", self.owner, CANDIDATE_MARKER);
-        let ours = line::enqueue(&self.client, &self.path, &prefix, &self.identity).await?;
-        let cleanup = NodeCleanup::new(&self.client, &ours.path);
+        let (ours, cleanup) =
+            line::enqueue(&self.client, &self.path, &prefix, &self.identity).await?;
         let name = ours.name.clone();
         let waited = line::wait_turn(
             &self.client,

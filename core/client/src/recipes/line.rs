@@ -90,13 +90,20 @@ impl Ahead {
 /// Creates `dir/<prefix>NNNNNNNNNN` as an ephemeral-sequential node (the
 /// directory as a container if missing). `prefix` must contain the owner id.
 ///
-/// Safe to cancel: the create runs in a task of its own, which arms a
-/// [`NodeCleanup`] as soon as the node exists. Dropped before the caller
-/// took the node (an aborted `lock()` or `campaign()` whose create was
-/// already sent), that cleanup deletes it, so no node is left to block the
-/// line until the session ends. The caller arms its own cleanup right after
-/// this returns, with no await in between.
-pub async fn enqueue(client: &Client, dir: &str, prefix: &str, data: &[u8]) -> Result<Enqueued> {
+/// Returns the node with its [`NodeCleanup`] armed: the caller disarms it
+/// once the node is handed on, or lets it delete the node.
+///
+/// Safe to cancel: the create runs in a task of its own, which arms the
+/// cleanup as soon as the node exists. Dropped before the caller took the
+/// node (an aborted `lock()` or `campaign()` whose create was already
+/// sent), that cleanup deletes it, so no node is left to block the line
+/// until the session ends.
+pub async fn enqueue(
+    client: &Client,
+    dir: &str,
+    prefix: &str,
+    data: &[u8],
+) -> Result<(Enqueued, NodeCleanup)> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (c, d, p, bytes) = (
         client.clone(),
@@ -114,11 +121,7 @@ pub async fn enqueue(client: &Client, dir: &str, prefix: &str, data: &[u8]) -> R
         let _ = tx.send(made);
     });
     match rx.await {
-        Ok(Ok((ours, cleanup))) => {
-            cleanup.disarm();
-            Ok(ours)
-        }
-        Ok(Err(e)) => Err(e),
+        Ok(made) => made,
         Err(_) => Err(Error::ConnectionLoss(format!(
             "the create of a node under {dir} was abandoned (the client's runtime is stopping)"
         ))),

@@ -214,8 +214,7 @@ impl Lock {
         if let Some(token) = self.reenter() {
             return Ok(Some(token));
         }
-        let ours = self.enqueue().await?;
-        let cleanup = NodeCleanup::new(&self.client, &ours.path);
+        let (ours, cleanup) = self.enqueue().await?;
         let first = match self.kind.first_decision(&ours.ahead) {
             Some(d) => d,
             None => {
@@ -230,7 +229,7 @@ impl Lock {
         Ok(Some(self.hold(&ours, cleanup)))
     }
 
-    async fn enqueue(&self) -> Result<Enqueued> {
+    async fn enqueue(&self) -> Result<(Enqueued, NodeCleanup)> {
         let prefix = format!("{}{}", self.owner, self.kind.marker());
         // The data is what kazoo's `contenders()` reports for our node.
         line::enqueue(&self.client, &self.path, &prefix, self.owner.as_bytes()).await
@@ -245,8 +244,7 @@ impl Lock {
         if let Some(token) = self.reenter() {
             return Ok(token);
         }
-        let ours = self.enqueue().await?;
-        let cleanup = NodeCleanup::new(&self.client, &ours.path);
+        let (ours, cleanup) = self.enqueue().await?;
         let name = ours.name.clone();
         let kind = self.kind;
         let waited = line::wait_turn(

@@ -179,15 +179,13 @@ impl Semaphore {
     async fn join_line(&self) -> Result<(line::Enqueued, NodeCleanup)> {
         self.check_leases().await?;
         let owner = line::new_owner_id();
-        let ours = line::enqueue(
+        line::enqueue(
             &self.client,
             &self.path,
             &format!("{owner}{LEASE_MARKER}"),
             &[],
         )
-        .await?;
-        let cleanup = NodeCleanup::new(&self.client, &ours.path);
-        Ok((ours, cleanup))
+        .await
     }
 
     async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Lease> {
