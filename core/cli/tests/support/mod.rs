@@ -132,10 +132,24 @@ impl Served {
     }
 }
 
+/// Lines of the server's log a failing test prints.
+const LOG_LINES_ON_FAILURE: usize = 200;
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the server was doing (its log is
+        // otherwise only in memory).
+        if std::thread::panicking() {
+            let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            let tail = &log[log.len().saturating_sub(LOG_LINES_ON_FAILURE)..];
+            eprintln!(
+                "--- last {} lines of the coord serve log ---\n{}",
+                tail.len(),
+                tail.join("\n")
+            );
+        }
     }
 }
 
