@@ -37,3 +37,36 @@ fn text_logs_are_the_default() {
     );
     assert!(!log.lines().any(|l| l.starts_with('{')), "{log}");
 }
+
+/// The warning lines of a server's log so far.
+fn warnings(server: &Served) -> Vec<String> {
+    server
+        .log_text()
+        .lines()
+        .filter(|l| l.contains(" WARN "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_fresh_start_and_a_restart_warn_of_nothing_but_a_changed_limit_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for round in ["fresh data dir", "restart"] {
+        let server = Served::start(&data, &[]);
+        assert!(server.is_serving(), "{round}: {}", server.log_text());
+        // The replicated limits are settled before the server listens, and
+        // so logged by the time it announced its address.
+        assert_eq!(warnings(&server), Vec::<String>::new(), "{round}");
+        server.kill9();
+    }
+    let server = Served::start(&data, &["--max-data-bytes", "1000"]);
+    assert!(server.is_serving(), "{}", server.log_text());
+    assert!(
+        warnings(&server)
+            .iter()
+            .any(|l| l.contains("configured limits differ from the replicated ones")),
+        "{}",
+        server.log_text()
+    );
+}

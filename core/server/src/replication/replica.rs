@@ -371,10 +371,11 @@ impl Replica {
         // Only a change of a limit a user set is worth a warning; the first
         // SetLimits of a new state (or one that turns on newer semantics,
         // see `Limits::initial`) is routine.
-        let user_visible = current.max_data_bytes != wanted.max_data_bytes
-            || current.max_path_bytes != wanted.max_path_bytes
-            || current.max_multi_ops != wanted.max_multi_ops
-            || current.max_ephemerals_per_session != wanted.max_ephemerals_per_session;
+        let user_visible = current != Limits::initial()
+            && (current.max_data_bytes != wanted.max_data_bytes
+                || current.max_path_bytes != wanted.max_path_bytes
+                || current.max_multi_ops != wanted.max_multi_ops
+                || current.max_ephemerals_per_session != wanted.max_ephemerals_per_session);
         if &current == wanted {
             tracing::info!(limits = ?current, "configured limits match the replicated ones");
             return Ok(false);
